@@ -1,0 +1,125 @@
+"""Backends decide *how* an environment's components run: local processes now, containers next.
+
+A backend receives an :class:`EnvironmentPlan` (which components, which PKI)
+and returns a :class:`RunningEnvironment`: where clients connect, where
+Orthanc's REST API answers, and the log files a diagnosis reads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from dicomtls.components import Address, Component
+from dicomtls.errors import UsageError
+from dicomtls.pki import PkiFiles
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    key: str
+    name: str
+    components: tuple[Component, ...]  # server first, then the proxy in front of it
+    pki: PkiFiles
+    server_names: tuple[str, ...]
+
+    @property
+    def entry_component(self) -> Component:
+        return self.components[-1]
+
+
+class EnvironmentFailed(Exception):
+    """An environment did not come up; the message carries the log lines that say why."""
+
+
+@dataclass
+class LogCursor:
+    """Reads the lines appended to a set of log files since the cursor was placed."""
+
+    files: dict[str, Path]
+    offsets: dict[Path, int] = field(default_factory=dict)
+
+    def mark(self) -> None:
+        self.offsets = {path: _size(path) for path in self.files.values()}
+
+    def new_lines(self) -> dict[str, list[str]]:
+        lines: dict[str, list[str]] = {}
+        for name, path in self.files.items():
+            start = self.offsets.get(path, 0)
+            try:
+                with path.open("rb") as f:
+                    f.seek(start)
+                    data = f.read()
+            except OSError:
+                continue
+            lines[name] = [l for l in data.decode("utf-8", "replace").splitlines() if l.strip()]
+        return lines
+
+
+def _line_count(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except OSError:
+        return 0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@dataclass
+class RunningEnvironment:
+    plan: EnvironmentPlan
+    entry: Address  # where probes on this machine connect
+    rest_url: str  # Orthanc's REST API, for verifying C-STOREs
+    logs: dict[str, Path]  # component name -> its log file (proxy access log included)
+    workdir: Path
+    connection_log: Path | None = None
+    connections: int = 0  # TCP connections made to the entry so far; each earns one connection_log line
+    handles: list[object] = field(default_factory=list)
+
+    def log_cursor(self) -> LogCursor:
+        cursor = LogCursor(self.logs)
+        cursor.mark()
+        return cursor
+
+    def settle(self, timeout_s: float = 2.0) -> None:
+        """Wait until the proxy has logged every connection made so far, so no line is taken for the next cell's."""
+        if self.connection_log is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while _line_count(self.connection_log) < self.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+class Backend(Protocol):
+    name: str
+
+    def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
+        """Start every component, each ready on its ports; raise EnvironmentFailed otherwise."""
+
+    def stop(self, env: RunningEnvironment) -> None:
+        """Stop everything ``start`` created; safe to call twice."""
+
+    def executable(self, component: Component) -> str:
+        """Where the component's program is; UsageError with an install hint when missing."""
+
+
+def get_backend(name: str, workroot: Path) -> Backend:
+    if name == "local":
+        from dicomtls.backends.local import LocalBackend
+
+        return LocalBackend(workroot)
+    raise UsageError(f"unknown backend {name!r}: use --backend local")
+
+
+def state_dir() -> Path:
+    """Where `invoke up` records what it left running, so `invoke down` can find it from any directory."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "dicomtls"

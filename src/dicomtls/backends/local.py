@@ -1,0 +1,218 @@
+"""The local backend: every component is a process on loopback with its own working directory.
+
+Ports are chosen free at start. Processes run in their own session so a
+terminal's Ctrl-C reaches only dicomtls, which then tears them down; in a
+matrix run they also get PR_SET_PDEATHSIG so that even a SIGKILLed dicomtls
+leaves nothing behind. ``invoke up`` starts them detached instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicomtls.backends import EnvironmentFailed, EnvironmentPlan, RunningEnvironment
+from dicomtls.components import Address, Component, PkiPaths, Placement
+from dicomtls.errors import UsageError
+
+HOST = "127.0.0.1"
+PORT_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class LocalProcess:
+    component: str
+    pid: int
+    start_time: str  # /proc/PID/stat field 22, so a recycled PID is never signalled
+
+    def alive(self) -> bool:
+        return _start_time(self.pid) == self.start_time
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def pki_paths(plan: EnvironmentPlan) -> PkiPaths:
+    p = plan.pki
+    return PkiPaths(
+        ca_cert=str(p.ca_cert),
+        ca_bundle=str(p.ca_bundle),
+        server_key=str(p.server_key),
+        server_fullchain=str(p.server_fullchain),
+        mismatched_server_key=str(p.mismatched_server_key),
+        mismatched_server_fullchain=str(p.mismatched_server_fullchain),
+    )
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, workroot: Path) -> None:
+        self.workroot = workroot
+
+    def executable(self, component: Component) -> str:
+        found = shutil.which(component.executable_name, path=_search_path(component))
+        if not found:
+            raise UsageError(f"{component.kind}: {component.executable_name} not found: {component.install_hint}")
+        return found
+
+    def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
+        envdir = self.workroot / f"{plan.name}-{plan.key}"
+        if envdir.exists():
+            shutil.rmtree(envdir)
+        envdir.mkdir(parents=True)
+        if entry_port is not None and port_in_use(entry_port):
+            raise UsageError(f"port {entry_port} on {HOST} is already in use: stop what listens there or pick another --port")
+
+        env = RunningEnvironment(plan=plan, entry=Address(HOST, 0), rest_url="", logs={}, workdir=envdir)
+        try:
+            upstreams: dict[str, Address] = {}
+            for index, component in enumerate(plan.components):
+                is_entry = index == len(plan.components) - 1
+                listen = {
+                    port: Address(HOST, entry_port if (is_entry and entry_port and i == 0) else free_port())
+                    for i, port in enumerate(component.ports)
+                }
+                workdir = envdir / component.kind
+                workdir.mkdir()
+                placement = Placement(
+                    name=plan.name,
+                    workdir=str(workdir),
+                    listen=listen,
+                    upstreams=upstreams,
+                    pki=pki_paths(plan),
+                    server_names=plan.server_names,
+                )
+                launch = component.launch(placement, self.executable(component))
+                for filename, content in launch.files.items():
+                    (workdir / filename).write_text(content)
+                log_path = workdir / "output.log"
+                env.logs[component.kind] = log_path
+                if launch.connection_log:
+                    env.connections = 0  # only connections to the component with the log count
+                    env.connection_log = workdir / launch.connection_log
+                    env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
+                with log_path.open("wb") as log:
+                    proc = subprocess.Popen(
+                        [launch.executable, *launch.args],
+                        cwd=workdir,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=None if detached else _die_with_parent,
+                    )
+                record = LocalProcess(component.kind, proc.pid, _start_time(proc.pid) or "")
+                env.handles.append(record)
+                for address in listen.values():
+                    _wait_for_port(address, proc, log_path, component.kind)
+                    env.connections += 1
+                if component.role == "server":
+                    env.rest_url = f"http://{listen['http']}" if "http" in listen else ""
+                upstreams = {"dicom": listen["dicom"]}
+                env.entry = listen["dicom"]
+        except BaseException:
+            self.stop(env)
+            raise
+        return env
+
+    def stop(self, env: RunningEnvironment) -> None:
+        # Proxy first, so the server never sees a half-closed path.
+        for record in reversed(env.handles):
+            if isinstance(record, LocalProcess):
+                stop_process(record)
+        env.handles.clear()
+
+
+def stop_process(record: LocalProcess, grace_s: float = 5.0) -> None:
+    if not record.alive():
+        return
+    try:
+        os.killpg(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not record.alive():
+            return
+        time.sleep(0.02)
+    try:
+        os.killpg(record.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while record.alive():
+        _reap(record.pid)
+        time.sleep(0.02)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _search_path(component: Component) -> str:
+    # The venv's bin holds pip-installed binaries (envoy); /usr/sbin holds Orthanc.
+    extra = [str(Path(sys.executable).parent), "/usr/sbin", "/usr/local/sbin"]
+    return os.pathsep.join([os.environ.get("PATH", ""), *extra])
+
+
+def _wait_for_port(address: Address, proc: subprocess.Popen[bytes], log_path: Path, kind: str) -> None:
+    deadline = time.monotonic() + PORT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EnvironmentFailed(f"{kind} exited with status {proc.returncode}: {_tail(log_path)}")
+        try:
+            with socket.create_connection((address.host, address.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise EnvironmentFailed(f"{kind} did not listen on {address} within {PORT_TIMEOUT_S:.0f}s: {_tail(log_path)}")
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"

@@ -1,0 +1,148 @@
+"""Components describe *what* runs in an environment; backends decide *how*.
+
+A component turns a :class:`Placement` (addresses, paths and PKI as the running
+process will see them, chosen by the backend) into a :class:`Launch`: the
+executable, its arguments, the files to render and how to tell it is ready.
+Adding a proxy means one module here plus its template; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import subprocess
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from dicomtls.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PkiPaths:
+    """The PKI files a component may use, as paths inside its own filesystem view.
+
+    The CA private keys are deliberately absent: no component ever gets them.
+    """
+
+    ca_cert: str
+    ca_bundle: str
+    server_key: str
+    server_fullchain: str
+    mismatched_server_key: str
+    mismatched_server_fullchain: str
+
+    def server_identity(self, mismatched: bool) -> tuple[str, str]:
+        """(full chain, key) a TLS server presents; ``mismatched`` picks the wrong-SAN certificate."""
+        if mismatched:
+            return self.mismatched_server_fullchain, self.mismatched_server_key
+        return self.server_fullchain, self.server_key
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a component lives, decided by the backend before rendering."""
+
+    name: str
+    workdir: str
+    listen: dict[str, Address]
+    upstreams: dict[str, Address]
+    pki: PkiPaths
+    server_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything a backend needs to run one component."""
+
+    executable: str
+    args: list[str]
+    files: dict[str, str] = field(default_factory=dict)
+    connection_log: str | None = None
+    """A file in the workdir that gets one line per downstream connection when it closes (an access log)."""
+
+
+class Options(BaseModel):
+    """Base of every component's scenario options: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component:
+    """One kind of process in an environment (a DICOM server or a proxy)."""
+
+    kind: ClassVar[str]
+    role: ClassVar[str]  # "server" or "proxy"
+    ports: ClassVar[tuple[str, ...]]  # named ports; the first is the DICOM entry port
+    options_model: ClassVar[type[Options]]
+    executable_name: ClassVar[str]
+    install_hint: ClassVar[str]
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def launch(self, placement: Placement, executable: str) -> Launch:
+        raise NotImplementedError
+
+    def terminates_tls(self) -> bool:
+        """True when clients must speak TLS to this component's entry port."""
+        raise NotImplementedError
+
+    def requires_client_cert(self) -> bool:
+        return False
+
+    def uses_mismatched_certificate(self) -> bool:
+        return False
+
+    version_pattern: ClassVar[str] = r"(\d+\.\d+\.\d+)"
+
+    def version(self, executable: str) -> str:
+        """The version the executable reports, for the run header and results.json."""
+        try:
+            out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return "unknown"
+        match = re.search(self.version_pattern, out)
+        return match.group(1) if match else "unknown"
+
+
+_REGISTRY: dict[str, type[Component]] = {}
+
+
+def register(cls: type[Component]) -> type[Component]:
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def _discover() -> None:
+    if _REGISTRY:
+        return
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def component_class(kind: str) -> type[Component]:
+    _discover()
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise UsageError(
+            f"unknown component kind {kind!r}: use one of {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def kinds(role: str) -> list[str]:
+    _discover()
+    return sorted(k for k, c in _REGISTRY.items() if c.role == role)
+

@@ -1,0 +1,58 @@
+"""Orthanc, the DICOM server every environment ends at (plain DICOM, or its own DICOM TLS)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.render import render
+
+
+class OrthancOptions(Options):
+    tls: bool = False
+    """Orthanc's own DICOM TLS (DicomTls* options, since Orthanc 1.9.0) instead of plain DICOM."""
+    client_cert: Literal["required", "optional"] = "required"
+    """DicomTlsRemoteCertificateRequired: Orthanc's default is to require a client certificate."""
+    server_cert: Literal["valid", "mismatched"] = "valid"
+
+
+@register
+class Orthanc(Component):
+    kind = "orthanc"
+    role = "server"
+    ports = ("dicom", "http")
+    options_model = OrthancOptions
+    executable_name = "Orthanc"
+    install_hint = "apt-get install orthanc"
+    options: OrthancOptions
+
+    def launch(self, placement: Placement, executable: str) -> Launch:
+        o = self.options
+        pki = placement.pki
+        certificate, private_key = pki.server_identity(o.server_cert == "mismatched")
+        config = render(
+            "orthanc/orthanc.json.j2",
+            name=placement.name,
+            workdir=placement.workdir,
+            dicom=placement.listen["dicom"],
+            http=placement.listen["http"],
+            tls=o.tls,
+            certificate=certificate,
+            private_key=private_key,
+            trusted=pki.ca_bundle,
+            client_cert_required=o.client_cert == "required",
+        )
+        return Launch(
+            executable=executable,
+            args=["--verbose", f"{placement.workdir}/orthanc.json"],
+            files={"orthanc.json": config},
+        )
+
+    def terminates_tls(self) -> bool:
+        return self.options.tls
+
+    def requires_client_cert(self) -> bool:
+        return self.options.tls and self.options.client_cert == "required"
+
+    def uses_mismatched_certificate(self) -> bool:
+        return self.options.server_cert == "mismatched"

@@ -1,0 +1,246 @@
+"""Turn what a failing client printed, and what the proxy logged, into one named reason with a fix.
+
+The reasons are a fixed vocabulary so that scenarios can state *why* a cell is
+expected to fail: a cell that fails for another reason is a finding too.
+Classification reads the client's own error text first and the proxy's log
+line second, because the proxy often knows what the client cannot (an Envoy
+connection closed for want of a filter chain looks like a bare EOF to a client).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    TCP_REFUSED = "tcp-refused"
+    TLS_NO_SHARED_CIPHER = "tls-no-shared-cipher"
+    TLS_PROTOCOL_VERSION = "tls-protocol-version"
+    TLS_UNKNOWN_CA = "tls-unknown-ca"
+    TLS_CERT_REQUIRED = "tls-cert-required"
+    TLS_CERT_EXPIRED = "tls-cert-expired"
+    TLS_HOSTNAME_MISMATCH = "tls-hostname-mismatch"
+    TLS_NO_MATCHING_SNI = "tls-no-matching-sni"
+    TLS_PLAINTEXT_TO_TLS_PORT = "tls-plaintext-to-tls-port"
+    TLS_HANDSHAKE_FAILED = "tls-handshake-failed"
+    DICOM_ASSOCIATION_REJECTED = "dicom-association-rejected"
+    DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
+    DIMSE_FAILURE = "dimse-failure"
+    STORE_NOT_VERIFIED = "store-not-verified"
+    TIMEOUT = "timeout"
+    ENVIRONMENT_FAILED = "environment-failed"
+    UNKNOWN = "unknown"
+
+
+EXPLANATIONS: dict[Reason, tuple[str, str]] = {
+    Reason.TCP_REFUSED: (
+        "nothing accepted the TCP connection on that address and port",
+        "check the host, the port and that the proxy or server is running",
+    ),
+    Reason.TLS_NO_SHARED_CIPHER: (
+        "client and server have no cipher suite in common",
+        "add a suite the client offers to the server's list (Envoy: tls_params.cipher_suites), "
+        "or make the client offer ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    Reason.TLS_PROTOCOL_VERSION: (
+        "client and server share no TLS protocol version",
+        "align the server's minimum/maximum TLS version with what the client can speak",
+    ),
+    Reason.TLS_UNKNOWN_CA: (
+        "a certificate was not issued by a CA the other side trusts",
+        "give the verifying side the issuing CA (client: +cf / cafile; server: its trusted CA bundle), "
+        "or use a certificate from the CA it already trusts",
+    ),
+    Reason.TLS_CERT_REQUIRED: (
+        "the server requires a client certificate and the client sent none",
+        "send a client certificate (dcmtk: +tls KEY CRT), or make it optional on the server",
+    ),
+    Reason.TLS_CERT_EXPIRED: (
+        "a certificate in the handshake is outside its validity period",
+        "renew the certificate (and check the clocks of both machines)",
+    ),
+    Reason.TLS_HOSTNAME_MISMATCH: (
+        "the server's certificate does not name the host the client asked for",
+        "issue the server certificate with a SAN for that name, or connect by a name it carries",
+    ),
+    Reason.TLS_NO_MATCHING_SNI: (
+        "the proxy closed the connection: no route or certificate matches the client's SNI (or lack of one)",
+        "send SNI with a configured name (dcmtk >= 3.6.8: --request-sni NAME), "
+        "or give the proxy a catch-all route (Istio hosts: \"*\", Traefik HostSNI(`*`), an Envoy default filter chain)",
+    ),
+    Reason.TLS_PLAINTEXT_TO_TLS_PORT: (
+        "the client spoke plain DICOM to a port that expects TLS",
+        "enable TLS in the client (dcmtk: +tla or +tls KEY CRT)",
+    ),
+    Reason.TLS_HANDSHAKE_FAILED: (
+        "the TLS handshake failed for a reason neither side named",
+        "read the evidence; run `openssl s_client` against the endpoint with the same options",
+    ),
+    Reason.DICOM_ASSOCIATION_REJECTED: (
+        "TLS worked but the DICOM server rejected the association",
+        "check the called AE title and the server's accepted calling AE titles and SOP classes",
+    ),
+    Reason.DICOM_ASSOCIATION_ABORTED: (
+        "the association was aborted or the connection closed before it was accepted",
+        "read the proxy and server logs in the evidence",
+    ),
+    Reason.DIMSE_FAILURE: (
+        "the association was accepted but the DIMSE operation returned a failure status",
+        "check the server's log for why it refused the object",
+    ),
+    Reason.STORE_NOT_VERIFIED: (
+        "the C-STORE reported success but the object in Orthanc is missing or differs from what was sent",
+        "something on the path altered or lost the data: check the proxy and the server",
+    ),
+    Reason.TIMEOUT: (
+        "no answer within the time limit",
+        "check that the proxy forwards to a live upstream and that nothing drops packets",
+    ),
+    Reason.ENVIRONMENT_FAILED: (
+        "the environment did not come up, so the probe never ran",
+        "read the environment's logs named in the evidence",
+    ),
+    Reason.UNKNOWN: ("the failure matched no known pattern", "read the evidence"),
+}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    reason: Reason
+    summary: str
+    fix: str
+    evidence: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Symptoms:
+    """What a failed probe observed, in the words of the programs involved."""
+
+    client_lines: tuple[str, ...]
+    proxy_lines: tuple[str, ...] = ()
+    sent_sni: bool = False
+    sent_client_cert: str = "none"  # none | valid | untrusted | expired
+    dicom_stage: str = "connect"  # how far the probe got: connect | associate | dimse | verify
+    client_cert_expired_on: str | None = None  # set when the certificate the client sent is past notAfter
+
+
+# (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
+# case-insensitively with underscores read as spaces, so "NO_SHARED_CIPHER" and "no shared cipher" are one.
+_CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
+    (r"connection refused|ECONNREFUSED|Errno 111", Reason.TCP_REFUSED),
+    (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
+    (r"unsupported protocol|alert protocol version|wrong ssl version|no protocols available", Reason.TLS_PROTOCOL_VERSION),
+    (r"unrecognized name", Reason.TLS_NO_MATCHING_SNI),
+    (r"alert unknown ca", Reason.TLS_UNKNOWN_CA),
+    (r"certificate required|peer did not return a certificate", Reason.TLS_CERT_REQUIRED),
+    (r"certificate expired|certificate has expired", Reason.TLS_CERT_EXPIRED),
+    (r"hostname mismatch|IP address mismatch|doesn't match", Reason.TLS_HOSTNAME_MISMATCH),
+    (r"unable to get local issuer|self[- ]signed certificate|certificate verify failed"
+     r"|unable to verify the first certificate|alert bad certificate", Reason.TLS_UNKNOWN_CA),
+    # dcmtk read a TLS record (0x15 alert, 0x16 handshake) where it expected a DICOM PDU.
+    (r"wrong version number|http request|packet length too long|Unrecognized PDU type: 1[56]\b",
+     Reason.TLS_PLAINTEXT_TO_TLS_PORT),
+    (r"handshake failure", Reason.TLS_NO_SHARED_CIPHER),
+    (r"Association Rejected|association was rejected|A-ASSOCIATE-RJ", Reason.DICOM_ASSOCIATION_REJECTED),
+    (r"timed out|timeout", Reason.TIMEOUT),
+)
+
+# Proxy log patterns that name the cause outright; they win over a client's vaguer words.
+_PROXY_PATTERNS: tuple[tuple[str, Reason], ...] = (
+    (r"filter chain not found|flags=NR\b", Reason.TLS_NO_MATCHING_SNI),
+    (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
+    (r"unsupported protocol", Reason.TLS_PROTOCOL_VERSION),
+    (r"peer did not return a certificate", Reason.TLS_CERT_REQUIRED),
+    (r"certificate has expired|certificate expired", Reason.TLS_CERT_EXPIRED),
+    (r"unable to get local issuer|unable to get issuer|self[- ]signed certificate|certificate verify failed",
+     Reason.TLS_UNKNOWN_CA),
+    (r"wrong version number|http request", Reason.TLS_PLAINTEXT_TO_TLS_PORT),
+)
+
+# Client texts that mean "the peer just went away": the proxy log, or the context, must say why.
+_BARE_CLOSE = re.compile(
+    r"SSL ERROR SYSCALL|unexpected eof|EOF occurred|Broken pipe|Connection reset|ECONNRESET"
+    r"|Peer aborted Association|never connected|Association Aborted|A-ABORT|closed",
+    re.IGNORECASE,
+)
+
+_WHO_REJECTED_CLIENT = re.compile(r"alert unknown ca|alert bad certificate", re.I)
+
+
+def _plain(line: str) -> str:
+    return line.replace("_", " ")
+
+
+def _first_match(lines: tuple[str, ...], patterns: tuple[tuple[str, Reason], ...]) -> tuple[Reason, str] | None:
+    for pattern, reason in patterns:
+        rx = re.compile(pattern, re.IGNORECASE)
+        for line in lines:
+            if rx.search(_plain(line)):
+                return reason, line
+    return None
+
+
+def _detail(reason: Reason, symptoms: Symptoms, client_line: str | None) -> str:
+    """Say which side rejected whom, where the words allow it."""
+    base, _ = EXPLANATIONS[reason]
+    if reason is Reason.TLS_UNKNOWN_CA:
+        if client_line and _WHO_REJECTED_CLIENT.search(_plain(client_line)) or symptoms.proxy_lines and not client_line:
+            return f"the server rejected the client certificate ({symptoms.sent_client_cert}): not issued by a CA it trusts"
+        return "the client rejected the server's certificate: not issued by a CA the client trusts"
+    if reason is Reason.TLS_CERT_EXPIRED:
+        if symptoms.sent_client_cert == "expired":
+            return "the server rejected the client certificate because it has expired"
+        return "the client rejected the server's certificate because it has expired"
+    if reason is Reason.TLS_NO_MATCHING_SNI:
+        sni = "its SNI" if symptoms.sent_sni else "no SNI"
+        return f"the proxy closed the connection: nothing is configured for {sni}"
+    return base
+
+
+def diagnose(symptoms: Symptoms) -> Diagnosis:
+    """Name the reason for one failed cell, with the lines that show it."""
+    client = _first_match(symptoms.client_lines, _CLIENT_PATTERNS)
+    proxy = _first_match(symptoms.proxy_lines, _PROXY_PATTERNS)
+    evidence: list[str] = []
+    client_line = client[1] if client else next((l for l in symptoms.client_lines if _BARE_CLOSE.search(_plain(l))), None)
+    if client_line:
+        evidence.append(f"client: {client_line.strip()}")
+    elif symptoms.client_lines:
+        evidence.append(f"client: {symptoms.client_lines[-1].strip()}")
+    if proxy:
+        evidence.append(f"proxy: {proxy[1].strip()}")
+    elif symptoms.proxy_lines:
+        evidence.append(f"proxy: {symptoms.proxy_lines[-1].strip()}")
+
+    reason = _choose(symptoms, client, proxy)
+    summary = _detail(reason, symptoms, client[1] if client else None)
+    # Some servers (dcmtk inside Orthanc) say only "certificate verify failed"; the certificate itself says why.
+    if reason is Reason.TLS_UNKNOWN_CA and symptoms.client_cert_expired_on and summary.startswith("the server rejected"):
+        reason = Reason.TLS_CERT_EXPIRED
+        summary = _detail(reason, symptoms, None)
+        evidence.append(f"client certificate: expired on {symptoms.client_cert_expired_on} (checked locally; "
+                        "the server named no reason)")
+    _, fix = EXPLANATIONS[reason]
+    return Diagnosis(reason, summary, fix, tuple(evidence))
+
+
+def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:
+    if symptoms.dicom_stage == "verify":
+        return Reason.STORE_NOT_VERIFIED
+    if symptoms.dicom_stage == "dimse" and not client:
+        return Reason.DIMSE_FAILURE
+    # A generic handshake_failure alert (or a bare close) is explained better by the proxy.
+    if proxy and (client is None or client[0] in (Reason.TLS_NO_SHARED_CIPHER, Reason.TIMEOUT)):
+        return proxy[0]
+    if client:
+        return client[0]
+    if proxy:
+        return proxy[0]
+    text = _plain("\n".join(symptoms.client_lines))
+    if _BARE_CLOSE.search(text):
+        if symptoms.dicom_stage == "connect":
+            return Reason.TLS_HANDSHAKE_FAILED
+        return Reason.DICOM_ASSOCIATION_ABORTED
+    return Reason.UNKNOWN

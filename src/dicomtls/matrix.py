@@ -1,0 +1,249 @@
+"""Run a matrix: start each distinct environment once, run its cells, diagnose failures, tear down.
+
+Teardown is in ``finally`` blocks all the way down, so a failing cell, a
+broken environment or Ctrl-C leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import platform
+import ssl
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, RunningEnvironment
+from dicomtls.diagnose import Diagnosis, Reason, Symptoms, diagnose
+from dicomtls.orthanc_rest import verify_stored
+from dicomtls.pki import PkiFiles, ensure_pki
+from dicomtls.probes import ProbeOutcome, Target
+from dicomtls.probes.dcmtk import Dcmtk
+from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
+from dicomtls.scenario import Cell, Scenario, environment_key
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    actual: str  # pass | fail
+    reason: Reason | None
+    summary: str
+    fix: str
+    evidence: tuple[str, ...]
+    command: str
+    detail: str
+    duration_s: float
+
+    @property
+    def verdict(self) -> str:
+        same = self.actual == self.cell.expected and (self.actual == "pass" or self.reason == self.cell.expected_reason)
+        return "ok" if same else "unexpected"
+
+
+@dataclass
+class EnvironmentInfo:
+    key: str
+    name: str
+    scenarios: list[str]
+    components: list[str]
+    entry: str
+    server_names: list[str]
+    pki_dir: str
+    logs: dict[str, str]
+    error: str | None = None
+
+
+@dataclass
+class RunInfo:
+    started: str
+    backend: str
+    versions: dict[str, str]
+    scenarios: list[str]
+    wall_s: float = 0.0
+
+
+@dataclass
+class MatrixResult:
+    run: RunInfo
+    environments: list[EnvironmentInfo] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(c.verdict == "ok" for c in self.cells) else 1
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def environment(self, name: str, state: str) -> None: ...
+    def cell_done(self, result: CellResult) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class _EnvGroup:
+    plan: EnvironmentPlan
+    cells: list[Cell]
+    scenarios: list[str]
+
+
+def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool = False) -> list[_EnvGroup]:
+    """Group cells by what actually runs, so an environment shared by two scenarios starts once."""
+    groups: OrderedDict[str, _EnvGroup] = OrderedDict()
+    pki_cache: dict[str, PkiFiles] = {}
+    for scenario in scenarios:
+        spec = scenario.pki.spec()
+        if spec.digest() not in pki_cache:
+            pki_cache[spec.digest()] = ensure_pki(spec, pki_root / spec.digest(), force=force_pki)
+        for cell in scenario.cells():
+            env = scenario.environment(cell.environment)
+            key = environment_key(scenario.pki, env)
+            if key not in groups:
+                plan = EnvironmentPlan(key, env.name, tuple(env.components()), pki_cache[spec.digest()],
+                                       tuple(scenario.pki.server_names))
+                groups[key] = _EnvGroup(plan, [], [])
+            groups[key].cells.append(cell)
+            if scenario.name not in groups[key].scenarios:
+                groups[key].scenarios.append(scenario.name)
+    return list(groups.values())
+
+
+def component_versions(backend: Backend, groups: list[_EnvGroup], dcmtk: Dcmtk | None) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for group in groups:
+        for component in group.plan.components:
+            if component.kind not in versions:
+                versions[component.kind] = component.version(backend.executable(component))
+    if dcmtk is not None:
+        versions["dcmtk"] = dcmtk.version()
+    versions["pynetdicom"] = Pynetdicom().version()
+    versions["openssl"] = ssl.OPENSSL_VERSION
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object) -> RunningEnvironment:
+    """Start and wait until a real C-ECHO passes through the whole path, or fail with the logs."""
+    env = backend.start(plan, **kwargs)  # type: ignore[arg-type]
+    try:
+        target = Target(env.entry, plan.server_names, plan.pki)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        detail = ""
+        while time.monotonic() < deadline:
+            env.connections += 1
+            ok, detail = echo_through(target)
+            if ok:
+                env.settle()
+                return env
+            time.sleep(0.1)
+        raise EnvironmentFailed(f"{plan.name}: no C-ECHO through {env.entry} within {READY_TIMEOUT_S:.0f}s ({detail})")
+    except BaseException:
+        backend.stop(env)
+        raise
+
+
+def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress: Progress,
+               force_pki: bool = False) -> MatrixResult:
+    started = time.monotonic()
+    groups = plan_environments(scenarios, out / "pki", force_pki)
+    needs_dcmtk = any(c.probe.client == "dcmtk" for g in groups for c in g.cells)
+    dcmtk = Dcmtk() if needs_dcmtk else None
+    if dcmtk is not None:
+        dcmtk.check()
+    result = MatrixResult(RunInfo(
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        backend=backend.name,
+        versions=component_versions(backend, groups, dcmtk),
+        scenarios=[s.name for s in scenarios],
+    ))
+    clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    progress.start(sum(len(g.cells) for g in groups))
+    try:
+        for group in groups:
+            info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
+                                   [c.kind for c in group.plan.components], "", list(group.plan.server_names),
+                                   str(group.plan.pki.directory), {})
+            result.environments.append(info)
+            progress.environment(group.plan.name, "starting")
+            try:
+                env = start_environment(backend, group.plan)
+            except EnvironmentFailed as exc:
+                info.error = str(exc)
+                progress.environment(group.plan.name, f"failed: {exc}")
+                for cell in group.cells:
+                    cr = CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start",
+                                    "read the environment's logs", (str(exc),), "", "", 0.0)
+                    result.cells.append(cr)
+                    progress.cell_done(cr)
+                continue
+            info.entry = str(env.entry)
+            info.logs = {name: str(path) for name, path in env.logs.items()}
+            try:
+                target = Target(env.entry, group.plan.server_names, group.plan.pki)
+                for cell in group.cells:
+                    cr = run_cell(cell, env, target, clients, out / "objects")
+                    result.cells.append(cr)
+                    progress.cell_done(cr)
+            finally:
+                progress.environment(group.plan.name, "stopping")
+                backend.stop(env)
+    finally:
+        progress.stop()
+        result.run.wall_s = round(time.monotonic() - started, 2)
+    return result
+
+
+def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: dict[str, object],
+             objects: Path) -> CellResult:
+    cursor = env.log_cursor()
+    began = time.monotonic()
+    env.connections += 1
+    outcome: ProbeOutcome = clients[cell.probe.client].run(target, cell.probe, objects)  # type: ignore[union-attr]
+    env.settle()
+    detail = ""
+    stage = outcome.stage
+    ok = outcome.ok
+    if ok and outcome.sent is not None:
+        check = verify_stored(env.rest_url, outcome.sent)
+        ok, detail = check.ok, check.detail
+        if not ok:
+            stage = "verify"
+    if outcome.sent is not None:
+        outcome.sent.path.unlink(missing_ok=True)
+    duration = round(time.monotonic() - began, 3)
+    if ok:
+        return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration)
+    diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target)
+    return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
+                      outcome.command, detail, duration)
+
+
+def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, detail: str,
+              target: Target) -> Diagnosis:
+    lines = cursor.new_lines()
+    proxy_lines = tuple(f"{name}: {line}" for name, found in lines.items() for line in found)
+    client_lines = outcome.lines + ((detail,) if detail else ())
+    identity = target.client_identity(cell.probe.client_cert)
+    return diagnose(Symptoms(
+        client_lines=client_lines,
+        proxy_lines=proxy_lines,
+        sent_sni=cell.probe.sni != "none",
+        sent_client_cert=cell.probe.client_cert,
+        dicom_stage=stage,
+        client_cert_expired_on=expired_on(identity[0]) if identity else None,
+    ))
+
+
+def expired_on(cert_path: Path) -> str | None:
+    """The leaf's notAfter, if it is in the past."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    if cert.not_valid_after_utc < datetime.now(timezone.utc):
+        return cert.not_valid_after_utc.isoformat(timespec="seconds")
+    return None

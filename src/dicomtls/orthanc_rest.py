@@ -1,0 +1,42 @@
+"""Orthanc's REST API, used to prove that a C-STORE delivered the very object that was sent."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from dicomtls.dicomdata import TestObject, dataset_digest
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    ok: bool
+    detail: str
+
+
+def _request(url: str, data: bytes | None = None, timeout: float = 30.0) -> bytes:
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        return resp.read()
+
+
+def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
+    """The instance exists under the sent SOPInstanceUID and its dataset bytes hash equal to what was sent."""
+    try:
+        found = json.loads(_request(f"{rest_url}/tools/lookup", sent.sop_instance_uid.encode()))
+        ids = [item["ID"] for item in found if item.get("Type") == "Instance"]
+        if not ids:
+            return StoreCheck(False, f"Orthanc has no instance with SOPInstanceUID {sent.sop_instance_uid}")
+        stored = _request(f"{rest_url}/instances/{ids[0]}/file")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return StoreCheck(False, f"Orthanc REST API at {rest_url} failed: {exc}")
+    digest = dataset_digest(stored)
+    if digest != sent.digest:
+        return StoreCheck(False, f"stored dataset sha256 {digest[:16]}… differs from sent {sent.digest[:16]}…")
+    return StoreCheck(True, f"Orthanc instance {ids[0]} holds the sent dataset (sha256 {digest[:16]}…, {sent.size} bytes)")
+
+
+def system(rest_url: str) -> dict[str, object]:
+    return json.loads(_request(f"{rest_url}/system", timeout=5))

@@ -1,0 +1,502 @@
+"""A throwaway PKI for proving DICOM over TLS through proxies.
+
+Besides the good server and client certificates it makes the bad ones a proxy
+must refuse (untrusted issuer, expired, wrong host name), so a passing matrix
+shows the proxies really check, not only that they let traffic through.
+Only `cryptography` is used, so generation behaves the same wherever the
+package is installed, whatever openssl the host has.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from dicomtls.errors import UsageError
+
+Topology = Literal["one-level", "two-level"]
+KeyType = Literal["rsa-2048", "rsa-4096", "ecdsa-p256"]
+
+PKCS12_PASSWORD: str = "dicomtls"
+
+# The mismatched server certificate names only this; .invalid can never resolve.
+_WRONG_HOST = "wrong-host.invalid"
+_FORMAT = 1
+_RECORD = "pki.json"
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+_PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class PkiSpec:
+    """What the scenario needs from the PKI; its digest tells whether a directory can be reused."""
+
+    topology: Topology = "one-level"
+    key: KeyType = "rsa-2048"
+    server_names: tuple[str, ...] = ("dicom.example.test",)
+    # IP SANs only on request: Traefik picks a certificate by listener IP when one matches.
+    ip_sans: tuple[str, ...] = ()
+    client_name: str = "dicomtls-client"
+
+    def __post_init__(self) -> None:
+        # Callers building a spec from CLI or YAML often hand over lists.
+        for field in ("server_names", "ip_sans"):
+            value = getattr(self, field)
+            if isinstance(value, str):
+                raise UsageError(f"{field} must be a list of names, not the single string {value!r}: wrap it in a list")
+            object.__setattr__(self, field, tuple(value))
+        if self.topology not in get_args(Topology):
+            raise UsageError(f"unknown PKI topology {self.topology!r}: use one of {', '.join(get_args(Topology))}")
+        if self.key not in get_args(KeyType):
+            raise UsageError(f"unknown key type {self.key!r}: use one of {', '.join(get_args(KeyType))}")
+        if not self.server_names:
+            raise UsageError("the server certificate needs at least one DNS name: give server_names")
+        for name in self.server_names:
+            if _is_ip(name):
+                raise UsageError(f"server name {name!r} is an IP address: put it in ip_sans instead")
+            if not _is_dns_name(name):
+                raise UsageError(
+                    f"server name {name!r} is not a DNS name: use dot-separated labels of letters, digits and hyphens"
+                )
+            if name.lower() == _WRONG_HOST:
+                raise UsageError(
+                    f"server name {name!r} is reserved for the mismatched-host certificate: choose another name"
+                )
+        for ip in self.ip_sans:
+            if not _is_ip(ip):
+                raise UsageError(f"IP SAN {ip!r} is not an IP address: give addresses like 127.0.0.1 or ::1")
+        if not self.client_name.strip():
+            raise UsageError("client_name is empty: give the common name for client certificates")
+
+    def digest(self) -> str:
+        """Short id that changes whenever any field does, for naming and comparing PKIs."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class PkiFiles:
+    """Where each piece lives, so callers mount exactly what a process needs and nothing from private_dir."""
+
+    directory: Path
+    spec: PkiSpec
+    ca_cert: Path
+    ca_bundle: Path
+    intermediate_cert: Path | None
+    server_key: Path
+    server_cert: Path
+    server_fullchain: Path
+    client_key: Path
+    client_cert: Path
+    client_fullchain: Path
+    client_p12: Path
+    truststore_p12: Path
+    untrusted_client_key: Path
+    untrusted_client_cert: Path
+    expired_client_key: Path
+    expired_client_cert: Path
+    expired_client_fullchain: Path
+    mismatched_server_key: Path
+    mismatched_server_cert: Path
+    mismatched_server_fullchain: Path
+    private_dir: Path
+
+
+def ensure_pki(spec: PkiSpec, out: Path, force: bool = False) -> PkiFiles:
+    """Create the material under `out`, or reuse what is there.
+
+    Reuse keeps certificates stable across runs (proxies and trust stores stay
+    valid); a directory made for another spec is refused rather than silently
+    replaced, because something else may still trust it.
+    """
+    files = _layout(Path(os.path.abspath(out)), spec)
+    if files.directory.exists() and not files.directory.is_dir():
+        raise UsageError(f"{files.directory} is a file, not a directory: choose another --out")
+    if not force:
+        try:
+            recorded = _read_record(files.directory)
+        except UsageError:
+            recorded = None  # no record or a broken one: an interrupted run, start over
+        if recorded is not None and recorded != spec:
+            raise UsageError(
+                f"PKI in {files.directory} was made for {_summary(recorded)}, not {_summary(spec)}: "
+                "pass --force to replace it or choose another --out"
+            )
+        if recorded == spec and not _missing(files) and not _expiring(files):
+            return files
+    try:
+        _generate(spec, files)
+    except PermissionError as exc:
+        raise UsageError(f"cannot write the PKI to {files.directory} ({exc.strerror}): choose another --out") from None
+    return files
+
+
+def load_pki(out: Path) -> PkiFiles:
+    """Open a PKI made earlier, e.g. by another task, refusing one that a crash left half-written."""
+    directory = Path(os.path.abspath(out))
+    files = _layout(directory, _read_record(directory))
+    missing = _missing(files)
+    if missing:
+        raise UsageError(
+            f"PKI in {directory} is incomplete (missing {', '.join(missing)}): "
+            "generate it again, which replaces an incomplete PKI"
+        )
+    return files
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_dns_name(name: str) -> bool:
+    labels = name.split(".")
+    if labels[0] == "*" and len(labels) > 1:
+        labels = labels[1:]  # a leading wildcard is fine for SANs
+    return len(name) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)
+
+
+def _summary(spec: PkiSpec) -> str:
+    names = ", ".join(spec.server_names + spec.ip_sans)
+    return f"{spec.topology} {spec.key} ({names}; client {spec.client_name}; spec {spec.digest()})"
+
+
+def _layout(directory: Path, spec: PkiSpec) -> PkiFiles:
+    private = directory / "ca-private"
+    return PkiFiles(
+        directory=directory,
+        spec=spec,
+        ca_cert=directory / "ca.crt",
+        ca_bundle=directory / "ca-bundle.crt",
+        intermediate_cert=directory / "intermediate.crt" if spec.topology == "two-level" else None,
+        server_key=directory / "server.key",
+        server_cert=directory / "server.crt",
+        server_fullchain=directory / "server-fullchain.crt",
+        client_key=directory / "client.key",
+        client_cert=directory / "client.crt",
+        client_fullchain=directory / "client-fullchain.crt",
+        client_p12=directory / "client.p12",
+        truststore_p12=directory / "truststore.p12",
+        untrusted_client_key=directory / "untrusted-client.key",
+        untrusted_client_cert=directory / "untrusted-client.crt",
+        expired_client_key=directory / "expired-client.key",
+        expired_client_cert=directory / "expired-client.crt",
+        expired_client_fullchain=directory / "expired-client-fullchain.crt",
+        mismatched_server_key=directory / "mismatched-server.key",
+        mismatched_server_cert=directory / "mismatched-server.crt",
+        mismatched_server_fullchain=directory / "mismatched-server-fullchain.crt",
+        private_dir=private,
+    )
+
+
+def _material(files: PkiFiles) -> list[Path]:
+    """Every file a complete PKI for files.spec has, pki.json excluded."""
+    paths = [
+        value
+        for name, value in vars(files).items()
+        if isinstance(value, Path) and name not in ("directory", "private_dir")
+    ]
+    paths += [
+        files.directory / "untrusted-ca.crt",
+        files.private_dir / "root.key",
+        files.private_dir / "untrusted-ca.key",
+    ]
+    if files.spec.topology == "two-level":
+        paths.append(files.private_dir / "intermediate.key")
+    return paths
+
+
+def _missing(files: PkiFiles) -> list[str]:
+    return [str(path.relative_to(files.directory)) for path in _material(files) if not path.is_file()]
+
+
+def _expiring(files: PkiFiles) -> bool:
+    """True if a good certificate is unreadable or expires within a day, so a reused PKI never fails a run by age."""
+    soon = _now() + datetime.timedelta(days=1)
+    good = [files.ca_cert, files.intermediate_cert, files.server_cert, files.client_cert]
+    for path in filter(None, good):
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            return True
+        if cert.not_valid_after_utc <= soon:
+            return True
+    return False
+
+
+def _read_record(directory: Path) -> PkiSpec:
+    record = directory / _RECORD
+    if not record.is_file():
+        raise UsageError(
+            f"no PKI in {directory} ({_RECORD} is missing): create one first or point --out at an existing PKI"
+        )
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        if data.get("format") != _FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {_FORMAT}")
+        fields = data["spec"]
+        return PkiSpec(
+            topology=fields["topology"],
+            key=fields["key"],
+            server_names=tuple(fields["server_names"]),
+            ip_sans=tuple(fields["ip_sans"]),
+            client_name=fields["client_name"],
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as exc:
+        raise UsageError(f"{record} is unreadable ({exc}): regenerate the PKI with --force") from None
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    cert: x509.Certificate
+    key: _PrivateKey
+
+
+def _new_key(key_type: KeyType) -> _PrivateKey:
+    if key_type == "ecdsa-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type.removeprefix("rsa-")))
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dicomtls test PKI"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key_usage(
+    *, digital_signature: bool = False, key_encipherment: bool = False, cert_sign: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _certificate(
+    subject: x509.Name,
+    key: _PrivateKey,
+    issuer: _Issuer | None,
+    validity: tuple[datetime.datetime, datetime.datetime],
+    extensions: Sequence[tuple[x509.ExtensionType, bool]],
+) -> x509.Certificate:
+    """Sign `key`'s certificate with `issuer`, or self-sign when issuer is None."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer:
+        issuer_ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False
+        )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign((issuer.key if issuer else key), hashes.SHA256())
+
+
+def _ca(
+    common_name: str,
+    key_type: KeyType,
+    issuer: _Issuer | None,
+    path_length: int,
+    validity: tuple[datetime.datetime, datetime.datetime],
+) -> _Issuer:
+    key = _new_key(key_type)
+    cert = _certificate(
+        _name(common_name),
+        key,
+        issuer,
+        validity,
+        [
+            (x509.BasicConstraints(ca=True, path_length=path_length), True),
+            (_key_usage(cert_sign=True), True),
+        ],
+    )
+    return _Issuer(cert, key)
+
+
+def _leaf(
+    common_name: str,
+    key_type: KeyType,
+    issuer: _Issuer,
+    validity: tuple[datetime.datetime, datetime.datetime],
+    *,
+    server: bool,
+    dns_names: Iterable[str] = (),
+    ip_sans: Iterable[str] = (),
+) -> _Issuer:
+    key = _new_key(key_type)
+    extensions: list[tuple[x509.ExtensionType, bool]] = [(x509.BasicConstraints(ca=False, path_length=None), True)]
+    if server:
+        # TLS 1.2 RSA key exchange encrypts to the server key; ECDSA only ever signs.
+        usage = _key_usage(digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey))
+        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_sans]
+        extensions += [
+            (usage, True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            (x509.SubjectAlternativeName(sans), False),
+        ]
+    else:
+        # A client key only signs the handshake (CertificateVerify).
+        extensions += [
+            (_key_usage(digital_signature=True), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+        ]
+    return _Issuer(_certificate(_name(common_name), key, issuer, validity, extensions), key)
+
+
+def _generate(spec: PkiSpec, files: PkiFiles) -> None:
+    """Replace whatever is in files.directory with a fresh PKI; pki.json goes last so a crash leaves it incomplete."""
+    now = _now()
+    good = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=365))  # a day back for clock skew
+    expired = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+
+    if spec.topology == "one-level":
+        root = _ca("dicomtls Test CA", spec.key, None, 0, good)
+        intermediate = None
+    else:
+        root = _ca("dicomtls Root CA", spec.key, None, 1, good)
+        intermediate = _ca("dicomtls Intermediate CA", spec.key, root, 0, good)
+    issuing = intermediate or root
+    chain = [intermediate.cert] if intermediate else []
+    untrusted_ca = _ca("dicomtls Untrusted CA", spec.key, None, 0, good)
+
+    server = _leaf(
+        spec.server_names[0], spec.key, issuing, good, server=True, dns_names=spec.server_names, ip_sans=spec.ip_sans
+    )
+    # Bad clients keep the good client's CN so the only difference a proxy can object to is the one under test.
+    client = _leaf(spec.client_name, spec.key, issuing, good, server=False)
+    untrusted_client = _leaf(spec.client_name, spec.key, untrusted_ca, good, server=False)
+    expired_client = _leaf(spec.client_name, spec.key, issuing, expired, server=False)
+    mismatched = _leaf(_WRONG_HOST, spec.key, issuing, good, server=True, dns_names=[_WRONG_HOST])
+
+    _clear(files)
+    files.directory.mkdir(parents=True, exist_ok=True)
+    files.private_dir.mkdir(mode=0o700, exist_ok=True)
+    files.private_dir.chmod(0o700)  # mkdir's mode is filtered by umask, and the dir may predate us
+
+    _write_key(files.private_dir / "root.key", root.key)
+    if intermediate:
+        _write_key(files.private_dir / "intermediate.key", intermediate.key)
+        _write_certs(files.intermediate_cert, [intermediate.cert])
+    _write_key(files.private_dir / "untrusted-ca.key", untrusted_ca.key)
+    _write_certs(files.directory / "untrusted-ca.crt", [untrusted_ca.cert])
+    _write_certs(files.ca_cert, [root.cert])
+    _write_certs(files.ca_bundle, [root.cert, *chain])
+
+    for leaf, key_path, cert_path, fullchain_path in [
+        (server, files.server_key, files.server_cert, files.server_fullchain),
+        (client, files.client_key, files.client_cert, files.client_fullchain),
+        (expired_client, files.expired_client_key, files.expired_client_cert, files.expired_client_fullchain),
+        (mismatched, files.mismatched_server_key, files.mismatched_server_cert, files.mismatched_server_fullchain),
+    ]:
+        _write_key(key_path, leaf.key)
+        _write_certs(cert_path, [leaf.cert])
+        _write_certs(fullchain_path, [leaf.cert, *chain])
+    _write_key(files.untrusted_client_key, untrusted_client.key)
+    _write_certs(files.untrusted_client_cert, [untrusted_client.cert])
+
+    # The p12 holds a client key, so it gets a key file's mode.
+    p12 = pkcs12.serialize_key_and_certificates(
+        spec.client_name.encode(), client.key, client.cert, chain or None, _pkcs12_encryption()
+    )
+    _write(files.client_p12, p12, 0o600)
+    anchors = [pkcs12.PKCS12Certificate(root.cert, b"dicomtls-root")]
+    if intermediate:
+        anchors.append(pkcs12.PKCS12Certificate(intermediate.cert, b"dicomtls-intermediate"))
+    _write(files.truststore_p12, pkcs12.serialize_java_truststore(anchors, _pkcs12_encryption()), 0o644)
+
+    _write_record(files)
+
+
+def _pkcs12_encryption() -> serialization.KeySerializationEncryption:
+    # Pinned rather than BestAvailableEncryption so the files stay readable by OpenSSL 3 and Java 11+
+    # whatever a future cryptography release considers best.
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(50_000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(PKCS12_PASSWORD.encode())
+    )
+
+
+def _clear(files: PkiFiles) -> None:
+    """Remove everything a PKI of either topology may have left, record first, so a crash reads as incomplete."""
+    (files.directory / _RECORD).unlink(missing_ok=True)
+    two_level_only = [files.directory / "intermediate.crt", files.private_dir / "intermediate.key"]
+    for path in [*_material(files), *two_level_only, files.directory / f"{_RECORD}.tmp"]:
+        path.unlink(missing_ok=True)
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Create `path` with `mode` from the first byte: O_EXCL refuses to follow a planted symlink or reuse a file."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        # The file is still empty and was created no looser than `mode`; this only undoes the umask.
+        os.fchmod(handle.fileno(), mode)
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _write_key(path: Path, key: _PrivateKey) -> None:
+    # Unencrypted because proxies read these unattended.
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write(path, pem, 0o600)
+
+
+def _write_certs(path: Path, certs: Sequence[x509.Certificate]) -> None:
+    _write(path, b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs), 0o644)
+
+
+def _write_record(files: PkiFiles) -> None:
+    record = {"format": _FORMAT, "digest": files.spec.digest(), "spec": asdict(files.spec)}
+    temporary = files.directory / f"{_RECORD}.tmp"
+    _write(temporary, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), 0o644)
+    os.replace(temporary, files.directory / _RECORD)
+    directory = os.open(files.directory, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)

@@ -1,0 +1,53 @@
+"""Probes: real DICOM clients run against one environment, each returning a structured outcome.
+
+A probe knows nothing about expectations or diagnosis: it reports how far it
+got and what the client said, in the client's own words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicomtls.components import Address
+from dicomtls.dicomdata import TestObject
+from dicomtls.pki import PkiFiles
+from dicomtls.scenario import Probe
+
+CALLING_AET = "DICOMTLS"
+WRONG_SNI = "wrong-sni.invalid"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to reach a DICOM endpoint."""
+
+    address: Address
+    server_names: tuple[str, ...]
+    pki: PkiFiles
+    called_aet: str = "ORTHANC"
+
+    def sni(self, choice: str) -> str | None:
+        return {"none": None, "right": self.server_names[0], "wrong": WRONG_SNI}[choice]
+
+    def client_identity(self, choice: str) -> tuple[Path, Path] | None:
+        """(certificate chain, key) for the probe's client_cert axis value."""
+        p = self.pki
+        return {
+            "none": None,
+            "valid": (p.client_fullchain, p.client_key),
+            "untrusted": (p.untrusted_client_cert, p.untrusted_client_key),
+            "expired": (p.expired_client_fullchain, p.expired_client_key),
+        }[choice]
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    ok: bool
+    stage: str  # how far it got: connect | associate | dimse | done
+    lines: tuple[str, ...]  # the client's own words, errors last
+    command: str  # what ran, for a person to repeat by hand
+    sent: TestObject | None = None
+
+
+STAGES = ("connect", "associate", "dimse", "done")

@@ -1,0 +1,125 @@
+"""pynetdicom in-process: the one DICOM client here that can send SNI (and any SNI we like)."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pynetdicom
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from dicomtls.dicomdata import make_object
+from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
+from dicomtls.scenario import Probe
+
+TIMEOUT_S = 15
+
+
+@dataclass
+class _Capture(logging.Handler):
+    records: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        logging.Handler.__init__(self, logging.INFO)
+        self._lock_ = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text = f"{text} [{type(record.exc_info[1]).__name__}: {record.exc_info[1]}]"
+        with self._lock_:
+            self.records.append(text)
+
+    __hash__ = object.__hash__
+
+
+def tls_context(target: Target, probe: Probe) -> tuple[ssl.SSLContext, str | None]:
+    """The client TLS context and the SNI to send; a sent name is also the name the certificate must carry."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
+    identity = target.client_identity(probe.client_cert)
+    if identity is not None:
+        chain, key = identity
+        ctx.load_cert_chain(str(chain), str(key))
+    server_hostname = target.sni(probe.sni)
+    ctx.check_hostname = server_hostname is not None
+    return ctx, server_hostname
+
+
+@dataclass(frozen=True)
+class Pynetdicom:
+    def version(self) -> str:
+        return pynetdicom.__version__
+
+    def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
+        ae = AE(ae_title=CALLING_AET)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
+        ae.connection_timeout = 5
+        sent = None
+        if probe.operation == "echo":
+            ae.add_requested_context(Verification)
+        else:
+            sent = make_object(probe.operation, workdir)
+            ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
+        tls_args = tls_context(target, probe) if probe.transport == "tls" else None
+        command = (
+            f"pynetdicom associate {target.address} ae_title={target.called_aet} "
+            f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
+        )
+        capture = _Capture()
+        logger = logging.getLogger("pynetdicom")
+        old_level = logger.level
+        logger.addHandler(capture)
+        logger.setLevel(logging.INFO)
+        stage, ok = "connect", False
+        try:
+            assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
+                                 tls_args=tls_args)
+            if assoc.is_established:
+                stage = "dimse"
+                try:
+                    status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
+                finally:
+                    assoc.release()
+                code = getattr(status, "Status", None)
+                if code == 0x0000:
+                    ok, stage = True, "done"
+                else:
+                    capture.records.append(
+                        f"DIMSE status {code:#06x}" if code is not None else "no DIMSE response (connection lost)"
+                    )
+            elif assoc.is_rejected:
+                stage = "associate"
+                capture.records.append("Association Rejected")
+            elif assoc.is_aborted:
+                capture.records.append("Association Aborted")
+        finally:
+            logger.removeHandler(capture)
+            logger.setLevel(old_level)
+            ae.shutdown()
+        lines = tuple(r for r in capture.records if not ok or "Accepted" in r)
+        return ProbeOutcome(ok, stage, lines, command, sent)
+
+
+def echo_through(target: Target, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """One C-ECHO with the good client identity and the right SNI, hostname unchecked: is the path up?"""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(target.pki.client_fullchain), str(target.pki.client_key))
+    ae = AE(ae_title=CALLING_AET)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
+    ae.connection_timeout = timeout_s
+    ae.add_requested_context(Verification)
+    try:
+        assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
+                             tls_args=(ctx, target.server_names[0]))
+        if not assoc.is_established:
+            return False, "association not established"
+        status = assoc.send_c_echo()
+        assoc.release()
+        return getattr(status, "Status", None) == 0x0000, f"C-ECHO status {getattr(status, 'Status', None)}"
+    finally:
+        ae.shutdown()

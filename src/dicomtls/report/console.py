@@ -1,0 +1,142 @@
+"""The terminal view: a live progress bar while cells run, then one matrix per scenario and the diagnoses.
+
+When output is not a terminal (CI logs), progress degrades to one plain line per event.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from dicomtls.matrix import CellResult, MatrixResult
+from dicomtls.report import redact
+
+
+class ConsoleProgress:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.failures = 0
+        self.done = 0
+        self.total = 0
+        self._progress: Progress | None = None
+        self._task = None
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if self.live:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[failures]}"), TimeElapsedColumn(), console=self.console, transient=True,
+            )
+            self._task = self._progress.add_task("starting", total=total, failures="")
+            self._progress.start()
+        else:
+            self.console.print(f"dicomtls: {total} cells")
+
+    def environment(self, name: str, state: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{name}: {state}")
+        else:
+            self.console.print(f"environment {name}: {state}")
+
+    def cell_done(self, result: CellResult) -> None:
+        self.done += 1
+        if result.verdict != "ok":
+            self.failures += 1
+        if self._progress is not None:
+            note = f"[red]{self.failures} unexpected" if self.failures else ""
+            self._progress.update(self._task, advance=1, failures=note)
+        else:
+            self.console.print(f"[{self.done}/{self.total}] {_mark(result).plain} {result.cell.id}")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _mark(r: CellResult) -> Text:
+    if r.verdict == "ok":
+        return Text("✔", style="green") if r.actual == "pass" else Text(f"✘ {r.reason}", style="yellow")
+    if r.actual == "pass":
+        return Text("‼ ✔ (expected fail)", style="bold red")
+    return Text(f"‼ ✘ {r.reason}", style="bold red")
+
+
+def print_result(result: MatrixResult, console: Console) -> None:
+    run = result.run
+    versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
+    console.print(f"[bold]dicomtls matrix[/] backend={run.backend} started={run.started}", highlight=False)
+    console.print(f"  {versions}", highlight=False)
+    by_scenario: OrderedDict[str, list[CellResult]] = OrderedDict()
+    for r in result.cells:
+        by_scenario.setdefault(r.cell.scenario, []).append(r)
+    for scenario, cells in by_scenario.items():
+        operations = list(OrderedDict.fromkeys(r.cell.probe.operation for r in cells))
+        rows: OrderedDict[tuple[str, ...], dict[str, CellResult]] = OrderedDict()
+        for r in cells:
+            rows.setdefault(_row_key(r), {})[r.cell.probe.operation] = r
+        table = Table(title=scenario, title_justify="left", title_style="bold")
+        for name in ("environment", "client", "sni", "client cert"):
+            table.add_column(name)
+        for op in operations:
+            table.add_column(op)
+        previous_env = None
+        for key, by_op in rows.items():
+            env, client, sni, cert, transport = key
+            shown_env = env if env != previous_env else ""
+            previous_env = env
+            client_label = client if transport == "tls" else f"{client} (plain)"
+            table.add_row(shown_env, client_label, sni, cert,
+                          *[_mark(by_op[op]) if op in by_op else Text("") for op in operations],
+                          end_section=False)
+        console.print(table)
+    unexpected = [r for r in result.cells if r.verdict != "ok"]
+    for r in unexpected:
+        _print_unexpected(r, console)
+    _print_legend([r for r in result.cells if r.actual == "fail" and r.verdict == "ok"], console)
+    ok = len(result.cells) - len(unexpected)
+    style = "green" if not unexpected else "bold red"
+    console.print(
+        f"[{style}]{ok}/{len(result.cells)} cells as expected, {len(unexpected)} unexpected[/] "
+        f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
+        highlight=False,
+    )
+
+
+def _row_key(r: CellResult) -> tuple[str, ...]:
+    p = r.cell.probe
+    return (r.cell.environment, p.client, p.sni, p.client_cert, p.transport)
+
+
+def _print_unexpected(r: CellResult, console: Console) -> None:
+    if r.actual == "pass":
+        console.print(Text(f"‼ {r.cell.id}: passed, but the scenario expects {r.cell.expected_reason}",
+                           style="bold red"))
+        return
+    want = "pass" if r.cell.expected == "pass" else str(r.cell.expected_reason)
+    console.print(Text(f"‼ {r.cell.id}: {r.reason}, expected {want}", style="bold red"))
+    console.print(f"    why: {r.summary}", highlight=False, markup=False)
+    console.print(f"    fix: {r.fix}", highlight=False, markup=False)
+    for line in r.evidence:
+        console.print(f"    {redact(line)}", highlight=False, markup=False)
+    if r.command:
+        console.print(f"    ran: {r.command}", highlight=False, markup=False)
+
+
+def _print_legend(expected_failures: list[CellResult], console: Console) -> None:
+    """One line per reason for the failures the scenarios expect; results.json has each cell's evidence."""
+    by_reason: OrderedDict[str, list[CellResult]] = OrderedDict()
+    for r in expected_failures:
+        by_reason.setdefault(str(r.reason), []).append(r)
+    if not by_reason:
+        return
+    console.print("[bold]expected failures[/] (evidence per cell in results.json):")
+    for reason, cells in by_reason.items():
+        console.print(f"  [yellow]✘ {reason}[/] ×{len(cells)}: {cells[0].summary}; fix: {cells[0].fix}",
+                      highlight=False)

@@ -1,0 +1,288 @@
+"""Scenario files: which environments to build, which probes to run, and what each cell should do.
+
+A scenario is YAML validated by pydantic. Probe groups are axes that expand to
+cells (the cartesian product, per environment); ordered ``expect`` rules give
+every cell its expected outcome and, for failures, the reason. A cell no rule
+covers is a validation error: an unexpected pass is as much news as an
+unexpected failure, so every cell must say what it expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dicomtls.components import Component, component_class, kinds
+from dicomtls.diagnose import Reason
+from dicomtls.errors import UsageError
+from dicomtls.pki import PkiSpec
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+Client = Literal["dcmtk", "pynetdicom"]
+Sni = Literal["none", "right", "wrong"]
+ClientCert = Literal["none", "valid", "untrusted", "expired"]
+Operation = Literal["echo", "store-ct", "store-large"]
+Transport = Literal["tls", "plain"]
+AXES = ("environment", "client", "sni", "client_cert", "operation", "transport")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class PkiConfig(_Model):
+    topology: Literal["one-level", "two-level"] = "one-level"
+    key: Literal["rsa-2048", "rsa-4096", "ecdsa-p256"] = "rsa-2048"
+    server_names: list[str] = Field(min_length=1)
+    ip_sans: list[str] = []
+
+    def spec(self) -> PkiSpec:
+        return PkiSpec(self.topology, self.key, tuple(self.server_names), tuple(self.ip_sans))
+
+
+class ComponentConfig(_Model):
+    """``kind`` picks the component; the other keys are that component's options."""
+
+    kind: str
+    options: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            data = {"kind": data}
+        if not isinstance(data, dict) or "kind" not in data:
+            raise ValueError("needs a 'kind'")
+        rest = {k: v for k, v in data.items() if k != "kind"}
+        return {"kind": data["kind"], "options": rest}
+
+    def build(self, role: str) -> Component:
+        if self.kind not in kinds(role):
+            raise ValueError(f"unknown {role} kind {self.kind!r}: use one of {', '.join(kinds(role))}")
+        cls = component_class(self.kind)
+        try:
+            return cls(cls.options_model.model_validate(self.options))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{self.kind} option {field}: {first['msg']}") from None
+
+
+class EnvironmentConfig(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    server: ComponentConfig = ComponentConfig(kind="orthanc")
+    proxy: ComponentConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_components(self) -> "EnvironmentConfig":
+        server = self.server.build("server")
+        if self.proxy is not None:
+            self.proxy.build("proxy")
+            if server.terminates_tls():
+                raise ValueError("a proxy in front of a TLS-terminating server is not supported: set tls: false on the server")
+        elif not server.terminates_tls():
+            raise ValueError("nothing terminates TLS: add a proxy or set tls: true on the server")
+        return self
+
+    def components(self) -> list[Component]:
+        """Server first, then the proxy in front of it."""
+        built = [self.server.build("server")]
+        if self.proxy is not None:
+            built.append(self.proxy.build("proxy"))
+        return built
+
+
+class ProbeGroup(_Model):
+    client: list[Client]
+    sni: list[Sni] = ["none"]
+    client_cert: list[ClientCert] = ["none"]
+    operation: list[Operation] = ["echo"]
+    transport: list[Transport] = ["tls"]
+    environments: list[str] | None = None
+
+    _lists = field_validator("client", "sni", "client_cert", "operation", "transport", "environments", mode="before")(
+        _as_list
+    )
+
+    @model_validator(mode="after")
+    def _dcmtk_cannot_send_sni(self) -> "ProbeGroup":
+        if "dcmtk" in self.client and set(self.sni) != {"none"}:
+            raise ValueError("dcmtk 3.6.7 cannot send SNI: give client dcmtk its own group with sni: none")
+        return self
+
+
+class Expectation(_Model):
+    match: dict[str, list[str]] = {}
+    outcome: Literal["pass", "fail"]
+    reason: Reason | None = None
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _match_lists(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(AXES))
+        if unknown:
+            raise ValueError(f"unknown axis {unknown[0]!r}: match on {', '.join(AXES)}")
+        return {k: _as_list(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _reason_iff_fail(self) -> "Expectation":
+        if self.outcome == "fail" and self.reason is None:
+            raise ValueError("an expected failure must name its reason")
+        if self.outcome == "pass" and self.reason is not None:
+            raise ValueError("an expected pass has no reason")
+        return self
+
+    def matches(self, values: dict[str, str]) -> bool:
+        return all(values[axis] in allowed for axis, allowed in self.match.items())
+
+
+class Scenario(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str
+    default: bool = True
+    pki: PkiConfig
+    environments: list[EnvironmentConfig] = Field(min_length=1)
+    probes: list[ProbeGroup] = Field(min_length=1)
+    expect: list[Expectation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        names = [e.name for e in self.environments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"environment names must be unique, got {names}")
+        for group in self.probes:
+            for env in group.environments or ():
+                if env not in names:
+                    raise ValueError(f"probes name unknown environment {env!r}: use one of {', '.join(names)}")
+        self.cells()  # every cell needs an expectation
+        return self
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        return next(e for e in self.environments if e.name == name)
+
+    def cells(self) -> list["Cell"]:
+        cells: list[Cell] = []
+        seen: set[str] = set()
+        for group in self.probes:
+            envs = group.environments or [e.name for e in self.environments]
+            for env, client, sni, cert, op, transport in itertools.product(
+                envs, group.client, group.sni, group.client_cert, group.operation, group.transport
+            ):
+                probe = Probe(client, sni, cert, op, transport)
+                values = {"environment": env, **asdict(probe)}
+                rule = next((r for r in self.expect if r.matches(values)), None)
+                if rule is None:
+                    raise ValueError(f"no expect rule covers cell {env}/{probe.label()}: add one (match: {{}} catches all)")
+                cell = Cell(self.name, env, probe, rule.outcome, rule.reason)
+                if cell.id not in seen:
+                    seen.add(cell.id)
+                    cells.append(cell)
+        return cells
+
+
+@dataclass(frozen=True)
+class Probe:
+    client: str
+    sni: str
+    client_cert: str
+    operation: str
+    transport: str = "tls"
+
+    def label(self) -> str:
+        parts = [self.client, f"sni={self.sni}", f"cert={self.client_cert}", self.operation]
+        if self.transport != "tls":
+            parts.append(self.transport)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Cell:
+    scenario: str
+    environment: str
+    probe: Probe
+    expected: str
+    expected_reason: Reason | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario}/{self.environment}/{self.probe.label()}"
+
+
+def environment_key(pki: PkiConfig, env: EnvironmentConfig) -> str:
+    """Identity of what runs, so scenarios that describe the same environment share one instance."""
+    blob = json.dumps(
+        {"pki": pki.model_dump(mode="json"), "server": env.server.model_dump(mode="json"),
+         "proxy": env.proxy.model_dump(mode="json") if env.proxy else None},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _format_error(source: str, error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("options",))
+    msg = first["msg"].removeprefix("Value error, ")
+    where = f"{source}: {loc}: " if loc else f"{source}: "
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}{msg}{more}"
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{source}: not valid YAML{where}: fix the syntax") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: a scenario is a YAML mapping with name, description, pki, environments, probes, expect")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_format_error(source, exc)) from None
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def available(directory: Path = SCENARIOS) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_scenario(name_or_path: str, directory: Path = SCENARIOS) -> Scenario:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = directory / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise UsageError(
+            f"unknown scenario {name_or_path!r}: use one of {', '.join(available(directory))} or a path to a .yaml file"
+        )
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+    return parse_scenario(text, str(path))
+
+
+def load_scenarios(names: list[str] | None, directory: Path = SCENARIOS) -> list[Scenario]:
+    """The named scenarios, or every scenario marked default."""
+    if names:
+        return [load_scenario(n, directory) for n in names]
+    scenarios = [load_scenario(n, directory) for n in available(directory)]
+    chosen = [s for s in scenarios if s.default]
+    if not chosen:
+        raise UsageError(f"no default scenarios in {directory}: name one with --scenario")
+    return chosen
