@@ -194,8 +194,9 @@ def _detail(reason: Reason, symptoms: Symptoms, client_line: str | None) -> str:
             return "the server rejected the client certificate because it has expired"
         return "the client rejected the server's certificate because it has expired"
     if reason is Reason.TLS_NO_MATCHING_SNI:
-        sni = "its SNI" if symptoms.sent_sni else "no SNI"
-        return f"the proxy closed the connection: nothing is configured for {sni}"
+        if symptoms.sent_sni:
+            return "the proxy closed the connection: no route or certificate is configured for the SNI the client sent"
+        return "the proxy closed the connection: the client sent no SNI and the proxy has no route for that"
     return base
 
 

@@ -40,6 +40,7 @@ class CellResult:
     command: str
     detail: str
     duration_s: float
+    sent_bytes: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -218,11 +219,12 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: dict[
     if outcome.sent is not None:
         outcome.sent.path.unlink(missing_ok=True)
     duration = round(time.monotonic() - began, 3)
+    size = outcome.sent.size if outcome.sent else None
     if ok:
-        return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration)
+        return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration, size)
     diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target)
     return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
-                      outcome.command, detail, duration)
+                      outcome.command, detail, duration, size)
 
 
 def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, detail: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -77,7 +78,10 @@ class ComponentConfig(_Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{self.kind} option {field}: {first['msg']}") from None
+            msg = first["msg"]
+            if first["type"] == "extra_forbidden":
+                msg = f"unknown option: use one of {', '.join(cls.options_model.model_fields)}"
+            raise ValueError(f"{self.kind} option {field}: {msg}") from None
 
 
 class EnvironmentConfig(_Model):
@@ -224,18 +228,40 @@ class Cell:
 
 def environment_key(pki: PkiConfig, env: EnvironmentConfig) -> str:
     """Identity of what runs, so scenarios that describe the same environment share one instance."""
+    def identity(config: ComponentConfig, role: str) -> dict[str, Any]:
+        # The validated options, defaults filled in: `{kind: envoy}` and `{kind: envoy, sni: any}` run the same thing.
+        return {"kind": config.kind, "options": config.build(role).options.model_dump(mode="json")}
+
     blob = json.dumps(
-        {"pki": pki.model_dump(mode="json"), "server": env.server.model_dump(mode="json"),
-         "proxy": env.proxy.model_dump(mode="json") if env.proxy else None},
+        {"pki": pki.model_dump(mode="json"), "server": identity(env.server, "server"),
+         "proxy": identity(env.proxy, "proxy") if env.proxy else None},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
+    """The fields of the model that holds ``loc``'s last part, to say what an unknown field could have been."""
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        candidates = typing.get_args(field.annotation) or (field.annotation,)
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return None
 
 
 def _format_error(source: str, error: ValidationError) -> str:
     first = error.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if p not in ("options",))
     msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden" and (allowed := _allowed_fields(first["loc"])):
+        msg = f"unknown field: use one of {', '.join(allowed)}"
     where = f"{source}: {loc}: " if loc else f"{source}: "
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}{msg}{more}"

@@ -89,7 +89,14 @@ class LocalBackend:
         self.workroot = workroot
 
     def executable(self, component: Component) -> str:
-        found = shutil.which(component.executable_name, path=_search_path(component))
+        """DICOMTLS_<KIND>_BIN picks a specific build (say, another Envoy version); else PATH, the venv, sbin."""
+        variable = f"DICOMTLS_{component.kind.upper()}_BIN"
+        chosen = os.environ.get(variable)
+        if chosen:
+            if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+                raise UsageError(f"{variable}={chosen} is not an executable file: fix the path or unset {variable}")
+            return chosen
+        found = shutil.which(component.executable_name, path=_search_path())
         if not found:
             raise UsageError(f"{component.kind}: {component.executable_name} not found: {component.install_hint}")
         return found
@@ -191,7 +198,7 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _search_path(component: Component) -> str:
+def _search_path() -> str:
     # The venv's bin holds pip-installed binaries (envoy); /usr/sbin holds Orthanc.
     extra = [str(Path(sys.executable).parent), "/usr/sbin", "/usr/local/sbin"]
     return os.pathsep.join([os.environ.get("PATH", ""), *extra])

@@ -33,6 +33,7 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "command": r.command,
         "detail": r.detail,
         "duration_s": r.duration_s,
+        "sent_bytes": r.sent_bytes,
     }
 
 

@@ -1,0 +1,104 @@
+"""The default matrix, run once as a user runs it, checked cell by cell against what it must show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import leftovers, run_invoke, snapshot
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("default")
+    before = snapshot()
+    proc = run_invoke(["matrix", "--out", str(tmp / "out")], tmp)
+    pids, ports = leftovers(before)
+    results = json.loads((tmp / "out" / "results.json").read_text())
+    return {"proc": proc, "results": results, "leftovers": (pids, ports), "out": tmp / "out"}
+
+
+def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
+    found = [c for c in run["results"]["cells"] if all(c[k] == v for k, v in where.items())]
+    assert found, f"no cell matches {where}"
+    return found
+
+
+def test_default_matrix_exits_zero_with_every_cell_as_expected(default_run: dict[str, Any]) -> None:
+    proc = default_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    results = default_run["results"]["cells"]
+    assert len(results) >= 40
+    assert {c["verdict"] for c in results} == {"ok"}
+    assert "cells as expected, 0 unexpected" in proc.stdout
+
+
+def test_default_matrix_covers_four_scenarios_and_records_versions(default_run: dict[str, Any]) -> None:
+    run = default_run["results"]["run"]
+    assert set(run["scenarios"]) >= {"orthweb-envoy", "envoy-mtls", "envoy-sni-named-hosts", "orthanc-native-tls"}
+    assert run["backend"] == "local"
+    for component in ("orthanc", "envoy", "dcmtk", "pynetdicom", "openssl"):
+        assert run["versions"][component] not in ("", "unknown")
+
+
+def test_dcmtk_without_sni_is_closed_by_sni_named_envoy(default_run: dict[str, Any]) -> None:
+    for cell in cells(default_run, environment="envoy-named-hosts", client="dcmtk"):
+        assert cell["actual"] == "fail"
+        assert cell["reason"] == "tls-no-matching-sni"
+        assert any("NR" in e or "filter_chain" in e for e in cell["evidence"]), cell["evidence"]
+
+
+def test_pynetdicom_with_right_sni_passes_named_hosts_and_wrong_sni_fails(default_run: dict[str, Any]) -> None:
+    assert {c["actual"] for c in cells(default_run, environment="envoy-named-hosts", client="pynetdicom", sni="right")} == {"pass"}
+    wrong = cells(default_run, environment="envoy-named-hosts", client="pynetdicom", sni="wrong")
+    assert {(c["actual"], c["reason"]) for c in wrong} == {("fail", "tls-no-matching-sni")}
+
+
+def test_untrusted_client_certificate_is_rejected_with_unknown_ca(default_run: dict[str, Any]) -> None:
+    for cell in cells(default_run, client_cert="untrusted", sni="none"):
+        assert (cell["actual"], cell["reason"]) == ("fail", "tls-unknown-ca"), cell["id"]
+        assert "server rejected the client certificate" in cell["summary"]
+
+
+def test_expired_client_certificate_is_rejected_where_the_server_checks(default_run: dict[str, Any]) -> None:
+    expired = [c for c in cells(default_run, client_cert="expired") if c["sni"] != "wrong"]
+    assert expired
+    for cell in expired:
+        assert (cell["actual"], cell["reason"]) == ("fail", "tls-cert-expired"), cell["id"]
+
+
+def test_every_passing_store_was_verified_in_orthanc_including_the_large_object(default_run: dict[str, Any]) -> None:
+    stores = [c for c in default_run["results"]["cells"] if c["operation"].startswith("store") and c["actual"] == "pass"]
+    assert stores
+    for cell in stores:
+        assert "holds the sent dataset" in cell["detail"], cell["id"]
+    large = [c for c in stores if c["operation"] == "store-large"]
+    assert large and all(c["sent_bytes"] >= 10 * 1024 * 1024 for c in large)
+
+
+def test_junit_has_one_testcase_per_cell(default_run: dict[str, Any]) -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(default_run["out"] / "junit.xml").getroot()
+    assert len(root.findall(".//testcase")) == len(default_run["results"]["cells"])
+    assert not root.findall(".//failure")
+
+
+def test_default_run_leaves_no_process_or_port_behind(default_run: dict[str, Any]) -> None:
+    assert default_run["leftovers"] == (set(), set())
+
+
+def test_private_keys_are_0600_and_never_in_reports(default_run: dict[str, Any]) -> None:
+    out: Path = default_run["out"]
+    keys = list(out.glob("pki/*/*.key")) + list(out.glob("pki/*/ca-private/*.key"))
+    assert keys
+    assert all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
+    for report in ("results.json", "junit.xml"):
+        assert "PRIVATE KEY" not in (out / report).read_text()
+    for config in out.glob("envs/*/*/*.[jy]*"):
+        assert "ca-private" not in config.read_text(errors="replace"), config

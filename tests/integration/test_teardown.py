@@ -1,0 +1,78 @@
+"""After a normal run, a failing run, Ctrl-C, SIGTERM or even SIGKILL, nothing the tool started is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .conftest import ROOT, Snapshot, invoke_env, run_invoke
+
+pytestmark = pytest.mark.integration
+
+WRONG_EXPECTATIONS = """
+name: wrong-expectations
+description: Claims that mTLS lets a client without a certificate through, which it must not.
+pki: {topology: one-level, server_names: [dicom.teardown.test]}
+environments:
+  - name: mtls
+    proxy: {kind: envoy, client_cert: required}
+probes:
+  - client: [dcmtk, pynetdicom]
+    client_cert: [none, valid]
+expect:
+  - match: {}
+    outcome: pass
+"""
+
+
+def test_failing_run_exits_one_and_leaves_nothing_behind(tmp_path: Path, clean_slate: Snapshot) -> None:
+    scenario = tmp_path / "wrong-expectations.yaml"
+    scenario.write_text(WRONG_EXPECTATIONS)
+    proc = run_invoke(["matrix", "--scenario", str(scenario), "--out", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    cells = json.loads((tmp_path / "out" / "results.json").read_text())["cells"]
+    unexpected = {(c["client"], c["reason"]) for c in cells if c["verdict"] == "unexpected"}
+    assert unexpected == {("dcmtk", "tls-cert-required"), ("pynetdicom", "tls-cert-required")}
+    assert "‼" in proc.stdout
+
+
+def _start_matrix(tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", "matrix", "--scenario", "orthweb-envoy", "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_envoy_under(tmp_path: Path, timeout_s: float = 60) -> None:
+    """Block until the run has its environment up: an Envoy whose config lives under tmp_path."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for p in psutil.process_iter(["name", "cmdline"]):
+            if p.info["name"] == "envoy" and any(str(tmp_path) in a for a in p.info["cmdline"] or ()):
+                return
+        time.sleep(0.1)
+    raise AssertionError("the matrix never started Envoy")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
+def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, clean_slate: Snapshot, sig: int, code: int) -> None:
+    proc = _start_matrix(tmp_path)
+    try:
+        _wait_for_envoy_under(tmp_path)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code
+    if sig != signal.SIGKILL:
+        assert "interrupted" in err and "Traceback" not in err

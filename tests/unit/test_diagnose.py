@@ -1,0 +1,225 @@
+"""Classification: what a client printed and what the proxy logged become one named reason with a fix.
+
+The parametrized cases are symptoms captured from a real run; the hand-written ones are client and proxy
+output observed with other proxies (Traefik, Envoy with restricted ciphers) and dcmtk/pynetdicom.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dicomtls.diagnose import EXPLANATIONS, Reason, Symptoms, diagnose
+
+CAPTURED = Path(__file__).resolve().parents[1] / "fixtures" / "captured_failures.json"
+
+
+def _captured() -> list[dict[str, Any]]:
+    return json.loads(CAPTURED.read_text())
+
+
+def _symptoms(fields: dict[str, Any]) -> Symptoms:
+    return Symptoms(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+ENVOY_NR = (
+    "envoy:access.log: [2026-11-27T23:34:10.101Z] downstream=127.0.0.1:60112 sni=- flags=NR "
+    "details=filter_chain_not_found tls_failure=- tls_version=- cipher=- peer=- upstream=- rx=0 tx=0"
+)
+
+
+def test_fixture_holds_real_failures() -> None:
+    items = _captured()
+    assert len(items) >= 20
+    assert {Reason(i["expected_reason"]) for i in items} >= {
+        Reason.TLS_CERT_REQUIRED, Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_EXPIRED, Reason.TLS_NO_MATCHING_SNI,
+        Reason.TLS_HOSTNAME_MISMATCH, Reason.TLS_PLAINTEXT_TO_TLS_PORT,
+    }
+
+
+@pytest.mark.parametrize("item", _captured(), ids=lambda item: item["cell"])
+def test_captured_failure_gets_the_reason_the_scenario_expects(item: dict[str, Any]) -> None:
+    diagnosis = diagnose(_symptoms(item["symptoms"]))
+    assert diagnosis.reason == Reason(item["expected_reason"])
+    assert diagnosis.summary
+    assert diagnosis.fix == EXPLANATIONS[diagnosis.reason][1]
+    assert diagnosis.evidence, "a diagnosis shows the lines it is based on"
+    assert all(e.startswith(("client: ", "proxy: ", "client certificate: ")) for e in diagnosis.evidence)
+
+
+# --- field notes ------------------------------------------------------------------------------------------------
+
+
+def test_dcmtk_handshake_failure_alert_means_no_shared_cipher() -> None:
+    # dcmtk against Envoy restricted to an AES-only cipher profile; the client only sees the generic alert.
+    diagnosis = diagnose(Symptoms(client_lines=(
+        "F: Association Request Failed: 0006:031c TLS error: sslv3 alert handshake failure",
+    )))
+    assert diagnosis.reason is Reason.TLS_NO_SHARED_CIPHER
+    assert "client: F: Association Request Failed: 0006:031c TLS error: sslv3 alert handshake failure" in (
+        diagnosis.evidence)
+
+
+def test_envoy_no_shared_cipher_log_confirms_the_handshake_failure_alert() -> None:
+    diagnosis = diagnose(Symptoms(
+        client_lines=("TLS error: sslv3 alert handshake failure",),
+        proxy_lines=("envoy:access.log: [2026-11-27T23:35:00.000Z] downstream=127.0.0.1:60200 sni=- flags=- "
+                     "details=- tls_failure=TLS_error:|268435640:SSL_routines:OPENSSL_internal:NO_SHARED_CIPHER:"
+                     "TLS_error_end tls_version=- cipher=- peer=- upstream=- rx=0 tx=0",),
+    ))
+    assert diagnosis.reason is Reason.TLS_NO_SHARED_CIPHER
+    assert any(e.startswith("proxy: ") and "NO_SHARED_CIPHER" in e for e in diagnosis.evidence)
+
+
+def test_proxy_log_explains_a_generic_handshake_failure_better_than_the_client() -> None:
+    # The same generic alert, but Envoy says the client sent no certificate: the proxy's word wins.
+    diagnosis = diagnose(Symptoms(
+        client_lines=("TLS error: sslv3 alert handshake failure",),
+        proxy_lines=("envoy:access.log: tls_failure=TLS_error:|268435648:SSL_routines:OPENSSL_internal:"
+                     "PEER_DID_NOT_RETURN_A_CERTIFICATE:peer_did_not_provide_required_client_certificate",),
+    ))
+    assert diagnosis.reason is Reason.TLS_CERT_REQUIRED
+
+
+def test_traefik_unrecognized_name_alert_means_no_matching_sni() -> None:
+    # Traefik with sniStrict: true and a client that sends no SNI.
+    diagnosis = diagnose(Symptoms(client_lines=("TLS error: tlsv1 unrecognized name",), sent_sni=False))
+    assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
+    assert "no SNI" in diagnosis.summary
+
+
+def test_client_verify_failure_without_proxy_lines_means_client_rejected_the_server_certificate() -> None:
+    # dcmtk -rc +cf ca.crt against Traefik serving its self-signed default certificate.
+    diagnosis = diagnose(Symptoms(
+        client_lines=("F: Association Request Failed: 0006:031c TLS error: certificate verify failed",),
+    ))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert diagnosis.summary.startswith("the client rejected the server's certificate")
+
+
+def test_unknown_ca_alert_means_the_server_rejected_the_client_certificate() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("TLS error: tlsv1 alert unknown ca",), sent_client_cert="untrusted"))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert diagnosis.summary.startswith("the server rejected the client certificate (untrusted)")
+
+
+def test_pynetdicom_connection_refused_means_tcp_refused() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(
+        "Association request failed: unable to connect to remote",
+        "TCP Initialisation Error: [Errno 111] Connection refused",
+    )))
+    assert diagnosis.reason is Reason.TCP_REFUSED
+    assert diagnosis.evidence == ("client: TCP Initialisation Error: [Errno 111] Connection refused",)
+
+
+def test_dcmtk_plain_dicom_to_tls_port_means_plaintext_to_tls_port() -> None:
+    # dcmtk without +tls read the server's TLS alert record (0x15) as a PDU.
+    diagnosis = diagnose(Symptoms(client_lines=(
+        "E: Association Request Failed: 0006:0207 Unrecognized PDU type: 15",
+    )))
+    assert diagnosis.reason is Reason.TLS_PLAINTEXT_TO_TLS_PORT
+
+
+def test_other_pdu_types_are_not_read_as_tls_records() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("Unrecognized PDU type: 150",)))
+    assert diagnosis.reason is not Reason.TLS_PLAINTEXT_TO_TLS_PORT
+
+
+def test_association_rejected_means_dicom_association_rejected() -> None:
+    diagnosis = diagnose(Symptoms(
+        client_lines=("F: Association Rejected:", "F: Result: Rejected Permanent, Source: Service User",
+                      "F: Reason: Called AE Title Not Recognized"),
+        dicom_stage="associate",
+    ))
+    assert diagnosis.reason is Reason.DICOM_ASSOCIATION_REJECTED
+
+
+def test_verify_stage_failure_means_store_not_verified() -> None:
+    diagnosis = diagnose(Symptoms(
+        client_lines=("I: Received Store Response (Success)", "SOP instance 1.2.3 not found in Orthanc"),
+        dicom_stage="verify",
+    ))
+    assert diagnosis.reason is Reason.STORE_NOT_VERIFIED
+
+
+def test_dimse_stage_failure_without_a_known_pattern_means_dimse_failure() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("C-STORE status 0xA700: Out of Resources",), dicom_stage="dimse"))
+    assert diagnosis.reason is Reason.DIMSE_FAILURE
+
+
+def test_envoy_filter_chain_not_found_means_no_matching_sni() -> None:
+    # dcmtk sends no SNI to an Envoy with only named filter chains: the client just sees the socket close.
+    diagnosis = diagnose(Symptoms(
+        client_lines=("F: Association Request Failed: 0006:031c TLS error: OpenSSL I/O error (SSL_ERROR_SYSCALL)",),
+        proxy_lines=(ENVOY_NR,),
+        sent_sni=False,
+    ))
+    assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
+    assert "no SNI" in diagnosis.summary
+    assert f"proxy: {ENVOY_NR}" in diagnosis.evidence
+    assert any("SSL_ERROR_SYSCALL" in e for e in diagnosis.evidence)
+
+
+def test_filter_chain_not_found_with_sni_says_its_sni() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("EOF occurred in violation of protocol",),
+                                  proxy_lines=(ENVOY_NR,), sent_sni=True))
+    assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
+    assert "its SNI" in diagnosis.summary and "no SNI" not in diagnosis.summary
+
+
+def test_bare_close_without_proxy_explanation_is_a_handshake_failure() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("TLS error: OpenSSL I/O error (SSL_ERROR_SYSCALL)",)))
+    assert diagnosis.reason is Reason.TLS_HANDSHAKE_FAILED
+
+
+def test_bare_close_after_connecting_is_an_aborted_association() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("Peer aborted Association (or never connected)",),
+                                  dicom_stage="associate"))
+    assert diagnosis.reason is Reason.DICOM_ASSOCIATION_ABORTED
+
+
+def test_server_side_verify_failure_with_expired_client_certificate_means_cert_expired() -> None:
+    # Orthanc (dcmtk inside) says only that verification failed; the certificate the client sent is past notAfter.
+    diagnosis = diagnose(Symptoms(
+        client_lines=("F: Association Request Failed: 0006:031c TLS error: tlsv1 alert unknown ca",),
+        sent_client_cert="expired",
+        client_cert_expired_on="2024-01-01T00:00:00+00:00",
+    ))
+    assert diagnosis.reason is Reason.TLS_CERT_EXPIRED
+    assert diagnosis.summary == "the server rejected the client certificate because it has expired"
+    assert diagnosis.fix == EXPLANATIONS[Reason.TLS_CERT_EXPIRED][1]
+    assert any("expired on 2024-01-01T00:00:00+00:00" in e for e in diagnosis.evidence)
+
+
+def test_client_rejecting_the_server_is_not_blamed_on_an_expired_client_certificate() -> None:
+    # The client itself failed to verify the server: the expiry of its own certificate is not the cause.
+    diagnosis = diagnose(Symptoms(
+        client_lines=("TLS error: certificate verify failed",),
+        sent_client_cert="expired",
+        client_cert_expired_on="2024-01-01T00:00:00+00:00",
+    ))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert not any("expired on" in e for e in diagnosis.evidence)
+
+
+def test_unmatched_text_is_unknown() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("something odd happened",)))
+    assert diagnosis.reason is Reason.UNKNOWN
+    assert diagnosis.evidence == ("client: something odd happened",)
+
+
+# --- vocabulary -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", list(Reason), ids=str)
+def test_every_reason_is_explained_with_a_fix(reason: Reason) -> None:
+    summary, fix = EXPLANATIONS[reason]
+    assert summary.strip()
+    assert fix.strip()
+
+
+def test_explanations_name_only_known_reasons() -> None:
+    assert set(EXPLANATIONS) == set(Reason)
