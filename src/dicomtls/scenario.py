@@ -15,7 +15,7 @@ import json
 import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,7 +32,8 @@ Sni = Literal["none", "right", "wrong"]
 ClientCert = Literal["none", "valid", "untrusted", "expired"]
 Operation = Literal["echo", "store-ct", "store-large"]
 Transport = Literal["tls", "plain"]
-AXES = ("environment", "client", "sni", "client_cert", "operation", "transport")
+_AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport}
+AXES = ("environment", *_AXIS_VALUES)
 
 
 class _Model(BaseModel):
@@ -172,6 +173,13 @@ class Scenario(_Model):
             for env in group.environments or ():
                 if env not in names:
                     raise ValueError(f"probes name unknown environment {env!r}: use one of {', '.join(names)}")
+        allowed = {"environment": names, **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()}}
+        for index, rule in enumerate(self.expect):
+            for axis, values in rule.match.items():
+                for value in values:
+                    if value not in allowed[axis]:
+                        raise ValueError(f"expect[{index}] matches {axis} {value!r}, which no cell has: "
+                                         f"use one of {', '.join(allowed[axis])}")
         self.cells()  # every cell needs an expectation
         return self
 

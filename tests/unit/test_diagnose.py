@@ -163,11 +163,11 @@ def test_envoy_filter_chain_not_found_means_no_matching_sni() -> None:
     assert any("SSL_ERROR_SYSCALL" in e for e in diagnosis.evidence)
 
 
-def test_filter_chain_not_found_with_sni_says_its_sni() -> None:
+def test_filter_chain_not_found_with_sni_blames_the_name_sent() -> None:
     diagnosis = diagnose(Symptoms(client_lines=("EOF occurred in violation of protocol",),
                                   proxy_lines=(ENVOY_NR,), sent_sni=True))
     assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
-    assert "its SNI" in diagnosis.summary and "no SNI" not in diagnosis.summary
+    assert "the SNI the client sent" in diagnosis.summary and "no SNI" not in diagnosis.summary
 
 
 def test_bare_close_without_proxy_explanation_is_a_handshake_failure() -> None:

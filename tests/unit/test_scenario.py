@@ -379,3 +379,26 @@ def test_a_different_pki_is_a_different_environment() -> None:
     a = _scenario("first", "envoy")
     b = _scenario("second", "envoy", server_names="[other.example.test]")
     assert _key(a) != _key(b)
+
+
+def test_expect_rule_with_a_value_no_cell_has_is_rejected() -> None:
+    text = """
+name: typo
+description: a misspelt client in an expect rule would silently never match
+pki: {server_names: [dicom.test]}
+environments:
+  - name: e
+    proxy: envoy
+probes:
+  - client: pynetdicom
+expect:
+  - match: {client: pynetdicm}
+    outcome: fail
+    reason: timeout
+  - match: {}
+    outcome: pass
+"""
+    with pytest.raises(UsageError) as err:
+        parse_scenario(text, "typo.yaml")
+    message = str(err.value)
+    assert "typo.yaml" in message and "pynetdicm" in message and "dcmtk, pynetdicom" in message
