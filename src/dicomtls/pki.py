@@ -229,14 +229,21 @@ def _missing(files: PkiFiles) -> list[str]:
 
 
 def _expiring(files: PkiFiles) -> bool:
-    """True if a good certificate is unreadable or expires within a day, so a reused PKI never fails a run by age."""
+    """True if a good certificate expires within a day, so a reused PKI never fails a run by age.
+
+    An unreadable certificate is an error, not a reason to regenerate: someone
+    may have put it there, and replacing a CA silently breaks whoever trusts it.
+    """
     soon = _now() + datetime.timedelta(days=1)
     good = [files.ca_cert, files.intermediate_cert, files.server_cert, files.client_cert]
     for path in filter(None, good):
         try:
             cert = x509.load_pem_x509_certificate(path.read_bytes())
         except (OSError, ValueError):
-            return True
+            raise UsageError(
+                f"{path} is not a readable PEM certificate: restore it, or regenerate the PKI "
+                "(invoke matrix --force-pki, invoke pki --force)"
+            ) from None
         if cert.not_valid_after_utc <= soon:
             return True
     return False

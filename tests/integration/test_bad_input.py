@@ -59,3 +59,12 @@ def test_port_already_in_use_is_refused_before_anything_starts(tmp_path: Path, c
 def test_unknown_backend_names_the_choices(tmp_path: Path, clean_slate: Snapshot) -> None:
     proc = run_invoke(["matrix", "--backend", "kubernetes", "--out", str(tmp_path)], tmp_path)
     assert_one_line_error(proc, "kubernetes", "local")
+
+
+def test_unreadable_certificate_names_the_file_and_the_fix(tmp_path: Path, clean_slate: Snapshot) -> None:
+    out = tmp_path / "out"
+    first = run_invoke(["pki", "--out", str(out), "--server-name", "dicom.orthweb.test"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    (out / "server.crt").write_text("garbage\n")
+    proc = run_invoke(["pki", "--out", str(out), "--server-name", "dicom.orthweb.test"], tmp_path)
+    assert_one_line_error(proc, "server.crt", "--force")

@@ -603,3 +603,12 @@ def test_spec_accepts_lists_but_stores_tuples() -> None:
 def test_invalid_specs_raise_usage_error(fields: dict[str, object], complaint: str) -> None:
     with pytest.raises(UsageError, match=complaint):
         PkiSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_an_unreadable_certificate_is_refused_not_silently_replaced(tmp_path: Path) -> None:
+    spec = PkiSpec(key="ecdsa-p256")
+    ensure_pki(spec, tmp_path)
+    (tmp_path / "ca.crt").write_text("not a certificate\n")
+    with pytest.raises(UsageError, match="ca.crt is not a readable PEM certificate.*--force"):
+        ensure_pki(spec, tmp_path)
+    assert ensure_pki(spec, tmp_path, force=True).ca_cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
