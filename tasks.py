@@ -21,14 +21,38 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     iterable=["scenario"],
     help={
         "scenario": "scenario name or path to a .yaml file (repeatable; default: every default scenario)",
-        "out": "directory for results.json, junit.xml, PKI and logs (default: out)",
-        "backend": "where environments run: local",
+        "out": "directory for results.json, junit.xml, summary.md, report.html, logs/ and the PKI (default: out)",
+        "backend": "where environments run: local, docker, or auto (docker when an engine answers)",
         "force-pki": "regenerate the PKI even if a matching one exists",
+        "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
+        "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
     },
 )
-def matrix(c, scenario=None, out="out", backend="local", force_pki=False):
+def matrix(c, scenario=None, out="out", backend="local", force_pki=False, shard=None, baseline=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
-    code = _guarded(app.matrix, scenario or None, out, backend, force_pki)
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["shards"],
+    help={
+        "shards": "a shard's --out directory, or a directory of them (repeatable)",
+        "out": "directory for the merged results.json, junit.xml, summary.md, report.html and logs/ (default: out)",
+    },
+)
+def merge(c, shards=None, out="out"):
+    """Combine the outputs of `invoke matrix --shard K/N` runs into one run's reports; exit 1 on unexpected cells."""
+    code = _guarded(app.merge, shards or [], out)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"old": "the earlier results.json (or its directory)", "new": "the later results.json (or its directory)"})
+def diff(c, old, new):
+    """List cells whose outcome or reason changed, and new and gone cells; exit 1 if a passing cell now fails."""
+    code = _guarded(app.diff, old, new)
     if code:
         raise Exit(code=code)
 
@@ -53,7 +77,7 @@ def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_na
     help={
         "scenario": "scenario to start (repeatable)",
         "out": "directory for PKI and logs (default: out)",
-        "backend": "where environments run: local",
+        "backend": "where environments run: local, docker, or auto (docker when an engine answers)",
         "port": "fix the entry port instead of picking a free one (one environment only)",
     },
 )
@@ -66,4 +90,40 @@ def up(c, scenario=None, out="out", backend="local", port=None):
 def down(c):
     """Stop everything `invoke up` started."""
     stopped = _guarded(app.down)
-    print(f"dicomtls: stopped {stopped} processes")
+    print(f"dicomtls: stopped {stopped} components")
+
+
+@task(
+    iterable=["scenario"],
+    help={"scenario": "build only what these scenarios need (repeatable; default: every scenario)",
+          "component": "build one component's image: orthanc, dcmtk or envoy (with --version)",
+          "version": "version for --component"},
+)
+def images(c, scenario=None, component=None, version=None):
+    """Build the Docker images the scenarios need (offline: debootstrap + Debian packages + host wheels)."""
+    _guarded(app.images, scenario or None, component, version)
+
+
+@task
+def clean(c):
+    """Remove every container and network dicomtls created, by label (leftovers of killed runs)."""
+    removed = _guarded(app.clean)
+    print(f"dicomtls: removed {removed} containers and networks")
+
+
+
+@task(
+    help={
+        "target": "HOST:PORT of the TLS endpoint (loopback: 127.x.x.x or ::1)",
+        "sni": "server name to send (and to check the certificate against); default: no SNI",
+        "ca": "CA certificate(s) that should anchor the served chain",
+        "client-cert": "client certificate chain, for endpoints that require one (with --client-key)",
+        "client-key": "the client certificate's private key",
+        "json": "also write the full scan to this JSON file",
+    },
+)
+def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None):
+    """Scan a TLS endpoint: versions, suites, chains with/without SNI, and a verdict per DICOM TLS profile."""
+    code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json)
+    if code:
+        raise Exit(code=code)

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from dicomtls.backends import EnvironmentFailed, get_backend, state_dir
-from dicomtls.backends.local import LocalProcess, stop_process
+from dicomtls.backends import release
+from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
 from dicomtls.matrix import plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
-from dicomtls.report import junit
+from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_result
-from dicomtls.scenario import load_scenarios
+from dicomtls.scan import Endpoint, parse_target
+from dicomtls.scenario import available, load_scenario, load_scenarios
+from dicomtls.shard import merge as shard_merge
+from dicomtls.shard import parse_shard, shard_results
 
 
 @contextmanager
@@ -51,19 +57,70 @@ def _out_dir(out: str) -> Path:
     return path
 
 
-def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False) -> int:
-    """Run the matrix and write the reports; the exit status says whether every cell was as expected."""
+def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
+           shard: str | None = None, baseline: str | None = None) -> int:
+    """Run the matrix and write the reports; the exit status says whether every cell was as expected
+    (and, against a baseline, that no cell which passed there fails now)."""
     loaded = load_scenarios(scenarios)
+    part = parse_shard(shard) if shard else None
+    old = json_report.read(Path(baseline)) if baseline else None
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
     with interruptible():
-        result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console), force_pki=force_pki)
-    json_report.write(result, out_path / "results.json")
-    junit.write(result, out_path / "junit.xml")
+        result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console), force_pki=force_pki, shard=part)
+    doc = json_report.to_dict(result)
+    changes = compare(old, doc) if old is not None else None
     print_result(result, console)
-    console.print(f"reports: {out_path / 'results.json'}, {out_path / 'junit.xml'}", highlight=False)
-    return result.exit_code
+    if changes is not None:
+        _print_changes(changes, console, f"since {baseline}")
+    _write_reports(doc, out_path, changes, console)
+    return 1 if result.exit_code or (changes and changes.regressions) else 0
+
+
+def _write_reports(doc: dict[str, Any], out: Path, changes: Diff | None, console: Console) -> None:
+    """results.json, junit.xml, summary.md and report.html: all four from the same document."""
+    json_report.write_document(doc, out / "results.json")
+    junit.write_document(doc, out / "junit.xml")
+    markdown.write(doc, out / "summary.md", changes)
+    html.write(doc, out / "report.html")
+    names = ", ".join(str(out / n) for n in ("results.json", "junit.xml", "summary.md", "report.html"))
+    console.print(f"reports: {names}; logs: {out / 'logs'}", highlight=False)
+
+
+def _print_changes(changes: Diff, console: Console, where: str) -> None:
+    style = "bold red" if changes.regressions else "bold"
+    console.print(f"[{style}]{where}: {changes.headline()}[/]", highlight=False)
+    for line in changes.lines():
+        console.print(f"  {line}", highlight=False, markup=False)
+
+
+def merge(shard_dirs: list[str], out: str) -> int:
+    """Combine the --out directories of shards 1..N into the reports of one run; 1 if a cell is unexpected."""
+    if not shard_dirs:
+        raise UsageError("name the shards' output directories: invoke merge --shards DIR [--shards DIR ...] --out DIR")
+    files = shard_results([Path(d) for d in shard_dirs])
+    if any(f.parent.resolve() == Path(out).resolve() for f in files):
+        raise UsageError(f"--out {out} is one of the shards: write the merged run to another directory")
+    doc = shard_merge([json_report.read(f) for f in files], [str(f) for f in files])
+    out_path = _out_dir(out)
+    shutil.rmtree(out_path / "logs", ignore_errors=True)
+    for f in files:
+        if (f.parent / "logs").is_dir():
+            shutil.copytree(f.parent / "logs", out_path / "logs", dirs_exist_ok=True)
+    console = _console()
+    _write_reports(doc, out_path, None, console)
+    problems = sum(1 for c in doc["cells"] if c["verdict"] != "ok")
+    console.print(f"merged {len(files)} shards: {len(doc['cells']) - problems}/{len(doc['cells'])} cells as expected, "
+                  f"{problems} unexpected", highlight=False)
+    return 1 if problems else 0
+
+
+def diff(old: str, new: str) -> int:
+    """Print what changed from one run's results.json to another's; 1 if a cell that passed now fails."""
+    changes = compare(json_report.read(Path(old)), json_report.read(Path(new)))
+    _print_changes(changes, _console(), f"{old} → {new}")
+    return 1 if changes.regressions else 0
 
 
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
@@ -113,7 +170,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                     "client_key": str(pki_files.client_key),
                     "orthanc_rest": env.rest_url,
                     "logs": {k: str(v) for k, v in env.logs.items()},
-                    "processes": [asdict(h) for h in env.handles if isinstance(h, LocalProcess)],
+                    "handles": chosen.detach(env),
                 }
                 started.append(record)
                 state.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +193,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
 
 
 def down() -> int:
-    """Stop whatever `invoke up` left running; returns how many processes were stopped."""
+    """Stop whatever `invoke up` left running; returns how many components were stopped."""
     state = _state_file()
     if not state.exists():
         return 0
@@ -144,12 +201,67 @@ def down() -> int:
         records = json.loads(state.read_text())
     except (OSError, ValueError):
         raise UsageError(f"{state} is unreadable: stop the processes by hand, then delete it") from None
-    stopped = 0
-    for record in records:
-        for proc in reversed(record.get("processes", [])):
-            p = LocalProcess(**proc)
-            if p.alive():
-                stopped += 1
-            stop_process(p)
+    stopped = sum(release(record["backend"], record.get("handles", [])) for record in records)
     state.unlink()
     return stopped
+
+
+def images(scenarios: list[str] | None, component: str | None, version: str | None) -> None:
+    """Build every image the scenarios' environments and dcmtk clients need; a no-op when they exist."""
+    from dicomtls.images import ensure_image, spec_for
+
+    console = _console()
+    say = lambda text: console.print(text, highlight=False)  # noqa: E731
+    if component:
+        specs = [spec_for(component, version)]
+    else:
+        specs = []
+        for scenario in load_scenarios(scenarios) if scenarios else [load_scenario(n) for n in available()]:
+            for env in scenario.environments:
+                for built in env.components():
+                    specs.append(spec_for(built.kind, built.options.version or built.default_image_version()))
+            if any(c.probe.client == "dcmtk" for c in scenario.cells()):
+                specs.append(spec_for("dcmtk", None))
+    for spec in dict.fromkeys(specs):
+        say(f"{ensure_image(spec, say)} ready")
+
+
+def clean() -> int:
+    from dicomtls.backends.docker import clean_all
+
+    return clean_all()
+
+
+
+def _readable(path: str | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    found = Path(path)
+    if not found.is_file():
+        raise UsageError(f"{what} {path} is not a readable file: check the path")
+    return found
+
+
+def endpoint(target: str, sni: str | None, ca: str | None, client_cert: str | None,
+             client_key: str | None) -> Endpoint:
+    """An existing endpoint named on the command line, with the files to reach it checked up front."""
+    host, port = parse_target(target)
+    if (client_cert is None) != (client_key is None):
+        raise UsageError("--client-cert and --client-key go together: give both or neither")
+    if sni is not None and not re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}", sni):
+        raise UsageError(f"--sni {sni!r} is not a DNS name: give the name the server certificate carries")
+    return Endpoint(host, port, sni, _readable(ca, "--ca"), _readable(client_cert, "--client-cert"),
+                    _readable(client_key, "--client-key"))
+
+
+def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
+         json_out: str | None) -> int:
+    """Scan one TLS endpoint and judge it against the DICOM TLS profiles; 1 when the scan could not complete."""
+    from dicomtls.report.console import print_scan
+    from dicomtls.scan import scan as scan_endpoint
+
+    result = scan_endpoint(endpoint(target, sni, ca, client_cert, client_key))
+    print_scan(result, _console())
+    if json_out:
+        Path(json_out).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return 1 if result.error else 0

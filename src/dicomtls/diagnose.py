@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
+
 
 class Reason(StrEnum):
     TCP_REFUSED = "tcp-refused"
@@ -124,6 +126,8 @@ class Symptoms:
     sent_client_cert: str = "none"  # none | valid | untrusted | expired
     dicom_stage: str = "connect"  # how far the probe got: connect | associate | dimse | verify
     client_cert_expired_on: str | None = None  # set when the certificate the client sent is past notAfter
+    offered: Offer | None = None  # the client's TLS versions and suites, from its profile
+    server_accepts: Accepts | None = None  # the server's, from a scan of the endpoint
 
 
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
@@ -224,6 +228,11 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         evidence.append(f"client certificate: expired on {symptoms.client_cert_expired_on} (checked locally; "
                         "the server named no reason)")
     _, fix = EXPLANATIONS[reason]
+    # Both sides of a negotiation failure, where the probe and the scan know them.
+    explain = {Reason.TLS_NO_SHARED_CIPHER: explain_cipher_mismatch,
+               Reason.TLS_PROTOCOL_VERSION: explain_version_mismatch}.get(reason)
+    if explain and (mismatch := explain(symptoms.offered, symptoms.server_accepts)):
+        summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
     return Diagnosis(reason, summary, fix, tuple(evidence))
 
 

@@ -7,9 +7,10 @@ broken environment or Ctrl-C leaves no process behind.
 from __future__ import annotations
 
 import platform
+import shutil
 import ssl
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,10 @@ from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.probes import ProbeOutcome, Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
+from dicomtls.report import redact
+from dicomtls.scan import Endpoint, ScanResult, scan
 from dicomtls.scenario import Cell, Scenario, environment_key
+from dicomtls.shard import Shard, positions
 
 READY_TIMEOUT_S = 30.0
 
@@ -57,8 +61,10 @@ class EnvironmentInfo:
     entry: str
     server_names: list[str]
     pki_dir: str
-    logs: dict[str, str]
+    logs: dict[str, str]  # relative to the run's --out directory once the environment has stopped
     error: str | None = None
+    position: int = 0  # index in the whole plan, so merged shards keep an unsharded run's order
+    scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
 
 
 @dataclass
@@ -68,6 +74,7 @@ class RunInfo:
     versions: dict[str, str]
     scenarios: list[str]
     wall_s: float = 0.0
+    shard: str | None = None  # "K/N" when this run is one shard of a larger one
 
 
 @dataclass
@@ -121,9 +128,9 @@ def component_versions(backend: Backend, groups: list[_EnvGroup], dcmtk: Dcmtk |
     for group in groups:
         for component in group.plan.components:
             if component.kind not in versions:
-                versions[component.kind] = component.version(backend.executable(component))
+                versions[component.kind] = backend.component_version(component)
     if dcmtk is not None:
-        versions["dcmtk"] = dcmtk.version()
+        versions["dcmtk"] = backend.client_version("dcmtk", None) if backend.name != "local" else dcmtk.version()
     versions["pynetdicom"] = Pynetdicom().version()
     versions["openssl"] = ssl.OPENSSL_VERSION
     versions["python"] = platform.python_version()
@@ -151,26 +158,33 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object)
 
 
 def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress: Progress,
-               force_pki: bool = False) -> MatrixResult:
+               force_pki: bool = False, shard: Shard | None = None, scan_tls: bool = True) -> MatrixResult:
+    """``scan_tls``: scan each environment's entry (about half a second) for the report and the diagnoses."""
     started = time.monotonic()
-    groups = plan_environments(scenarios, out / "pki", force_pki)
-    needs_dcmtk = any(c.probe.client == "dcmtk" for g in groups for c in g.cells)
+    plan = plan_environments(scenarios, out / "pki", force_pki)
+    log_dirs = log_directories(plan)
+    chosen = positions([len(g.cells) for g in plan], shard)
+    groups = [plan[i] for i in chosen]
+    shutil.rmtree(out / "logs", ignore_errors=True)
+    # Versions over the whole plan, so every shard records the same run header.
+    needs_dcmtk = any(c.probe.client == "dcmtk" for g in plan for c in g.cells)
     dcmtk = Dcmtk() if needs_dcmtk else None
     if dcmtk is not None:
-        dcmtk.check()
+        dcmtk.check({c.probe.profile for g in groups for c in g.cells if c.probe.client == "dcmtk"})
     result = MatrixResult(RunInfo(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         backend=backend.name,
-        versions=component_versions(backend, groups, dcmtk),
+        versions=component_versions(backend, plan, dcmtk),
         scenarios=[s.name for s in scenarios],
+        shard=str(shard) if shard else None,
     ))
     clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
     progress.start(sum(len(g.cells) for g in groups))
     try:
-        for group in groups:
+        for position, group in zip(chosen, groups):
             info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
                                    [c.kind for c in group.plan.components], "", list(group.plan.server_names),
-                                   str(group.plan.pki.directory), {})
+                                   str(group.plan.pki.directory), {}, position=position)
             result.environments.append(info)
             progress.environment(group.plan.name, "starting")
             try:
@@ -187,22 +201,78 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
             info.entry = str(env.entry)
             info.logs = {name: str(path) for name, path in env.logs.items()}
             try:
-                target = Target(env.entry, group.plan.server_names, group.plan.pki)
+                if scan_tls:
+                    progress.environment(group.plan.name, "scanning TLS")
+                    info.scan = scan_environment(env)
+                accepts = info.scan.accepts() if info.scan and not info.scan.error else None
+                target = Target(env.entry, group.plan.server_names, group.plan.pki, command_hosts=env.command_hosts)
                 for cell in group.cells:
-                    cr = run_cell(cell, env, target, clients, out / "objects")
+                    cr = run_cell(cell, env, target, clients, out / "objects", accepts)
                     result.cells.append(cr)
                     progress.cell_done(cr)
             finally:
                 progress.environment(group.plan.name, "stopping")
                 backend.stop(env)
+                info.logs = keep_logs(env, out, log_dirs[group.plan.key])
     finally:
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
 
 
+def log_directories(plan: list[_EnvGroup]) -> dict[str, str]:
+    """OUT/logs/<environment>/ per environment key; a name two environments share gets the key appended."""
+    names = Counter(g.plan.name for g in plan)
+    return {g.plan.key: g.plan.name if names[g.plan.name] == 1 else f"{g.plan.name}-{g.plan.key}" for g in plan}
+
+
+def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, str]:
+    """Copy a stopped environment's logs, redacted, to OUT/logs/DIRECTORY/, so reports link them relatively
+    and a CI artifact of OUT carries them without the PKI."""
+    kept: dict[str, str] = {}
+    for name, path in env.logs.items():
+        inside = path.relative_to(env.workdir) if path.is_relative_to(env.workdir) else Path(path.name)
+        target = out / "logs" / directory / inside
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(redact(text))
+        kept[name] = target.relative_to(out).as_posix()
+    return kept
+
+
+def scan_environment(env: RunningEnvironment) -> ScanResult:
+    """Scan the entry as a client with the right SNI and the valid client certificate would reach it."""
+    plan = env.plan
+    result = scan(Endpoint(env.entry.host, env.entry.port, plan.server_names[0], plan.pki.ca_cert,
+                           plan.pki.client_fullchain, plan.pki.client_key))
+    _recount_connections(env)
+    return result
+
+
+def _recount_connections(env: RunningEnvironment, quiet_s: float = 0.3, timeout_s: float = 5.0) -> None:
+    """A scan opens connections nobody counted: wait until the proxy has logged them all, then take its count."""
+    if env.connection_log is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            now = env.connection_log.read_bytes().count(b"\n")
+        except OSError:
+            now = 0
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+        time.sleep(0.05)
+    env.connections = count
+
+
 def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: dict[str, object],
-             objects: Path) -> CellResult:
+             objects: Path, server_accepts: dict[str, tuple[str, ...]] | None = None) -> CellResult:
     cursor = env.log_cursor()
     began = time.monotonic()
     env.connections += 1
@@ -222,13 +292,13 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: dict[
     size = outcome.sent.size if outcome.sent else None
     if ok:
         return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration, size)
-    diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target)
+    diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target, server_accepts)
     return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
                       outcome.command, detail, duration, size)
 
 
 def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, detail: str,
-              target: Target) -> Diagnosis:
+              target: Target, server_accepts: dict[str, tuple[str, ...]] | None = None) -> Diagnosis:
     lines = cursor.new_lines()
     proxy_lines = tuple(f"{name}: {line}" for name, found in lines.items() for line in found)
     client_lines = outcome.lines + ((detail,) if detail else ())
@@ -240,6 +310,8 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         sent_client_cert=cell.probe.client_cert,
         dicom_stage=stage,
         client_cert_expired_on=expired_on(identity[0]) if identity else None,
+        offered=outcome.offered,
+        server_accepts=server_accepts,
     ))
 
 

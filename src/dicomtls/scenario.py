@@ -24,6 +24,7 @@ from dicomtls.components import Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.pki import PkiSpec
+from dicomtls.profiles import ProfileName, unsupported
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -32,7 +33,9 @@ Sni = Literal["none", "right", "wrong"]
 ClientCert = Literal["none", "valid", "untrusted", "expired"]
 Operation = Literal["echo", "store-ct", "store-large"]
 Transport = Literal["tls", "plain"]
-_AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport}
+ServerCertCheck = Literal["verify", "ignore"]  # ignore: dcmtk -ic, the workaround for a proxy's fallback certificate
+_AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport,
+                "server_cert_check": ServerCertCheck, "profile": ProfileName}
 AXES = ("environment", *_AXIS_VALUES)
 
 
@@ -92,11 +95,15 @@ class EnvironmentConfig(_Model):
 
     @model_validator(mode="after")
     def _check_components(self) -> "EnvironmentConfig":
+        # Exactly one component terminates TLS: the proxy, or the server behind a proxy that passes TLS through.
         server = self.server.build("server")
         if self.proxy is not None:
-            self.proxy.build("proxy")
-            if server.terminates_tls():
-                raise ValueError("a proxy in front of a TLS-terminating server is not supported: set tls: false on the server")
+            proxy = self.proxy.build("proxy")
+            if proxy.terminates_tls() and server.terminates_tls():
+                raise ValueError("a TLS-terminating proxy in front of a TLS-terminating server is not supported: "
+                                 "set tls: false on the server, or let the proxy pass TLS through")
+            if not proxy.terminates_tls() and not server.terminates_tls():
+                raise ValueError("nothing terminates TLS: the proxy passes TLS through, so set tls: true on the server")
         elif not server.terminates_tls():
             raise ValueError("nothing terminates TLS: add a proxy or set tls: true on the server")
         return self
@@ -115,11 +122,20 @@ class ProbeGroup(_Model):
     client_cert: list[ClientCert] = ["none"]
     operation: list[Operation] = ["echo"]
     transport: list[Transport] = ["tls"]
+    server_cert_check: list[ServerCertCheck] = ["verify"]
+    profile: list[ProfileName] = ["default"]  # TLS profile the client offers (dicomtls.profiles); default: its own
     environments: list[str] | None = None
 
-    _lists = field_validator("client", "sni", "client_cert", "operation", "transport", "environments", mode="before")(
-        _as_list
-    )
+    _lists = field_validator("client", "sni", "client_cert", "operation", "transport", "server_cert_check",
+                             "profile", "environments", mode="before")(_as_list)
+
+    @model_validator(mode="after")
+    def _clients_can_run_profiles(self) -> "ProbeGroup":
+        for client in self.client:
+            for profile in self.profile:
+                if problem := unsupported(client, profile):
+                    raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _dcmtk_cannot_send_sni(self) -> "ProbeGroup":
@@ -191,10 +207,11 @@ class Scenario(_Model):
         seen: set[str] = set()
         for group in self.probes:
             envs = group.environments or [e.name for e in self.environments]
-            for env, client, sni, cert, op, transport in itertools.product(
-                envs, group.client, group.sni, group.client_cert, group.operation, group.transport
+            for env, client, sni, cert, op, transport, check, profile in itertools.product(
+                envs, group.client, group.sni, group.client_cert, group.operation, group.transport,
+                group.server_cert_check, group.profile,
             ):
-                probe = Probe(client, sni, cert, op, transport)
+                probe = Probe(client, sni, cert, op, transport, check, profile)
                 values = {"environment": env, **asdict(probe)}
                 rule = next((r for r in self.expect if r.matches(values)), None)
                 if rule is None:
@@ -213,11 +230,17 @@ class Probe:
     client_cert: str
     operation: str
     transport: str = "tls"
+    server_cert_check: str = "verify"
+    profile: str = "default"
 
     def label(self) -> str:
         parts = [self.client, f"sni={self.sni}", f"cert={self.client_cert}", self.operation]
         if self.transport != "tls":
             parts.append(self.transport)
+        if self.server_cert_check != "verify":
+            parts.append(f"server-cert={self.server_cert_check}")
+        if self.profile != "default":
+            parts.append(f"profile={self.profile}")
         return " ".join(parts)
 
 

@@ -32,6 +32,6 @@ def test_up_prints_endpoints_a_person_can_probe_and_down_stops_them(tmp_path: Pa
     finally:
         down = run_invoke(["down"], tmp_path)
     assert down.returncode == 0
-    assert "stopped 2 processes" in down.stdout
+    assert "stopped 2 components" in down.stdout
     with socket.socket() as s:
         assert s.connect_ex((endpoint["address"], endpoint["port"])) != 0

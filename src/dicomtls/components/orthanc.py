@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.images import DEFAULT_VERSIONS
 from dicomtls.render import render
 
 
@@ -24,6 +25,7 @@ class Orthanc(Component):
     options_model = OrthancOptions
     executable_name = "Orthanc"
     install_hint = "apt-get install orthanc"
+    image_executable = "/usr/sbin/Orthanc"
     options: OrthancOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -51,8 +53,5 @@ class Orthanc(Component):
     def terminates_tls(self) -> bool:
         return self.options.tls
 
-    def requires_client_cert(self) -> bool:
-        return self.options.tls and self.options.client_cert == "required"
-
-    def uses_mismatched_certificate(self) -> bool:
-        return self.options.server_cert == "mismatched"
+    def default_image_version(self) -> str:
+        return DEFAULT_VERSIONS["orthanc"]

@@ -6,12 +6,16 @@ got and what the client said, in the client's own words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dicomtls.backends import CommandHost
+from dicomtls.backends.local import LocalCommandHost
 from dicomtls.components import Address
 from dicomtls.dicomdata import TestObject
 from dicomtls.pki import PkiFiles
+from dicomtls.profiles import Offer
 from dicomtls.scenario import Probe
 
 CALLING_AET = "DICOMTLS"
@@ -26,6 +30,14 @@ class Target:
     server_names: tuple[str, ...]
     pki: PkiFiles
     called_aet: str = "ORTHANC"
+    command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
+    """Where command-line clients run (a backend's client containers); None: on this machine."""
+
+    def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
+        """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""
+        if self.command_hosts is None:
+            return LocalCommandHost(self.address)
+        return self.command_hosts(client, version, files)
 
     def sni(self, choice: str) -> str | None:
         return {"none": None, "right": self.server_names[0], "wrong": WRONG_SNI}[choice]
@@ -48,6 +60,7 @@ class ProbeOutcome:
     lines: tuple[str, ...]  # the client's own words, errors last
     command: str  # what ran, for a person to repeat by hand
     sent: TestObject | None = None
+    offered: Offer | None = None  # the TLS versions and suites the client put in its ClientHello
 
 
 STAGES = ("connect", "associate", "dimse", "done")

@@ -14,6 +14,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from dicomtls.dicomdata import make_object
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
+from dicomtls.profiles import python_context, python_offer
 from dicomtls.scenario import Probe
 
 TIMEOUT_S = 15
@@ -39,13 +40,15 @@ class _Capture(logging.Handler):
 
 def tls_context(target: Target, probe: Probe) -> tuple[ssl.SSLContext, str | None]:
     """The client TLS context and the SNI to send; a sent name is also the name the certificate must carry."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
+    ctx = python_context(probe.profile, cafile=str(target.pki.ca_cert))
     identity = target.client_identity(probe.client_cert)
     if identity is not None:
         chain, key = identity
         ctx.load_cert_chain(str(chain), str(key))
     server_hostname = target.sni(probe.sni)
-    ctx.check_hostname = server_hostname is not None
+    ctx.check_hostname = server_hostname is not None and probe.server_cert_check == "verify"
+    if probe.server_cert_check == "ignore":
+        ctx.verify_mode = ssl.CERT_NONE
     return ctx, server_hostname
 
 
@@ -68,6 +71,8 @@ class Pynetdicom:
         command = (
             f"pynetdicom associate {target.address} ae_title={target.called_aet} "
             f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
+            + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
+            + (f" profile={probe.profile}" if probe.profile != "default" else "")
         )
         capture = _Capture()
         logger = logging.getLogger("pynetdicom")
@@ -101,7 +106,7 @@ class Pynetdicom:
             logger.setLevel(old_level)
             ae.shutdown()
         lines = tuple(r for r in capture.records if not ok or "Accepted" in r)
-        return ProbeOutcome(ok, stage, lines, command, sent)
+        return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None)
 
 
 def echo_through(target: Target, timeout_s: float = 5.0) -> tuple[bool, str]:

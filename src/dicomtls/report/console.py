@@ -14,6 +14,7 @@ from rich.text import Text
 
 from dicomtls.matrix import CellResult, MatrixResult
 from dicomtls.report import redact
+from dicomtls.scan import ScanResult
 
 
 class ConsoleProgress:
@@ -88,14 +89,19 @@ def print_result(result: MatrixResult, console: Console) -> None:
             table.add_column(op)
         previous_env = None
         for key, by_op in rows.items():
-            env, client, sni, cert, transport = key
+            env, client, sni, cert, transport, server_cert_check, profile = key
             shown_env = env if env != previous_env else ""
             previous_env = env
             client_label = client if transport == "tls" else f"{client} (plain)"
+            if server_cert_check != "verify":
+                client_label += f" (server cert: {server_cert_check})"
+            if profile != "default":
+                client_label += f" (profile {profile})"
             table.add_row(shown_env, client_label, sni, cert,
                           *[_mark(by_op[op]) if op in by_op else Text("") for op in operations],
                           end_section=False)
         console.print(table)
+    _print_scans(result, console)
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
         _print_unexpected(r, console)
@@ -111,7 +117,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
 
 def _row_key(r: CellResult) -> tuple[str, ...]:
     p = r.cell.probe
-    return (r.cell.environment, p.client, p.sni, p.client_cert, p.transport)
+    return (r.cell.environment, p.client, p.sni, p.client_cert, p.transport, p.server_cert_check, p.profile)
 
 
 def _print_unexpected(r: CellResult, console: Console) -> None:
@@ -140,3 +146,67 @@ def _print_legend(expected_failures: list[CellResult], console: Console) -> None
     for reason, cells in by_reason.items():
         console.print(f"  [yellow]✘ {reason}[/] ×{len(cells)}: {cells[0].summary}; fix: {cells[0].fix}",
                       highlight=False)
+
+
+def _print_scans(result: MatrixResult, console: Console) -> None:
+    """One line per scanned environment: its TLS versions and a mark per DICOM profile, then why one fails."""
+    scanned = [e for e in result.environments if e.scan is not None]
+    if not scanned:
+        return
+    console.print("[bold]TLS scan[/] of each entry (PS3.15 Annex B profiles; every finding in results.json):")
+    for env in scanned:
+        scan = env.scan
+        assert scan is not None
+        if scan.error:
+            console.print(f"  {env.name}: scan failed: {scan.error}", highlight=False, markup=False)
+            continue
+        marks = "  ".join(f"{v.section} {'✔' if v.compliant else '✘'}" for v in scan.verdicts)
+        console.print(f"  {env.name}: {', '.join(scan.versions)}   {marks}", highlight=False, markup=False)
+        for verdict in scan.verdicts:
+            if not verdict.compliant:
+                first = verdict.failures[0]
+                console.print(f"      ✘ {verdict.section} {verdict.title}: {first.requirement}: {first.observed}",
+                              highlight=False, markup=False)
+
+
+def print_scan(scan: ScanResult, console: Console) -> None:
+    """Everything `invoke scan` found about one endpoint, then a verdict per DICOM TLS profile."""
+    who = f"{scan.target}" + (f" (SNI {scan.sni})" if scan.sni else " (no SNI)")
+    cert = "with the client certificate" if scan.client_cert else "without a client certificate"
+    console.print(f"[bold]TLS scan[/] of {who}, {cert}, by {scan.tool} in {scan.duration_s:.1f}s", highlight=False)
+    if scan.error:
+        console.print(f"  ✘ {scan.error}", highlight=False, markup=False)
+        return
+    for version, suites in scan.protocols.items():
+        names = ", ".join(s.openssl_name for s in suites) if suites else "refused"
+        console.print(f"  {version:8} {names}", highlight=False, markup=False)
+    if scan.curves:
+        console.print(f"  curves   {', '.join(scan.curves)}", highlight=False)
+    if scan.prefers_tls13 is not None:
+        console.print(f"  a TLS 1.2+1.3 client gets {'TLS 1.3' if scan.prefers_tls13 else 'TLS 1.2'}", highlight=False)
+    for chain in scan.chains:
+        console.print(f"  chain served {'with SNI ' + chain.sni if chain.sni else 'without SNI'}:", highlight=False,
+                      markup=False)
+        if chain.error:
+            console.print(f"    no chain: {chain.error}", highlight=False, markup=False)
+            continue
+        for index, c in enumerate(chain.certificates):
+            sans = f"; SANs {', '.join(c.sans)}" if c.sans else ""
+            console.print(f"    [{index}] {c.subject} (issuer {c.issuer}; {c.key}; until {c.not_after}{sans})",
+                          highlight=False, markup=False)
+        facts = [f"intermediate {chain.intermediate}"]
+        if chain.complete is not None:
+            facts.append("chain leads to the CA" if chain.complete else "chain does NOT lead to the CA")
+        if chain.hostname_match is not None:
+            facts.append(f"leaf {'names' if chain.hostname_match else 'does NOT name'} {chain.sni}")
+        console.print(f"    {'; '.join(facts)}", highlight=False, markup=False)
+    console.print("[bold]DICOM TLS profiles[/] (PS3.15 Annex B):", highlight=False)
+    for verdict in scan.verdicts:
+        mark = Text("✔", style="green") if verdict.compliant else Text("✘", style="red")
+        console.print(Text("  ").append(mark).append(f" {verdict.section} {verdict.title}"))
+        for finding in verdict.failures:
+            console.print(f"      shall: {finding.requirement} ({finding.source}): {finding.observed}",
+                          highlight=False, markup=False)
+        for finding in verdict.warnings:
+            console.print(f"      should: {finding.requirement} ({finding.source}): {finding.observed}",
+                          highlight=False, markup=False)

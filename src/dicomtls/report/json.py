@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from dicomtls.errors import UsageError
 from dicomtls.matrix import CellResult, MatrixResult
 from dicomtls.report import redact
 
@@ -22,6 +23,8 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "client_cert": c.probe.client_cert,
         "operation": c.probe.operation,
         "transport": c.probe.transport,
+        "server_cert_check": c.probe.server_cert_check,
+        "profile": c.probe.profile,
         "expected": c.expected,
         "expected_reason": str(c.expected_reason) if c.expected_reason else None,
         "actual": r.actual,
@@ -46,4 +49,34 @@ def to_dict(result: MatrixResult) -> dict[str, Any]:
 
 
 def write(result: MatrixResult, path: Path) -> None:
-    path.write_text(json.dumps(to_dict(result), indent=2) + "\n")
+    write_document(to_dict(result), path)
+
+
+def write_document(doc: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+_CELL_KEYS = {"id", "scenario", "environment", "expected", "actual", "verdict"}
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A results.json written by dicomtls (or the --out directory holding one); anything else is a usage error."""
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file: pass a results.json or the --out directory of a run") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON (line {exc.lineno}): pass a results.json written by invoke matrix") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text: pass a results.json written by invoke matrix") from None
+    cells = doc.get("cells") if isinstance(doc, dict) else None
+    if (not isinstance(cells, list) or not isinstance(doc.get("run"), dict)
+            or not isinstance(doc.get("environments"), list)
+            or not all(isinstance(c, dict) and _CELL_KEYS <= c.keys() for c in cells)):
+        raise UsageError(f"{path}: not a dicomtls results.json (it needs run, environments and cells with "
+                         f"{', '.join(sorted(_CELL_KEYS))})")
+    return doc

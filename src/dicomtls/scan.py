@@ -1,0 +1,430 @@
+"""Scan one TLS endpoint and judge it against the DICOM TLS profiles of PS3.15 Annex B.
+
+sslyze does the protocol and cipher enumeration (it carries its own OpenSSL
+builds, legacy included, so TLS 1.0 and SSL 3.0 can be tried even where the
+system OpenSSL refuses them); nassl, sslyze's binding, fetches the certificate
+chain once with SNI and once without, because proxies choose what they serve by
+SNI. The verdicts are computed from what was observed, never from configuration.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from dicomtls.errors import UsageError
+from dicomtls.profiles import DICOM_PROFILES, TLS_VERSIONS, DicomProfile, Rule
+
+SCAN_TIMEOUT_S = 5
+
+_COMMANDS = {  # sslyze scan command name -> the version it enumerates
+    "ssl_2_0_cipher_suites": "SSL 2.0",
+    "ssl_3_0_cipher_suites": "SSL 3.0",
+    "tls_1_0_cipher_suites": "TLS 1.0",
+    "tls_1_1_cipher_suites": "TLS 1.1",
+    "tls_1_2_cipher_suites": "TLS 1.2",
+    "tls_1_3_cipher_suites": "TLS 1.3",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What to scan and how to authenticate to it; ``host`` is an IP literal on loopback."""
+
+    host: str
+    port: int
+    sni: str | None = None
+    ca: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AcceptedSuite:
+    name: str  # IANA, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+    openssl_name: str
+    key_exchange: str | None = None  # ECDH / DH, when ephemeral
+    key_exchange_bits: int | None = None
+    curve: str | None = None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    subject: str
+    issuer: str
+    sans: list[str]
+    key: str  # e.g. "RSA 2048" or "EC secp256r1 256"
+    key_bits: int
+    not_after: str
+    is_ca: bool
+
+
+@dataclass
+class Chain:
+    """The chain the endpoint served to one ClientHello (with or without SNI)."""
+
+    sni: str | None
+    certificates: list[Certificate] = field(default_factory=list)
+    negotiated: str | None = None  # cipher of the handshake, OpenSSL name
+    intermediate: str = "unknown"  # included | missing | not needed | unknown
+    complete: bool | None = None  # leads to a certificate in the given CA file
+    hostname_match: bool | None = None  # the leaf names the SNI sent; None when none was sent
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    source: str
+    requirement: str
+    observed: str
+
+
+@dataclass
+class ProfileVerdict:
+    name: str
+    section: str
+    title: str
+    compliant: bool
+    failures: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.compliant:
+            first = self.failures[0]
+            return f"not compliant: {first.requirement} ({first.source}): {first.observed}"
+        return "compliant" + (f" ({len(self.warnings)} should-level findings)" if self.warnings else "")
+
+
+@dataclass
+class ScanResult:
+    target: str
+    sni: str | None
+    client_cert: bool
+    protocols: dict[str, list[AcceptedSuite]] = field(default_factory=dict)  # every version tried; [] = refused
+    curves: list[str] = field(default_factory=list)
+    prefers_tls13: bool | None = None
+    chains: list[Chain] = field(default_factory=list)
+    verdicts: list[ProfileVerdict] = field(default_factory=list)
+    tool: str = ""
+    duration_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def versions(self) -> list[str]:
+        return [v for v in TLS_VERSIONS if self.protocols.get(v)]
+
+    def accepts(self) -> dict[str, tuple[str, ...]]:
+        """Accepted suites per version, OpenSSL names: what the server side of a diagnosis says it takes."""
+        return {v: tuple(s.openssl_name for s in self.protocols[v]) for v in self.versions}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ScanResult":
+        """Read a scan back from JSON (results.json, --json); verdicts are judged again, not trusted."""
+        result = cls(
+            data["target"], data["sni"], data["client_cert"],
+            protocols={v: [AcceptedSuite(**s) for s in suites] for v, suites in data["protocols"].items()},
+            curves=list(data.get("curves", [])), prefers_tls13=data.get("prefers_tls13"),
+            chains=[Chain(**{**c, "certificates": [Certificate(**x) for x in c["certificates"]]})
+                    for c in data.get("chains", [])],
+            tool=data.get("tool", ""), duration_s=data.get("duration_s", 0.0), error=data.get("error"),
+        )
+        if result.error is None:
+            result.verdicts = [judge(profile, result) for profile in DICOM_PROFILES]
+        return result
+
+
+def loopback_host(host: str) -> str:
+    """dicomtls talks only to loopback; names are refused so that nothing is ever looked up in DNS."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise UsageError(f"target host {host!r} is not an IP address: give 127.x.x.x or ::1, "
+                         "and the name to ask for with --sni") from None
+    if not address.is_loopback:
+        raise UsageError(f"target {host} is not on loopback: dicomtls only talks to 127.0.0.0/8 and ::1")
+    return str(address)
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"target {text!r} is not HOST:PORT: write it like 127.0.0.1:11112")
+    return loopback_host(host), int(port)
+
+
+def scan(endpoint: Endpoint) -> ScanResult:
+    """Enumerate versions and suites, fetch the chains, and judge every DICOM profile."""
+    from sslyze import __version__ as sslyze_version
+
+    began = time.monotonic()
+    result = ScanResult(str(endpoint), endpoint.sni, endpoint.client_cert is not None,
+                        tool=f"sslyze {sslyze_version.__version__}")
+    try:
+        _enumerate(endpoint, result)
+        if result.error is None:
+            names = [endpoint.sni, None] if endpoint.sni else [None]
+            result.chains = [_fetch_chain(endpoint, sni) for sni in names]
+            result.prefers_tls13 = _prefers_tls13(result)
+            result.verdicts = [judge(profile, result) for profile in DICOM_PROFILES]
+    finally:
+        result.duration_s = round(time.monotonic() - began, 3)
+    return result
+
+
+def _enumerate(endpoint: Endpoint, result: ScanResult) -> None:
+    from sslyze import (
+        ClientAuthenticationCredentials, Scanner, ScanCommand, ServerNetworkConfiguration, ServerNetworkLocation,
+        ServerScanRequest, ServerScanStatusEnum,
+    )
+
+    credentials = None
+    if endpoint.client_cert and endpoint.client_key:
+        credentials = ClientAuthenticationCredentials(certificate_chain_path=endpoint.client_cert,
+                                                      key_path=endpoint.client_key)
+    # sslyze wants a hostname; with ip_address set it connects there and never resolves the name.
+    location = ServerNetworkLocation(hostname=endpoint.sni or endpoint.host, port=endpoint.port,
+                                     ip_address=endpoint.host)
+    config = ServerNetworkConfiguration(tls_server_name_indication=endpoint.sni or endpoint.host,
+                                        tls_client_auth_credentials=credentials,
+                                        network_timeout=SCAN_TIMEOUT_S, network_max_retries=1)
+    commands = {getattr(ScanCommand, name.upper()) for name in _COMMANDS} | {ScanCommand.ELLIPTIC_CURVES}
+    scanner = Scanner()
+    scanner.queue_scans([ServerScanRequest(server_location=location, network_configuration=config,
+                                           scan_commands=commands)])
+    for server in scanner.get_results():
+        if server.scan_status != ServerScanStatusEnum.COMPLETED or server.scan_result is None:
+            trace = server.connectivity_error_trace
+            why = str(trace).strip().splitlines()[-1] if trace else str(server.connectivity_status)
+            hint = "" if endpoint.sni else " (an SNI-routed endpoint closes handshakes without SNI: give --sni)"
+            result.error = f"could not complete a TLS handshake with {endpoint}: {why}{hint}"
+            return
+        for name, version in _COMMANDS.items():
+            attempt = getattr(server.scan_result, name)
+            if attempt.result is None:
+                continue  # the command failed; the version stays unknown rather than "refused"
+            result.protocols[version] = [_accepted(s) for s in attempt.result.accepted_cipher_suites]
+        curves = server.scan_result.elliptic_curves
+        if curves.result is not None:
+            result.curves = [c.name for c in curves.result.supported_curves or []]
+
+
+def _accepted(suite: Any) -> AcceptedSuite:
+    key = suite.ephemeral_key
+    return AcceptedSuite(
+        suite.cipher_suite.name, suite.cipher_suite.openssl_name,
+        key.type_name if key else None, key.size if key else None, getattr(key, "curve_name", None) if key else None,
+    )
+
+
+def _fetch_chain(endpoint: Endpoint, sni: str | None) -> Chain:
+    from nassl.ssl_client import OpenSslVerifyEnum, SslClient
+
+    chain = Chain(sni)
+    with_cert = endpoint.client_cert is not None and endpoint.client_key is not None
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=SCAN_TIMEOUT_S) as sock:
+            client = SslClient(
+                underlying_socket=sock, ssl_verify=OpenSslVerifyEnum.NONE,
+                client_certificate_chain=endpoint.client_cert if with_cert else None,
+                client_key=endpoint.client_key if with_cert else None,
+                ignore_client_authentication_requests=not with_cert, server_name_indication=sni,
+            )
+            client.do_handshake()
+            chain.negotiated = client.get_current_cipher_name()
+            pems = client.get_received_chain()
+    except Exception as exc:  # nassl raises its own OpenSSLError, sockets OSError: both mean "no chain"
+        chain.error = f"{type(exc).__name__}: {exc}".strip()
+        return chain
+    certs = [x509.load_pem_x509_certificate(p.encode()) for p in pems]
+    chain.certificates = [_describe(c) for c in certs]
+    anchors = x509.load_pem_x509_certificates(endpoint.ca.read_bytes()) if endpoint.ca else []
+    chain.intermediate = _intermediate(certs, anchors)
+    chain.complete = _leads_to_anchor(certs, anchors) if anchors else None
+    chain.hostname_match = _names(certs[0], sni) if sni and certs else None
+    return chain
+
+
+def _describe(cert: x509.Certificate) -> Certificate:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        text, bits = f"RSA {key.key_size}", key.key_size
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        text, bits = f"EC {key.curve.name} {key.key_size}", key.key_size
+    else:
+        text, bits = type(key).__name__, 0
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(n.value) for n in sans]
+    except x509.ExtensionNotFound:
+        names = []
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), names, text, bits,
+                       cert.not_valid_after_utc.isoformat(timespec="seconds"), is_ca)
+
+
+def _intermediate(certs: list[x509.Certificate], anchors: list[x509.Certificate]) -> str:
+    """Whether the server sent the CA certificate(s) between its leaf and the trust anchor."""
+    if not certs:
+        return "unknown"
+    leaf = certs[0]
+    if any(a.subject == leaf.issuer for a in anchors):
+        return "not needed"  # issued straight by the anchor
+    if any(c.subject == leaf.issuer for c in certs[1:]):
+        return "included"
+    return "missing" if anchors else "unknown"
+
+
+def _leads_to_anchor(certs: list[x509.Certificate], anchors: list[x509.Certificate]) -> bool:
+    """Follow issuer links, checking each signature, from the leaf through the served chain to an anchor."""
+    current, pool = certs[0], certs[1:]
+    for _ in range(len(certs) + 1):
+        anchor = next((a for a in anchors if a.subject == current.issuer), None)
+        if anchor is not None:
+            return _signed_by(current, anchor)
+        parent = next((c for c in pool if c.subject == current.issuer and c is not current), None)
+        if parent is None or not _signed_by(current, parent):
+            return False
+        current = parent
+    return False
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _names(leaf: x509.Certificate, host: str) -> bool:
+    """RFC 6125 DNS-ID match: exact, or a wildcard standing for the whole left-most label."""
+    try:
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = sans.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    host = host.lower().rstrip(".")
+    for name in (str(n).lower() for n in names):
+        if name == host:
+            return True
+        if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
+            return True
+    return False
+
+
+def _prefers_tls13(result: ScanResult) -> bool | None:
+    """Did a ClientHello offering TLS 1.2 and 1.3 end in TLS 1.3? (nassl offers both; TLS 1.3 suites start TLS_)."""
+    if not result.protocols.get("TLS 1.3"):
+        return None
+    negotiated = next((c.negotiated for c in result.chains if c.negotiated), None)
+    return None if negotiated is None else negotiated.startswith("TLS_")
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+
+_BROKEN = ("NULL", "anon", "EXPORT", "RC4", "_DES_CBC_", "DES40")
+_AEAD = ("GCM", "CHACHA20", "CCM")
+
+
+def _suites(result: ScanResult, versions: tuple[str, ...] = TLS_VERSIONS) -> list[tuple[str, AcceptedSuite]]:
+    return [(v, s) for v in versions for s in result.protocols.get(v, [])]
+
+
+def _forward_secret_aead(version: str, suite: AcceptedSuite) -> bool:
+    if version == "TLS 1.3":
+        return True
+    return ("_ECDHE_" in suite.name or "_DHE_" in suite.name) and any(m in suite.name for m in _AEAD)
+
+
+def _kx_too_small(suite: AcceptedSuite, dhe_bits: int, ecdhe_bits: int) -> bool:
+    if suite.key_exchange == "DH":
+        return (suite.key_exchange_bits or 0) < dhe_bits
+    if suite.key_exchange == "ECDH":
+        if suite.curve in ("X25519", "X448"):
+            return False  # 255/448-bit Montgomery curves: 128/224-bit security, counted as 256+ here
+        return (suite.key_exchange_bits or 0) < ecdhe_bits
+    return False
+
+
+def _listed(found: list[str], limit: int = 4) -> str:
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return ", ".join(found[:limit]) + more
+
+
+def _observe(rule: Rule, result: ScanResult) -> str | None:
+    """What the scan saw that breaks ``rule``, or None when it holds (or cannot be judged)."""
+    versions = result.versions
+    if rule.check == "supports-tls12":
+        return None if "TLS 1.2" in versions else f"accepts only {', '.join(versions) or 'nothing'}"
+    if rule.check == "no-ssl":
+        bad = [v for v in ("SSL 2.0", "SSL 3.0") if v in versions]
+        return f"accepts {' and '.join(bad)}" if bad else None
+    if rule.check == "no-tls10-11":
+        bad = [v for v in ("TLS 1.0", "TLS 1.1") if v in versions]
+        if not bad:
+            return None
+        suites = sorted({s.openssl_name for _, s in _suites(result, tuple(bad))})
+        return f"accepts {' and '.join(bad)} ({_listed(suites)})"
+    if rule.check == "no-broken-suites":
+        bad = sorted({f"{s.openssl_name} ({v})" for v, s in _suites(result) if any(b in s.name for b in _BROKEN)})
+        return f"accepts {_listed(bad)}" if bad else None
+    if rule.check == "no-weak-suites":
+        bad = sorted({s.openssl_name for _, s in _suites(result) if "3DES" in s.name or "IDEA" in s.name})
+        return f"accepts {_listed(bad)}" if bad else None
+    if rule.check == "no-static-rsa":
+        bad = sorted({s.openssl_name for _, s in _suites(result) if s.name.startswith("TLS_RSA_WITH_")})
+        return f"accepts {_listed(bad)} (RSA key transport, no forward secrecy)" if bad else None
+    if rule.check == "one-of-suites":
+        if any(s.name in rule.suites for _, s in _suites(result, ("TLS 1.2",))):
+            return None
+        return "accepts none of them over TLS 1.2"
+    if rule.check == "only-strong-suites":
+        bad = sorted({f"{s.openssl_name}" for v, s in _suites(result) if not _forward_secret_aead(v, s)})
+        return f"also accepts {_listed(bad)}: no forward secrecy or no AEAD" if bad else None
+    if rule.check == "kx-size":
+        bad = sorted({f"{s.openssl_name} with {s.key_exchange} {s.key_exchange_bits} bits"
+                      for _, s in _suites(result) if _kx_too_small(s, rule.dhe_bits, rule.ecdhe_bits)})
+        return f"negotiates {_listed(bad)}" if bad else None
+    if rule.check == "prefers-tls13":
+        return "a client offering TLS 1.2 and 1.3 got TLS 1.2" if result.prefers_tls13 is False else None
+    if rule.check == "server-key-size":
+        leaf = next((c.certificates[0] for c in result.chains if c.certificates), None)
+        if leaf and leaf.key.startswith("RSA") and leaf.key_bits < 2048:
+            return f"the server certificate has an {leaf.key} key"
+        return None
+    raise AssertionError(f"unknown rule check {rule.check}")
+
+
+def judge(profile: DicomProfile, result: ScanResult) -> ProfileVerdict:
+    verdict = ProfileVerdict(profile.name, profile.section, profile.title, compliant=True)
+    for rule in profile.rules:
+        observed = _observe(rule, result)
+        if observed is None:
+            continue
+        finding = Finding(rule.source, rule.text, observed)
+        if rule.level == "shall":
+            verdict.failures.append(finding)
+            verdict.compliant = False
+        else:
+            verdict.warnings.append(finding)
+    return verdict
