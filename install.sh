@@ -8,8 +8,15 @@ cd "$(dirname "$0")"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+# Chromium renders report.html in the browser test; Debian packages it (Ubuntu has only a snap: the test skips there).
+browser=()
+if [ "$(. /etc/os-release 2>/dev/null && echo "${ID:-}")" = debian ]; then browser=(chromium); fi
+
 need_pkgs=()
-for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip; do
+# docker.io and debootstrap: the Docker backend, its images bootstrapped from this machine's Debian mirror.
+# nginx with its stream module, and haproxy: proxies dicomtls runs with its own configs on free ports.
+for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy \
+           docker.io debootstrap "${browser[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -17,7 +24,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
-# Debian's orthanc package starts a system Orthanc where systemd runs; dicomtls starts its own on free ports.
+# Debian's orthanc, nginx and haproxy packages start system services where systemd runs; dicomtls starts
+# its own processes on free ports with its own configs, so those services neither help nor get in the way.
 
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
@@ -29,4 +37,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# The Docker engine: start it when it is not running (no systemd in containers and CI sandboxes).
+if ! $SUDO docker info >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl start docker || true
+  else
+    echo "install.sh: starting dockerd (log: /var/log/dicomtls-dockerd.log)"
+    $SUDO sh -c 'nohup dockerd >/var/log/dicomtls-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 60); do $SUDO docker info >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+if $SUDO docker info >/dev/null 2>&1; then
+  # Offline builds: base images by debootstrap, Envoy from the host's wheel; a no-op once the tags exist.
+  .venv/bin/invoke images
+else
+  echo "install.sh: no Docker engine answers; the local backend still works (invoke matrix --backend local)" >&2
+fi
 echo "install.sh: ready. Run the matrix with: .venv/bin/invoke matrix"

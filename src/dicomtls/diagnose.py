@@ -153,12 +153,17 @@ _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
 
 # Proxy log patterns that name the cause outright; they win over a client's vaguer words.
 _PROXY_PATTERNS: tuple[tuple[str, Reason], ...] = (
-    (r"filter chain not found|flags=NR\b", Reason.TLS_NO_MATCHING_SNI),
+    # Envoy: no filter chain; nginx ssl_preread: the map's empty default; HAProxy: no use_backend matched;
+    # Traefik: sniStrict.
+    (r"filter chain not found|flags=NR\b|no host in upstream \"\"|/<NOSRV>\s|strict SNI enabled",
+     Reason.TLS_NO_MATCHING_SNI),
     (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
     (r"unsupported protocol", Reason.TLS_PROTOCOL_VERSION),
-    (r"peer did not return a certificate", Reason.TLS_CERT_REQUIRED),
+    (r"peer did not return a certificate|client sent no required SSL certificate|client didn't provide a certificate",
+     Reason.TLS_CERT_REQUIRED),
     (r"certificate has expired|certificate expired", Reason.TLS_CERT_EXPIRED),
-    (r"unable to get local issuer|unable to get issuer|self[- ]signed certificate|certificate verify failed",
+    (r"unable to get local issuer|unable to get issuer|self[- ]signed certificate|certificate verify failed"
+     r"|unable to verify the first certificate|client certificate not trusted|signed by unknown authority",
      Reason.TLS_UNKNOWN_CA),
     (r"wrong version number|http request", Reason.TLS_PLAINTEXT_TO_TLS_PORT),
 )
@@ -171,6 +176,9 @@ _BARE_CLOSE = re.compile(
 )
 
 _WHO_REJECTED_CLIENT = re.compile(r"alert unknown ca|alert bad certificate", re.I)
+
+# Traefik logs this when no certificate matches the client's SNI (or lack of one) and it serves its own.
+_FALLBACK_CERTIFICATE = re.compile(r"Serving default certificate", re.I)
 
 
 def _plain(line: str) -> str:
@@ -228,12 +236,25 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         evidence.append(f"client certificate: expired on {symptoms.client_cert_expired_on} (checked locally; "
                         "the server named no reason)")
     _, fix = EXPLANATIONS[reason]
+    fallback = next((l for l in symptoms.proxy_lines if _FALLBACK_CERTIFICATE.search(l)), None)
+    if reason is Reason.TLS_UNKNOWN_CA and fallback and summary.startswith("the client rejected"):
+        summary, fix = _fallback_certificate(symptoms.sent_sni)
+        evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {fallback.strip()}"]
     # Both sides of a negotiation failure, where the probe and the scan know them.
     explain = {Reason.TLS_NO_SHARED_CIPHER: explain_cipher_mismatch,
                Reason.TLS_PROTOCOL_VERSION: explain_version_mismatch}.get(reason)
     if explain and (mismatch := explain(symptoms.offered, symptoms.server_accepts)):
         summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
     return Diagnosis(reason, summary, fix, tuple(evidence))
+
+
+def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:
+    """(summary, fix) when the certificate the client rejected is the proxy's fallback, not the server's."""
+    why = "no certificate matches the SNI the client sent" if sent_sni else "the client sent no SNI"
+    return (f"the client rejected the server's certificate: the proxy served its fallback certificate because {why}",
+            "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME), or make the server certificate "
+            "the proxy's default (Traefik: tls.stores.default.defaultCertificate); ignoring the server certificate "
+            "(dcmtk -ic) connects too, but no longer authenticates the server")
 
 
 def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:

@@ -70,6 +70,18 @@ _SOURCES = {"store-ct": _ct_dataset, "store-large": _large_dataset}
 _cache: dict[str, Dataset] = {}
 
 
+def add_source(kind: str, path: Path) -> None:
+    """Let ``kind`` send copies of a person's own file (`invoke probe --store FILE`); the file is never changed."""
+    def read() -> Dataset:
+        ds = pydicom.dcmread(path)
+        if 0xFFFCFFFC in ds:  # dcmtk drops DataSetTrailingPadding on the wire, as for the CT above
+            del ds[0xFFFCFFFC]
+        return ds
+
+    _SOURCES[kind] = read
+    _cache.pop(kind, None)
+
+
 def make_object(kind: str, directory: Path) -> TestObject:
     """Write a fresh instance of ``kind`` (store-ct, store-large) with new UIDs into ``directory``."""
     if kind not in _cache:

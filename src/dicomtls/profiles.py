@@ -95,7 +95,6 @@ class PythonProfile:
 class ClientProfile:
     name: str
     description: str
-    section: str | None  # the PS3.15 section this profile claims, if any
     dcmtk: DcmtkProfile | None
     python: PythonProfile | None
 
@@ -109,49 +108,49 @@ _TLS10_12 = ("TLS 1.0", "TLS 1.1", "TLS 1.2")
 # suites; the legacy presets lower it with @SECLEVEL=0 on the client side only. Debian 12's OpenSSL has no 3DES
 # at all, so DES-CBC3-SHA in a preset is asked for but never offered (dcmtk likewise leaves it out).
 PROFILES: dict[str, ClientProfile] = {p.name: p for p in (
-    ClientProfile("default", "the client's own default", None, None, None),
+    ClientProfile("default", "the client's own default", None, None),
     ClientProfile(
-        "bcp195-nd", "Non-downgrading BCP 195 (dcmtk +py)", "B.10",
+        "bcp195-nd", "Non-downgrading BCP 195 (dcmtk +py)",
         DcmtkProfile("+py", _TLS12_13, _BCP195_ND + _TLS13_SUITES),
         PythonProfile("TLS 1.2", "TLS 1.3", ":".join(_BCP195_ND)),
     ),
     ClientProfile(
-        "bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA (dcmtk +px)", "B.9",
+        "bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA (dcmtk +px)",
         DcmtkProfile("+px", _TLS10_13, _BCP195_ND + ("AES128-SHA",) + _TLS13_SUITES),
         PythonProfile("TLS 1.0", "TLS 1.3", ":".join((*_BCP195_ND, "AES128-SHA", _3DES)) + ":@SECLEVEL=0"),
     ),
     ClientProfile(
-        "bcp195-ex", "Extended BCP 195, TLS 1.2 only (dcmtk +pz)", "B.11",
+        "bcp195-ex", "Extended BCP 195, TLS 1.2 only (dcmtk +pz)",
         DcmtkProfile("+pz", ("TLS 1.2",), _BCP195_EX),
         PythonProfile("TLS 1.2", "TLS 1.2", ":".join(_BCP195_EX)),
     ),
     ClientProfile(
-        "bcp195-rfc8996", "BCP 195 RFC 8996/9325 (dcmtk >= 3.6.8 +pg, its default there)", "B.12",
+        "bcp195-rfc8996", "BCP 195 RFC 8996/9325 (dcmtk >= 3.6.8 +pg, its default there)",
         DcmtkProfile("+pg", _TLS12_13, _RFC9325 + _TLS13_SUITES, min_dcmtk=(3, 6, 8)),
         PythonProfile("TLS 1.2", "TLS 1.3", ":".join(_RFC9325)),
     ),
     ClientProfile(
-        "aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2 (dcmtk +pa)", None,
+        "aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2 (dcmtk +pa)",
         DcmtkProfile("+pa", _TLS10_12, ("AES128-SHA",)),
         PythonProfile("TLS 1.0", "TLS 1.2", f"AES128-SHA:{_3DES}:@SECLEVEL=0"),
     ),
     ClientProfile(
-        "null", "retired authentication-only profile: NULL-SHA, no encryption (dcmtk +pn)", None,
+        "null", "retired authentication-only profile: NULL-SHA, no encryption (dcmtk +pn)",
         DcmtkProfile("+pn", _TLS10_12, ("NULL-SHA",)),
         PythonProfile("TLS 1.0", "TLS 1.2", "NULL-SHA:@SECLEVEL=0"),
     ),
     ClientProfile(
-        "dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only", None,
+        "dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only",
         # dcmtk's AES profile offers the same suite; it would also speak TLS 1.0/1.1, which no TLS 1.2 server asks for.
         DcmtkProfile("+pa", _TLS10_12, ("AES128-SHA",)),
         PythonProfile("TLS 1.2", "TLS 1.2", f"AES128-SHA:{_3DES}"),
     ),
     ClientProfile(
-        "tls1.0-only", "TLS 1.0 only, as a very old client", None,
+        "tls1.0-only", "TLS 1.0 only, as a very old client",
         None, PythonProfile("TLS 1.0", "TLS 1.0", "DEFAULT:@SECLEVEL=0"),
     ),
     ClientProfile(
-        "tls1.1-only", "TLS 1.1 only, as an old client", None,
+        "tls1.1-only", "TLS 1.1 only, as an old client",
         None, PythonProfile("TLS 1.1", "TLS 1.1", "DEFAULT:@SECLEVEL=0"),
     ),
 )}
@@ -164,7 +163,8 @@ def unsupported(client: str, profile: str) -> str | None:
         return None
     can = supported(client)
     if client == "dcmtk" and chosen.dcmtk is None:
-        return f"dcmtk cannot express profile {profile}: give it to pynetdicom, or use one of {', '.join(can)} for dcmtk"
+        return (f"dcmtk cannot express profile {profile} ({chosen.description}): give it to pynetdicom, "
+                f"or use one of {', '.join(can)} for dcmtk")
     if client == "pynetdicom" and chosen.python is None:
         return f"pynetdicom has no preset {profile}: use one of {', '.join(can)}"
     return None
@@ -287,8 +287,7 @@ _BCP195_BASE = (
 _NO_DOWNGRADE = Rule("shall", "no-tls10-11", "PS3.15 B.10", "TLS 1.0 and TLS 1.1 shall not be negotiated")
 _STRONG_ONLY = Rule(
     "shall", "only-strong-suites", "PS3.15 B.10",
-    "additional cipher suites only of similar or greater strength than the listed ones "
-    "(read as: forward secrecy and AEAD, as all listed suites have)",
+    "other suites only of similar or greater strength than the listed ones (read here: forward secret and AEAD)",
 )
 
 DICOM_PROFILES: tuple[DicomProfile, ...] = (
@@ -334,6 +333,9 @@ DICOM_PROFILES: tuple[DicomProfile, ...] = (
 
 # --- explaining a mismatch ------------------------------------------------------------------------
 
+# The RSA key transport and SHA-1 suites Envoy 1.23 dropped from its server-side defaults.
+_ENVOY_1_22_RSA_SHA1 = ("AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
+                        "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA")
 Accepts = dict[str, tuple[str, ...]]  # TLS version -> suites the server accepted (OpenSSL names), from a scan
 
 
@@ -354,12 +356,17 @@ def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None) -> M
     server_side = (f"the server accepts {', '.join(server)} over {'/'.join(shared_versions)}" if server
                    else "the server's accepted suites are unknown (no scan)")
     ecdhe_gcm = [c for c in server if c.startswith("ECDHE-") and "GCM" in c] or ["ECDHE-RSA-AES128-GCM-SHA256"]
-    add = client_legacy[0] if client_legacy else offered.ciphers[0]
+    client_fix = (f"make the client offer an ECDHE-GCM suite the server accepts such as {ecdhe_gcm[0]} "
+                  "(dcmtk: its default profile; dcm4che: --tls12 without --tls-aes)")
+    encrypted = [c for c in client_legacy if not c.startswith("NULL")]
+    if not encrypted:  # a server should never take an unencrypted suite: only the client can move
+        return Mismatch(f"the client offered {offered.describe()}; {server_side}", client_fix)
+    add = encrypted[0]
+    envoy = (", as Envoy < 1.23 had it" if add in _ENVOY_1_22_RSA_SHA1 else "")
     return Mismatch(
         f"the client offered {offered.describe()}; {server_side}",
-        f"either add {add} to the server's cipher list (Envoy: common_tls_context.tls_params.cipher_suites, next "
-        f"to its defaults, as Envoy < 1.23 had it), or make the client offer an ECDHE-GCM suite the server "
-        f"accepts such as {ecdhe_gcm[0]} (dcmtk: its default profile; dcm4che: --tls12 without --tls-aes)",
+        f"either add {add} to the server's cipher list (Envoy: common_tls_context.tls_params.cipher_suites, "
+        f"next to its defaults{envoy}), or {client_fix}",
     )
 
 

@@ -13,11 +13,13 @@ import hashlib
 import itertools
 import json
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dicomtls.components import Component, component_class, kinds
@@ -34,8 +36,9 @@ ClientCert = Literal["none", "valid", "untrusted", "expired"]
 Operation = Literal["echo", "store-ct", "store-large"]
 Transport = Literal["tls", "plain"]
 ServerCertCheck = Literal["verify", "ignore"]  # ignore: dcmtk -ic, the workaround for a proxy's fallback certificate
+ClientVersion = Annotated[str, Field(pattern=r"^(default|\d+\.\d+\.\d+)$")]  # default: the backend's own client
 _AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport,
-                "server_cert_check": ServerCertCheck, "profile": ProfileName}
+                "server_cert_check": ServerCertCheck, "profile": ProfileName, "client_version": ClientVersion}
 AXES = ("environment", *_AXIS_VALUES)
 
 
@@ -58,10 +61,16 @@ class PkiConfig(_Model):
 
 
 class ComponentConfig(_Model):
-    """``kind`` picks the component; the other keys are that component's options."""
+    """``kind`` picks the component; the other keys are that component's options.
+
+    ``per_version`` maps version specifiers ("<1.40", "==1.38.*") to option overrides, applied when a version
+    is asked for (the ``version`` option, or each version `invoke bisect` runs); later entries win. It lets
+    one scenario describe how a configuration changed between releases.
+    """
 
     kind: str
     options: dict[str, Any] = {}
+    per_version: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -70,22 +79,51 @@ class ComponentConfig(_Model):
             data = {"kind": data}
         if not isinstance(data, dict) or "kind" not in data:
             raise ValueError("needs a 'kind'")
-        rest = {k: v for k, v in data.items() if k != "kind"}
-        return {"kind": data["kind"], "options": rest}
+        rest = {k: v for k, v in data.items() if k not in ("kind", "per_version")}
+        return {"kind": data["kind"], "options": rest, "per_version": data.get("per_version") or {}}
+
+    @model_validator(mode="after")
+    def _per_version_specifiers(self) -> "ComponentConfig":
+        for spec, overrides in self.per_version.items():
+            try:
+                SpecifierSet(spec)
+            except InvalidSpecifier:
+                raise ValueError(f"per_version key {spec!r} is not a version specifier: write it like '<1.40' "
+                                 "or '==1.38.*'") from None
+            if "version" in overrides:
+                raise ValueError(f"per_version[{spec!r}] cannot set version: it is selected by it")
+        return self
+
+    def resolved_options(self) -> dict[str, Any]:
+        """The options with every per_version override that matches the asked-for version applied."""
+        merged = dict(self.options)
+        try:
+            version = Version(str(self.options["version"])) if self.options.get("version") else None
+        except InvalidVersion:
+            version = None
+        for spec, overrides in self.per_version.items():
+            if version is not None and version in SpecifierSet(spec):
+                merged.update(overrides)
+        return merged
 
     def build(self, role: str) -> Component:
         if self.kind not in kinds(role):
             raise ValueError(f"unknown {role} kind {self.kind!r}: use one of {', '.join(kinds(role))}")
         cls = component_class(self.kind)
+        for spec, overrides in self.per_version.items():  # each override must make valid options too
+            self._validate(cls, {**self.options, **overrides}, f"per_version[{spec!r}] ")
+        return self._validate(cls, self.resolved_options(), "")
+
+    def _validate(self, cls: type[Component], options: dict[str, Any], where: str) -> Component:
         try:
-            return cls(cls.options_model.model_validate(self.options))
+            return cls(cls.options_model.model_validate(options))
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             msg = first["msg"]
             if first["type"] == "extra_forbidden":
                 msg = f"unknown option: use one of {', '.join(cls.options_model.model_fields)}"
-            raise ValueError(f"{self.kind} option {field}: {msg}") from None
+            raise ValueError(f"{self.kind} {where}option {field}: {msg}") from None
 
 
 class EnvironmentConfig(_Model):
@@ -124,10 +162,18 @@ class ProbeGroup(_Model):
     transport: list[Transport] = ["tls"]
     server_cert_check: list[ServerCertCheck] = ["verify"]
     profile: list[ProfileName] = ["default"]  # TLS profile the client offers (dicomtls.profiles); default: its own
+    client_version: list[ClientVersion] = ["default"]  # dcmtk version (Docker backend: 3.6.7 or 3.6.9)
     environments: list[str] | None = None
 
-    _lists = field_validator("client", "sni", "client_cert", "operation", "transport", "server_cert_check",
-                             "profile", "environments", mode="before")(_as_list)
+    _lists = field_validator("*", mode="before")(_as_list)
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _yaml_null_is_the_null_profile(cls, value: Any) -> Any:
+        # Unquoted `null` is YAML's None; here it can only mean dcmtk's NULL-cipher profile (+pn).
+        if value is None:
+            return ["null"]
+        return ["null" if v is None else v for v in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _clients_can_run_profiles(self) -> "ProbeGroup":
@@ -138,9 +184,14 @@ class ProbeGroup(_Model):
         return self
 
     @model_validator(mode="after")
-    def _dcmtk_cannot_send_sni(self) -> "ProbeGroup":
+    def _dcmtk_sends_sni_from_3_6_8(self) -> "ProbeGroup":
         if "dcmtk" in self.client and set(self.sni) != {"none"}:
-            raise ValueError("dcmtk 3.6.7 cannot send SNI: give client dcmtk its own group with sni: none")
+            old = [v for v in self.client_version if v == "default" or _version_tuple(v) < (3, 6, 8)]
+            if old:
+                raise ValueError(f"dcmtk {old[0]} cannot send SNI (--request-sni came in 3.6.8): "
+                                 "use sni: none, or client_version: 3.6.9 on the Docker backend")
+        if "pynetdicom" in self.client and self.client_version != ["default"]:
+            raise ValueError("client_version applies to dcmtk only: give pynetdicom its own group")
         return self
 
 
@@ -175,6 +226,8 @@ class Scenario(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str
     default: bool = True
+    backends: list[Literal["local", "docker"]] = ["local", "docker"]
+    """Where it can run: a scenario with versions other than this machine's needs docker."""
     pki: PkiConfig
     environments: list[EnvironmentConfig] = Field(min_length=1)
     probes: list[ProbeGroup] = Field(min_length=1)
@@ -189,11 +242,12 @@ class Scenario(_Model):
             for env in group.environments or ():
                 if env not in names:
                     raise ValueError(f"probes name unknown environment {env!r}: use one of {', '.join(names)}")
-        allowed = {"environment": names, **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()}}
+        allowed = {"environment": names, **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()
+                                            if typing.get_origin(kind) is Literal}}
         for index, rule in enumerate(self.expect):
             for axis, values in rule.match.items():
                 for value in values:
-                    if value not in allowed[axis]:
+                    if axis in allowed and value not in allowed[axis]:
                         raise ValueError(f"expect[{index}] matches {axis} {value!r}, which no cell has: "
                                          f"use one of {', '.join(allowed[axis])}")
         self.cells()  # every cell needs an expectation
@@ -207,11 +261,8 @@ class Scenario(_Model):
         seen: set[str] = set()
         for group in self.probes:
             envs = group.environments or [e.name for e in self.environments]
-            for env, client, sni, cert, op, transport, check, profile in itertools.product(
-                envs, group.client, group.sni, group.client_cert, group.operation, group.transport,
-                group.server_cert_check, group.profile,
-            ):
-                probe = Probe(client, sni, cert, op, transport, check, profile)
+            for env, *values in itertools.product(envs, *(getattr(group, axis) for axis in PROBE_AXES)):
+                probe = Probe(**dict(zip(PROBE_AXES, values)))
                 values = {"environment": env, **asdict(probe)}
                 rule = next((r for r in self.expect if r.matches(values)), None)
                 if rule is None:
@@ -232,16 +283,31 @@ class Probe:
     transport: str = "tls"
     server_cert_check: str = "verify"
     profile: str = "default"
+    client_version: str = "default"
+
+    @property
+    def client_label(self) -> str:
+        return self.client if self.client_version == "default" else f"{self.client}@{self.client_version}"
+
+    def extras(self) -> list[str]:
+        """The axes set away from their defaults, so old cell ids stay stable as axes are added."""
+        shown = []
+        for f in fields(self)[PROBE_AXES.index("transport"):]:
+            value = getattr(self, f.name)
+            if f.name != "client_version" and value != f.default:
+                shown.append(value if f.name == "transport" else f"{f.name.replace('_', '-')}={value}")
+        return shown
 
     def label(self) -> str:
-        parts = [self.client, f"sni={self.sni}", f"cert={self.client_cert}", self.operation]
-        if self.transport != "tls":
-            parts.append(self.transport)
-        if self.server_cert_check != "verify":
-            parts.append(f"server-cert={self.server_cert_check}")
-        if self.profile != "default":
-            parts.append(f"profile={self.profile}")
-        return " ".join(parts)
+        return " ".join([self.client_label, f"sni={self.sni}", f"cert={self.client_cert}", self.operation,
+                         *self.extras()])
+
+
+PROBE_AXES = tuple(f.name for f in fields(Probe))
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_NAMES = {"Orthanc", "envoy"}
+SERVER_NAMES = {"Orthanc", "envoy", "traefik", "nginx", "haproxy"}
 
 
 @dataclass
@@ -43,6 +45,7 @@ def leftovers(before: Snapshot, timeout_s: float = 10.0) -> tuple[set[int], set[
 def invoke_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.setdefault("DICOMTLS_BACKEND", "local")  # Docker tests ask for --backend docker themselves
     return env
 
 
@@ -61,3 +64,32 @@ def clean_slate() -> Iterator[Snapshot]:
     pids, ports = leftovers(before)
     assert not pids, f"processes left running: {pids}"
     assert not ports, f"ports left listening: {ports}"
+
+
+def started_under(directory: Path) -> list[int]:
+    """Live Orthanc/Envoy processes whose command line names ``directory``: this test's, not a neighbour's."""
+    found = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if p.info["name"] in SERVER_NAMES and p.status() != "zombie" and str(directory) in " ".join(p.info["cmdline"] or []):
+                found.append(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def matrix_run(tmp: Path, *args: str) -> dict[str, Any]:
+    """One `invoke matrix` with its results and whatever it left behind."""
+    before = snapshot()
+    proc = run_invoke(["matrix", "--out", str(tmp / "out"), *args], tmp)
+    pids, ports = leftovers(before)
+    results_file = tmp / "out" / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {"run": {}, "cells": []}
+    return {"proc": proc, "results": results, "leftovers": (pids, ports), "out": tmp / "out"}
+
+
+@pytest.fixture(scope="session")
+def local_default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The default matrix on the local backend, run once per session and shared by the tests that read it."""
+    return matrix_run(tmp_path_factory.mktemp("local-default"), "--backend", "local")
+

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import leftovers, run_invoke, snapshot
-
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("default")
-    before = snapshot()
-    proc = run_invoke(["matrix", "--out", str(tmp / "out")], tmp)
-    pids, ports = leftovers(before)
-    results = json.loads((tmp / "out" / "results.json").read_text())
-    return {"proc": proc, "results": results, "leftovers": (pids, ports), "out": tmp / "out"}
+def default_run(local_default_run: dict[str, Any]) -> dict[str, Any]:
+    return local_default_run
 
 
 def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:

@@ -211,6 +211,130 @@ def test_unmatched_text_is_unknown() -> None:
     assert diagnosis.evidence == ("client: something odd happened",)
 
 
+# --- Traefik, nginx and HAProxy (lines captured from Traefik 3.7.15, nginx 1.22.1, HAProxy 2.6.12) ----------------
+
+DCMTK_PEER_ABORTED = "F: Association Request Failed: 0006:0317 Peer aborted Association (or never connected)"
+DCMTK_VERIFY_FAILED = "F: Association Request Failed: 000b:0886 TLS error: certificate verify failed"
+DCMTK_UNEXPECTED_EOF = "F: Association Request Failed: 000b:0926 TLS error: unexpected eof while reading"
+TRAEFIK_FALLBACK = ('traefik: 2026-11-27T23:41:20Z DBG github.com/traefik/traefik/v3/pkg/tls/tlsmanager.go:290 > '
+                    'Serving default certificate for request: ""')
+
+
+def test_traefik_serving_its_default_certificate_explains_why_the_client_rejected_it() -> None:
+    # Korthweb: HostSNI(`*`), no SNI from dcmtk, so Traefik serves its generated certificate to `-rc +cf ca.crt`.
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_VERIFY_FAILED,), proxy_lines=(
+        'traefik: 2026-11-27T23:41:20Z ERR github.com/traefik/traefik/v3/pkg/tcp/proxy.go:58 > Error while handling '
+        'TCP connection error="readfrom tcp 127.0.0.1:48708->127.0.0.1:35901: local error: tls: bad record MAC"',
+        TRAEFIK_FALLBACK,
+    )))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert diagnosis.summary == ("the client rejected the server's certificate: the proxy served its fallback "
+                                 "certificate because the client sent no SNI")
+    assert "--request-sni" in diagnosis.fix and "defaultCertificate" in diagnosis.fix and "-ic" in diagnosis.fix
+    assert diagnosis.evidence == (f"client: {DCMTK_VERIFY_FAILED}", f"proxy: {TRAEFIK_FALLBACK}")
+
+
+def test_traefik_fallback_certificate_for_an_unknown_sni_blames_the_name_sent() -> None:
+    diagnosis = diagnose(Symptoms(
+        client_lines=("TCP Initialisation Error: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                      "self-signed certificate (_ssl.c:1006)",),
+        proxy_lines=('traefik: 2026-11-27T23:55:07Z DBG github.com/traefik/traefik/v3/pkg/tls/tlsmanager.go:290 > '
+                     'Serving default certificate for request: "wrong-sni.invalid"',),
+        sent_sni=True,
+    ))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert diagnosis.summary.endswith("because no certificate matches the SNI the client sent")
+
+
+def test_client_rejecting_a_certificate_without_a_fallback_line_keeps_the_plain_explanation() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_VERIFY_FAILED,)))
+    assert diagnosis.summary == "the client rejected the server's certificate: not issued by a CA the client trusts"
+    assert diagnosis.fix == EXPLANATIONS[Reason.TLS_UNKNOWN_CA][1]
+
+
+def test_traefik_missing_client_certificate_explains_dcmtks_peer_aborted() -> None:
+    # RequireAndVerifyClientCert, dcmtk +tla -ic: the client sees only the peer go away.
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_PEER_ABORTED,), proxy_lines=(
+        'traefik: 2026-11-27T23:55:06Z ERR github.com/traefik/traefik/v3/pkg/tcp/proxy.go:58 > Error while handling '
+        'TCP connection error="readfrom tcp 127.0.0.1:60562->127.0.0.1:57971: tls: client didn\'t provide a '
+        'certificate"',
+    )))
+    assert diagnosis.reason is Reason.TLS_CERT_REQUIRED
+
+
+def test_traefik_unknown_authority_means_the_server_rejected_the_client_certificate() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_PEER_ABORTED,), sent_client_cert="untrusted", proxy_lines=(
+        'traefik: 2026-11-27T23:42:06Z ERR github.com/traefik/traefik/v3/pkg/tcp/proxy.go:58 > Error while handling '
+        'TCP connection error="readfrom tcp 127.0.0.1:43632->127.0.0.1:58025: tls: failed to verify certificate: '
+        'x509: certificate signed by unknown authority"',
+    )))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert diagnosis.summary.startswith("the server rejected the client certificate (untrusted)")
+
+
+def test_traefik_strict_sni_log_confirms_the_unrecognized_name_alert() -> None:
+    line = ('traefik: 2026-11-27T23:55:01Z DBG github.com/traefik/traefik/v3/pkg/tls/tlsmanager.go:278 > TLS: strict '
+            'SNI enabled - No certificate found for domain: "", closing connection')
+    diagnosis = diagnose(Symptoms(
+        client_lines=("F: Association Request Failed: 000b:0c58 TLS error: tlsv1 unrecognized name",),
+        proxy_lines=(line,),
+    ))
+    assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
+    assert f"proxy: {line}" in diagnosis.evidence
+
+
+def test_nginx_missing_required_client_certificate_means_cert_required() -> None:
+    # ssl_verify_client on: nginx completes the handshake, then closes; its error log says why.
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_PEER_ABORTED,), proxy_lines=(
+        "nginx: 2026/11/27 23:51:31 [info] 18803#18803: *608 client sent no required SSL certificate while SSL "
+        "handshaking, client: 127.0.0.1, server: 127.0.0.1:58559",
+    )))
+    assert diagnosis.reason is Reason.TLS_CERT_REQUIRED
+
+
+def test_nginx_failed_client_verify_in_the_access_log_means_the_server_rejected_the_certificate() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("Association Aborted",), sent_client_cert="untrusted", proxy_lines=(
+        'nginx:access.log: time=2026-11-27T23:51:28+00:00 client=127.0.0.1:35726 status=500 preread_sni="-" sni="-" '
+        'protocol=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 client_verify="FAILED:unable to verify the first '
+        'certificate" upstream=- rx=0 tx=0 session_time=0.000',
+    )))
+    assert diagnosis.reason is Reason.TLS_UNKNOWN_CA
+    assert diagnosis.summary.startswith("the server rejected the client certificate (untrusted)")
+
+
+def test_nginx_preread_without_a_route_means_no_matching_sni() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_UNEXPECTED_EOF,), proxy_lines=(
+        'nginx: 2026/11/27 23:51:38 [error] 19316#19316: *306 no host in upstream "", client: 127.0.0.1, server: '
+        '127.0.0.1:34183, bytes from/to client:0/0, bytes from/to upstream:0/0',
+    )))
+    assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
+
+
+def test_haproxy_untrusted_client_certificate_means_unknown_ca_or_expired_when_it_is() -> None:
+    line = "haproxy: 127.0.0.1:44502 [27/Nov/2026:23:51:55.384] dicom/1: SSL client certificate not trusted"
+    untrusted = diagnose(Symptoms(client_lines=(DCMTK_PEER_ABORTED,), proxy_lines=(line,),
+                                  sent_client_cert="untrusted"))
+    assert untrusted.reason is Reason.TLS_UNKNOWN_CA
+    expired = diagnose(Symptoms(client_lines=(DCMTK_PEER_ABORTED,), proxy_lines=(line,), sent_client_cert="expired",
+                                client_cert_expired_on="2026-11-26T23:49:56+00:00"))
+    assert expired.reason is Reason.TLS_CERT_EXPIRED
+
+
+def test_haproxy_no_backend_for_the_sni_means_no_matching_sni() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_UNEXPECTED_EOF,), proxy_lines=(
+        "haproxy: 127.0.0.1:32816 [27/Nov/2026:23:52:08.545] dicom dicom/<NOSRV> -1/-1/0 0 SC sni=-",
+    )))
+    assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
+
+
+def test_haproxy_generic_handshake_failure_names_no_reason() -> None:
+    # HAProxy 2.6 logs a missing required client certificate as no more than this; dcmtk sees the peer go away.
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_PEER_ABORTED,), proxy_lines=(
+        "haproxy: 127.0.0.1:40044 [27/Nov/2026:23:55:53.547] dicom/1: SSL handshake failure",
+    )))
+    assert diagnosis.reason is Reason.TLS_HANDSHAKE_FAILED
+
+
 # --- vocabulary -------------------------------------------------------------------------------------------------
 
 

@@ -95,10 +95,11 @@ def test_unknown_field_in_a_probe_group_lists_the_group_fields() -> None:
 
 
 def test_unknown_proxy_kind_lists_the_known_kinds() -> None:
-    message = error_for(variant("kind: envoy", "kind: nginx"))
+    message = error_for(variant("kind: envoy", "kind: caddy"))
     assert "environments.0" in message
-    assert "unknown proxy kind 'nginx'" in message
-    assert "envoy" in message.split("nginx", 1)[1]
+    assert "unknown proxy kind 'caddy'" in message
+    known = message.split("caddy", 1)[1]
+    assert all(kind in known for kind in ("envoy", "haproxy", "nginx", "traefik"))
 
 
 def test_unknown_server_kind_lists_the_known_kinds() -> None:
@@ -195,6 +196,28 @@ def test_environment_where_nothing_terminates_tls_is_rejected() -> None:
     assert "environments.0" in message
     assert "nothing terminates TLS" in message
     assert "add a proxy" in message and "tls: true" in message
+
+
+def test_passthrough_proxy_in_front_of_plain_orthanc_is_rejected() -> None:
+    message = error_for(variant("    proxy: { kind: envoy, client_cert: optional }\n",
+                                "    proxy: { kind: haproxy, passthrough: true }\n"))
+    assert "environments.0" in message
+    assert "passes TLS through" in message and "tls: true" in message
+
+
+def test_passthrough_proxy_in_front_of_tls_orthanc_is_one_tls_path() -> None:
+    scenario = parse_scenario(variant("    proxy: { kind: envoy, client_cert: optional }\n",
+                                      "    server: { kind: orthanc, tls: true }\n"
+                                      "    proxy: { kind: traefik, passthrough: true }\n"), SOURCE)
+    kinds = [c.kind for c in scenario.environments[0].components()]
+    assert kinds == ["orthanc", "traefik"]
+
+
+def test_server_cert_check_axis_defaults_to_verify_and_labels_only_ignore() -> None:
+    scenario = parse_scenario(variant("  - client: pynetdicom\n    sni: [none, right]\n",
+                                      "  - client: dcmtk\n    server_cert_check: [verify, ignore]\n"), SOURCE)
+    labels = sorted(c.probe.label() for c in scenario.cells())
+    assert labels == ["dcmtk sni=none cert=none echo", "dcmtk sni=none cert=none echo server-cert-check=ignore"]
 
 
 def test_environment_name_must_be_lowercase_slug() -> None:

@@ -112,11 +112,29 @@ class RunningEnvironment:
 
     def settle(self, timeout_s: float = 2.0) -> None:
         """Wait until the proxy has logged every connection made so far, so no line is taken for the next cell's."""
-        if self.connection_log is None:
-            return
         deadline = time.monotonic() + timeout_s
+        if self.connection_log is None:
+            _wait_quiet(list(self.logs.values()), deadline)
+            return
         while _line_count(self.connection_log) < self.connections and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+QUIET_S = 0.05
+
+
+def _wait_quiet(paths: list[Path], deadline: float) -> None:
+    """Without a line per connection, silence is the only sign a component has said all it will.
+
+    Traefik and Orthanc log a failed handshake just after sending the alert, so a client can exit first.
+    """
+    sizes = [_size(p) for p in paths]
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < QUIET_S:
+        time.sleep(0.01)
+        now = [_size(p) for p in paths]
+        if now != sizes:
+            sizes, quiet_since = now, time.monotonic()
 
 
 class Backend(Protocol):
@@ -134,8 +152,6 @@ class Backend(Protocol):
     def component_version(self, component: Component) -> str:
         """The version that will really run, for the run header."""
 
-    def client_version(self, client: str, version: str | None) -> str:
-        """The version of a command-line client (dcmtk) this backend runs for ``version`` (None: default)."""
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         """What `invoke down` needs, as JSON, to stop this environment from another process."""
@@ -155,8 +171,9 @@ def docker_answers() -> bool:
     return True
 
 
-def get_backend(name: str, workroot: Path) -> Backend:
-    """``auto`` is Docker whenever an engine answers, else local."""
+def get_backend(name: str | None, workroot: Path) -> Backend:
+    """``auto`` is Docker whenever an engine answers, else local; no name means $DICOMTLS_BACKEND or auto."""
+    name = name or os.environ.get("DICOMTLS_BACKEND") or "auto"
     if name == "auto":
         name = "docker" if docker_answers() else "local"
     if name == "local":

@@ -129,7 +129,8 @@ class DockerBackend:
                 env.logs[component.kind] = workdir / "output.log"
                 if launch.connection_log:
                     env.connection_log = workdir / launch.connection_log
-                    env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
+                    if env.connection_log != env.logs[component.kind]:  # HAProxy logs connections on stdout
+                        env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
                 for port in component.ports:
                     _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", component.kind)
                     if launch.connection_log and port == "dicom":
@@ -171,9 +172,6 @@ class DockerBackend:
     def component_version(self, component: Component) -> str:
         # Images are checked against their version when built, so the tag is the truth.
         return component.options.version or component.default_image_version()
-
-    def client_version(self, client: str, version: str | None) -> str:
-        return spec_for(client, version).version
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         return [asdict(h) for h in env.handles if isinstance(h, DockerHandles)]

@@ -85,13 +85,14 @@ def pki_paths(plan: EnvironmentPlan) -> PkiPaths:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, workroot: Path) -> None:
+    def __init__(self, workroot: Path, executables: dict[str, str] | None = None) -> None:
         self.workroot = workroot
+        self.executables = executables or {}  # kind -> a specific build, e.g. each version of a bisect
 
     def executable(self, component: Component) -> str:
-        """DICOMTLS_<KIND>_BIN picks a specific build (say, another Envoy version); else PATH, the venv, sbin."""
+        """The build given for this kind, else DICOMTLS_<KIND>_BIN, else PATH, the venv, sbin."""
         variable = f"DICOMTLS_{component.kind.upper()}_BIN"
-        found = os.environ.get(variable)
+        found = self.executables.get(component.kind) or os.environ.get(variable)
         if found:
             if not (os.path.isfile(found) and os.access(found, os.X_OK)):
                 raise UsageError(f"{variable}={found} is not an executable file: fix the path or unset {variable}")
@@ -140,7 +141,8 @@ class LocalBackend:
                 if launch.connection_log:
                     env.connections = 0  # only connections to the component with the log count
                     env.connection_log = workdir / launch.connection_log
-                    env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
+                    if env.connection_log != log_path:  # HAProxy logs connections on stdout
+                        env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
                 with log_path.open("wb") as log:
                     proc = subprocess.Popen(
                         [launch.executable, *launch.args],
@@ -168,11 +170,6 @@ class LocalBackend:
 
     def component_version(self, component: Component) -> str:
         return component.version(self.executable(component))
-
-    def client_version(self, client: str, version: str | None) -> str:
-        from dicomtls.probes.dcmtk import Dcmtk
-
-        return Dcmtk().version()
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         return [asdict(h) for h in env.handles if isinstance(h, LocalProcess)]

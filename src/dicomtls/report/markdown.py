@@ -22,10 +22,13 @@ MAX_DETAILED = 50  # unexpected cells shown in full; GitHub caps a step summary 
 MAX_EVIDENCE_LINES = 8
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]~])")
+
+
 def _text(value: object) -> str:
-    """Plain text that Markdown and GitHub's HTML sanitiser show as written."""
-    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
+    """Plain text that Markdown and GitHub's HTML sanitiser show as written: no emphasis, links or tags."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKUP.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
 def _cell(value: object) -> str:

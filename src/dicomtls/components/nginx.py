@@ -1,0 +1,98 @@
+"""nginx's stream module in front of Orthanc: TLS terminated, or routed by SNI with ssl_preread (passthrough).
+
+nginx 1.22's stream module cannot pick a TLS server by SNI, so SNI routing means passthrough: the
+name is read from the ClientHello and the encrypted connection goes to a TLS-terminating Orthanc.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+
+from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.images import DEFAULT_VERSIONS
+from dicomtls.render import render
+
+_VERIFY_CLIENT = {"none": "off", "optional": "optional", "required": "on"}
+DEBIAN_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+
+class NginxOptions(Options):
+    client_cert: Literal["none", "optional", "required"] = "none"
+    """ssl_verify_client off / optional (verified if sent) / on; only when nginx terminates TLS."""
+    passthrough: bool = False
+    """ssl_preread: route by SNI without terminating TLS; the server behind must terminate it (tls: true)."""
+    sni: Literal["any", "named"] = "any"
+    """With passthrough: any routes every client; named only the PKI's server names (others are closed)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NginxOptions":
+        if self.sni == "named" and not self.passthrough:
+            raise ValueError("sni: named needs passthrough: true (nginx 1.22's stream module cannot choose a TLS "
+                             "server by SNI)")
+        if self.passthrough and self.client_cert != "none":
+            raise ValueError("client_cert applies only where nginx terminates TLS: with passthrough, set "
+                             "client_cert on the server")
+        return self
+
+
+@functools.cache
+def stream_module(executable: str) -> str | None:
+    """The load_module path when this nginx has the stream module as a dynamic module (Debian does)."""
+    try:
+        built = subprocess.run([executable, "-V"], capture_output=True, text=True, timeout=20).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return DEBIAN_STREAM_MODULE
+    if "--with-stream=dynamic" not in built:
+        return None
+    match = re.search(r"--modules-path=(\S+)", built)
+    return str(Path(match.group(1)) / "ngx_stream_module.so") if match else DEBIAN_STREAM_MODULE
+
+
+@register
+class Nginx(Component):
+    kind = "nginx"
+    role = "proxy"
+    ports = ("dicom",)
+    options_model = NginxOptions
+    executable_name = "nginx"
+    version_args = ("-v",)
+    install_hint = "apt-get install nginx libnginx-mod-stream"
+    image_executable = "/usr/sbin/nginx"
+    options: NginxOptions
+
+    def launch(self, placement: Placement, executable: str) -> Launch:
+        o = self.options
+        certificate, private_key = placement.pki.server_identity(False)
+        config = render(
+            "nginx/nginx.conf.j2",
+            stream_module=stream_module(executable),
+            pid=f"{placement.workdir}/nginx.pid",
+            access_log=f"{placement.workdir}/access.log",
+            listen=placement.listen["dicom"],
+            passthrough=o.passthrough,
+            sni=o.sni,
+            server_names=placement.server_names,
+            upstream=placement.upstreams["dicom"],
+            certificate=certificate,
+            private_key=private_key,
+            verify_client=_VERIFY_CLIENT[o.client_cert],
+            trusted=placement.pki.ca_bundle,
+        )
+        return Launch(
+            executable=executable,
+            args=["-p", placement.workdir, "-c", f"{placement.workdir}/nginx.conf"],
+            files={"nginx.conf": config},
+            connection_log="access.log",
+        )
+
+    def terminates_tls(self) -> bool:
+        return not self.options.passthrough
+
+    def default_image_version(self) -> str:
+        return DEFAULT_VERSIONS["nginx"]

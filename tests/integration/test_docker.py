@@ -1,0 +1,154 @@
+"""The Docker backend: the same matrix in containers, version axes, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dicomtls.backends import docker_answers
+
+from .conftest import ROOT, invoke_env, matrix_run, run_invoke
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)"),
+]
+
+
+def ours() -> tuple[list[str], list[str]]:
+    """Containers and networks carrying dicomtls's label."""
+    import docker
+
+    client = docker.from_env()
+    containers = [c.name for c in client.containers.list(all=True, filters={"label": "dicomtls"})]
+    networks = [n.name for n in client.networks.list(filters={"label": "dicomtls"})]
+    return containers, networks
+
+
+@pytest.fixture(scope="module")
+def docker_default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    run = matrix_run(tmp_path_factory.mktemp("docker-default"), "--backend", "docker")
+    run["ours_after"] = ours()
+    return run
+
+
+def verdicts(run: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    return {c["id"]: (c["actual"], c["reason"]) for c in run["results"]["cells"]}
+
+
+def test_docker_default_matrix_has_every_cell_as_expected(docker_default_run: dict[str, Any]) -> None:
+    proc = docker_default_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert docker_default_run["results"]["run"]["backend"] == "docker"
+    assert {c["verdict"] for c in docker_default_run["results"]["cells"]} == {"ok"}
+
+
+def test_docker_and_local_backends_agree_on_every_shared_cell(
+    docker_default_run: dict[str, Any], local_default_run: dict[str, Any]
+) -> None:
+    docker_cells, local_cells = verdicts(docker_default_run), verdicts(local_default_run)
+    shared = docker_cells.keys() & local_cells.keys()
+    assert len(shared) >= 40 and shared == local_cells.keys()
+    assert {k: docker_cells[k] for k in shared} == {k: local_cells[k] for k in shared}
+
+
+def test_dcmtk_3_6_9_with_sni_passes_named_hosts_where_3_6_7_fails(docker_default_run: dict[str, Any]) -> None:
+    cells = [c for c in docker_default_run["results"]["cells"] if c["scenario"] == "versions"
+             and c["environment"].startswith("named-hosts")]
+    new = {(c["actual"], c["reason"]) for c in cells if c["client_version"] == "3.6.9" and c["sni"] == "right"}
+    old = {(c["actual"], c["reason"]) for c in cells if c["client_version"] == "3.6.7"}
+    assert new == {("pass", None)}
+    assert old == {("fail", "tls-no-matching-sni")}
+    assert any("--request-sni dicom.korthweb.test" in c["command"] for c in cells)
+
+
+def test_orthanc_versions_are_axes_each_storing_verified_objects(docker_default_run: dict[str, Any]) -> None:
+    environments = {e["name"]: e for e in docker_default_run["results"]["environments"]}
+    assert {"named-hosts-orthanc-1-10", "named-hosts-orthanc-1-12"} <= environments.keys()
+    for name in ("named-hosts-orthanc-1-12", "native-tls-orthanc-1-12"):
+        stores = [c for c in docker_default_run["results"]["cells"]
+                  if c["environment"] == name and c["operation"] == "store-ct" and c["actual"] == "pass"]
+        assert stores and all("holds the sent dataset" in c["detail"] for c in stores)
+    assert "1.12.7" in docker_default_run["proc"].stdout or any(
+        "1.12.7" in json.dumps(e) for e in environments.values())
+
+
+def test_docker_run_leaves_no_container_or_network(docker_default_run: dict[str, Any]) -> None:
+    assert docker_default_run["ours_after"] == ([], [])
+
+
+def _wait_for_container(timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ours()[0]:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the run never started a container")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_docker_run_leaves_nothing_after_teardown(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C tears down at once; a SIGKILLed run's leftovers go with `invoke clean` (or the next run's sweep)."""
+    assert ours() == ([], [])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "matrix", "--backend", "docker", "--scenario", "orthweb-envoy",
+         "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_container()
+        os.kill(proc.pid, sig)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sig == signal.SIGKILL:
+        assert ours()[0], "a SIGKILLed run cannot clean up; its containers stay until `invoke clean`"
+        cleaned = run_invoke(["clean"], tmp_path)
+        assert cleaned.returncode == 0, cleaned.stderr
+    else:
+        assert proc.returncode == 130
+    assert ours() == ([], [])
+
+
+def test_up_environment_passes_testinfra_checks(tmp_path: Path) -> None:
+    """Proxies listen, certificates are mounted read-only, no CA key is anywhere inside, Orthanc runs its config."""
+    import testinfra
+
+    up = run_invoke(["up", "--backend", "docker", "--scenario", "orthweb-envoy", "--out", str(tmp_path / "out")],
+                    tmp_path)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        import docker
+
+        containers = {c.labels["dicomtls"]: c for c in docker.from_env().containers.list(filters={"label": "dicomtls"})}
+        assert {"orthanc", "envoy"} <= containers.keys()
+        ca_keys = list((tmp_path / "out" / "pki").glob("*/ca-private/*.key"))
+        assert ca_keys
+        ca_marker = ca_keys[0].read_text().splitlines()[1]  # a line of the CA key's base64 body
+        for role, container in containers.items():
+            host = testinfra.get_host(f"docker://{container.id}")
+            assert "ro" in host.mount_point("/pki/server.key").options, role
+            assert host.run(f"grep -rlF -- {ca_marker!r} / --exclude-dir=proc --exclude-dir=sys").stdout == "", role
+            assert not host.file("/pki").listdir() or all("root" not in f and "ca-private" not in f
+                                                         for f in host.file("/pki").listdir())
+        envoy = testinfra.get_host(f"docker://{containers['envoy'].id}")
+        assert envoy.socket("tcp://0.0.0.0:11112").is_listening
+        orthanc = testinfra.get_host(f"docker://{containers['orthanc'].id}")
+        assert orthanc.socket("tcp://0.0.0.0:11112").is_listening
+        assert "/work/orthanc.json" in orthanc.process.get(comm="Orthanc").args
+        rendered = next((tmp_path / "out" / "envs").glob("*/orthanc/orthanc.json")).read_text()
+        assert orthanc.file("/work/orthanc.json").content_string == rendered
+    finally:
+        down = run_invoke(["down"], tmp_path)
+    assert down.returncode == 0
+    assert ours() == ([], [])
