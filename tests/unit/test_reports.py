@@ -203,3 +203,16 @@ def test_console_reports_no_unexpected_cells_when_all_as_expected() -> None:
     text = printed(result(passed(), expected_failure()))
     assert "2/2 cells as expected, 0 unexpected" in text
     assert "‼" not in text
+
+
+def test_progress_prints_an_environment_failure_with_brackets_verbatim() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dicomtls.report.console import ConsoleProgress
+
+    out = io.StringIO()
+    progress = ConsoleProgress(Console(file=out, width=200))
+    progress.environment("haproxy-tls", "failed: [ALERT] parsing [/tmp/x/haproxy.cfg:19] : unknown keyword")
+    assert "[/tmp/x/haproxy.cfg:19]" in out.getvalue()

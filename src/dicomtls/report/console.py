@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -41,9 +42,9 @@ class ConsoleProgress:
 
     def environment(self, name: str, state: str) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, description=f"{name}: {state}")
+            self._progress.update(self._task, description=escape(f"{name}: {state}"))
         else:
-            self.console.print(f"environment {name}: {state}")
+            self.console.print(f"environment {name}: {state}", markup=False, highlight=False)
 
     def cell_done(self, result: CellResult) -> None:
         self.done += 1
