@@ -168,3 +168,16 @@ def probe(c, target, ca=None, sni=None, client_cert=None, client_key=None, calle
                     log or None)
     if code:
         raise Exit(code=code)
+
+
+@task(
+    iterable=["scenario", "backend"],
+    help={"runs": "rounds (default 3); medians are reported",
+          "backend": "backends to compare (repeatable; default: local and docker)",
+          "scenario": "scenarios to time (repeatable; default: the default set)",
+          "images": "also time image builds cold (removes every dicomtls image first) and warm"},
+)
+def bench(c, runs=3, backend=None, scenario=None, images=False):
+    """Time the matrix per backend side by side (and image builds cold/warm); prints medians and ratios."""
+    _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images)
+

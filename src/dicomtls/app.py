@@ -330,3 +330,17 @@ def probe(target: str, sni: str | None, ca: str | None, client_cert: str | None,
     print_result(result, console)
     console.print(f"reports: {out_path / 'results.json'}, {out_path / 'junit.xml'}", highlight=False)
     return 0 if any(c.actual == "pass" for c in result.cells) else 1
+
+
+def bench(runs: int, backends: list[str], scenarios: list[str], images: bool) -> None:
+    from dicomtls import bench as benchmarks
+
+    if runs < 1:
+        raise UsageError(f"--runs {runs}: give at least 1")
+    console = _console()
+    say = lambda text: console.print(text, highlight=False)  # noqa: E731
+    timings = benchmarks.matrix_wall_times(backends, runs, scenarios, say)
+    if images:
+        timings.samples.update(benchmarks.image_build_times(runs, say).samples)
+    benchmarks.report(timings, say)
+

@@ -69,6 +69,7 @@ class EnvironmentInfo:
     error: str | None = None
     position: int = 0  # index in the whole plan, so merged shards keep an unsharded run's order
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
+    versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
 
 
 @dataclass
@@ -133,14 +134,30 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
     return list(groups.values())
 
 
-def component_versions(backend: Backend, groups: list[_EnvGroup], dcmtk: Dcmtk | None) -> dict[str, str]:
-    versions: dict[str, str] = {}
+def environment_versions(backend: Backend, groups: list[_EnvGroup]) -> dict[str, dict[str, str]]:
+    """Per environment key, the version of each of its components (asked once per distinct component)."""
+    seen: dict[str, str] = {}
+    per_env: dict[str, dict[str, str]] = {}
     for group in groups:
         for component in group.plan.components:
-            if component.kind not in versions:
-                versions[component.kind] = backend.component_version(component)
+            identity = f"{component.kind}:{component.options.version}"
+            if identity not in seen:
+                seen[identity] = backend.component_version(component)
+            per_env.setdefault(group.plan.key, {})[component.kind] = seen[identity]
+    return per_env
+
+
+def component_versions(per_env: dict[str, dict[str, str]], dcmtk: Dcmtk | None,
+                       dcmtk_versions: set[str]) -> dict[str, str]:
+    """The run header: every version of each component that ran, so mixed versions show."""
+    found: dict[str, list[str]] = {}
+    for versions_of_env in per_env.values():
+        for kind, version in versions_of_env.items():
+            if version not in found.setdefault(kind, []):
+                found[kind].append(version)
+    versions = {kind: ", ".join(values) for kind, values in found.items()}
     if dcmtk is not None:
-        versions["dcmtk"] = dcmtk.version()
+        versions["dcmtk"] = ", ".join(sorted({dcmtk.version(v) for v in dcmtk_versions}))
     versions["pynetdicom"] = Pynetdicom().version()
     versions["openssl"] = ssl.OPENSSL_VERSION
     versions["python"] = platform.python_version()
@@ -183,10 +200,12 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     dcmtk = Dcmtk(installed=backend.name == "local") if needs_dcmtk else None
     if dcmtk is not None:
         dcmtk.check({(c.probe.client_version, c.probe.profile) for g in plan for c in g.cells if c.probe.client == "dcmtk"})
+    per_env = environment_versions(backend, plan)
     result = MatrixResult(RunInfo(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         backend=backend.name,
-        versions=component_versions(backend, plan, dcmtk),
+        versions=component_versions(per_env, dcmtk, {c.probe.client_version for g in plan for c in g.cells
+                                                     if c.probe.client == "dcmtk"}),
         scenarios=[s.name for s in scenarios],
         shard=str(shard) if shard else None,
     ))
@@ -196,7 +215,8 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         for position, group in zip(chosen, groups):
             info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
                                    [c.kind for c in group.plan.components], "", list(group.plan.server_names),
-                                   str(group.plan.pki.directory), {}, position=position)
+                                   str(group.plan.pki.directory), {}, position=position,
+                                   versions=per_env[group.plan.key])
             result.environments.append(info)
             progress.environment(group.plan.name, "starting")
             try:

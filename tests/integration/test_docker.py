@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -77,8 +76,10 @@ def test_orthanc_versions_are_axes_each_storing_verified_objects(docker_default_
         stores = [c for c in docker_default_run["results"]["cells"]
                   if c["environment"] == name and c["operation"] == "store-ct" and c["actual"] == "pass"]
         assert stores and all("holds the sent dataset" in c["detail"] for c in stores)
-    assert "1.12.7" in docker_default_run["proc"].stdout or any(
-        "1.12.7" in json.dumps(e) for e in environments.values())
+    assert environments["named-hosts-orthanc-1-10"]["versions"]["orthanc"] == "1.10.1"
+    assert environments["named-hosts-orthanc-1-12"]["versions"]["orthanc"] == "1.12.7"
+    assert docker_default_run["results"]["run"]["versions"]["orthanc"] == "1.10.1, 1.12.7"
+    assert docker_default_run["results"]["run"]["versions"]["dcmtk"] == "3.6.7, 3.6.9"
 
 
 def test_docker_run_leaves_no_container_or_network(docker_default_run: dict[str, Any]) -> None:

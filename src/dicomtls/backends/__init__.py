@@ -36,6 +36,15 @@ class EnvironmentFailed(Exception):
     """An environment did not come up; the message carries the log lines that say why."""
 
 
+def log_tail(path: Path, lines: int = 3) -> str:
+    """The last lines of a component's log, for a one-line reason why it did not come up."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
 @dataclass
 class LogCursor:
     """Reads the lines appended to a set of log files since the cursor was placed."""

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment
+from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail
 from dicomtls.components import Address, Component, PkiPaths, Placement
 from dicomtls.errors import UsageError
 from dicomtls.images import LABEL, ensure_image, spec_for, _client
@@ -245,20 +245,13 @@ def _wait_inside(container: Any, port: int, log: Path, kind: str) -> None:
     while time.monotonic() < deadline:
         container.reload()
         if container.status not in ("created", "running"):
-            raise EnvironmentFailed(f"{kind} container exited: {_tail(log)}")
+            raise EnvironmentFailed(f"{kind} container exited: {log_tail(log)}")
         code, _ = container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"])
         if code == 0:
             return
         time.sleep(0.1)
-    raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {_tail(log)}")
+    raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {log_tail(log)}")
 
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:]) or "(empty log)"
 
 
 @dataclass

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment
+from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail
 from dicomtls.components import Address, Component, PkiPaths, Placement
 from dicomtls.errors import UsageError
 
@@ -229,21 +229,14 @@ def _wait_for_port(address: Address, proc: subprocess.Popen[bytes], log_path: Pa
     deadline = time.monotonic() + PORT_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise EnvironmentFailed(f"{kind} exited with status {proc.returncode}: {_tail(log_path)}")
+            raise EnvironmentFailed(f"{kind} exited with status {proc.returncode}: {log_tail(log_path)}")
         try:
             with socket.create_connection((address.host, address.port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise EnvironmentFailed(f"{kind} did not listen on {address} within {PORT_TIMEOUT_S:.0f}s: {_tail(log_path)}")
+    raise EnvironmentFailed(f"{kind} did not listen on {address} within {PORT_TIMEOUT_S:.0f}s: {log_tail(log_path)}")
 
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:]) or "(empty log)"
 
 
 @dataclass(frozen=True)

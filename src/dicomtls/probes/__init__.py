@@ -16,7 +16,6 @@ from dicomtls.components import Address
 from dicomtls.dicomdata import TestObject
 from dicomtls.pki import PkiFiles
 from dicomtls.profiles import Offer
-from dicomtls.scenario import Probe
 
 CALLING_AET = "DICOMTLS"
 WRONG_SNI = "wrong-sni.invalid"
