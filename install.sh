@@ -12,11 +12,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 browser=()
 if [ "$(. /etc/os-release 2>/dev/null && echo "${ID:-}")" = debian ]; then browser=(chromium); fi
 
-need_pkgs=()
 # docker.io and debootstrap: the Docker backend, its images bootstrapped from this machine's Debian mirror.
+# A machine that already has a Docker engine (Docker's own packages, as on GitHub's runners) keeps it.
+docker_pkg=()
+if ! command -v dockerd >/dev/null 2>&1; then docker_pkg=(docker.io); fi
+
+need_pkgs=()
 # nginx with its stream module, and haproxy: proxies dicomtls runs with its own configs on free ports.
 for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy \
-           docker.io debootstrap "${browser[@]}"; do
+           debootstrap "${docker_pkg[@]}" "${browser[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

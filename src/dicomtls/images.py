@@ -11,6 +11,7 @@ once present. Registries are contacted only when ``pull=True`` is asked for.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import shutil
@@ -27,6 +28,7 @@ from dicomtls.errors import UsageError
 
 IMAGES = Path(__file__).resolve().parents[2] / "images"
 LABEL = "dicomtls"
+RECIPE_LABEL = f"{LABEL}.recipe"
 BASE = "dicomtls/debian"
 
 # Which Debian release ships which version; the built image is checked against it.
@@ -161,10 +163,17 @@ def _version_in(client, tag: str, component: str) -> str:  # type: ignore[no-unt
     return match.group(1) if match else "unknown"
 
 
+def recipe_digest(spec: ImageSpec) -> str:
+    """Identity of how an image is made: a changed Dockerfile rebuilds it even though the tag exists."""
+    recipe = (IMAGES / spec.component / "Dockerfile").read_bytes() + spec.release.encode()
+    return hashlib.sha256(recipe).hexdigest()[:16]
+
+
 def ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, client=None) -> str:  # type: ignore[no-untyped-def]
-    """Build the image unless a tag for it exists; returns the tag."""
+    """Build the image unless one with this tag and recipe exists; returns the tag."""
     client = client or _client()
-    if _exists(client, spec.tag):
+    digest = recipe_digest(spec)
+    if _exists(client, spec.tag) and client.images.get(spec.tag).labels.get(RECIPE_LABEL) == digest:
         return spec.tag
     ensure_base(client, spec.release, say)
     say(f"building {spec.tag} (Debian {spec.release})")
@@ -178,7 +187,7 @@ def ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, c
             buildargs["BINARY"] = binary
         try:
             client.images.build(path=ctx, tag=spec.tag, buildargs=buildargs, rm=True,
-                                forcerm=True, labels={LABEL: spec.component})
+                                forcerm=True, labels={LABEL: spec.component, RECIPE_LABEL: digest})
         except Exception as exc:  # noqa: BLE001 - BuildError / APIError carry the build log
             raise UsageError(f"building {spec.tag} failed: {str(exc).splitlines()[0]}") from None
     found = _version_in(client, spec.tag, spec.component)
