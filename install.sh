@@ -54,7 +54,8 @@ if ! $SUDO docker info >/dev/null 2>&1; then
 fi
 if $SUDO docker info >/dev/null 2>&1; then
   # Offline builds: base images by debootstrap, Envoy from the host's wheel; a no-op once the tags exist.
-  .venv/bin/invoke images
+  .venv/bin/invoke images || echo "install.sh: building the images failed (see above); until" \
+    "\`.venv/bin/invoke images\` succeeds, use --backend local" >&2
 else
   echo "install.sh: no Docker engine answers; the local backend still works (invoke matrix --backend local)" >&2
 fi

@@ -26,11 +26,13 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "force-pki": "regenerate the PKI even if a matching one exists",
         "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
         "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
+        "manifests": "a directory of Istio Gateway/VirtualService and Traefik IngressRouteTCP/TLSOption YAML: "
+                     "reproduce each proxy and report every cell as observed (instead of the default scenarios)",
     },
 )
-def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None):
+def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
-    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline)
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests)
     if code:
         raise Exit(code=code)
 

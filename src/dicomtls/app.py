@@ -23,7 +23,7 @@ from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_result
 from dicomtls.scan import Endpoint, parse_target
-from dicomtls.scenario import Scenario, available, load_scenario, load_scenarios
+from dicomtls.scenario import Scenario, available, load_scenario, load_scenarios, manifest_scenario
 from dicomtls.shard import merge as shard_merge
 from dicomtls.shard import parse_shard, shard_results
 
@@ -58,16 +58,19 @@ def _out_dir(out: str) -> Path:
 
 
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
-           shard: str | None = None, baseline: str | None = None) -> int:
+           shard: str | None = None, baseline: str | None = None, manifests: str | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
-    (and, against a baseline, that no cell which passed there fails now)."""
-    loaded = load_scenarios(scenarios)
+    (and, against a baseline, that no cell which passed there fails now). ``manifests``: a directory of the
+    user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed."""
+    loaded = load_scenarios(scenarios) if scenarios or not manifests else []
+    if manifests:
+        loaded.append(manifest_scenario(Path(manifests)))
     part = parse_shard(shard) if shard else None
     old = json_report.read(Path(baseline)) if baseline else None
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
-    loaded = runnable(loaded, chosen.name, explicit=bool(scenarios), say=console.print)
+    loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console), force_pki=force_pki, shard=part)
     doc = json_report.to_dict(result)
@@ -236,7 +239,7 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
         for scenario in load_scenarios(scenarios) if scenarios else [load_scenario(n) for n in available()]:
             for env in scenario.environments:
                 for built in env.components():
-                    specs.append(spec_for(built.kind, built.options.version or built.default_image_version()))
+                    specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
             if any(c.probe.client == "dcmtk" for c in scenario.cells()):
                 specs.append(spec_for("dcmtk", None))
     for spec in dict.fromkeys(specs):

@@ -92,8 +92,9 @@ def debian_mirror() -> str:
     if sources.exists():
         for line in sources.read_text(errors="replace").splitlines():
             parts = line.split()
-            if len(parts) >= 3 and parts[0] == "deb" and "security" not in parts[1]:
+            if len(parts) >= 3 and parts[0] == "deb" and parts[2] in ("bookworm", "trixie"):
                 return parts[1]
+    # Not a Debian machine (Ubuntu's mirrors carry no bookworm): Debian's own redirector.
     return "http://deb.debian.org/debian"
 
 

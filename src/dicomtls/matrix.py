@@ -70,6 +70,7 @@ class EnvironmentInfo:
     position: int = 0  # index in the whole plan, so merged shards keep an unsharded run's order
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
     versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
+    unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
 
 
 @dataclass
@@ -105,6 +106,7 @@ class _EnvGroup:
     plan: EnvironmentPlan
     cells: list[Cell]
     scenarios: list[str]
+    unhonoured: list[str] = field(default_factory=list)
 
 
 def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool = False,
@@ -129,6 +131,7 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
                                        tuple(scenario.pki.server_names))
                 groups[key] = _EnvGroup(plan, [], [])
             groups[key].cells.append(cell)
+            groups[key].unhonoured += [u for u in env.unhonoured if u not in groups[key].unhonoured]
             if scenario.name not in groups[key].scenarios:
                 groups[key].scenarios.append(scenario.name)
     return list(groups.values())
@@ -216,7 +219,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
             info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
                                    [c.kind for c in group.plan.components], "", list(group.plan.server_names),
                                    str(group.plan.pki.directory), {}, position=position,
-                                   versions=per_env[group.plan.key])
+                                   versions=per_env[group.plan.key], unhonoured=list(group.unhonoured))
             result.environments.append(info)
             progress.environment(group.plan.name, "starting")
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,11 +21,12 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dicomtls.components import Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
+from dicomtls.manifests import manifest_files, read_manifests, server_names, translate
 from dicomtls.pki import PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
 
@@ -126,10 +128,40 @@ class ComponentConfig(_Model):
             raise ValueError(f"{self.kind} {where}option {field}: {msg}") from None
 
 
+class ManifestSource(_Model):
+    """Kubernetes manifests (relative to the scenario file) the environment's components are read from."""
+
+    files: list[str] = Field(min_length=1)
+    resource: str | None = None
+    """Which proxy resource, "Gateway/NAME" or "IngressRouteTCP/NAME", when the files hold several."""
+
+
 class EnvironmentConfig(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     server: ComponentConfig = ComponentConfig(kind="orthanc")
     proxy: ComponentConfig | None = None
+    manifests: ManifestSource | None = None
+    unhonoured: tuple[str, ...] = ()
+    """Manifest fields the environment does not reproduce: filled from ``manifests``, listed in the report."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_manifests(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or data.get("manifests") is None:
+            return data
+        if "proxy" in data or "unhonoured" in data:
+            raise ValueError("manifests build the proxy (and list what they cannot reproduce): drop proxy/unhonoured")
+        source = data["manifests"]
+        source = {"files": source} if isinstance(source, list) else source
+        source = ManifestSource.model_validate(source)
+        base = Path((info.context or {}).get("base", "."))
+        files = [str((base / f).resolve()) for f in source.files]
+        found = translate(read_manifests([Path(f) for f in files]), source.resource)
+        if len(found) > 1:
+            raise ValueError(f"manifests hold {', '.join(t.resource for t in found)}: pick one with resource:")
+        chosen = found[0]
+        return {**data, "manifests": {"files": files, "resource": chosen.resource}, "proxy": chosen.proxy,
+                "server": data.get("server", chosen.server), "unhonoured": chosen.unhonoured}
 
     @model_validator(mode="after")
     def _check_components(self) -> "EnvironmentConfig":
@@ -197,7 +229,8 @@ class ProbeGroup(_Model):
 
 class Expectation(_Model):
     match: dict[str, list[str]] = {}
-    outcome: Literal["pass", "fail"]
+    outcome: Literal["pass", "fail", "observe"]
+    """observe: nothing is expected, the cell is reported as it turns out (a matrix from manifests)."""
     reason: Reason | None = None
 
     @field_validator("match", mode="before")
@@ -214,8 +247,8 @@ class Expectation(_Model):
     def _reason_iff_fail(self) -> "Expectation":
         if self.outcome == "fail" and self.reason is None:
             raise ValueError("an expected failure must name its reason")
-        if self.outcome == "pass" and self.reason is not None:
-            raise ValueError("an expected pass has no reason")
+        if self.outcome != "fail" and self.reason is not None:
+            raise ValueError(f"an expected {self.outcome} has no reason")
         return self
 
     def matches(self, values: dict[str, str]) -> bool:
@@ -374,11 +407,42 @@ def parse_scenario(text: str, source: str) -> Scenario:
     if not isinstance(data, dict):
         raise UsageError(f"{source}: a scenario is a YAML mapping with name, description, pki, environments, probes, expect")
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"base": Path(source).parent})
     except ValidationError as exc:
         raise UsageError(_format_error(source, exc)) from None
     except UsageError as exc:
         raise UsageError(f"{source}: {exc}") from None
+
+
+MANIFEST_PROBES: list[dict[str, Any]] = [
+    {"client": "dcmtk", "client_cert": ["none", "valid"], "operation": ["echo", "store-ct"]},
+    {"client": "pynetdicom", "sni": ["none", "right", "wrong"], "client_cert": ["none", "valid"],
+     "operation": ["echo", "store-ct"]},
+]
+
+
+def manifest_scenario(directory: Path) -> Scenario:
+    """A scenario with one environment per proxy resource in DIRECTORY's manifests and nothing expected:
+    the user's own configuration, reported as it behaves."""
+    files = manifest_files(directory)
+    found = translate(read_manifests(files))
+    environments = []
+    for t in found:
+        resource_name = t.resource.split("/", 1)[1]
+        name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
+        environments.append({"name": name, "manifests": {"files": [str(f) for f in files], "resource": t.resource}})
+    data = {
+        "name": re.sub(r"[^a-z0-9-]+", "-", f"manifests-{directory.resolve().name}".lower()).strip("-"),
+        "description": f"the manifests in {directory}, reproduced on loopback; nothing expected",
+        "pki": {"server_names": server_names(found)},
+        "environments": environments,
+        "probes": MANIFEST_PROBES,
+        "expect": [{"match": {}, "outcome": "observe"}],
+    }
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_format_error(str(directory), exc)) from None
 
 
 def available(directory: Path = SCENARIOS) -> list[str]:

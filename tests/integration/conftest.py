@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
@@ -17,29 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_NAMES = {"Orthanc", "envoy", "traefik", "nginx", "haproxy"}
-
-
-@dataclass
-class Snapshot:
-    pids: set[int]
-    ports: set[int]
-
-
-def snapshot() -> Snapshot:
-    pids = {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in SERVER_NAMES and p.status() != "zombie"}
-    ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-    return Snapshot(pids, ports)
-
-
-def leftovers(before: Snapshot, timeout_s: float = 10.0) -> tuple[set[int], set[int]]:
-    """Servers and listening ports that appeared since `before` and are still there after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        now = snapshot()
-        pids, ports = now.pids - before.pids, now.ports - before.ports
-        if (not pids and not ports) or time.monotonic() > deadline:
-            return pids, ports
-        time.sleep(0.2)
 
 
 def invoke_env(tmp_path: Path) -> dict[str, str]:
@@ -56,12 +32,24 @@ def run_invoke(args: list[str], tmp_path: Path, timeout: float = 600, **env: str
     )
 
 
+def leftovers_under(directory: Path, timeout_s: float = 10.0) -> tuple[set[int], set[int]]:
+    """Servers started for ``directory`` (their command line names it) still alive after ``timeout_s``, and the
+    ports they listen on. Scoped to the directory so that a neighbour's run on the same machine is not blamed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pids = set(started_under(directory))
+        if not pids or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.pid in pids}
+    return pids, ports
+
+
 @pytest.fixture
-def clean_slate() -> Iterator[Snapshot]:
-    """Asserts after the test that it left no Orthanc, no Envoy and no listening port behind."""
-    before = snapshot()
-    yield before
-    pids, ports = leftovers(before)
+def clean_slate(tmp_path: Path) -> Iterator[Path]:
+    """Asserts after the test that nothing it started (an Orthanc, a proxy, their ports) is still running."""
+    yield tmp_path
+    pids, ports = leftovers_under(tmp_path)
     assert not pids, f"processes left running: {pids}"
     assert not ports, f"ports left listening: {ports}"
 
@@ -80,9 +68,8 @@ def started_under(directory: Path) -> list[int]:
 
 def matrix_run(tmp: Path, *args: str) -> dict[str, Any]:
     """One `invoke matrix` with its results and whatever it left behind."""
-    before = snapshot()
     proc = run_invoke(["matrix", "--out", str(tmp / "out"), *args], tmp)
-    pids, ports = leftovers(before)
+    pids, ports = leftovers_under(tmp)
     results_file = tmp / "out" / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {"run": {}, "cells": []}
     return {"proc": proc, "results": results, "leftovers": (pids, ports), "out": tmp / "out"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import leftovers, run_invoke, snapshot
+from .conftest import leftovers_under, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("report")
-    before = snapshot()
     proc = run_invoke(["matrix", "--scenario", "envoy-sni-named-hosts", "--out", str(tmp / "out")], tmp)
-    left = leftovers(before)
+    left = leftovers_under(tmp)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert left == (set(), set()), left
     out = tmp / "out"

@@ -25,7 +25,7 @@ from junitparser import JUnitXml
 
 from dicomtls.report.markdown import RUN_LINE
 
-from .conftest import ROOT, leftovers, run_invoke, snapshot
+from .conftest import ROOT, leftovers_under, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,6 @@ def matrix(tmp: Path, out: str, *args: str) -> Any:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("shards")
-    before = snapshot()
     procs = {
         "whole": matrix(tmp, "whole", "--scenario", SCENARIO),
         "shard1": matrix(tmp, "shard1", "--scenario", SCENARIO, "--shard", "1/2"),
@@ -72,7 +71,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (tmp / f"{SCENARIO}.yaml").write_text(changed)
     procs["broken"] = matrix(tmp, "broken", "--scenario", str(tmp / f"{SCENARIO}.yaml"),
                              "--baseline", str(tmp / "whole" / "results.json"))
-    left = leftovers(before)
+    left = leftovers_under(tmp)
     assert left == (set(), set()), left
     docs = {name: json.loads((tmp / name / "results.json").read_text())
             for name in ("whole", "shard1", "shard2", "merged", "broken")}

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import ROOT, Snapshot, invoke_env, run_invoke
+from .conftest import ROOT, invoke_env, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ expect:
 """
 
 
-def test_failing_run_exits_one_and_leaves_nothing_behind(tmp_path: Path, clean_slate: Snapshot) -> None:
+def test_failing_run_exits_one_and_leaves_nothing_behind(tmp_path: Path, clean_slate: Path) -> None:
     scenario = tmp_path / "wrong-expectations.yaml"
     scenario.write_text(WRONG_EXPECTATIONS)
     proc = run_invoke(["matrix", "--scenario", str(scenario), "--out", str(tmp_path / "out")], tmp_path)
@@ -64,7 +64,7 @@ def _wait_for_envoy_under(tmp_path: Path, timeout_s: float = 60) -> None:
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
-def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, clean_slate: Snapshot, sig: int, code: int) -> None:
+def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, clean_slate: Path, sig: int, code: int) -> None:
     proc = _start_matrix(tmp_path)
     try:
         _wait_for_envoy_under(tmp_path)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Snapshot, run_invoke
+from .conftest import run_invoke
 
 pytestmark = pytest.mark.integration
 
 
-def test_up_prints_endpoints_a_person_can_probe_and_down_stops_them(tmp_path: Path, clean_slate: Snapshot) -> None:
+def test_up_prints_endpoints_a_person_can_probe_and_down_stops_them(tmp_path: Path, clean_slate: Path) -> None:
     up = run_invoke(["up", "--scenario", "envoy-mtls", "--out", str(tmp_path / "out")], tmp_path)
     try:
         assert up.returncode == 0, up.stdout + up.stderr

@@ -79,7 +79,7 @@ class DockerBackend:
         return component.image_executable
 
     def image(self, component: Component) -> str:
-        return ensure_image(spec_for(component.kind, self.component_version(component)), client=self.client)
+        return ensure_image(spec_for(component.recipe(), self.component_version(component)), client=self.client)
 
     def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
         envdir = self.workroot / f"{plan.name}-{plan.key}"

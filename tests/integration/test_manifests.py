@@ -1,0 +1,87 @@
+"""The Istio twin and Traefik run from real manifests: korthweb-istio's Gateways, and a Korthweb-style
+Traefik directory given to `invoke matrix --manifests`, in one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT, matrix_run
+
+pytestmark = pytest.mark.integration
+
+TRAEFIK_MANIFESTS = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-traefik"
+TRAEFIK_ENV = "traefik-orthanc-dicom"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("manifests"), "--backend", "local", "--scenario", "korthweb-istio",
+                      "--manifests", str(TRAEFIK_MANIFESTS))
+
+
+def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
+    found = [c for c in run["results"]["cells"] if all(c[k] == v for k, v in where.items())]
+    assert found, f"no cell matches {where}"
+    return found
+
+
+def environment(run: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(e for e in run["results"]["environments"] if e["name"] == name)
+
+
+def test_manifest_run_exits_zero_and_leaves_nothing_running(run: dict[str, Any]) -> None:
+    proc = run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert run["leftovers"] == (set(), set())
+    istio = [c for c in run["results"]["cells"] if c["scenario"] == "korthweb-istio"]
+    assert istio and {c["verdict"] for c in istio} == {"ok"}
+    assert run["results"]["run"]["versions"]["istio-gateway"] not in ("", "unknown")
+
+
+def test_istio_wildcard_hosts_let_dcmtk_without_sni_store(run: dict[str, Any]) -> None:
+    stores = cells(run, environment="istio-wildcard-simple", client="dcmtk", operation="store-ct")
+    assert all(c["actual"] == "pass" and "holds the sent dataset" in c["detail"] for c in stores)
+
+
+def test_istio_named_hosts_close_dcmtk_without_sni_with_no_filter_chain_match(run: dict[str, Any]) -> None:
+    for cell in cells(run, environment="istio-named-simple", client="dcmtk"):
+        assert (cell["actual"], cell["reason"]) == ("fail", "tls-no-matching-sni"), cell["id"]
+        assert any("access.log" in e and "sni=-" in e and "flags=NR" in e for e in cell["evidence"]), cell["evidence"]
+    assert {c["actual"] for c in cells(run, environment="istio-named-simple", sni="right")} == {"pass"}
+
+
+def test_istio_mutual_requires_a_client_certificate(run: dict[str, Any]) -> None:
+    without = cells(run, environment="istio-wildcard-mutual", client="dcmtk", client_cert="none")
+    assert {(c["actual"], c["reason"]) for c in without} == {("fail", "tls-cert-required")}
+    assert {c["actual"] for c in cells(run, environment="istio-wildcard-mutual", client="dcmtk",
+                                       client_cert="valid")} == {"pass"}
+
+
+def test_istio_gateway_fields_not_reproduced_are_reported(run: dict[str, Any]) -> None:
+    listed = environment(run, "istio-wildcard-simple")["unhonoured"]
+    assert any("spec.servers[1] protocol HTTPS: not reproduced" in line for line in listed)
+    assert "not reproduced from the manifests" in run["proc"].stdout
+
+
+def test_traefik_manifests_are_observed_not_expected(run: dict[str, Any]) -> None:
+    observed = cells(run, environment=TRAEFIK_ENV)
+    assert len(observed) == 16 and {c["expected"] for c in observed} == {"observe"}
+    assert environment(run, TRAEFIK_ENV)["server_names"] == ["dicom.korthweb.test"]
+
+
+def test_traefik_manifests_serve_the_default_certificate_to_dcmtk_without_sni(run: dict[str, Any]) -> None:
+    for cell in cells(run, environment=TRAEFIK_ENV, client="dcmtk"):
+        assert (cell["actual"], cell["reason"]) == ("fail", "tls-unknown-ca"), cell["id"]
+
+
+def test_traefik_manifests_pass_pynetdicom_with_the_right_sni(run: dict[str, Any]) -> None:
+    right = cells(run, environment=TRAEFIK_ENV, client="pynetdicom", sni="right")
+    assert {c["actual"] for c in right} == {"pass"}
+    assert all("holds the sent dataset" in c["detail"] for c in right if c["operation"] == "store-ct")
+
+
+def test_traefik_tls_option_fields_not_reproduced_are_reported(run: dict[str, Any]) -> None:
+    listed = environment(run, TRAEFIK_ENV)["unhonoured"]
+    assert any("TLSOption dicom-tls-options): spec.cipherSuites: not reproduced" in line for line in listed)

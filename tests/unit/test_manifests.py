@@ -1,0 +1,241 @@
+"""Istio and Traefik manifests read into component options, and the Envoy config the Istio twin renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from dicomtls import pki
+from dicomtls.components import Address, Placement, component_class
+from dicomtls.errors import UsageError
+from dicomtls.manifests import FALLBACK_SERVER_NAME, read_manifests, server_names, translate
+from dicomtls.pki import PkiSpec
+from dicomtls.scenario import load_scenario, manifest_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+ISTIO = ROOT / "scenarios" / "manifests" / "korthweb-istio"
+TRAEFIK = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-traefik"
+
+GATEWAY = """\
+apiVersion: networking.istio.io/{version}
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  servers:
+  - port: {{number: 11112, protocol: TLS}}
+    hosts: {hosts}
+    tls: {{mode: {mode}, credentialName: dicom-tls}}
+"""
+PASSTHROUGH_VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  gateways: [gw]
+  tls:
+  - match: [{port: 11112, sniHosts: [dicom.korthweb.test]}]
+    route: [{destination: {host: orthanc, port: {number: 4242}}}]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def translated(tmp_path: Path, text: str) -> list:
+    return translate(read_manifests([write(tmp_path, text)]))
+
+
+@pytest.mark.parametrize("version", ["v1beta1", "v1"])
+def test_istio_gateway_reads_both_api_versions(tmp_path: Path, version: str) -> None:
+    [t] = translated(tmp_path, GATEWAY.format(version=version, hosts='["*"]', mode="SIMPLE"))
+    assert t.proxy == {"kind": "istio-gateway", "servers": [{"hosts": ["*"], "mode": "SIMPLE"}]}
+    assert t.server == {"kind": "orthanc", "tls": False}
+
+
+def test_wildcard_hosts_give_no_pki_name_so_a_stand_in_is_used(tmp_path: Path) -> None:
+    found = translated(tmp_path, GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE"))
+    assert server_names(found) == [FALLBACK_SERVER_NAME]
+
+
+def test_named_hosts_drop_their_namespace_and_name_the_pki(tmp_path: Path) -> None:
+    [t] = translated(tmp_path, GATEWAY.format(version="v1", hosts="[orthanc/dicom.korthweb.test]", mode="MUTUAL"))
+    assert t.proxy["servers"] == [{"hosts": ["dicom.korthweb.test"], "mode": "MUTUAL"}]
+    assert t.server_names == ("dicom.korthweb.test",)
+
+
+def test_passthrough_routes_by_the_virtual_service_sni_hosts_to_an_orthanc_with_tls(tmp_path: Path) -> None:
+    text = GATEWAY.format(version="v1", hosts='["*"]', mode="PASSTHROUGH") + "---\n" + PASSTHROUGH_VS
+    [t] = translated(tmp_path, text)
+    assert t.proxy["servers"] == [{"hosts": ["*"], "mode": "PASSTHROUGH", "sni_hosts": ["dicom.korthweb.test"]}]
+    assert t.server["tls"] is True
+
+
+def test_passthrough_without_a_virtual_service_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="PASSTHROUGH needs a VirtualService"):
+        translated(tmp_path, GATEWAY.format(version="v1", hosts='["*"]', mode="PASSTHROUGH"))
+
+
+def test_fields_the_twin_cannot_reproduce_are_listed_not_dropped(tmp_path: Path) -> None:
+    text = GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE").replace(
+        "credentialName: dicom-tls}", "credentialName: dicom-tls, subjectAltNames: [a], futureField: 1}")
+    text += "    bind: 10.0.0.1\n---\napiVersion: v1\nkind: Service\nmetadata: {name: orthanc}\n"
+    [t] = translated(tmp_path, text)
+    listed = "\n".join(t.unhonoured)
+    assert "spec.servers[0].tls.subjectAltNames: not reproduced" in listed
+    assert "spec.servers[0].tls.futureField: not understood" in listed
+    assert "spec.servers[0].bind: not reproduced" in listed
+    assert "v1 Service is not read" in listed
+
+
+def test_invalid_manifest_names_file_and_field(tmp_path: Path) -> None:
+    text = GATEWAY.format(version="v1", hosts='["*"]', mode="SOMETIMES")
+    with pytest.raises(UsageError, match=r"m\.yaml \(document 1, Gateway gw\): spec\.servers\.0\.tls\.mode"):
+        translated(tmp_path, text)
+
+
+def test_a_document_without_kind_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"m\.yaml \(document 2\): not a Kubernetes resource"):
+        read_manifests([write(tmp_path, GATEWAY.format(version="v1", hosts="['*']", mode="SIMPLE") + "---\n[1]\n")])
+
+
+def test_korthweb_traefik_manifests_make_hostsni_any_without_sni_strict_or_client_certs() -> None:
+    found = translate(read_manifests(sorted(TRAEFIK.glob("*.yaml"))))
+    [t] = found
+    assert t.proxy == {"kind": "traefik", "sni": "any", "sni_strict": False, "min_version": "1.2",
+                       "client_cert": "none"}
+    assert server_names(found) == ["dicom.korthweb.test"]
+    assert any("spec.cipherSuites: not reproduced" in line for line in t.unhonoured)
+
+
+@pytest.mark.parametrize("group", ["traefik.io", "traefik.containo.us"])
+def test_traefik_named_hostsni_strict_required_client_cert_in_both_api_groups(tmp_path: Path, group: str) -> None:
+    text = f"""\
+apiVersion: {group}/v1alpha1
+kind: IngressRouteTCP
+metadata: {{name: r}}
+spec:
+  routes: [{{match: "HostSNI(`a.test`) || HostSNI(`b.test`)", services: [{{name: orthanc, port: 4242}}]}}]
+  tls: {{secretName: s, options: {{name: strict}}}}
+---
+apiVersion: {group}/v1alpha1
+kind: TLSOption
+metadata: {{name: strict}}
+spec: {{sniStrict: true, minVersion: VersionTLS13, clientAuth: {{clientAuthType: RequireAndVerifyClientCert}}}}
+"""
+    [t] = translated(tmp_path, text)
+    assert t.proxy == {"kind": "traefik", "sni": "named", "sni_strict": True, "min_version": "1.3",
+                       "client_cert": "required"}
+    assert t.server_names == ("a.test", "b.test")
+
+
+def test_traefik_passthrough_needs_orthanc_to_terminate_tls(tmp_path: Path) -> None:
+    text = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRouteTCP
+metadata: {name: r}
+spec:
+  routes: [{match: "HostSNI(`*`)"}]
+  tls: {passthrough: true}
+"""
+    [t] = translated(tmp_path, text)
+    assert t.proxy["passthrough"] is True and t.server["tls"] is True
+
+
+def test_traefik_route_naming_a_missing_tls_option_is_an_error(tmp_path: Path) -> None:
+    text = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRouteTCP
+metadata: {name: r}
+spec:
+  routes: [{match: "HostSNI(`*`)"}]
+  tls: {options: {name: nowhere}}
+"""
+    with pytest.raises(UsageError, match="spec.tls.options.name 'nowhere'"):
+        translated(tmp_path, text)
+
+
+def test_manifest_directory_becomes_an_observed_scenario() -> None:
+    scenario = manifest_scenario(TRAEFIK)
+    assert [e.name for e in scenario.environments] == ["traefik-orthanc-dicom"]
+    cells = scenario.cells()
+    assert len(cells) == 16 and {c.expected for c in cells} == {"observe"}
+
+
+def test_scenario_environment_reads_its_manifests_relative_to_the_scenario_file() -> None:
+    scenario = load_scenario("korthweb-istio")
+    env = scenario.environment("istio-named-mutual")
+    assert env.proxy is not None and env.proxy.kind == "istio-gateway"
+    assert env.proxy.options["servers"] == [{"hosts": ["dicom.korthweb.test"], "mode": "MUTUAL"}]
+    wildcard = scenario.environment("istio-wildcard-simple")
+    assert any("protocol HTTPS: not reproduced" in line for line in wildcard.unhonoured)
+
+
+def test_environment_with_manifests_and_a_proxy_is_an_error(tmp_path: Path) -> None:
+    text = (ROOT / "scenarios" / "korthweb-istio.yaml").read_text().replace(
+        "manifests: [manifests/korthweb-istio/named-simple.yaml]",
+        "manifests: [manifests/korthweb-istio/named-simple.yaml]\n    proxy: envoy")
+    path = tmp_path / "s.yaml"
+    path.write_text(text.replace("manifests/korthweb-istio/", str(ISTIO) + "/"))
+    with pytest.raises(UsageError, match="drop proxy"):
+        load_scenario(str(path))
+
+
+# --- rendering ------------------------------------------------------------------------------------------------
+
+PKI_DIR = Path("/srv/dicomtls/pki/0123abcd")
+
+
+def render_gateway(servers: list[dict]) -> dict:
+    from dicomtls.backends import EnvironmentPlan
+    from dicomtls.backends.local import pki_paths
+
+    files = pki._layout(PKI_DIR, PkiSpec("two-level", "rsa-2048", ("dicom.korthweb.test",)))
+    plan = EnvironmentPlan("key", "edge", (), files, ("dicom.korthweb.test",))
+    placement = Placement("edge", "/w", {"dicom": Address("127.0.0.1", 41104)},
+                          {"dicom": Address("127.0.0.1", 41204)}, pki_paths(plan), ("dicom.korthweb.test",))
+    cls = component_class("istio-gateway")
+    launch = cls(cls.options_model.model_validate({"servers": servers})).launch(placement, "/usr/bin/envoy")
+    assert launch.connection_log == "access.log"
+    return yaml.safe_load(launch.files["envoy.yaml"])["static_resources"]["listeners"][0]
+
+
+def test_gateway_renders_tls_inspector_and_one_chain_per_server_without_a_default() -> None:
+    listener = render_gateway([{"hosts": ["*"], "mode": "SIMPLE"},
+                               {"hosts": ["dicom.korthweb.test"], "mode": "MUTUAL"}])
+    assert listener["listener_filters"][0]["name"] == "envoy.filters.listener.tls_inspector"
+    assert "default_filter_chain" not in listener
+    wildcard, named = listener["filter_chains"]
+    assert "filter_chain_match" not in wildcard
+    assert named["filter_chain_match"] == {"server_names": ["dicom.korthweb.test"]}
+    simple = wildcard["transport_socket"]["typed_config"]
+    mutual = named["transport_socket"]["typed_config"]
+    assert simple["require_client_certificate"] is False and "validation_context" not in simple["common_tls_context"]
+    assert mutual["require_client_certificate"] is True
+    assert mutual["common_tls_context"]["validation_context"]["trusted_ca"]["filename"].endswith("ca-bundle.crt")
+    assert listener["access_log"][0]["typed_config"]["path"] == "/w/access.log"
+
+
+def test_passthrough_chain_has_no_tls_context_and_matches_the_sni_hosts() -> None:
+    listener = render_gateway([{"hosts": ["*"], "mode": "PASSTHROUGH", "sni_hosts": ["dicom.korthweb.test"]}])
+    [chain] = listener["filter_chains"]
+    assert "transport_socket" not in chain
+    assert chain["filter_chain_match"]["server_names"] == ["dicom.korthweb.test"]
+    assert chain["filters"][0]["name"] == "envoy.filters.network.tcp_proxy"
+
+
+def test_protocol_versions_become_envoy_tls_params() -> None:
+    listener = render_gateway([{"hosts": ["*"], "min_protocol_version": "TLSV1_3"}])
+    params = listener["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"]["tls_params"]
+    assert params == {"tls_minimum_protocol_version": "TLSv1_3"}
+
+
+def test_two_servers_with_the_same_hosts_are_rejected_as_envoy_would() -> None:
+    cls = component_class("istio-gateway")
+    with pytest.raises(ValidationError, match="same SNI as servers\\[0\\]"):
+        cls.options_model.model_validate({"servers": [{"hosts": ["*"]}, {"hosts": ["*"], "mode": "MUTUAL"}]})
