@@ -199,16 +199,15 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     groups = [plan[i] for i in chosen]
     shutil.rmtree(out / "logs", ignore_errors=True)
     # Versions over the whole plan, so every shard records the same run header.
-    needs_dcmtk = any(c.probe.client == "dcmtk" for g in plan for c in g.cells)
-    dcmtk = Dcmtk(installed=backend.name == "local") if needs_dcmtk else None
+    dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client == "dcmtk"]
+    dcmtk = Dcmtk(installed=backend.name == "local") if dcmtk_cells else None
     if dcmtk is not None:
-        dcmtk.check({(c.probe.client_version, c.probe.profile) for g in plan for c in g.cells if c.probe.client == "dcmtk"})
+        dcmtk.check({(c.probe.client_version, c.probe.profile) for c in dcmtk_cells})
     per_env = environment_versions(backend, plan)
     result = MatrixResult(RunInfo(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         backend=backend.name,
-        versions=component_versions(per_env, dcmtk, {c.probe.client_version for g in plan for c in g.cells
-                                                     if c.probe.client == "dcmtk"}),
+        versions=component_versions(per_env, dcmtk, {c.probe.client_version for c in dcmtk_cells}),
         scenarios=[s.name for s in scenarios],
         shard=str(shard) if shard else None,
     ))
