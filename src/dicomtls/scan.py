@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from dicomtls.errors import UsageError
+from dicomtls.probes import WRONG_SNI
 from dicomtls.profiles import DICOM_PROFILES, TLS_VERSIONS, DicomProfile, Rule
 
 SCAN_TIMEOUT_S = 5
@@ -73,7 +74,7 @@ class Certificate:
 
 @dataclass
 class Chain:
-    """The chain the endpoint served to one ClientHello (with or without SNI)."""
+    """The chain the endpoint served to one ClientHello (the right SNI, a wrong one, or none)."""
 
     sni: str | None
     certificates: list[Certificate] = field(default_factory=list)
@@ -179,7 +180,8 @@ def scan(endpoint: Endpoint) -> ScanResult:
     try:
         _enumerate(endpoint, result)
         if result.error is None:
-            names = [endpoint.sni, None] if endpoint.sni else [None]
+            # What the proxy serves to the right name, to a name it doesn't know, and to a client without SNI.
+            names = [endpoint.sni, WRONG_SNI, None] if endpoint.sni else [None]
             result.chains = [_fetch_chain(endpoint, sni) for sni in names]
             result.prefers_tls13 = _prefers_tls13(result)
             result.verdicts = [judge(profile, result) for profile in DICOM_PROFILES]

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from dicomtls.probes import WRONG_SNI
+
 pytestmark = pytest.mark.integration
 
 
@@ -94,3 +96,15 @@ def test_private_keys_are_0600_and_never_in_reports(default_run: dict[str, Any])
         assert "PRIVATE KEY" not in (out / report).read_text()
     for config in out.glob("envs/*/*/*.[jy]*"):
         assert "ca-private" not in config.read_text(errors="replace"), config
+
+
+def test_scan_records_what_each_proxy_serves_to_right_wrong_and_no_sni(default_run: dict[str, Any]) -> None:
+    environments = {e["name"]: e for e in default_run["results"]["environments"]}
+    kinds = {"dicom.korthweb.test": "right", WRONG_SNI: "wrong", None: "none"}
+    named = {kinds[c["sni"]]: c for c in environments["envoy-named-hosts"]["scan"]["chains"]}
+    assert named["right"]["certificates"] and named["right"]["hostname_match"] is True
+    assert named["right"]["intermediate"] == "included"  # two-level PKI: the proxy sends the full chain
+    assert not named["wrong"]["certificates"] and named["wrong"]["error"]  # closed: no filter chain matches
+    assert not named["none"]["certificates"] and named["none"]["error"]
+    wildcard = environments["envoy-wildcard-hosts"]["scan"]["chains"]
+    assert len(wildcard) == 3 and all(c["certificates"] for c in wildcard)

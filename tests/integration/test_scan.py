@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from dicomtls.probes import WRONG_SNI
+
 from .conftest import run_invoke, started_under
 
 pytestmark = pytest.mark.integration
@@ -99,15 +101,16 @@ def test_orthanc_native_tls_default_is_not_non_downgrading_compliant(running: di
     assert "✘ B.10 Non-downgrading BCP 195 TLS Profile" in stdout
 
 
-def test_scan_reports_the_chain_with_and_without_sni(running: dict[str, Any]) -> None:
+def test_scan_reports_the_chain_for_the_right_sni_a_wrong_one_and_none(running: dict[str, Any]) -> None:
     _, result, _ = scan(running, "envoy-optional-cert")
-    with_sni, without = result["chains"]
-    assert with_sni["sni"] == "dicom.orthweb.test" and without["sni"] is None
-    for chain in (with_sni, without):
+    with_sni, wrong, without = result["chains"]
+    assert with_sni["sni"] == "dicom.orthweb.test" and wrong["sni"] == WRONG_SNI and without["sni"] is None
+    for chain in (with_sni, wrong, without):  # one filter chain: everyone gets the server certificate
         leaf = chain["certificates"][0]
         assert "dicom.orthweb.test" in leaf["sans"] and leaf["key"] == "RSA 2048"
         assert chain["complete"] is True and chain["intermediate"] == "not needed"
-    assert with_sni["hostname_match"] is True and without["hostname_match"] is None
+    assert with_sni["hostname_match"] is True and wrong["hostname_match"] is False
+    assert without["hostname_match"] is None
     assert all(v["compliant"] for v in result["verdicts"])
 
 
