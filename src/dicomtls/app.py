@@ -13,8 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from dicomtls.backends import EnvironmentFailed, get_backend, state_dir
-from dicomtls.backends import release
+from dicomtls.backends import EnvironmentFailed, get_backend, release, state_dir
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
 from dicomtls.matrix import plan_environments, run_matrix, start_environment
