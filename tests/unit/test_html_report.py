@@ -5,33 +5,22 @@ tests/integration/test_report_browser.py opens the page of a real run in Chromiu
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 from dicomtls.report import html
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results_envoy_sni_named_hosts.json"
+from . import recorded_run as recorded
+from .recorded_run import BROKEN, real_run
+
 KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
 KEY_BLOCK = f"-----BEGIN EC PRIVATE KEY-----\n{KEY_BODY}\n-----END EC PRIVATE KEY-----"
-BROKEN = "envoy-sni-named-hosts/envoy-named-hosts/pynetdicom sni=right cert=none echo"
-
-
-def real_run() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())
 
 
 def with_unexpected() -> dict[str, Any]:
-    doc = copy.deepcopy(real_run())
-    for c in doc["cells"]:
-        if c["id"] == BROKEN:
-            c.update(actual="fail", verdict="unexpected", reason="tls-cert-required",
-                     summary="the server wants a certificate <script>alert('x')</script>",
-                     fix="send a client certificate", evidence=[f"proxy: envoy: {KEY_BLOCK}"])
-    return doc
+    return recorded.with_unexpected("the server wants a certificate <script>alert('x')</script>",
+                                    "send a client certificate", [f"proxy: envoy: {KEY_BLOCK}"], surprise=False)
 
 
 class Cells(HTMLParser):

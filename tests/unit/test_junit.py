@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,25 +9,13 @@ from junitparser import Failure, JUnitXml
 
 from dicomtls.report import junit
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results_envoy_sni_named_hosts.json"
-BROKEN = "envoy-sni-named-hosts/envoy-named-hosts/pynetdicom sni=right cert=none echo"
-SURPRISE = "envoy-sni-named-hosts/envoy-wildcard-hosts/pynetdicom sni=wrong cert=none echo"
-
-
-def real_run() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())
+from . import recorded_run as recorded
+from .recorded_run import real_run
 
 
 def with_unexpected() -> dict[str, Any]:
-    doc = copy.deepcopy(real_run())
-    for c in doc["cells"]:
-        if c["id"] == BROKEN:
-            c.update(actual="fail", verdict="unexpected", reason="tls-cert-required",
-                     summary="the server requires a client certificate and the client sent none",
-                     fix="send a client certificate", evidence=["client: TLS alert certificate required"])
-        if c["id"] == SURPRISE:
-            c.update(actual="pass", verdict="unexpected", reason=None, summary="", fix="", evidence=[])
-    return doc
+    return recorded.with_unexpected("the server requires a client certificate and the client sent none",
+                                    "send a client certificate", ["client: TLS alert certificate required"])
 
 
 def cases(path: Path) -> list[Any]:

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 from dicomtls.diff import compare
 from dicomtls.report import markdown
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results_envoy_sni_named_hosts.json"
+from . import recorded_run as recorded
+from .recorded_run import BROKEN, real_run
+
 KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
 KEY_BLOCK = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\n-----END PRIVATE KEY-----"
-BROKEN = "envoy-sni-named-hosts/envoy-named-hosts/pynetdicom sni=right cert=none echo"
-SURPRISE = "envoy-sni-named-hosts/envoy-wildcard-hosts/pynetdicom sni=wrong cert=none echo"
-
-
-def real_run() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())
 
 
 def with_unexpected() -> dict[str, Any]:
-    """The real run with one cell failing where it should pass and one passing where it should fail."""
-    doc = copy.deepcopy(real_run())
-    for c in doc["cells"]:
-        if c["id"] == BROKEN:
-            c.update(actual="fail", verdict="unexpected", reason="tls-cert-required",
-                     summary="the server requires a client certificate | and the client sent <none>",
-                     fix="send a client certificate (dcmtk: +tls KEY CRT)",
-                     evidence=["client: TLS alert certificate required", f"proxy: envoy: {KEY_BLOCK}"])
-        if c["id"] == SURPRISE:
-            c.update(actual="pass", verdict="unexpected", reason=None, summary="", fix="", evidence=[])
-    return doc
+    return recorded.with_unexpected("the server requires a client certificate | and the client sent <none>",
+                                    "send a client certificate (dcmtk: +tls KEY CRT)",
+                                    ["client: TLS alert certificate required", f"proxy: envoy: {KEY_BLOCK}"])
 
 
 def test_an_all_green_run_says_so_in_its_heading() -> None:
