@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke import Exit, task
 
 from dicomtls import app
+from dicomtls.backends import EnvironmentFailed
 from dicomtls.errors import UsageError
 
 
@@ -13,6 +14,9 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         return fn(*args, **kwargs)
     except UsageError as exc:
         raise Exit(f"dicomtls: {exc}", code=2) from None
+    except EnvironmentFailed as exc:
+        raise Exit(f"dicomtls: an environment did not start, and everything started was stopped: {exc}",
+                   code=1) from None
     except KeyboardInterrupt:
         raise Exit("dicomtls: interrupted; everything started was stopped", code=130) from None
 

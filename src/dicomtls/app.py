@@ -48,7 +48,8 @@ def _console() -> Console:
 
 
 def _out_dir(out: str) -> Path:
-    path = Path(out)
+    # Absolute, because components run in their own working directories and read their configs by this path.
+    path = Path(out).resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -183,11 +184,13 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                     "backend": chosen.name,
                     "address": env.entry.host,
                     "port": env.entry.port,
-                    "sni_names": list(group.plan.server_names),
+                    "sni_names": list(group.plan.all_names),
                     "ca": str(pki_files.ca_cert),
                     "client_cert": str(pki_files.client_fullchain),
                     "client_key": str(pki_files.client_key),
                     "orthanc_rest": env.rest_url,
+                    **({"sites": {site.name: {"sni_names": list(site.server_names), "orthanc_rest": env.rest_urls[site.name]}
+                                  for site in group.plan.sites}} if group.plan.multi_site else {}),
                     "logs": {k: str(v) for k, v in env.logs.items()},
                     "handles": chosen.detach(env),
                 }
@@ -203,6 +206,9 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
             f"CA {r['ca']}  client cert {r['client_cert']} key {r['client_key']}  REST {r['orthanc_rest']}",
             highlight=False,
         )
+        for site, where in r.get("sites", {}).items():  # type: ignore[union-attr]
+            console.print(f"  site {site}: SNI {', '.join(where['sni_names'])}  REST {where['orthanc_rest']}",
+                          highlight=False)
         console.print(
             f"  try: /usr/bin/echoscu -v -aec ORTHANC +tls {r['client_key']} {r['client_cert']} -rc +cf {r['ca']} "
             f"{r['address']} {r['port']}",

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
     DIMSE_FAILURE = "dimse-failure"
     STORE_NOT_VERIFIED = "store-not-verified"
+    MISROUTED = "misrouted"
     TIMEOUT = "timeout"
     ENVIRONMENT_FAILED = "environment-failed"
     UNKNOWN = "unknown"
@@ -95,6 +96,11 @@ EXPLANATIONS: dict[Reason, tuple[str, str]] = {
     Reason.STORE_NOT_VERIFIED: (
         "the C-STORE reported success but the object in Orthanc is missing or differs from what was sent",
         "something on the path altered or lost the data: check the proxy and the server",
+    ),
+    Reason.MISROUTED: (
+        "the DICOM operation worked, but at another site than the one the client's SNI asked for",
+        "route each site's names to that site's server (one route or filter chain per site, matched on SNI), "
+        "and keep the catch-all route for clients without SNI only",
     ),
     Reason.TIMEOUT: (
         "no answer within the time limit",

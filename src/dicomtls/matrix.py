@@ -7,6 +7,7 @@ broken environment or Ctrl-C leaves no process behind.
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import ssl
 import time
@@ -18,8 +19,9 @@ from typing import Protocol
 
 from cryptography import x509
 
-from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, RunningEnvironment
-from dicomtls.diagnose import Diagnosis, Reason, Symptoms, diagnose
+from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
+                               RunningEnvironment)
+from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.probes import ProbeOutcome, Target
@@ -27,7 +29,7 @@ from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
 from dicomtls.report import redact
 from dicomtls.scan import Endpoint, ScanResult, scan
-from dicomtls.scenario import Cell, Scenario, environment_key
+from dicomtls.scenario import Cell, Scenario, addressed_site, environment_key
 from dicomtls.shard import Shard, positions
 
 READY_TIMEOUT_S = 30.0
@@ -47,12 +49,16 @@ class CellResult:
     detail: str
     duration_s: float
     sent_bytes: int | None = None
+    site: str | None = None  # in an environment with sites: the site whose server took the association
+    certificate: str | None = None  # the subject of the leaf certificate the client was served, when it saw one
 
     @property
     def verdict(self) -> str:
         if self.cell.expected == OBSERVE:
             return "ok"
         same = self.actual == self.cell.expected and (self.actual == "pass" or self.reason == self.cell.expected_reason)
+        if same and self.actual == "pass" and self.cell.expected_site is not None:
+            same = self.site == self.cell.expected_site
         return "ok" if same else "unexpected"
 
 
@@ -71,6 +77,7 @@ class EnvironmentInfo:
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
     versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
     unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
+    sites: list[dict[str, object]] = field(default_factory=list)  # name, server_names, rest: the DICOM sites behind one proxy
 
 
 @dataclass
@@ -118,18 +125,23 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
     groups: OrderedDict[str, _EnvGroup] = OrderedDict()
     pki_cache: dict[str, PkiFiles] = {}
     for scenario in scenarios:
-        spec = scenario.pki.spec()
+        spec = scenario.pki_spec()
         if spec.digest() not in pki_cache:
             pki_cache[spec.digest()] = ensure_pki(spec, pki_root / spec.digest(), force=force_pki)
+        pki = pki_cache[spec.digest()]
         for cell in scenario.cells():
             if only is not None and cell.id not in only:
                 continue
             env = scenario.environment(cell.environment)
-            key = environment_key(scenario.pki, env)
+            key = environment_key(spec, env)
             if key not in groups:
-                plan = EnvironmentPlan(key, env.name, tuple(env.components()), pki_cache[spec.digest()],
-                                       tuple(scenario.pki.server_names))
-                groups[key] = _EnvGroup(plan, [], [])
+                sites = tuple(
+                    PlannedSite(SOLE_SITE, spec.server_names, server, pki.server) if site is None
+                    else PlannedSite(site, dict(spec.sites)[site], server, pki.site(site))
+                    for site, server in env.servers()
+                )
+                proxy = env.proxy.build("proxy") if env.proxy is not None else None
+                groups[key] = _EnvGroup(EnvironmentPlan(key, env.name, sites, proxy, pki), [], [])
             groups[key].cells.append(cell)
             groups[key].unhonoured += [u for u in env.unhonoured if u not in groups[key].unhonoured]
             if scenario.name not in groups[key].scenarios:
@@ -142,11 +154,14 @@ def environment_versions(backend: Backend, groups: list[_EnvGroup]) -> dict[str,
     seen: dict[str, str] = {}
     per_env: dict[str, dict[str, str]] = {}
     for group in groups:
+        found: dict[str, list[str]] = {}
         for component in group.plan.components:
             identity = f"{component.kind}:{component.options.version}"
             if identity not in seen:
                 seen[identity] = backend.component_version(component)
-            per_env.setdefault(group.plan.key, {})[component.kind] = seen[identity]
+            if seen[identity] not in found.setdefault(component.kind, []):
+                found[component.kind].append(seen[identity])
+        per_env[group.plan.key] = {kind: ", ".join(versions) for kind, versions in found.items()}
     return per_env
 
 
@@ -155,9 +170,10 @@ def component_versions(per_env: dict[str, dict[str, str]], dcmtk: Dcmtk | None,
     """The run header: every version of each component that ran, so mixed versions show."""
     found: dict[str, list[str]] = {}
     for versions_of_env in per_env.values():
-        for kind, version in versions_of_env.items():
-            if version not in found.setdefault(kind, []):
-                found[kind].append(version)
+        for kind, joined in versions_of_env.items():
+            for version in joined.split(", "):  # an environment with sites may run two versions of one kind
+                if version not in found.setdefault(kind, []):
+                    found[kind].append(version)
     versions = {kind: ", ".join(values) for kind, values in found.items()}
     if dcmtk is not None:
         versions["dcmtk"] = ", ".join(sorted({dcmtk.version(v) for v in dcmtk_versions}))
@@ -171,20 +187,30 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object)
     """Start and wait until a real C-ECHO passes through the whole path, or fail with the logs."""
     env = backend.start(plan, **kwargs)  # type: ignore[arg-type]
     try:
-        target = Target(env.entry, plan.server_names, plan.pki)
+        target = target_of(env)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        detail = ""
-        while time.monotonic() < deadline:
-            env.connections += 1
-            ok, detail = echo_through(target)
-            if ok:
-                env.settle()
-                return env
-            time.sleep(0.1)
-        raise EnvironmentFailed(f"{plan.name}: no C-ECHO through {env.entry} within {READY_TIMEOUT_S:.0f}s ({detail})")
+        for site in plan.sites:  # each site's path, by its own name
+            detail = ""
+            while True:
+                env.connections += 1
+                ok, detail = echo_through(target, site.server_names[0])
+                if ok:
+                    break
+                if time.monotonic() > deadline:
+                    raise EnvironmentFailed(f"{plan.name}: no C-ECHO through {env.entry} to {site.server_names[0]} "
+                                            f"within {READY_TIMEOUT_S:.0f}s ({detail})")
+                time.sleep(0.1)
+        env.settle()
+        return env
     except BaseException:
         backend.stop(env)
         raise
+
+
+def target_of(env: RunningEnvironment) -> Target:
+    plan = env.plan
+    sites = {site.name: site.server_names[0] for site in plan.sites} if plan.multi_site else {}
+    return Target(env.entry, plan.server_names, plan.pki, command_hosts=env.command_hosts, sites=sites)
 
 
 def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress: Progress,
@@ -219,6 +245,8 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
                                    [c.kind for c in group.plan.components], "", list(group.plan.server_names),
                                    str(group.plan.pki.directory), {}, position=position,
                                    versions=per_env[group.plan.key], unhonoured=list(group.unhonoured))
+            if group.plan.multi_site:
+                info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in group.plan.sites]
             result.environments.append(info)
             progress.environment(group.plan.name, "starting")
             try:
@@ -239,7 +267,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
                     progress.environment(group.plan.name, "scanning TLS")
                     info.scan = scan_environment(env)
                 accepts = info.scan.accepts() if info.scan and not info.scan.error else None
-                target = Target(env.entry, group.plan.server_names, group.plan.pki, command_hosts=env.command_hosts)
+                target = target_of(env)
                 for cell in group.cells:
                     cr = run_cell(cell, env, target, clients, out / "objects", accepts)
                     result.cells.append(cr)
@@ -280,8 +308,9 @@ def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, s
 def scan_environment(env: RunningEnvironment) -> ScanResult:
     """Scan the entry as a client with the right SNI and the valid client certificate would reach it."""
     plan = env.plan
+    others = tuple(site.server_names[0] for site in plan.sites[1:])
     result = scan(Endpoint(env.entry.host, env.entry.port, plan.server_names[0], plan.pki.ca_cert,
-                           plan.pki.client_fullchain, plan.pki.client_key))
+                           plan.pki.client_fullchain, plan.pki.client_key, other_names=others))
     recount_connections(env)
     return result
 
@@ -315,24 +344,67 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: dict[
     detail = ""
     stage = outcome.stage
     ok = outcome.ok
+    site = None
+    if env.plan.multi_site and outcome.stage != "connect":
+        site = _site_reached(env, cursor)
     if ok and outcome.sent is not None and cell.expected == OBSERVE and not env.rest_url:
         # An existing endpoint probed without its Orthanc REST API: say so rather than claim delivery.
         # A matrix cell always has its REST API, and a store it cannot check fails.
         detail = f"{NOT_VERIFIED}: the C-STORE answered success, but no Orthanc REST API was given to check it"
     elif ok and outcome.sent is not None:
-        check = verify_stored(env.rest_url, outcome.sent)
-        ok, detail = check.ok, check.detail
+        ok, detail, holder = _verify_everywhere(env, outcome)
+        site = holder or site
         if not ok:
             stage = "verify"
     if outcome.sent is not None:
         outcome.sent.path.unlink(missing_ok=True)
     duration = round(time.monotonic() - began, 3)
     size = outcome.sent.size if outcome.sent else None
+    addressed = addressed_site(cell.probe.sni, [s.name for s in env.plan.sites]) if env.plan.multi_site else None
+    if ok and addressed is not None and site != addressed:
+        summary, fix = EXPLANATIONS[Reason.MISROUTED]
+        asked = target.sni(cell.probe.sni)
+        taken = f"site {site}'s server took the association" if site else "no site's server logged the association"
+        evidence = (f"the client asked for {asked} (site {addressed}); {taken}",)
+        return CellResult(cell, "fail", Reason.MISROUTED, summary, fix, evidence, outcome.command, detail, duration,
+                          size, site, outcome.peer_certificate)
     if ok:
-        return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration, size)
+        return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration, size, site,
+                          outcome.peer_certificate)
     diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target, server_accepts)
     return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
-                      outcome.command, detail, duration, size)
+                      outcome.command, detail, duration, size, site, outcome.peer_certificate)
+
+
+_ASSOCIATION = re.compile(r"Incoming connection from AET \S")  # an A-ASSOCIATE-RQ; a bare TCP probe names no AET
+
+
+def _site_reached(env: RunningEnvironment, cursor: LogCursor) -> str | None:
+    """The site whose Orthanc logged an association during the cell (Orthanc logs it before it accepts it)."""
+    lines = cursor.new_lines()
+    for site in env.plan.sites:
+        key = env.site_log(site.name)
+        if key is not None and any(_ASSOCIATION.search(line) for line in lines.get(key, ())):
+            return site.name
+    return None
+
+
+def _verify_everywhere(env: RunningEnvironment, outcome: ProbeOutcome) -> tuple[bool, str, str | None]:
+    """The sent object, intact, in exactly one site's Orthanc (checked through every site's REST API).
+
+    Returns (ok, detail, the site holding it)."""
+    assert outcome.sent is not None
+    checks = {site: verify_stored(url, outcome.sent) for site, url in env.rest_urls.items()}
+    holders = [site for site, check in checks.items() if check.ok]
+    if not env.plan.multi_site:
+        check = next(iter(checks.values()))
+        return check.ok, check.detail, None
+    if len(holders) == 1:
+        others = ", ".join(site for site in checks if site != holders[0])
+        return True, f"{holders[0]}: {checks[holders[0]].detail}; not in {others}", holders[0]
+    if holders:
+        return False, f"the object arrived in {len(holders)} sites: {', '.join(holders)}", None
+    return False, "; ".join(f"{site}: {check.detail}" for site, check in checks.items()), None
 
 
 def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, detail: str,

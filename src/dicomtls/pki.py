@@ -40,6 +40,7 @@ _RECORD = "pki.json"
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 _PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+_SITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class PkiSpec:
     # IP SANs only on request: Traefik picks a certificate by listener IP when one matches.
     ip_sans: tuple[str, ...] = ()
     client_name: str = "dicomtls-client"
+    sites: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(site, its DNS names): one more server certificate per DICOM site behind one proxy."""
 
     def __post_init__(self) -> None:
         # Callers building a spec from CLI or YAML often hand over lists.
@@ -60,6 +63,8 @@ class PkiSpec:
             if isinstance(value, str):
                 raise UsageError(f"{field} must be a list of names, not the single string {value!r}: wrap it in a list")
             object.__setattr__(self, field, tuple(value))
+        object.__setattr__(self, "sites", tuple((site, tuple(names)) for site, names in self.sites))
+        self._check_sites()
         if self.topology not in get_args(Topology):
             raise UsageError(f"unknown PKI topology {self.topology!r}: use one of {', '.join(get_args(Topology))}")
         if self.key not in get_args(KeyType):
@@ -83,10 +88,42 @@ class PkiSpec:
         if not self.client_name.strip():
             raise UsageError("client_name is empty: give the common name for client certificates")
 
+    def _check_sites(self) -> None:
+        owner: dict[str, str] = {}
+        seen: set[str] = set()
+        for site, names in self.sites:
+            if not _SITE_NAME.fullmatch(site):
+                raise UsageError(f"site name {site!r} is not a file-safe name: use lower-case letters, digits and hyphens")
+            if site in seen:
+                raise UsageError(f"site {site!r} is named twice: give each site one entry")
+            seen.add(site)
+            if not names:
+                raise UsageError(f"site {site!r} has no server names: give it the DNS names clients ask for")
+            for name in names:
+                if not _is_dns_name(name) or _is_ip(name):
+                    raise UsageError(f"site {site!r}: server name {name!r} is not a DNS name: use dot-separated "
+                                     "labels of letters, digits and hyphens")
+                if name.lower() in owner:
+                    raise UsageError(f"server name {name!r} belongs to sites {owner[name.lower()]!r} and {site!r}: "
+                                     "a proxy can route a name to one site only")
+                owner[name.lower()] = site
+
     def digest(self) -> str:
         """Short id that changes whenever any field does, for naming and comparing PKIs."""
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = asdict(self)
+        if not self.sites:
+            del fields["sites"]  # PKIs made before sites existed keep their directories
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """A server certificate, its chain up to (not including) the root, and its private key."""
+
+    key: Path
+    cert: Path
+    fullchain: Path
 
 
 @dataclass(frozen=True)
@@ -115,6 +152,19 @@ class PkiFiles:
     mismatched_server_cert: Path
     mismatched_server_fullchain: Path
     private_dir: Path
+    sites: tuple[tuple[str, ServerIdentity], ...] = ()
+
+    @property
+    def server(self) -> ServerIdentity:
+        return ServerIdentity(self.server_key, self.server_cert, self.server_fullchain)
+
+    def site(self, name: str) -> ServerIdentity:
+        """The server certificate of one DICOM site (``PkiSpec.sites``)."""
+        found = dict(self.sites).get(name)
+        if found is None:
+            raise UsageError(f"the PKI in {self.directory} has no certificate for site {name!r}: "
+                             "regenerate it with the scenario's sites")
+        return found
 
 
 def ensure_pki(spec: PkiSpec, out: Path, force: bool = False) -> PkiFiles:
@@ -204,6 +254,11 @@ def _layout(directory: Path, spec: PkiSpec) -> PkiFiles:
         mismatched_server_cert=directory / "mismatched-server.crt",
         mismatched_server_fullchain=directory / "mismatched-server-fullchain.crt",
         private_dir=private,
+        sites=tuple(
+            (site, ServerIdentity(directory / f"site-{site}.key", directory / f"site-{site}.crt",
+                                  directory / f"site-{site}-fullchain.crt"))
+            for site, _ in spec.sites
+        ),
     )
 
 
@@ -214,6 +269,7 @@ def _material(files: PkiFiles) -> list[Path]:
         for name, value in vars(files).items()
         if isinstance(value, Path) and name not in ("directory", "private_dir")
     ]
+    paths += [path for _, identity in files.sites for path in (identity.key, identity.cert, identity.fullchain)]
     paths += [
         files.directory / "untrusted-ca.crt",
         files.private_dir / "root.key",
@@ -235,7 +291,8 @@ def _expiring(files: PkiFiles) -> bool:
     may have put it there, and replacing a CA silently breaks whoever trusts it.
     """
     soon = _now() + datetime.timedelta(days=1)
-    good = [files.ca_cert, files.intermediate_cert, files.server_cert, files.client_cert]
+    good = [files.ca_cert, files.intermediate_cert, files.server_cert, files.client_cert,
+            *(identity.cert for _, identity in files.sites)]
     for path in filter(None, good):
         try:
             cert = x509.load_pem_x509_certificate(path.read_bytes())
@@ -266,6 +323,7 @@ def _read_record(directory: Path) -> PkiSpec:
             server_names=tuple(fields["server_names"]),
             ip_sans=tuple(fields["ip_sans"]),
             client_name=fields["client_name"],
+            sites=tuple((site, tuple(names)) for site, names in fields.get("sites", ())),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as exc:
         raise UsageError(f"{record} is unreadable ({exc}): regenerate the PKI with --force") from None
@@ -416,6 +474,8 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
     untrusted_client = _leaf(spec.client_name, spec.key, untrusted_ca, good, server=False)
     expired_client = _leaf(spec.client_name, spec.key, issuing, expired, server=False)
     mismatched = _leaf(_WRONG_HOST, spec.key, issuing, good, server=True, dns_names=[_WRONG_HOST])
+    # Each site's certificate names only that site, so which one a client got tells where the proxy sent it.
+    sites = {site: _leaf(names[0], spec.key, issuing, good, server=True, dns_names=names) for site, names in spec.sites}
 
     _clear(files)
     files.directory.mkdir(parents=True, exist_ok=True)
@@ -436,6 +496,7 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
         (client, files.client_key, files.client_cert, files.client_fullchain),
         (expired_client, files.expired_client_key, files.expired_client_cert, files.expired_client_fullchain),
         (mismatched, files.mismatched_server_key, files.mismatched_server_cert, files.mismatched_server_fullchain),
+        *((sites[site], identity.key, identity.cert, identity.fullchain) for site, identity in files.sites),
     ]:
         _write_key(key_path, leaf.key)
         _write_certs(cert_path, [leaf.cert])
@@ -472,7 +533,8 @@ def _clear(files: PkiFiles) -> None:
     """Remove everything a PKI of either topology may have left, record first, so a crash reads as incomplete."""
     (files.directory / _RECORD).unlink(missing_ok=True)
     two_level_only = [files.directory / "intermediate.crt", files.private_dir / "intermediate.key"]
-    for path in [*_material(files), *two_level_only, files.directory / f"{_RECORD}.tmp"]:
+    other_sites = list(files.directory.glob("site-*")) if files.directory.is_dir() else []
+    for path in [*_material(files), *two_level_only, *other_sites, files.directory / f"{_RECORD}.tmp"]:
         path.unlink(missing_ok=True)
 
 

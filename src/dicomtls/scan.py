@@ -47,6 +47,8 @@ class Endpoint:
     ca: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+    other_names: tuple[str, ...] = ()
+    """More names whose chains to fetch: the other sites behind the same proxy."""
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -180,8 +182,9 @@ def scan(endpoint: Endpoint) -> ScanResult:
     try:
         _enumerate(endpoint, result)
         if result.error is None:
-            # What the proxy serves to the right name, to a name it doesn't know, and to a client without SNI.
-            names = [endpoint.sni, WRONG_SNI, None] if endpoint.sni else [None]
+            # What the proxy serves to the right name (each site's), to a name it doesn't know, and to a client
+            # without SNI.
+            names = [endpoint.sni, *endpoint.other_names, WRONG_SNI, None] if endpoint.sni else [None]
             result.chains = [_fetch_chain(endpoint, sni) for sni in names]
             result.prefers_tls13 = _prefers_tls13(result)
             result.verdicts = [judge(profile, result) for profile in DICOM_PROFILES]

@@ -33,7 +33,9 @@ from dicomtls.profiles import ProfileName, unsupported
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 Client = Literal["dcmtk", "pynetdicom"]
-Sni = Literal["none", "right", "wrong"]
+SNI_CHOICES = ("none", "right", "wrong")
+Sni = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+"""none, right (the first site's first name), wrong (a name nobody serves), or the name of a site."""
 ClientCert = Literal["none", "valid", "untrusted", "expired"]
 Operation = Literal["echo", "store-ct", "store-large"]
 Transport = Literal["tls", "plain"]
@@ -55,11 +57,9 @@ def _as_list(value: Any) -> Any:
 class PkiConfig(_Model):
     topology: Literal["one-level", "two-level"] = "one-level"
     key: Literal["rsa-2048", "rsa-4096", "ecdsa-p256"] = "rsa-2048"
-    server_names: list[str] = Field(min_length=1)
+    server_names: list[str] | None = Field(default=None, min_length=1)
+    """The server certificate's names; optional when every environment has its own sites."""
     ip_sans: list[str] = []
-
-    def spec(self) -> PkiSpec:
-        return PkiSpec(self.topology, self.key, tuple(self.server_names), tuple(self.ip_sans))
 
 
 class ComponentConfig(_Model):
@@ -136,9 +136,28 @@ class ManifestSource(_Model):
     """Which proxy resource, "Gateway/NAME" or "IngressRouteTCP/NAME", when the files hold several."""
 
 
+class SiteConfig(_Model):
+    """One DICOM site behind the environment's proxy: its own Orthanc and its own server certificate."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    server_names: list[str] = Field(min_length=1)
+    """The names clients ask the proxy for to reach this site; its certificate carries them."""
+    server: ComponentConfig | None = None
+    """Its DICOM server; default: the environment's ``server``."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_an_sni_choice(cls, value: str) -> str:
+        if value in SNI_CHOICES:
+            raise ValueError(f"a site cannot be called {value!r}: the sni axis uses that word")
+        return value
+
+
 class EnvironmentConfig(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     server: ComponentConfig = ComponentConfig(kind="orthanc")
+    sites: list[SiteConfig] = []
+    """Several DICOM sites behind one proxy, routed by SNI (at least two; the first is the default route)."""
     proxy: ComponentConfig | None = None
     manifests: ManifestSource | None = None
     unhonoured: tuple[str, ...] = ()
@@ -165,8 +184,13 @@ class EnvironmentConfig(_Model):
 
     @model_validator(mode="after")
     def _check_components(self) -> "EnvironmentConfig":
-        # Exactly one component terminates TLS: the proxy, or the server behind a proxy that passes TLS through.
-        server = self.server.build("server")
+        if self.sites:
+            self._check_sites()
+        if self.proxy is not None and (problem := self.proxy.build("proxy").sites_problem(tuple(self.site_names()))):
+            raise ValueError(problem)
+        # Exactly one component terminates TLS: the proxy, or the servers behind a proxy that passes TLS through.
+        servers = [server for _, server in self.servers()]
+        server = servers[0]
         if self.proxy is not None:
             proxy = self.proxy.build("proxy")
             if proxy.terminates_tls() and server.terminates_tls():
@@ -178,12 +202,33 @@ class EnvironmentConfig(_Model):
             raise ValueError("nothing terminates TLS: add a proxy or set tls: true on the server")
         return self
 
+    def _check_sites(self) -> None:
+        if len(self.sites) < 2:
+            raise ValueError("sites: give at least two (one site is the environment's server with pki.server_names)")
+        if self.proxy is None:
+            raise ValueError("sites need a proxy in front of them to route by SNI: add one")
+        names = [site.name for site in self.sites]
+        if len(set(names)) != len(names):
+            raise ValueError(f"site names must be unique, got {names}")
+        servers = [server for _, server in self.servers()]
+        if len({server.terminates_tls() for server in servers}) > 1:
+            raise ValueError("the sites' servers either all terminate TLS or none does: give them the same tls")
+
+    def servers(self) -> list[tuple[str | None, Component]]:
+        """(site, its server) per site; one (None, server) when the environment has no sites."""
+        if not self.sites:
+            return [(None, self.server.build("server"))]
+        return [(site.name, (site.server or self.server).build("server")) for site in self.sites]
+
     def components(self) -> list[Component]:
-        """Server first, then the proxy in front of it."""
-        built = [self.server.build("server")]
+        """Servers first, then the proxy in front of them."""
+        built = [server for _, server in self.servers()]
         if self.proxy is not None:
             built.append(self.proxy.build("proxy"))
         return built
+
+    def site_names(self) -> list[str]:
+        return [site.name for site in self.sites]
 
 
 class ProbeGroup(_Model):
@@ -232,6 +277,9 @@ class Expectation(_Model):
     outcome: Literal["pass", "fail", "observe"]
     """observe: nothing is expected, the cell is reported as it turns out (a matrix from manifests)."""
     reason: Reason | None = None
+    site: str | None = None
+    """In an environment with sites: the site a passing cell must reach. A cell whose SNI names a site (or is
+    `right`, the first site) expects that site unless told otherwise."""
 
     @field_validator("match", mode="before")
     @classmethod
@@ -249,6 +297,8 @@ class Expectation(_Model):
             raise ValueError("an expected failure must name its reason")
         if self.outcome != "fail" and self.reason is not None:
             raise ValueError(f"an expected {self.outcome} has no reason")
+        if self.site is not None and self.outcome != "pass":
+            raise ValueError("site says where a passing cell arrives: it goes with outcome: pass")
         return self
 
     def matches(self, values: dict[str, str]) -> bool:
@@ -271,13 +321,28 @@ class Scenario(_Model):
         names = [e.name for e in self.environments]
         if len(set(names)) != len(names):
             raise ValueError(f"environment names must be unique, got {names}")
-        for group in self.probes:
+        if self.pki.server_names is None and any(not e.sites for e in self.environments):
+            raise ValueError("pki.server_names is missing: an environment without sites needs the server's names")
+        for index, group in enumerate(self.probes):
             for env in group.environments or ():
                 if env not in names:
                     raise ValueError(f"probes name unknown environment {env!r}: use one of {', '.join(names)}")
-        allowed = {"environment": names, **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()
-                                            if typing.get_origin(kind) is Literal}}
+            for env_name in group.environments or names:
+                env = self.environment(env_name)
+                for sni in group.sni:
+                    if sni not in SNI_CHOICES and sni not in env.site_names():
+                        choices = [*SNI_CHOICES, *env.site_names()]
+                        raise ValueError(f"probes[{index}].sni {sni!r} is not a choice in environment {env_name}: "
+                                         f"use one of {', '.join(choices)}")
+        self.pki_spec()  # sites must agree on their names, and their names on one site
+        all_sites = sorted({site for e in self.environments for site in e.site_names()})
+        allowed = {"environment": names, "sni": [*SNI_CHOICES, *all_sites],
+                   **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()
+                      if typing.get_origin(kind) is Literal}}
         for index, rule in enumerate(self.expect):
+            if rule.site is not None and rule.site not in all_sites:
+                raise ValueError(f"expect[{index}] expects site {rule.site!r}, which no environment has: "
+                                 f"use one of {', '.join(all_sites) or '(no environment has sites)'}")
             for axis, values in rule.match.items():
                 for value in values:
                     if axis in allowed and value not in allowed[axis]:
@@ -288,6 +353,23 @@ class Scenario(_Model):
 
     def environment(self, name: str) -> EnvironmentConfig:
         return next(e for e in self.environments if e.name == name)
+
+    def pki_spec(self) -> PkiSpec:
+        """The PKI: the server certificate, and one per site over every environment (a site keeps its names)."""
+        sites: dict[str, tuple[str, ...]] = {}
+        for env in self.environments:
+            for site in env.sites:
+                names = tuple(site.server_names)
+                if sites.setdefault(site.name, names) != names:
+                    raise ValueError(f"site {site.name!r} has names {list(sites[site.name])} in one environment and "
+                                     f"{list(names)} in {env.name}: give a site the same names everywhere")
+        first_site = next(iter(sites.values()), ())
+        server_names = tuple(self.pki.server_names or first_site)
+        try:
+            return PkiSpec(self.pki.topology, self.pki.key, server_names, tuple(self.pki.ip_sans),
+                           sites=tuple(sites.items()))
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
     def cells(self) -> list["Cell"]:
         cells: list[Cell] = []
@@ -300,11 +382,42 @@ class Scenario(_Model):
                 rule = next((r for r in self.expect if r.matches(values)), None)
                 if rule is None:
                     raise ValueError(f"no expect rule covers cell {env}/{probe.label()}: add one (match: {{}} catches all)")
-                cell = Cell(self.name, env, probe, rule.outcome, rule.reason)
+                cell = Cell(self.name, env, probe, rule.outcome, rule.reason,
+                            self._expected_site(self.environment(env), probe, rule))
                 if cell.id not in seen:
                     seen.add(cell.id)
                     cells.append(cell)
         return cells
+
+
+    def _expected_site(self, env: EnvironmentConfig, probe: "Probe", rule: Expectation) -> str | None:
+        where = f"cell {env.name}/{probe.label()}"
+        if not env.sites:
+            if rule.site is not None:
+                raise ValueError(f"{where}: the expect rule names site {rule.site!r}, but {env.name} has no sites: "
+                                 "restrict the rule to environments with sites")
+            return None
+        if rule.site is not None and rule.site not in env.site_names():
+            raise ValueError(f"{where}: the expect rule names site {rule.site!r}, which {env.name} does not have: "
+                             f"use one of {', '.join(env.site_names())}")
+        implied = addressed_site(probe.sni, env.site_names())
+        if rule.site is not None and implied is not None and rule.site != implied:
+            raise ValueError(f"{where}: its SNI asks for site {implied!r}, so it cannot pass at {rule.site!r}: "
+                             "a cell routed elsewhere is expected as outcome: fail, reason: misrouted")
+        expected = rule.site or implied
+        if rule.outcome == "pass" and expected is None:
+            raise ValueError(f"{where}: say which site a passing client with sni={probe.sni} reaches: add "
+                             f"site: NAME to its expect rule ({', '.join(env.site_names())})")
+        return expected if rule.outcome == "pass" else None
+
+
+def addressed_site(sni: str, sites: list[str]) -> str | None:
+    """The site a client's SNI asks for: a site named on the sni axis, or the first for `right`; None otherwise."""
+    if sni in sites:
+        return sni
+    if sni == "right" and sites:
+        return sites[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -350,20 +463,24 @@ class Cell:
     probe: Probe
     expected: str
     expected_reason: Reason | None
+    expected_site: str | None = None
+    """In an environment with sites: where a passing cell must arrive."""
 
     @property
     def id(self) -> str:
         return f"{self.scenario}/{self.environment}/{self.probe.label()}"
 
 
-def environment_key(pki: PkiConfig, env: EnvironmentConfig) -> str:
+def environment_key(spec: PkiSpec, env: EnvironmentConfig) -> str:
     """Identity of what runs, so scenarios that describe the same environment share one instance."""
     def identity(config: ComponentConfig, role: str) -> dict[str, Any]:
         # The validated options, defaults filled in: `{kind: envoy}` and `{kind: envoy, sni: any}` run the same thing.
         return {"kind": config.kind, "options": config.build(role).options.model_dump(mode="json")}
 
     blob = json.dumps(
-        {"pki": pki.model_dump(mode="json"), "server": identity(env.server, "server"),
+        {"pki": spec.digest(), "server": identity(env.server, "server"),
+         "sites": [{"name": s.name, "server_names": s.server_names,
+                    "server": identity(s.server, "server") if s.server else None} for s in env.sites],
          "proxy": identity(env.proxy, "proxy") if env.proxy else None},
         sort_keys=True,
     )

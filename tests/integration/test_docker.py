@@ -156,3 +156,14 @@ def test_up_environment_passes_testinfra_checks(tmp_path: Path) -> None:
         down = run_invoke(["down"], tmp_path)
     assert down.returncode == 0
     assert ours() == ([], [])
+
+
+def test_dcmtk_3_6_9_reaches_each_site_by_request_sni(docker_default_run: dict[str, Any]) -> None:
+    cells = [c for c in docker_default_run["results"]["cells"]
+             if c["environment"] == "named-sites" and c["client_version"] == "3.6.9" and c["sni"] in ("north", "south")]
+    assert len(cells) == 4
+    for c in cells:
+        assert (c["actual"], c["site"], c["certificate"]) == ("pass", c["sni"], f"{c['sni']}.korthweb.test")
+        assert f"--request-sni {c['sni']}.korthweb.test" in c["command"]
+    environments = {e["name"]: e for e in docker_default_run["results"]["environments"]}
+    assert environments["named-sites"]["versions"]["orthanc"] == "1.12.7, 1.10.1"  # one version per site

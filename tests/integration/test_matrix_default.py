@@ -108,3 +108,53 @@ def test_scan_records_what_each_proxy_serves_to_right_wrong_and_no_sni(default_r
     assert not named["none"]["certificates"] and named["none"]["error"]
     wildcard = environments["envoy-wildcard-hosts"]["scan"]["chains"]
     assert len(wildcard) == 3 and all(c["certificates"] for c in wildcard)
+
+
+# --- several DICOM sites behind one proxy (multi-site-sni) ---------------------------------------------------------
+
+
+def test_every_multi_site_store_lands_in_the_routed_orthanc_and_in_no_other(default_run: dict[str, Any]) -> None:
+    stores = cells(default_run, scenario="multi-site-sni", operation="store-ct", actual="pass")
+    assert len(stores) >= 20
+    for c in stores:
+        other = {"north": "south", "south": "north"}[c["site"]]
+        assert c["site"] == c["expected_site"], c["id"]
+        assert c["detail"].startswith(f"{c['site']}: Orthanc instance") and c["detail"].endswith(f"not in {other}")
+    assert {c["site"] for c in stores} == {"north", "south"}
+
+
+def test_each_site_is_reached_by_its_own_name_with_its_own_certificate(default_run: dict[str, Any]) -> None:
+    for site in ("north", "south"):
+        reached = [c for c in cells(default_run, scenario="multi-site-sni", sni=site) if c["actual"] == "pass"]
+        assert len(reached) >= 12
+        assert {(c["site"], c["certificate"]) for c in reached} == {(site, f"{site}.dicom.test")}
+
+
+def test_clients_without_sni_reach_the_first_site_or_are_closed(default_run: dict[str, Any]) -> None:
+    no_sni = cells(default_run, scenario="multi-site-sni", sni="none")
+    by_env: dict[str, set[tuple[str, str | None]]] = {}
+    for c in no_sni:
+        by_env.setdefault(c["environment"], set()).add((c["actual"], c["site"] or c["reason"]))
+    closed = {"envoy-named-sites", "istio-named-hosts", "istio-copied-virtualservice", "haproxy-passthrough"}
+    for env, outcomes in by_env.items():
+        assert outcomes == ({("fail", "tls-no-matching-sni")} if env in closed else {("pass", "north")}), env
+    dcmtk = [c for c in no_sni if c["client"] == "dcmtk" and c["actual"] == "pass"]
+    assert dcmtk and {c["certificate"] for c in dcmtk} == {"north.dicom.test"}  # dcmtk 3.6.7 names what it got
+
+
+def test_a_copied_virtualservice_is_caught_only_by_where_the_store_landed(default_run: dict[str, Any]) -> None:
+    (store,) = cells(default_run, environment="istio-copied-virtualservice", sni="south", operation="store-ct")
+    assert (store["actual"], store["reason"], store["verdict"]) == ("fail", "misrouted", "ok")
+    assert store["certificate"] == "south.dicom.test"  # TLS looks right: south's certificate
+    assert store["site"] == "north" and store["detail"].startswith("north: Orthanc instance")
+    assert "site north's server took the association" in store["evidence"][0]
+
+
+def test_the_scan_records_each_sites_chain(default_run: dict[str, Any]) -> None:
+    environments = {e["name"]: e for e in default_run["results"]["environments"]}
+    chains = {c["sni"]: c for c in environments["haproxy-default-site"]["scan"]["chains"]}
+    for site in ("north", "south"):
+        served = chains[f"{site}.dicom.test"]
+        assert served["hostname_match"] is True and served["certificates"][0]["subject"].startswith(f"CN={site}.")
+    assert chains[None]["certificates"][0]["subject"].startswith("CN=north.")  # no SNI: the first crt
+    assert [s["name"] for s in environments["haproxy-default-site"]["sites"]] == ["north", "south"]

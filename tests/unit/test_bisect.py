@@ -61,7 +61,7 @@ def test_bad_per_version_entries_are_one_line_errors(old: str, new: str, message
 
 def test_without_a_version_the_by_version_environment_is_the_default_one() -> None:
     scenario = load_scenario("envoy-cipher-regression")
-    keys = {e.name: environment_key(scenario.pki, e) for e in scenario.environments}
+    keys = {e.name: environment_key(scenario.pki_spec(), e) for e in scenario.environments}
     assert keys["envoy-by-version"] == keys["envoy-default-ciphers"] != keys["envoy-legacy-ciphers"]
 
 
@@ -70,7 +70,7 @@ def test_asking_for_a_version_reports_the_per_version_entries_that_apply() -> No
     old, applied_old = _at_version(scenario, "envoy-by-version", "envoy", "1.39.3")
     new, applied_new = _at_version(scenario, "envoy-by-version", "envoy", "1.40.0")
     assert (applied_old, applied_new) == (["<1.40"], [])
-    keys = [environment_key(s.pki, s.environment("envoy-by-version")) for s in (old, new)]
+    keys = [environment_key(s.pki_spec(), s.environment("envoy-by-version")) for s in (old, new)]
     assert keys[0] != keys[1], "the two versions run different configurations"
     with pytest.raises(UsageError, match="has no orthanc-with-a-typo"):
         _at_version(scenario, "envoy-by-version", "orthanc-with-a-typo", "1.0.0")

@@ -192,13 +192,9 @@ PKI_DIR = Path("/srv/dicomtls/pki/0123abcd")
 
 
 def render_gateway(servers: list[dict]) -> dict:
-    from dicomtls.backends import EnvironmentPlan
-    from dicomtls.backends.local import pki_paths
+    from tests.unit import placements
 
-    files = pki._layout(PKI_DIR, PkiSpec("two-level", "rsa-2048", ("dicom.korthweb.test",)))
-    plan = EnvironmentPlan("key", "edge", (), files, ("dicom.korthweb.test",))
-    placement = Placement("edge", "/w", {"dicom": Address("127.0.0.1", 41104)},
-                          {"dicom": Address("127.0.0.1", 41204)}, pki_paths(plan), ("dicom.korthweb.test",))
+    placement = placements.placement("/w", {"dicom": Address("127.0.0.1", 41104)}, ("dicom.korthweb.test",))
     cls = component_class("istio-gateway")
     launch = cls(cls.options_model.model_validate({"servers": servers})).launch(placement, "/usr/bin/envoy")
     assert launch.connection_log == "access.log"
@@ -239,3 +235,39 @@ def test_two_servers_with_the_same_hosts_are_rejected_as_envoy_would() -> None:
     cls = component_class("istio-gateway")
     with pytest.raises(ValidationError, match="same SNI as servers\\[0\\]"):
         cls.options_model.model_validate({"servers": [{"hosts": ["*"]}, {"hosts": ["*"], "mode": "MUTUAL"}]})
+
+
+def test_gateway_servers_route_to_the_site_their_hosts_name_and_wildcards_to_the_first() -> None:
+    from tests.unit import placements
+
+    sites = (("north", ("north.dicom.test",)), ("south", ("south.dicom.test",)))
+    placement = placements.placement("/w", {"dicom": Address("127.0.0.1", 41104)}, ("dicom.korthweb.test",), sites)
+    cls = component_class("istio-gateway")
+    servers = [{"hosts": ["south.dicom.test"], "mode": "SIMPLE"}, {"hosts": ["*"], "mode": "MUTUAL"}]
+    launch = cls(cls.options_model.model_validate({"servers": servers})).launch(placement, "/usr/bin/envoy")
+    config = yaml.safe_load(launch.files["envoy.yaml"])["static_resources"]
+    south, wildcard = config["listeners"][0]["filter_chains"]
+    assert south["filters"][0]["typed_config"]["cluster"] == "south"
+    assert wildcard["filters"][0]["typed_config"]["cluster"] == "north"
+    files = placements.pki_layout(("dicom.korthweb.test",), sites)
+    served = south["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"][0]
+    assert served["certificate_chain"]["filename"] == str(files.site("south").fullchain)
+    assert [c["name"] for c in config["clusters"]] == ["north", "south"]
+
+
+def test_a_gateway_server_with_another_destination_keeps_its_own_certificate() -> None:
+    from tests.unit import placements
+
+    sites = (("north", ("north.dicom.test",)), ("south", ("south.dicom.test",)))
+    placement = placements.placement("/w", {"dicom": Address("127.0.0.1", 41104)}, ("dicom.korthweb.test",), sites)
+    cls = component_class("istio-gateway")
+    servers = [{"hosts": ["south.dicom.test"], "mode": "SIMPLE", "destination": "north"}]
+    component = cls(cls.options_model.model_validate({"servers": servers}))
+    assert component.sites_problem(("north", "south")) is None
+    assert "does not have" in (component.sites_problem(("east", "west")) or "")
+    (chain,) = yaml.safe_load(component.launch(placement, "/usr/bin/envoy").files["envoy.yaml"])[
+        "static_resources"]["listeners"][0]["filter_chains"]
+    files = placements.pki_layout(("dicom.korthweb.test",), sites)
+    served = chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"][0]
+    assert served["certificate_chain"]["filename"] == str(files.site("south").fullchain)
+    assert chain["filters"][0]["typed_config"]["cluster"] == "north"

@@ -612,3 +612,57 @@ def test_an_unreadable_certificate_is_refused_not_silently_replaced(tmp_path: Pa
     with pytest.raises(UsageError, match="ca.crt is not a readable PEM certificate.*--force"):
         ensure_pki(spec, tmp_path)
     assert ensure_pki(spec, tmp_path, force=True).ca_cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+# --- one server certificate per DICOM site -------------------------------------------------------------------------
+
+SITED = PkiSpec(sites=(("north", ("north.dicom.test",)), ("south", ("south.dicom.test", "pacs-south.dicom.test"))))
+
+
+@pytest.fixture(scope="module")
+def sited(tmp_path_factory: pytest.TempPathFactory) -> PkiFiles:
+    return ensure_pki(SITED, tmp_path_factory.mktemp("sited"))
+
+
+def test_each_site_gets_a_server_certificate_naming_only_that_site(sited: PkiFiles) -> None:
+    for site, names in SITED.sites:
+        identity = sited.site(site)
+        leaf = cert(identity.cert)
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sans.get_values_for_type(x509.DNSName) == list(names)
+        assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == names[0]
+        assert leaf.issuer == issuing_ca(sited).subject
+        assert certs(identity.fullchain)[0] == leaf
+        assert private_key(identity.key).public_key() == leaf.public_key()
+        assert stat.S_IMODE(identity.key.stat().st_mode) == 0o600
+
+
+def test_a_pki_with_sites_is_reloaded_with_them(sited: PkiFiles) -> None:
+    assert load_pki(sited.directory).spec == SITED
+    assert load_pki(sited.directory).site("south") == sited.site("south")
+
+
+def test_sites_change_the_digest_and_a_pki_without_sites_keeps_its_old_one() -> None:
+    assert SITED.digest() != PkiSpec().digest()
+    fields = asdict(PkiSpec())
+    del fields["sites"]
+    import hashlib
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    assert PkiSpec().digest() == hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def test_an_unknown_site_is_a_usage_error(sited: PkiFiles) -> None:
+    with pytest.raises(UsageError, match="no certificate for site 'east'"):
+        sited.site("east")
+
+
+@pytest.mark.parametrize(("sites", "message"), [
+    ((("North", ("n.test",)),), "not a file-safe name"),
+    ((("north", ()),), "has no server names"),
+    ((("north", ("n.test",)), ("north", ("m.test",))), "named twice"),
+    ((("north", ("n.test",)), ("south", ("N.test",))), "belongs to sites 'north' and 'south'"),
+    ((("north", ("127.0.0.1",)),), "is not a DNS name"),
+])
+def test_bad_sites_are_refused(sites: tuple, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        PkiSpec(sites=sites)

@@ -9,32 +9,20 @@ from typing import Any
 import pytest
 import yaml
 
-from dicomtls import pki
-from dicomtls.backends import EnvironmentPlan
-from dicomtls.backends.local import pki_paths
 from dicomtls.components import Address, Placement, component_class
 from dicomtls.components.envoy import EnvoyOptions
 from dicomtls.components.orthanc import OrthancOptions
 from dicomtls.errors import UsageError
-from dicomtls.pki import PkiSpec
 from dicomtls.render import render
+from tests.unit import placements
 
 SERVER_NAMES = ("dicom.korthweb.test", "dicom2.korthweb.test")
-PKI_DIR = Path("/srv/dicomtls/pki/0123abcd")
+PKI_DIR = placements.PKI_DIR
 
 
-def placement(workdir: str = "/srv/dicomtls/env/edge") -> Placement:
-    """A placement as the local backend builds it, from the real PKI layout (nothing is generated)."""
-    files = pki._layout(PKI_DIR, PkiSpec("two-level", "rsa-2048", SERVER_NAMES))
-    plan = EnvironmentPlan("key", "edge", (), files, SERVER_NAMES)
-    return Placement(
-        name="edge",
-        workdir=workdir,
-        listen={"dicom": Address("127.0.0.1", 41104), "http": Address("127.0.0.1", 41105)},
-        upstreams={"dicom": Address("127.0.0.1", 41204)},
-        pki=pki_paths(plan),
-        server_names=SERVER_NAMES,
-    )
+def placement(workdir: str = "/srv/dicomtls/env/edge", sites: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Placement:
+    return placements.placement(
+        workdir, {"dicom": Address("127.0.0.1", 41104), "http": Address("127.0.0.1", 41105)}, SERVER_NAMES, sites)
 
 
 def envoy_config(where: Placement | None = None, **options: Any) -> tuple[str, dict[str, Any]]:
@@ -235,3 +223,29 @@ def test_missing_template_is_a_usage_error() -> None:
 def test_missing_template_variable_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="envoy/envoy.yaml.j2"):
         render("envoy/envoy.yaml.j2", sni="any")
+
+
+SITES = (("north", ("north.dicom.test",)), ("south", ("south.dicom.test",)))
+
+
+def test_envoy_gives_each_site_a_chain_with_its_certificate_and_cluster_and_the_first_catches_the_rest() -> None:
+    _, config = envoy_config(placement(sites=SITES), sni="any")
+    files = placements.pki_layout(SERVER_NAMES, SITES)
+    north, south = listener(config)["filter_chains"]
+    assert listener(config)["listener_filters"][0]["name"] == "envoy.filters.listener.tls_inspector"
+    assert "filter_chain_match" not in north  # the default chain: no SNI, or a name no other chain claims
+    assert south["filter_chain_match"] == {"server_names": ["south.dicom.test"]}
+    for chain_, site in ((north, "north"), (south, "south")):
+        tls = chain_["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"][0]
+        assert tls["certificate_chain"]["filename"] == str(files.site(site).fullchain)
+        assert chain_["filters"][0]["typed_config"]["cluster"] == site
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert set(clusters) == {"north", "south"}
+    endpoint = clusters["south"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 41205}
+
+
+def test_envoy_named_sites_have_no_default_chain() -> None:
+    _, config = envoy_config(placement(sites=SITES), sni="named")
+    assert [c["filter_chain_match"]["server_names"] for c in listener(config)["filter_chains"]] == [
+        ["north.dicom.test"], ["south.dicom.test"]]

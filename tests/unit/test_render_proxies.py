@@ -12,39 +12,27 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from dicomtls import pki
-from dicomtls.backends import EnvironmentPlan
-from dicomtls.backends.local import pki_paths
 from dicomtls.components import Address, Launch, Placement, component_class
-from dicomtls.components.haproxy import ASSEMBLE_AND_RUN
+from dicomtls.components.haproxy import assemble_and_run
 from dicomtls.components.nginx import NginxOptions, stream_module
-from dicomtls.pki import PkiSpec
+from tests.unit import placements
 
 SERVER_NAMES = ("dicom.korthweb.test", "dicom2.korthweb.test")
-PKI_DIR = Path("/srv/dicomtls/pki/0123abcd")
+PKI_DIR = placements.PKI_DIR
 WORKDIR = "/srv/dicomtls/env/edge/proxy"
 CHAIN = str(PKI_DIR / "server-fullchain.crt")
 KEY = str(PKI_DIR / "server.key")
 CA_BUNDLE = str(PKI_DIR / "ca-bundle.crt")
 
 
-def placement(workdir: str = WORKDIR) -> Placement:
-    """A proxy's placement as the local backend builds it, from the real PKI layout (nothing is generated)."""
-    files = pki._layout(PKI_DIR, PkiSpec("two-level", "rsa-2048", SERVER_NAMES))
-    plan = EnvironmentPlan("key", "edge", (), files, SERVER_NAMES)
-    return Placement(
-        name="edge",
-        workdir=workdir,
-        listen={"dicom": Address("127.0.0.1", 41104)},
-        upstreams={"dicom": Address("127.0.0.1", 41204)},
-        pki=pki_paths(plan),
-        server_names=SERVER_NAMES,
-    )
+def placement(workdir: str = WORKDIR, sites: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Placement:
+    return placements.placement(workdir, {"dicom": Address("127.0.0.1", 41104)}, SERVER_NAMES, sites)
 
 
-def launch(kind: str, executable: str = "/bin/false", **options: Any) -> Launch:
+def launch(kind: str, executable: str = "/bin/false", sites: tuple[tuple[str, tuple[str, ...]], ...] = (),
+           **options: Any) -> Launch:
     cls = component_class(kind)
-    return cls(cls.options_model(**options)).launch(placement(), executable)
+    return cls(cls.options_model(**options)).launch(placement(sites=sites), executable)
 
 
 # --- Traefik ----------------------------------------------------------------------------------------------------
@@ -73,7 +61,8 @@ def test_traefik_launch_reads_the_rendered_static_config_and_has_no_connection_l
 
 def test_traefik_korthweb_router_matches_any_sni_and_forwards_to_orthanc() -> None:
     _, dynamic = traefik(sni="any")
-    router = dynamic["tcp"]["routers"]["dicom"]
+    assert set(dynamic["tcp"]["routers"]) == {"any-sni"}  # Korthweb's one router, nothing more
+    router = dynamic["tcp"]["routers"]["any-sni"]
     assert router["rule"] == "HostSNI(`*`)"
     assert router["entryPoints"] == ["dicom"]
     assert router["tls"] == {"options": "default"}
@@ -83,7 +72,8 @@ def test_traefik_korthweb_router_matches_any_sni_and_forwards_to_orthanc() -> No
 
 def test_traefik_named_router_matches_only_the_server_names() -> None:
     _, dynamic = traefik(sni="named")
-    assert dynamic["tcp"]["routers"]["dicom"]["rule"] == (
+    assert set(dynamic["tcp"]["routers"]) == {"sni-orthanc"}
+    assert dynamic["tcp"]["routers"]["sni-orthanc"]["rule"] == (
         "HostSNI(`dicom.korthweb.test`) || HostSNI(`dicom2.korthweb.test`)")
 
 
@@ -121,7 +111,7 @@ def test_traefik_default_tls_options_carry_sni_strict_and_min_version(sni_strict
 
 def test_traefik_passthrough_does_not_terminate_tls() -> None:
     _, dynamic = traefik(passthrough=True)
-    assert dynamic["tcp"]["routers"]["dicom"]["tls"] == {"passthrough": True}
+    assert dynamic["tcp"]["routers"]["any-sni"]["tls"] == {"passthrough": True}
     assert "tls" not in dynamic
     cls = component_class("traefik")
     assert not cls(cls.options_model(passthrough=True)).terminates_tls()
@@ -243,7 +233,7 @@ def bind_line(config: str) -> str:
 def test_haproxy_terminates_tls_with_the_assembled_pem_and_verifies_clients_as_asked(client_cert: str,
                                                                                     verify: str) -> None:
     config = haproxy(client_cert=client_cert)
-    assert bind_line(config) == f'bind 127.0.0.1:41104 ssl crt "{WORKDIR}/server.pem" {verify}'
+    assert bind_line(config) == f'bind 127.0.0.1:41104 ssl crt "{WORKDIR}/orthanc.pem" {verify}'
     assert "default_backend orthanc" in config
     assert "server orthanc 127.0.0.1:41204" in config
     assert "mode tcp" in config
@@ -281,7 +271,7 @@ def test_haproxy_logs_one_line_per_connection_on_stdout_with_the_sni() -> None:
 def test_haproxy_pem_is_assembled_from_the_server_chain_and_key_only() -> None:
     started = launch("haproxy", "/usr/sbin/haproxy")
     assert started.executable == "/bin/sh"
-    assert started.args == ["-c", ASSEMBLE_AND_RUN, "haproxy", CHAIN, KEY, f"{WORKDIR}/server.pem",
+    assert started.args == ["-c", assemble_and_run(1), "haproxy", CHAIN, KEY, f"{WORKDIR}/orthanc.pem",
                             "/usr/sbin/haproxy", f"{WORKDIR}/haproxy.cfg"]
     assert not any("ca-private" in a for a in started.args)
 
@@ -291,11 +281,25 @@ def test_haproxy_assemble_command_writes_chain_then_key_readable_by_the_owner_on
     chain.write_text("CHAIN\n")
     key.write_text("KEY\n")
     # /bin/echo stands in for haproxy: the command must exec it with the config and -db.
-    proc = subprocess.run(["/bin/sh", "-c", ASSEMBLE_AND_RUN, "haproxy", str(chain), str(key), str(pem),
+    proc = subprocess.run(["/bin/sh", "-c", assemble_and_run(1), "haproxy", str(chain), str(key), str(pem),
                            "/bin/echo", "/cfg with space"], capture_output=True, text=True, check=True)
     assert pem.read_text() == "CHAIN\nKEY\n"
     assert stat.S_IMODE(pem.stat().st_mode) == 0o600
     assert proc.stdout == "-f /cfg with space -db\n"
+
+
+def test_haproxy_assemble_command_writes_one_pem_per_site(tmp_path: Path) -> None:
+    parts = []
+    for site in ("north", "south"):
+        (tmp_path / f"{site}.crt").write_text(f"{site} chain\n")
+        (tmp_path / f"{site}.key").write_text(f"{site} key\n")
+        parts += [str(tmp_path / f"{site}.crt"), str(tmp_path / f"{site}.key"), str(tmp_path / f"{site}.pem")]
+    proc = subprocess.run(["/bin/sh", "-c", assemble_and_run(2), "haproxy", *parts, "/bin/echo", "/cfg"],
+                          capture_output=True, text=True, check=True)
+    assert (tmp_path / "north.pem").read_text() == "north chain\nnorth key\n"
+    assert (tmp_path / "south.pem").read_text() == "south chain\nsouth key\n"
+    assert stat.S_IMODE((tmp_path / "south.pem").stat().st_mode) == 0o600
+    assert proc.stdout == "-f /cfg -db\n"
 
 
 def test_haproxy_refuses_client_cert_checks_it_would_not_perform() -> None:
@@ -329,3 +333,65 @@ def test_proxies_listen_only_on_the_placements_loopback_address(kind: str, optio
     text = "\n".join(launch(kind, **options).files.values())
     addresses = set(re.findall(r"\b(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?\b", text))
     assert addresses == {"127.0.0.1"}
+
+
+# --- several DICOM sites behind one proxy -------------------------------------------------------------------------
+
+SITES = (("north", ("north.dicom.test",)), ("south", ("south.dicom.test", "s.dicom.test")))
+FILES = placements.pki_layout(SERVER_NAMES, SITES)
+
+
+def test_traefik_routes_each_site_by_its_names_and_the_rest_to_the_first_site() -> None:
+    dynamic = yaml.safe_load(launch("traefik", sites=SITES).files["dynamic.yaml"])
+    routers = dynamic["tcp"]["routers"]
+    assert routers["any-sni"]["rule"] == "HostSNI(`*`)" and routers["any-sni"]["service"] == "north"
+    assert routers["sni-south"]["rule"] == "HostSNI(`south.dicom.test`) || HostSNI(`s.dicom.test`)"
+    assert routers["sni-south"]["service"] == "south"
+    services = dynamic["tcp"]["services"]
+    assert services["north"]["loadBalancer"]["servers"] == [{"address": "127.0.0.1:41204"}]
+    assert services["south"]["loadBalancer"]["servers"] == [{"address": "127.0.0.1:41205"}]
+    assert dynamic["tls"]["certificates"] == [
+        {"certFile": str(FILES.site(site).fullchain), "keyFile": str(FILES.site(site).key)} for site in ("north", "south")]
+
+
+def test_traefik_named_sites_have_no_catch_all_router() -> None:
+    dynamic = yaml.safe_load(launch("traefik", sites=SITES, sni="named").files["dynamic.yaml"])
+    assert set(dynamic["tcp"]["routers"]) == {"sni-north", "sni-south"}
+
+
+def test_nginx_preread_maps_each_sites_names_to_its_upstream() -> None:
+    config = launch("nginx", sites=SITES, passthrough=True, sni="named").files["nginx.conf"]
+    assert re.search(r"upstream north \{\s*server 127\.0\.0\.1:41204;", config)
+    assert re.search(r"upstream south \{\s*server 127\.0\.0\.1:41205;", config)
+    assert '"north.dicom.test" north;' in config
+    assert '"s.dicom.test" south;' in config
+    assert 'default "";' in config
+    assert "default north;" in launch("nginx", sites=SITES, passthrough=True).files["nginx.conf"]
+
+
+def test_nginx_cannot_terminate_tls_for_several_sites() -> None:
+    cls = component_class("nginx")
+    assert "passthrough: true" in (cls(cls.options_model()).sites_problem(("north", "south")) or "")
+    assert cls(cls.options_model(passthrough=True)).sites_problem(("north", "south")) is None
+    assert cls(cls.options_model()).sites_problem(()) is None
+
+
+def test_haproxy_terminates_each_site_with_its_own_certificate_and_backend() -> None:
+    started = launch("haproxy", "/usr/sbin/haproxy", sites=SITES)
+    config = started.files["haproxy.cfg"]
+    assert bind_line(config) == (f'bind 127.0.0.1:41104 ssl crt "{WORKDIR}/north.pem" crt "{WORKDIR}/south.pem" '
+                                 "verify none")
+    assert 'use_backend south if { ssl_fc_sni -i "south.dicom.test" "s.dicom.test" }' in config
+    assert "default_backend north" in config
+    assert "server south 127.0.0.1:41205" in config
+    north, south = FILES.site("north"), FILES.site("south")
+    assert started.args[2:] == ["haproxy", str(north.fullchain), str(north.key), f"{WORKDIR}/north.pem",
+                                str(south.fullchain), str(south.key), f"{WORKDIR}/south.pem",
+                                "/usr/sbin/haproxy", f"{WORKDIR}/haproxy.cfg"]
+
+
+def test_haproxy_passthrough_routes_named_sites_only() -> None:
+    config = launch("haproxy", sites=SITES, passthrough=True, sni="named").files["haproxy.cfg"]
+    assert 'use_backend north if { req.ssl_sni -i "north.dicom.test" }' in config
+    assert 'use_backend south if { req.ssl_sni -i "south.dicom.test" "s.dicom.test" }' in config
+    assert "default_backend" not in config

@@ -374,7 +374,7 @@ def _scenario(name: str, proxy: str, server_names: str = "[dicom.example.test]")
 
 
 def _key(scenario) -> str:
-    return environment_key(scenario.pki, scenario.environments[0])
+    return environment_key(scenario.pki_spec(), scenario.environments[0])
 
 
 def test_identical_environments_in_two_scenarios_share_a_key() -> None:
@@ -426,3 +426,105 @@ expect:
         parse_scenario(text, "typo.yaml")
     message = str(err.value)
     assert "typo.yaml" in message and "pynetdicm" in message and "dcmtk, pynetdicom" in message
+
+
+# --- several DICOM sites behind one proxy -------------------------------------------------------------------------
+
+SITES = """\
+name: sites
+description: two sites behind one Envoy
+pki:
+  topology: one-level
+environments:
+  - name: edge
+    sites:
+      - { name: north, server_names: [north.dicom.test] }
+      - { name: south, server_names: [south.dicom.test], server: { kind: orthanc, version: 1.12.7 } }
+    proxy: { kind: envoy, sni: named }
+probes:
+  - client: pynetdicom
+    sni: [north, south, right, none]
+expect:
+  - match: { sni: none }
+    outcome: fail
+    reason: tls-no-matching-sni
+  - match: {}
+    outcome: pass
+"""
+
+
+def test_sites_expand_to_cells_that_expect_the_site_their_sni_names() -> None:
+    scenario = parse_scenario(SITES, SOURCE)
+    expected = {c.probe.sni: (c.expected, c.expected_site) for c in scenario.cells()}
+    assert expected == {"north": ("pass", "north"), "south": ("pass", "south"), "right": ("pass", "north"),
+                        "none": ("fail", None)}
+
+
+def test_sites_give_the_pki_one_certificate_each_and_the_first_sites_names_for_the_server() -> None:
+    spec = parse_scenario(SITES, SOURCE).pki_spec()
+    assert spec.sites == (("north", ("north.dicom.test",)), ("south", ("south.dicom.test",)))
+    assert spec.server_names == ("north.dicom.test",)
+
+
+def test_each_site_runs_its_own_server_defaulting_to_the_environments() -> None:
+    env = parse_scenario(SITES, SOURCE).environments[0]
+    servers = env.servers()
+    assert [(site, server.kind, server.options.version) for site, server in servers] == [
+        ("north", "orthanc", None), ("south", "orthanc", "1.12.7")]
+    assert [c.kind for c in env.components()] == ["orthanc", "orthanc", "envoy"]
+
+
+def test_a_passing_client_without_sni_must_say_which_site_it_reaches() -> None:
+    text = variant("  - match: { sni: none }\n    outcome: fail\n    reason: tls-no-matching-sni\n", "", SITES)
+    assert "say which site a passing client with sni=none reaches: add site: NAME" in error_for(text)
+    fixed = variant("  - match: {}\n    outcome: pass\n", "  - match: { sni: none }\n    outcome: pass\n    site: south\n"
+                    "  - match: {}\n    outcome: pass\n", text)
+    cells = {c.probe.sni: c.expected_site for c in parse_scenario(fixed, SOURCE).cells()}
+    assert cells["none"] == "south"
+
+
+def test_a_cell_whose_sni_names_a_site_cannot_be_expected_to_pass_elsewhere() -> None:
+    text = variant("  - match: {}\n    outcome: pass\n", "  - match: { sni: south }\n    outcome: pass\n    site: north\n"
+                   "  - match: {}\n    outcome: pass\n", SITES)
+    assert "expected as outcome: fail, reason: misrouted" in error_for(text)
+
+
+def test_an_sni_value_that_is_no_site_of_the_environment_lists_the_choices() -> None:
+    text = variant("sni: [north, south, right, none]", "sni: [north, east]", SITES)
+    assert "sni 'east' is not a choice in environment edge: use one of none, right, wrong, north, south" in error_for(text)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("      - { name: south, server_names: [south.dicom.test], server: { kind: orthanc, version: 1.12.7 } }\n", "",
+     "give at least two"),
+    ("    proxy: { kind: envoy, sni: named }\n", "", "sites need a proxy"),
+    ("name: south,", "name: north,", "site names must be unique"),
+    ("name: south,", "name: wrong,", "the sni axis uses that word"),
+    ("server_names: [south.dicom.test]", "server_names: [north.dicom.test]", "belongs to sites 'north' and 'south'"),
+    ("server: { kind: orthanc, version: 1.12.7 }", "server: { kind: orthanc, tls: true }",
+     "either all terminate TLS or none does"),
+    ("proxy: { kind: envoy, sni: named }", "proxy: { kind: nginx }", "route several sites with passthrough: true"),
+])
+def test_bad_sites_are_one_line_errors(old: str, new: str, message: str) -> None:
+    assert message in error_for(variant(old, new, SITES))
+
+
+def test_a_site_keeps_its_names_across_environments() -> None:
+    text = SITES.replace("probes:", """\
+  - name: other
+    sites:
+      - { name: north, server_names: [n.dicom.test] }
+      - { name: south, server_names: [south.dicom.test] }
+    proxy: { kind: envoy, sni: named }
+probes:""")
+    assert "site 'north' has names ['north.dicom.test'] in one environment and ['n.dicom.test'] in other" in error_for(text)
+
+
+def test_an_expected_site_outside_environments_with_sites_is_rejected() -> None:
+    text = variant("  - match: {}\n    outcome: pass\n", "  - match: {}\n    outcome: pass\n    site: north\n")
+    assert "which no environment has" in error_for(text)
+
+
+def test_pki_server_names_are_needed_where_an_environment_has_no_sites() -> None:
+    text = variant("pki:\n  server_names: [dicom.example.test]\n", "pki:\n  topology: one-level\n")
+    assert "pki.server_names is missing" in error_for(text)

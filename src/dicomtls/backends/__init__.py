@@ -16,20 +16,57 @@ from typing import Protocol
 
 from dicomtls.components import Address, Component
 from dicomtls.errors import UsageError
-from dicomtls.pki import PkiFiles
+from dicomtls.pki import PkiFiles, ServerIdentity
+
+SOLE_SITE = "orthanc"
+"""The name of an environment's only site when the scenario names none (its cluster, backend, upstream)."""
+
+
+@dataclass(frozen=True)
+class PlannedSite:
+    """One DICOM server, the names clients reach it by, and the certificate (host paths) it is known by."""
+
+    name: str
+    server_names: tuple[str, ...]
+    server: Component
+    identity: ServerIdentity
 
 
 @dataclass(frozen=True)
 class EnvironmentPlan:
     key: str
     name: str
-    components: tuple[Component, ...]  # server first, then the proxy in front of it
+    sites: tuple[PlannedSite, ...]
+    proxy: Component | None
     pki: PkiFiles
-    server_names: tuple[str, ...]
+
+    @property
+    def components(self) -> tuple[Component, ...]:
+        """The servers first, then the proxy in front of them."""
+        servers = tuple(site.server for site in self.sites)
+        return servers + ((self.proxy,) if self.proxy is not None else ())
 
     @property
     def entry_component(self) -> Component:
         return self.components[-1]
+
+    @property
+    def server_names(self) -> tuple[str, ...]:
+        """The first site's names: the first is the "right" SNI."""
+        return self.sites[0].server_names if self.sites else ()
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        """Every name a client may ask the entry for."""
+        return tuple(name for site in self.sites for name in site.server_names)
+
+    @property
+    def multi_site(self) -> bool:
+        return len(self.sites) > 1
+
+    def component_name(self, site: PlannedSite) -> str:
+        """What a site's server is called in logs, working directories and containers."""
+        return f"{site.server.kind}-{site.name}" if self.multi_site else site.server.kind
 
 
 class EnvironmentFailed(Exception):
@@ -104,7 +141,7 @@ class CommandHost(Protocol):
 class RunningEnvironment:
     plan: EnvironmentPlan
     entry: Address  # where probes on this machine connect
-    rest_url: str  # Orthanc's REST API, for verifying C-STOREs
+    rest_urls: dict[str, str]  # site -> its Orthanc's REST API, for verifying C-STOREs
     logs: dict[str, Path]  # component name -> its log file (proxy access log included)
     workdir: Path
     connection_log: Path | None = None
@@ -113,6 +150,16 @@ class RunningEnvironment:
     handles: list[object] = field(default_factory=list)
     command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
     """(client, version, files it needs) -> where to run it; set by the backend."""
+
+    @property
+    def rest_url(self) -> str:
+        """The first site's REST API ("" for an endpoint probed without one)."""
+        return next(iter(self.rest_urls.values()), "")
+
+    def site_log(self, site: str) -> str | None:
+        """The key in ``logs`` of the site's server log."""
+        found = next((s for s in self.plan.sites if s.name == site), None)
+        return self.plan.component_name(found) if found is not None else None
 
     def log_cursor(self) -> LogCursor:
         cursor = LogCursor(self.logs)

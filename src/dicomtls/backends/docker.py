@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail
-from dicomtls.components import Address, Component, PkiPaths, Placement
+from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.errors import UsageError
+from dicomtls.pki import ServerIdentity
 from dicomtls.images import LABEL, ensure_image, spec_for, _client
 
 CONTAINER_PORTS = {"dicom": 11112, "http": 8042}
@@ -34,7 +36,7 @@ OWNER_LABEL = f"{LABEL}.owner-pid"
 def _pki_files(plan: EnvironmentPlan) -> dict[str, Path]:
     """The PKI files a server or proxy may see; deliberately nothing from the CA's private directory."""
     p = plan.pki
-    return {
+    files = {
         "ca.crt": p.ca_cert,
         "ca-bundle.crt": p.ca_bundle,
         "server.key": p.server_key,
@@ -42,14 +44,19 @@ def _pki_files(plan: EnvironmentPlan) -> dict[str, Path]:
         "mismatched-server.key": p.mismatched_server_key,
         "mismatched-server-fullchain.crt": p.mismatched_server_fullchain,
     }
+    for site in plan.sites:
+        files[site.identity.key.name] = site.identity.key
+        files[site.identity.fullchain.name] = site.identity.fullchain
+    return files
 
 
-def _pki_paths() -> PkiPaths:
+def _pki_paths(identity: ServerIdentity | None = None) -> PkiPaths:
+    """The PKI as a container sees it under /pki; ``identity``: the server certificate it presents (a site's)."""
     return PkiPaths(
         ca_cert="/pki/ca.crt",
         ca_bundle="/pki/ca-bundle.crt",
-        server_key="/pki/server.key",
-        server_fullchain="/pki/server-fullchain.crt",
+        server_key=f"/pki/{identity.key.name}" if identity else "/pki/server.key",
+        server_fullchain=f"/pki/{identity.fullchain.name}" if identity else "/pki/server-fullchain.crt",
         mismatched_server_key="/pki/mismatched-server.key",
         mismatched_server_fullchain="/pki/mismatched-server-fullchain.crt",
     )
@@ -67,7 +74,7 @@ class DockerBackend:
     name = "docker"
 
     def __init__(self, workroot: Path) -> None:
-        self.workroot = workroot
+        self.workroot = workroot.resolve()  # bind mounts need absolute paths
         self.client = _client()
         self.run_id = uuid.uuid4().hex[:12]
         sweep_orphans(self.client)
@@ -83,65 +90,31 @@ class DockerBackend:
 
     def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
         envdir = self.workroot / f"{plan.name}-{plan.key}"
-        envdir.mkdir(parents=True, exist_ok=True)
+        # A previous run's logs would be read as this run's: the diagnosis counts connection lines.
+        shutil.rmtree(envdir, ignore_errors=True)
+        envdir.mkdir(parents=True)
         network = self.client.networks.create(f"dicomtls-{self.run_id}-{plan.key}", driver="bridge",
                                               labels=self.labels("network"))
         handles = DockerHandles(network.name)
-        env = RunningEnvironment(plan=plan, entry=Address("127.0.0.1", 0), rest_url="", logs={}, workdir=envdir,
+        env = RunningEnvironment(plan=plan, entry=Address("127.0.0.1", 0), rest_urls={}, logs={}, workdir=envdir,
                                  handles=[handles])
-        if detached:
-            # `invoke up` outlives this process: don't let the next run's sweep take these for orphans.
-            handles_labels = {OWNER_LABEL: "detached"}
-        else:
-            handles_labels = {}
+        # `invoke up` outlives this process: don't let the next run's sweep take these for orphans.
+        extra_labels = {OWNER_LABEL: "detached"} if detached else {}
         try:
-            upstreams: dict[str, Address] = {}
-            for index, component in enumerate(plan.components):
-                is_entry = index == len(plan.components) - 1
-                alias = plan.server_names[0] if is_entry else component.kind
-                aliases = list(plan.server_names) if is_entry else [component.kind]
-                listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.ports}
-                workdir = envdir / component.kind
-                workdir.mkdir(exist_ok=True)
-                placement = Placement(name=plan.name, workdir="/work", listen=listen, upstreams=upstreams,
-                                      pki=_pki_paths(), server_names=plan.server_names)
-                launch = component.launch(placement, self.executable(component))
-                for filename, content in launch.files.items():
-                    (workdir / filename).write_text(content)
-                (workdir / "output.log").touch()
-                mounts = {str(workdir): {"bind": "/work", "mode": "rw"}}
-                for name, path in _pki_files(plan).items():
-                    mounts[str(path)] = {"bind": f"/pki/{name}", "mode": "ro"}
-                for filename in launch.files:
-                    mounts[str(workdir / filename)] = {"bind": f"/work/{filename}", "mode": "ro"}
-                published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
-                if "http" in component.ports:
-                    published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
-                command = ["/bin/sh", "-c", f"exec {shlex.join([launch.executable, *launch.args])} >>/work/output.log 2>&1"]
-                container = self.client.containers.create(
-                    self.image(component), command, name=f"dicomtls-{self.run_id}-{plan.key}-{component.kind}",
-                    labels={**self.labels(component.kind), **handles_labels}, volumes=mounts, ports=published,
-                    network=network.name, init=True, working_dir="/work",
-                    networking_config={network.name: self.client.api.create_endpoint_config(aliases=aliases)},
-                )
-                handles.containers.append(container.id)
-                container.start()
-                env.logs[component.kind] = workdir / "output.log"
-                if launch.connection_log:
-                    env.connection_log = workdir / launch.connection_log
-                    if env.connection_log != env.logs[component.kind]:  # HAProxy logs connections on stdout
-                        env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
-                for port in component.ports:
-                    _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", component.kind)
-                    if launch.connection_log and port == "dicom":
-                        env.connections += 1
-                container.reload()
-                if "http" in component.ports:
-                    env.rest_url = f"http://127.0.0.1:{_host_port(container, 'http')}"
-                if is_entry:
-                    env.entry = Address("127.0.0.1", _host_port(container, "dicom"))
-                    env.client_entry = Address(alias, CONTAINER_PORTS["dicom"])
-                upstreams = {"dicom": Address(alias, CONTAINER_PORTS["dicom"])}
+            routes: list[SiteRoute] = []
+            for site in plan.sites:
+                name = plan.component_name(site)
+                is_entry = plan.proxy is None
+                # The entry answers to every SNI name, so client containers reach it by any of them.
+                aliases = list(plan.all_names) if is_entry else [name]
+                container = self._run(env, handles, site.server, name, aliases, _pki_paths(site.identity), (),
+                                      entry_port if is_entry else None, extra_labels)
+                env.rest_urls[site.name] = f"http://127.0.0.1:{_host_port(container, 'http')}"
+                routes.append(SiteRoute(site.name, site.server_names, Address(aliases[0], CONTAINER_PORTS["dicom"]),
+                                        f"/pki/{site.identity.fullchain.name}", f"/pki/{site.identity.key.name}"))
+            if plan.proxy is not None:
+                self._run(env, handles, plan.proxy, plan.proxy.kind, list(plan.all_names), _pki_paths(),
+                          tuple(routes), entry_port, extra_labels)
         except BaseException:
             self.stop(env)
             raise
@@ -155,6 +128,52 @@ class DockerBackend:
 
         env.command_hosts = command_host
         return env
+
+    def _run(self, env: RunningEnvironment, handles: DockerHandles, component: Component, name: str,
+             aliases: list[str], pki: PkiPaths, sites: tuple[SiteRoute, ...], entry_port: int | None,
+             extra_labels: dict[str, str]) -> Any:
+        """Start one component's container on the environment's network and wait until its ports accept."""
+        plan = env.plan
+        is_entry = component is plan.entry_component
+        listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.ports}
+        workdir = env.workdir / name
+        workdir.mkdir(exist_ok=True)
+        placement = Placement(name=plan.name, workdir="/work", listen=listen, pki=pki, sites=sites)
+        launch = component.launch(placement, self.executable(component))
+        for filename, content in launch.files.items():
+            (workdir / filename).write_text(content)
+        (workdir / "output.log").write_text("")
+        mounts = {str(workdir): {"bind": "/work", "mode": "rw"}}
+        for file_name, path in _pki_files(plan).items():
+            mounts[str(path)] = {"bind": f"/pki/{file_name}", "mode": "ro"}
+        for filename in launch.files:
+            mounts[str(workdir / filename)] = {"bind": f"/work/{filename}", "mode": "ro"}
+        published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
+        if "http" in component.ports:
+            published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
+        command = ["/bin/sh", "-c", f"exec {shlex.join([launch.executable, *launch.args])} >>/work/output.log 2>&1"]
+        container = self.client.containers.create(
+            self.image(component), command, name=f"dicomtls-{self.run_id}-{plan.key}-{name}",
+            labels={**self.labels(component.kind), **extra_labels}, volumes=mounts, ports=published,
+            network=handles.network, init=True, working_dir="/work",
+            networking_config={handles.network: self.client.api.create_endpoint_config(aliases=aliases)},
+        )
+        handles.containers.append(container.id)
+        container.start()
+        env.logs[name] = workdir / "output.log"
+        if launch.connection_log:
+            env.connection_log = workdir / launch.connection_log
+            if env.connection_log != env.logs[name]:  # HAProxy logs connections on stdout
+                env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
+        for port in component.ports:
+            _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", name)
+            if launch.connection_log and port == "dicom":
+                env.connections += 1
+        container.reload()
+        if is_entry:
+            env.entry = Address("127.0.0.1", _host_port(container, "dicom"))
+            env.client_entry = Address(aliases[0], CONTAINER_PORTS["dicom"])
+        return container
 
     def _client_container(self, env: RunningEnvironment, handles: DockerHandles, client: str, version: str | None,
                           files: tuple[Path, ...]) -> DockerCommandHost:

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail
-from dicomtls.components import Address, Component, PkiPaths, Placement
+from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.errors import UsageError
+from dicomtls.pki import ServerIdentity
 
 HOST = "127.0.0.1"
 PORT_TIMEOUT_S = 30.0
@@ -70,13 +71,15 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def pki_paths(plan: EnvironmentPlan) -> PkiPaths:
+def pki_paths(plan: EnvironmentPlan, identity: ServerIdentity | None = None) -> PkiPaths:
+    """The PKI as a component sees it; ``identity``: the server certificate it presents (a site's)."""
     p = plan.pki
+    own = identity or p.server
     return PkiPaths(
         ca_cert=str(p.ca_cert),
         ca_bundle=str(p.ca_bundle),
-        server_key=str(p.server_key),
-        server_fullchain=str(p.server_fullchain),
+        server_key=str(own.key),
+        server_fullchain=str(own.fullchain),
         mismatched_server_key=str(p.mismatched_server_key),
         mismatched_server_fullchain=str(p.mismatched_server_fullchain),
     )
@@ -86,7 +89,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, workroot: Path, executables: dict[str, str] | None = None) -> None:
-        self.workroot = workroot
+        self.workroot = workroot.resolve()  # components run in their own directories and read configs by this path
         self.executables = executables or {}  # kind -> a specific build, e.g. each version of a bisect
 
     def executable(self, component: Component) -> str:
@@ -114,59 +117,60 @@ class LocalBackend:
         if entry_port is not None and port_in_use(entry_port):
             raise UsageError(f"port {entry_port} on {HOST} is already in use: stop what listens there or pick another --port")
 
-        env = RunningEnvironment(plan=plan, entry=Address(HOST, 0), rest_url="", logs={}, workdir=envdir)
+        env = RunningEnvironment(plan=plan, entry=Address(HOST, 0), rest_urls={}, logs={}, workdir=envdir)
         try:
-            upstreams: dict[str, Address] = {}
-            for index, component in enumerate(plan.components):
-                is_entry = index == len(plan.components) - 1
-                listen = {
-                    port: Address(HOST, entry_port if (is_entry and entry_port and i == 0) else free_port())
-                    for i, port in enumerate(component.ports)
-                }
-                workdir = envdir / component.kind
-                workdir.mkdir()
-                placement = Placement(
-                    name=plan.name,
-                    workdir=str(workdir),
-                    listen=listen,
-                    upstreams=upstreams,
-                    pki=pki_paths(plan),
-                    server_names=plan.server_names,
-                )
-                launch = component.launch(placement, self.executable(component))
-                for filename, content in launch.files.items():
-                    (workdir / filename).write_text(content)
-                log_path = workdir / "output.log"
-                env.logs[component.kind] = log_path
-                if launch.connection_log:
-                    env.connections = 0  # only connections to the component with the log count
-                    env.connection_log = workdir / launch.connection_log
-                    if env.connection_log != log_path:  # HAProxy logs connections on stdout
-                        env.logs[f"{component.kind}:{launch.connection_log}"] = env.connection_log
-                with log_path.open("wb") as log:
-                    proc = subprocess.Popen(
-                        [launch.executable, *launch.args],
-                        cwd=workdir,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                        preexec_fn=None if detached else _die_with_parent,
-                    )
-                record = LocalProcess(component.kind, proc.pid, _start_time(proc.pid) or "")
-                env.handles.append(record)
-                for address in listen.values():
-                    _wait_for_port(address, proc, log_path, component.kind)
-                    env.connections += 1
-                if component.role == "server":
-                    env.rest_url = f"http://{listen['http']}" if "http" in listen else ""
-                upstreams = {"dicom": listen["dicom"]}
+            routes: list[SiteRoute] = []
+            for site in plan.sites:
+                is_entry = plan.proxy is None
+                listen = self._run(env, site.server, plan.component_name(site), pki_paths(plan, site.identity), (),
+                                   entry_port if is_entry else None, detached)
+                env.rest_urls[site.name] = f"http://{listen['http']}"
+                routes.append(SiteRoute(site.name, site.server_names, listen["dicom"], str(site.identity.fullchain),
+                                        str(site.identity.key)))
+                env.entry = listen["dicom"]
+            if plan.proxy is not None:
+                listen = self._run(env, plan.proxy, plan.proxy.kind, pki_paths(plan), tuple(routes), entry_port,
+                                   detached)
                 env.entry = listen["dicom"]
         except BaseException:
             self.stop(env)
             raise
         env.command_hosts = lambda client, version, files: LocalCommandHost(env.entry)
         return env
+
+    def _run(self, env: RunningEnvironment, component: Component, name: str, pki: PkiPaths,
+             sites: tuple[SiteRoute, ...], entry_port: int | None, detached: bool) -> dict[str, Address]:
+        """Start one component in its own working directory and wait until each of its ports accepts."""
+        listen = {port: Address(HOST, entry_port if (entry_port and i == 0) else free_port())
+                  for i, port in enumerate(component.ports)}
+        workdir = env.workdir / name
+        workdir.mkdir()
+        placement = Placement(name=env.plan.name, workdir=str(workdir), listen=listen, pki=pki, sites=sites)
+        launch = component.launch(placement, self.executable(component))
+        for filename, content in launch.files.items():
+            (workdir / filename).write_text(content)
+        log_path = workdir / "output.log"
+        env.logs[name] = log_path
+        if launch.connection_log:
+            env.connections = 0  # only connections to the component with the log count
+            env.connection_log = workdir / launch.connection_log
+            if env.connection_log != log_path:  # HAProxy logs connections on stdout
+                env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [launch.executable, *launch.args],
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=None if detached else _die_with_parent,
+            )
+        env.handles.append(LocalProcess(name, proc.pid, _start_time(proc.pid) or ""))
+        for address in listen.values():
+            _wait_for_port(address, proc, log_path, name)
+            env.connections += 1
+        return listen
 
     def component_version(self, component: Component) -> str:
         return component.version(self.executable(component))

@@ -60,15 +60,37 @@ class PkiPaths:
 
 
 @dataclass(frozen=True)
+class SiteRoute:
+    """One DICOM site as a proxy routes to it: the names clients ask for, where its server listens, and the
+    certificate (paths in the proxy's own view) a TLS-terminating proxy presents for those names."""
+
+    name: str
+    server_names: tuple[str, ...]
+    upstream: Address
+    certificate: str
+    private_key: str
+
+    @property
+    def upstream_is_ip(self) -> bool:
+        """Envoy's STATIC clusters take IP addresses only; a container network gives host names."""
+        return self.upstream.is_ip()
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where a component lives, decided by the backend before rendering."""
 
     name: str
     workdir: str
     listen: dict[str, Address]
-    upstreams: dict[str, Address]
     pki: PkiPaths
-    server_names: tuple[str, ...]
+    sites: tuple[SiteRoute, ...] = ()
+    """For a proxy, the sites behind it: the first is where a catch-all route (a client without SNI) goes."""
+
+    @property
+    def server_names(self) -> tuple[str, ...]:
+        """Every name a client may ask a proxy for, over all its sites."""
+        return tuple(name for site in self.sites for name in site.server_names)
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,10 @@ class Component:
     def terminates_tls(self) -> bool:
         """True when clients must speak TLS to this component's entry port."""
         raise NotImplementedError
+
+    def sites_problem(self, sites: tuple[str, ...]) -> str | None:
+        """Why this proxy cannot route to these DICOM sites by SNI (none: one server, no sites), or None."""
+        return None
 
     def default_image_version(self) -> str:
         """The version the Docker backend runs when the scenario names none."""

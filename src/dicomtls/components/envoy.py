@@ -33,8 +33,10 @@ class EnvoyOptions(Options):
     client_cert: Literal["none", "optional", "required"] = "optional"
     """none: not requested; optional: verified if sent (Orthweb); required: mTLS."""
     sni: Literal["any", "named"] = "any"
-    """named: filter_chain_match.server_names and no default chain, like an Istio Gateway with named hosts."""
+    """named: filter_chain_match.server_names and no default chain, like an Istio Gateway with named hosts;
+    any: the first site's chain is the default one."""
     server_cert: Literal["valid", "mismatched"] = "valid"
+    """mismatched: every site's chain presents the certificate for wrong-host.invalid."""
     cipher_suites: tuple[str, ...] = ()
     """Listener cipher list (tls_params.cipher_suites); empty keeps Envoy's defaults."""
 
@@ -55,19 +57,15 @@ class Envoy(Component):
     def launch(self, placement: Placement, executable: str) -> Launch:
         o = self.options
         pki = placement.pki
-        certificate, private_key = pki.server_identity(o.server_cert == "mismatched")
         config = render(
             "envoy/envoy.yaml.j2",
             listen=placement.listen["dicom"],
-            upstream=placement.upstreams["dicom"],
-            upstream_is_ip=placement.upstreams["dicom"].is_ip(),
+            sites=placement.sites,
             access_log=connection_log(f"{placement.workdir}/access.log"),
             sni=o.sni,
-            server_names=placement.server_names,
             client_cert=o.client_cert,
             cipher_suites=o.cipher_suites,
-            certificate=certificate,
-            private_key=private_key,
+            mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
         )
         return self.run_config(placement, executable, config)

@@ -1,8 +1,8 @@
 """HAProxy in front of Orthanc: TLS terminated (crt, verify, strict-sni), or routed by req.ssl_sni (passthrough).
 
 HAProxy 2.6 wants the certificate chain and its key in one PEM file. dicomtls keeps keys in separate
-files, so the launch command assembles that PEM in the working directory (umask 077, so 0600) from the
-server's own chain and key, right before HAProxy starts, in the component's own filesystem view.
+files, so the launch command assembles one PEM per site in the working directory (umask 077, so 0600)
+from that site's chain and key, right before HAProxy starts, in the component's own filesystem view.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ from dicomtls.components import Component, Launch, Options, Placement, register
 from dicomtls.images import DEFAULT_VERSIONS
 from dicomtls.render import render
 
-# $1 chain, $2 key, $3 assembled PEM, $4 haproxy, $5 config: paths travel as arguments, never through the shell.
-ASSEMBLE_AND_RUN = 'umask 077 && cat "$1" "$2" > "$3" && exec "$4" -f "$5" -db'
+
+
+def assemble_and_run(sites: int) -> str:
+    """A shell line whose arguments are (chain, key, PEM) per site, then haproxy and its config: paths travel as
+    arguments, never through the shell."""
+    steps = [f'cat "${{{3 * i + 1}}}" "${{{3 * i + 2}}}" > "${{{3 * i + 3}}}"' for i in range(sites)]
+    return " && ".join(["umask 077", *steps, f'exec "${{{3 * sites + 1}}}" -f "${{{3 * sites + 2}}}" -db'])
 
 
 class HaproxyOptions(Options):
@@ -25,7 +30,8 @@ class HaproxyOptions(Options):
     passthrough: bool = False
     """Route by req.ssl_sni without terminating TLS; the server behind must terminate it (tls: true)."""
     sni: Literal["any", "named"] = "any"
-    """named: strict-sni when terminating; with passthrough, route only the PKI's server names."""
+    """named: strict-sni when terminating; with passthrough, route only the sites' names (any: the rest go to the
+    first site)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "HaproxyOptions":
@@ -49,26 +55,25 @@ class Haproxy(Component):
 
     def launch(self, placement: Placement, executable: str) -> Launch:
         o = self.options
-        chain, key = placement.pki.server_identity(False)
-        pem = f"{placement.workdir}/server.pem"
+        pems = [f"{placement.workdir}/{site.name}.pem" for site in placement.sites]
         config_path = f"{placement.workdir}/haproxy.cfg"
         config = render(
             "haproxy/haproxy.cfg.j2",
             listen=placement.listen["dicom"],
-            upstream=placement.upstreams["dicom"],
+            sites=placement.sites,
             passthrough=o.passthrough,
             sni=o.sni,
-            server_names=placement.server_names,
-            pem=pem,
+            pems=pems,
             verify=o.client_cert,  # HAProxy's own words: verify none / optional / required
             trusted=placement.pki.ca_bundle,
         )
         if o.passthrough:
             return Launch(executable=executable, args=["-f", config_path, "-db"], files={"haproxy.cfg": config},
                           connection_log="output.log")
+        parts = [path for site, pem in zip(placement.sites, pems) for path in (site.certificate, site.private_key, pem)]
         return Launch(
             executable="/bin/sh",
-            args=["-c", ASSEMBLE_AND_RUN, "haproxy", chain, key, pem, executable, config_path],
+            args=["-c", assemble_and_run(len(pems)), "haproxy", *parts, executable, config_path],
             files={"haproxy.cfg": config},
             connection_log="output.log",
         )

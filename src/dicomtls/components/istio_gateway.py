@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dicomtls.components import Launch, Options, Placement, register
+from dicomtls.components import Launch, Options, Placement, SiteRoute, register
 from dicomtls.components.envoy import Envoy, connection_log
 from dicomtls.render import render
 
@@ -33,6 +33,9 @@ class GatewayServer(BaseModel):
     min_protocol_version: TlsVersion | None = None
     max_protocol_version: TlsVersion | None = None
     cipher_suites: tuple[str, ...] = ()
+    destination: str | None = None
+    """The site its VirtualService routes to; default: the site whose names the hosts carry ("*": the first).
+    Naming another site reproduces a VirtualService copied from one host to the next."""
 
     def server_names(self) -> tuple[str, ...]:
         """filter_chain_match.server_names: none when a "*" host matches every client."""
@@ -47,8 +50,8 @@ class IstioGatewayOptions(Options):
     def _one_upstream(self) -> "IstioGatewayOptions":
         passthrough = [s.mode == "PASSTHROUGH" for s in self.servers]
         if any(passthrough) and not all(passthrough):
-            raise ValueError("servers mix PASSTHROUGH with terminated TLS: the environment has one Orthanc, "
-                             "which either terminates TLS or not; split them into two environments")
+            raise ValueError("servers mix PASSTHROUGH with terminated TLS: the Orthancs behind either all "
+                             "terminate TLS or none does; split them into two environments")
         seen: dict[tuple[str, ...], int] = {}
         for index, server in enumerate(self.servers):
             if server.mode == "PASSTHROUGH" and not server.sni_hosts:
@@ -61,6 +64,20 @@ class IstioGatewayOptions(Options):
         return self
 
 
+def site_for(server: GatewayServer, sites: tuple[SiteRoute, ...]) -> SiteRoute:
+    """The site whose names a Gateway server's hosts carry (its credentialName is that site's certificate), else
+    the first ("*")."""
+    wanted = {name.lower() for name in server.server_names()}
+    return next((s for s in sites if wanted & {n.lower() for n in s.server_names}), sites[0])
+
+
+def destination_of(server: GatewayServer, sites: tuple[SiteRoute, ...]) -> SiteRoute:
+    """Where a Gateway server's connections go: its ``destination`` (the VirtualService's), else its own site."""
+    if server.destination is not None:
+        return next(s for s in sites if s.name == server.destination)
+    return site_for(server, sites)
+
+
 @register
 class IstioGateway(Envoy):
     kind = "istio-gateway"
@@ -69,20 +86,24 @@ class IstioGateway(Envoy):
     options: IstioGatewayOptions  # type: ignore[assignment]
 
     def launch(self, placement: Placement, executable: str) -> Launch:
-        pki = placement.pki
-        certificate, private_key = pki.server_identity(False)
         config = render(
             "istio-gateway/envoy.yaml.j2",
             listen=placement.listen["dicom"],
-            upstream=placement.upstreams["dicom"],
-            upstream_is_ip=placement.upstreams["dicom"].is_ip(),
+            sites=placement.sites,
             access_log=connection_log(f"{placement.workdir}/access.log"),
-            servers=self.options.servers,
-            certificate=certificate,
-            private_key=private_key,
-            trusted=pki.ca_bundle,
+            servers=[(server, site_for(server, placement.sites), destination_of(server, placement.sites))
+                     for server in self.options.servers],
+            trusted=placement.pki.ca_bundle,
         )
         return self.run_config(placement, executable, config)
 
     def terminates_tls(self) -> bool:
         return self.options.servers[0].mode != "PASSTHROUGH"
+
+    def sites_problem(self, sites: tuple[str, ...]) -> str | None:
+        for index, server in enumerate(self.options.servers):
+            if server.destination is not None and server.destination not in sites:
+                where = f"servers[{index}] routes to site {server.destination!r}"
+                return (f"{where}, which the environment does not have: use one of {', '.join(sites)}" if sites
+                        else f"{where}: destination needs the environment's sites")
+        return None

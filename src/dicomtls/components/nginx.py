@@ -28,7 +28,8 @@ class NginxOptions(Options):
     passthrough: bool = False
     """ssl_preread: route by SNI without terminating TLS; the server behind must terminate it (tls: true)."""
     sni: Literal["any", "named"] = "any"
-    """With passthrough: any routes every client; named only the PKI's server names (others are closed)."""
+    """With passthrough: any routes every other client to the first site; named only the sites' names (others
+    are closed)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "NginxOptions":
@@ -68,7 +69,6 @@ class Nginx(Component):
 
     def launch(self, placement: Placement, executable: str) -> Launch:
         o = self.options
-        certificate, private_key = placement.pki.server_identity(False)
         config = render(
             "nginx/nginx.conf.j2",
             stream_module=stream_module(executable),
@@ -77,10 +77,7 @@ class Nginx(Component):
             listen=placement.listen["dicom"],
             passthrough=o.passthrough,
             sni=o.sni,
-            server_names=placement.server_names,
-            upstream=placement.upstreams["dicom"],
-            certificate=certificate,
-            private_key=private_key,
+            sites=placement.sites,
             verify_client=_VERIFY_CLIENT[o.client_cert],
             trusted=placement.pki.ca_bundle,
         )
@@ -93,6 +90,12 @@ class Nginx(Component):
 
     def terminates_tls(self) -> bool:
         return not self.options.passthrough
+
+    def sites_problem(self, sites: tuple[str, ...]) -> str | None:
+        if len(sites) > 1 and not self.options.passthrough:
+            return ("nginx 1.22's stream module picks a certificate by SNI only through variables, which its "
+                    "unprivileged worker cannot read (keys are 0600): route several sites with passthrough: true")
+        return None
 
     def default_image_version(self) -> str:
         return DEFAULT_VERSIONS["nginx"]

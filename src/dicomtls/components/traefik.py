@@ -15,16 +15,21 @@ from dicomtls.render import render
 _CLIENT_AUTH = {"none": "NoClientCert", "optional": "VerifyClientCertIfGiven", "required": "RequireAndVerifyClientCert"}
 
 
+def host_sni(names: tuple[str, ...] | list[str]) -> str:
+    """A TCP router rule matching any of the names."""
+    return " || ".join(f"HostSNI(`{name}`)" for name in names)
+
+
 class TraefikOptions(Options):
     sni: Literal["any", "named"] = "any"
-    """any: HostSNI(`*`) (Korthweb); named: HostSNI of the PKI's server names only."""
+    """any: HostSNI(`*`) to the first site (Korthweb); named: HostSNI of each site's names only."""
     sni_strict: bool = False
     """tls.options.default.sniStrict: refuse clients whose SNI (or lack of one) matches no certificate."""
     client_cert: Literal["none", "optional", "required"] = "none"
     """clientAuthType NoClientCert (Korthweb) / VerifyClientCertIfGiven / RequireAndVerifyClientCert."""
     min_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
     default_certificate: bool = False
-    """Serve the server certificate to clients without SNI instead of Traefik's generated default."""
+    """Serve the (first site's) server certificate to clients without SNI instead of Traefik's generated one."""
     passthrough: bool = False
     """tls.passthrough: route by SNI without terminating TLS; the server behind must terminate it (tls: true)."""
 
@@ -44,9 +49,6 @@ class Traefik(Component):
 
     def launch(self, placement: Placement, executable: str) -> Launch:
         o = self.options
-        pki = placement.pki
-        certificate, private_key = pki.server_identity(False)
-        names = placement.server_names if o.sni == "named" else ("*",)
         static = render(
             "traefik/traefik.yaml.j2",
             listen=placement.listen["dicom"],
@@ -54,16 +56,15 @@ class Traefik(Component):
         )
         dynamic = render(
             "traefik/dynamic.yaml.j2",
-            rule=" || ".join(f"HostSNI(`{name}`)" for name in names),
-            upstream=placement.upstreams["dicom"],
+            sni=o.sni,
+            sites=placement.sites,
+            host_sni=host_sni,
             passthrough=o.passthrough,
-            certificate=certificate,
-            private_key=private_key,
             default_certificate=o.default_certificate,
             min_version="VersionTLS" + o.min_version.replace(".", ""),
             sni_strict=o.sni_strict,
             client_auth_type=_CLIENT_AUTH[o.client_cert],
-            trusted=pki.ca_bundle,
+            trusted=placement.pki.ca_bundle,
         )
         return Launch(
             executable=executable,

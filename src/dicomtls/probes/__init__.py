@@ -7,8 +7,11 @@ got and what the client said, in the client's own words.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from dicomtls.backends import CommandHost
 from dicomtls.backends.local import LocalCommandHost
@@ -31,6 +34,8 @@ class Target:
     called_aet: str = "ORTHANC"
     command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
     """Where command-line clients run (a backend's client containers); None: on this machine."""
+    sites: dict[str, str] = field(default_factory=dict)
+    """Site -> the name that reaches it, when several DICOM sites sit behind one proxy."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""
@@ -39,6 +44,9 @@ class Target:
         return self.command_hosts(client, version, files)
 
     def sni(self, choice: str) -> str | None:
+        """The name sent for an sni axis value: none, right, wrong, or a site."""
+        if choice in self.sites:
+            return self.sites[choice]
         return {"none": None, "right": self.server_names[0], "wrong": WRONG_SNI}[choice]
 
     def client_identity(self, choice: str) -> tuple[Path, Path] | None:
@@ -60,6 +68,17 @@ class ProbeOutcome:
     command: str  # what ran, for a person to repeat by hand
     sent: TestObject | None = None
     offered: Offer | None = None  # the TLS versions and suites the client put in its ClientHello
+    peer_certificate: str | None = None  # the subject of the leaf certificate the server presented, if the client saw it
 
 
 STAGES = ("connect", "associate", "dimse", "done")
+
+
+def common_name(der: bytes) -> str | None:
+    """Who a served certificate says it is: its common name, else its whole subject."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()

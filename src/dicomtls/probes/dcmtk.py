@@ -18,6 +18,14 @@ from dicomtls.dicomdata import make_object
 
 DCMTK_BIN = Path("/usr/bin")
 TIMEOUT_S = 15
+# What -v prints (every logger at INFO, "I: message"), with dcmtk.dcmtls at DEBUG for the TLS connection details.
+LOG_CONFIG = """\
+log4cplus.rootLogger = INFO, console
+log4cplus.logger.dcmtk.dcmtls = DEBUG
+log4cplus.appender.console = log4cplus::ConsoleAppender
+log4cplus.appender.console.layout = log4cplus::PatternLayout
+log4cplus.appender.console.layout.ConversionPattern = %P: %m%n
+"""
 _ERROR = re.compile(r"^[EF]: |error|Error|failed|Failed|Rejected|Aborted|refused", re.MULTILINE)
 
 
@@ -53,7 +61,10 @@ class Dcmtk:
         objects.mkdir(parents=True, exist_ok=True)
         version = None if probe.client_version == "default" else probe.client_version
         host = target.command_host("dcmtk", version, (*(identity or ()), target.pki.ca_cert, objects))
-        args = ["-v", "-aet", CALLING_AET, "-aec", target.called_aet, "-to", str(TIMEOUT_S),
+        # -v's output, plus dcmtls's TLS details (the server's certificate), which are read for that and dropped.
+        log_config = objects / "dcmtk-log.cfg"
+        log_config.write_text(LOG_CONFIG)
+        args = ["-lc", host.path(log_config), "-aet", CALLING_AET, "-aec", target.called_aet, "-to", str(TIMEOUT_S),
                 "-ta", str(TIMEOUT_S), "-td", str(TIMEOUT_S)]
         if probe.transport == "tls":
             if identity is None:
@@ -81,10 +92,24 @@ class Dcmtk:
         argv = [str(self.bindir / tool), *args]
         result = host.run(argv, TIMEOUT_S * 3)
         output, code = result.output, result.code
-        lines = tuple(l for l in output.splitlines() if l.strip())
+        peer = _peer_subject(output)
+        lines = tuple(l for l in output.splitlines() if l.strip() and not l.startswith("D:"))
         ok = code == 0 and (tool == "echoscu" or any("Received Store Response (Success)" in l for l in lines))
         offered = dcmtk_offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
-        return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered)
+        return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer)
+
+
+_PEER_SUBJECT = re.compile(r"^D: Peer X\.509v3 Certificate\s*\nD:\s+Subject\s*:\s*(.+)$", re.MULTILINE)
+
+
+def _peer_subject(output: str) -> str | None:
+    """The common name (else the whole subject) of the certificate dcmtk's TLS details name."""
+    match = _PEER_SUBJECT.search(output)
+    if match is None:
+        return None
+    subject = match.group(1).strip()
+    cn = re.search(r"/CN=([^/]+)", subject)
+    return cn.group(1) if cn else subject
 
 
 @cache

@@ -7,13 +7,14 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pynetdicom
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from dicomtls.dicomdata import make_object
-from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
+from dicomtls.probes import CALLING_AET, ProbeOutcome, Target, common_name
 from dicomtls.profiles import python_context, python_offer
 from dicomtls.scenario import Probe
 
@@ -79,12 +80,13 @@ class Pynetdicom:
         old_level = logger.level
         logger.addHandler(capture)
         logger.setLevel(logging.INFO)
-        stage, ok = "connect", False
+        stage, ok, peer = "connect", False, None
         try:
             assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
                                  tls_args=tls_args)
             if assoc.is_established:
                 stage = "dimse"
+                peer = _peer_certificate(assoc)
                 try:
                     status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
                 finally:
@@ -106,11 +108,20 @@ class Pynetdicom:
             logger.setLevel(old_level)
             ae.shutdown()
         lines = tuple(r for r in capture.records if not ok or "Accepted" in r)
-        return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None)
+        return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer)
 
 
-def echo_through(target: Target, timeout_s: float = 5.0) -> tuple[bool, str]:
-    """One C-ECHO with the good client identity and the right SNI, hostname unchecked: is the path up?"""
+def _peer_certificate(assoc: Any) -> str | None:
+    """The common name of the certificate the server presented (the binary form is there even when unverified)."""
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    der = sock.getpeercert(binary_form=True)
+    return common_name(der) if der else None
+
+
+def echo_through(target: Target, sni: str, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """One C-ECHO with the good client identity and SNI, hostname unchecked: is the path to that name up?"""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
     ctx.check_hostname = False
     ctx.load_cert_chain(str(target.pki.client_fullchain), str(target.pki.client_key))
@@ -120,7 +131,7 @@ def echo_through(target: Target, timeout_s: float = 5.0) -> tuple[bool, str]:
     ae.add_requested_context(Verification)
     try:
         assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
-                             tls_args=(ctx, target.server_names[0]))
+                             tls_args=(ctx, sni))
         if not assoc.is_established:
             return False, "association not established"
         status = assoc.send_c_echo()

@@ -66,7 +66,11 @@ def _mark(r: CellResult) -> Text:
     if r.verdict == "ok":
         if r.actual == "pass" and r.detail.startswith(NOT_VERIFIED):
             return Text("✔ not verified", style="yellow")
-        return Text("✔", style="green") if r.actual == "pass" else Text(f"✘ {r.reason}", style="yellow")
+        if r.actual == "pass":
+            return Text(f"✔ {r.site}" if r.site else "✔", style="green")
+        return Text(f"✘ {r.reason}", style="yellow")
+    if r.actual == "pass" and r.cell.expected == "pass":
+        return Text(f"‼ ✔ at {r.site or 'no site'}, expected {r.cell.expected_site}", style="bold red")
     if r.actual == "pass":
         return Text("‼ ✔ (expected fail)", style="bold red")
     return Text(f"‼ ✘ {r.reason}", style="bold red")
@@ -86,18 +90,22 @@ def print_result(result: MatrixResult, console: Console) -> None:
         for r in cells:
             rows.setdefault(_row_key(r), {})[r.cell.probe.operation] = r
         table = Table(title=scenario, title_justify="left", title_style="bold")
+        sites = any(r.cell.expected_site or r.site for r in cells)
         for name in ("environment", "client", "sni", "client cert"):
             table.add_column(name)
         for op in operations:
             table.add_column(op)
+        if sites:
+            table.add_column("served certificate")
         previous_env = None
         for key, by_op in rows.items():
             env, client, sni, cert, *extras = key
             shown_env = env if env != previous_env else ""
             previous_env = env
             client_label = " ".join([client, *(f"({e})" for e in extras)])
+            served = [next((r.certificate for r in by_op.values() if r.certificate), "")] if sites else []
             table.add_row(shown_env, client_label, sni, cert,
-                          *[_mark(by_op[op]) if op in by_op else Text("") for op in operations],
+                          *[_mark(by_op[op]) if op in by_op else Text("") for op in operations], *served,
                           end_section=False)
         console.print(table)
     _print_scans(result, console)
@@ -136,6 +144,11 @@ def _row_key(r: CellResult) -> tuple[str, ...]:
 
 
 def _print_unexpected(r: CellResult, console: Console) -> None:
+    if r.actual == "pass" and r.cell.expected == "pass":
+        console.print(Text(f"‼ {r.cell.id}: arrived at site {r.site or '(none logged it)'}, but the scenario expects "
+                           f"site {r.cell.expected_site}", style="bold red"))
+        console.print(f"    {r.detail}" if r.detail else "", highlight=False, markup=False)
+        return
     if r.actual == "pass":
         console.print(Text(f"‼ {r.cell.id}: passed, but the scenario expects {r.cell.expected_reason}",
                            style="bold red"))

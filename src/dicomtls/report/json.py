@@ -31,6 +31,9 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "detail": r.detail,
         "duration_s": r.duration_s,
         "sent_bytes": r.sent_bytes,
+        "expected_site": c.expected_site,
+        "site": r.site,
+        "certificate": r.certificate,
     }
 
 

@@ -29,10 +29,12 @@ class GridCell:
         """Short text for the cell, the terminal's marks: ✔, ✘ reason, ‼ for anything unexpected."""
         r = self.record
         if self.status == "pass":
-            return "✔"
+            return f"✔ {r['site']}" if r.get("site") else "✔"
         if self.status == "xfail":
             return f"✘ {r['reason']}"
         if r["actual"] == "pass":
+            if r.get("expected_site") and r["expected"] == "pass":
+                return f"‼ ✔ at {r.get('site') or 'no site'}, expected {r['expected_site']}"
             return f"‼ ✔ passed, expected {r['expected_reason']}"
         return f"‼ ✘ {r['reason']}"
 
@@ -46,12 +48,18 @@ class Row:
     client_cert: str
     cells: list[GridCell | None]  # one per operation of the grid
 
+    @property
+    def certificate(self) -> str:
+        """Who the certificate the client was served says it is (the first of the row's cells that saw one)."""
+        return next((c.record["certificate"] for c in self.cells if c and c.record.get("certificate")), "")
+
 
 @dataclass
 class Grid:
     scenario: str
     operations: list[str]
     rows: list[Row]
+    sites: bool = False  # some environment has several sites: show where each cell arrived and what it was served
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ def grids(cells: list[dict[str, Any]]) -> list[Grid]:
             built.append(Row(environment, environment != previous, client, sni, cert,
                              [GridCell(by_op[op], status(by_op[op])) if op in by_op else None for op in operations]))
             previous = environment
-        result.append(Grid(scenario, operations, built))
+        result.append(Grid(scenario, operations, built, any(r.get("expected_site") or r.get("site") for r in records)))
     return result
 
 
@@ -118,9 +126,13 @@ def unexpected(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def wanted(record: dict[str, Any]) -> str:
-    """What the scenario expects of a cell, in words: ``pass`` or ``fail (reason)``."""
-    return "pass" if record["expected"] == "pass" else f"fail ({record['expected_reason']})"
+    """What the scenario expects of a cell, in words: ``pass``, ``pass at SITE`` or ``fail (reason)``."""
+    if record["expected"] == "pass":
+        return f"pass at {record['expected_site']}" if record.get("expected_site") else "pass"
+    return f"fail ({record['expected_reason']})"
 
 
 def got(record: dict[str, Any]) -> str:
-    return "pass" if record["actual"] == "pass" else f"fail ({record['reason']})"
+    if record["actual"] == "pass":
+        return f"pass at {record['site']}" if record.get("site") else "pass"
+    return f"fail ({record['reason']})"

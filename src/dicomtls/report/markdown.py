@@ -55,9 +55,11 @@ def _block(lines: list[str]) -> list[str]:
 def _mark(cell: layout.GridCell) -> str:
     r = cell.record
     if cell.status == "pass":
-        return EMOJI["pass"]
+        return EMOJI["pass"] + (f" {_cell(r['site'])}" if r.get("site") else "")
     if cell.status == "xfail":
         return f"{EMOJI['xfail']} {_cell(r['reason'])}"
+    if r["actual"] == "pass" and r["expected"] == "pass":  # arrived at another site than expected
+        return f"{EMOJI['unexpected']} {_cell(layout.got(r))}, expected {_cell(layout.wanted(r))}"
     if r["actual"] == "pass":
         return f"{EMOJI['unexpected']} passed, expected {_cell(r['expected_reason'])}"
     return f"{EMOJI['unexpected']} {_cell(r['reason'])}"
@@ -90,12 +92,14 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         out += _changes(changes)
 
     for grid in layout.grids(cells):
+        served = ["served certificate"] if grid.sites else []
         out += [f"### {_text(grid.scenario)}", "",
-                "| environment | client | sni | client cert | " + " | ".join(_cell(o) for o in grid.operations) + " |",
-                "|---" * (4 + len(grid.operations)) + "|"]
+                "| environment | client | sni | client cert | "
+                + " | ".join(_cell(o) for o in [*grid.operations, *served]) + " |",
+                "|---" * (4 + len(grid.operations) + len(served)) + "|"]
         for row in grid.rows:
             env = f"**{_cell(row.environment)}**" if row.first_of_environment else ""
-            marks = [_mark(c) if c else "" for c in row.cells]
+            marks = [_mark(c) if c else "" for c in row.cells] + ([_cell(row.certificate)] if served else [])
             out.append(f"| {env} | {_cell(row.client)} | {_cell(row.sni)} | {_cell(row.client_cert)} | "
                        + " | ".join(marks) + " |")
         out.append("")
@@ -113,6 +117,14 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         logs = " · ".join(f"[{_cell(name)}]({link})" for name, link in env.get("logs", {}).items()) or "none kept"
         name = _cell(env["name"]) + (f" ❌ did not start: {_cell(env['error'])}" if env.get("error") else "")
         out.append(f"| {name} | {_cell(', '.join(env.get('scenarios', [])))} | {_cell(path)} | {logs} |")
+    for env in doc["environments"]:
+        if env.get("sites"):
+            sites = "; ".join(f"{_text(s['name'])}: {_text(', '.join(s['server_names']))}" for s in env["sites"])
+            out += ["", f"{_text(env['name'])} routes by SNI to sites {sites} (the first takes the catch-all route)."]
+    for env in doc["environments"]:
+        if env.get("unhonoured"):
+            out += ["", f"**{_text(env['name'])}**: not reproduced from the manifests (its cells say nothing about "
+                        "these):", "", *(f"- {_text(line)}" for line in env["unhonoured"])]
     out += ["", "✅ pass · 🟡 a failure the scenario expects · ❌ not what the scenario says. "
                 "Every cell's diagnosis is in report.html and results.json; logs are in the run's `logs/`.", ""]
     return "\n".join(out)
