@@ -1,9 +1,10 @@
-"""Kubernetes manifests a user deploys (Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption),
-read into the options of the component that reproduces them on loopback.
+"""The manifests a user deploys (Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption on Kubernetes, a
+plain Envoy bootstrap on a VM), read into the options of the component that reproduces them on loopback.
 
-The Kubernetes secrets they name (credentialName, secretName, clientAuth.secretNames) are replaced by the
-generated PKI, and every backend a route names by the environment's Orthanc. Anything else the tool cannot
-reproduce is collected as an "unhonoured" line for the report, so a matrix never claims more than it ran.
+The secrets and certificate files they name (credentialName, secretName, clientAuth.secretNames, an Envoy
+DownstreamTlsContext's files) are replaced by the generated PKI, and every backend a route names by the
+environment's Orthanc. Anything else the tool cannot reproduce is collected as an "unhonoured" line for the
+report, so a matrix never claims more than it ran.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dicomtls.components import envoy_bootstrap
 from dicomtls.errors import UsageError
 
 ISTIO_GROUP = "networking.istio.io"
@@ -251,14 +253,26 @@ _KINDS: dict[tuple[str, str], type[_Spec]] = {
 }
 
 
+@dataclass(frozen=True)
+class EnvoyBootstrap:
+    """A plain Envoy bootstrap (a mapping with static_resources): it has no metadata, so its file names it."""
+
+    name: str
+    document: dict[str, Any]
+
+
+def _is_envoy_bootstrap(doc: Any) -> bool:
+    return isinstance(doc, dict) and "static_resources" in doc and "apiVersion" not in doc and "kind" not in doc
+
+
 @dataclass
 class Manifests:
     """The resources read from a set of files, each with where it came from."""
 
-    resources: list[tuple[str, _Spec]] = field(default_factory=list)
+    resources: list[tuple[str, _Spec | EnvoyBootstrap]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # documents of kinds the tool does not read
 
-    def of(self, kind: type[_Spec]) -> list[tuple[str, Any]]:
+    def of(self, kind: type[_Spec] | type[EnvoyBootstrap]) -> list[tuple[str, Any]]:
         return [(where, r) for where, r in self.resources if isinstance(r, kind)]
 
 
@@ -266,6 +280,8 @@ def _where(path: Path, index: int, resource: dict[str, Any]) -> str:
     metadata = resource.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     what = f", {resource.get('kind')} {name}" if name else ""
+    if _is_envoy_bootstrap(resource):
+        what = ", Envoy bootstrap"
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     return f"{shown} (document {index + 1}{what})"
 
@@ -285,9 +301,12 @@ def read_manifests(paths: list[Path]) -> Manifests:
         for index, doc in enumerate(documents):
             if doc is None:
                 continue
+            if _is_envoy_bootstrap(doc):
+                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
+                continue
             if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
                 raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
-                                 "and kind")
+                                 "and kind (or static_resources, for an Envoy bootstrap)")
             model = _KINDS.get((str(doc["apiVersion"]), str(doc["kind"])))
             if model is None:
                 found.skipped.append(f"{_where(path, index, doc)}: {doc['apiVersion']} {doc['kind']} is not read")
@@ -299,6 +318,15 @@ def read_manifests(paths: list[Path]) -> Manifests:
                 loc = ".".join(str(p) for p in first["loc"])
                 raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
     return found
+
+
+def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) -> EnvoyBootstrap:
+    """The bootstrap named after its file: "EnvoyBootstrap/<stem>" must pick exactly one."""
+    taken = [where for where, r in found.resources if isinstance(r, EnvoyBootstrap) and r.name == path.stem]
+    if taken:
+        raise UsageError(f"{_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} ({taken[0]}): "
+                         "Envoy reads one bootstrap per file, so give each its own file with its own name")
+    return EnvoyBootstrap(path.stem, doc)
 
 
 def manifest_files(directory: Path) -> list[Path]:
@@ -317,7 +345,7 @@ def manifest_files(directory: Path) -> list[Path]:
 class Translation:
     """One proxy resource as an environment: its components' options and what could not be reproduced."""
 
-    resource: str  # "Gateway/name" or "IngressRouteTCP/name"
+    resource: str  # "Gateway/name", "IngressRouteTCP/name" or "EnvoyBootstrap/<file stem>"
     proxy: dict[str, Any]
     server: dict[str, Any]
     server_names: tuple[str, ...]
@@ -449,17 +477,38 @@ def _traefik(where: str, route: IngressRouteTCP, found: Manifests) -> Translatio
     )
 
 
+def _envoy_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
+    """The user's own bootstrap runs, rewritten (components/envoy_bootstrap.py): what the rewrite removes or
+    replaces is what is unhonoured."""
+    doc = bootstrap.document
+    try:
+        notes = envoy_bootstrap.unhonoured(doc)
+        passthrough = envoy_bootstrap.passes_through(doc)
+        names = [n for n in envoy_bootstrap.server_names(doc) if "*" not in n]
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return Translation(
+        f"EnvoyBootstrap/{bootstrap.name}",
+        {"kind": "envoy-bootstrap", "bootstrap": doc},
+        {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {})},
+        tuple(dict.fromkeys(names)),
+        tuple(f"{where}: {note}" for note in notes),
+    )
+
+
 def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
-    """Every Gateway and IngressRouteTCP as an environment, or just ``resource`` ("Kind/name")."""
+    """Every Gateway, IngressRouteTCP and Envoy bootstrap as an environment, or just ``resource`` ("Kind/name")."""
     translations = [*(_istio(w, g, found) for w, g in found.of(Gateway)),
-                    *(_traefik(w, r, found) for w, r in found.of(IngressRouteTCP))]
+                    *(_traefik(w, r, found) for w, r in found.of(IngressRouteTCP)),
+                    *(_envoy_bootstrap(w, b) for w, b in found.of(EnvoyBootstrap))]
     if resource is not None:
         translations = [t for t in translations if t.resource == resource]
         if not translations:
             raise UsageError(f"manifests: no {resource} among them")
     translations = [replace(t, unhonoured=(*t.unhonoured, *found.skipped)) for t in translations]
     if not translations:
-        raise UsageError("manifests: no Istio Gateway or Traefik IngressRouteTCP among them, so no proxy to build")
+        raise UsageError("manifests: no Istio Gateway, Traefik IngressRouteTCP or Envoy bootstrap among them, so no "
+                         "proxy to build")
     return translations
 
 

@@ -129,11 +129,13 @@ class ComponentConfig(_Model):
 
 
 class ManifestSource(_Model):
-    """Kubernetes manifests (relative to the scenario file) the environment's components are read from."""
+    """Manifests (relative to the scenario file) the environment's components are read from: Kubernetes resources
+    or an Envoy bootstrap."""
 
     files: list[str] = Field(min_length=1)
     resource: str | None = None
-    """Which proxy resource, "Gateway/NAME" or "IngressRouteTCP/NAME", when the files hold several."""
+    """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME" or "EnvoyBootstrap/FILE-STEM", when the files hold
+    several."""
 
 
 class SiteConfig(_Model):
@@ -532,7 +534,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
 
 
 MANIFEST_PROBES: list[dict[str, Any]] = [
-    {"client": "dcmtk", "client_cert": ["none", "valid"], "operation": ["echo", "store-ct"]},
+    {"client": "dcmtk", "client_cert": ["none", "valid", "untrusted"], "operation": ["echo", "store-ct"]},
     {"client": "pynetdicom", "sni": ["none", "right", "wrong"], "client_cert": ["none", "valid"],
      "operation": ["echo", "store-ct"]},
 ]

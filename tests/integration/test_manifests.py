@@ -1,5 +1,6 @@
 """The Istio twin and Traefik run from real manifests: korthweb-istio's Gateways, and a Korthweb-style
-Traefik directory given to `invoke matrix --manifests`, in one run."""
+Traefik directory given to `invoke matrix --manifests`, in one run; and an Orthweb-style Envoy bootstrap run by
+the real Envoy, rewritten, in another."""
 
 from __future__ import annotations
 
@@ -13,12 +14,20 @@ pytestmark = pytest.mark.integration
 
 TRAEFIK_MANIFESTS = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-traefik"
 TRAEFIK_ENV = "traefik-orthanc-dicom"
+ORTHWEB_MANIFESTS = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-envoy"
+ORTHWEB_ENV = "envoy-bootstrap-envoy"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return matrix_run(tmp_path_factory.mktemp("manifests"), "--backend", "local", "--scenario", "korthweb-istio",
                       "--manifests", str(TRAEFIK_MANIFESTS))
+
+
+@pytest.fixture(scope="module")
+def bootstrap_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("bootstrap"), "--backend", "local", "--manifests",
+                      str(ORTHWEB_MANIFESTS))
 
 
 def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
@@ -67,7 +76,7 @@ def test_istio_gateway_fields_not_reproduced_are_reported(run: dict[str, Any]) -
 
 def test_traefik_manifests_are_observed_not_expected(run: dict[str, Any]) -> None:
     observed = cells(run, environment=TRAEFIK_ENV)
-    assert len(observed) == 16 and {c["expected"] for c in observed} == {"observe"}
+    assert len(observed) == 18 and {c["expected"] for c in observed} == {"observe"}
     assert environment(run, TRAEFIK_ENV)["server_names"] == ["dicom.korthweb.test"]
 
 
@@ -85,3 +94,43 @@ def test_traefik_manifests_pass_pynetdicom_with_the_right_sni(run: dict[str, Any
 def test_traefik_tls_option_fields_not_reproduced_are_reported(run: dict[str, Any]) -> None:
     listed = environment(run, TRAEFIK_ENV)["unhonoured"]
     assert any("TLSOption dicom-tls-options): spec.cipherSuites: not reproduced" in line for line in listed)
+
+
+def test_envoy_runs_the_rewritten_orthweb_bootstrap(bootstrap_run: dict[str, Any]) -> None:
+    proc = bootstrap_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert bootstrap_run["leftovers"] == (set(), set())
+    assert environment(bootstrap_run, ORTHWEB_ENV)["error"] is None
+    assert bootstrap_run["results"]["run"]["versions"]["envoy-bootstrap"] not in ("", "unknown")
+    [config] = (bootstrap_run["out"] / "envs").glob(f"{ORTHWEB_ENV}-*/envoy-bootstrap/envoy.yaml")
+    text = config.read_text()
+    assert "/etc/ssl" not in text and "9901" not in text and "orthanc_web" not in text
+    log = (bootstrap_run["out"] / "logs" / ORTHWEB_ENV / "envoy-bootstrap" / "output.log").read_text()
+    assert "starting main dispatch loop" in log
+
+
+def test_orthweb_bootstrap_lets_dcmtk_without_sni_store_with_or_without_a_valid_certificate(
+        bootstrap_run: dict[str, Any]) -> None:
+    for cert in ("none", "valid"):
+        found = cells(bootstrap_run, environment=ORTHWEB_ENV, client="dcmtk", sni="none", client_cert=cert)
+        assert {c["operation"] for c in found} == {"echo", "store-ct"}
+        assert {c["actual"] for c in found} == {"pass"}, [c["summary"] for c in found]
+        assert all("holds the sent dataset" in c["detail"] for c in found if c["operation"] == "store-ct")
+
+
+def test_orthweb_bootstrap_refuses_an_untrusted_client_certificate(bootstrap_run: dict[str, Any]) -> None:
+    found = cells(bootstrap_run, environment=ORTHWEB_ENV, client="dcmtk", client_cert="untrusted")
+    assert {c["operation"] for c in found} == {"echo", "store-ct"}
+    for cell in found:
+        assert (cell["actual"], cell["reason"]) == ("fail", "tls-unknown-ca"), cell["id"]
+        # The diagnosis found this connection's own line in the tool's connection log, Envoy's reason in it.
+        lines = [e for e in cell["evidence"] if "access.log" in e]
+        assert len(lines) == 1 and "CERTIFICATE_VERIFY_FAILED" in lines[0], cell["evidence"]
+
+
+def test_orthweb_bootstrap_reports_the_admin_interface_and_the_second_listener(bootstrap_run: dict[str, Any]) -> None:
+    listed = environment(bootstrap_run, ORTHWEB_ENV)["unhonoured"]
+    assert any("admin: the admin interface (0.0.0.0:9901) is not started" in line for line in listed)
+    assert any("static_resources.listeners[1] (orthanc_web) (0.0.0.0:443): not started" in line for line in listed)
+    assert any("the server certificate is the generated PKI's, not /etc/ssl/certs/site.pem" in line
+               for line in listed)

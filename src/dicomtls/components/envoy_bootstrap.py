@@ -1,0 +1,440 @@
+"""A user's own Envoy bootstrap (the envoy.yaml Orthweb runs on a VM), run as written except where it cannot be.
+
+A template filled from options would test the tool's idea of the configuration; running the user's file tests
+theirs. Only what cannot exist on loopback is rewritten: the DICOM listener listens where the backend says,
+presents the generated PKI's certificates instead of the files it names, logs each connection where the diagnosis
+reads it, and forwards to the environment's Orthanc. What needs the real machine (the admin interface, the other
+listeners and their clusters, secrets, upstream TLS, ...) is removed, and :func:`unhonoured` says what was, one
+line each, so a matrix never claims more than it ran.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+from pydantic import model_validator
+
+from dicomtls.components import Launch, Options, Placement, SiteRoute, register
+from dicomtls.components.envoy import Envoy, connection_log
+
+TCP_PROXY = "envoy.filters.network.tcp_proxy"
+_TYPES = "type.googleapis.com/envoy.extensions."
+_TCP_PROXY_TYPE = _TYPES + "filters.network.tcp_proxy.v3.TcpProxy"
+_DOWNSTREAM_TLS_TYPE = _TYPES + "transport_sockets.tls.v3.DownstreamTlsContext"
+_TLS_INSPECTOR_TYPE = _TYPES + "filters.listener.tls_inspector.v3.TlsInspector"
+
+_KEPT_TOP_LEVEL = ("static_resources", "node")
+_MATCHED_ON = ("server_names", "transport_protocol")
+"""filter_chain_match fields that mean the same on loopback; the others match the real network."""
+
+# Fields removed from the kept parts, and why: each one present becomes an unhonoured line.
+_UPSTREAM_TLS = "upstream TLS removed: Envoy forwards to Orthanc's DICOM port without a TLS layer of its own"
+_RESOLVER = "not reproduced (the environment's own resolver finds Orthanc)"
+_PINS = "not reproduced (it pins the real clients' certificates)"
+_SANS = "not reproduced (the generated client certificates carry other names)"
+_TICKETS = "not reproduced (Envoy makes its own session ticket keys)"
+_LISTENER_DROPS = {"additional_addresses": "not reproduced (the listener gets the one address the backend gives it)"}
+_TCP_PROXY_DROPS = {
+    "access_log": "replaced by the tool's connection log on the listener (a second log counts each connection twice)",
+    "access_log_options": "removed with the tcp_proxy access_log",
+    "tunneling_config": "not reproduced (Orthanc is reached directly, not through an HTTP CONNECT tunnel)",
+}
+_TLS_CONTEXT_DROPS = {"session_ticket_keys": _TICKETS, "session_ticket_keys_sds_secret_config": _TICKETS}
+_COMMON_TLS_DROPS = {
+    "key_log": "not reproduced (the tool never writes TLS key material)",
+    "tls_certificate_provider_instance": "replaced by the generated PKI's server certificate",
+}
+_VALIDATION_DROPS = {
+    "crl": "not reproduced (the generated PKI revokes nothing)",
+    "verify_certificate_spki": _PINS,
+    "verify_certificate_hash": _PINS,
+    "match_subject_alt_names": _SANS,
+    "match_typed_subject_alt_names": _SANS,
+    "watched_directory": "not reproduced (the generated CA bundle does not change)",
+}
+_CLUSTER_DROPS = {
+    "transport_socket": _UPSTREAM_TLS,
+    "transport_socket_matches": _UPSTREAM_TLS,
+    "upstream_bind_config": "not reproduced (Envoy connects from the environment's own address)",
+    "dns_resolvers": _RESOLVER,
+    "dns_resolution_config": _RESOLVER,
+    "typed_dns_resolver_config": _RESOLVER,
+    "eds_cluster_config": "replaced: the cluster's endpoint is the environment's Orthanc",
+    "cluster_type": "replaced: the cluster's endpoint is the environment's Orthanc",
+}
+
+HEADER = ("# Your Envoy bootstrap, rewritten by dicomtls to run here: only the DICOM listener, on\n"
+          "# the backend's address, with the generated PKI, the tool's connection log and the environment's Orthanc\n"
+          "# as its cluster. Everything else that changed is listed under unhonoured in results.json.\n")
+
+
+# --- reading --------------------------------------------------------------------------------------------------
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        raise ValueError(f"{path}: missing: an Envoy bootstrap needs static_resources with listeners and clusters")
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: not a mapping: write it as Envoy's bootstrap schema does (key: value)")
+    return value
+
+
+def _items(container: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+    value = container.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"{path}.{key}: not a list of mappings: write each entry as '- key: value'")
+    return value
+
+
+def _typed(entry: dict[str, Any]) -> dict[str, Any]:
+    typed = entry.get("typed_config")
+    return typed if isinstance(typed, dict) else {}
+
+
+def _label(entry: dict[str, Any]) -> str:
+    return f" ({entry['name']})" if entry.get("name") else ""
+
+
+def _is_tcp_proxy(network_filter: dict[str, Any]) -> bool:
+    if "@type" in _typed(network_filter):  # the type decides; the name is free text since Envoy 1.14
+        return _typed(network_filter)["@type"] == _TCP_PROXY_TYPE
+    return network_filter.get("name") in (TCP_PROXY, "envoy.tcp_proxy")
+
+
+def _is_tls_inspector(listener_filter: dict[str, Any]) -> bool:
+    if "@type" in _typed(listener_filter):
+        return _typed(listener_filter)["@type"] == _TLS_INSPECTOR_TYPE
+    return listener_filter.get("name") in ("envoy.filters.listener.tls_inspector", "envoy.listener.tls_inspector")
+
+
+def _tls_context(chain: dict[str, Any]) -> dict[str, Any] | None:
+    """The chain's DownstreamTlsContext, or None when the chain passes TLS through (or carries plain TCP)."""
+    socket = chain.get("transport_socket")
+    typed = _typed(socket) if isinstance(socket, dict) else {}
+    return typed if typed.get("@type") == _DOWNSTREAM_TLS_TYPE else None
+
+
+def _chains(listener: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every filter chain with its path, the default_filter_chain last."""
+    chains = [(f"{path}.filter_chains[{i}]", c) for i, c in enumerate(_items(listener, "filter_chains", path))]
+    if "default_filter_chain" in listener:
+        here = f"{path}.default_filter_chain"
+        chains.append((here, _mapping(listener["default_filter_chain"], here)))
+    return chains
+
+
+def _tcp_proxy(chain: dict[str, Any], path: str) -> dict[str, Any] | None:
+    return next((f for f in _items(chain, "filters", path) if _is_tcp_proxy(f)), None)
+
+
+def _carrying(listener: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    """The chains that carry DICOM: those with a tcp_proxy."""
+    return [(here, chain) for here, chain in _chains(listener, path) if _tcp_proxy(chain, here) is not None]
+
+
+def _matched_names(chain: dict[str, Any]) -> list[str]:
+    match = chain.get("filter_chain_match")
+    names = match.get("server_names") if isinstance(match, dict) else None
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
+def _routes(chain: dict[str, Any]) -> list[str]:
+    """The clusters a chain's tcp_proxy sends connections to."""
+    typed = _typed(_tcp_proxy(chain, "") or {})
+    weighted = typed.get("weighted_clusters")
+    if isinstance(weighted, dict):
+        return [c["name"] for c in weighted.get("clusters") or [] if isinstance(c, dict) and "name" in c]
+    return [typed["cluster"]] if isinstance(typed.get("cluster"), str) else []
+
+
+def _dicom_listener(bootstrap: Any, name: str | None = None) -> tuple[int, dict[str, Any]]:
+    """The listener that carries DICOM and its index: the one called ``name``, else the first with a tcp_proxy."""
+    static = _mapping(_mapping(bootstrap, "the bootstrap").get("static_resources"), "static_resources")
+    listeners = _items(static, "listeners", "static_resources")
+    if name is not None:
+        for index, listener in enumerate(listeners):
+            if listener.get("name") == name:
+                if not _carrying(listener, f"static_resources.listeners[{index}]"):
+                    raise ValueError(f"static_resources.listeners[{index}] ({name}): no {TCP_PROXY} filter, so it "
+                                     "carries no DICOM: name the listener that proxies DICOM")
+                return index, listener
+        names = ", ".join(str(listener.get("name")) for listener in listeners) or "none"
+        raise ValueError(f"listener {name!r}: not in static_resources.listeners: use one of {names}")
+    for index, listener in enumerate(listeners):
+        if _carrying(listener, f"static_resources.listeners[{index}]"):
+            return index, listener
+    raise ValueError(f"static_resources.listeners: none has an {TCP_PROXY} filter, so none carries DICOM: give "
+                     "the bootstrap of the Envoy that proxies DICOM (listeners from LDS are not read)")
+
+
+def passes_through(bootstrap: Any, listener: str | None = None) -> bool:
+    """True when the DICOM listener forwards TLS untouched (its chains have no TLS transport socket), so the
+    server behind must terminate it."""
+    index, chosen = _dicom_listener(bootstrap, listener)
+    path = f"static_resources.listeners[{index}]"
+    terminating = {_tls_context(chain) is not None for _, chain in _carrying(chosen, path)}
+    if len(terminating) > 1:
+        raise ValueError(f"{path}: mixes filter chains that terminate TLS with chains that pass it through: the "
+                         "Orthancs behind either all terminate TLS or none does; give each kind its own bootstrap")
+    return terminating == {False}
+
+
+def server_names(bootstrap: Any, listener: str | None = None) -> tuple[str, ...]:
+    """Every name the DICOM listener's chains match on: the names clients send and the PKI must carry."""
+    index, chosen = _dicom_listener(bootstrap, listener)
+    names = [name for _, chain in _carrying(chosen, f"static_resources.listeners[{index}]")
+             for name in _matched_names(chain)]
+    return tuple(dict.fromkeys(names))
+
+
+# --- trimming: what cannot run here is removed, each removal noted ---------------------------------------------
+
+
+def _drop(entry: dict[str, Any], fields: dict[str, str], path: str, notes: list[str]) -> None:
+    for field, why in fields.items():
+        if field in entry:
+            del entry[field]
+            notes.append(f"{path}.{field}: {why}")
+
+
+def _at(entry: Any) -> str:
+    """An admin or listener address as " (host:port)", for the notes."""
+    address = entry.get("address") if isinstance(entry, dict) else None
+    socket = address.get("socket_address") if isinstance(address, dict) else None
+    if not isinstance(socket, dict):
+        return ""
+    return f" ({socket.get('address')}:{socket.get('port_value')})"
+
+
+def _source(data_source: Any, what: str) -> str:
+    """Where a DataSource's bytes come from, without ever quoting them."""
+    if not isinstance(data_source, dict):
+        return f"no {what}"
+    if "filename" in data_source:
+        return str(data_source["filename"])
+    if "environment_variable" in data_source:
+        return f"${data_source['environment_variable']}"
+    return f"an inline {what}"
+
+
+def _served(entry: dict[str, Any]) -> str:
+    if "pkcs12" in entry:
+        return f"the PKCS#12 {_source(entry['pkcs12'], 'bundle')}"
+    return (f"{_source(entry.get('certificate_chain'), 'certificate')} "
+            f"(key {_source(entry.get('private_key'), 'key')})")
+
+
+def _trim_tls(context: dict[str, Any], path: str, notes: list[str]) -> None:
+    """Leaves the TLS settings and empty slots for the site's certificate and the PKI's CA bundle (rewrite fills
+    them): SDS secrets and certificate files cannot exist here."""
+    _drop(context, _TLS_CONTEXT_DROPS, path, notes)
+    here = f"{path}.common_tls_context"
+    common = _mapping(context.setdefault("common_tls_context", {}), here)
+    _drop(common, _COMMON_TLS_DROPS, here, notes)
+    served = [_served(entry) for entry in _items(common, "tls_certificates", here)]
+    secrets = [str(s.get("name")) for s in _items(common, "tls_certificate_sds_secret_configs", here)]
+    if secrets:
+        del common["tls_certificate_sds_secret_configs"]
+        notes.append(f"{here}.tls_certificate_sds_secret_configs: SDS replaced by files: the server certificate is "
+                     f"the generated PKI's, not the secret {', '.join(secrets)}")
+    if served:
+        notes.append(f"{here}.tls_certificates: the server certificate is the generated PKI's, not "
+                     f"{', '.join(served)}")
+    common["tls_certificates"] = []
+    validation = common.get("validation_context")
+    where = f"{here}.validation_context"
+    if "validation_context_sds_secret_config" in common:
+        sds = f"{here}.validation_context_sds_secret_config"
+        secret = _mapping(common.pop("validation_context_sds_secret_config"), sds)
+        notes.append(f"{sds}: SDS replaced by files: the trusted CA is the generated PKI's, not the secret "
+                     f"{secret.get('name')}")
+        validation = {"trusted_ca": {}}
+    if "combined_validation_context" in common:
+        combined = _mapping(common.pop("combined_validation_context"), f"{here}.combined_validation_context")
+        secret = combined.get("validation_context_sds_secret_config")
+        notes.append(f"{here}.combined_validation_context: SDS replaced by files: the trusted CA is the generated "
+                     f"PKI's, not the secret {secret.get('name') if isinstance(secret, dict) else secret}")
+        where = f"{here}.combined_validation_context.default_validation_context"
+        validation = {**_mapping(combined.get("default_validation_context") or {}, where), "trusted_ca": {}}
+    if validation is None:
+        return
+    validation = _mapping(validation, where)
+    _drop(validation, _VALIDATION_DROPS, where, notes)
+    if validation.get("trusted_ca"):
+        notes.append(f"{where}.trusted_ca: the trusted CA is the generated PKI's, not "
+                     f"{_source(validation['trusted_ca'], 'CA')}")
+    common["validation_context"] = validation
+
+
+def _trim_chain(chain: dict[str, Any], path: str, notes: list[str]) -> dict[str, Any] | None:
+    """The chain with its tcp_proxy alone, or None when it carries no DICOM."""
+    filters = _items(chain, "filters", path)
+    index = next((i for i, f in enumerate(filters) if _is_tcp_proxy(f)), None)
+    if index is None:
+        names = ", ".join(str(f.get("name")) for f in filters) or "no filters"
+        notes.append(f"{path} ({names}): not reproduced (no tcp_proxy, so it carries no DICOM)")
+        return None
+    for i, other in enumerate(filters):
+        if i != index:
+            notes.append(f"{path}.filters[{i}]{_label(other)}: not reproduced (only the tcp_proxy runs, so DICOM "
+                         "is tested without it)")
+    chain["filters"] = [filters[index]]
+    _drop(_typed(filters[index]), _TCP_PROXY_DROPS, f"{path}.filters[{index}].typed_config", notes)
+    match = chain.get("filter_chain_match")
+    if isinstance(match, dict):
+        for key in [k for k in match if k not in _MATCHED_ON]:
+            del match[key]
+            notes.append(f"{path}.filter_chain_match.{key}: not reproduced (it matches the real network; here "
+                         "only server_names and transport_protocol are matched)")
+        if not match:
+            del chain["filter_chain_match"]
+    context = _tls_context(chain)
+    if context is not None:
+        _trim_tls(context, f"{path}.transport_socket.typed_config", notes)
+    return chain
+
+
+def _trim_listener(listener: dict[str, Any], path: str, notes: list[str]) -> dict[str, Any]:
+    if "filter_chain_matcher" in listener:
+        raise ValueError(f"{path}.filter_chain_matcher: the tool reproduces filter_chain_match only: match each "
+                         "filter chain with filter_chain_match.server_names instead")
+    _drop(listener, _LISTENER_DROPS, path, notes)
+    if "access_log" in listener:
+        notes.append(f"{path}.access_log: replaced by the tool's connection log (the diagnosis reads one line per "
+                     "connection)")
+    inspectors = []
+    for i, listener_filter in enumerate(_items(listener, "listener_filters", path)):
+        if _is_tls_inspector(listener_filter):
+            inspectors.append(listener_filter)
+        else:
+            notes.append(f"{path}.listener_filters[{i}]{_label(listener_filter)}: not reproduced (the tool's "
+                         "clients connect directly)")
+    listener.pop("listener_filters", None)
+    if inspectors:
+        listener["listener_filters"] = inspectors
+    chains = _items(listener, "filter_chains", path)
+    listener["filter_chains"] = [kept for i, chain in enumerate(chains)
+                                 if (kept := _trim_chain(chain, f"{path}.filter_chains[{i}]", notes))]
+    if "default_filter_chain" in listener:
+        here = f"{path}.default_filter_chain"
+        default = _trim_chain(_mapping(listener.pop("default_filter_chain"), here), here, notes)
+        if default is not None:
+            listener["default_filter_chain"] = default
+    return listener
+
+
+def _kept_chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
+    default = listener.get("default_filter_chain")
+    return [*listener["filter_chains"], *([default] if default else [])]
+
+
+def _trimmed(bootstrap: Any, listener: str | None) -> tuple[dict[str, Any], list[str]]:
+    """The bootstrap cut down to what runs here (the DICOM listener and the clusters it routes to, certificates
+    and endpoints still to be filled in), and a line for everything cut or replaced."""
+    index, chosen = _dicom_listener(bootstrap, listener)
+    passes_through(bootstrap, listener)  # mixed chains are an error before anything runs
+    notes: list[str] = []
+    for key, value in bootstrap.items():
+        if key == "admin":
+            notes.append(f"admin: the admin interface{_at(value)} is not started")
+        elif key not in _KEPT_TOP_LEVEL:
+            notes.append(f"{key}: not reproduced (only static_resources and node are run)")
+    static = bootstrap["static_resources"]
+    for key in static:
+        if key == "secrets":
+            notes.append("static_resources.secrets: not used (the generated PKI's files replace them)")
+        elif key not in ("listeners", "clusters"):
+            notes.append(f"static_resources.{key}: not understood")
+    name = chosen.get("name") or f"static_resources.listeners[{index}]"
+    for i, other in enumerate(static["listeners"]):
+        if i != index:
+            notes.append(f"static_resources.listeners[{i}]{_label(other)}{_at(other)}: not started (only the DICOM "
+                         f"listener {name} runs)")
+    kept = _trim_listener(copy.deepcopy(chosen), f"static_resources.listeners[{index}]", notes)
+    wanted = list(dict.fromkeys(route for chain in _kept_chains(kept) for route in _routes(chain)))
+    clusters = []
+    for i, cluster in enumerate(_items(static, "clusters", "static_resources")):
+        here = f"static_resources.clusters[{i}]"
+        if cluster.get("name") in wanted:
+            clusters.append(copy.deepcopy(cluster))
+            _drop(clusters[-1], _CLUSTER_DROPS, here, notes)
+        else:
+            notes.append(f"{here}{_label(cluster)}: not defined (no DICOM tcp_proxy routes to it)")
+    for missing in [n for n in wanted if n not in {c["name"] for c in clusters}]:
+        clusters.append({"name": missing})
+        notes.append(f"cluster {missing}: the DICOM tcp_proxy routes to it but static_resources.clusters does not "
+                     "define it (CDS is not read): the tool defines it")
+    node = {"node": copy.deepcopy(bootstrap["node"])} if "node" in bootstrap else {}
+    return {**node, "static_resources": {"listeners": [kept], "clusters": clusters}}, notes
+
+
+def unhonoured(bootstrap: Any, listener: str | None = None) -> list[str]:
+    """Everything :func:`rewrite` removes or replaces that changes what Envoy does, one line each."""
+    return _trimmed(bootstrap, listener)[1]
+
+
+# --- rewriting: the trimmed bootstrap pointed at this environment ----------------------------------------------
+
+
+def _site_of(chain: dict[str, Any], sites: tuple[SiteRoute, ...]) -> SiteRoute:
+    """The site a chain serves: the one whose names its server_names match, else the first (a catch-all)."""
+    wanted = {name.lower() for name in _matched_names(chain)}
+    return next((s for s in sites if wanted & {n.lower() for n in s.server_names}), sites[0])
+
+
+def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placement) -> dict[str, Any]:
+    """The user's bootstrap as it runs in ``placement``: each DICOM chain presents the certificate of the site it
+    serves and sends its connections there; a cluster two chains share goes where the first sends it."""
+    config, _ = _trimmed(bootstrap, listener)
+    [kept] = config["static_resources"]["listeners"]
+    address = placement.listen["dicom"]
+    kept["address"] = {"socket_address": {"address": address.host, "port_value": address.port}}
+    kept["access_log"] = connection_log(f"{placement.workdir}/access.log")
+    destinations: dict[str, SiteRoute] = {}
+    for chain in _kept_chains(kept):
+        site = _site_of(chain, placement.sites)
+        context = _tls_context(chain)
+        if context is not None:
+            common = context["common_tls_context"]
+            common["tls_certificates"] = [{"certificate_chain": {"filename": site.certificate},
+                                           "private_key": {"filename": site.private_key}}]
+            if "trusted_ca" in common.get("validation_context", {}):
+                common["validation_context"]["trusted_ca"] = {"filename": placement.pki.ca_bundle}
+        for route in _routes(chain):
+            destinations.setdefault(route, site)
+    for cluster in config["static_resources"]["clusters"]:
+        site = destinations[cluster["name"]]
+        # STATIC takes only IP addresses; in a container network the upstream is a host name.
+        cluster["type"] = "STATIC" if site.upstream_is_ip else "STRICT_DNS"
+        cluster["load_assignment"] = {"cluster_name": cluster["name"], "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": site.upstream.host, "port_value": site.upstream.port}}}}]}]}
+    return config
+
+
+class EnvoyBootstrapOptions(Options):
+    bootstrap: dict[str, Any]
+    """The parsed bootstrap YAML, usually read from the user's files (dicomtls.manifests)."""
+    listener: str | None = None
+    """The listener that carries DICOM; default: the first with an envoy.filters.network.tcp_proxy filter."""
+
+    @model_validator(mode="after")
+    def _runnable(self) -> "EnvoyBootstrapOptions":
+        _trimmed(self.bootstrap, self.listener)  # raises with the field and the fix
+        return self
+
+
+@register
+class EnvoyBootstrap(Envoy):
+    kind = "envoy-bootstrap"
+    image_recipe = "envoy"
+    options_model = EnvoyBootstrapOptions
+    options: EnvoyBootstrapOptions  # type: ignore[assignment]
+
+    def launch(self, placement: Placement, executable: str) -> Launch:
+        config = rewrite(self.options.bootstrap, self.options.listener, placement)
+        return self.run_config(placement, executable, HEADER + yaml.safe_dump(config, sort_keys=False, width=120))
+
+    def terminates_tls(self) -> bool:
+        return not passes_through(self.options.bootstrap, self.options.listener)
