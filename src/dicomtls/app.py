@@ -171,7 +171,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
     if port is not None and len(groups) > 1:
         raise UsageError(f"--port fixes one entry port but the scenarios start {len(groups)} environments: drop --port")
     console = _console()
-    started: list[dict[str, object]] = []
+    started: list[dict[str, Any]] = []
     try:
         with interruptible():
             for group in groups:
@@ -202,11 +202,11 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
         raise
     for r in started:
         console.print(
-            f"[bold]{r['environment']}[/]: {r['address']}:{r['port']}  SNI {', '.join(r['sni_names'])}  "  # type: ignore[arg-type]
+            f"[bold]{r['environment']}[/]: {r['address']}:{r['port']}  SNI {', '.join(r['sni_names'])}  "
             f"CA {r['ca']}  client cert {r['client_cert']} key {r['client_key']}  REST {r['orthanc_rest']}",
             highlight=False,
         )
-        for site, where in r.get("sites", {}).items():  # type: ignore[union-attr]
+        for site, where in r.get("sites", {}).items():
             console.print(f"  site {site}: SNI {', '.join(where['sni_names'])}  REST {where['orthanc_rest']}",
                           highlight=False)
         console.print(

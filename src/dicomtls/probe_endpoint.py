@@ -104,9 +104,10 @@ def run_probe(request: Request, out: Path, progress: Progress) -> MatrixResult:
     cells = [Cell("probe", str(e), p, OBSERVE, None) for p in probes(request)]
     dcmtk = Dcmtk()
     dcmtk.check({(c.probe.client_version, c.probe.profile) for c in cells if c.probe.client == "dcmtk"})
-    plan = EnvironmentPlan("probe", str(e), (), target.pki, target.server_names)
+    plan = EnvironmentPlan("probe", str(e), (), None, target.pki)
     logs = {f"{path.parent.name}/{path.name}": path for path in request.logs}
-    env = RunningEnvironment(plan, target.address, request.orthanc_rest or "", logs, out)
+    rest = {"orthanc": request.orthanc_rest} if request.orthanc_rest else {}
+    env = RunningEnvironment(plan, target.address, rest, logs, out)
     env.connection_log = next((p for p in request.logs if p.name.endswith("access.log")), None)
     versions = {"dcmtk": dcmtk.version(), "pynetdicom": Pynetdicom().version(), "openssl": ssl.OPENSSL_VERSION}
     result = MatrixResult(RunInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"),

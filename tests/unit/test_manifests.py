@@ -8,11 +8,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from dicomtls import pki
-from dicomtls.components import Address, Placement, component_class
+from dicomtls.components import Address, component_class
 from dicomtls.errors import UsageError
 from dicomtls.manifests import FALLBACK_SERVER_NAME, read_manifests, server_names, translate
-from dicomtls.pki import PkiSpec
 from dicomtls.scenario import load_scenario, manifest_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -76,6 +76,13 @@ class SiteRoute:
         return self.upstream.is_ip()
 
 
+def site_for_names(names: tuple[str, ...] | list[str], sites: tuple[SiteRoute, ...]) -> SiteRoute:
+    """The site whose names include one of ``names`` (DNS names ignore case), else the first: where a route that
+    names no site's host (a catch-all) goes."""
+    wanted = {name.lower() for name in names}
+    return next((s for s in sites if wanted & {n.lower() for n in s.server_names}), sites[0])
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a component lives, decided by the backend before rendering."""

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import model_validator
 
-from dicomtls.components import Launch, Options, Placement, SiteRoute, register
+from dicomtls.components import Launch, Options, Placement, SiteRoute, register, site_for_names
 from dicomtls.components.envoy import Envoy, connection_log
 
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
@@ -253,9 +253,9 @@ def _trim_tls(context: dict[str, Any], path: str, notes: list[str]) -> None:
         validation = {"trusted_ca": {}}
     if "combined_validation_context" in common:
         combined = _mapping(common.pop("combined_validation_context"), f"{here}.combined_validation_context")
-        secret = combined.get("validation_context_sds_secret_config")
+        named = combined.get("validation_context_sds_secret_config")
         notes.append(f"{here}.combined_validation_context: SDS replaced by files: the trusted CA is the generated "
-                     f"PKI's, not the secret {secret.get('name') if isinstance(secret, dict) else secret}")
+                     f"PKI's, not the secret {named.get('name') if isinstance(named, dict) else named}")
         where = f"{here}.combined_validation_context.default_validation_context"
         validation = {**_mapping(combined.get("default_validation_context") or {}, where), "trusted_ca": {}}
     if validation is None:
@@ -378,12 +378,6 @@ def unhonoured(bootstrap: Any, listener: str | None = None) -> list[str]:
 # --- rewriting: the trimmed bootstrap pointed at this environment ----------------------------------------------
 
 
-def _site_of(chain: dict[str, Any], sites: tuple[SiteRoute, ...]) -> SiteRoute:
-    """The site a chain serves: the one whose names its server_names match, else the first (a catch-all)."""
-    wanted = {name.lower() for name in _matched_names(chain)}
-    return next((s for s in sites if wanted & {n.lower() for n in s.server_names}), sites[0])
-
-
 def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placement) -> dict[str, Any]:
     """The user's bootstrap as it runs in ``placement``: each DICOM chain presents the certificate of the site it
     serves and sends its connections there; a cluster two chains share goes where the first sends it."""
@@ -394,7 +388,7 @@ def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placemen
     kept["access_log"] = connection_log(f"{placement.workdir}/access.log")
     destinations: dict[str, SiteRoute] = {}
     for chain in _kept_chains(kept):
-        site = _site_of(chain, placement.sites)
+        site = site_for_names(_matched_names(chain), placement.sites)
         context = _tls_context(chain)
         if context is not None:
             common = context["common_tls_context"]

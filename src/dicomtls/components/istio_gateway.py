@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dicomtls.components import Launch, Options, Placement, SiteRoute, register
+from dicomtls.components import Launch, Options, Placement, SiteRoute, register, site_for_names
 from dicomtls.components.envoy import Envoy, connection_log
 from dicomtls.render import render
 
@@ -67,8 +67,7 @@ class IstioGatewayOptions(Options):
 def site_for(server: GatewayServer, sites: tuple[SiteRoute, ...]) -> SiteRoute:
     """The site whose names a Gateway server's hosts carry (its credentialName is that site's certificate), else
     the first ("*")."""
-    wanted = {name.lower() for name in server.server_names()}
-    return next((s for s in sites if wanted & {n.lower() for n in s.server_names}), sites[0])
+    return site_for_names(server.server_names(), sites)
 
 
 def destination_of(server: GatewayServer, sites: tuple[SiteRoute, ...]) -> SiteRoute:
