@@ -48,7 +48,7 @@ def dataset_digest(data: bytes) -> str:
 
 
 def _ct_dataset() -> Dataset:
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
     # dcmtk drops DataSetTrailingPadding on the wire; without it both clients send identical bytes.
     if 0xFFFCFFFC in ds:
         del ds[0xFFFCFFFC]

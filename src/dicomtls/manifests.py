@@ -383,7 +383,7 @@ def _istio(where: str, gateway: Gateway, found: Manifests) -> Translation:
         if s.port.number != port:
             notes.append(f"{here} port {s.port.number}: not reproduced (one listener, the first TLS port {port})")
             continue
-        tls = s.tls or IstioServerTls()
+        tls = s.tls or IstioServerTls.model_validate({})
         if tls.mode in ("AUTO_PASSTHROUGH", "ISTIO_MUTUAL"):
             notes.append(f"{here}.tls.mode {tls.mode}: not reproduced (mesh-internal mode)")
             continue

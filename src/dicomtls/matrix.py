@@ -12,6 +12,7 @@ import shutil
 import ssl
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, Environmen
 from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
-from dicomtls.probes import ProbeOutcome, Target
+from dicomtls.probes import Client, ProbeOutcome, Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
 from dicomtls.report import redact
@@ -334,12 +335,14 @@ def recount_connections(env: RunningEnvironment, quiet_s: float = 0.3, timeout_s
     env.connections = count
 
 
-def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: dict[str, object],
+def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapping[str, Client | None],
              objects: Path, server_accepts: dict[str, tuple[str, ...]] | None = None) -> CellResult:
     cursor = env.log_cursor()
     began = time.monotonic()
     env.connections += 1
-    outcome: ProbeOutcome = clients[cell.probe.client].run(target, cell.probe, objects)  # type: ignore[union-attr]
+    client = clients[cell.probe.client]
+    assert client is not None, f"no {cell.probe.client} client for {cell.id}"
+    outcome = client.run(target, cell.probe, objects)
     env.settle()
     detail = ""
     stage = outcome.stage

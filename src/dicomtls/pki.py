@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, TypeAlias, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -39,7 +39,7 @@ _FORMAT = 1
 _RECORD = "pki.json"
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
-_PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+_PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _SITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -483,7 +483,7 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
     files.private_dir.chmod(0o700)  # mkdir's mode is filtered by umask, and the dir may predate us
 
     _write_key(files.private_dir / "root.key", root.key)
-    if intermediate:
+    if intermediate and files.intermediate_cert:
         _write_key(files.private_dir / "intermediate.key", intermediate.key)
         _write_certs(files.intermediate_cert, [intermediate.cert])
     _write_key(files.private_dir / "untrusted-ca.key", untrusted_ca.key)

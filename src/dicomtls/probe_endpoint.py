@@ -30,7 +30,7 @@ from dicomtls.matrix import (
     OBSERVE, EnvironmentInfo, MatrixResult, Progress, RunInfo, recount_connections, run_cell,
 )
 from dicomtls.pki import PkiSpec, ensure_pki
-from dicomtls.probes import Target
+from dicomtls.probes import Client, Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.scan import Endpoint, scan
@@ -121,7 +121,7 @@ def run_probe(request: Request, out: Path, progress: Progress) -> MatrixResult:
         recount_connections(env)
         accepts = info.scan.accepts() if not info.scan.error else None
         progress.environment(str(e), "probing")
-        clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+        clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
         for cell in cells:
             cr = run_cell(cell, env, target, clients, out / "objects", accepts)
             result.cells.append(cr)

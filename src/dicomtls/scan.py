@@ -327,7 +327,7 @@ def _names(leaf: x509.Certificate, host: str) -> bool:
         sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = sans.get_values_for_type(x509.DNSName)
     except x509.ExtensionNotFound:
-        names = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        names = [str(a.value) for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     host = host.lower().rstrip(".")
     for name in (str(n).lower() for n in names):
         if name == host:
@@ -382,7 +382,7 @@ def _observe(rule: Rule, result: ScanResult) -> str | None:
     if rule.check == "supports-tls12":
         return None if "TLS 1.2" in versions else f"accepts only {', '.join(versions) or 'nothing'}"
     if rule.check == "no-ssl":
-        bad = [v for v in ("SSL 2.0", "SSL 3.0") if v in versions]
+        bad: list[str] = [v for v in ("SSL 2.0", "SSL 3.0") if v in versions]
         return f"accepts {' and '.join(bad)}" if bad else None
     if rule.check == "no-tls10-11":
         bad = [v for v in ("TLS 1.0", "TLS 1.1") if v in versions]

@@ -326,9 +326,8 @@ class Scenario(_Model):
         if self.pki.server_names is None and any(not e.sites for e in self.environments):
             raise ValueError("pki.server_names is missing: an environment without sites needs the server's names")
         for index, group in enumerate(self.probes):
-            for env in group.environments or ():
-                if env not in names:
-                    raise ValueError(f"probes name unknown environment {env!r}: use one of {', '.join(names)}")
+            for unknown in [e for e in group.environments or () if e not in names]:
+                raise ValueError(f"probes name unknown environment {unknown!r}: use one of {', '.join(names)}")
             for env_name in group.environments or names:
                 env = self.environment(env_name)
                 for sni in group.sni:
@@ -378,8 +377,8 @@ class Scenario(_Model):
         seen: set[str] = set()
         for group in self.probes:
             envs = group.environments or [e.name for e in self.environments]
-            for env, *values in itertools.product(envs, *(getattr(group, axis) for axis in PROBE_AXES)):
-                probe = Probe(**dict(zip(PROBE_AXES, values)))
+            for env, *chosen in itertools.product(envs, *(getattr(group, axis) for axis in PROBE_AXES)):
+                probe = Probe(**dict(zip(PROBE_AXES, chosen)))
                 values = {"environment": env, **asdict(probe)}
                 rule = next((r for r in self.expect if r.matches(values)), None)
                 if rule is None:
@@ -491,18 +490,16 @@ def environment_key(spec: PkiSpec, env: EnvironmentConfig) -> str:
 
 def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
     """The fields of the model that holds ``loc``'s last part, to say what an unknown field could have been."""
-    model: Any = Scenario
+    model: type[BaseModel] | None = Scenario
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        field = model.model_fields.get(part) if model is not None else None
         if field is None:
             return None
         candidates = typing.get_args(field.annotation) or (field.annotation,)
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return None
+    return list(model.model_fields) if model is not None else None
 
 
 def _format_error(source: str, error: ValidationError) -> str:

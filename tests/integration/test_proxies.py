@@ -126,7 +126,7 @@ def test_haproxy_names_a_missing_client_certificate_only_to_clients_that_read_th
 
 def test_haproxy_pem_holds_the_server_chain_and_key_readable_by_its_owner_only(proxies_run: dict[str, Any]) -> None:
     out: Path = proxies_run["out"]
-    pems = list(out.glob("envs/haproxy-tls-*/haproxy/server.pem"))
+    pems = list(out.glob("envs/haproxy-tls-*/haproxy/orthanc.pem"))
     assert pems
     server_keys = [k.read_text().strip() for k in out.glob("pki/*/server.key")]
     ca_keys = [k.read_text().strip() for k in out.glob("pki/*/ca-private/*.key")]

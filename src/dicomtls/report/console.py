@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +26,7 @@ class ConsoleProgress:
         self.done = 0
         self.total = 0
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def start(self, total: int) -> None:
         self.total = total
@@ -41,7 +41,7 @@ class ConsoleProgress:
             self.console.print(f"dicomtls: {total} cells")
 
     def environment(self, name: str, state: str) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, description=escape(f"{name}: {state}"))
         else:
             self.console.print(f"environment {name}: {state}", markup=False, highlight=False)
@@ -50,7 +50,7 @@ class ConsoleProgress:
         self.done += 1
         if result.verdict != "ok":
             self.failures += 1
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             note = f"[red]{self.failures} unexpected" if self.failures else ""
             self._progress.update(self._task, advance=1, failures=note)
         else:
@@ -147,7 +147,8 @@ def _print_unexpected(r: CellResult, console: Console) -> None:
     if r.actual == "pass" and r.cell.expected == "pass":
         console.print(Text(f"‼ {r.cell.id}: arrived at site {r.site or '(none logged it)'}, but the scenario expects "
                            f"site {r.cell.expected_site}", style="bold red"))
-        console.print(f"    {r.detail}" if r.detail else "", highlight=False, markup=False)
+        if r.detail:
+            console.print(f"    {r.detail}", highlight=False, markup=False)
         return
     if r.actual == "pass":
         console.print(Text(f"‼ {r.cell.id}: passed, but the scenario expects {r.cell.expected_reason}",
