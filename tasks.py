@@ -181,7 +181,7 @@ def probe(c, target, ca=None, sni=None, client_cert=None, client_key=None, calle
     iterable=["scenario", "backend"],
     help={"runs": "rounds (default 3); medians are reported",
           "backend": "backends to compare (repeatable; default: local and docker)",
-          "scenario": "scenarios to time (repeatable; default: the default set)",
+          "scenario": "scenarios to time (repeatable; default: the default ones every timed backend runs)",
           "images": "also time image builds cold (removes every dicomtls image first) and warm"},
 )
 def bench(c, runs=3, backend=None, scenario=None, images=False):

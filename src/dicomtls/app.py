@@ -347,6 +347,8 @@ def bench(runs: int, backends: list[str], scenarios: list[str], images: bool) ->
         raise UsageError(f"--runs {runs}: give at least 1")
     console = _console()
     say = lambda text: console.print(text, highlight=False)  # noqa: E731
+    if not scenarios:  # like for like: the default scenarios every timed backend runs
+        scenarios = [s.name for s in load_scenarios(None) if all(b in s.backends for b in backends)]
     timings = benchmarks.matrix_wall_times(backends, runs, scenarios, say)
     if images:
         timings.samples.update(benchmarks.image_build_times(runs, say).samples)
