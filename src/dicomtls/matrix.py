@@ -78,7 +78,7 @@ class EnvironmentInfo:
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
     versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
     unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
-    sites: list[dict[str, object]] = field(default_factory=list)  # name, server_names, rest: the DICOM sites behind one proxy
+    sites: list[dict[str, object]] = field(default_factory=list)  # name and server_names of each site behind one proxy
 
 
 @dataclass
@@ -150,32 +150,35 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
     return list(groups.values())
 
 
-def environment_versions(backend: Backend, groups: list[_EnvGroup]) -> dict[str, dict[str, str]]:
-    """Per environment key, the version of each of its components (asked once per distinct component)."""
+def environment_versions(backend: Backend, groups: list[_EnvGroup]) -> dict[str, dict[str, list[str]]]:
+    """Per environment key, the versions of each kind of component it runs (two sites may run two Orthancs),
+    each distinct component asked once."""
     seen: dict[str, str] = {}
-    per_env: dict[str, dict[str, str]] = {}
+    per_env: dict[str, dict[str, list[str]]] = {}
     for group in groups:
-        found: dict[str, list[str]] = {}
+        found = per_env.setdefault(group.plan.key, {})
         for component in group.plan.components:
             identity = f"{component.kind}:{component.options.version}"
             if identity not in seen:
                 seen[identity] = backend.component_version(component)
             if seen[identity] not in found.setdefault(component.kind, []):
                 found[component.kind].append(seen[identity])
-        per_env[group.plan.key] = {kind: ", ".join(versions) for kind, versions in found.items()}
     return per_env
 
 
-def component_versions(per_env: dict[str, dict[str, str]], dcmtk: Dcmtk | None,
+def joined(versions: dict[str, list[str]]) -> dict[str, str]:
+    """Versions as results.json shows them: "1.10.1, 1.12.7" where a kind runs in several versions."""
+    return {kind: ", ".join(values) for kind, values in versions.items()}
+
+
+def component_versions(per_env: dict[str, dict[str, list[str]]], dcmtk: Dcmtk | None,
                        dcmtk_versions: set[str]) -> dict[str, str]:
     """The run header: every version of each component that ran, so mixed versions show."""
     found: dict[str, list[str]] = {}
     for versions_of_env in per_env.values():
-        for kind, joined in versions_of_env.items():
-            for version in joined.split(", "):  # an environment with sites may run two versions of one kind
-                if version not in found.setdefault(kind, []):
-                    found[kind].append(version)
-    versions = {kind: ", ".join(values) for kind, values in found.items()}
+        for kind, values in versions_of_env.items():
+            found.setdefault(kind, []).extend(v for v in values if v not in found[kind])
+    versions = joined(found)
     if dcmtk is not None:
         versions["dcmtk"] = ", ".join(sorted({dcmtk.version(v) for v in dcmtk_versions}))
     versions["pynetdicom"] = Pynetdicom().version()
@@ -245,7 +248,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
             info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
                                    [c.kind for c in group.plan.components], "", list(group.plan.server_names),
                                    str(group.plan.pki.directory), {}, position=position,
-                                   versions=per_env[group.plan.key], unhonoured=list(group.unhonoured))
+                                   versions=joined(per_env[group.plan.key]), unhonoured=list(group.unhonoured))
             if group.plan.multi_site:
                 info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in group.plan.sites]
             result.environments.append(info)
