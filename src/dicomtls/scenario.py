@@ -188,13 +188,12 @@ class EnvironmentConfig(_Model):
     def _check_components(self) -> "EnvironmentConfig":
         if self.sites:
             self._check_sites()
-        if self.proxy is not None and (problem := self.proxy.build("proxy").sites_problem(tuple(self.site_names()))):
-            raise ValueError(problem)
         # Exactly one component terminates TLS: the proxy, or the servers behind a proxy that passes TLS through.
-        servers = [server for _, server in self.servers()]
-        server = servers[0]
+        server = self.servers()[0][1]
         if self.proxy is not None:
             proxy = self.proxy.build("proxy")
+            if problem := proxy.sites_problem(tuple(self.site_names())):
+                raise ValueError(problem)
             if proxy.terminates_tls() and server.terminates_tls():
                 raise ValueError("a TLS-terminating proxy in front of a TLS-terminating server is not supported: "
                                  "set tls: false on the server, or let the proxy pass TLS through")
