@@ -21,7 +21,7 @@ from typing import Protocol
 from cryptography import x509
 
 from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
-                               RunningEnvironment)
+                               RunningEnvironment, stopped_on_failure)
 from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
@@ -190,7 +190,7 @@ def component_versions(per_env: dict[str, dict[str, list[str]]], dcmtk: Dcmtk | 
 def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object) -> RunningEnvironment:
     """Start and wait until a real C-ECHO passes through the whole path, or fail with the logs."""
     env = backend.start(plan, **kwargs)  # type: ignore[arg-type]
-    try:
+    with stopped_on_failure(backend, env):
         target = target_of(env)
         deadline = time.monotonic() + READY_TIMEOUT_S
         for site in plan.sites:  # each site's path, by its own name
@@ -200,15 +200,14 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object)
                 ok, detail = echo_through(target, site.server_names[0])
                 if ok:
                     break
+                if gone := backend.exited(env):
+                    raise EnvironmentFailed(f"{plan.name}: {gone}")
                 if time.monotonic() > deadline:
                     raise EnvironmentFailed(f"{plan.name}: no C-ECHO through {env.entry} to {site.server_names[0]} "
                                             f"within {READY_TIMEOUT_S:.0f}s ({detail})")
                 time.sleep(0.1)
         env.settle()
-        return env
-    except BaseException:
-        backend.stop(env)
-        raise
+    return env
 
 
 def target_of(env: RunningEnvironment) -> Target:
@@ -257,6 +256,8 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
                 env = start_environment(backend, group.plan)
             except EnvironmentFailed as exc:
                 info.error = str(exc)
+                if exc.env is not None:
+                    info.logs = keep_logs(exc.env, out, log_dirs[group.plan.key])
                 progress.environment(group.plan.name, f"failed: {exc}")
                 for cell in group.cells:
                     cr = CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start",
@@ -272,8 +273,11 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
                     info.scan = scan_environment(env)
                 accepts = info.scan.accepts() if info.scan and not info.scan.error else None
                 target = target_of(env)
+                gone: str | None = None
                 for cell in group.cells:
-                    cr = run_cell(cell, env, target, clients, out / "objects", accepts)
+                    ran = run_cell(cell, env, target, clients, out / "objects", accepts) if gone is None else None
+                    gone = gone or backend.exited(env)
+                    cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
                     result.cells.append(cr)
                     progress.cell_done(cr)
             finally:
@@ -284,6 +288,14 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
+
+
+def stopped(cell: Cell, gone: str | None, ran: CellResult | None) -> CellResult:
+    """A cell that failed because a component had stopped, or was not run for that: said once, plainly,
+    rather than as a misleading diagnosis of its own."""
+    return CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "a component stopped during the run",
+                      "read the environment's logs", (gone or "",), ran.command if ran else "", "",
+                      ran.duration_s if ran else 0.0)
 
 
 def log_directories(plan: list[_EnvGroup]) -> dict[str, str]:

@@ -167,3 +167,25 @@ def test_dcmtk_3_6_9_reaches_each_site_by_request_sni(docker_default_run: dict[s
         assert f"--request-sni {c['sni']}.korthweb.test" in c["command"]
     environments = {e["name"]: e for e in docker_default_run["results"]["environments"]}
     assert environments["named-sites"]["versions"]["orthanc"] == "1.12.7, 1.10.1"  # one version per site
+
+
+def test_docker_backend_names_the_component_that_stopped(tmp_path: Path) -> None:
+    import docker
+
+    from dicomtls.backends.docker import DockerBackend
+    from dicomtls.matrix import plan_environments, start_environment
+    from dicomtls.scenario import load_scenario
+
+    group = plan_environments([load_scenario("orthweb-envoy")], tmp_path / "pki", False, None)[0]
+    backend = DockerBackend(tmp_path / "envs")
+    env = start_environment(backend, group.plan)
+    try:
+        assert backend.exited(env) is None
+        envoy = docker.from_env().containers.list(filters={"label": "dicomtls=envoy"})
+        assert len(envoy) == 1
+        envoy[0].kill()
+        gone = backend.exited(env)
+        assert gone is not None and gone.startswith("envoy exited: "), gone
+    finally:
+        backend.stop(env)
+    assert ours() == ([], [])

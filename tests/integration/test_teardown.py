@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,3 +77,47 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, clean_slate: Path
     assert proc.returncode == code
     if sig != signal.SIGKILL:
         assert "interrupted" in err and "Traceback" not in err
+
+
+DYING_PROXY = """
+name: dying-proxy
+description: Envoy stops three seconds after it starts, in the middle of the run.
+pki: {topology: one-level, server_names: [dicom.dying.test]}
+environments:
+  - name: envoy-that-dies
+    proxy: {kind: envoy}
+probes:
+  - client: pynetdicom
+    sni: [none, right]
+    client_cert: [none, valid]
+    operation: [echo, store-ct]
+  - client: dcmtk
+    client_cert: [none, valid]
+    server_cert_check: [verify, ignore]
+    operation: [echo, store-ct]
+expect:
+  - match: {}
+    outcome: pass
+"""
+
+
+def test_component_that_stops_fails_the_remaining_cells_and_its_log_is_kept(tmp_path: Path,
+                                                                             clean_slate: Path) -> None:
+    envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
+    assert envoy, "envoy is installed into the venv by install.sh"
+    wrapper = tmp_path / "envoy-for-3s"
+    wrapper.write_text(f"#!/bin/sh\nexec timeout 3 {envoy} \"$@\"\n")
+    wrapper.chmod(0o755)
+    scenario = tmp_path / "dying-proxy.yaml"
+    scenario.write_text(DYING_PROXY)
+    proc = run_invoke(["matrix", "--scenario", str(scenario), "--out", str(tmp_path / "out")],
+                      tmp_path, DICOMTLS_ENVOY_BIN=str(wrapper))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    failed = [c for c in results["cells"] if c["reason"] is not None]
+    assert failed, "Envoy stopped, yet every cell ran as if it had not"
+    assert {c["reason"] for c in failed} == {"environment-failed"}, "a stopped proxy diagnosed as something else"
+    assert all("envoy exited" in " ".join(c["evidence"]) for c in failed)
+    kept = tmp_path / "out" / "logs" / "envoy-that-dies"
+    assert (kept / "envoy" / "output.log").is_file()

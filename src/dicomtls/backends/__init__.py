@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from dicomtls.components import Address, Component
@@ -70,7 +71,25 @@ class EnvironmentPlan:
 
 
 class EnvironmentFailed(Exception):
-    """An environment did not come up; the message carries the log lines that say why."""
+    """An environment did not come up; the message carries the log lines that say why.
+
+    ``env``: what had started (stopped by now), so a run can keep its logs."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.env: RunningEnvironment | None = None
+
+
+@contextmanager
+def stopped_on_failure(backend: Backend, env: RunningEnvironment) -> Iterator[None]:
+    """Stop what has started when starting fails (Ctrl-C included), and hand the environment to the error."""
+    try:
+        yield
+    except BaseException as exc:
+        backend.stop(env)
+        if isinstance(exc, EnvironmentFailed) and exc.env is None:
+            exc.env = env
+        raise
 
 
 def log_tail(path: Path, lines: int = 3) -> str:
@@ -210,6 +229,8 @@ class Backend(Protocol):
     def component_version(self, component: Component) -> str:
         """The version that will really run, for the run header."""
 
+    def exited(self, env: RunningEnvironment) -> str | None:
+        """The first component of ``env`` that is no longer running, with its last log lines; None if all run."""
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         """What `invoke down` needs, as JSON, to stop this environment from another process."""

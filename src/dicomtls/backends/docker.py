@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail
+from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
+                               stopped_on_failure)
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
@@ -100,7 +101,7 @@ class DockerBackend:
                                  handles=[handles])
         # `invoke up` outlives this process: don't let the next run's sweep take these for orphans.
         extra_labels = {OWNER_LABEL: "detached"} if detached else {}
-        try:
+        with stopped_on_failure(self, env):
             routes: list[SiteRoute] = []
             for site in plan.sites:
                 name = plan.component_name(site)
@@ -115,9 +116,6 @@ class DockerBackend:
             if plan.proxy is not None:
                 self._run(env, handles, plan.proxy, plan.proxy.kind, list(plan.all_names), _pki_paths(),
                           tuple(routes), entry_port, extra_labels)
-        except BaseException:
-            self.stop(env)
-            raise
         clients: dict[tuple[str, str | None, tuple[Path, ...]], DockerCommandHost] = {}
 
         def command_host(client: str, version: str | None, files: tuple[Path, ...]) -> DockerCommandHost:
@@ -191,6 +189,22 @@ class DockerBackend:
     def component_version(self, component: Component) -> str:
         # Images are checked against their version when built, so the tag is the truth.
         return component.options.version or component.default_image_version()
+
+    def exited(self, env: RunningEnvironment) -> str | None:
+        import docker
+
+        prefix = f"dicomtls-{self.run_id}-{env.plan.key}-"
+        for handles in env.handles:
+            for container_id in handles.containers if isinstance(handles, DockerHandles) else ():
+                try:
+                    container = self.client.containers.get(container_id)
+                except docker.errors.NotFound:
+                    container = None
+                if container is None or container.status not in ("created", "running"):
+                    name = container.name.removeprefix(prefix) if container else container_id[:12]
+                    log = env.logs.get(name)
+                    return f"{name} exited: {log_tail(log) if log else '(no log)'}"
+        return None
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         return [asdict(h) for h in env.handles if isinstance(h, DockerHandles)]

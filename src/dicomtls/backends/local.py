@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,7 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dicomtls.backends import CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail
+from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
+                               stopped_on_failure)
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
@@ -55,10 +57,31 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+_handed_out: set[int] = set()
+_LOWEST_PORT = 20000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, never handed out twice by this process.
+
+    A port from bind(0) comes from the ephemeral range: the next bind(0), or any client's outgoing
+    connection, can take it before the component binds it (seen: Orthanc's REST and DICOM ports
+    given the same number)."""
+    high = _ephemeral_range_start()
+    for _ in range(1000):
+        port = random.randrange(_LOWEST_PORT, high)
+        if port not in _handed_out and not port_in_use(port):
+            _handed_out.add(port)
+            return port
+    raise EnvironmentFailed(f"no free port found on {HOST} between {_LOWEST_PORT} and {high}")
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(low, _LOWEST_PORT + 1000)
 
 
 def port_in_use(port: int) -> bool:
@@ -118,7 +141,7 @@ class LocalBackend:
             raise UsageError(f"port {entry_port} on {HOST} is already in use: stop what listens there or pick another --port")
 
         env = RunningEnvironment(plan=plan, entry=Address(HOST, 0), rest_urls={}, logs={}, workdir=envdir)
-        try:
+        with stopped_on_failure(self, env):
             routes: list[SiteRoute] = []
             for site in plan.sites:
                 is_entry = plan.proxy is None
@@ -132,9 +155,6 @@ class LocalBackend:
                 listen = self._run(env, plan.proxy, plan.proxy.kind, pki_paths(plan), tuple(routes), entry_port,
                                    detached)
                 env.entry = listen["dicom"]
-        except BaseException:
-            self.stop(env)
-            raise
         env.command_hosts = lambda client, version, files: LocalCommandHost(env.entry)
         return env
 
@@ -174,6 +194,12 @@ class LocalBackend:
 
     def component_version(self, component: Component) -> str:
         return component.version(self.executable(component))
+
+    def exited(self, env: RunningEnvironment) -> str | None:
+        for record in env.handles:
+            if isinstance(record, LocalProcess) and not record.alive():
+                return f"{record.component} exited: {log_tail(env.logs[record.component])}"
+        return None
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         return [asdict(h) for h in env.handles if isinstance(h, LocalProcess)]
