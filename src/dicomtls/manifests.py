@@ -350,11 +350,43 @@ class Translation:
     server: dict[str, Any]
     server_names: tuple[str, ...]
     unhonoured: tuple[str, ...]
+    sites: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(site, the names routed to it) when routes reach two or more destinations: one Orthanc each."""
 
 
 def _bare_host(host: str) -> str:
     """Istio hosts may carry a namespace: "ns/host" or "./host"."""
     return host.split("/", 1)[1] if "/" in host else host
+
+
+def _hosts_meet(a: str, b: str) -> bool:
+    """Istio's host match, either way round: "*" matches every host, "*.x" every name under x."""
+    if "*" in (a, b) or a == b:
+        return True
+    return any(w.startswith("*.") and n.endswith(w[1:]) for w, n in ((a, b), (b, a)))
+
+
+def _sites(routes: list[tuple[tuple[str, ...], str]]) -> tuple[dict[str, str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """Sites from (the names a route answers, its destination) in route order, when there are two or more
+    destinations: {destination: site}, and each site with its names. A site reached only through "*" carries
+    its destination's name, so a client can still ask for it by SNI; catch-all destinations come first, as the
+    first site is the one a proxy's catch-all route and default certificate belong to."""
+    destinations = list(dict.fromkeys(d for names, d in sorted(routes, key=lambda r: "*" not in r[0])))
+    if len(destinations) < 2:
+        return {}, ()
+    site_of: dict[str, str] = {}
+    for destination in destinations:
+        base = re.sub(r"[^a-z0-9-]+", "-", destination.split(".")[0].lower()).strip("-") or "site"
+        name, n = base, 1
+        while name in site_of.values():
+            n += 1
+            name = f"{base}-{n}"
+        site_of[destination] = name
+    sites = []
+    for destination in destinations:
+        names = [n for names, d in routes if d == destination for n in names if "*" not in n]
+        sites.append((site_of[destination], tuple(dict.fromkeys(names)) or (destination,)))
+    return site_of, tuple(sites)
 
 
 def _binds(vs: VirtualService, gateway: Gateway) -> bool:
@@ -378,6 +410,7 @@ def _istio(where: str, gateway: Gateway, found: Manifests) -> Translation:
     for w, vs in services:
         notes += _unhonoured(vs.spec, f"{w}: spec")
     servers: list[dict[str, Any]] = []
+    routes: list[tuple[tuple[str, ...], str]] = []  # (names, destination) per server, for sites
     for i, s in tls_servers:
         here = f"{where}: spec.servers[{i}]"
         if s.port.number != port:
@@ -398,23 +431,32 @@ def _istio(where: str, gateway: Gateway, found: Manifests) -> Translation:
         if tls.cipher_suites:
             server["cipher_suites"] = tls.cipher_suites
         if tls.mode == "PASSTHROUGH":
-            sni = [h for _, vs in services for route in vs.spec.tls for m in route.match
-                   if m.port in (None, port) for h in m.sni_hosts]
-            if not sni:
+            by_sni = _passthrough_routes(services, port)
+            if not by_sni:
                 raise UsageError(f"{here}: tls.mode PASSTHROUGH needs a VirtualService bound to gateway "
                                  f"{gateway.metadata.name} with tls[].match[].sniHosts for port {port}")
-            server["sni_hosts"] = list(dict.fromkeys(_bare_host(h) for h in sni))
+            # One filter chain per route, as Istio builds them, each to its own destination.
+            for sni, destination in by_sni:
+                servers.append({**server, "sni_hosts": list(sni)})
+                routes.append((sni, destination))
+            continue
         servers.append(server)
+        routes.append((tuple(hosts), _tcp_destination(hosts, services, port) or ""))
     if not servers:
         raise UsageError(f"{where}: spec.servers: no server the tool can reproduce (see SIMPLE, MUTUAL, "
                          "OPTIONAL_MUTUAL, PASSTHROUGH)")
-    destinations = {r.destination.host for _, vs in services for route in [*vs.spec.tls, *vs.spec.tcp]
-                    for r in route.route}
     if not services:
         notes.append(f"{where}: no VirtualService binds this Gateway: Istio would route nothing, the tool routes "
                      "to Orthanc")
-    if len(destinations) > 1:
-        notes.append(f"{where}: routes to {', '.join(sorted(destinations))}: all reach the one Orthanc")
+    for (answered, destination), server in zip(routes, servers):
+        if not destination:
+            notes.append(f"{where}: no VirtualService tcp route matches hosts {', '.join(answered)}: Istio would "
+                         "route nothing, the tool routes to the first site's Orthanc")
+    notes += [f"{w}: {n}" for w, vs in services for n in _extra_destinations(vs)]
+    site_of, sites = _sites([(names, d) for names, d in routes if d])
+    for (_, destination), server in zip(routes, servers):
+        if destination in site_of:
+            server["destination"] = site_of[destination]
     names = [h for s in servers for h in [*s["hosts"], *s.get("sni_hosts", [])] if "*" not in h]
     passthrough = all(s["mode"] == "PASSTHROUGH" for s in servers)
     if not passthrough and any(s["mode"] == "PASSTHROUGH" for s in servers):
@@ -426,7 +468,40 @@ def _istio(where: str, gateway: Gateway, found: Manifests) -> Translation:
         {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {})},
         tuple(dict.fromkeys(names)),
         tuple(notes),
+        sites,
     )
+
+
+def _tcp_destination(hosts: list[str], services: list[tuple[str, VirtualService]], port: int) -> str | None:
+    """Where Istio sends a terminated server's connections: the first tcp route, on this port, of the first
+    VirtualService whose hosts meet the server's."""
+    for _, vs in services:
+        if not any(_hosts_meet(h, v) for h in hosts for v in vs.spec.hosts or ["*"]):
+            continue
+        for route in vs.spec.tcp:
+            if route.route and (not route.match or any(m.port in (None, port) for m in route.match)):
+                return route.route[0].destination.host
+    return None
+
+
+def _passthrough_routes(services: list[tuple[str, VirtualService]], port: int) -> list[tuple[tuple[str, ...], str]]:
+    """(sniHosts, destination) of each tls route on this port, in order: a PASSTHROUGH server's filter chains."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for _, vs in services:
+        for route in vs.spec.tls:
+            sni = tuple(dict.fromkeys(_bare_host(h) for m in route.match if m.port in (None, port)
+                                      for h in m.sni_hosts))
+            if sni and route.route and sni not in (earlier for earlier, _ in found):  # the first route wins
+                found.append((sni, route.route[0].destination.host))
+    return found
+
+
+def _extra_destinations(vs: VirtualService) -> list[str]:
+    """A route splitting traffic over several destinations: the tool sends it all to the first."""
+    return [f"spec.{kind}[{i}].route: split over {len(route.route)} destinations; all of it goes to the first, "
+            f"{route.route[0].destination.host}"
+            for kind, routes in (("tcp", vs.spec.tcp), ("tls", vs.spec.tls))
+            for i, route in enumerate(routes) if len(route.route) > 1]
 
 
 _HOST_SNI = re.compile(r"HostSNI\(([^)]*)\)")
@@ -436,6 +511,7 @@ _CLIENT_AUTH = {"NoClientCert": "none", "VerifyClientCertIfGiven": "optional", "
 def _traefik(where: str, route: IngressRouteTCP, found: Manifests) -> Translation:
     notes = _unhonoured(route.spec, f"{where}: spec")
     names: list[str] = []
+    routes: list[tuple[tuple[str, ...], str]] = []  # (names, service) per route, for sites
     for i, r in enumerate(route.spec.routes):
         matched = _HOST_SNI.findall(r.match)
         rest = _HOST_SNI.sub("", r.match).replace("||", "").strip()
@@ -443,7 +519,13 @@ def _traefik(where: str, route: IngressRouteTCP, found: Manifests) -> Translatio
             raise UsageError(f"{where}: spec.routes[{i}].match {r.match!r}: no HostSNI(...) matcher to reproduce")
         if rest:
             notes.append(f"{where}: spec.routes[{i}].match: only HostSNI is reproduced, not {rest!r}")
-        names += [n.strip().strip("`\"'") for m in matched for n in m.split(",")]
+        answered = [n.strip().strip("`\"'") for m in matched for n in m.split(",")]
+        names += answered
+        if r.services:
+            routes.append((tuple(answered), r.services[0].name))
+        if len(r.services) > 1:
+            notes.append(f"{where}: spec.routes[{i}].services: balanced over {len(r.services)} services; all of it "
+                         f"goes to the first, {r.services[0].name}")
     tls = route.spec.tls
     if tls is None:
         raise UsageError(f"{where}: spec.tls: missing, so the route carries plain TCP, not DICOM TLS")
@@ -468,12 +550,14 @@ def _traefik(where: str, route: IngressRouteTCP, found: Manifests) -> Translatio
                              f"{', '.join(_CLIENT_AUTH)}")
         options["client_cert"] = _CLIENT_AUTH[auth]
     named = [n for n in [*names, *(d for dom in tls.domains for d in (dom.main, *dom.sans))] if "*" not in n]
+    _, sites = _sites(routes)
     return Translation(
         f"IngressRouteTCP/{route.metadata.name}",
         options,
         {"kind": "orthanc", "tls": bool(tls.passthrough), **({"client_cert": "optional"} if tls.passthrough else {})},
         tuple(dict.fromkeys(named)),
         tuple(notes),
+        sites,
     )
 
 

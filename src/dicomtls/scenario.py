@@ -181,8 +181,10 @@ class EnvironmentConfig(_Model):
         if len(found) > 1:
             raise ValueError(f"manifests hold {', '.join(t.resource for t in found)}: pick one with resource:")
         chosen = found[0]
+        sites = [{"name": name, "server_names": list(names)} for name, names in chosen.sites]
         return {**data, "manifests": {"files": files, "resource": chosen.resource}, "proxy": chosen.proxy,
-                "server": data.get("server", chosen.server), "unhonoured": chosen.unhonoured}
+                "server": data.get("server", chosen.server), "unhonoured": chosen.unhonoured,
+                "sites": data.get("sites", sites)}
 
     @model_validator(mode="after")
     def _check_components(self) -> "EnvironmentConfig":
@@ -542,16 +544,20 @@ def manifest_scenario(directory: Path) -> Scenario:
     files = manifest_files(directory)
     found = translate(read_manifests(files))
     environments = []
+    probes = list(MANIFEST_PROBES)
     for t in found:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
         environments.append({"name": name, "manifests": {"files": [str(f) for f in files], "resource": t.resource}})
+        if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
+            probes.append({"client": "pynetdicom", "sni": [site for site, _ in t.sites], "client_cert": "valid",
+                           "operation": ["echo", "store-ct"], "environments": [name]})
     data = {
         "name": re.sub(r"[^a-z0-9-]+", "-", f"manifests-{directory.resolve().name}".lower()).strip("-"),
         "description": f"the manifests in {directory}, reproduced on loopback; nothing expected",
         "pki": {"server_names": server_names(found)},
         "environments": environments,
-        "probes": MANIFEST_PROBES,
+        "probes": probes,
         "expect": [{"match": {}, "outcome": "observe"}],
     }
     try:

@@ -1,6 +1,6 @@
 """The Istio twin and Traefik run from real manifests: korthweb-istio's Gateways, and a Korthweb-style
 Traefik directory given to `invoke matrix --manifests`, in one run; and an Orthweb-style Envoy bootstrap run by
-the real Envoy, rewritten, in another."""
+the real Envoy, rewritten, in another; and manifests routing to two Orthanc Services, one Orthanc each."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ TRAEFIK_MANIFESTS = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-traefi
 TRAEFIK_ENV = "traefik-orthanc-dicom"
 ORTHWEB_MANIFESTS = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-envoy"
 ORTHWEB_ENV = "envoy-bootstrap-envoy"
+TWO_SITES = ROOT / "tests" / "fixtures" / "manifests" / "two-sites"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def bootstrap_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return matrix_run(tmp_path_factory.mktemp("bootstrap"), "--backend", "local", "--manifests",
                       str(ORTHWEB_MANIFESTS))
+
+
+@pytest.fixture(scope="module")
+def sites_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("sites"), "--backend", "local", "--manifests", str(TWO_SITES))
 
 
 def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
@@ -134,3 +140,19 @@ def test_orthweb_bootstrap_reports_the_admin_interface_and_the_second_listener(b
     assert any("static_resources.listeners[1] (orthanc_web) (0.0.0.0:443): not started" in line for line in listed)
     assert any("the server certificate is the generated PKI's, not /etc/ssl/certs/site.pem" in line
                for line in listed)
+
+
+@pytest.mark.parametrize("env", ["istio-gateway-dicom-sites", "istio-gateway-dicom-sites-passthrough",
+                                 "traefik-dicom-sites"])
+def test_manifests_routing_to_two_services_deliver_each_store_to_its_own_orthanc(sites_run: dict[str, Any],
+                                                                                 env: str) -> None:
+    proc = sites_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert sites_run["leftovers"] == (set(), set())
+    sites = [s["name"] for s in environment(sites_run, env)["sites"]]
+    assert sorted(sites) == ["orthanc-north", "orthanc-south"]
+    for site in sites:
+        stores = cells(sites_run, environment=env, sni=site, operation="store-ct")
+        assert [(c["actual"], c["site"]) for c in stores] == [("pass", site)], stores
+        other = next(s for s in sites if s != site)
+        assert f"not in {other}" in stores[0]["detail"]

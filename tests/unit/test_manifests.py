@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -269,3 +270,67 @@ def test_a_gateway_server_with_another_destination_keeps_its_own_certificate() -
     served = chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"][0]
     assert served["certificate_chain"]["filename"] == str(files.site("south").fullchain)
     assert chain["filters"][0]["typed_config"]["cluster"] == "north"
+
+
+TWO_SITES = ROOT / "tests" / "fixtures" / "manifests" / "two-sites"
+
+
+def _by_resource(directory: Path) -> dict[str, Any]:
+    return {t.resource: t for t in translate(read_manifests(sorted(directory.glob("*.yaml"))))}
+
+
+def test_gateway_servers_routed_to_two_services_become_two_sites() -> None:
+    t = _by_resource(TWO_SITES)["Gateway/dicom-sites"]
+    assert t.sites == (("orthanc-north", ("north.dicom.test",)), ("orthanc-south", ("south.dicom.test",)))
+    assert [s["destination"] for s in t.proxy["servers"]] == ["orthanc-north", "orthanc-south"]
+    assert not [n for n in t.unhonoured if "destination" in n]
+
+
+def test_passthrough_tls_routes_become_one_chain_and_one_site_each() -> None:
+    t = _by_resource(TWO_SITES)["Gateway/dicom-sites-passthrough"]
+    assert [(s["sni_hosts"], s["destination"]) for s in t.proxy["servers"]] == [
+        (["north.dicom.test"], "orthanc-north"), (["south.dicom.test"], "orthanc-south")]
+    assert t.server["tls"] is True
+
+
+def test_a_virtual_service_copied_from_another_host_sends_both_names_to_one_site(tmp_path: Path) -> None:
+    copied = (TWO_SITES / "istio-simple.yaml").read_text().replace(
+        "host: orthanc-south.dicom.svc.cluster.local", "host: orthanc-north.dicom.svc.cluster.local")
+    [t] = translated(tmp_path, copied)
+    assert t.sites == ()  # one destination: one Orthanc behind both names, as in the cluster
+    assert t.server_names == ("north.dicom.test", "south.dicom.test")
+
+
+def test_a_split_route_goes_to_its_first_destination_and_says_so(tmp_path: Path) -> None:
+    split = (TWO_SITES / "istio-simple.yaml").read_text().replace(
+        "    - destination: { host: orthanc-south.dicom.svc.cluster.local, port: { number: 4242 } }",
+        "    - destination: { host: orthanc-south.dicom.svc.cluster.local }\n      weight: 90\n"
+        "    - destination: { host: orthanc-west.dicom.svc.cluster.local }\n      weight: 10")
+    [t] = translated(tmp_path, split)
+    assert [name for name, _ in t.sites] == ["orthanc-north", "orthanc-south"]
+    assert any("split over 2 destinations" in n and "orthanc-south" in n for n in t.unhonoured)
+
+
+def test_a_site_reached_only_through_a_wildcard_host_is_named_by_its_destination(tmp_path: Path) -> None:
+    gateway, north, south = (TWO_SITES / "istio-simple.yaml").read_text().split("---\n")
+    gateway = gateway.replace("hosts: [south.dicom.test]", 'hosts: ["*"]')
+    # Istio gives a "*" server the first VirtualService whose hosts meet it: south's, listed first.
+    [t] = translated(tmp_path, "---\n".join([gateway, south, north]))
+    # The "*" server's site comes first: its certificate is the one a client without SNI is served.
+    assert t.sites == (("orthanc-south", ("orthanc-south.dicom.svc.cluster.local",)),
+                       ("orthanc-north", ("north.dicom.test",)))
+
+
+def test_traefik_routes_to_two_services_become_two_sites_the_catch_all_one_first() -> None:
+    t = _by_resource(TWO_SITES)["IngressRouteTCP/dicom-sites"]
+    assert t.proxy["sni"] == "any"
+    assert t.sites == (("orthanc-south", ("south.dicom.test",)), ("orthanc-north", ("north.dicom.test",)))
+
+
+def test_manifest_scenario_asks_for_each_site_by_name() -> None:
+    scenario = manifest_scenario(TWO_SITES)
+    env = next(e for e in scenario.environments if e.name == "istio-gateway-dicom-sites")
+    assert env.site_names() == ["orthanc-north", "orthanc-south"]
+    asked = {(c.probe.sni, c.probe.operation) for c in scenario.cells() if c.environment == env.name
+             and c.probe.sni.startswith("orthanc-")}
+    assert asked == {(site, op) for site in env.site_names() for op in ("echo", "store-ct")}
