@@ -26,9 +26,9 @@ def ours() -> tuple[list[str], list[str]]:
     """Containers and networks carrying dicomtls's label."""
     import docker
 
-    client = docker.from_env()
-    containers = [c.name for c in client.containers.list(all=True, filters={"label": "dicomtls"})]
-    networks = [n.name for n in client.networks.list(filters={"label": "dicomtls"})]
+    api = docker.from_env().api  # the list calls alone: no inspect racing a container's removal
+    containers = [c["Names"][0].lstrip("/") for c in api.containers(all=True, filters={"label": "dicomtls"})]
+    networks = [n["Name"] for n in api.networks(filters={"label": "dicomtls"})]
     return containers, networks
 
 
@@ -188,4 +188,22 @@ def test_docker_backend_names_the_component_that_stopped(tmp_path: Path) -> None
         assert gone is not None and gone.startswith("envoy exited: "), gone
     finally:
         backend.stop(env)
+    assert ours() == ([], [])
+
+
+
+def test_clean_skips_a_container_another_run_removed_after_it_was_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards run side by side: one run's clean or sweep can list a container another run is removing."""
+    import docker
+
+    from dicomtls.backends import docker as backend
+
+    client = docker.from_env()
+    image = next(t for i in client.images.list(filters={"label": "dicomtls"}) for t in i.tags)
+    container = client.containers.create(image, ["true"], labels={"dicomtls": "test"})
+    listed = backend._labelled_containers(client)
+    assert [c["Id"] for c in listed] == [container.id]
+    container.remove()
+    monkeypatch.setattr(backend, "_labelled_containers", lambda _client: listed)
+    assert backend.clean_all() == 1
     assert ours() == ([], [])

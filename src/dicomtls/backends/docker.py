@@ -221,49 +221,81 @@ def release_containers(handles: list[dict[str, object]]) -> int:
     running = 0
     for raw in handles:
         h = DockerHandles(**raw)  # type: ignore[arg-type]
-        running += len(client.containers.list(filters={"id": h.containers})) if h.containers else 0
+        running += len(client.api.containers(filters={"id": h.containers})) if h.containers else 0
         remove(client, h)
     return running
 
 
 def remove(client: Any, handles: DockerHandles) -> None:
+    for container_id in reversed(handles.containers):
+        _remove_container(client, container_id)
+    for network in client.api.networks(names=[handles.network]):
+        _remove_network(client, network["Id"])
+
+
+def _labelled_containers(client: Any) -> list[dict[str, Any]]:
+    """Every container carrying the tool's label, as the list call returns them: inspecting each in turn
+    would race with another run (a shard beside this one) removing its own."""
+    return client.api.containers(all=True, filters={"label": LABEL})  # type: ignore[no-any-return]
+
+
+def _gone(exc: Exception) -> bool:
+    """Already removed, or being removed by someone else: either way, not ours to remove any more."""
+    return getattr(exc, "status_code", None) in (404, 409)
+
+
+def _remove_container(client: Any, container_id: str) -> None:
     import docker
 
-    for container_id in reversed(handles.containers):
-        try:
-            client.containers.get(container_id).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(names=[handles.network]):
-        network.remove()
+    try:
+        client.api.remove_container(container_id, force=True)
+    except docker.errors.APIError as exc:
+        if not _gone(exc):
+            raise
+
+
+def _remove_network(client: Any, network_id: str) -> None:
+    import docker
+
+    try:
+        client.api.remove_network(network_id)
+    except docker.errors.APIError as exc:
+        if not _gone(exc):
+            raise
 
 
 def sweep_orphans(client: Any) -> int:
     """Remove what runs killed without a chance to clean up left: their owner process is gone."""
+    import docker
+
+    def orphaned(labels: dict[str, str] | None) -> bool:
+        owner = (labels or {}).get(OWNER_LABEL, "")
+        return owner.isdigit() and not Path(f"/proc/{owner}").exists()
+
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = container.labels.get(OWNER_LABEL, "")
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            container.remove(force=True)
+    for container in _labelled_containers(client):
+        if orphaned(container.get("Labels")):
+            _remove_container(client, container["Id"])
             removed += 1
-    for network in client.networks.list(filters={"label": LABEL}):
-        network.reload()
-        if not network.containers:
-            owner = network.attrs.get("Labels", {}).get(OWNER_LABEL, "")
-            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-                network.remove()
+    for network in client.api.networks(filters={"label": LABEL}):
+        try:
+            attached = client.api.inspect_network(network["Id"]).get("Containers")
+        except docker.errors.NotFound:
+            continue
+        if not attached and orphaned(network.get("Labels")):
+            _remove_network(client, network["Id"])
     return removed
 
 
 def clean_all() -> int:
     """`invoke clean`: every container and network the tool created, whoever owns it."""
     client = _client()
-    containers = client.containers.list(all=True, filters={"label": LABEL})
+    containers = _labelled_containers(client)
     for container in containers:
-        container.remove(force=True)
-    networks = client.networks.list(filters={"label": LABEL})
+        _remove_container(client, container["Id"])
+    networks = client.api.networks(filters={"label": LABEL})
     for network in networks:
-        network.remove()
+        _remove_network(client, network["Id"])
     return len(containers) + len(networks)
 
 
