@@ -375,6 +375,7 @@ def _sites(routes: list[tuple[tuple[str, ...], str]]) -> tuple[dict[str, str], t
     if len(destinations) < 2:
         return {}, ()
     site_of: dict[str, str] = {}
+    sites = []
     for destination in destinations:
         base = re.sub(r"[^a-z0-9-]+", "-", destination.split(".")[0].lower()).strip("-") or "site"
         name, n = base, 1
@@ -382,10 +383,8 @@ def _sites(routes: list[tuple[tuple[str, ...], str]]) -> tuple[dict[str, str], t
             n += 1
             name = f"{base}-{n}"
         site_of[destination] = name
-    sites = []
-    for destination in destinations:
-        names = [n for names, d in routes if d == destination for n in names if "*" not in n]
-        sites.append((site_of[destination], tuple(dict.fromkeys(names)) or (destination,)))
+        routed = [host for answered, d in routes if d == destination for host in answered if "*" not in host]
+        sites.append((name, tuple(dict.fromkeys(routed)) or (destination,)))
     return site_of, tuple(sites)
 
 
@@ -448,15 +447,14 @@ def _istio(where: str, gateway: Gateway, found: Manifests) -> Translation:
     if not services:
         notes.append(f"{where}: no VirtualService binds this Gateway: Istio would route nothing, the tool routes "
                      "to Orthanc")
-    for (answered, destination), server in zip(routes, servers):
-        if not destination:
-            notes.append(f"{where}: no VirtualService tcp route matches hosts {', '.join(answered)}: Istio would "
-                         "route nothing, the tool routes to the first site's Orthanc")
     notes += [f"{w}: {n}" for w, vs in services for n in _extra_destinations(vs)]
-    site_of, sites = _sites([(names, d) for names, d in routes if d])
-    for (_, destination), server in zip(routes, servers):
+    site_of, sites = _sites([route for route in routes if route[1]])
+    for (answered, destination), server in zip(routes, servers):
         if destination in site_of:
             server["destination"] = site_of[destination]
+        elif not destination and services:
+            notes.append(f"{where}: no VirtualService tcp route matches hosts {', '.join(answered)}: Istio would "
+                         "route nothing, the tool routes to the first site's Orthanc")
     names = [h for s in servers for h in [*s["hosts"], *s.get("sni_hosts", [])] if "*" not in h]
     passthrough = all(s["mode"] == "PASSTHROUGH" for s in servers)
     if not passthrough and any(s["mode"] == "PASSTHROUGH" for s in servers):

@@ -401,8 +401,7 @@ def _site_reached(env: RunningEnvironment, cursor: LogCursor) -> str | None:
     """The site whose Orthanc logged an association during the cell (Orthanc logs it before it accepts it)."""
     lines = cursor.new_lines()
     for site in env.plan.sites:
-        key = env.site_log(site.name)
-        if key is not None and any(_ASSOCIATION.search(line) for line in lines.get(key, ())):
+        if any(_ASSOCIATION.search(line) for line in lines.get(env.plan.component_name(site), ())):
             return site.name
     return None
 

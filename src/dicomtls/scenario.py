@@ -391,7 +391,6 @@ class Scenario(_Model):
                     cells.append(cell)
         return cells
 
-
     def _expected_site(self, env: EnvironmentConfig, probe: "Probe", rule: Expectation) -> str | None:
         where = f"cell {env.name}/{probe.label()}"
         if not env.sites:

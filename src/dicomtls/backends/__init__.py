@@ -177,11 +177,6 @@ class RunningEnvironment:
         """The first site's REST API ("" for an endpoint probed without one)."""
         return next(iter(self.rest_urls.values()), "")
 
-    def site_log(self, site: str) -> str | None:
-        """The key in ``logs`` of the site's server log."""
-        found = next((s for s in self.plan.sites if s.name == site), None)
-        return self.plan.component_name(found) if found is not None else None
-
     def log_cursor(self) -> LogCursor:
         cursor = LogCursor(self.logs)
         cursor.mark()

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,19 +192,16 @@ class DockerBackend:
         return component.options.version or component.default_image_version()
 
     def exited(self, env: RunningEnvironment) -> str | None:
-        import docker
-
+        # One list call per check: the matrix asks after every cell.
+        ids = [c for handles in env.handles if isinstance(handles, DockerHandles) for c in handles.containers]
+        listed = {c["Id"]: c for c in self.client.api.containers(all=True, filters={"id": ids})} if ids else {}
         prefix = f"dicomtls-{self.run_id}-{env.plan.key}-"
-        for handles in env.handles:
-            for container_id in handles.containers if isinstance(handles, DockerHandles) else ():
-                try:
-                    container = self.client.containers.get(container_id)
-                except docker.errors.NotFound:
-                    container = None
-                if container is None or container.status not in ("created", "running"):
-                    name = container.name.removeprefix(prefix) if container else container_id[:12]
-                    log = env.logs.get(name)
-                    return f"{name} exited: {log_tail(log) if log else '(no log)'}"
+        for container_id in ids:
+            found = listed.get(container_id)
+            if found is None or found["State"] not in ("created", "running"):
+                name = found["Names"][0].lstrip("/").removeprefix(prefix) if found else container_id[:12]
+                log = env.logs.get(name)
+                return f"{name} exited: {log_tail(log) if log else '(no log)'}"
         return None
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
@@ -228,9 +226,9 @@ def release_containers(handles: list[dict[str, object]]) -> int:
 
 def remove(client: Any, handles: DockerHandles) -> None:
     for container_id in reversed(handles.containers):
-        _remove_container(client, container_id)
+        _unless_gone(client.api.remove_container, container_id, force=True)
     for network in client.api.networks(names=[handles.network]):
-        _remove_network(client, network["Id"])
+        _unless_gone(client.api.remove_network, network["Id"])
 
 
 def _labelled_containers(client: Any) -> list[dict[str, Any]]:
@@ -239,28 +237,15 @@ def _labelled_containers(client: Any) -> list[dict[str, Any]]:
     return client.api.containers(all=True, filters={"label": LABEL})  # type: ignore[no-any-return]
 
 
-def _gone(exc: Exception) -> bool:
-    """Already removed, or being removed by someone else: either way, not ours to remove any more."""
-    return getattr(exc, "status_code", None) in (404, 409)
-
-
-def _remove_container(client: Any, container_id: str) -> None:
+def _unless_gone(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run a Docker API call on a container or network; one already removed (404), or being removed by someone
+    else (409), is not ours to remove any more."""
     import docker
 
     try:
-        client.api.remove_container(container_id, force=True)
+        call(*args, **kwargs)
     except docker.errors.APIError as exc:
-        if not _gone(exc):
-            raise
-
-
-def _remove_network(client: Any, network_id: str) -> None:
-    import docker
-
-    try:
-        client.api.remove_network(network_id)
-    except docker.errors.APIError as exc:
-        if not _gone(exc):
+        if exc.status_code not in (404, 409):
             raise
 
 
@@ -275,7 +260,7 @@ def sweep_orphans(client: Any) -> int:
     removed = 0
     for container in _labelled_containers(client):
         if orphaned(container.get("Labels")):
-            _remove_container(client, container["Id"])
+            _unless_gone(client.api.remove_container, container["Id"], force=True)
             removed += 1
     for network in client.api.networks(filters={"label": LABEL}):
         try:
@@ -283,7 +268,7 @@ def sweep_orphans(client: Any) -> int:
         except docker.errors.NotFound:
             continue
         if not attached and orphaned(network.get("Labels")):
-            _remove_network(client, network["Id"])
+            _unless_gone(client.api.remove_network, network["Id"])
     return removed
 
 
@@ -292,10 +277,10 @@ def clean_all() -> int:
     client = _client()
     containers = _labelled_containers(client)
     for container in containers:
-        _remove_container(client, container["Id"])
+        _unless_gone(client.api.remove_container, container["Id"], force=True)
     networks = client.api.networks(filters={"label": LABEL})
     for network in networks:
-        _remove_network(client, network["Id"])
+        _unless_gone(client.api.remove_network, network["Id"])
     return len(containers) + len(networks)
 
 

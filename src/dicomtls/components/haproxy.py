@@ -16,7 +16,6 @@ from dicomtls.images import DEFAULT_VERSIONS
 from dicomtls.render import render
 
 
-
 def assemble_and_run(sites: int) -> str:
     """A shell line whose arguments are (chain, key, PEM) per site, then haproxy and its config: paths travel as
     arguments, never through the shell."""
