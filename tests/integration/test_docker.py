@@ -207,3 +207,18 @@ def test_clean_skips_a_container_another_run_removed_after_it_was_listed(monkeyp
     monkeypatch.setattr(backend, "_labelled_containers", lambda _client: listed)
     assert backend.clean_all() == 1
     assert ours() == ([], [])
+
+
+def test_teardown_removes_a_container_docker_created_before_its_id_was_recorded(tmp_path: Path) -> None:
+    """Ctrl-C can land after Docker created a container but before the SDK returned its id."""
+    from dicomtls.backends.docker import DockerBackend, DockerHandles, remove
+
+    backend = DockerBackend(tmp_path)
+    handles = DockerHandles(f"dicomtls-{backend.run_id}-0123456789ab")
+    backend.client.api.create_network(handles.network, labels=backend.labels("network"))
+    image = next(t for i in backend.client.images.list(filters={"label": "dicomtls"}) for t in i.tags)
+    backend.client.api.create_container(image, ["true"], name=f"{handles.network}-orthanc",
+                                        labels=backend.labels("orthanc"))
+    assert ours() == ([f"{handles.network}-orthanc"], [handles.network])
+    remove(backend.client, handles)
+    assert ours() == ([], [])

@@ -95,14 +95,14 @@ class DockerBackend:
         # A previous run's logs would be read as this run's: the diagnosis counts connection lines.
         shutil.rmtree(envdir, ignore_errors=True)
         envdir.mkdir(parents=True)
-        network = self.client.networks.create(f"dicomtls-{self.run_id}-{plan.key}", driver="bridge",
-                                              labels=self.labels("network"))
-        handles = DockerHandles(network.name)
+        handles = DockerHandles(f"dicomtls-{self.run_id}-{plan.key}")
         env = RunningEnvironment(plan=plan, entry=Address("127.0.0.1", 0), rest_urls={}, logs={}, workdir=envdir,
                                  handles=[handles])
         # `invoke up` outlives this process: don't let the next run's sweep take these for orphans.
         extra_labels = {OWNER_LABEL: "detached"} if detached else {}
         with stopped_on_failure(self, env):
+            self.client.api.create_network(handles.network, driver="bridge",
+                                           labels={**self.labels("network"), **extra_labels})
             routes: list[SiteRoute] = []
             for site in plan.sites:
                 name = plan.component_name(site)
@@ -152,7 +152,7 @@ class DockerBackend:
             published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
         command = ["/bin/sh", "-c", f"exec {shlex.join([launch.executable, *launch.args])} >>/work/output.log 2>&1"]
         container = self.client.containers.create(
-            self.image(component), command, name=f"dicomtls-{self.run_id}-{plan.key}-{name}",
+            self.image(component), command, name=f"{handles.network}-{name}",
             labels={**self.labels(component.kind), **extra_labels}, volumes=mounts, ports=published,
             network=handles.network, init=True, working_dir="/work",
             networking_config={handles.network: self.client.api.create_endpoint_config(aliases=aliases)},
@@ -181,7 +181,7 @@ class DockerBackend:
         mounts = {str(path): {"bind": f"/mnt/{i}-{path.name}", "mode": "ro"} for i, path in enumerate(files)}
         container = self.client.containers.run(
             image, ["sleep", "infinity"], detach=True, init=True, network=handles.network, volumes=mounts,
-            labels=self.labels(f"client-{client}"), name=f"dicomtls-{self.run_id}-{env.plan.key}-{client}-{len(handles.containers)}",
+            labels=self.labels(f"client-{client}"), name=f"{handles.network}-{client}-{len(handles.containers)}",
         )
         handles.containers.append(container.id)
         assert env.client_entry is not None
@@ -193,13 +193,13 @@ class DockerBackend:
 
     def exited(self, env: RunningEnvironment) -> str | None:
         # One list call per check: the matrix asks after every cell.
-        ids = [c for handles in env.handles if isinstance(handles, DockerHandles) for c in handles.containers]
-        listed = {c["Id"]: c for c in self.client.api.containers(all=True, filters={"id": ids})} if ids else {}
-        prefix = f"dicomtls-{self.run_id}-{env.plan.key}-"
-        for container_id in ids:
+        owned = {c: h.network for h in env.handles if isinstance(h, DockerHandles) for c in h.containers}
+        found_ids = self.client.api.containers(all=True, filters={"id": list(owned)}) if owned else []
+        listed = {c["Id"]: c for c in found_ids}
+        for container_id, network in owned.items():
             found = listed.get(container_id)
             if found is None or found["State"] not in ("created", "running"):
-                name = found["Names"][0].lstrip("/").removeprefix(prefix) if found else container_id[:12]
+                name = found["Names"][0].lstrip("/").removeprefix(f"{network}-") if found else container_id[:12]
                 log = env.logs.get(name)
                 return f"{name} exited: {log_tail(log) if log else '(no log)'}"
         return None
@@ -225,7 +225,10 @@ def release_containers(handles: list[dict[str, object]]) -> int:
 
 
 def remove(client: Any, handles: DockerHandles) -> None:
-    for container_id in reversed(handles.containers):
+    """Remove an environment's containers by their name prefix as well as by the ids recorded: a Ctrl-C after
+    Docker created a container but before the SDK returned its id leaves one that was never recorded."""
+    named = client.api.containers(all=True, filters={"name": f"^/{handles.network}-"})
+    for container_id in dict.fromkeys([*reversed(handles.containers), *(c["Id"] for c in named)]):
         _unless_gone(client.api.remove_container, container_id, force=True)
     for network in client.api.networks(names=[handles.network]):
         _unless_gone(client.api.remove_network, network["Id"])
