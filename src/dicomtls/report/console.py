@@ -13,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from dicomtls.matrix import NOT_VERIFIED, OBSERVE, CellResult, MatrixResult
-from dicomtls.report import redact
+from dicomtls.matrix import OBSERVE, CellResult, MatrixResult
+from dicomtls.report import layout, redact
+from dicomtls.report.json import cell_record
 from dicomtls.scan import ScanResult
 
 
@@ -54,7 +55,8 @@ class ConsoleProgress:
             note = f"[red]{self.failures} unexpected" if self.failures else ""
             self._progress.update(self._task, advance=1, failures=note)
         else:
-            self.console.print(f"[{self.done}/{self.total}] {_mark(result).plain} {result.cell.id}")
+            self.console.print(f"[{self.done}/{self.total}] {_grid_cell(result).mark} {result.cell.id}",
+                               markup=False, highlight=False)
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -62,18 +64,17 @@ class ConsoleProgress:
             self._progress = None
 
 
-def _mark(r: CellResult) -> Text:
-    if r.verdict == "ok":
-        if r.actual == "pass" and r.detail.startswith(NOT_VERIFIED):
-            return Text("✔ not verified", style="yellow")
-        if r.actual == "pass":
-            return Text(f"✔ {r.site}" if r.site else "✔", style="green")
-        return Text(f"✘ {r.reason}", style="yellow")
-    if r.actual == "pass" and r.cell.expected == "pass":
-        return Text(f"‼ ✔ at {r.site or 'no site'}, expected {r.cell.expected_site}", style="bold red")
-    if r.actual == "pass":
-        return Text("‼ ✔ (expected fail)", style="bold red")
-    return Text(f"‼ ✘ {r.reason}", style="bold red")
+_STYLES = {"pass": "green", "xfail": "yellow", "unexpected": "bold red"}
+
+
+def _mark(cell: layout.GridCell) -> Text:
+    style = "yellow" if cell.mark == "✔ not verified" else _STYLES[cell.status]
+    return Text(cell.mark, style=style)
+
+
+def _grid_cell(result: CellResult) -> layout.GridCell:
+    record = cell_record(result)
+    return layout.GridCell(record, layout.status(record))
 
 
 def print_result(result: MatrixResult, console: Console) -> None:
@@ -81,32 +82,16 @@ def print_result(result: MatrixResult, console: Console) -> None:
     versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
     console.print(f"[bold]dicomtls matrix[/] backend={run.backend} started={run.started}", highlight=False)
     console.print(f"  {versions}", highlight=False)
-    by_scenario: OrderedDict[str, list[CellResult]] = OrderedDict()
-    for r in result.cells:
-        by_scenario.setdefault(r.cell.scenario, []).append(r)
-    for scenario, cells in by_scenario.items():
-        operations = list(OrderedDict.fromkeys(r.cell.probe.operation for r in cells))
-        rows: OrderedDict[tuple[str, ...], dict[str, CellResult]] = OrderedDict()
-        for r in cells:
-            rows.setdefault(_row_key(r), {})[r.cell.probe.operation] = r
-        table = Table(title=scenario, title_justify="left", title_style="bold")
-        sites = any(r.cell.expected_site or r.site for r in cells)
-        for name in ("environment", "client", "sni", "client cert"):
+    for grid in layout.grids([cell_record(r) for r in result.cells]):
+        table = Table(title=grid.scenario, title_justify="left", title_style="bold")
+        for name in ("environment", "client", "sni", "client cert", *grid.operations):
             table.add_column(name)
-        for op in operations:
-            table.add_column(op)
-        if sites:
+        if grid.sites:
             table.add_column("served certificate")
-        previous_env = None
-        for key, by_op in rows.items():
-            env, client, sni, cert, *extras = key
-            shown_env = env if env != previous_env else ""
-            previous_env = env
-            client_label = " ".join([client, *(f"({e})" for e in extras)])
-            served = [next((r.certificate for r in by_op.values() if r.certificate), "")] if sites else []
-            table.add_row(shown_env, client_label, sni, cert,
-                          *[_mark(by_op[op]) if op in by_op else Text("") for op in operations], *served,
-                          end_section=False)
+        for row in grid.rows:
+            table.add_row(row.environment if row.first_of_environment else "", row.client, row.sni, row.client_cert,
+                          *[_mark(c) if c else Text("") for c in row.cells],
+                          *([row.certificate] if grid.sites else []), end_section=False)
         console.print(table)
     _print_scans(result, console)
     _print_unhonoured(result, console)
@@ -136,11 +121,6 @@ def _print_unhonoured(result: MatrixResult, console: Console) -> None:
             console.print(f"[bold]{env.name}[/]: not reproduced from the manifests:", highlight=False)
             for line in env.unhonoured:
                 console.print(f"  - {line}", highlight=False, markup=False)
-
-
-def _row_key(r: CellResult) -> tuple[str, ...]:
-    p = r.cell.probe
-    return (r.cell.environment, p.client_label, p.sni, p.client_cert, *p.extras())
 
 
 def _print_unexpected(r: CellResult, console: Console) -> None:

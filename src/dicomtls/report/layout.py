@@ -1,6 +1,6 @@
 """How a results document is laid out for a person, shared by summary.md and report.html.
 
-The layout is the terminal's: one grid per scenario, a row per environment
+The terminal prints the same grids: one per scenario, a row per environment
 and probe (client, SNI, client certificate, and any other axis that is not at
 its default), a column per operation. Everything here reads the results.json
 document, not live objects, so a merged or an old run renders the same way.
@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from dicomtls.matrix import NOT_VERIFIED
 from dicomtls.scenario import Probe
 
 _PROBE_FIELDS = dataclasses.fields(Probe)
@@ -28,6 +29,8 @@ class GridCell:
     def mark(self) -> str:
         """Short text for the cell, the terminal's marks: ✔, ✘ reason, ‼ for anything unexpected."""
         r = self.record
+        if self.status == "pass" and str(r.get("detail") or "").startswith(NOT_VERIFIED):
+            return "✔ not verified"
         if self.status == "pass":
             return f"✔ {r['site']}" if r.get("site") else "✔"
         if self.status == "xfail":
