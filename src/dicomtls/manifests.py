@@ -583,6 +583,7 @@ def translate(found: Manifests, resource: str | None = None) -> list[Translation
     translations = [*(_istio(w, g, found) for w, g in found.of(Gateway)),
                     *(_traefik(w, r, found) for w, r in found.of(IngressRouteTCP)),
                     *(_envoy_bootstrap(w, b) for w, b in found.of(EnvoyBootstrap))]
+    translations = _distinct_sites(translations)
     if resource is not None:
         translations = [t for t in translations if t.resource == resource]
         if not translations:
@@ -592,6 +593,26 @@ def translate(found: Manifests, resource: str | None = None) -> list[Translation
         raise UsageError("manifests: no Istio Gateway, Traefik IngressRouteTCP or Envoy bootstrap among them, so no "
                          "proxy to build")
     return translations
+
+
+def _distinct_sites(translations: list[Translation]) -> list[Translation]:
+    """A site keeps its names and its certificate across a scenario, so a Service that two resources reach by
+    different names (a dev and a prod Gateway, say) becomes two sites: the later one numbered."""
+    taken: dict[str, tuple[str, ...]] = {}
+    result = []
+    for t in translations:
+        renamed: dict[str, str] = {}
+        for name, names in t.sites:
+            final, n = name, 1
+            while taken.setdefault(final, names) != names:
+                n += 1
+                final = f"{name}-{n}"
+            renamed[name] = final
+        servers = [{**s, "destination": renamed[s["destination"]]} if s.get("destination") in renamed else s
+                   for s in t.proxy.get("servers", [])]
+        proxy = {**t.proxy, "servers": servers} if "servers" in t.proxy else t.proxy
+        result.append(replace(t, proxy=proxy, sites=tuple((renamed[name], names) for name, names in t.sites)))
+    return result
 
 
 def server_names(translations: list[Translation]) -> list[str]:

@@ -334,3 +334,18 @@ def test_manifest_scenario_asks_for_each_site_by_name() -> None:
     asked = {(c.probe.sni, c.probe.operation) for c in scenario.cells() if c.environment == env.name
              and c.probe.sni.startswith("orthanc-")}
     assert asked == {(site, op) for site in env.site_names() for op in ("echo", "store-ct")}
+
+
+def test_a_service_two_gateways_reach_by_different_names_becomes_two_sites(tmp_path: Path) -> None:
+    simple = (TWO_SITES / "istio-simple.yaml").read_text()
+    prod = simple.replace("dicom-sites", "dicom-prod").replace("north.dicom.test", "north.prod.test")
+    (tmp_path / "dev.yaml").write_text(simple)
+    (tmp_path / "prod.yaml").write_text(prod)
+    dev_t, prod_t = translate(read_manifests(sorted(tmp_path.glob("*.yaml"))))
+    assert dev_t.sites == (("orthanc-north", ("north.dicom.test",)), ("orthanc-south", ("south.dicom.test",)))
+    assert prod_t.sites == (("orthanc-north-2", ("north.prod.test",)), ("orthanc-south", ("south.dicom.test",)))
+    assert [s["destination"] for s in prod_t.proxy["servers"]] == ["orthanc-north-2", "orthanc-south"]
+    scenario = manifest_scenario(tmp_path)
+    assert dict(scenario.pki_spec().sites) == {"orthanc-north": ("north.dicom.test",),
+                                               "orthanc-north-2": ("north.prod.test",),
+                                               "orthanc-south": ("south.dicom.test",)}
