@@ -561,12 +561,13 @@ def _traefik(where: str, route: IngressRouteTCP, found: Manifests) -> Translatio
 
 def _envoy_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
     """The user's own bootstrap runs, rewritten (components/envoy_bootstrap.py): what the rewrite removes or
-    replaces is what is unhonoured."""
+    replaces is what is unhonoured. Chains routing to two or more clusters make sites, one per cluster."""
     doc = bootstrap.document
     try:
         notes = envoy_bootstrap.unhonoured(doc)
         passthrough = envoy_bootstrap.passes_through(doc)
         names = [n for n in envoy_bootstrap.server_names(doc) if "*" not in n]
+        _, sites = _sites(envoy_bootstrap.routes(doc))
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}") from None
     return Translation(
@@ -575,6 +576,7 @@ def _envoy_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
         {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {})},
         tuple(dict.fromkeys(names)),
         tuple(f"{where}: {note}" for note in notes),
+        sites,
     )
 
 

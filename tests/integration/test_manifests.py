@@ -143,7 +143,7 @@ def test_orthweb_bootstrap_reports_the_admin_interface_and_the_second_listener(b
 
 
 @pytest.mark.parametrize("env", ["istio-gateway-dicom-sites", "istio-gateway-dicom-sites-passthrough",
-                                 "traefik-dicom-sites"])
+                                 "traefik-dicom-sites", "envoy-bootstrap-envoy"])
 def test_manifests_routing_to_two_services_deliver_each_store_to_its_own_orthanc(sites_run: dict[str, Any],
                                                                                  env: str) -> None:
     proc = sites_run["proc"]

@@ -237,6 +237,16 @@ def test_each_chain_presents_and_routes_to_the_site_its_server_names_match() -> 
     assert ports == {"pacs-north": north.upstream.port, "pacs-south": south.upstream.port}
 
 
+def test_a_weighted_split_goes_wholly_to_one_orthanc_and_says_so() -> None:
+    split = {"weighted_clusters": {"clusters": [{"name": "pacs-a", "weight": 90}, {"name": "pacs-b", "weight": 10}]}}
+    proxy = tcp_proxy("unused")
+    del proxy["typed_config"]["cluster"]
+    proxy["typed_config"].update(split)
+    doc = bootstrap([{"filters": [proxy], "transport_socket": tls()}], [cluster("pacs-a"), cluster("pacs-b")])
+    assert any("weighted_clusters: split over 2 clusters; all of it goes to the one Orthanc" in line
+               for line in unhonoured(doc))
+
+
 def test_a_chain_without_server_names_serves_the_first_site() -> None:
     config = rewrite(orthweb(), None, placement(SITES))
     first = placement(SITES).sites[0]

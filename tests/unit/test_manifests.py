@@ -349,3 +349,9 @@ def test_a_service_two_gateways_reach_by_different_names_becomes_two_sites(tmp_p
     assert dict(scenario.pki_spec().sites) == {"orthanc-north": ("north.dicom.test",),
                                                "orthanc-north-2": ("north.prod.test",),
                                                "orthanc-south": ("south.dicom.test",)}
+
+
+def test_envoy_bootstrap_chains_routing_to_two_clusters_become_two_sites_the_default_one_first() -> None:
+    t = _by_resource(TWO_SITES)["EnvoyBootstrap/envoy"]
+    assert t.sites == (("orthanc-south", ("south.dicom.test",)), ("orthanc-north", ("north.dicom.test",)))
+    assert t.server_names == ("north.dicom.test", "south.dicom.test")

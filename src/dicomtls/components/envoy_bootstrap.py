@@ -189,6 +189,15 @@ def server_names(bootstrap: Any, listener: str | None = None) -> tuple[str, ...]
     return tuple(dict.fromkeys(names))
 
 
+def routes(bootstrap: Any, listener: str | None = None) -> list[tuple[tuple[str, ...], str]]:
+    """(the names a DICOM chain matches, "*" for a chain matching any, its first cluster) per chain: where the
+    listener sends each name, so chains routing to several clusters become several sites."""
+    index, chosen = _dicom_listener(bootstrap, listener)
+    return [(tuple(_matched_names(chain)) or ("*",), clusters[0])
+            for _, chain in _carrying(chosen, f"static_resources.listeners[{index}]")
+            if (clusters := _routes(chain))]
+
+
 # --- trimming: what cannot run here is removed, each removal noted ---------------------------------------------
 
 
@@ -282,6 +291,9 @@ def _trim_chain(chain: dict[str, Any], path: str, notes: list[str]) -> dict[str,
                          "is tested without it)")
     chain["filters"] = [filters[index]]
     _drop(_typed(filters[index]), _TCP_PROXY_DROPS, f"{path}.filters[{index}].typed_config", notes)
+    if len(clusters := _routes(chain)) > 1:
+        notes.append(f"{path}.filters[{index}].typed_config.weighted_clusters: split over {len(clusters)} clusters; "
+                     "all of it goes to the one Orthanc this chain's names reach")
     match = chain.get("filter_chain_match")
     if isinstance(match, dict):
         for key in [k for k in match if k not in _MATCHED_ON]:
