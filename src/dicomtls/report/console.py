@@ -68,8 +68,8 @@ _STYLES = {"pass": "green", "xfail": "yellow", "unexpected": "bold red"}
 
 
 def _mark(cell: layout.GridCell) -> Text:
-    style = "yellow" if cell.mark == "✔ not verified" else _STYLES[cell.status]
-    return Text(cell.mark, style=style)
+    mark = cell.mark
+    return Text(mark, style="yellow" if mark == layout.UNVERIFIED else _STYLES[cell.status])
 
 
 def _grid_cell(result: CellResult) -> layout.GridCell:

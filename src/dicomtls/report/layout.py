@@ -18,6 +18,7 @@ from dicomtls.scenario import Probe
 
 _PROBE_FIELDS = dataclasses.fields(Probe)
 _SHOWN = ("client", "sni", "client_cert", "operation")  # their own columns; other axes annotate the client
+UNVERIFIED = "✔ not verified"  # a C-STORE that answered success with no REST API to check it
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class GridCell:
         """Short text for the cell, the terminal's marks: ✔, ✘ reason, ‼ for anything unexpected."""
         r = self.record
         if self.status == "pass" and str(r.get("detail") or "").startswith(NOT_VERIFIED):
-            return "✔ not verified"
+            return UNVERIFIED
         if self.status == "pass":
             return f"✔ {r['site']}" if r.get("site") else "✔"
         if self.status == "xfail":
