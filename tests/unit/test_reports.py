@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -11,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from dicomtls.diagnose import EXPLANATIONS, Reason
-from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, RunInfo
+from dicomtls.matrix import NOT_VERIFIED, CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.report import console as console_report
 from dicomtls.report import json as json_report
 from dicomtls.report import junit as junit_report
@@ -216,3 +217,11 @@ def test_progress_prints_an_environment_failure_with_brackets_verbatim() -> None
     progress = ConsoleProgress(Console(file=out, width=200))
     progress.environment("haproxy-tls", "failed: [ALERT] parsing [/tmp/x/haproxy.cfg:19] : unknown keyword")
     assert "[/tmp/x/haproxy.cfg:19]" in out.getvalue()
+
+
+def test_console_marks_a_store_no_rest_api_could_check_as_not_verified() -> None:
+    unchecked = dataclasses.replace(passed(), detail=f"{NOT_VERIFIED}: the C-STORE answered success, but no "
+                                                     "Orthanc REST API was given to check it")
+    text = printed(result(unchecked))
+    assert "✔ not verified" in text
+    assert "1/1 cells as expected" in text
