@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dicomtls.components import envoy_bootstrap
 from dicomtls.errors import UsageError
+from dicomtls.findings import Finding
 
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_VERSIONS = ("v1beta1", "v1")
@@ -352,6 +353,8 @@ class Translation:
     unhonoured: tuple[str, ...]
     sites: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(site, the names routed to it) when routes reach two or more destinations: one Orthanc each."""
+    findings: tuple[Finding, ...] = ()
+    """What the resource does that weakens or surprises (kept, not removed), with the probes that show it."""
 
 
 def _bare_host(host: str) -> str:

@@ -22,6 +22,7 @@ from cryptography import x509
 
 from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
                                RunningEnvironment, stopped_on_failure)
+from dicomtls.findings import Finding, ProvedFinding, prove
 from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
@@ -78,6 +79,7 @@ class EnvironmentInfo:
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
     versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
     unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
+    findings: list[ProvedFinding] = field(default_factory=list)  # what the manifests do, with the cells showing it
     sites: list[dict[str, object]] = field(default_factory=list)  # name and server_names of each site behind one proxy
 
 
@@ -115,6 +117,7 @@ class _EnvGroup:
     cells: list[Cell]
     scenarios: list[str]
     unhonoured: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool = False,
@@ -145,6 +148,7 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
                 groups[key] = _EnvGroup(EnvironmentPlan(key, env.name, sites, proxy, pki), [], [])
             groups[key].cells.append(cell)
             groups[key].unhonoured += [u for u in env.unhonoured if u not in groups[key].unhonoured]
+            groups[key].findings += [f for f in env.findings if f not in groups[key].findings]
             if scenario.name not in groups[key].scenarios:
                 groups[key].scenarios.append(scenario.name)
     return list(groups.values())
@@ -247,7 +251,8 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
             info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
                                    [c.kind for c in group.plan.components], "", list(group.plan.server_names),
                                    str(group.plan.pki.directory), {}, position=position,
-                                   versions=joined(per_env[group.plan.key]), unhonoured=list(group.unhonoured))
+                                   versions=joined(per_env[group.plan.key]), unhonoured=list(group.unhonoured),
+                                   findings=[prove(f, []) for f in group.findings])
             if group.plan.multi_site:
                 info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in group.plan.sites]
             result.environments.append(info)
@@ -277,9 +282,12 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
                 for cell in group.cells:
                     ran = run_cell(cell, env, target, clients, out / "objects", accepts) if gone is None else None
                     gone = gone or backend.exited(env)
+                    if gone is None and ran is not None and ran.reason in PATH_BROKE:
+                        gone = dying_component(backend, env, target)
                     cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
                     result.cells.append(cr)
                     progress.cell_done(cr)
+                info.findings = [prove(f, result.cells[-len(group.cells):]) for f in group.findings]
             finally:
                 progress.environment(group.plan.name, "stopping")
                 backend.stop(env)
@@ -288,6 +296,33 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
+
+
+PATH_BROKE = frozenset({Reason.TCP_REFUSED, Reason.TLS_NO_MATCHING_SNI, Reason.TLS_HANDSHAKE_FAILED,
+                        Reason.DICOM_ASSOCIATION_ABORTED, Reason.DICOM_ASSOCIATION_REJECTED, Reason.DIMSE_FAILURE,
+                        Reason.STORE_NOT_VERIFIED, Reason.TIMEOUT, Reason.UNKNOWN})
+"""Reasons a component that is stopping produces too: no TLS alert names a live peer's objection."""
+
+DYING_GRACE_S = 10.0
+
+
+def dying_component(backend: Backend, env: RunningEnvironment, target: Target) -> str | None:
+    """After a cell that failed the way a stopping component fails it: the component that stopped, if one did.
+
+    A process that is shutting down has already cut the connection but may not have exited yet, so asking
+    once is a race. The path is asked instead, with the readiness C-ECHO: if it still passes, the failure is
+    the cell's own; if not, something is going away, and its exit is waited for."""
+    env.connections += 1
+    ok, _ = echo_through(target, env.plan.server_names[0], timeout_s=5.0)
+    env.settle()
+    if ok:
+        return None
+    deadline = time.monotonic() + DYING_GRACE_S
+    while time.monotonic() < deadline:
+        if gone := backend.exited(env):
+            return gone
+        time.sleep(0.05)
+    return None
 
 
 def stopped(cell: Cell, gone: str | None, ran: CellResult | None) -> CellResult:

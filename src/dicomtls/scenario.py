@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from dicomtls.components import Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
+from dicomtls.findings import Finding
 from dicomtls.manifests import manifest_files, read_manifests, server_names, translate
 from dicomtls.pki import PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
@@ -164,14 +165,17 @@ class EnvironmentConfig(_Model):
     manifests: ManifestSource | None = None
     unhonoured: tuple[str, ...] = ()
     """Manifest fields the environment does not reproduce: filled from ``manifests``, listed in the report."""
+    findings: tuple[Finding, ...] = ()
+    """What the manifests do that the user may not know, with the probes that show it: filled from ``manifests``."""
 
     @model_validator(mode="before")
     @classmethod
     def _from_manifests(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or data.get("manifests") is None:
             return data
-        if "proxy" in data or "unhonoured" in data:
-            raise ValueError("manifests build the proxy (and list what they cannot reproduce): drop proxy/unhonoured")
+        if "proxy" in data or "unhonoured" in data or "findings" in data:
+            raise ValueError("manifests build the proxy (and list what they cannot reproduce): drop "
+                             "proxy/unhonoured/findings")
         source = data["manifests"]
         source = {"files": source} if isinstance(source, list) else source
         source = ManifestSource.model_validate(source)
@@ -184,6 +188,7 @@ class EnvironmentConfig(_Model):
         sites = [{"name": name, "server_names": list(names)} for name, names in chosen.sites]
         return {**data, "manifests": {"files": files, "resource": chosen.resource}, "proxy": chosen.proxy,
                 "server": data.get("server", chosen.server), "unhonoured": chosen.unhonoured,
+                "findings": chosen.findings,
                 "sites": data.get("sites", sites)}
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
+from dicomtls.findings import describe
 from dicomtls.matrix import OBSERVE, CellResult, MatrixResult
 from dicomtls.report import layout, redact
 from dicomtls.report.json import cell_record
@@ -94,6 +95,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
                           *([row.certificate] if grid.sites else []), end_section=False)
         console.print(table)
     _print_scans(result, console)
+    _print_findings(result, console)
     _print_unhonoured(result, console)
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
@@ -112,6 +114,17 @@ def print_result(result: MatrixResult, console: Console) -> None:
         f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
         highlight=False,
     )
+
+
+def _print_findings(result: MatrixResult, console: Console) -> None:
+    """What an environment's own configuration does that the user may not know, with the cells showing it."""
+    for env in result.environments:
+        if env.findings:
+            console.print(f"[bold yellow]{env.name}[/]: findings:", highlight=False)
+            for finding in env.findings:
+                console.print(f"  ⚠ {finding.text}", highlight=False, markup=False)
+                for cell in finding.cells:
+                    console.print(f"      {describe(cell)}", highlight=False, markup=False)
 
 
 def _print_unhonoured(result: MatrixResult, console: Console) -> None:

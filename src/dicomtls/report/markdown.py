@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomtls.diff import Diff
+from dicomtls.findings import describe
 from dicomtls.report import layout, redact_all
 
 EMOJI = {"pass": "✅", "xfail": "🟡", "unexpected": "❌"}
@@ -121,6 +122,12 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         if env.get("sites"):
             sites = "; ".join(f"{_text(s['name'])}: {_text(', '.join(s['server_names']))}" for s in env["sites"])
             out += ["", f"{_text(env['name'])} routes by SNI to sites {sites} (the first takes the catch-all route)."]
+    for env in doc["environments"]:
+        if env.get("findings"):
+            out += ["", f"**{_text(env['name'])}**: findings:", ""]
+            for finding in env["findings"]:
+                out.append(f"- ⚠ {_text(finding['text'])}")
+                out += [f"  - {_text(describe(cell))}" for cell in finding.get("cells", [])]
     for env in doc["environments"]:
         if env.get("unhonoured"):
             out += ["", f"**{_text(env['name'])}**: not reproduced from the manifests (its cells say nothing about "

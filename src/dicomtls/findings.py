@@ -1,0 +1,52 @@
+"""Findings: what the user's own configuration does that weakens or surprises, shown with the cells that prove it.
+
+An ``unhonoured`` line says what the tool did *not* reproduce; a finding says what it did reproduce and the user
+may not know (an Envoy that accepts expired client certificates, a CA named "intermediate" that is a self-signed
+root, a Traefik v2 API group a v3 cluster ignores). Where a probe can show it, the finding names the probe
+fields of the cells that do, and every report puts those cells' outcomes next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    text: str
+    proof: tuple[tuple[str, str], ...] = ()
+    """(probe field, value) pairs a proving cell matches, e.g. (("client_cert", "expired"),); empty: none can."""
+
+    @classmethod
+    def of(cls, text: str, **proof: str) -> "Finding":
+        return cls(text, tuple(sorted(proof.items())))
+
+
+@dataclass(frozen=True)
+class ProvedFinding:
+    """A finding with the cells of its environment that show it (id, pass/fail, reason)."""
+
+    text: str
+    cells: tuple[dict[str, Any], ...] = ()
+
+
+def prove(finding: Finding, cells: Iterable[Any]) -> ProvedFinding:
+    """Pick the cells (CellResult-like: ``.cell.probe``, ``.cell.id``, ``.actual``, ``.reason``) that match."""
+    if not finding.proof:
+        return ProvedFinding(finding.text)
+    shown = []
+    for result in cells:
+        probe = asdict(result.cell.probe)
+        if all(str(probe.get(key)) == value for key, value in finding.proof):
+            shown.append({"id": result.cell.id, "actual": result.actual,
+                          "reason": str(result.reason) if result.reason else None})
+    return ProvedFinding(finding.text, tuple(shown))
+
+
+def describe(cell: dict[str, Any]) -> str:
+    """One proving cell as the reports print it: "✔ <id>" or "✘ <id> (reason)"."""
+    if cell["actual"] == "pass":
+        return f"✔ {cell['id']}"
+    return f"✘ {cell['id']} ({cell['reason']})"
