@@ -1,0 +1,48 @@
+"""A plain Envoy bootstrap (the envoy.yaml Orthweb runs on a VM): run as it is, rewritten where it cannot run here
+(components/envoy_bootstrap.py does the rewriting; this module reads and names it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dicomtls.components import envoy_bootstrap
+from dicomtls.errors import UsageError
+from dicomtls.manifests.translation import Translation, sites_of
+
+
+@dataclass(frozen=True)
+class EnvoyBootstrap:
+    """A plain Envoy bootstrap (a mapping with static_resources): it has no metadata, so its file names it."""
+
+    name: str
+    document: dict[str, Any]
+
+
+def _is_envoy_bootstrap(doc: Any) -> bool:
+    return isinstance(doc, dict) and "static_resources" in doc and "apiVersion" not in doc and "kind" not in doc
+
+
+def is_envoy_bootstrap(doc: Any) -> bool:
+    return isinstance(doc, dict) and "static_resources" in doc and "apiVersion" not in doc and "kind" not in doc
+
+
+def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
+    """The user's own bootstrap runs, rewritten (components/envoy_bootstrap.py): what the rewrite removes or
+    replaces is what is unhonoured. Chains routing to two or more clusters make sites, one per cluster."""
+    doc = bootstrap.document
+    try:
+        notes = envoy_bootstrap.unhonoured(doc)
+        passthrough = envoy_bootstrap.passes_through(doc)
+        names = [n for n in envoy_bootstrap.server_names(doc) if "*" not in n]
+        _, sites = sites_of(envoy_bootstrap.routes(doc))
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return Translation(
+        f"EnvoyBootstrap/{bootstrap.name}",
+        {"kind": "envoy-bootstrap", "bootstrap": doc},
+        {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {})},
+        tuple(dict.fromkeys(names)),
+        tuple(f"{where}: {note}" for note in notes),
+        sites,
+    )
