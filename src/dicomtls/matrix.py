@@ -101,7 +101,11 @@ class MatrixResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if all(c.verdict == "ok" for c in self.cells) else 1
+        """1 when a cell was not as expected, or when something did not run at all: an environment that failed
+        to start or a component that stopped fails an observed run too, since its cells prove nothing."""
+        broken = any(e.error for e in self.environments) or any(
+            c.reason is Reason.ENVIRONMENT_FAILED for c in self.cells)
+        return 0 if all(c.verdict == "ok" for c in self.cells) and not broken else 1
 
 
 class Progress(Protocol):

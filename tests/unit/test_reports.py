@@ -225,3 +225,19 @@ def test_console_marks_a_store_no_rest_api_could_check_as_not_verified() -> None
     text = printed(result(unchecked))
     assert "✔ not verified" in text
     assert "1/1 cells as expected" in text
+
+
+def test_an_observed_run_whose_environment_did_not_start_exits_one() -> None:
+    from dicomtls.diagnose import Reason
+    from dicomtls.matrix import OBSERVE, CellResult, EnvironmentInfo, MatrixResult, RunInfo
+    from dicomtls.scenario import Cell, Probe
+
+    cell = Cell(scenario="m", environment="e", probe=Probe(client="dcmtk", sni="none", client_cert="none",
+                                                           operation="echo"), expected=OBSERVE, expected_reason=None)
+    result = MatrixResult(RunInfo("now", "local", {}, ["m"]))
+    result.environments.append(EnvironmentInfo("k", "e", ["m"], ["envoy-bootstrap"], "", [], "", {},
+                                               error="e: envoy exited: unable to open file"))
+    result.cells.append(CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start", "",
+                                   ("envoy exited",), "", "", 0.0))
+    assert result.cells[0].verdict == "ok"
+    assert result.exit_code == 1
