@@ -33,11 +33,13 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "manifests": "a directory of Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption and Envoy "
                      "bootstrap YAML: reproduce each proxy and report every cell as observed (instead of the default "
                      "scenarios)",
+        "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
     },
 )
-def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None):
+def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
+           jobs="auto"):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
-    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests)
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs)
     if code:
         raise Exit(code=code)
 
@@ -178,13 +180,14 @@ def probe(c, target, ca=None, sni=None, client_cert=None, client_key=None, calle
 
 
 @task(
-    iterable=["scenario", "backend"],
+    iterable=["scenario", "backend", "jobs"],
     help={"runs": "rounds (default 3); medians are reported",
           "backend": "backends to compare (repeatable; default: local and docker)",
           "scenario": "scenarios to time (repeatable; default: the default ones every timed backend runs)",
-          "images": "also time image builds cold (removes every dicomtls image first) and warm"},
+          "images": "also time image builds cold (removes every dicomtls image first) and warm",
+          "jobs": "--jobs values to compare, e.g. --jobs 1 --jobs auto (repeatable; default: auto)"},
 )
-def bench(c, runs=3, backend=None, scenario=None, images=False):
-    """Time the matrix per backend side by side (and image builds cold/warm); prints medians and ratios."""
-    _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images)
+def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None):
+    """Time the matrix per backend and --jobs side by side (and image builds); prints medians, CPU and ratios."""
+    _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images, jobs or None)
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from dicomtls.backends import EnvironmentFailed, get_backend, release, state_dir
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
-from dicomtls.matrix import plan_environments, run_matrix, start_environment
+from dicomtls.matrix import auto_jobs, plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
@@ -57,8 +57,18 @@ def _out_dir(out: str) -> Path:
     return path
 
 
+def parse_jobs(text: str | int | None) -> int:
+    """``auto`` (the machine's choice) or a whole number of environments to run at once."""
+    if text is None or str(text) == "auto":
+        return auto_jobs()
+    if not str(text).isdigit() or int(text) < 1:
+        raise UsageError(f"--jobs {text}: give a whole number of environments at once (1 or more), or auto")
+    return int(text)
+
+
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
-           shard: str | None = None, baseline: str | None = None, manifests: str | None = None) -> int:
+           shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
+           jobs: str | None = "auto") -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a directory of the
     user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed."""
@@ -66,13 +76,15 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     if manifests:
         loaded.append(manifest_scenario(Path(manifests)))
     part = parse_shard(shard) if shard else None
+    parallel = parse_jobs(jobs)
     old = json_report.read(Path(baseline)) if baseline else None
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():
-        result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console), force_pki=force_pki, shard=part)
+        result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console, parallel), force_pki=force_pki,
+                            shard=part, jobs=parallel)
     doc = json_report.to_dict(result)
     changes = compare(old, doc) if old is not None else None
     print_result(result, console)
@@ -340,16 +352,18 @@ def probe(target: str, sni: str | None, ca: str | None, client_cert: str | None,
     return 0 if any(c.actual == "pass" for c in result.cells) else 1
 
 
-def bench(runs: int, backends: list[str], scenarios: list[str], images: bool) -> None:
+def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jobs: list[str] | None = None) -> None:
     from dicomtls import bench as benchmarks
 
     if runs < 1:
         raise UsageError(f"--runs {runs}: give at least 1")
+    for j in jobs or []:
+        parse_jobs(j)
     console = _console()
     say = lambda text: console.print(text, highlight=False)  # noqa: E731
     if not scenarios:  # like for like: the default scenarios every timed backend runs
         scenarios = [s.name for s in load_scenarios(None) if all(b in s.backends for b in backends)]
-    timings = benchmarks.matrix_wall_times(backends, runs, scenarios, say)
+    timings = benchmarks.matrix_wall_times(backends, runs, scenarios, say, jobs or None)
     if images:
         timings.samples.update(benchmarks.image_build_times(runs, say).samples)
     benchmarks.report(timings, say)

@@ -8,6 +8,8 @@ first) and warm (everything present: the no-op a CI run should see).
 
 from __future__ import annotations
 
+import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,33 +27,54 @@ ROOT = Path(__file__).resolve().parents[2]
 @dataclass
 class Timings:
     samples: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # user+sys seconds of dicomtls and its children
+    verdicts: dict[str, set[str]] = field(default_factory=dict)  # per run name: each distinct set of outcomes seen
 
-    def add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float, cpu_s: float | None = None) -> None:
         self.samples.setdefault(name, []).append(round(seconds, 2))
+        if cpu_s is not None:
+            self.cpu.setdefault(name, []).append(round(cpu_s, 2))
 
     def median(self, name: str) -> float:
         return statistics.median(self.samples[name])
 
 
-def _timed_invoke(args: list[str]) -> float:
+def _timed_invoke(args: list[str]) -> tuple[float, float]:
+    """Wall seconds, and the CPU seconds (user+sys) of the process and every descendant it waited for: Orthanc
+    and the proxies on the local backend; on Docker, what runs in containers is the engine's, not counted."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True)
     elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise UsageError(f"`invoke {' '.join(args)}` exited {proc.returncode} during the benchmark: {tail[0]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
-def matrix_wall_times(backends: list[str], runs: int, scenarios: list[str], say: Callable[[str], None]) -> Timings:
+def _outcomes(results: Path) -> str:
+    """What a run concluded, without timings or ports: every cell's id, outcome, reason, verdict and site."""
+    cells = json.loads(results.read_text())["cells"]
+    return json.dumps(sorted([c["id"], c["actual"], c["reason"], c["verdict"], c.get("site")] for c in cells))
+
+
+def matrix_wall_times(backends: list[str], runs: int, scenarios: list[str], say: Callable[[str], None],
+                      jobs: list[str] | None = None) -> Timings:
+    """Each round runs every (backend, jobs) pair once, alternating, so drift on a noisy machine hits all alike."""
     timings = Timings()
     selection = [arg for name in scenarios for arg in ("--scenario", name)]
+    variants = [(backend, j) for backend in backends for j in (jobs or ["auto"])]
     with tempfile.TemporaryDirectory(prefix="dicomtls-bench-") as tmp:
         for round_ in range(1, runs + 1):
-            for backend in backends:
-                seconds = _timed_invoke(["matrix", "--backend", backend, "--out", f"{tmp}/{backend}", *selection])
-                timings.add(f"matrix {backend}", seconds)
-                say(f"round {round_}: matrix on {backend} took {seconds:.1f}s")
+            for backend, j in variants:
+                name = f"matrix {backend} jobs={j}"
+                out = f"{tmp}/{backend}-{j}"
+                seconds, cpu = _timed_invoke(["matrix", "--backend", backend, "--jobs", j, "--out", out, *selection])
+                timings.add(name, seconds, cpu)
+                timings.verdicts.setdefault(backend, set()).add(_outcomes(Path(out) / "results.json"))
+                say(f"round {round_}: {name} took {seconds:.1f}s, {cpu:.1f} CPU s")
     return timings
 
 
@@ -66,8 +89,8 @@ def image_build_times(runs: int, say: Callable[[str], None]) -> Timings:
             for tag in image.tags:
                 client.images.remove(tag, force=True)
         client.images.prune(filters={"dangling": True})
-        cold = _timed_invoke(["images"])
-        warm = _timed_invoke(["images"])
+        cold, _ = _timed_invoke(["images"])
+        warm, _ = _timed_invoke(["images"])
         timings.add("images cold", cold)
         timings.add("images warm", warm)
         say(f"round {round_}: images cold {cold:.1f}s, warm {warm:.1f}s")
@@ -76,10 +99,24 @@ def image_build_times(runs: int, say: Callable[[str], None]) -> Timings:
 
 def report(timings: Timings, say: Callable[[str], None]) -> None:
     for name, samples in timings.samples.items():
-        say(f"{name}: median {timings.median(name):.1f}s over {samples}")
+        cpu = f"; CPU median {statistics.median(timings.cpu[name]):.1f}s over {timings.cpu[name]}" \
+            if name in timings.cpu else ""
+        say(f"{name}: median {timings.median(name):.1f}s over {samples}{cpu}")
     names = list(timings.samples)
-    if "matrix local" in names and "matrix docker" in names:
-        ratio = timings.median("matrix docker") / timings.median("matrix local")
-        say(f"docker / local wall time: {ratio:.2f}")
+    for backend, outcomes in timings.verdicts.items():
+        say(f"{backend}: verdicts {'identical' if len(outcomes) == 1 else 'DIFFER'} across every run")
+    matrices = [n for n in names if n.startswith("matrix ")]
+    by_backend: dict[str, list[str]] = {}
+    for name in matrices:
+        by_backend.setdefault(name.split()[1], []).append(name)
+    for backend, runs in by_backend.items():
+        base = f"matrix {backend} jobs=1"
+        for name in runs:
+            if name != base and base in runs:
+                say(f"{backend}: {name.split()[2]} / jobs=1 wall time: {timings.median(name) / timings.median(base):.2f}")
+    for j in dict.fromkeys(n.split()[2] for n in matrices):
+        local, docker = f"matrix local {j}", f"matrix docker {j}"
+        if local in names and docker in names:
+            say(f"docker / local wall time ({j}): {timings.median(docker) / timings.median(local):.2f}")
     if "images cold" in names:
         say(f"warm / cold image build: {timings.median('images warm') / timings.median('images cold'):.3f}")

@@ -6,9 +6,11 @@ be verified by the object it sent itself, never by a leftover from another cell.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,7 @@ def _large_dataset() -> Dataset:
 
 _SOURCES = {"store-ct": _ct_dataset, "store-large": _large_dataset}
 _cache: dict[str, Dataset] = {}
+_reading = threading.Lock()
 
 
 def add_source(kind: str, path: Path) -> None:
@@ -84,9 +87,12 @@ def add_source(kind: str, path: Path) -> None:
 
 def make_object(kind: str, directory: Path) -> TestObject:
     """Write a fresh instance of ``kind`` (store-ct, store-large) with new UIDs into ``directory``."""
-    if kind not in _cache:
-        _cache[kind] = _SOURCES[kind]()
-    ds = _cache[kind].copy()
+    with _reading:
+        if kind not in _cache:
+            _cache[kind] = _SOURCES[kind]()
+    # A deep copy: Dataset.copy() shares the element dict, so environments side by side would stamp each other's
+    # UIDs into one dataset (seen: a C-STORE whose file carried another thread's SOPInstanceUID).
+    ds = copy.deepcopy(_cache[kind])
     uid = generate_uid()
     ds.SOPInstanceUID = uid
     meta = FileMetaDataset()

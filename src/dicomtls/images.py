@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def _client():  # type: ignore[no-untyped-def]
     import docker
 
     try:
-        client = docker.from_env(timeout=600)
+        client = docker.from_env(timeout=600, max_pool_size=32)  # environments run side by side
         client.ping()
     except Exception as exc:  # noqa: BLE001 - docker raises many kinds for "no engine"
         raise UsageError(f"no Docker engine answers ({type(exc).__name__}): start dockerd, or use --backend local") from None
@@ -170,8 +171,16 @@ def recipe_digest(spec: ImageSpec) -> str:
     return hashlib.sha256(recipe).hexdigest()[:16]
 
 
+_BUILDING = threading.Lock()  # environments side by side may want the same missing image: build it once
+
+
 def ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, client=None) -> str:  # type: ignore[no-untyped-def]
     """Build the image unless one with this tag and recipe exists; returns the tag."""
+    with _BUILDING:
+        return _ensure_image(spec, say, client)
+
+
+def _ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, client=None) -> str:  # type: ignore[no-untyped-def]
     client = client or _client()
     digest = recipe_digest(spec)
     if _exists(client, spec.tag) and client.images.get(spec.tag).labels.get(RECIPE_LABEL) == digest:

@@ -6,13 +6,16 @@ broken environment or Ctrl-C leaves no process behind.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
 import ssl
+import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,6 +94,7 @@ class RunInfo:
     scenarios: list[str]
     wall_s: float = 0.0
     shard: str | None = None  # "K/N" when this run is one shard of a larger one
+    jobs: int = 1  # environments in flight at once
 
 
 @dataclass
@@ -195,8 +199,11 @@ def component_versions(per_env: dict[str, dict[str, list[str]]], dcmtk: Dcmtk | 
     return versions
 
 
-def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object) -> RunningEnvironment:
-    """Start and wait until a real C-ECHO passes through the whole path, or fail with the logs."""
+def start_environment(backend: Backend, plan: EnvironmentPlan, cancelled: Callable[[], bool] = lambda: False,
+                      **kwargs: object) -> RunningEnvironment:
+    """Start and wait until a real C-ECHO passes through the whole path, or fail with the logs.
+
+    ``cancelled``: asked while waiting, so an interrupted run does not wait out the readiness timeout."""
     env = backend.start(plan, **kwargs)  # type: ignore[arg-type]
     with stopped_on_failure(backend, env):
         target = target_of(env)
@@ -210,6 +217,8 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, **kwargs: object)
                     break
                 if gone := backend.exited(env):
                     raise EnvironmentFailed(f"{plan.name}: {gone}")
+                if cancelled():
+                    raise KeyboardInterrupt
                 if time.monotonic() > deadline:
                     raise EnvironmentFailed(f"{plan.name}: no C-ECHO through {env.entry} to {site.server_names[0]} "
                                             f"within {READY_TIMEOUT_S:.0f}s ({detail})")
@@ -226,9 +235,9 @@ def target_of(env: RunningEnvironment) -> Target:
 
 def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress: Progress,
                force_pki: bool = False, shard: Shard | None = None, scan_tls: bool = True,
-               only: set[str] | None = None) -> MatrixResult:
+               only: set[str] | None = None, jobs: int = 1) -> MatrixResult:
     """``scan_tls``: scan each environment's entry (about half a second) for the report and the diagnoses;
-    ``only``: run just these cell ids."""
+    ``only``: run just these cell ids; ``jobs``: environments in flight at once (their cells stay in order)."""
     started = time.monotonic()
     plan = plan_environments(scenarios, out / "pki", force_pki, only)
     log_dirs = log_directories(plan)
@@ -247,59 +256,146 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         versions=component_versions(per_env, dcmtk, {c.probe.client_version for c in dcmtk_cells}),
         scenarios=[s.name for s in scenarios],
         shard=str(shard) if shard else None,
+        jobs=jobs,
     ))
     clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    runner = _Runner(backend, progress, clients, out, log_dirs, scan_tls)
     progress.start(sum(len(g.cells) for g in groups))
+    # Every environment gets its own thread, also with one job: processes die with the thread that started
+    # them (PR_SET_PDEATHSIG), so that thread lives until the whole run, teardowns included, is over.
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="environment")
     try:
-        for position, group in zip(chosen, groups):
-            info = EnvironmentInfo(group.plan.key, group.plan.name, group.scenarios,
-                                   [c.kind for c in group.plan.components], "", list(group.plan.server_names),
-                                   str(group.plan.pki.directory), {}, position=position,
-                                   versions=joined(per_env[group.plan.key]), unhonoured=list(group.unhonoured),
-                                   findings=[prove(f, []) for f in group.findings])
-            if group.plan.multi_site:
-                info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in group.plan.sites]
+        futures = [pool.submit(runner.run, position, group, per_env[group.plan.key])
+                   for position, group in zip(chosen, groups)]
+        done = [_outcome(f) for f in futures]
+        for info, cells in done:
             result.environments.append(info)
-            progress.environment(group.plan.name, "starting")
-            try:
-                env = start_environment(backend, group.plan)
-            except EnvironmentFailed as exc:
-                info.error = str(exc)
-                if exc.env is not None:
-                    info.logs = keep_logs(exc.env, out, log_dirs[group.plan.key])
-                progress.environment(group.plan.name, f"failed: {exc}")
-                for cell in group.cells:
-                    cr = CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start",
-                                    "read the environment's logs", (str(exc),), "", "", 0.0)
-                    result.cells.append(cr)
-                    progress.cell_done(cr)
-                continue
-            info.entry = str(env.entry)
-            info.logs = {name: str(path) for name, path in env.logs.items()}
-            try:
-                if scan_tls:
-                    progress.environment(group.plan.name, "scanning TLS")
-                    info.scan = scan_environment(env)
-                accepts = info.scan.accepts() if info.scan and not info.scan.error else None
-                target = target_of(env)
-                gone: str | None = None
-                for cell in group.cells:
-                    ran = run_cell(cell, env, target, clients, out / "objects", accepts) if gone is None else None
-                    gone = gone or backend.exited(env)
-                    if gone is None and ran is not None and ran.reason in PATH_BROKE:
-                        gone = dying_component(backend, env, target)
-                    cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
-                    result.cells.append(cr)
-                    progress.cell_done(cr)
-                info.findings = [prove(f, result.cells[-len(group.cells):]) for f in group.findings]
-            finally:
-                progress.environment(group.plan.name, "stopping")
-                backend.stop(env)
-                info.logs = keep_logs(env, out, log_dirs[group.plan.key])
+            result.cells.extend(cells)
+    except BaseException:
+        runner.cancelled.set()
+        raise
     finally:
+        _wait_through_interrupts(lambda: pool.shutdown(wait=True, cancel_futures=True))
+        _wait_through_interrupts(runner.teardowns_done)
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
+
+
+def auto_jobs() -> int:
+    """Environments in flight when the user does not say: waiting dominates (handshakes, process starts), so two
+    per core, bounded by memory (an environment with its clients takes well under 1 GiB) and by eight."""
+    cores = os.cpu_count() or 1
+    try:
+        gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        gib = 4.0
+    return max(1, min(2 * cores, int(gib // 2), 8))
+
+
+def _outcome(future: Future[tuple[EnvironmentInfo, list[CellResult]]]) -> tuple[EnvironmentInfo, list[CellResult]]:
+    return future.result()
+
+
+def _wait_through_interrupts(wait: Callable[[], object]) -> None:
+    """Teardown finishes even when Ctrl-C is pressed again while it runs."""
+    while True:
+        try:
+            wait()
+            return
+        except KeyboardInterrupt:
+            continue
+
+
+class _Cancelled(Exception):
+    """The run was interrupted: this environment stops at its next step."""
+
+
+@dataclass
+class _Runner:
+    """Runs one environment at a time per thread: start, scan, its cells in order, then a teardown that the
+    next environment does not wait for."""
+
+    backend: Backend
+    progress: Progress
+    clients: Mapping[str, Client | None]
+    out: Path
+    log_dirs: dict[str, str]
+    scan_tls: bool
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _teardowns: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, position: int, group: _EnvGroup, versions: dict[str, list[str]]
+            ) -> tuple[EnvironmentInfo, list[CellResult]]:
+        plan = group.plan
+        info = EnvironmentInfo(plan.key, plan.name, group.scenarios, [c.kind for c in plan.components], "",
+                               list(plan.server_names), str(plan.pki.directory), {}, position=position,
+                               versions=joined(versions), unhonoured=list(group.unhonoured),
+                               findings=[prove(f, []) for f in group.findings])
+        if plan.multi_site:
+            info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]
+        cells: list[CellResult] = []
+        if self.cancelled.is_set():
+            raise _Cancelled
+        self.progress.environment(plan.name, "starting")
+        try:
+            env = start_environment(self.backend, plan, cancelled=self.cancelled.is_set)
+        except EnvironmentFailed as exc:
+            info.error = str(exc)
+            if exc.env is not None:
+                info.logs = keep_logs(exc.env, self.out, self.log_dirs[plan.key])
+            self.progress.environment(plan.name, f"failed: {exc}")
+            for cell in group.cells:
+                cr = CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start",
+                                "read the environment's logs", (str(exc),), "", "", 0.0)
+                cells.append(cr)
+                self.progress.cell_done(cr)
+            return info, cells
+        info.entry = str(env.entry)
+        info.logs = {name: str(path) for name, path in env.logs.items()}
+        try:
+            if self.scan_tls:
+                self.progress.environment(plan.name, "scanning TLS")
+                info.scan = scan_environment(env)
+            accepts = info.scan.accepts() if info.scan and not info.scan.error else None
+            target = target_of(env)
+            objects = self.out / "objects" / plan.key
+            gone: str | None = None
+            self.progress.environment(plan.name, "running")
+            for cell in group.cells:
+                if self.cancelled.is_set():
+                    raise _Cancelled
+                ran = run_cell(cell, env, target, self.clients, objects, accepts) if gone is None else None
+                gone = gone or self.backend.exited(env)
+                if gone is None and ran is not None and ran.reason in PATH_BROKE:
+                    gone = dying_component(self.backend, env, target)
+                cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
+                cells.append(cr)
+                self.progress.cell_done(cr)
+            info.findings = [prove(f, cells) for f in group.findings]
+        finally:
+            self.progress.environment(plan.name, "stopping")
+            self._tear_down(env, info)
+        return info, cells
+
+    def _tear_down(self, env: RunningEnvironment, info: EnvironmentInfo) -> None:
+        """Stop the environment and keep its logs in the background: the next one starts meanwhile."""
+        def stop() -> None:
+            self.backend.stop(env)
+            info.logs = keep_logs(env, self.out, self.log_dirs[env.plan.key])
+            self.progress.environment(env.plan.name, "stopped")
+
+        thread = threading.Thread(target=stop, name=f"teardown-{env.plan.name}")
+        with self._lock:
+            self._teardowns.append(thread)
+        thread.start()
+
+    def teardowns_done(self) -> None:
+        with self._lock:
+            pending = list(self._teardowns)
+        for thread in pending:
+            thread.join()
 
 
 PATH_BROKE = frozenset({Reason.TCP_REFUSED, Reason.TLS_NO_MATCHING_SNI, Reason.TLS_HANDSHAKE_FAILED,

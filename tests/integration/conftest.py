@@ -80,3 +80,12 @@ def local_default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     """The default matrix on the local backend, run once per session and shared by the tests that read it."""
     return matrix_run(tmp_path_factory.mktemp("local-default"), "--backend", "local")
 
+
+def answers(run: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What a run concluded, in report order, without timings, ports or paths: one row per cell."""
+    return [(c["id"], c["actual"], c["reason"], c["verdict"], c["summary"], c.get("site"), c.get("certificate"))
+            for c in run["results"]["cells"]]
+
+
+def environment_order(run: dict[str, Any]) -> list[tuple[str, int, str | None]]:
+    return [(e["name"], e["position"], e.get("error")) for e in run["results"]["environments"]]

@@ -14,7 +14,7 @@ import pytest
 
 from dicomtls.backends import docker_answers
 
-from .conftest import ROOT, invoke_env, matrix_run, run_invoke
+from .conftest import ROOT, answers, environment_order, invoke_env, matrix_run, run_invoke
 
 pytestmark = [
     pytest.mark.integration,
@@ -57,6 +57,17 @@ def test_docker_and_local_backends_agree_on_every_shared_cell(
     shared = docker_cells.keys() & local_cells.keys()
     assert len(shared) >= 40 and shared == local_cells.keys()
     assert {k: docker_cells[k] for k in shared} == {k: local_cells[k] for k in shared}
+
+
+def test_docker_environments_side_by_side_give_the_answers_of_one_at_a_time(
+    docker_default_run: dict[str, Any], tmp_path: Path
+) -> None:
+    assert docker_default_run["results"]["run"]["jobs"] > 1, "the default run should use --jobs auto"
+    one = matrix_run(tmp_path, "--backend", "docker", "--jobs", "1")
+    assert one["proc"].returncode == 0, one["proc"].stdout[-3000:]
+    assert answers(one) == answers(docker_default_run)
+    assert environment_order(one) == environment_order(docker_default_run)
+    assert ours() == ([], [])
 
 
 def test_dcmtk_3_6_9_with_sni_passes_named_hosts_where_3_6_7_fails(docker_default_run: dict[str, Any]) -> None:

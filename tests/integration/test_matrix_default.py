@@ -9,6 +9,8 @@ import pytest
 
 from dicomtls.probes import WRONG_SNI
 
+from .conftest import answers, environment_order, matrix_run
+
 pytestmark = pytest.mark.integration
 
 
@@ -158,3 +160,14 @@ def test_the_scan_records_each_sites_chain(default_run: dict[str, Any]) -> None:
         assert served["hostname_match"] is True and served["certificates"][0]["subject"].startswith(f"CN={site}.")
     assert chains[None]["certificates"][0]["subject"].startswith("CN=north.")  # no SNI: the first crt
     assert [s["name"] for s in environments["haproxy-default-site"]["sites"]] == ["north", "south"]
+
+
+def test_environments_side_by_side_give_the_answers_of_one_at_a_time(default_run: dict[str, Any],
+                                                                      tmp_path: Path) -> None:
+    assert default_run["results"]["run"]["jobs"] > 1, "the default run should use --jobs auto"
+    one = matrix_run(tmp_path, "--backend", "local", "--jobs", "1")
+    assert one["proc"].returncode == 0, one["proc"].stdout[-3000:]
+    assert one["results"]["run"]["jobs"] == 1
+    assert answers(one) == answers(default_run)
+    assert environment_order(one) == environment_order(default_run)
+    assert one["leftovers"] == (set(), set())

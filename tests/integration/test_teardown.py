@@ -79,6 +79,59 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, clean_slate: Path
         assert "interrupted" in err and "Traceback" not in err
 
 
+THREE_AT_ONCE = """
+name: three-at-once
+description: Three environments that run side by side, to be interrupted while all are up.
+pki: {topology: one-level, server_names: [dicom.teardown.test]}
+environments:
+  - name: envoy-any
+    proxy: {kind: envoy}
+  - name: envoy-named
+    proxy: {kind: envoy, sni: named}
+  - name: envoy-mtls
+    proxy: {kind: envoy, client_cert: required}
+probes:
+  - client: [dcmtk, pynetdicom]
+    client_cert: [none, valid]
+    operation: [echo, store-ct, store-large]
+expect:
+  - match: {}
+    outcome: pass
+"""
+
+
+def _envoys_under(tmp_path: Path) -> int:
+    return sum(1 for p in psutil.process_iter(["name", "cmdline"])
+               if p.info["name"] == "envoy" and any(str(tmp_path) in a for a in p.info["cmdline"] or ()))
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
+def test_interrupted_run_with_environments_in_flight_leaves_nothing_behind(tmp_path: Path, clean_slate: Path,
+                                                                          sig: int, code: int) -> None:
+    scenario = tmp_path / "three-at-once.yaml"
+    scenario.write_text(THREE_AT_ONCE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "matrix", "--scenario", str(scenario), "--jobs", "3",
+         "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while _envoys_under(tmp_path) < 2:
+            assert proc.poll() is None, "the run ended before two environments were up"
+            assert time.monotonic() < deadline, "two environments never ran at once"
+            time.sleep(0.1)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code
+    if sig != signal.SIGKILL:
+        assert "interrupted" in err and "Traceback" not in err
+
+
 DYING_PROXY = """
 name: dying-proxy
 description: Envoy stops three seconds after it starts, in the middle of the run.
@@ -121,3 +174,35 @@ def test_component_that_stops_fails_the_remaining_cells_and_its_log_is_kept(tmp_
     assert all("envoy exited" in " ".join(c["evidence"]) for c in failed)
     kept = tmp_path / "out" / "logs" / "envoy-that-dies"
     assert (kept / "envoy" / "output.log").is_file()
+
+
+DYING_AMONG_OTHERS = DYING_PROXY.replace("name: dying-proxy", "name: dying-among-others").replace(
+    """  - name: envoy-that-dies
+    proxy: {kind: envoy}
+""", """  - name: envoy-that-dies
+    proxy: {kind: envoy}
+  - name: nginx-beside-it
+    proxy: {kind: nginx}
+  - name: haproxy-beside-it
+    proxy: {kind: haproxy}
+""")
+
+
+def test_a_component_that_stops_fails_only_its_own_environment_while_others_run_beside_it(
+        tmp_path: Path, clean_slate: Path) -> None:
+    envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
+    assert envoy, "envoy is installed into the venv by install.sh"
+    wrapper = tmp_path / "envoy-for-3s"
+    wrapper.write_text(f"#!/bin/sh\nexec timeout 3 {envoy} \"$@\"\n")
+    wrapper.chmod(0o755)
+    scenario = tmp_path / "dying-among-others.yaml"
+    scenario.write_text(DYING_AMONG_OTHERS)
+    proc = run_invoke(["matrix", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")],
+                      tmp_path, DICOMTLS_ENVOY_BIN=str(wrapper))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    cells = json.loads((tmp_path / "out" / "results.json").read_text())["cells"]
+    dying = [c for c in cells if c["environment"] == "envoy-that-dies" and c["reason"] is not None]
+    assert dying and {c["reason"] for c in dying} == {"environment-failed"}
+    beside = [c for c in cells if c["environment"] != "envoy-that-dies"]
+    assert beside and {c["verdict"] for c in beside} == {"ok"}, [c["id"] for c in beside if c["verdict"] != "ok"]

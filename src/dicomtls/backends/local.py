@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,12 +53,15 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded here: between fork and exec nothing may take a lock
+
+
 def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 _handed_out: set[int] = set()
+_handing_out = threading.Lock()  # environments start side by side
 _LOWEST_PORT = 20000
 
 
@@ -68,11 +72,12 @@ def free_port() -> int:
     connection, can take it before the component binds it (seen: Orthanc's REST and DICOM ports
     given the same number)."""
     high = _ephemeral_range_start()
-    for _ in range(1000):
-        port = random.randrange(_LOWEST_PORT, high)
-        if port not in _handed_out and not port_in_use(port):
-            _handed_out.add(port)
-            return port
+    with _handing_out:
+        for _ in range(1000):
+            port = random.randrange(_LOWEST_PORT, high)
+            if port not in _handed_out and not port_in_use(port):
+                _handed_out.add(port)
+                return port
     raise EnvironmentFailed(f"no free port found on {HOST} between {_LOWEST_PORT} and {high}")
 
 
@@ -205,41 +210,50 @@ class LocalBackend:
         return [asdict(h) for h in env.handles if isinstance(h, LocalProcess)]
 
     def stop(self, env: RunningEnvironment) -> None:
-        # Proxy first, so the server never sees a half-closed path.
-        for record in reversed(env.handles):
-            if isinstance(record, LocalProcess):
-                stop_process(record)
+        stop_processes([r for r in env.handles if isinstance(r, LocalProcess)])
         env.handles.clear()
 
 
 def release_processes(handles: list[dict[str, object]]) -> int:
     records = [LocalProcess(**h) for h in handles]  # type: ignore[arg-type]
     running = sum(1 for r in records if r.alive())
-    for record in reversed(records):
-        stop_process(record)
+    stop_processes(records)
     return running
 
 
-def stop_process(record: LocalProcess, grace_s: float = 5.0) -> None:
-    if not record.alive():
-        return
-    try:
-        os.killpg(record.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        _reap(record.pid)
+def stop_processes(records: list[LocalProcess], grace_s: float = 5.0) -> None:
+    """SIGTERM to every component at once, then wait for them together; SIGKILL what outlives the grace.
+
+    Measured here: Orthanc 1.10 takes about 2.2 s to stop on SIGTERM (its HTTP server, then its DICOM server
+    after a second, then its jobs engine), Envoy well under one. Stopping them one after another made teardown
+    the largest share of a run; together the environment takes as long as its slowest component."""
+    signalled = []
+    for record in records:
         if not record.alive():
-            return
-        time.sleep(0.02)
-    try:
-        os.killpg(record.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while record.alive():
-        _reap(record.pid)
-        time.sleep(0.02)
+            continue
+        try:
+            os.killpg(record.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        signalled.append(record)
+    deadline = time.monotonic() + grace_s
+    while signalled and time.monotonic() < deadline:
+        for record in signalled:
+            _reap(record.pid)
+        signalled = [r for r in signalled if r.alive()]
+        if signalled:
+            time.sleep(0.02)
+    for record in signalled:
+        try:
+            os.killpg(record.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    while signalled:
+        for record in signalled:
+            _reap(record.pid)
+        signalled = [r for r in signalled if r.alive()]
+        if signalled:
+            time.sleep(0.02)
 
 
 def _reap(pid: int) -> None:

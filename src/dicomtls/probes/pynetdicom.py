@@ -21,22 +21,34 @@ from dicomtls.scenario import Probe
 TIMEOUT_S = 15
 
 
-@dataclass
 class _Capture(logging.Handler):
-    records: list[str] = field(default_factory=list)
+    """pynetdicom's log lines of one association, while other environments' associations log side by side.
 
-    def __post_init__(self) -> None:
-        logging.Handler.__init__(self, logging.INFO)
-        self._lock_ = threading.Lock()
+    pynetdicom logs from the caller's thread and from the association's own threads, all to one logger, so
+    every capture hears every line with the thread that said it; ``lines`` keeps those of its threads, by name
+    (Python numbers unnamed threads and never reuses a number, unlike thread ids)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[tuple[str, str]] = []
+        self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             text = f"{text} [{type(record.exc_info[1]).__name__}: {record.exc_info[1]}]"
-        with self._lock_:
-            self.records.append(text)
+        with self._guard:
+            self.records.append((record.threadName or "", text))
+
+    def lines(self, threads: set[str]) -> list[str]:
+        with self._guard:
+            return [text for thread, text in self.records if thread in threads]
 
     __hash__ = object.__hash__
+
+
+_LOGGER = logging.getLogger("pynetdicom")
+_LOGGER.setLevel(logging.INFO)  # once: saving and restoring it per association races between environments
 
 
 def tls_context(target: Target, probe: Probe) -> tuple[ssl.SSLContext, str | None]:
@@ -76,15 +88,15 @@ class Pynetdicom:
             + (f" profile={probe.profile}" if probe.profile != "default" else "")
         )
         capture = _Capture()
-        logger = logging.getLogger("pynetdicom")
-        old_level = logger.level
-        logger.addHandler(capture)
-        logger.setLevel(logging.INFO)
+        _LOGGER.addHandler(capture)
         stage, ok, peer = "connect", False, None
+        threads = {threading.current_thread().name}
+        notes: list[str] = []
         try:
             # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
             assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
                                  tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args))
+            threads |= {assoc.name, assoc.dul.name}
             if assoc.is_established:
                 stage = "dimse"
                 peer = _peer_certificate(assoc)
@@ -96,19 +108,18 @@ class Pynetdicom:
                 if code == 0x0000:
                     ok, stage = True, "done"
                 else:
-                    capture.records.append(
+                    notes.append(
                         f"DIMSE status {code:#06x}" if code is not None else "no DIMSE response (connection lost)"
                     )
             elif assoc.is_rejected:
                 stage = "associate"
-                capture.records.append("Association Rejected")
+                notes.append("Association Rejected")
             elif assoc.is_aborted:
-                capture.records.append("Association Aborted")
+                notes.append("Association Aborted")
         finally:
-            logger.removeHandler(capture)
-            logger.setLevel(old_level)
+            _LOGGER.removeHandler(capture)
             ae.shutdown()
-        lines = tuple(r for r in capture.records if not ok or "Accepted" in r)
+        lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
         return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer)
 
 

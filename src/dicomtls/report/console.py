@@ -5,6 +5,7 @@ When output is not a terminal (CI logs), progress degrades to one plain line per
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 from rich.console import Console
@@ -21,17 +22,25 @@ from dicomtls.scan import ScanResult
 
 
 class ConsoleProgress:
-    def __init__(self, console: Console) -> None:
+    """Environments in flight and cells done/total on a terminal; one plain line per event in a CI log.
+
+    Environments run side by side, so every method may be called from several threads at once."""
+
+    def __init__(self, console: Console, jobs: int = 1) -> None:
         self.console = console
         self.live = console.is_terminal
+        self.jobs = jobs
         self.failures = 0
         self.done = 0
         self.total = 0
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._in_flight: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
 
     def start(self, total: int) -> None:
         self.total = total
+        jobs = f", {self.jobs} environments at a time" if self.jobs > 1 else ""
         if self.live:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -39,30 +48,41 @@ class ConsoleProgress:
             )
             self._task = self._progress.add_task("starting", total=total, failures="")
             self._progress.start()
-        else:
-            self.console.print(f"dicomtls: {total} cells")
+        self.console.print(f"dicomtls: {total} cells{jobs}", highlight=False)
 
     def environment(self, name: str, state: str) -> None:
+        with self._lock:
+            if state == "stopped" or state.startswith("failed"):
+                self._in_flight.pop(name, None)
+            else:
+                self._in_flight[name] = state
+            description = "; ".join(f"{n}: {s}" for n, s in self._in_flight.items()) or "finishing"
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=escape(f"{name}: {state}"))
-        else:
+            self._progress.update(self._task, description=escape(_shortened(description)))
+        elif state != "stopped":
             self.console.print(f"environment {name}: {state}", markup=False, highlight=False)
 
     def cell_done(self, result: CellResult) -> None:
-        self.done += 1
-        if result.verdict != "ok":
-            self.failures += 1
+        with self._lock:
+            self.done += 1
+            if result.verdict != "ok":
+                self.failures += 1
+            done, failures = self.done, self.failures
         if self._progress is not None and self._task is not None:
-            note = f"[red]{self.failures} unexpected" if self.failures else ""
+            note = f"[red]{failures} unexpected" if failures else ""
             self._progress.update(self._task, advance=1, failures=note)
         else:
-            self.console.print(f"[{self.done}/{self.total}] {_grid_cell(result).mark} {result.cell.id}",
+            self.console.print(f"[{done}/{self.total}] {_grid_cell(result).mark} {result.cell.id}",
                                markup=False, highlight=False)
 
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _shortened(text: str, width: int = 90) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 _STYLES = {"pass": "green", "xfail": "yellow", "unexpected": "bold red"}

@@ -23,7 +23,7 @@ from dicomtls.scenario import Probe
 TEMPLATE = "report/report.html.j2"
 
 _KNOWN_DOC = {"run", "environments", "cells"}
-_KNOWN_RUN = {"started", "backend", "versions", "scenarios", "wall_s", "shard"}
+_KNOWN_RUN = {"started", "backend", "versions", "scenarios", "wall_s", "shard", "jobs"}
 _KNOWN_ENV = {"key", "name", "scenarios", "components", "versions", "entry", "server_names", "pki_dir", "logs", "error",
               "position", "unhonoured", "findings"}
 _KNOWN_CELL = {"id", "scenario", "environment", "expected", "expected_reason", "actual", "verdict", "reason",
