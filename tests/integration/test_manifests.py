@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import ROOT, matrix_run
 
@@ -17,6 +18,8 @@ TRAEFIK_ENV = "traefik-orthanc-dicom"
 ORTHWEB_MANIFESTS = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-envoy"
 ORTHWEB_ENV = "envoy-bootstrap-envoy"
 TWO_SITES = ROOT / "tests" / "fixtures" / "manifests" / "two-sites"
+ISTIO_TRANSLATION = ROOT / "tests" / "fixtures" / "istio-translation.yaml"
+ISTIO_UNROUTED = ROOT / "tests" / "fixtures" / "manifests" / "istio-unrouted"
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,16 @@ def bootstrap_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def sites_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return matrix_run(tmp_path_factory.mktemp("sites"), "--backend", "local", "--manifests", str(TWO_SITES))
+
+
+@pytest.fixture(scope="module")
+def istio_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("istio"), "--backend", "local", "--scenario", str(ISTIO_TRANSLATION))
+
+
+@pytest.fixture(scope="module")
+def unrouted_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("unrouted"), "--backend", "local", "--manifests", str(ISTIO_UNROUTED))
 
 
 def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
@@ -156,3 +169,48 @@ def test_manifests_routing_to_two_services_deliver_each_store_to_its_own_orthanc
         assert [(c["actual"], c["site"]) for c in stores] == [("pass", site)], stores
         other = next(s for s in sites if s != site)
         assert f"not in {other}" in stores[0]["detail"]
+
+
+def test_istio_translation_runs_every_cell_as_expected_and_leaves_nothing_running(istio_run: dict[str, Any]) -> None:
+    proc = istio_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert {c["verdict"] for c in istio_run["results"]["cells"]} == {"ok"}
+    assert istio_run["leftovers"] == (set(), set())
+
+
+def test_istio_alpn_h2_http11_chains_still_let_dcmtk_and_pynetdicom_through(istio_run: dict[str, Any]) -> None:
+    [config] = (istio_run["out"] / "envs").glob("istio-iana-ciphers-*/istio-gateway/envoy.yaml")
+    [chain] = yaml.safe_load(config.read_text())["static_resources"]["listeners"][0]["filter_chains"]
+    assert chain["transport_socket"]["typed_config"]["common_tls_context"]["alpn_protocols"] == ["h2", "http/1.1"]
+    stores = cells(istio_run, environment="istio-iana-ciphers", client="dcmtk", operation="store-ct")
+    assert all(c["actual"] == "pass" and "holds the sent dataset" in c["detail"] for c in stores)
+    assert {c["actual"] for c in cells(istio_run, environment="istio-iana-ciphers", client="pynetdicom",
+                                       profile="default")} == {"pass"}
+
+
+def test_an_iana_cipher_name_istio_drops_leaves_dcm4che_tls_aes_without_a_shared_cipher(
+        istio_run: dict[str, Any]) -> None:
+    refused = cells(istio_run, environment="istio-iana-ciphers", profile="dcm4che-tls-aes")
+    assert {(c["actual"], c["reason"]) for c in refused} == {("fail", "tls-no-shared-cipher")}
+    [finding] = environment(istio_run, "istio-iana-ciphers")["findings"]
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA dropped by Istio" in finding["text"]
+    assert sorted(c["id"] for c in finding["cells"]) == sorted(c["id"] for c in refused)
+    [config] = (istio_run["out"] / "envs").glob("istio-iana-ciphers-*/istio-gateway/envoy.yaml")
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" not in config.read_text()
+
+
+def test_the_openssl_name_aes128_sha_lets_dcm4che_tls_aes_in(istio_run: dict[str, Any]) -> None:
+    assert {c["actual"] for c in cells(istio_run, environment="istio-openssl-ciphers",
+                                       profile="dcm4che-tls-aes")} == {"pass"}
+
+
+def test_a_gateway_no_tcp_route_reaches_gets_no_listener_and_the_run_says_so_and_exits_1(
+        unrouted_run: dict[str, Any]) -> None:
+    proc = unrouted_run["proc"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    env = environment(unrouted_run, "istio-gateway-dicom-unrouted")
+    assert env["error"].startswith("Istio builds no listener on port 11112: no VirtualService tcp route matches")
+    assert "VirtualService/dicom-unrouted bind it, but no tcp route" in env["findings"][0]["text"]
+    assert {(c["actual"], c["reason"]) for c in unrouted_run["results"]["cells"]} == {("fail", "environment-failed")}
+    assert "Istio builds no listener on port 11112" in proc.stdout
+    assert unrouted_run["leftovers"] == (set(), set())

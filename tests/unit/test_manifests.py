@@ -28,6 +28,16 @@ spec:
     hosts: {hosts}
     tls: {{mode: {mode}, credentialName: dicom-tls}}
 """
+TCP_VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  tcp:
+  - route: [{destination: {host: orthanc, port: {number: 4242}}}]
+"""
 PASSTHROUGH_VS = """\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -50,10 +60,15 @@ def translated(tmp_path: Path, text: str) -> list:
     return translate(read_manifests([write(tmp_path, text)]))
 
 
+def routed(gateway: str) -> str:
+    """A Gateway with a VirtualService tcp route taking all its servers: without one, Istio builds no chain."""
+    return gateway + "---\n" + TCP_VS
+
+
 @pytest.mark.parametrize("version", ["v1beta1", "v1"])
 def test_istio_gateway_reads_both_api_versions(tmp_path: Path, version: str) -> None:
-    [t] = translated(tmp_path, GATEWAY.format(version=version, hosts='["*"]', mode="SIMPLE"))
-    assert t.proxy == {"kind": "istio-gateway", "servers": [{"hosts": ["*"], "mode": "SIMPLE"}]}
+    [t] = translated(tmp_path, routed(GATEWAY.format(version=version, hosts='["*"]', mode="SIMPLE")))
+    assert t.proxy == {"kind": "istio-gateway", "servers": [{"hosts": ["*"], "mode": "SIMPLE"}], "port": 11112}
     assert t.server == {"kind": "orthanc", "tls": False}
 
 
@@ -63,7 +78,8 @@ def test_wildcard_hosts_give_no_pki_name_so_a_stand_in_is_used(tmp_path: Path) -
 
 
 def test_named_hosts_drop_their_namespace_and_name_the_pki(tmp_path: Path) -> None:
-    [t] = translated(tmp_path, GATEWAY.format(version="v1", hosts="[orthanc/dicom.korthweb.test]", mode="MUTUAL"))
+    [t] = translated(tmp_path, routed(GATEWAY.format(version="v1", hosts="[orthanc/dicom.korthweb.test]",
+                                                     mode="MUTUAL")))
     assert t.proxy["servers"] == [{"hosts": ["dicom.korthweb.test"], "mode": "MUTUAL"}]
     assert t.server_names == ("dicom.korthweb.test",)
 
@@ -190,12 +206,13 @@ def test_environment_with_manifests_and_a_proxy_is_an_error(tmp_path: Path) -> N
 PKI_DIR = Path("/srv/dicomtls/pki/0123abcd")
 
 
-def render_gateway(servers: list[dict]) -> dict:
+def render_gateway(servers: list[dict], **options: Any) -> dict:
     from tests.unit import placements
 
     placement = placements.placement("/w", {"dicom": Address("127.0.0.1", 41104)}, ("dicom.korthweb.test",))
     cls = component_class("istio-gateway")
-    launch = cls(cls.options_model.model_validate({"servers": servers})).launch(placement, "/usr/bin/envoy")
+    launch = cls(cls.options_model.model_validate({"servers": servers, **options})).launch(placement,
+                                                                                           "/usr/bin/envoy")
     assert launch.connection_log == "access.log"
     return yaml.safe_load(launch.files["envoy.yaml"])["static_resources"]["listeners"][0]
 
@@ -355,3 +372,152 @@ def test_envoy_bootstrap_chains_routing_to_two_clusters_become_two_sites_the_def
     t = _by_resource(TWO_SITES)["EnvoyBootstrap/envoy"]
     assert t.sites == (("orthanc-south", ("south.dicom.test",)), ("orthanc-north", ("north.dicom.test",)))
     assert t.server_names == ("north.dicom.test", "south.dicom.test")
+
+
+# --- the Istio twin as istiod 1.15-1.20 translates a TLS server ---------------------------------------------------
+
+TWO_SERVERS = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: dicom}
+spec:
+  servers:
+  - port: {number: 11112, protocol: TLS}
+    hosts: [north.dicom.test]
+    tls: {mode: SIMPLE, credentialName: north}
+  - port: {number: 11112, protocol: TLS}
+    hosts: [south.dicom.test]
+    tls: {mode: SIMPLE, credentialName: south}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: north, namespace: dicom}
+spec:
+  hosts: [north.dicom.test]
+  gateways: [gw]
+  tcp:
+  - match: [{port: 11112}]
+    route: [{destination: {host: orthanc, port: {number: 4242}}}]
+"""
+
+
+def said(lines: Any) -> list[str]:
+    """Lines from a translation, from the file name on (the tmp directory is not under the working directory)."""
+    return [line[line.index("m.yaml"):] for line in (getattr(x, "text", x) for x in lines)]
+
+
+def with_tls(tmp_path: Path, tls: str, mode: str = "SIMPLE") -> Any:
+    text = GATEWAY.format(version="v1", hosts='["*"]', mode=mode).replace("credentialName: dicom-tls}",
+                                                                          f"credentialName: dicom-tls, {tls}}}")
+    [t] = translated(tmp_path, routed(text))
+    return t
+
+
+def test_iana_cipher_names_are_dropped_as_istio_drops_them_and_the_finding_names_the_dcm4che_probe(
+        tmp_path: Path) -> None:
+    t = with_tls(tmp_path, "cipherSuites: [TLS_RSA_WITH_AES_128_CBC_SHA]")
+    [finding] = t.findings
+    assert finding.text.endswith("tls.cipherSuites TLS_RSA_WITH_AES_128_CBC_SHA dropped by Istio: not an OpenSSL "
+                                 "name it accepts; Envoy's defaults apply")
+    assert finding.proof == (("profile", "dcm4che-tls-aes"),)
+    [chain] = render_gateway(t.proxy["servers"])["filter_chains"]
+    assert "tls_params" not in chain["transport_socket"]["typed_config"]["common_tls_context"]
+
+
+def test_openssl_cipher_names_reach_envoy_once_each_in_their_order(tmp_path: Path) -> None:
+    t = with_tls(tmp_path, "cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256, AES128-SHA, TLS_AES_128_GCM_SHA256, "
+                           "AES128-SHA]")
+    [finding] = t.findings
+    assert "TLS_AES_128_GCM_SHA256 dropped by Istio" in finding.text
+    assert finding.text.endswith("Envoy gets only ECDHE-RSA-AES128-GCM-SHA256, AES128-SHA")
+    assert finding.proof == ()  # no dcm4che name among the dropped: no probe shows it
+    [chain] = render_gateway(t.proxy["servers"])["filter_chains"]
+    params = chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_params"]
+    assert params == {"cipher_suites": ["ECDHE-RSA-AES128-GCM-SHA256", "AES128-SHA"]}
+
+
+def test_terminated_chains_offer_h2_and_http11_alpn_and_passthrough_chains_none() -> None:
+    listener = render_gateway([{"hosts": ["*"], "mode": "SIMPLE"},
+                               {"hosts": ["a.test"], "mode": "MUTUAL"},
+                               {"hosts": ["b.test"], "mode": "OPTIONAL_MUTUAL"}])
+    for chain in listener["filter_chains"]:
+        assert chain["transport_socket"]["typed_config"]["common_tls_context"]["alpn_protocols"] == ["h2", "http/1.1"]
+    [passthrough] = render_gateway([{"hosts": ["*"], "mode": "PASSTHROUGH", "sni_hosts": ["a.test"]}])["filter_chains"]
+    assert "transport_socket" not in passthrough
+
+
+def test_optional_mutual_asks_for_a_client_certificate_without_requiring_one_and_is_said_to_need_istio_1_19(
+        tmp_path: Path) -> None:
+    t = with_tls(tmp_path, "minProtocolVersion: TLSV1_2", mode="OPTIONAL_MUTUAL")
+    assert said(t.findings) == [
+        "m.yaml (document 1, Gateway gw): spec.servers[0].tls.mode OPTIONAL_MUTUAL: Istio has it only from 1.19 (a "
+        "client certificate is checked when sent, not required); Istio 1.15-1.18 refuse it"]
+    [chain] = render_gateway(t.proxy["servers"])["filter_chains"]
+    context = chain["transport_socket"]["typed_config"]
+    assert context["require_client_certificate"] is False and "validation_context" in context["common_tls_context"]
+
+
+def test_a_tls_server_without_a_tls_block_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    text = GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE").replace(
+        "    tls: {mode: SIMPLE, credentialName: dicom-tls}\n", "")
+    with pytest.raises(UsageError, match=r"m\.yaml \(document 1, Gateway gw\): spec\.servers\[0\]\.tls: missing: "
+                                         r"a TLS server needs tls .*istiod rejects"):
+        translated(tmp_path, routed(text))
+
+
+def test_a_server_no_tcp_route_matches_gets_no_filter_chain_and_the_routed_one_keeps_its_own(tmp_path: Path) -> None:
+    [t] = translated(tmp_path, TWO_SERVERS)
+    north, south = t.proxy["servers"]
+    assert "routed" not in north and south["routed"] is False
+    assert said(t.findings) == [
+        "m.yaml (document 1, Gateway gw): hosts south.dicom.test: no VirtualService tcp route matches them on port "
+        "11112, so Istio builds no filter chain for them: a client asking for them is closed without a TLS alert"]
+    [chain] = render_gateway(t.proxy["servers"])["filter_chains"]
+    assert chain["name"] == "server-0" and chain["filter_chain_match"] == {"server_names": ["north.dicom.test"]}
+
+
+@pytest.mark.parametrize("match", ["[{port: 443}]", "[{gateways: [dicom/other]}]"])
+def test_a_tcp_route_whose_match_takes_another_port_or_gateway_routes_nothing(tmp_path: Path, match: str) -> None:
+    [t] = translated(tmp_path, TWO_SERVERS.replace("[{port: 11112}]", match))
+    assert [s.get("routed") for s in t.proxy["servers"]] == [False, False]
+
+
+def test_a_gateway_no_tcp_route_reaches_has_no_listener_and_its_environment_says_why(tmp_path: Path) -> None:
+    from dicomtls.backends import EnvironmentFailed
+
+    [t] = translated(tmp_path, TWO_SERVERS.split("---\n")[0])
+    assert said(t.findings) == [
+        "m.yaml (document 1, Gateway gw): Istio builds no listener on port 11112: no VirtualService binds gateway gw"]
+    with pytest.raises(EnvironmentFailed, match=r"^Istio builds no listener on port 11112: no VirtualService tcp "
+                                                r"route matches its servers"):
+        render_gateway(t.proxy["servers"], port=t.proxy["port"])
+    [bound] = translated(tmp_path, TWO_SERVERS.replace("hosts: [north.dicom.test]\n  gateways",
+                                                       "hosts: [east.dicom.test]\n  gateways"))
+    assert bound.findings[0].text.endswith("VirtualService/north bind it, but no tcp route of theirs matches its "
+                                           "servers' hosts on port 11112")
+
+
+def test_a_later_server_repeating_an_earlier_host_on_the_port_is_skipped_and_listed(tmp_path: Path) -> None:
+    text = TWO_SERVERS.replace("hosts: [south.dicom.test]", "hosts: [./north.dicom.test, south.dicom.test]")
+    text = text.replace("hosts: [north.dicom.test]\n    tls", "hosts: [dicom/north.dicom.test]\n    tls")
+    [t] = translated(tmp_path, text)
+    assert [s["hosts"] for s in t.proxy["servers"]] == [["north.dicom.test"]]
+    assert ("m.yaml (document 1, Gateway gw): spec.servers[1]: hosts north.dicom.test already on port 11112 in an "
+            "earlier server: skipped, as Istio skips it") in said(t.unhonoured)
+
+
+def test_a_bare_host_and_a_namespaced_one_are_different_hosts_to_istio(tmp_path: Path) -> None:
+    # istiod compares "*/north" with "dicom/north": no duplicate; both chains then match the same SNI, which
+    # Envoy refuses, so the twin says so before running it.
+    text = TWO_SERVERS.replace("hosts: [south.dicom.test]", "hosts: [dicom/north.dicom.test]")
+    text = text.replace("hosts: [north.dicom.test]\n  gateways", 'hosts: ["*"]\n  gateways')
+    [t] = translated(tmp_path, text)
+    assert [s["hosts"] for s in t.proxy["servers"]] == [["north.dicom.test"], ["north.dicom.test"]]
+    options = {k: v for k, v in t.proxy.items() if k != "kind"}
+    with pytest.raises(ValidationError, match="same SNI as servers\\[0\\]"):
+        component_class("istio-gateway").options_model.model_validate(options)
+
+
+def test_named_hosts_become_sorted_deduplicated_server_names_without_their_namespace() -> None:
+    [chain] = render_gateway([{"hosts": ["b.test", "ns/a.test", "a.test"]}])["filter_chains"]
+    assert chain["filter_chain_match"] == {"server_names": ["a.test", "b.test"]}

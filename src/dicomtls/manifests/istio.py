@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from dicomtls.components.istio_gateway import istio_cipher_suites
 from dicomtls.errors import UsageError
+from dicomtls.findings import Finding
 from dicomtls.manifests.spec import Manifests, Metadata, Spec, unhonoured_fields
 from dicomtls.manifests.translation import Translation, sites_of
 
@@ -123,11 +125,36 @@ def _hosts_meet(a: str, b: str) -> bool:
     return any(w.startswith("*.") and n.endswith(w[1:]) for w, n in ((a, b), (b, a)))
 
 
-def _binds(vs: VirtualService, gateway: Gateway) -> bool:
+def _names_gateway(gateways: list[str], gateway: Gateway) -> bool:
+    """Does a list of gateway references ("name" or "namespace/name") name this Gateway?"""
     name, namespace = gateway.metadata.name, gateway.metadata.namespace
     wanted = {name, f"{namespace}/{name}" if namespace else name}
-    return bool(wanted & set(vs.spec.gateways)) or any(
-        g.split("/")[-1] == name for g in vs.spec.gateways)
+    return bool(wanted & set(gateways)) or any(g.split("/")[-1] == name for g in gateways)
+
+
+def _binds(vs: VirtualService, gateway: Gateway) -> bool:
+    return _names_gateway(vs.spec.gateways, gateway)
+
+
+def _as_istio_host(host: str, namespace: str) -> str:
+    """A server host as istiod compares them for duplicates: "host" is "*/host", "./host" the Gateway's namespace."""
+    if "/" not in host:
+        return f"*/{host}"
+    scope, name = host.split("/", 1)
+    return f"{namespace}/{name}" if scope == "." else host
+
+
+DCM4CHE_AES = frozenset({"TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+                         "SSL_RSA_WITH_3DES_EDE_CBC_SHA"})
+"""The Java names dcm4che's --tls-aes offers: a Gateway naming them means to let that client in."""
+
+
+def _dropped_ciphers(here: str, kept: tuple[str, ...], dropped: tuple[str, ...]) -> Finding:
+    text = (f"{here}.tls.cipherSuites {', '.join(dropped)} dropped by Istio: not an OpenSSL name it accepts; "
+            + (f"Envoy gets only {', '.join(kept)}" if kept else "Envoy's defaults apply"))
+    if DCM4CHE_AES & set(dropped):
+        return Finding.of(text, profile="dcm4che-tls-aes")  # the client those names were meant for
+    return Finding(text)
 
 
 def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Translation:
@@ -145,15 +172,29 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
         notes += unhonoured_fields(vs.spec, f"{w}: spec")
     servers: list[dict[str, Any]] = []
     routes: list[tuple[tuple[str, ...], str]] = []  # (names, destination) per server, for sites
+    findings: list[Finding] = []
+    known: set[str] = set()  # the hosts earlier servers hold on the port, as istiod's merge keeps them
     for i, s in tls_servers:
         here = f"{where}: spec.servers[{i}]"
         if s.port.number != port:
             notes.append(f"{here} port {s.port.number}: not reproduced (one listener, the first TLS port {port})")
             continue
-        tls = s.tls or IstioServerTls.model_validate({})
+        tls = s.tls
+        if tls is None:
+            raise UsageError(f"{here}.tls: missing: a TLS server needs tls (mode, credentialName); istiod rejects "
+                             "the Gateway without it")
+        hosts_seen = [_as_istio_host(h, gateway.metadata.namespace or "default") for h in s.hosts]
+        if taken := [h.split("/", 1)[1] for h in hosts_seen if h in known]:
+            notes.append(f"{here}: hosts {', '.join(taken)} already on port {port} in an earlier server: skipped, "
+                         "as Istio skips it")
+            continue
+        known.update(hosts_seen)
         if tls.mode in ("AUTO_PASSTHROUGH", "ISTIO_MUTUAL"):
             notes.append(f"{here}.tls.mode {tls.mode}: not reproduced (mesh-internal mode)")
             continue
+        if tls.mode == "OPTIONAL_MUTUAL":
+            findings.append(Finding(f"{here}.tls.mode OPTIONAL_MUTUAL: Istio has it only from 1.19 (a client "
+                                    "certificate is checked when sent, not required); Istio 1.15-1.18 refuse it"))
         if tls.server_certificate or tls.credential_names:
             notes.append(f"{here}.tls: the server certificate is the generated PKI's, not the one named here")
         hosts = [_bare_host(h) for h in s.hosts]
@@ -163,33 +204,34 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
         if tls.max_protocol_version and tls.max_protocol_version != "TLS_AUTO":
             server["max_protocol_version"] = tls.max_protocol_version
         if tls.cipher_suites:
-            server["cipher_suites"] = tls.cipher_suites
+            server["cipher_suites"] = tls.cipher_suites  # as written: the component keeps what istiod keeps
+            kept, dropped = istio_cipher_suites(tls.cipher_suites)
+            if dropped:
+                findings.append(_dropped_ciphers(here, kept, dropped))
         if tls.mode == "PASSTHROUGH":
             by_sni = _passthrough_routes(services, port)
             if not by_sni:
                 raise UsageError(f"{here}: tls.mode PASSTHROUGH needs a VirtualService bound to gateway "
                                  f"{gateway.metadata.name} with tls[].match[].sniHosts for port {port}")
             # One filter chain per route, as Istio builds them, each to its own destination.
-            for sni, destination in by_sni:
+            for sni, passed_to in by_sni:
                 servers.append({**server, "sni_hosts": list(sni)})
-                routes.append((sni, destination))
+                routes.append((sni, passed_to))
             continue
+        destination = _tcp_destination(hosts, services, port, gateway)
+        if destination is None:
+            server["routed"] = False  # Istio builds no filter chain for it
         servers.append(server)
-        routes.append((tuple(hosts), _tcp_destination(hosts, services, port) or ""))
+        routes.append((tuple(hosts), destination or ""))
     if not servers:
         raise UsageError(f"{where}: spec.servers: no server the tool can reproduce (see SIMPLE, MUTUAL, "
                          "OPTIONAL_MUTUAL, PASSTHROUGH)")
-    if not services:
-        notes.append(f"{where}: no VirtualService binds this Gateway: Istio would route nothing, the tool routes "
-                     "to Orthanc")
+    findings += _unrouted(where, gateway, servers, services, port)
     notes += [f"{w}: {n}" for w, vs in services for n in _extra_destinations(vs)]
     site_of, sites = sites_of([route for route in routes if route[1]])
-    for (answered, destination), server in zip(routes, servers):
+    for (_, destination), server in zip(routes, servers):
         if destination in site_of:
             server["destination"] = site_of[destination]
-        elif not destination and services:
-            notes.append(f"{where}: no VirtualService tcp route matches hosts {', '.join(answered)}: Istio would "
-                         "route nothing, the tool routes to the first site's Orthanc")
     names = [h for s in servers for h in [*s["hosts"], *s.get("sni_hosts", [])] if "*" not in h]
     passthrough = all(s["mode"] == "PASSTHROUGH" for s in servers)
     if not passthrough and any(s["mode"] == "PASSTHROUGH" for s in servers):
@@ -197,24 +239,42 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
                          "runs one Orthanc behind a gateway, so give each its own Gateway")
     return Translation(
         f"Gateway/{gateway.metadata.name}",
-        {"kind": "istio-gateway", "servers": servers},
+        {"kind": "istio-gateway", "servers": servers, "port": port},
         {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {})},
         tuple(dict.fromkeys(names)),
         tuple(notes),
         sites,
+        tuple(findings),
     )
 
 
-def _tcp_destination(hosts: list[str], services: list[tuple[str, VirtualService]], port: int) -> str | None:
-    """Where Istio sends a terminated server's connections: the first tcp route, on this port, of the first
-    VirtualService whose hosts meet the server's."""
+def _tcp_destination(hosts: list[str], services: list[tuple[str, VirtualService]], port: int,
+                     gateway: Gateway) -> str | None:
+    """Where Istio sends a terminated server's connections: the first tcp route whose match (port, gateways)
+    takes it, of the first VirtualService whose hosts meet the server's; None: Istio builds no chain for it."""
     for _, vs in services:
         if not any(_hosts_meet(h, v) for h in hosts for v in vs.spec.hosts or ["*"]):
             continue
         for route in vs.spec.tcp:
-            if route.route and (not route.match or any(m.port in (None, port) for m in route.match)):
+            if route.route and (not route.match or any(
+                    m.port in (None, port) and (not m.gateways or _names_gateway(m.gateways, gateway))
+                    for m in route.match)):
                 return route.route[0].destination.host
     return None
+
+
+def _unrouted(where: str, gateway: Gateway, servers: list[dict[str, Any]],
+              services: list[tuple[str, VirtualService]], port: int) -> list[Finding]:
+    """Terminated servers no tcp route takes: no filter chain each, and no listener when none has a route."""
+    unrouted = [s for s in servers if s.get("routed") is False]
+    if len(unrouted) < len(servers):
+        return [Finding(f"{where}: hosts {', '.join(s['hosts'])}: no VirtualService tcp route matches them on port "
+                        f"{port}, so Istio builds no filter chain for them: a client asking for them is closed "
+                        "without a TLS alert") for s in unrouted]
+    bound = ", ".join(f"VirtualService/{vs.metadata.name}" for _, vs in services)
+    why = (f"{bound} bind it, but no tcp route of theirs matches its servers' hosts on port {port}" if services
+           else f"no VirtualService binds gateway {gateway.metadata.name}")
+    return [Finding(f"{where}: Istio builds no listener on port {port}: {why}")]
 
 
 def _passthrough_routes(services: list[tuple[str, VirtualService]], port: int) -> list[tuple[tuple[str, ...], str]]:
