@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -57,13 +58,13 @@ spec:
 """
 
 
-def certificate(name: str, secret: str, issuer: str, *, issuer_kind: str = "Issuer", **spec: object) -> str:
+def certificate(name: str, secret: str, issuer: str, *, issuer_kind: str = "Issuer", **spec: Any) -> str:
     extra = yaml.safe_dump(spec, default_flow_style=False).replace("\n", "\n  ") if spec else ""
     return CERTIFICATE.format(name=name, secret=secret, issuer=issuer, issuer_kind=issuer_kind,
                               extra=f"  {extra}".rstrip())
 
 
-def one_level(leaf: dict[str, object] | None = None, ca: dict[str, object] | None = None, hosts: str = '["*"]') -> str:
+def one_level(leaf: dict[str, Any] | None = None, ca: dict[str, Any] | None = None, hosts: str = '["*"]') -> str:
     """selfSigned → CA (isCA) → ca Issuer → leaf, served by a Gateway."""
     return "---\n".join([
         SELF_SIGNED.format(kind="Issuer", name="selfsigned"),
@@ -170,6 +171,11 @@ def test_names_the_proxy_routes_come_first_so_the_right_sni_reaches_it(tmp_path:
     leaf = {"dnsNames": ["web.example.test", "dicom.example.test"]}
     result = declared(tmp_path, one_level(leaf, hosts="[dicom.example.test]"))
     assert result.server_names == ("dicom.example.test", "web.example.test")
+
+
+def test_a_wildcard_name_is_never_the_right_sni_while_a_plain_one_exists(tmp_path: Path) -> None:
+    result = declared(tmp_path, one_level({"dnsNames": ["*.example.test", "dicom.example.test"]}))
+    assert result.server_names == ("dicom.example.test", "*.example.test")
 
 
 def test_a_leaf_without_dns_names_carries_its_common_name(tmp_path: Path) -> None:

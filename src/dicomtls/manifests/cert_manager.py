@@ -185,8 +185,8 @@ class DeclaredPki:
     ip_sans: tuple[str, ...] = ()
     key: KeyType = "rsa-2048"
     """The leaf's key type, given to what the user makes by hand with the CA (client certificates)."""
-    secret: str | None = None
     chosen_by: str | None = None
+    """The proxy whose served secret the leaf is."""
     findings: tuple[Finding, ...] = ()
     unhonoured: tuple[str, ...] = ()
     others: dict[str, str] = field(default_factory=dict)
@@ -227,8 +227,10 @@ def proxy_secrets(found: Manifests, resource: str) -> list[str]:
 def declared_pki(found: Manifests, translations: list[Translation]) -> DeclaredPki | None:
     """The PKI the documents declare for these proxies; None when there are no cert-manager documents.
 
-    One PKI serves a whole run, so it follows the first proxy (in file order) whose secret a Certificate makes;
-    a later proxy serving another Certificate's secret is told so in its environment's unhonoured list."""
+    One PKI serves a whole run, so it follows the first proxy (in file order) whose secret a Certificate makes,
+    whichever resource an environment picks; a later proxy serving another Certificate's secret is told so in its
+    environment's unhonoured list. Names match across namespaces (a kustomization often sets them), except that
+    an Issuer signs only in its own namespace when both documents name one."""
     certificates = found.of(Certificate)
     issuers = found.of(Issuer)
     if not certificates and not issuers:
@@ -247,8 +249,8 @@ def declared_pki(found: Manifests, translations: list[Translation]) -> DeclaredP
         elif served[0] != chosen[2].spec.secret_name:
             where = by_secret[served[0]][0]
             others[t.resource] = (f"{where}: not reproduced: one PKI serves the run, and it follows Certificate "
-                                  f"{chosen[2].metadata.name} ({chosen[0]}'s secret); run {t.resource} on its own "
-                                  "(--scenario with manifests.resource) to follow this one")
+                                  f"{chosen[2].metadata.name} ({chosen[0]}'s secret); to follow this one, give "
+                                  f"{t.resource} a directory without the proxies before it")
     if chosen is None:
         notes = [f"{w}: not reproduced: no DICOM proxy serves its secret {c.spec.secret_name}" for w, c in certificates]
         notes += [f"{w}: not reproduced: it issues no certificate a DICOM proxy serves" for w, _ in issuers]
@@ -347,7 +349,6 @@ def _resolve(found: Manifests, resource: str, leaf_where: str, leaf: Certificate
         server_names=_ordered(names, found, resource),
         ip_sans=tuple(leaf.spec.ip_addresses),
         key=server_key,
-        secret=leaf.spec.secret_name,
         chosen_by=resource,
         findings=tuple(findings),
         unhonoured=tuple(dict.fromkeys(notes)),
@@ -400,12 +401,11 @@ def _named_intermediate(cert: Certificate) -> bool:
 
 
 def _ordered(names: tuple[str, ...], found: Manifests, resource: str) -> tuple[str, ...]:
-    """The leaf's DNS names, those the proxy routes first: the first is the one clients send as the right SNI."""
-    hosts = _hosts(found, resource)
-    if not hosts or "*" in hosts:
-        return names
-    routed = [n for n in names if any(_meets(h, n) for h in hosts)]
-    return (*routed, *(n for n in names if n not in routed))
+    """The leaf's DNS names, those the proxy routes first and wildcards last: the first is the one clients send
+    as the right SNI."""
+    hosts = [h for h in _hosts(found, resource) if h != "*"]
+    routed = {n for n in names if any(_meets(h, n) for h in hosts)}
+    return tuple(sorted(names, key=lambda n: (bool(hosts) and n not in routed, n.startswith("*"))))
 
 
 def _hosts(found: Manifests, resource: str) -> list[str]:
