@@ -29,7 +29,7 @@ from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
 from dicomtls.manifests import Translation, manifest_files, read_manifests, server_names, translate
 from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
-from dicomtls.pki import Issued, PkiSpec
+from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -64,7 +64,7 @@ class IssuedConfig(_Model):
 
     common_name: str | None
     key: KeyName = "rsa-2048"
-    validity_hours: int = Field(ge=1)
+    validity_hours: int = Field(DEFAULT_VALIDITY_HOURS, ge=1)
     usages: list[str] = []
     """cert-manager's usage names; none: digital signature and key encipherment (a CA adds cert sign)."""
 
