@@ -32,7 +32,7 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
         "manifests": "a directory of Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption and Envoy "
                      "bootstrap YAML: reproduce each proxy and report every cell as observed (instead of the default "
-                     "scenarios)",
+                     "scenarios); its cert-manager Issuers/Certificates make the PKI",
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
     },
 )

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, TypeAlias, get_args
+from typing import Any, Literal, TypeAlias, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,6 +41,50 @@ _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 _PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _SITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_KEY_USAGES = {"signing": "digital_signature", "digital signature": "digital_signature",
+               "content commitment": "content_commitment", "key encipherment": "key_encipherment",
+               "key agreement": "key_agreement", "data encipherment": "data_encipherment",
+               "cert sign": "key_cert_sign", "crl sign": "crl_sign", "encipher only": "encipher_only",
+               "decipher only": "decipher_only"}
+_EXTENDED_USAGES = {
+    "any": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE, "server auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client auth": ExtendedKeyUsageOID.CLIENT_AUTH, "code signing": ExtendedKeyUsageOID.CODE_SIGNING,
+    "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION, "s/mime": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "ipsec end system": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.5"),
+    "ipsec tunnel": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.6"),
+    "ipsec user": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.7"),
+    "timestamping": ExtendedKeyUsageOID.TIME_STAMPING, "ocsp signing": ExtendedKeyUsageOID.OCSP_SIGNING,
+    "microsoft sgc": x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3"),
+    "netscape sgc": x509.ObjectIdentifier("2.16.840.1.113730.4.1"),
+}
+USAGES: tuple[str, ...] = (*_KEY_USAGES, *_EXTENDED_USAGES)
+"""cert-manager's usage names (``Certificate.spec.usages``), each a key usage bit or an extended key usage."""
+DEFAULT_VALIDITY_HOURS = 365 * 24
+
+
+@dataclass(frozen=True)
+class Issued:
+    """One certificate of the chain as its owner declared it (a cert-manager Certificate), made the way
+    cert-manager makes it: the subject is the common name alone, the usages are cert-manager's (none given:
+    digital signature and key encipherment; a CA adds cert sign), no path length, valid for its duration."""
+
+    common_name: str | None
+    """None: an empty subject, as cert-manager leaves a certificate with only dnsNames (its SANs go critical)."""
+    key: KeyType = "rsa-2048"
+    validity_hours: int = DEFAULT_VALIDITY_HOURS
+    usages: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "usages", tuple(self.usages))
+        if self.key not in get_args(KeyType):
+            raise UsageError(f"unknown key type {self.key!r}: use one of {', '.join(get_args(KeyType))}")
+        if self.validity_hours < 1:
+            raise UsageError(f"a certificate's validity must be at least an hour, not {self.validity_hours}h")
+        for usage in self.usages:
+            if usage not in USAGES:
+                raise UsageError(f"unknown usage {usage!r}: use cert-manager's names ({', '.join(USAGES)})")
+        if {"encipher only", "decipher only"} & set(self.usages) and "key agreement" not in self.usages:
+            raise UsageError("usages encipher only and decipher only qualify key agreement: add it")
 
 
 @dataclass(frozen=True)
@@ -55,6 +99,10 @@ class PkiSpec:
     client_name: str = "dicomtls-client"
     sites: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(site, its DNS names): one more server certificate per DICOM site behind one proxy."""
+    cas: tuple[Issued, ...] = ()
+    """The declared CAs, root first, one per topology level; empty: the tool's own ("dicomtls Test CA", a year)."""
+    server: Issued | None = None
+    """The declared server certificate (its names stay ``server_names``); None: the tool's own."""
 
     def __post_init__(self) -> None:
         # Callers building a spec from CLI or YAML often hand over lists.
@@ -64,6 +112,7 @@ class PkiSpec:
                 raise UsageError(f"{field} must be a list of names, not the single string {value!r}: wrap it in a list")
             object.__setattr__(self, field, tuple(value))
         object.__setattr__(self, "sites", tuple((site, tuple(names)) for site, names in self.sites))
+        object.__setattr__(self, "cas", tuple(self.cas))
         self._check_sites()
         if self.topology not in get_args(Topology):
             raise UsageError(f"unknown PKI topology {self.topology!r}: use one of {', '.join(get_args(Topology))}")
@@ -87,6 +136,12 @@ class PkiSpec:
                 raise UsageError(f"IP SAN {ip!r} is not an IP address: give addresses like 127.0.0.1 or ::1")
         if not self.client_name.strip():
             raise UsageError("client_name is empty: give the common name for client certificates")
+        levels = 1 if self.topology == "one-level" else 2
+        if self.cas and len(self.cas) != levels:
+            raise UsageError(f"a {self.topology} PKI has {levels} CA(s), but {len(self.cas)} are declared: "
+                             "declare one per level, root first")
+        if any(not ca.common_name for ca in self.cas):
+            raise UsageError("a declared CA needs a common name: certificates name their issuer by it")
 
     def _check_sites(self) -> None:
         owner: dict[str, str] = {}
@@ -111,8 +166,9 @@ class PkiSpec:
     def digest(self) -> str:
         """Short id that changes whenever any field does, for naming and comparing PKIs."""
         fields = asdict(self)
-        if not self.sites:
-            del fields["sites"]  # PKIs made before sites existed keep their directories
+        for name in ("sites", "cas", "server"):
+            if not fields[name]:
+                del fields[name]  # PKIs made before these fields existed keep their directories
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
@@ -226,7 +282,8 @@ def _is_dns_name(name: str) -> bool:
 
 def _summary(spec: PkiSpec) -> str:
     names = ", ".join(spec.server_names + spec.ip_sans)
-    return f"{spec.topology} {spec.key} ({names}; client {spec.client_name}; spec {spec.digest()})"
+    cas = f"; CAs {' → '.join(str(ca.common_name) for ca in spec.cas)}" if spec.cas else ""
+    return f"{spec.topology} {spec.key} ({names}; client {spec.client_name}{cas}; spec {spec.digest()})"
 
 
 def _layout(directory: Path, spec: PkiSpec) -> PkiFiles:
@@ -324,9 +381,15 @@ def _read_record(directory: Path) -> PkiSpec:
             ip_sans=tuple(fields["ip_sans"]),
             client_name=fields["client_name"],
             sites=tuple((site, tuple(names)) for site, names in fields.get("sites", ())),
+            cas=tuple(_issued(ca) for ca in fields.get("cas", ())),
+            server=_issued(fields["server"]) if fields.get("server") else None,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as exc:
         raise UsageError(f"{record} is unreadable ({exc}): regenerate the PKI with --force") from None
+
+
+def _issued(fields: dict[str, Any]) -> Issued:
+    return Issued(fields["common_name"], fields["key"], fields["validity_hours"], tuple(fields["usages"]))
 
 
 def _now() -> datetime.datetime:
@@ -450,15 +513,55 @@ def _leaf(
     return _Issuer(_certificate(_name(common_name), key, issuer, validity, extensions), key)
 
 
+def _usage_extensions(usages: Sequence[str], is_ca: bool) -> list[tuple[x509.ExtensionType, bool]]:
+    """cert-manager's BuildKeyUsages: no usages means digital signature and key encipherment, a CA adds cert
+    sign; a certificate without key usage bits or extended usages has no such extension."""
+    named = list(usages) or ["digital signature", "key encipherment"]
+    bits = {_KEY_USAGES[u] for u in named if u in _KEY_USAGES} | ({"key_cert_sign"} if is_ca else set())
+    extended = list(dict.fromkeys(_EXTENDED_USAGES[u] for u in named if u in _EXTENDED_USAGES))
+    found: list[tuple[x509.ExtensionType, bool]] = []
+    if bits:
+        found.append((x509.KeyUsage(**{bit: bit in bits for bit in set(_KEY_USAGES.values())}), True))
+    if extended:
+        found.append((x509.ExtendedKeyUsage(extended), False))
+    return found
+
+
+def _declared(
+    issued: Issued,
+    issuer: _Issuer | None,
+    now: datetime.datetime,
+    *,
+    is_ca: bool,
+    dns_names: Iterable[str] = (),
+    ip_sans: Iterable[str] = (),
+) -> _Issuer:
+    """A certificate as cert-manager issues it; ``issuer`` None: self-signed."""
+    key = _new_key(issued.key)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issued.common_name)] if issued.common_name else [])
+    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_sans]
+    extensions = [(x509.BasicConstraints(ca=is_ca, path_length=None), True), *_usage_extensions(issued.usages, is_ca)]
+    if sans:
+        extensions.append((x509.SubjectAlternativeName(sans), not issued.common_name))  # RFC 5280: critical if no subject
+    # A day back for clock skew, like the tool's own; the end is the declared duration from now.
+    validity = (now - datetime.timedelta(days=1), now + datetime.timedelta(hours=issued.validity_hours))
+    return _Issuer(_certificate(subject, key, issuer, validity, extensions), key)
+
+
 def _generate(spec: PkiSpec, files: PkiFiles) -> None:
     """Replace whatever is in files.directory with a fresh PKI; pki.json goes last so a crash leaves it incomplete."""
     now = _now()
     good = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=365))  # a day back for clock skew
     expired = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
 
-    if spec.topology == "one-level":
+    intermediate = None
+    if spec.cas:
+        root = _declared(spec.cas[0], None, now, is_ca=True)
+        if spec.topology == "two-level":
+            intermediate = _declared(spec.cas[1], root, now, is_ca=True)
+    elif spec.topology == "one-level":
         root = _ca("dicomtls Test CA", spec.key, None, 0, good)
-        intermediate = None
     else:
         root = _ca("dicomtls Root CA", spec.key, None, 1, good)
         intermediate = _ca("dicomtls Intermediate CA", spec.key, root, 0, good)
@@ -466,9 +569,11 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
     chain = [intermediate.cert] if intermediate else []
     untrusted_ca = _ca("dicomtls Untrusted CA", spec.key, None, 0, good)
 
-    server = _leaf(
-        spec.server_names[0], spec.key, issuing, good, server=True, dns_names=spec.server_names, ip_sans=spec.ip_sans
-    )
+    if spec.server:
+        server = _declared(spec.server, issuing, now, is_ca=False, dns_names=spec.server_names, ip_sans=spec.ip_sans)
+    else:
+        server = _leaf(spec.server_names[0], spec.key, issuing, good, server=True, dns_names=spec.server_names,
+                       ip_sans=spec.ip_sans)
     # Bad clients keep the good client's CN so the only difference a proxy can object to is the one under test.
     client = _leaf(spec.client_name, spec.key, issuing, good, server=False)
     untrusted_client = _leaf(spec.client_name, spec.key, untrusted_ca, good, server=False)

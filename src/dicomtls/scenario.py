@@ -27,8 +27,9 @@ from dicomtls.components import Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
-from dicomtls.manifests import manifest_files, read_manifests, server_names, translate
-from dicomtls.pki import PkiSpec
+from dicomtls.manifests import Translation, manifest_files, read_manifests, server_names, translate
+from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
+from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -55,12 +56,32 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+KeyName = Literal["rsa-2048", "rsa-4096", "ecdsa-p256"]
+
+
+class IssuedConfig(_Model):
+    """A certificate of the chain as declared (what a cert-manager Certificate makes), instead of the tool's own."""
+
+    common_name: str | None
+    key: KeyName = "rsa-2048"
+    validity_hours: int = Field(DEFAULT_VALIDITY_HOURS, ge=1)
+    usages: list[str] = []
+    """cert-manager's usage names; none: digital signature and key encipherment (a CA adds cert sign)."""
+
+    def issued(self) -> Issued:
+        return Issued(self.common_name, self.key, self.validity_hours, tuple(self.usages))
+
+
 class PkiConfig(_Model):
     topology: Literal["one-level", "two-level"] = "one-level"
-    key: Literal["rsa-2048", "rsa-4096", "ecdsa-p256"] = "rsa-2048"
+    key: KeyName = "rsa-2048"
     server_names: list[str] | None = Field(default=None, min_length=1)
     """The server certificate's names; optional when every environment has its own sites."""
     ip_sans: list[str] = []
+    cas: list[IssuedConfig] = []
+    """The CAs, root first, one per topology level; none: the tool's own. Filled from manifests.pki: true."""
+    server: IssuedConfig | None = None
+    """The server certificate's subject, key, lifetime and usages (its names are server_names)."""
 
 
 class ComponentConfig(_Model):
@@ -137,6 +158,8 @@ class ManifestSource(_Model):
     resource: str | None = None
     """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME" or "EnvoyBootstrap/FILE-STEM", when the files hold
     several."""
+    pki: bool = False
+    """true: the scenario's PKI is the one the files' cert-manager Certificates declare (no pki block then)."""
 
 
 class SiteConfig(_Model):
@@ -185,10 +208,11 @@ class EnvironmentConfig(_Model):
         if len(found) > 1:
             raise ValueError(f"manifests hold {', '.join(t.resource for t in found)}: pick one with resource:")
         chosen = found[0]
+        unhonoured, findings = _pki_notes(source, [Path(f) for f in files], chosen)
         sites = [{"name": name, "server_names": list(names)} for name, names in chosen.sites]
-        return {**data, "manifests": {"files": files, "resource": chosen.resource}, "proxy": chosen.proxy,
-                "server": data.get("server", chosen.server), "unhonoured": chosen.unhonoured,
-                "findings": chosen.findings,
+        return {**data, "manifests": {"files": files, "resource": chosen.resource, "pki": source.pki},
+                "proxy": chosen.proxy, "server": data.get("server", chosen.server),
+                "unhonoured": (*chosen.unhonoured, *unhonoured), "findings": (*chosen.findings, *findings),
                 "sites": data.get("sites", sites)}
 
     @model_validator(mode="after")
@@ -237,6 +261,28 @@ class EnvironmentConfig(_Model):
 
     def site_names(self) -> list[str]:
         return [site.name for site in self.sites]
+
+
+def declared_in(files: list[Path]) -> DeclaredPki | None:
+    """The PKI the files' cert-manager documents declare for their proxies (None: they hold none)."""
+    found = read_manifests(files)
+    return declared_pki(found, translate(found))
+
+
+def _pki_notes(source: ManifestSource, files: list[Path],
+               chosen: Translation) -> tuple[tuple[str, ...], tuple[Finding, ...]]:
+    """What the environment reports about the files' cert-manager documents: the declared PKI's unhonoured
+    lines and findings when it follows them, else that it does not."""
+    declared = declared_in(files)
+    if declared is None:
+        return (), ()
+    if source.pki:
+        return declared.notes_for(chosen.resource), declared.findings
+    if declared.topology is None:
+        return declared.unhonoured, ()
+    found = read_manifests(files)
+    return tuple(f"{where}: not reproduced: the scenario's pki block makes the PKI (manifests.pki: true follows "
+                 "the cert-manager documents)" for where, _ in [*found.of(Certificate), *found.of(Issuer)]), ()
 
 
 class ProbeGroup(_Model):
@@ -324,6 +370,35 @@ class Scenario(_Model):
     probes: list[ProbeGroup] = Field(min_length=1)
     expect: list[Expectation] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pki_from_manifests(cls, data: Any, info: ValidationInfo) -> Any:
+        """manifests.pki: true makes the scenario's pki block from the cert-manager documents."""
+        if not isinstance(data, dict) or not isinstance(data.get("environments"), list):
+            return data
+        declaring = [(i, e) for i, e in enumerate(data["environments"]) if isinstance(e, dict)
+                     and isinstance(e.get("manifests"), dict) and e["manifests"].get("pki") is True]
+        if not declaring:
+            return data
+        if data.get("pki") is not None:
+            raise ValueError(f"pki: environments[{declaring[0][0]}].manifests.pki is true, so the manifests make "
+                             "the PKI: drop the pki block")
+        base = Path((info.context or {}).get("base", "."))
+        configs = []
+        for i, env in declaring:
+            files = env["manifests"].get("files")
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                return data  # the environment's own validation says what is wrong
+            declared = declared_in([(base / f).resolve() for f in files])
+            if declared is None or declared.topology is None:
+                raise ValueError(f"environments[{i}].manifests.pki: no DICOM proxy in them serves a secret a "
+                                 "cert-manager Certificate makes: drop pki: true and give a pki block")
+            configs.append(declared.config())
+        if any(c != configs[0] for c in configs):
+            raise ValueError("environments' manifests declare different PKIs: one PKI serves a scenario, so give "
+                             "each its own scenario")
+        return {**data, "pki": configs[0]}
+
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
         names = [e.name for e in self.environments]
@@ -374,7 +449,8 @@ class Scenario(_Model):
         server_names = tuple(self.pki.server_names or first_site)
         try:
             return PkiSpec(self.pki.topology, self.pki.key, server_names, tuple(self.pki.ip_sans),
-                           sites=tuple(sites.items()))
+                           sites=tuple(sites.items()), cas=tuple(ca.issued() for ca in self.pki.cas),
+                           server=self.pki.server.issued() if self.pki.server else None)
         except UsageError as exc:
             raise ValueError(str(exc)) from None
 
@@ -544,22 +620,25 @@ MANIFEST_PROBES: list[dict[str, Any]] = [
 
 def manifest_scenario(directory: Path) -> Scenario:
     """A scenario with one environment per proxy resource in DIRECTORY's manifests and nothing expected:
-    the user's own configuration, reported as it behaves."""
+    the user's own configuration, reported as it behaves, with the PKI its cert-manager documents declare."""
     files = manifest_files(directory)
     found = translate(read_manifests(files))
+    declared = declared_in(files)
+    follows = declared is not None and declared.topology is not None
     environments = []
     probes = list(MANIFEST_PROBES)
     for t in found:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
-        environments.append({"name": name, "manifests": {"files": [str(f) for f in files], "resource": t.resource}})
+        environments.append({"name": name, "manifests": {"files": [str(f) for f in files], "resource": t.resource,
+                                                         "pki": follows}})
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
             probes.append({"client": "pynetdicom", "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})
     data = {
         "name": re.sub(r"[^a-z0-9-]+", "-", f"manifests-{directory.resolve().name}".lower()).strip("-"),
         "description": f"the manifests in {directory}, reproduced on loopback; nothing expected",
-        "pki": {"server_names": server_names(found)},
+        **({} if follows else {"pki": {"server_names": server_names(found)}}),
         "environments": environments,
         "probes": probes,
         "expect": [{"match": {}, "outcome": "observe"}],

@@ -1,13 +1,18 @@
 """The Istio twin and Traefik run from real manifests: korthweb-istio's Gateways, and a Korthweb-style
 Traefik directory given to `invoke matrix --manifests`, in one run; and an Orthweb-style Envoy bootstrap run by
-the real Envoy, rewritten, in another; and manifests routing to two Orthanc Services, one Orthanc each."""
+the real Envoy, rewritten, in another; and manifests routing to two Orthanc Services, one Orthanc each; and the
+PKI cert-manager documents declare, one CA level or two, served by the Istio twin."""
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .conftest import ROOT, matrix_run
 
@@ -214,3 +219,68 @@ def test_a_gateway_no_tcp_route_reaches_gets_no_listener_and_the_run_says_so_and
     assert {(c["actual"], c["reason"]) for c in unrouted_run["results"]["cells"]} == {("fail", "environment-failed")}
     assert "Istio builds no listener on port 11112" in proc.stdout
     assert unrouted_run["leftovers"] == (set(), set())
+ONE_LEVEL = ROOT / "tests" / "fixtures" / "manifests" / "cert-manager-one-level"
+TWO_LEVEL = ROOT / "tests" / "fixtures" / "manifests" / "cert-manager-two-level"
+
+
+@pytest.fixture(scope="module")
+def two_level_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("two-level"), "--backend", "local", "--manifests", str(TWO_LEVEL))
+
+
+@pytest.fixture(scope="module")
+def one_level_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp("one-level"), "--backend", "local", "--manifests", str(ONE_LEVEL))
+
+
+def test_a_declared_two_level_chain_is_served_root_intermediate_leaf_with_the_certificates_names(
+        two_level_run: dict[str, Any]) -> None:
+    proc = two_level_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert two_level_run["leftovers"] == (set(), set())
+    env = environment(two_level_run, "istio-gateway-pacs-gateway")
+    assert env["server_names"] == ["pacs.hospital.test", "dicom.hospital.test"]
+    served = [c for c in env["scan"]["chains"] if c["certificates"]]
+    assert served and all(c["complete"] and c["intermediate"] == "included" for c in served)
+    for chain in served:
+        leaf, intermediate = chain["certificates"]
+        assert (leaf["subject"], leaf["issuer"]) == ("CN=pacs.hospital.test", "CN=Imaging Intermediate CA")
+        assert leaf["sans"] == ["pacs.hospital.test", "dicom.hospital.test"] and leaf["key"] == "RSA 2048"
+        assert (intermediate["subject"], intermediate["issuer"]) == ("CN=Imaging Intermediate CA",
+                                                                    "CN=Hospital Root CA")
+        assert intermediate["is_ca"]
+    root = x509.load_pem_x509_certificate(Path(env["pki_dir"], "ca.crt").read_bytes())
+    assert root.subject.rfc4514_string() == root.issuer.rfc4514_string() == "CN=Hospital Root CA"
+    assert isinstance(root.public_key(), rsa.RSAPublicKey) and root.public_key().key_size == 4096
+
+
+def test_a_declared_leaf_lives_for_its_duration(two_level_run: dict[str, Any]) -> None:
+    env = environment(two_level_run, "istio-gateway-pacs-gateway")
+    leaf = x509.load_pem_x509_certificate(Path(env["pki_dir"], "server.crt").read_bytes())
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == datetime.timedelta(hours=720 + 24)  # a day back
+
+
+def test_dcmtk_without_sni_stores_through_the_wildcard_gateway_on_the_declared_chain(
+        two_level_run: dict[str, Any]) -> None:
+    for cell in cells(two_level_run, environment="istio-gateway-pacs-gateway", client="dcmtk", client_cert="none"):
+        assert cell["actual"] == "pass", cell["summary"]
+    store = cells(two_level_run, environment="istio-gateway-pacs-gateway", client="dcmtk", client_cert="valid",
+                  operation="store-ct")
+    assert [c["actual"] for c in store] == ["pass"] and "holds the sent dataset" in store[0]["detail"]
+    right = cells(two_level_run, environment="istio-gateway-pacs-gateway", client="pynetdicom", sni="right")
+    assert {c["actual"] for c in right} == {"pass"}
+
+
+def test_korthweb_int_ca_run_reports_a_one_level_chain_as_a_finding(one_level_run: dict[str, Any]) -> None:
+    proc = one_level_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    env = environment(one_level_run, "istio-gateway-dicom-gateway")
+    [finding] = env["findings"]
+    assert finding["text"].startswith("int-ca is a self-signed root, not an intermediate: the chain is one CA level")
+    assert "int-ca is a self-signed root, not an intermediate" in proc.stdout
+    served = next(c for c in env["scan"]["chains"] if c["certificates"])
+    [leaf] = served["certificates"]
+    assert leaf["issuer"] == "CN=int-ca" and served["intermediate"] == "not needed" and served["complete"]
+    assert {c["actual"] for c in cells(one_level_run, environment="istio-gateway-dicom-gateway", client="dcmtk",
+                                       client_cert="none")} == {"pass"}
+    assert any("spec.renewBefore: not reproduced" in line for line in env["unhonoured"])

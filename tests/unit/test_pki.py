@@ -644,8 +644,8 @@ def test_a_pki_with_sites_is_reloaded_with_them(sited: PkiFiles) -> None:
 
 def test_sites_change_the_digest_and_a_pki_without_sites_keeps_its_old_one() -> None:
     assert SITED.digest() != PkiSpec().digest()
-    fields = asdict(PkiSpec())
-    del fields["sites"]
+    # The fields a PKI had before sites and declared certificates existed.
+    fields = {k: v for k, v in asdict(PkiSpec()).items() if k not in ("sites", "cas", "server")}
     import hashlib
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     assert PkiSpec().digest() == hashlib.sha256(canonical.encode()).hexdigest()[:10]
@@ -666,3 +666,117 @@ def test_an_unknown_site_is_a_usage_error(sited: PkiFiles) -> None:
 def test_bad_sites_are_refused(sites: tuple, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         PkiSpec(sites=sites)
+
+
+# --- a declared chain (cert-manager Certificates) -----------------------------------------------------------------
+
+DECLARED = PkiSpec(
+    topology="two-level",
+    server_names=("pacs.hospital.test", "dicom.hospital.test"),
+    cas=(pki.Issued("Hospital Root CA", "ecdsa-p256", 87600), pki.Issued("Imaging Intermediate CA", "rsa-2048", 43800)),
+    server=pki.Issued("pacs.hospital.test", "ecdsa-p256", 720, ("server auth", "client auth")),
+)
+
+
+@pytest.fixture(scope="module")
+def declared(tmp_path_factory: pytest.TempPathFactory) -> PkiFiles:
+    return ensure_pki(DECLARED, tmp_path_factory.mktemp("declared"))
+
+
+def test_declared_chain_has_the_declared_names_keys_and_lifetimes(declared: PkiFiles) -> None:
+    root, intermediate, server = cert(declared.ca_cert), cert(declared.intermediate_cert), cert(declared.server_cert)
+    assert root.subject.rfc4514_string() == root.issuer.rfc4514_string() == "CN=Hospital Root CA"
+    assert intermediate.subject.rfc4514_string() == "CN=Imaging Intermediate CA"
+    assert intermediate.issuer == root.subject and server.issuer == intermediate.subject
+    assert server.subject.rfc4514_string() == "CN=pacs.hospital.test"
+    assert isinstance(root.public_key(), ec.EllipticCurvePublicKey)
+    assert isinstance(intermediate.public_key(), rsa.RSAPublicKey) and intermediate.public_key().key_size == 2048
+    assert isinstance(server.public_key(), ec.EllipticCurvePublicKey)
+    for certificate, hours in ((root, 87600), (intermediate, 43800), (server, 720)):
+        lifetime = certificate.not_valid_after_utc - pki._now()
+        assert datetime.timedelta(hours=hours) - datetime.timedelta(minutes=5) < lifetime <= datetime.timedelta(hours=hours)
+    assert [c.subject for c in certs(declared.server_fullchain)] == [server.subject, intermediate.subject]
+
+
+def test_declared_cas_have_cert_managers_usages_and_no_path_length(declared: PkiFiles) -> None:
+    for path in (declared.ca_cert, declared.intermediate_cert):
+        ca = cert(path)
+        assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value == x509.BasicConstraints(True, None)
+        usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert usage.key_cert_sign and usage.digital_signature and usage.key_encipherment and not usage.crl_sign
+
+
+def test_declared_server_usages_are_the_extended_usages_alone(declared: PkiFiles) -> None:
+    server = cert(declared.server_cert)
+    assert list(server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    with pytest.raises(x509.ExtensionNotFound):
+        server.extensions.get_extension_for_class(x509.KeyUsage)
+
+
+def test_a_server_without_declared_usages_gets_cert_managers_defaults(tmp_path: Path) -> None:
+    spec = PkiSpec(server=pki.Issued("dicom.example.test", "rsa-2048", 2160))
+    server = cert(ensure_pki(spec, tmp_path).server_cert)
+    usage = server.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.key_encipherment and not usage.key_cert_sign
+    with pytest.raises(x509.ExtensionNotFound):
+        server.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_a_server_without_common_name_has_an_empty_subject_and_critical_sans(tmp_path: Path) -> None:
+    spec = PkiSpec(server=pki.Issued(None, "rsa-2048", 2160))
+    server = cert(ensure_pki(spec, tmp_path).server_cert)
+    assert len(server.subject) == 0
+    assert server.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+
+
+def test_the_client_and_the_negative_material_come_from_the_declared_issuing_ca(declared: PkiFiles) -> None:
+    intermediate = cert(declared.intermediate_cert)
+    for path in (declared.client_cert, declared.expired_client_cert, declared.mismatched_server_cert):
+        assert cert(path).issuer == intermediate.subject
+    assert cert(declared.untrusted_client_cert).issuer != intermediate.subject
+    assert stat.S_IMODE((declared.private_dir / "intermediate.key").stat().st_mode) == 0o600
+
+
+@needs_openssl
+def test_openssl_verifies_the_declared_chain_for_server_and_client(declared: PkiFiles) -> None:
+    for leaf, purpose in ((declared.server_cert, "sslserver"), (declared.client_cert, "sslclient")):
+        result = subprocess.run(["openssl", "verify", "-CAfile", str(declared.ca_cert), "-untrusted",
+                                 str(declared.intermediate_cert), "-purpose", purpose, str(leaf)],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_declared_pki_is_reloaded_with_its_certificates(declared: PkiFiles) -> None:
+    assert load_pki(declared.directory).spec == DECLARED
+
+
+def test_declared_certificates_change_the_digest() -> None:
+    plain = replace(DECLARED, cas=(), server=None)
+    assert len({DECLARED.digest(), plain.digest(), replace(DECLARED, server=None).digest()}) == 3
+
+
+@pytest.mark.parametrize(
+    "fields, complaint",
+    [
+        ({"cas": (pki.Issued("only one", "rsa-2048", 24),), "topology": "two-level"}, "2 CA"),
+        ({"cas": (pki.Issued(None, "rsa-2048", 24),)}, "needs a common name"),
+    ],
+)
+def test_invalid_declared_chains_raise_usage_error(fields: dict[str, object], complaint: str) -> None:
+    with pytest.raises(UsageError, match=complaint):
+        PkiSpec(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (("x", "rsa-1024", 24), "key type"),
+        (("x", "rsa-2048", 0), "at least an hour"),
+        (("x", "rsa-2048", 24, ("sever auth",)), "unknown usage"),
+        (("x", "rsa-2048", 24, ("encipher only",)), "key agreement"),
+    ],
+)
+def test_invalid_declared_certificates_raise_usage_error(args: tuple, complaint: str) -> None:
+    with pytest.raises(UsageError, match=complaint):
+        pki.Issued(*args)

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from dicomtls.errors import UsageError
-from dicomtls.manifests import istio, traefik
+from dicomtls.manifests import cert_manager, istio, traefik
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
 from dicomtls.manifests.spec import Manifests, Spec
@@ -36,6 +36,7 @@ _KINDS: dict[tuple[str, str], type[Spec]] = {
     **{(f"{istio.GROUP}/{v}", "VirtualService"): VirtualService for v in istio.VERSIONS},
     **{(f"{g}/v1alpha1", "IngressRouteTCP"): IngressRouteTCP for g in traefik.GROUPS},
     **{(f"{g}/v1alpha1", "TLSOption"): TLSOption for g in traefik.GROUPS},
+    **cert_manager.KINDS,
 }
 
 
