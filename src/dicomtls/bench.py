@@ -15,11 +15,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dicomtls.errors import UsageError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -34,12 +31,13 @@ class Timings:
 
 
 def _timed_invoke(args: list[str]) -> float:
+    # The dicomtls command of this very package, in a fresh process, as a user runs it.
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dicomtls", *args], capture_output=True, text=True)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise UsageError(f"`invoke {' '.join(args)}` exited {proc.returncode} during the benchmark: {tail[0]}")
+        raise UsageError(f"`dicomtls {' '.join(args)}` exited {proc.returncode} during the benchmark: {tail[0]}")
     return elapsed
 
 

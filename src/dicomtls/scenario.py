@@ -29,8 +29,7 @@ from dicomtls.errors import UsageError
 from dicomtls.manifests import manifest_files, read_manifests, server_names, translate
 from dicomtls.pki import PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+from dicomtls.resources import SCENARIOS
 
 Client = Literal["dcmtk", "pynetdicom"]
 SNI_CHOICES = ("none", "right", "wrong")

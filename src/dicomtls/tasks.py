@@ -1,10 +1,16 @@
-"""Invoke tasks: thin wrappers that parse options and map errors to exit codes (2 = bad input or usage)."""
+"""Invoke tasks: thin wrappers that parse options and map errors to exit codes (2 = bad input or usage).
+
+One collection serves both the installed ``dicomtls`` command and ``invoke`` in a clone (whose top-level
+tasks.py re-exports it), so both list and run the same tasks.
+"""
 
 from __future__ import annotations
 
-from invoke import Exit, task
+import sys
 
-from dicomtls import app
+from invoke import Collection, Exit, task
+
+from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import EnvironmentFailed
 from dicomtls.errors import UsageError
 
@@ -118,7 +124,6 @@ def clean(c):
     print(f"dicomtls: removed {removed} containers and networks")
 
 
-
 @task(
     help={
         "target": "HOST:PORT of the TLS endpoint (loopback: 127.x.x.x or ::1)",
@@ -188,3 +193,13 @@ def bench(c, runs=3, backend=None, scenario=None, images=False):
     """Time the matrix per backend side by side (and image builds cold/warm); prints medians and ratios."""
     _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images)
 
+
+@task
+def doctor(c):
+    """Say which of Orthanc, dcmtk, nginx, HAProxy, Docker, Chromium are missing, and how to install them; exit 1 if any."""
+    code = _guarded(doctor_checks.report, print)
+    if code:
+        raise Exit(code=code)
+
+
+ns = Collection.from_module(sys.modules[__name__])
