@@ -18,6 +18,7 @@ from pathlib import Path
 from dicomtls.backends import docker_answers
 from dicomtls.backends.local import LocalBackend
 from dicomtls.components import component_class
+from dicomtls.components.nginx import stream_module
 from dicomtls.errors import UsageError
 from dicomtls.probes.dcmtk import DCMTK_BIN
 
@@ -44,7 +45,9 @@ def _component(kind: str, name: str, purpose: str, packages: tuple[str, ...]) ->
     try:
         found = LocalBackend(Path.cwd()).executable(component)
     except UsageError as exc:
-        return Check(name, purpose, None, problem=str(exc), packages=packages)
+        # A DICOMTLS_<KIND>_BIN that names no program is fixed by the variable, not by a package.
+        overridden = os.environ.get(f"DICOMTLS_{kind.upper().replace('-', '_')}_BIN")
+        return Check(name, purpose, None, problem=str(exc), packages=() if overridden else packages)
     return Check(name, purpose, found, version=component.version(found))
 
 
@@ -52,8 +55,6 @@ def _nginx() -> Check:
     check = _component("nginx", "nginx", "proxy, with its stream module", ("nginx", "libnginx-mod-stream"))
     if check.found is None:
         return check
-    from dicomtls.components.nginx import stream_module
-
     executable = check.found
     built = subprocess.run([executable, "-V"], capture_output=True, text=True, timeout=20).stderr
     module = stream_module(executable)
