@@ -20,7 +20,7 @@ from .conftest import ROOT, leftovers_under
 pytestmark = pytest.mark.integration
 
 # What a clone has but a wheel must not need (or must not read): the wheel is built from a copy without them.
-NOT_SOURCE = (".git", ".venv", "out", "build", "*.egg-info", "__pycache__", ".pytest_cache", "tests")
+NOT_SOURCE = (".git", ".venv", "out", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".mypy_cache", "tests")
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,10 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     .pth files, so the clone's editable install there cannot leak into this venv."""
     venv = tmp_path_factory.mktemp("venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    # Without the clone's PYTHONPATH: pip would take a dicomtls.egg-info there for an installed dicomtls.
     proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                           "--no-deps", str(wheel)], capture_output=True, text=True, timeout=300)
+                           "--no-deps", str(wheel)], capture_output=True, text=True, timeout=300,
+                          env=user_env(venv, venv.parent))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
