@@ -124,6 +124,7 @@ def clean(c):
     print(f"dicomtls: removed {removed} containers and networks")
 
 
+
 @task(
     help={
         "target": "HOST:PORT of the TLS endpoint (loopback: 127.x.x.x or ::1)",
