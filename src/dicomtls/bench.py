@@ -21,8 +21,6 @@ from pathlib import Path
 
 from dicomtls.errors import UsageError
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @dataclass
 class Timings:
@@ -41,15 +39,16 @@ class Timings:
 
 def _timed_invoke(args: list[str]) -> tuple[float, float]:
     """Wall seconds, and the CPU seconds (user+sys) of the process and every descendant it waited for: Orthanc
-    and the proxies on the local backend; on Docker, what runs in containers is the engine's, not counted."""
+    and the proxies on the local backend; on Docker, what runs in containers is the engine's, not counted.
+    The command is this very package's dicomtls, in a fresh process, as a user runs it."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dicomtls", *args], capture_output=True, text=True)
     elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise UsageError(f"`invoke {' '.join(args)}` exited {proc.returncode} during the benchmark: {tail[0]}")
+        raise UsageError(f"`dicomtls {' '.join(args)}` exited {proc.returncode} during the benchmark: {tail[0]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, cpu
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomtls.errors import UsageError
+from dicomtls.resources import IMAGES
 
-IMAGES = Path(__file__).resolve().parents[2] / "images"
 LABEL = "dicomtls"
 RECIPE_LABEL = f"{LABEL}.recipe"
 BASE = "dicomtls/debian"

@@ -7,15 +7,13 @@ exact proxy configuration a matrix cell ran against.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from dicomtls.errors import UsageError
+from dicomtls.resources import TEMPLATES
 
-TEMPLATES = Path(os.environ.get("DICOMTLS_TEMPLATES", Path(__file__).resolve().parents[2] / "templates"))
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),

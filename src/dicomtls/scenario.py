@@ -31,8 +31,7 @@ from dicomtls.manifests import Translation, manifest_files, read_manifests, serv
 from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
 from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+from dicomtls.resources import SCENARIOS
 
 Client = Literal["dcmtk", "pynetdicom"]
 SNI_CHOICES = ("none", "right", "wrong")

@@ -1,4 +1,5 @@
-"""The GitHub Actions workflow: valid for actionlint, shards the matrix, merges, summarises and fails on surprises."""
+"""The GitHub Actions workflow and the repository's Action (action.yml): valid for actionlint (the Action's
+scripts through shellcheck), shards the matrix, merges, summarises, and fails on surprises."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "dicomtls.yml"
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "dicomtls.yml"
+ACTION = ROOT / "action.yml"
 
 
 def actionlint() -> str:
@@ -97,8 +100,92 @@ def test_the_report_job_publishes_the_summary_and_the_report() -> None:
     assert "out/logs/" in upload["with"]["path"].split()
 
 
-@pytest.mark.parametrize("job", ["shard", "report"])
+@pytest.mark.parametrize("job", ["shard", "report", "action"])
 def test_every_action_is_pinned_to_a_major_version(job: str) -> None:
     for s in steps(job):
+        if "uses" in s and s["uses"] != "./":  # ./ is this checkout's own action.yml
+            assert "@v" in s["uses"], s["uses"]
+
+
+def test_every_action_the_action_uses_is_pinned_to_a_major_version() -> None:
+    for s in action()["runs"]["steps"]:
         if "uses" in s:
             assert "@v" in s["uses"], s["uses"]
+
+
+def action() -> dict[str, Any]:
+    return yaml.safe_load(ACTION.read_text())
+
+
+def action_step(needle: str) -> dict[str, Any]:
+    return next(s for s in action()["runs"]["steps"] if needle in s.get("run", "") or needle in s.get("uses", ""))
+
+
+def action_as_workflow(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The Action's steps as the one job of a reusable workflow with the same inputs: actionlint lints workflows,
+    not action metadata, and so checks the steps' expressions and runs shellcheck on their scripts."""
+    inputs = {name: {"type": "string", "required": False, "default": spec.get("default", "")}
+              for name, spec in metadata["inputs"].items()}
+    return {"name": "action.yml as a workflow", "on": {"workflow_call": {"inputs": inputs}},
+            "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": metadata["runs"]["steps"]}}}
+
+
+def lint_action(metadata: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    assert shutil.which("shellcheck"), "shellcheck is missing: install.sh installs it (apt-get install shellcheck)"
+    path = tmp_path / "action-steps.yml"
+    path.write_text(yaml.safe_dump(action_as_workflow(metadata), sort_keys=False))
+    return lint(path)
+
+
+def test_actionlint_and_shellcheck_find_nothing_wrong_with_the_actions_steps(tmp_path: Path) -> None:
+    proc = lint_action(action(), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_shellcheck_would_catch_an_unquoted_variable_in_the_actions_scripts(tmp_path: Path) -> None:
+    broken = yaml.safe_load(ACTION.read_text().replace('cat "$INPUT_OUT/summary.md"', "cat $INPUT_OUT/summary.md"))
+    proc = lint_action(broken, tmp_path)
+    assert proc.returncode == 1
+    assert "shellcheck" in proc.stdout and "SC2086" in proc.stdout
+
+
+def test_the_action_is_composite_and_uses_every_input_it_declares() -> None:
+    metadata = action()
+    assert metadata["runs"]["using"] == "composite"
+    assert {"manifests", "scenario", "backend", "baseline", "shard", "args"} <= set(metadata["inputs"])
+    text = yaml.safe_dump(metadata["runs"]["steps"])
+    for name in metadata["inputs"]:
+        assert f"inputs.{name} }}}}" in text, f"input {name} is declared but never used"
+    for s in metadata["runs"]["steps"]:
+        assert "uses" in s or s.get("shell") == "bash", s.get("name")
+
+
+def test_the_action_installs_its_own_checkout_and_runs_the_matrix_with_the_inputs() -> None:
+    install = action_step("pip install")
+    assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
+    assert 'pip install -q "$ACTION_PATH"' in install["run"]
+    run = action_step("dicomtls \"${args[@]}\"")
+    assert "if" not in run  # its exit status (1 on unexpected cells or a regression) fails the step
+    assert run["run"].count("args=(matrix ") == 1
+    for option, variable in (("--manifests", "INPUT_MANIFESTS"), ("--backend", "INPUT_BACKEND"),
+                             ("--baseline", "INPUT_BASELINE"), ("--shard", "INPUT_SHARD"), ("--scenario", "scenario")):
+        assert f'args+=({option} "${variable}")' in run["run"], option
+
+
+def test_the_action_publishes_the_summary_and_uploads_the_reports_even_after_a_failure() -> None:
+    summary = action_step("GITHUB_STEP_SUMMARY")
+    assert summary["if"] == "always()"
+    assert 'cat "$INPUT_OUT/summary.md" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    upload = action_step("actions/upload-artifact")
+    assert upload["if"] == "always()" and "@v" in upload["uses"]
+    paths = upload["with"]["path"].splitlines()
+    for report in ("report.html", "results.json", "junit.xml"):
+        assert f"${{{{ inputs.out }}}}/{report}" in paths
+    assert not any("pki" in p for p in paths)
+
+
+def test_the_workflow_runs_the_action_from_this_checkout_on_a_fixture_repository() -> None:
+    used = step("action", "./")
+    assert used["uses"] == "./"
+    manifests = ROOT / used["with"]["manifests"]
+    assert manifests.is_dir() and any(manifests.glob("*.yaml"))

