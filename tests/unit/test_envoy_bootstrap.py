@@ -462,6 +462,16 @@ def test_every_file_the_kept_parts_write_moves_into_the_environment_under_its_ow
         "static_resources.clusters[0].outlier_detection.event_log_path"]
 
 
+def test_a_file_the_kept_parts_read_is_named_as_read_as_written() -> None:
+    doc = bootstrap([{"filters": [tcp_proxy("orthanc")]}], [cluster("orthanc", health_checks=[{
+        "timeout": "1s", "interval": "5s", "unhealthy_threshold": 2, "healthy_threshold": 1, "tcp_health_check": {},
+        "tls_options": {"alpn_protocols": ["dicom"]}, "transport_socket_match_criteria": {},
+        "event_logger": [{"name": "custom", "typed_config": {"@type": "type.googleapis.com/x.Custom",
+                                                             "settings": {"filename": "/etc/envoy/hc.json"}}}]}])])
+    assert "static_resources.clusters[0].health_checks[0].event_logger[0].typed_config.settings.filename: " \
+           "/etc/envoy/hc.json is read as written (the tool has no copy of it)" in unhonoured(doc)
+
+
 def test_a_bare_path_outside_a_file_sink_is_not_taken_for_a_file() -> None:
     typed = tcp_proxy("orthanc")
     typed["typed_config"]["tunneling_config"] = {"hostname": "x", "path": "/dicom"}  # removed, and not a file

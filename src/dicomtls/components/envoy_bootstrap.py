@@ -75,7 +75,8 @@ _UNMOVED = ("/dev/stdout", "/dev/stderr", "/dev/null")
 
 HEADER = ("# Your Envoy bootstrap, rewritten by dicomtls to run here: only the DICOM listener, on\n"
           "# the backend's address, with the generated PKI, the tool's connection log and the environment's Orthanc\n"
-          "# as its cluster. Everything else that changed is listed under unhonoured in results.json.\n")
+          "# as its cluster; the files it writes are in this directory. Everything else that changed is listed\n"
+          "# under unhonoured in results.json.\n")
 
 
 # --- reading --------------------------------------------------------------------------------------------------
@@ -236,10 +237,14 @@ def _named_files(node: Any) -> str:
 
 
 def _relocate(kept: Any, where: str, workdir: str, taken: set[str], notes: list[str]) -> None:
-    """Point every file the kept parts write into ``workdir`` (one file per path, never one of the tool's own)."""
+    """Point every file the kept parts write into ``workdir`` (one file per path, never one of the tool's own);
+    a file they read is theirs alone, so it is named (Envoy's own error says so if it is missing here)."""
     for entry, key, here in _files(kept, where):
         path = entry[key]
-        if key in _READ_KEYS or path in _UNMOVED:
+        if path in _UNMOVED:
+            continue
+        if key in _READ_KEYS:
+            notes.append(f"{here}: {path} is read as written (the tool has no copy of it)")
             continue
         base = path.rstrip("/").rsplit("/", 1)[-1] or "file"
         name, n = f"bootstrap-{base}", 1
@@ -440,6 +445,7 @@ def _trim_tls(context: dict[str, Any], path: str, notes: list[str]) -> None:
     if validation.get("trusted_ca"):
         notes.append(f"{where}.trusted_ca: the trusted CA is the generated PKI's, not "
                      f"{_source(validation['trusted_ca'], 'CA')}")
+        validation["trusted_ca"] = {}  # rewrite fills it
     common["validation_context"] = validation
 
 
