@@ -161,9 +161,9 @@ def test_upstream_tls_is_removed_and_reported() -> None:
 
 def test_sds_secrets_are_replaced_by_the_pki_files() -> None:
     sds = {"name": "site-cert", "sds_config": {"path_config_source": {"path": "/etc/envoy/sds.yaml"}}}
-    common_sans = {"match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": "client.example"}}]}
     common = {"tls_certificate_sds_secret_configs": [sds], "combined_validation_context": {
-        "default_validation_context": copy.deepcopy(common_sans),
+        "default_validation_context": {"match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {
+            "exact": "client.example"}}]},
         "validation_context_sds_secret_config": {"name": "clients-ca"}}}
     chain = {"filters": [tcp_proxy("orthanc")], "transport_socket": tls(**common)}
     del chain["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificates"]
@@ -174,14 +174,14 @@ def test_sds_secrets_are_replaced_by_the_pki_files() -> None:
     common = tls_of(listener_of(config)["filter_chains"][0])
     assert set(common) == {"tls_certificates", "validation_context"}
     assert common["tls_certificates"][0]["certificate_chain"] == {"filename": where.sites[0].certificate}
-    assert common["validation_context"] == {"trusted_ca": {"filename": where.pki.ca_bundle},
-                                            **common_sans}
+    assert common["validation_context"] == {"trusted_ca": {"filename": where.pki.ca_bundle}}
     assert "secrets" not in config["static_resources"]
     listed = "\n".join(unhonoured(doc))
     assert "tls_certificate_sds_secret_configs: SDS replaced by files: the server certificate is the generated " \
            "PKI's, not the secret site-cert" in listed
     assert "combined_validation_context: SDS replaced by files: the trusted CA is the generated PKI's, not the " \
            "secret clients-ca" in listed
+    assert "default_validation_context.match_typed_subject_alt_names: not reproduced" in listed
     assert "static_resources.secrets: not used" in listed
 
 
@@ -557,16 +557,23 @@ def test_an_optional_client_certificate_is_proved_by_a_client_without_one() -> N
     assert findings_of({}, require_client_certificate=True) == []
 
 
-def test_subject_alt_name_matchers_are_kept_and_proved_by_the_valid_client_certificate() -> None:
+def test_subject_alt_name_matchers_are_removed_as_no_client_could_pass_and_reported_as_a_finding() -> None:
+    # Tried on Envoy 1.40: with a SAN matcher and require_client_certificate false, a client without a
+    # certificate gets PEER_DID_NOT_RETURN_A_CERTIFICATE, and the tool's own certificate names no such host.
     sans = [{"san_type": "DNS", "matcher": {"exact": "modality.example.org"}},
             {"san_type": "DNS", "matcher": {"suffix": ".hospital.example"}}]
-    [finding] = findings_of({"match_typed_subject_alt_names": sans})
-    assert finding.proof == (("client_cert", "valid"),)
-    assert "match_typed_subject_alt_names: Envoy accepts only client certificates whose names match exact " \
-           "modality.example.org, suffix .hospital.example" in finding.text
-    assert "subject_alt_names" not in "\n".join(unhonoured(bootstrap(
-        [{"filters": [tcp_proxy("orthanc")], "transport_socket": tls(validation_context={
-            "match_typed_subject_alt_names": sans})}], [cluster("orthanc")])))
+    chain = {"filters": [tcp_proxy("orthanc")], "transport_socket": tls(validation_context={
+        "trusted_ca": {"filename": "/etc/ssl/certs/ca.pem"}, "match_typed_subject_alt_names": sans})}
+    chain["transport_socket"]["typed_config"]["require_client_certificate"] = False
+    doc = bootstrap([chain], [cluster("orthanc")])
+    kept = tls_of(listener_of(rewrite(doc, None, placement()))["filter_chains"][0])["validation_context"]
+    assert set(kept) == {"trusted_ca"}
+    assert any(line.startswith(f"{VALIDATION_AT}.match_typed_subject_alt_names: not reproduced: with it Envoy "
+                               "requires a client certificate carrying those names") for line in unhonoured(doc))
+    assert findings(doc) == [Finding(  # and not "accepts a client that sends no certificate": it does not
+        f"{VALIDATION_AT}.match_typed_subject_alt_names: Envoy accepts only client certificates whose names match "
+        "exact modality.example.org, suffix .hospital.example, and requires one even where "
+        "require_client_certificate is false")]
 
 
 def test_the_orthweb_2023_bootstrap_reports_its_findings_with_their_file() -> None:

@@ -38,6 +38,9 @@ _UPSTREAM_TLS = "upstream TLS removed: Envoy forwards to Orthanc's DICOM port wi
 _RESOLVER = "not reproduced (the environment's own resolver finds Orthanc)"
 _PINS = "not reproduced (it pins the real clients' certificates)"
 _TICKETS = "not reproduced (Envoy makes its own session ticket keys)"
+_SANS = ("not reproduced: with it Envoy requires a client certificate carrying those names (whatever "
+         "require_client_certificate says), and the tool's carry other names, so no client, the readiness check "
+         "included, could pass")
 _LISTENER_DROPS = {"additional_addresses": "not reproduced (the listener gets the one address the backend gives it)"}
 _TCP_PROXY_DROPS = {
     "access_log": "replaced by the tool's connection log on the listener (a second log counts each connection twice)",
@@ -53,6 +56,8 @@ _VALIDATION_DROPS = {
     "crl": "not reproduced (the generated PKI revokes nothing)",
     "verify_certificate_spki": _PINS,
     "verify_certificate_hash": _PINS,
+    "match_subject_alt_names": _SANS,
+    "match_typed_subject_alt_names": _SANS,
     "watched_directory": "not reproduced (the generated CA bundle does not change)",
 }
 _CLUSTER_DROPS = {
@@ -330,8 +335,9 @@ def _validation(context: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def findings(bootstrap: Any, listener: str | None = None) -> list[Finding]:
-    """What the DICOM listener's TLS settings accept that a strict one would not, each with the client
-    certificate that shows it (the rewrite keeps these settings, so the matrix tests them as written)."""
+    """What the DICOM listener's TLS settings accept (or demand) that the user may not expect, each with the
+    client certificate that shows it: the rewrite keeps these settings, so the matrix tests them as written.
+    Subject alt name matchers are the exception (removed, see _SANS), reported without proof."""
     index, chosen = _dicom_listener(bootstrap, listener)
     found: list[Finding] = []
     for here, chain in _carrying(chosen, f"static_resources.listeners[{index}]"):
@@ -347,14 +353,14 @@ def findings(bootstrap: Any, listener: str | None = None) -> list[Finding]:
         if validation.get("trust_chain_verification") == "ACCEPT_UNTRUSTED":
             found.append(Finding.of(f"{at}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client "
                                     "certificate no trusted CA issued", client_cert="untrusted"))
-        if context.get("require_client_certificate") is False:
+        sans = [key for key in ("match_typed_subject_alt_names", "match_subject_alt_names") if validation.get(key)]
+        if context.get("require_client_certificate") is False and not sans:  # SAN matchers demand one anyway
             found.append(Finding.of(f"{where}.require_client_certificate: false: Envoy accepts a client that "
                                     "sends no certificate", client_cert="none"))
-        for key in ("match_typed_subject_alt_names", "match_subject_alt_names"):
-            if validation.get(key):
-                found.append(Finding.of(f"{at}.{key}: Envoy accepts only client certificates whose names match "
-                                        f"{_matchers(validation[key])}; the tool's valid client certificate has "
-                                        "its own names", client_cert="valid"))
+        for key in sans:  # no cell can show it: the tool's certificates carry other names
+            found.append(Finding(f"{at}.{key}: Envoy accepts only client certificates whose names match "
+                                 f"{_matchers(validation[key])}, and requires one even where "
+                                 "require_client_certificate is false"))
     return list(dict.fromkeys(found))
 
 
@@ -362,10 +368,12 @@ def _matchers(matchers: Any) -> str:
     """SAN matchers as "exact dicom.example.org, prefix modality-" for the finding."""
     shown = []
     for matcher in matchers if isinstance(matchers, list) else []:
-        inner = matcher.get("matcher", matcher) if isinstance(matcher, dict) else {}
-        shown += [f"{kind} {value}" for kind, value in inner.items() if isinstance(inner, dict)
-                  and kind in ("exact", "prefix", "suffix", "contains")]
-        if isinstance(inner, dict) and isinstance(inner.get("safe_regex"), dict):
+        inner = matcher.get("matcher", matcher) if isinstance(matcher, dict) else None  # typed, or the old form
+        if not isinstance(inner, dict):
+            continue
+        shown += [f"{kind} {value}" for kind, value in inner.items() if kind in ("exact", "prefix", "suffix",
+                                                                                   "contains")]
+        if isinstance(inner.get("safe_regex"), dict):
             shown.append(f"regex {inner['safe_regex'].get('regex')}")
     return ", ".join(shown) or "the names it lists"
 

@@ -25,7 +25,8 @@ def is_envoy_bootstrap(doc: Any) -> bool:
 
 def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
     """The user's own bootstrap runs, rewritten (components/envoy_bootstrap.py): what the rewrite removes or
-    replaces is what is unhonoured, what it keeps that weakens security is a finding. Chains routing to two or more clusters make sites, one per cluster."""
+    replaces is what is unhonoured, what it keeps that weakens security is a finding. Chains routing to two or
+    more clusters make sites, one per cluster."""
     doc = bootstrap.document
     try:
         notes = envoy_bootstrap.unhonoured(doc)
