@@ -611,7 +611,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
 
 
 MANIFEST_PROBES: list[dict[str, Any]] = [
-    {"client": "dcmtk", "client_cert": ["none", "valid", "untrusted"], "operation": ["echo", "store-ct"]},
+    {"client": "dcmtk", "client_cert": ["none", "valid", "untrusted", "expired"], "operation": ["echo", "store-ct"]},
     {"client": "pynetdicom", "sni": ["none", "right", "wrong"], "client_cert": ["none", "valid"],
      "operation": ["echo", "store-ct"]},
 ]

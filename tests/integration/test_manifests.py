@@ -1,11 +1,14 @@
 """The Istio twin and Traefik run from real manifests: korthweb-istio's Gateways, and a Korthweb-style
 Traefik directory given to `invoke matrix --manifests`, in one run; and an Orthweb-style Envoy bootstrap run by
-the real Envoy, rewritten, in another; and manifests routing to two Orthanc Services, one Orthanc each; and the
-PKI cert-manager documents declare, one CA level or two, served by the Istio twin."""
+the real Envoy, rewritten, in another; Orthweb's last envoy.yaml (health checks, runtime limits, logs under
+/home/envoy, expired client certificates allowed) locally and on Docker, and a bootstrap Envoy refuses; manifests
+routing to two Orthanc Services, one Orthanc each; the Istio twin as istiod translates; and the PKI cert-manager
+documents declare, one CA level or two, served by the Istio twin."""
 
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,8 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from dicomtls.backends import docker_answers
 
 from .conftest import ROOT, matrix_run
 
@@ -25,6 +30,8 @@ ORTHWEB_ENV = "envoy-bootstrap-envoy"
 TWO_SITES = ROOT / "tests" / "fixtures" / "manifests" / "two-sites"
 ISTIO_TRANSLATION = ROOT / "tests" / "fixtures" / "istio-translation.yaml"
 ISTIO_UNROUTED = ROOT / "tests" / "fixtures" / "manifests" / "istio-unrouted"
+ORTHWEB_2023 = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-envoy-2023"
+EXPIRED_FINDING = "allow_expired_certificate: true: Envoy accepts an expired client certificate"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +44,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def bootstrap_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return matrix_run(tmp_path_factory.mktemp("bootstrap"), "--backend", "local", "--manifests",
                       str(ORTHWEB_MANIFESTS))
+
+
+@pytest.fixture(scope="module", params=["local", pytest.param("docker", marks=pytest.mark.skipif(
+    not docker_answers(), reason="no Docker engine answers (install.sh starts one)"))])
+def orthweb_2023_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return matrix_run(tmp_path_factory.mktemp(f"orthweb-2023-{request.param}"), "--backend", request.param,
+                      "--manifests", str(ORTHWEB_2023))
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +114,7 @@ def test_istio_gateway_fields_not_reproduced_are_reported(run: dict[str, Any]) -
 
 def test_traefik_manifests_are_observed_not_expected(run: dict[str, Any]) -> None:
     observed = cells(run, environment=TRAEFIK_ENV)
-    assert len(observed) == 18 and {c["expected"] for c in observed} == {"observe"}
+    assert len(observed) == 20 and {c["expected"] for c in observed} == {"observe"}
     assert environment(run, TRAEFIK_ENV)["server_names"] == ["dicom.korthweb.test"]
 
 
@@ -284,3 +298,61 @@ def test_korthweb_int_ca_run_reports_a_one_level_chain_as_a_finding(one_level_ru
     assert {c["actual"] for c in cells(one_level_run, environment="istio-gateway-dicom-gateway", client="dcmtk",
                                        client_cert="none")} == {"pass"}
     assert any("spec.renewBefore: not reproduced" in line for line in env["unhonoured"])
+def test_orthwebs_last_bootstrap_starts_and_runs_every_cell(orthweb_2023_run: dict[str, Any]) -> None:
+    proc = orthweb_2023_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert orthweb_2023_run["leftovers"] == (set(), set())
+    assert environment(orthweb_2023_run, ORTHWEB_ENV)["error"] is None
+    ran = cells(orthweb_2023_run, environment=ORTHWEB_ENV)
+    assert len(ran) == 20 and "environment-failed" not in {c["reason"] for c in ran}
+    assert {c["actual"] for c in cells(orthweb_2023_run, environment=ORTHWEB_ENV, sni="none")
+            if c["client_cert"] != "untrusted"} == {"pass"}
+
+
+def test_orthweb_accepts_an_expired_client_certificate_and_the_finding_shows_those_cells(
+        orthweb_2023_run: dict[str, Any]) -> None:
+    expired = cells(orthweb_2023_run, environment=ORTHWEB_ENV, client="dcmtk", client_cert="expired")
+    assert {(c["operation"], c["actual"]) for c in expired} == {("echo", "pass"), ("store-ct", "pass")}
+    assert all("holds the sent dataset" in c["detail"] for c in expired if c["operation"] == "store-ct")
+    [finding] = [f for f in environment(orthweb_2023_run, ORTHWEB_ENV)["findings"] if EXPIRED_FINDING in f["text"]]
+    assert sorted((c["id"], c["actual"]) for c in finding["cells"]) == sorted((c["id"], "pass") for c in expired)
+    stdout = orthweb_2023_run["proc"].stdout
+    shown = stdout[stdout.index(EXPIRED_FINDING):].splitlines()[1:1 + len(expired)]
+    assert sorted(line.strip() for line in shown) == sorted(f"✔ {c['id']}" for c in expired)
+
+
+def test_orthweb_health_check_runs_against_the_environments_orthanc_and_finds_it_healthy(
+        orthweb_2023_run: dict[str, Any]) -> None:
+    [config_file] = (orthweb_2023_run["out"] / "envs").glob(f"{ORTHWEB_ENV}-*/envoy-bootstrap/envoy.yaml")
+    config = yaml.safe_load(config_file.read_text())
+    [cluster] = config["static_resources"]["clusters"]
+    assert cluster["lb_policy"] == "RING_HASH" and cluster["type"] == "STRICT_DNS"
+    assert config["layered_runtime"]["layers"][0]["static_layer"]["overload"] == {
+        "global_downstream_max_connections": 5000}
+    [check] = cluster["health_checks"]
+    assert check["event_log_path"].endswith("/bootstrap-healthcheck_dcmtcp.log")
+    events = [json.loads(line) for line in
+              (config_file.parent / "bootstrap-healthcheck_dcmtcp.log").read_text().splitlines()]
+    assert events and all("health_check_failure_event" not in e and "eject_unhealthy_event" not in e
+                          for e in events), events
+    assert any("add_healthy_event" in e for e in events)
+    assert any("healthcheck_dcmtcp.log rewritten to the environment's directory" in line
+               for line in environment(orthweb_2023_run, ORTHWEB_ENV)["unhonoured"])
+
+
+def test_a_bootstrap_envoy_refuses_exits_1_with_envoys_own_line_in_the_evidence(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    text = (ORTHWEB_2023 / "envoy.yaml").read_text()
+    assert "    lb_policy: RING_HASH\n" in text
+    (manifests / "envoy.yaml").write_text(text.replace("    lb_policy: RING_HASH\n", "    lb_polcy: RING_HASH\n"))
+    run = matrix_run(tmp_path, "--backend", "local", "--manifests", str(manifests))
+    proc = run["proc"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert run["leftovers"] == (set(), set())
+    assert "lb_polcy" in environment(run, ORTHWEB_ENV)["error"]
+    for cell in cells(run, environment=ORTHWEB_ENV):
+        assert cell["reason"] == "environment-failed", cell["id"]
+        # Envoy's protobuf parser says "no such field: 'lb_polcy'"; it pads its words with random spaces.
+        assert any("no such field: 'lb_polcy'" in " ".join(line.split()) for line in cell["evidence"]), cell["evidence"]

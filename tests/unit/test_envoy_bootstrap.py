@@ -12,14 +12,16 @@ import yaml
 from pydantic import ValidationError
 
 from dicomtls.components import Address, Placement, component_class
-from dicomtls.components.envoy_bootstrap import rewrite, unhonoured
+from dicomtls.components.envoy_bootstrap import findings, rewrite, unhonoured
 from dicomtls.errors import UsageError
+from dicomtls.findings import Finding
 from dicomtls.manifests import FALLBACK_SERVER_NAME, read_manifests, server_names, translate
 from dicomtls.scenario import load_scenario, manifest_scenario
 from tests.unit import placements
 
 ROOT = Path(__file__).resolve().parents[2]
 ORTHWEB = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-envoy"
+ORTHWEB_2023 = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-envoy-2023"
 LISTEN = Address("127.0.0.1", 41104)
 TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
@@ -30,6 +32,10 @@ SITES = (("north", ("north.dicom.test",)), ("south", ("south.dicom.test",)))
 
 def orthweb() -> dict[str, Any]:
     return yaml.safe_load((ORTHWEB / "envoy.yaml").read_text())
+
+
+def orthweb_2023() -> dict[str, Any]:
+    return yaml.safe_load((ORTHWEB_2023 / "envoy.yaml").read_text())
 
 
 def placement(sites: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Placement:
@@ -103,28 +109,36 @@ def test_the_connection_log_replaces_the_tcp_proxy_access_log() -> None:
     assert "access_log" not in typed and typed["cluster"] == "orthanc"
 
 
-def test_the_dicom_cluster_reaches_the_orthanc_and_the_others_are_dropped() -> None:
+def test_the_dicom_cluster_reaches_the_orthanc_keeping_its_dns_type_and_the_others_are_dropped() -> None:
+    # Envoy's STRICT_DNS resolves an IP literal as it is (tried on Envoy 1.40), so the user's type stays.
     [orthanc] = rewrite(orthweb(), None, placement())["static_resources"]["clusters"]
-    assert orthanc["name"] == "orthanc" and orthanc["type"] == "STATIC" and orthanc["connect_timeout"] == "5s"
+    assert orthanc["name"] == "orthanc" and orthanc["type"] == "STRICT_DNS" and orthanc["connect_timeout"] == "5s"
     [endpoint] = orthanc["load_assignment"]["endpoints"][0]["lb_endpoints"]
     assert endpoint["endpoint"]["address"]["socket_address"] == {"address": "127.0.0.1",
                                                                  "port_value": placements.UPSTREAM_PORT}
 
 
-def test_an_upstream_host_name_makes_a_strict_dns_cluster() -> None:
+def test_an_upstream_host_name_makes_a_static_cluster_strict_dns() -> None:
+    doc = bootstrap([{"filters": [tcp_proxy("orthanc")]}], [cluster("orthanc", type="STATIC")])
     where = placement()
-    where = dataclasses.replace(where, sites=(dataclasses.replace(where.sites[0], upstream=Address("orthanc", 4242)),))
-    [orthanc] = rewrite(orthweb(), None, where)["static_resources"]["clusters"]
-    assert orthanc["type"] == "STRICT_DNS"
+    named = dataclasses.replace(where, sites=(dataclasses.replace(where.sites[0], upstream=Address("orthanc", 4242)),))
+    assert [c["type"] for c in rewrite(doc, None, named)["static_resources"]["clusters"]] == ["STRICT_DNS"]
+    assert [c["type"] for c in rewrite(doc, None, where)["static_resources"]["clusters"]] == ["STATIC"]
 
 
-def test_admin_and_other_top_level_keys_are_dropped_and_node_is_kept() -> None:
-    doc = {**orthweb(), "node": {"id": "orthweb", "cluster": "dicom"}, "layered_runtime": {"layers": []}}
+def test_admin_and_other_top_level_keys_are_dropped_naming_their_files_and_node_is_kept() -> None:
+    pressure = {"name": "envoy.resource_monitors.injected_resource", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.injected_resource.v3.InjectedResourceConfig",
+        "filename": "/var/run/envoy/pressure"}}
+    doc = {**orthweb(), "node": {"id": "orthweb", "cluster": "dicom"},
+           "overload_manager": {"resource_monitors": [pressure]}}
+    doc["admin"]["access_log_path"] = "/home/envoy/admin_access.log"
     config = rewrite(doc, None, placement())
     assert set(config) == {"static_resources", "node"} and config["node"] == {"id": "orthweb", "cluster": "dicom"}
     listed = unhonoured(doc)
-    assert "admin: the admin interface (0.0.0.0:9901) is not started" in listed
-    assert "layered_runtime: not reproduced (only static_resources and node are run)" in listed
+    assert "admin: the admin interface (0.0.0.0:9901) is not started; it names /home/envoy/admin_access.log" in listed
+    assert "overload_manager: not reproduced (only static_resources, node and layered_runtime are run); it names " \
+           "/var/run/envoy/pressure" in listed
 
 
 def test_the_rewrite_leaves_the_users_document_untouched() -> None:
@@ -409,3 +423,168 @@ expect:
     assert env.proxy is not None and env.proxy.kind == "envoy-bootstrap"
     assert env.server.options == {"tls": False}
     assert any("admin interface" in line for line in env.unhonoured)
+
+
+# --- files, health checks and runtime (Orthweb's last envoy.yaml) ---------------------------------------------
+
+HC_FILE_SINK = "type.googleapis.com/envoy.extensions.health_check.event_sinks.file.v3.HealthCheckEventFileSink"
+
+
+def dicom_cluster(config: dict[str, Any]) -> dict[str, Any]:
+    [found] = config["static_resources"]["clusters"]
+    return found
+
+
+def test_the_health_check_event_log_is_rewritten_into_the_environments_directory() -> None:
+    [check] = dicom_cluster(rewrite(orthweb_2023(), None, placement()))["health_checks"]
+    assert check["event_log_path"] == "/w/bootstrap-healthcheck_dcmtcp.log"
+    assert check["tcp_health_check"] == {} and check["interval"] == "10s"
+    assert "static_resources.clusters[1].health_checks[0].event_log_path: /home/envoy/healthcheck_dcmtcp.log " \
+           "rewritten to the environment's directory (bootstrap-healthcheck_dcmtcp.log)" in unhonoured(orthweb_2023())
+
+
+def test_every_file_the_kept_parts_write_moves_into_the_environment_under_its_own_name() -> None:
+    sink = {"name": "envoy.health_check.event_sink.file",
+            "typed_config": {"@type": HC_FILE_SINK, "event_log_path": "/var/log/envoy/events.log"}}
+    check = {"timeout": "1s", "interval": "5s", "unhealthy_threshold": 2, "healthy_threshold": 1,
+             "tcp_health_check": {}, "event_logger": [sink]}
+    to_stdout = {**check, "event_logger": [], "event_log_path": "/dev/stdout"}  # exists wherever Envoy runs
+    doc = bootstrap([{"filters": [tcp_proxy("orthanc")]}], [cluster(
+        "orthanc", health_checks=[check, to_stdout], outlier_detection={"event_log_path": "/var/log/outlier/events.log"})])
+    found = dicom_cluster(rewrite(doc, None, placement()))
+    assert found["health_checks"][0]["event_logger"][0]["typed_config"]["event_log_path"] == \
+        "/w/bootstrap-events.log"
+    assert found["health_checks"][1]["event_log_path"] == "/dev/stdout"
+    assert found["outlier_detection"]["event_log_path"] == "/w/bootstrap-2-events.log"
+    listed = [line for line in unhonoured(doc) if "rewritten to the environment's directory" in line]
+    assert [line.split(":")[0] for line in listed] == [
+        "static_resources.clusters[0].health_checks[0].event_logger[0].typed_config.event_log_path",
+        "static_resources.clusters[0].outlier_detection.event_log_path"]
+
+
+def test_a_file_the_kept_parts_read_is_named_as_read_as_written() -> None:
+    doc = bootstrap([{"filters": [tcp_proxy("orthanc")]}], [cluster("orthanc", health_checks=[{
+        "timeout": "1s", "interval": "5s", "unhealthy_threshold": 2, "healthy_threshold": 1, "tcp_health_check": {},
+        "tls_options": {"alpn_protocols": ["dicom"]}, "transport_socket_match_criteria": {},
+        "event_logger": [{"name": "custom", "typed_config": {"@type": "type.googleapis.com/x.Custom",
+                                                             "settings": {"filename": "/etc/envoy/hc.json"}}}]}])])
+    assert "static_resources.clusters[0].health_checks[0].event_logger[0].typed_config.settings.filename: " \
+           "/etc/envoy/hc.json is read as written (the tool has no copy of it)" in unhonoured(doc)
+
+
+def test_a_bare_path_outside_a_file_sink_is_not_taken_for_a_file() -> None:
+    typed = tcp_proxy("orthanc")
+    typed["typed_config"]["tunneling_config"] = {"hostname": "x", "path": "/dicom"}  # removed, and not a file
+    doc = bootstrap([{"filters": [typed]}], [cluster("orthanc")])
+    assert not [line for line in unhonoured(doc) if "it names" in line or "rewritten" in line]
+
+
+def test_a_tcp_connect_health_check_is_kept_and_checks_orthanc_cannot_pass_are_removed() -> None:
+    base = {"timeout": "1s", "interval": "5s", "unhealthy_threshold": 2, "healthy_threshold": 1}
+    checks = [{**base, "tcp_health_check": {}},
+              {**base, "http_health_check": {"path": "/healthz"}},
+              {**base, "tcp_health_check": {"send": {"text": "0000"}, "receive": [{"text": "01"}]}}]
+    doc = bootstrap([{"filters": [tcp_proxy("orthanc")]}], [cluster("orthanc", health_checks=checks)])
+    assert dicom_cluster(rewrite(doc, None, placement()))["health_checks"] == [checks[0]]
+    listed = unhonoured(doc)
+    assert "static_resources.clusters[0].health_checks[1] (http_health_check): removed: Orthanc's DICOM port " \
+           "answers no HTTP or gRPC, so Envoy would mark Orthanc unhealthy" in listed
+    assert "static_resources.clusters[0].health_checks[2] (tcp_health_check): removed: it sends bytes Orthanc's " \
+           "DICOM port does not answer, so Envoy would mark Orthanc unhealthy" in listed
+    only_http = bootstrap([{"filters": [tcp_proxy("orthanc")]}], [cluster("orthanc", health_checks=checks[1:2])])
+    assert "health_checks" not in dicom_cluster(rewrite(only_http, None, placement()))
+
+
+def test_ring_hash_and_the_runtime_connection_limits_are_kept() -> None:
+    config = rewrite(orthweb_2023(), None, placement())
+    assert dicom_cluster(config)["lb_policy"] == "RING_HASH"
+    assert config["layered_runtime"] == orthweb_2023()["layered_runtime"]
+    assert not [line for line in unhonoured(orthweb_2023()) if line.startswith("layered_runtime")]
+
+
+def test_runtime_layers_that_need_the_real_machine_are_removed_and_listed() -> None:
+    doc = orthweb_2023()
+    doc["layered_runtime"]["layers"] += [
+        {"name": "admin", "admin_layer": {}},
+        {"name": "disk", "disk_layer": {"symlink_root": "/srv/runtime/current", "subdirectory": "envoy"}},
+        {"name": "rtds", "rtds_layer": {"name": "rtds", "rtds_config": {"ads": {}}}}]
+    doc["layered_runtime"]["layers"][0]["static_layer"]["upstream"] = {"healthy_panic_threshold": 0,
+                                                                       "label": "orthanc"}
+    layers = rewrite(doc, None, placement())["layered_runtime"]["layers"]
+    assert [layer["name"] for layer in layers] == ["static_layer_0", "admin"]
+    assert layers[0]["static_layer"]["upstream"] == {"healthy_panic_threshold": 0}
+    listed = [line for line in unhonoured(doc) if line.startswith("layered_runtime")]
+    assert listed == [
+        "layered_runtime.layers[0].static_layer.upstream.label: removed (only numbers and switches of a static "
+        "runtime layer are kept)",
+        "layered_runtime.layers[2].disk_layer (disk): removed: it reads runtime files of the real machine; it names "
+        "/srv/runtime/current",
+        "layered_runtime.layers[3] (rtds): removed (only static and admin runtime layers run here)"]
+
+
+# --- findings: security options kept, shown with the cells that prove them ------------------------------------
+
+VALIDATION_AT = "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context." \
+                "validation_context"
+
+
+def findings_of(validation: dict[str, Any], **context: Any) -> list[Finding]:
+    chain = {"filters": [tcp_proxy("orthanc")], "transport_socket": tls(validation_context={
+        "trusted_ca": {"filename": "/etc/ssl/certs/ca.pem"}, **validation})}
+    chain["transport_socket"]["typed_config"].update(context)
+    doc = bootstrap([chain], [cluster("orthanc")])
+    kept = tls_of(listener_of(rewrite(doc, None, placement()))["filter_chains"][0])["validation_context"]
+    assert {k: v for k, v in kept.items() if k != "trusted_ca"} == validation  # kept as written
+    return findings(doc)
+
+
+def test_allow_expired_certificate_is_kept_and_proved_by_the_expired_client_certificate() -> None:
+    assert findings_of({"allow_expired_certificate": True}) == [Finding.of(
+        f"{VALIDATION_AT}.allow_expired_certificate: true: Envoy accepts an expired client certificate",
+        client_cert="expired")]
+
+
+def test_accept_untrusted_is_kept_and_proved_by_the_untrusted_client_certificate() -> None:
+    assert findings_of({"trust_chain_verification": "ACCEPT_UNTRUSTED"}) == [Finding.of(
+        f"{VALIDATION_AT}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client certificate no trusted "
+        "CA issued", client_cert="untrusted")]
+
+
+def test_an_optional_client_certificate_is_proved_by_a_client_without_one() -> None:
+    assert findings_of({}, require_client_certificate=False) == [Finding.of(
+        "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.require_client_certificate: "
+        "false: Envoy accepts a client that sends no certificate", client_cert="none")]
+    assert findings_of({}, require_client_certificate=True) == []
+
+
+def test_subject_alt_name_matchers_are_removed_as_no_client_could_pass_and_reported_as_a_finding() -> None:
+    # Tried on Envoy 1.40: with a SAN matcher and require_client_certificate false, a client without a
+    # certificate gets PEER_DID_NOT_RETURN_A_CERTIFICATE, and the tool's own certificate names no such host.
+    sans = [{"san_type": "DNS", "matcher": {"exact": "modality.example.org"}},
+            {"san_type": "DNS", "matcher": {"suffix": ".hospital.example"}}]
+    chain = {"filters": [tcp_proxy("orthanc")], "transport_socket": tls(validation_context={
+        "trusted_ca": {"filename": "/etc/ssl/certs/ca.pem"}, "match_typed_subject_alt_names": sans})}
+    chain["transport_socket"]["typed_config"]["require_client_certificate"] = False
+    doc = bootstrap([chain], [cluster("orthanc")])
+    kept = tls_of(listener_of(rewrite(doc, None, placement()))["filter_chains"][0])["validation_context"]
+    assert set(kept) == {"trusted_ca"}
+    assert any(line.startswith(f"{VALIDATION_AT}.match_typed_subject_alt_names: not reproduced: with it Envoy "
+                               "requires a client certificate carrying those names") for line in unhonoured(doc))
+    assert findings(doc) == [Finding(  # and not "accepts a client that sends no certificate": it does not
+        f"{VALIDATION_AT}.match_typed_subject_alt_names: Envoy accepts only client certificates whose names match "
+        "exact modality.example.org, suffix .hospital.example, and requires one even where "
+        "require_client_certificate is false")]
+
+
+def test_the_orthweb_2023_bootstrap_reports_its_findings_with_their_file() -> None:
+    [t] = translate(read_manifests([ORTHWEB_2023 / "envoy.yaml"]))
+    where = "tests/fixtures/manifests/orthweb-envoy-2023/envoy.yaml (document 1, Envoy bootstrap): "
+    assert [(f.text.startswith(where), f.proof) for f in t.findings] == [
+        (True, (("client_cert", "expired"),)), (True, (("client_cert", "none"),))]
+    assert "allow_expired_certificate: true: Envoy accepts an expired client certificate" in t.findings[0].text
+
+
+def test_a_manifest_run_sends_dcmtk_an_expired_client_certificate() -> None:
+    cells = manifest_scenario(ORTHWEB_2023).cells()
+    expired = [c.probe for c in cells if c.probe.client_cert == "expired"]
+    assert ("dcmtk", "echo") in [(p.client, p.operation) for p in expired]

@@ -179,7 +179,7 @@ def test_manifest_directory_becomes_an_observed_scenario() -> None:
     scenario = manifest_scenario(TRAEFIK)
     assert [e.name for e in scenario.environments] == ["traefik-orthanc-dicom"]
     cells = scenario.cells()
-    assert len(cells) == 18 and {c.expected for c in cells} == {"observe"}
+    assert len(cells) == 20 and {c.expected for c in cells} == {"observe"}
 
 
 def test_scenario_environment_reads_its_manifests_relative_to_the_scenario_file() -> None:

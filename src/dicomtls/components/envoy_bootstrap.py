@@ -3,14 +3,17 @@
 A template filled from options would test the tool's idea of the configuration; running the user's file tests
 theirs. Only what cannot exist on loopback is rewritten: the DICOM listener listens where the backend says,
 presents the generated PKI's certificates instead of the files it names, logs each connection where the diagnosis
-reads it, and forwards to the environment's Orthanc. What needs the real machine (the admin interface, the other
-listeners and their clusters, secrets, upstream TLS, ...) is removed, and :func:`unhonoured` says what was, one
-line each, so a matrix never claims more than it ran.
+reads it, and forwards to the environment's Orthanc; every file it writes (health-check event logs, file sinks, ...)
+moves into the environment's directory. What needs the real machine (the admin interface, the other listeners and
+their clusters, secrets, upstream TLS, runtime files on disk, ...) is removed, and :func:`unhonoured` says what was,
+one line each, so a matrix never claims more than it ran. What weakens security is kept, and :func:`findings` says
+so next to the cells that show it.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -18,6 +21,7 @@ from pydantic import model_validator
 
 from dicomtls.components import Launch, Options, Placement, SiteRoute, register, site_for_names
 from dicomtls.components.envoy import Envoy, connection_log
+from dicomtls.findings import Finding
 
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 _TYPES = "type.googleapis.com/envoy.extensions."
@@ -25,7 +29,7 @@ _TCP_PROXY_TYPE = _TYPES + "filters.network.tcp_proxy.v3.TcpProxy"
 _DOWNSTREAM_TLS_TYPE = _TYPES + "transport_sockets.tls.v3.DownstreamTlsContext"
 _TLS_INSPECTOR_TYPE = _TYPES + "filters.listener.tls_inspector.v3.TlsInspector"
 
-_KEPT_TOP_LEVEL = ("static_resources", "node")
+_KEPT_TOP_LEVEL = ("static_resources", "node", "layered_runtime")
 _MATCHED_ON = ("server_names", "transport_protocol")
 """filter_chain_match fields that mean the same on loopback; the others match the real network."""
 
@@ -33,8 +37,10 @@ _MATCHED_ON = ("server_names", "transport_protocol")
 _UPSTREAM_TLS = "upstream TLS removed: Envoy forwards to Orthanc's DICOM port without a TLS layer of its own"
 _RESOLVER = "not reproduced (the environment's own resolver finds Orthanc)"
 _PINS = "not reproduced (it pins the real clients' certificates)"
-_SANS = "not reproduced (the generated client certificates carry other names)"
 _TICKETS = "not reproduced (Envoy makes its own session ticket keys)"
+_SANS = ("not reproduced: with it Envoy requires a client certificate carrying those names (whatever "
+         "require_client_certificate says), and the tool's carry other names, so no client, the readiness check "
+         "included, could pass")
 _LISTENER_DROPS = {"additional_addresses": "not reproduced (the listener gets the one address the backend gives it)"}
 _TCP_PROXY_DROPS = {
     "access_log": "replaced by the tool's connection log on the listener (a second log counts each connection twice)",
@@ -64,10 +70,18 @@ _CLUSTER_DROPS = {
     "eds_cluster_config": "replaced: the cluster's endpoint is the environment's Orthanc",
     "cluster_type": "replaced: the cluster's endpoint is the environment's Orthanc",
 }
+_DNS_TYPES = ("STRICT_DNS", "LOGICAL_DNS")
+
+# Files: keys whose string value Envoy opens, for writing (moved into the environment's directory) or reading.
+_WRITTEN_KEYS = frozenset({"event_log_path", "access_log_path", "path_prefix", "profile_path"})
+_READ_KEYS = frozenset({"filename", "symlink_root", "flags_path"})
+_UNMOVED = ("/dev/stdout", "/dev/stderr", "/dev/null")
+"""Paths that exist wherever Envoy runs."""
 
 HEADER = ("# Your Envoy bootstrap, rewritten by dicomtls to run here: only the DICOM listener, on\n"
           "# the backend's address, with the generated PKI, the tool's connection log and the environment's Orthanc\n"
-          "# as its cluster. Everything else that changed is listed under unhonoured in results.json.\n")
+          "# as its cluster; the files it writes are in this directory. Everything else that changed is listed\n"
+          "# under unhonoured in results.json.\n")
 
 
 # --- reading --------------------------------------------------------------------------------------------------
@@ -198,14 +212,179 @@ def routes(bootstrap: Any, listener: str | None = None) -> list[tuple[tuple[str,
             if (clusters := _routes(chain))]
 
 
+# --- files: every path the bootstrap names ---------------------------------------------------------------------
+
+
+def _is_written(key: str, entry: dict[str, Any]) -> bool:
+    """A key whose value is a file Envoy writes: the named ones, and ``path`` of a typed file sink
+    (FileAccessLog and the like; a bare ``path`` elsewhere is an HTTP path)."""
+    return key in _WRITTEN_KEYS or (key == "path" and ".file." in str(entry.get("@type", "")))
+
+
+def _files(node: Any, where: str) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(the mapping, its key, the field's path) of each file the document names, read or written."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else key
+            if isinstance(value, str) and (_is_written(key, node) or key in _READ_KEYS):
+                yield node, key, here
+            else:
+                yield from _files(value, here)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _files(item, f"{where}[{i}]")
+
+
+def _named_files(node: Any) -> str:
+    """"; it names /a, /b" for a removed part that opens files, so the report says which ones are not opened."""
+    paths = list(dict.fromkeys(entry[key] for entry, key, _ in _files(node, "") if entry[key] not in _UNMOVED))
+    return f"; it names {', '.join(paths)}" if paths else ""
+
+
+def _relocate(kept: Any, where: str, workdir: str, taken: set[str], notes: list[str]) -> None:
+    """Point every file the kept parts write into ``workdir`` (one file per path, never one of the tool's own);
+    a file they read is theirs alone, so it is named (Envoy's own error says so if it is missing here)."""
+    for entry, key, here in _files(kept, where):
+        path = entry[key]
+        if path in _UNMOVED:
+            continue
+        if key in _READ_KEYS:
+            notes.append(f"{here}: {path} is read as written (the tool has no copy of it)")
+            continue
+        base = path.rstrip("/").rsplit("/", 1)[-1] or "file"
+        name, n = f"bootstrap-{base}", 1
+        while name in taken:
+            n += 1
+            name = f"bootstrap-{n}-{base}"
+        taken.add(name)
+        entry[key] = f"{workdir}/{name}"
+        notes.append(f"{here}: {path} rewritten to the environment's directory ({name})")
+
+
+# --- health checks and runtime: kept where they mean the same here ---------------------------------------------
+
+
+def _trim_health_checks(cluster: dict[str, Any], path: str, notes: list[str]) -> None:
+    """A TCP connect check works against Orthanc's DICOM port as it is; anything that sends bytes or speaks
+    HTTP/gRPC would find Orthanc unhealthy and make Envoy stop sending it connections, so it goes."""
+    checks = _items(cluster, "health_checks", path)
+    kept = []
+    for i, check in enumerate(checks):
+        tcp = check.get("tcp_health_check")
+        if isinstance(tcp, dict) and not tcp.get("send") and not tcp.get("receive"):
+            kept.append(check)
+            continue
+        kind = next((k for k in check if k.endswith("_health_check")), "an unknown health check")
+        why = ("it sends bytes Orthanc's DICOM port does not answer" if isinstance(tcp, dict)
+               else "Orthanc's DICOM port answers no HTTP or gRPC")
+        notes.append(f"{path}.health_checks[{i}] ({kind}): removed: {why}, so Envoy would mark Orthanc unhealthy")
+    if kept:
+        cluster["health_checks"] = kept
+    elif "health_checks" in cluster:
+        del cluster["health_checks"]
+
+
+def _numbers(layer: dict[str, Any], path: str, notes: list[str]) -> dict[str, Any]:
+    """A static runtime layer with its numbers and switches (connection limits, feature flags): anything else
+    (a string value) is removed."""
+    kept: dict[str, Any] = {}
+    for key, value in layer.items():
+        here = f"{path}.{key}"
+        if isinstance(value, dict):
+            if inner := _numbers(value, here, notes):
+                kept[key] = inner
+        elif isinstance(value, (bool, int, float)):
+            kept[key] = value
+        else:
+            notes.append(f"{here}: removed (only numbers and switches of a static runtime layer are kept)")
+    return kept
+
+
+def _trim_runtime(runtime: Any, notes: list[str]) -> dict[str, Any]:
+    """The layers that need nothing but the bootstrap (static, admin); disk layers read the real machine's
+    files and RTDS needs a management server."""
+    runtime = _mapping(runtime, "layered_runtime")
+    layers = []
+    for i, layer in enumerate(_items(runtime, "layers", "layered_runtime")):
+        here = f"layered_runtime.layers[{i}]"
+        if "static_layer" in layer:
+            static = _numbers(_mapping(layer["static_layer"], here), f"{here}.static_layer", notes)
+            layers.append({**layer, "static_layer": static})
+        elif "admin_layer" in layer:
+            layers.append(layer)
+        elif "disk_layer" in layer:
+            notes.append(f"{here}.disk_layer{_label(layer)}: removed: it reads runtime files of the real machine"
+                         f"{_named_files(layer)}")
+        else:
+            notes.append(f"{here}{_label(layer)}: removed (only static and admin runtime layers run here)")
+    return {"layers": layers}
+
+
+# --- findings: what the kept parts do that weakens security ----------------------------------------------------
+
+
+def _validation(context: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(its path under the context, the validation context) of a DownstreamTlsContext, whichever way it is given."""
+    common = context.get("common_tls_context")
+    common = common if isinstance(common, dict) else {}
+    combined = common.get("combined_validation_context")
+    if isinstance(combined, dict) and isinstance(combined.get("default_validation_context"), dict):
+        return "combined_validation_context.default_validation_context", combined["default_validation_context"]
+    validation = common.get("validation_context")
+    return "validation_context", validation if isinstance(validation, dict) else {}
+
+
+def findings(bootstrap: Any, listener: str | None = None) -> list[Finding]:
+    """What the DICOM listener's TLS settings accept (or demand) that the user may not expect, each with the
+    client certificate that shows it: the rewrite keeps these settings, so the matrix tests them as written.
+    Subject alt name matchers are the exception (removed, see _SANS), reported without proof."""
+    index, chosen = _dicom_listener(bootstrap, listener)
+    found: list[Finding] = []
+    for here, chain in _carrying(chosen, f"static_resources.listeners[{index}]"):
+        context = _tls_context(chain)
+        if context is None:
+            continue
+        where = f"{here}.transport_socket.typed_config"
+        field, validation = _validation(context)
+        at = f"{where}.common_tls_context.{field}"
+        if validation.get("allow_expired_certificate") is True:
+            found.append(Finding.of(f"{at}.allow_expired_certificate: true: Envoy accepts an expired client "
+                                    "certificate", client_cert="expired"))
+        if validation.get("trust_chain_verification") == "ACCEPT_UNTRUSTED":
+            found.append(Finding.of(f"{at}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client "
+                                    "certificate no trusted CA issued", client_cert="untrusted"))
+        sans = [key for key in ("match_typed_subject_alt_names", "match_subject_alt_names") if validation.get(key)]
+        if context.get("require_client_certificate") is False and not sans:  # SAN matchers demand one anyway
+            found.append(Finding.of(f"{where}.require_client_certificate: false: Envoy accepts a client that "
+                                    "sends no certificate", client_cert="none"))
+        for key in sans:  # no cell can show it: the tool's certificates carry other names
+            found.append(Finding(f"{at}.{key}: Envoy accepts only client certificates whose names match "
+                                 f"{_matchers(validation[key])}, and requires one even where "
+                                 "require_client_certificate is false"))
+    return list(dict.fromkeys(found))
+
+
+def _matchers(matchers: Any) -> str:
+    """SAN matchers as "exact dicom.example.org, prefix modality-" for the finding."""
+    shown = []
+    for matcher in matchers if isinstance(matchers, list) else []:
+        inner = matcher.get("matcher", matcher) if isinstance(matcher, dict) else None  # typed, or the old form
+        if not isinstance(inner, dict):
+            continue
+        shown += [f"{kind} {value}" for kind, value in inner.items() if kind in ("exact", "prefix", "suffix",
+                                                                                   "contains")]
+        if isinstance(inner.get("safe_regex"), dict):
+            shown.append(f"regex {inner['safe_regex'].get('regex')}")
+    return ", ".join(shown) or "the names it lists"
+
+
 # --- trimming: what cannot run here is removed, each removal noted ---------------------------------------------
 
 
 def _drop(entry: dict[str, Any], fields: dict[str, str], path: str, notes: list[str]) -> None:
     for field, why in fields.items():
         if field in entry:
-            del entry[field]
-            notes.append(f"{path}.{field}: {why}")
+            notes.append(f"{path}.{field}: {why}{_named_files(entry.pop(field))}")
 
 
 def _at(entry: Any) -> str:
@@ -274,6 +453,7 @@ def _trim_tls(context: dict[str, Any], path: str, notes: list[str]) -> None:
     if validation.get("trusted_ca"):
         notes.append(f"{where}.trusted_ca: the trusted CA is the generated PKI's, not "
                      f"{_source(validation['trusted_ca'], 'CA')}")
+        validation["trusted_ca"] = {}  # rewrite fills it
     common["validation_context"] = validation
 
 
@@ -315,7 +495,7 @@ def _trim_listener(listener: dict[str, Any], path: str, notes: list[str]) -> dic
     _drop(listener, _LISTENER_DROPS, path, notes)
     if "access_log" in listener:
         notes.append(f"{path}.access_log: replaced by the tool's connection log (the diagnosis reads one line per "
-                     "connection)")
+                     f"connection){_named_files(listener.pop('access_log'))}")
     inspectors = []
     for i, listener_filter in enumerate(_items(listener, "listener_filters", path)):
         if _is_tls_inspector(listener_filter):
@@ -342,17 +522,19 @@ def _kept_chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
     return [*listener["filter_chains"], *([default] if default else [])]
 
 
-def _trimmed(bootstrap: Any, listener: str | None) -> tuple[dict[str, Any], list[str]]:
+def _trimmed(bootstrap: Any, listener: str | None, workdir: str = ".") -> tuple[dict[str, Any], list[str]]:
     """The bootstrap cut down to what runs here (the DICOM listener and the clusters it routes to, certificates
-    and endpoints still to be filled in), and a line for everything cut or replaced."""
+    and endpoints still to be filled in, files it writes moved into ``workdir``), and a line for everything cut
+    or replaced."""
     index, chosen = _dicom_listener(bootstrap, listener)
     passes_through(bootstrap, listener)  # mixed chains are an error before anything runs
     notes: list[str] = []
     for key, value in bootstrap.items():
         if key == "admin":
-            notes.append(f"admin: the admin interface{_at(value)} is not started")
+            notes.append(f"admin: the admin interface{_at(value)} is not started{_named_files(value)}")
         elif key not in _KEPT_TOP_LEVEL:
-            notes.append(f"{key}: not reproduced (only static_resources and node are run)")
+            notes.append(f"{key}: not reproduced (only static_resources, node and layered_runtime are run)"
+                         f"{_named_files({key: value})}")
     static = bootstrap["static_resources"]
     for key in static:
         if key == "secrets":
@@ -363,8 +545,10 @@ def _trimmed(bootstrap: Any, listener: str | None) -> tuple[dict[str, Any], list
     for i, other in enumerate(static["listeners"]):
         if i != index:
             notes.append(f"static_resources.listeners[{i}]{_label(other)}{_at(other)}: not started (only the DICOM "
-                         f"listener {name} runs)")
+                         f"listener {name} runs){_named_files(other)}")
     kept = _trim_listener(copy.deepcopy(chosen), f"static_resources.listeners[{index}]", notes)
+    taken = {"access.log", "envoy.yaml", "output.log"}  # the tool's own files in the directory
+    _relocate(kept, f"static_resources.listeners[{index}]", workdir, taken, notes)
     wanted = list(dict.fromkeys(route for chain in _kept_chains(kept) for route in _routes(chain)))
     clusters = []
     for i, cluster in enumerate(_items(static, "clusters", "static_resources")):
@@ -372,6 +556,8 @@ def _trimmed(bootstrap: Any, listener: str | None) -> tuple[dict[str, Any], list
         if cluster.get("name") in wanted:
             clusters.append(copy.deepcopy(cluster))
             _drop(clusters[-1], _CLUSTER_DROPS, here, notes)
+            _trim_health_checks(clusters[-1], here, notes)
+            _relocate(clusters[-1], here, workdir, taken, notes)
         else:
             notes.append(f"{here}{_label(cluster)}: not defined (no DICOM tcp_proxy routes to it)")
     for missing in [n for n in wanted if n not in {c["name"] for c in clusters}]:
@@ -379,7 +565,9 @@ def _trimmed(bootstrap: Any, listener: str | None) -> tuple[dict[str, Any], list
         notes.append(f"cluster {missing}: the DICOM tcp_proxy routes to it but static_resources.clusters does not "
                      "define it (CDS is not read): the tool defines it")
     node = {"node": copy.deepcopy(bootstrap["node"])} if "node" in bootstrap else {}
-    return {**node, "static_resources": {"listeners": [kept], "clusters": clusters}}, notes
+    runtime = ({"layered_runtime": _trim_runtime(copy.deepcopy(bootstrap["layered_runtime"]), notes)}
+               if "layered_runtime" in bootstrap else {})
+    return {**node, "static_resources": {"listeners": [kept], "clusters": clusters}, **runtime}, notes
 
 
 def unhonoured(bootstrap: Any, listener: str | None = None) -> list[str]:
@@ -393,7 +581,7 @@ def unhonoured(bootstrap: Any, listener: str | None = None) -> list[str]:
 def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placement) -> dict[str, Any]:
     """The user's bootstrap as it runs in ``placement``: each DICOM chain presents the certificate of the site it
     serves and sends its connections there; a cluster two chains share goes where the first sends it."""
-    config, _ = _trimmed(bootstrap, listener)
+    config, _ = _trimmed(bootstrap, listener, placement.workdir)
     [kept] = config["static_resources"]["listeners"]
     address = placement.listen["dicom"]
     kept["address"] = {"socket_address": {"address": address.host, "port_value": address.port}}
@@ -412,8 +600,10 @@ def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placemen
             destinations.setdefault(route, site)
     for cluster in config["static_resources"]["clusters"]:
         site = destinations[cluster["name"]]
-        # STATIC takes only IP addresses; in a container network the upstream is a host name.
-        cluster["type"] = "STATIC" if site.upstream_is_ip else "STRICT_DNS"
+        # A DNS cluster resolves an IP literal as it is; STATIC takes only IP addresses, and in a container
+        # network the upstream is a host name.
+        if cluster.get("type") not in _DNS_TYPES:
+            cluster["type"] = "STATIC" if site.upstream_is_ip else "STRICT_DNS"
         cluster["load_assignment"] = {"cluster_name": cluster["name"], "endpoints": [{"lb_endpoints": [{"endpoint": {
             "address": {"socket_address": {"address": site.upstream.host, "port_value": site.upstream.port}}}}]}]}
     return config

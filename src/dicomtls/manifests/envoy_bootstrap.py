@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dicomtls.components import envoy_bootstrap
@@ -19,20 +19,18 @@ class EnvoyBootstrap:
     document: dict[str, Any]
 
 
-def _is_envoy_bootstrap(doc: Any) -> bool:
-    return isinstance(doc, dict) and "static_resources" in doc and "apiVersion" not in doc and "kind" not in doc
-
-
 def is_envoy_bootstrap(doc: Any) -> bool:
     return isinstance(doc, dict) and "static_resources" in doc and "apiVersion" not in doc and "kind" not in doc
 
 
 def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
     """The user's own bootstrap runs, rewritten (components/envoy_bootstrap.py): what the rewrite removes or
-    replaces is what is unhonoured. Chains routing to two or more clusters make sites, one per cluster."""
+    replaces is what is unhonoured, what it keeps that weakens security is a finding. Chains routing to two or
+    more clusters make sites, one per cluster."""
     doc = bootstrap.document
     try:
         notes = envoy_bootstrap.unhonoured(doc)
+        found = envoy_bootstrap.findings(doc)
         passthrough = envoy_bootstrap.passes_through(doc)
         names = [n for n in envoy_bootstrap.server_names(doc) if "*" not in n]
         _, sites = sites_of(envoy_bootstrap.routes(doc))
@@ -45,4 +43,5 @@ def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
         tuple(dict.fromkeys(names)),
         tuple(f"{where}: {note}" for note in notes),
         sites,
+        tuple(replace(f, text=f"{where}: {f.text}") for f in found),
     )
