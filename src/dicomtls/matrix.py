@@ -265,9 +265,11 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     # them (PR_SET_PDEATHSIG), so that thread lives until the whole run, teardowns included, is over.
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="environment")
     try:
-        futures = [pool.submit(runner.run, position, group, per_env[group.plan.key])
-                   for position, group in zip(chosen, groups)]
-        done = [_outcome(f) for f in futures]
+        # The longest environments start first, so the run is not left waiting on one that started last;
+        # reports keep the plan's order whatever finished first.
+        by_cost = sorted(range(len(groups)), key=lambda i: -len(groups[i].cells))
+        futures = {i: pool.submit(runner.run, chosen[i], groups[i], per_env[groups[i].plan.key]) for i in by_cost}
+        done = [_outcome(futures[i]) for i in range(len(groups))]
         for info, cells in done:
             result.environments.append(info)
             result.cells.extend(cells)
