@@ -60,15 +60,15 @@ def _out_dir(out: str) -> Path:
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
-    (and, against a baseline, that no cell which passed there fails now). ``manifests``: a directory of the
+    (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
     user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed."""
     loaded = load_scenarios(scenarios) if scenarios or not manifests else []
-    if manifests:
-        loaded.append(manifest_scenario(Path(manifests)))
     part = parse_shard(shard) if shard else None
     old = json_report.read(Path(baseline)) if baseline else None
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
+    if manifests:
+        loaded.append(manifest_scenario(Path(manifests), chosen.name))
     console = _console()
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():

@@ -163,7 +163,22 @@ def test_manifest_directory_becomes_an_observed_scenario() -> None:
     scenario = manifest_scenario(TRAEFIK)
     assert [e.name for e in scenario.environments] == ["traefik-orthanc-dicom"]
     cells = scenario.cells()
-    assert len(cells) == 18 and {c.expected for c in cells} == {"observe"}
+    assert len(cells) == 23 and {c.expected for c in cells} == {"observe"}
+
+
+def test_manifest_runs_try_the_commands_the_configs_owners_document() -> None:
+    probes = {c.probe for c in manifest_scenario(TRAEFIK).cells()}
+    wanted = {("dcmtk", "none", "none", "ignore", "default"), ("dcmtk", "none", "expired", "verify", "default"),
+              ("pynetdicom", "right", "expired", "verify", "default"), ("dcmtk", "none", "none", "verify", "aes"),
+              ("pynetdicom", "right", "none", "verify", "dcm4che-tls-aes")}
+    assert wanted <= {(p.client, p.sni, p.client_cert, p.server_cert_check, p.profile) for p in probes}
+    assert {p.client_version for p in probes} == {"default"}
+
+
+def test_only_a_docker_manifest_run_tries_dcmtk_3_6_9_with_sni() -> None:
+    probes = {c.probe for c in manifest_scenario(TRAEFIK, "docker").cells()}
+    newer = {(p.sni, p.client_cert) for p in probes if p.client_version == "3.6.9"}
+    assert newer == {("right", "none"), ("right", "valid")}
 
 
 def test_scenario_environment_reads_its_manifests_relative_to_the_scenario_file() -> None:

@@ -10,6 +10,8 @@ line for the report, so a matrix never claims more than it ran.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from dicomtls.manifests import istio, traefik
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
 from dicomtls.manifests.spec import Manifests, Spec
-from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, translate_route
+from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, translate_route
 from dicomtls.manifests.translation import Translation, distinct_sites
 
 __all__ = ["FALLBACK_SERVER_NAME", "Manifests", "Translation", "manifest_files", "read_manifests", "server_names",
@@ -36,6 +38,7 @@ _KINDS: dict[tuple[str, str], type[Spec]] = {
     **{(f"{istio.GROUP}/{v}", "VirtualService"): VirtualService for v in istio.VERSIONS},
     **{(f"{g}/v1alpha1", "IngressRouteTCP"): IngressRouteTCP for g in traefik.GROUPS},
     **{(f"{g}/v1alpha1", "TLSOption"): TLSOption for g in traefik.GROUPS},
+    **{(f"{g}/v1alpha1", "TLSStore"): TLSStore for g in traefik.GROUPS},
 }
 
 
@@ -45,8 +48,7 @@ def _where(path: Path, index: int, resource: dict[str, Any]) -> str:
     what = f", {resource.get('kind')} {name}" if name else ""
     if is_envoy_bootstrap(resource):
         what = ", Envoy bootstrap"
-    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    return f"{shown} (document {index + 1}{what})"
+    return f"{_shown(path)} (document {index + 1}{what})"
 
 
 def read_manifests(paths: list[Path]) -> Manifests:
@@ -54,9 +56,12 @@ def read_manifests(paths: list[Path]) -> Manifests:
     found = Manifests()
     for path in paths:
         try:
-            documents = list(yaml.safe_load_all(path.read_text()))
+            text = path.read_text()
         except OSError as exc:
             raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+        _refuse_templates(path, text)
+        try:
+            documents = list(yaml.safe_load_all(text))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
@@ -65,12 +70,19 @@ def read_manifests(paths: list[Path]) -> Manifests:
             if doc is None:
                 continue
             if is_envoy_bootstrap(doc):
+                found.kinds.append("Envoy bootstrap")
                 found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
+                continue
+            if path.stem in ("kustomization", "Kustomization") and isinstance(doc, dict) and "kind" not in doc:
+                found.kinds.append("Kustomization")
+                found.skipped.append(f"{_shown(path)}: a Kustomization is not read (the resources in the tree are, "
+                                     "as they are, without its patches)")
                 continue
             if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
                 raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
                                  "and kind (or static_resources, for an Envoy bootstrap)")
             model = _KINDS.get((str(doc["apiVersion"]), str(doc["kind"])))
+            found.kinds.append(str(doc["kind"]))
             if model is None:
                 found.skipped.append(f"{_where(path, index, doc)}: {doc['apiVersion']} {doc['kind']} is not read")
                 continue
@@ -92,32 +104,81 @@ def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) ->
     return EnvoyBootstrap(path.stem, doc)
 
 
-def manifest_files(directory: Path) -> list[Path]:
-    if not directory.is_dir():
-        raise UsageError(f"--manifests {directory} is not a directory: give the directory holding the YAML files")
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+def manifest_files(path: Path) -> list[Path]:
+    """The YAML files under ``path`` (a file, or a directory read recursively like `kubectl apply -R`; hidden
+    directories skipped). A Helm chart is refused: its templates are not manifests until rendered."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(f for f in [*path.rglob("*.yaml"), *path.rglob("*.yml")]
+                       if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts[:-1]))
+    else:
+        raise UsageError(f"--manifests {path}: no such file or directory: give a YAML file or the directory holding "
+                         "them")
     if not files:
-        raise UsageError(f"--manifests {directory} has no .yaml files")
+        raise UsageError(f"--manifests {path} has no .yaml or .yml files")
+    chart = next((f for f in files if f.name in ("Chart.yaml", "Chart.yml")), None)
+    if chart is not None:
+        raise UsageError(f"{_shown(chart.parent)} is a Helm chart ({chart.name}): render it first, e.g. "
+                         f"`helm template RELEASE {_shown(chart.parent)} > rendered.yaml`, and give that file")
     return files
 
 
+_GO_TEMPLATE = re.compile(r"\{\{-?\s*(\.|include\b|if\b|else\b|end\b|range\b|with\b|template\b|define\b|toYaml\b|"
+                          r"tpl\b|printf\b|quote\b|default\b|required\b|/\*)")
+
+
+def _refuse_templates(path: Path, text: str) -> None:
+    """A Go template (Helm) parses as YAML only by accident, and never as what it renders to."""
+    match = _GO_TEMPLATE.search(text)
+    if match is not None:
+        line = text.count("\n", 0, match.start()) + 1
+        raise UsageError(f"{_shown(path)} line {line}: a Go template ({{{{ … }}}}), not a manifest: render the chart "
+                         "first with `helm template RELEASE CHART > rendered.yaml` and give that file")
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+def _kinds(found: Manifests) -> str:
+    """What a set of manifests holds, for an error saying none of it is a DICOM proxy: "Deployment ×3, …"."""
+    counted = Counter(k for k in found.kinds if k != "Gateway")
+    parts = [f"{kind} ×{n}" if n > 1 else kind for kind, n in counted.items()]
+    return ", ".join([*parts, *(f"Gateway {g.metadata.name} without a TLS server" for _, g in found.of(Gateway))])
+
+
+def _not_dicom(found: Manifests) -> list[str]:
+    """Istio Gateways with no TLS server (a web Gateway next to the DICOM one), and VirtualServices bound only
+    to those: not DICOM proxies, so no environment, listed as skipped."""
+    web = [(w, g) for w, g in found.of(Gateway) if not istio.carries_tls(g)]
+    names = {g.metadata.name for _, g in web}
+    lines = [f"{w}: no server with port.protocol TLS ({', '.join(s.port.protocol for s in g.spec.servers)} only), "
+             "so it carries no DICOM: not run" for w, g in web]
+    lines += [f"{w}: bound only to {', '.join(vs.spec.gateways)}, which carries no TLS: not read"
+              for w, vs in found.of(VirtualService)
+              if vs.spec.gateways and {g.split("/")[-1] for g in vs.spec.gateways} <= names]
+    return lines
+
 
 def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
-    """Every Gateway, IngressRouteTCP and Envoy bootstrap as an environment, or just ``resource`` ("Kind/name")."""
-    translations = [*(translate_gateway(w, g, found) for w, g in found.of(Gateway)),
+    """Every Gateway with a TLS server, IngressRouteTCP and Envoy bootstrap as an environment, or just
+    ``resource`` ("Kind/name")."""
+    skipped = [*found.skipped, *_not_dicom(found)]
+    gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
+    translations = [*(translate_gateway(w, g, found) for w, g in gateways),
                     *(translate_route(w, r, found) for w, r in found.of(IngressRouteTCP)),
                     *(translate_bootstrap(w, b) for w, b in found.of(EnvoyBootstrap))]
     translations = distinct_sites(translations)
+    if not translations:
+        raise UsageError(f"manifests: {len(found.kinds)} document{'s' if len(found.kinds) != 1 else ''} "
+                         f"({_kinds(found)}): none carries DICOM over TLS (an Istio Gateway with a TLS server, a "
+                         "Traefik IngressRouteTCP or an Envoy bootstrap)")
     if resource is not None:
         translations = [t for t in translations if t.resource == resource]
         if not translations:
-            raise UsageError(f"manifests: no {resource} among them")
-    translations = [replace(t, unhonoured=(*t.unhonoured, *found.skipped)) for t in translations]
-    if not translations:
-        raise UsageError("manifests: no Istio Gateway, Traefik IngressRouteTCP or Envoy bootstrap among them, so no "
-                         "proxy to build")
-    return translations
-
+            raise UsageError(f"manifests: no {resource} that carries DICOM over TLS among them")
+    return [replace(t, unhonoured=(*t.unhonoured, *skipped)) for t in translations]
 
 
 def server_names(translations: list[Translation]) -> list[str]:

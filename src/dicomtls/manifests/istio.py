@@ -130,6 +130,11 @@ def _binds(vs: VirtualService, gateway: Gateway) -> bool:
         g.split("/")[-1] == name for g in vs.spec.gateways)
 
 
+def carries_tls(gateway: Gateway) -> bool:
+    """A Gateway with no TLS server (a web Gateway: HTTPS/HTTP only) is no DICOM proxy: it becomes no environment."""
+    return any(s.port.protocol.upper() == "TLS" for s in gateway.spec.servers)
+
+
 def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Translation:
     notes = unhonoured_fields(gateway.spec, f"{where}: spec")
     tls_servers = [(i, s) for i, s in enumerate(gateway.spec.servers) if s.port.protocol.upper() == "TLS"]
