@@ -82,7 +82,7 @@ def test_istio_gateway_fields_not_reproduced_are_reported(run: dict[str, Any]) -
 
 def test_traefik_manifests_are_observed_not_expected(run: dict[str, Any]) -> None:
     observed = cells(run, environment=TRAEFIK_ENV)
-    assert len(observed) == 18 and {c["expected"] for c in observed} == {"observe"}
+    assert len(observed) == 23 and {c["expected"] for c in observed} == {"observe"}
     assert environment(run, TRAEFIK_ENV)["server_names"] == ["dicom.korthweb.test"]
 
 
