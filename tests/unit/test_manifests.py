@@ -431,7 +431,7 @@ def test_korthweb_gitops_tree_runs_its_dicom_gateway_and_lists_everything_else()
                  "HorizontalPodAutoscaler orthweb", "Namespace orthweb", "Certificate int-ca", "Issuer int-ca-issuer"):
         assert f"{kind}): " in listed, kind
     assert "base/kustomization.yaml (document 1): kustomize.config.k8s.io/v1beta1 Kustomization is not read" in listed
-    assert "overlays/dev/kustomization.yaml: a Kustomization is not read" in listed
+    assert "overlays/dev/kustomization.yaml (document 1): a Kustomization is not read" in listed
     assert "Gateway web-gateway): no server with port.protocol TLS (HTTPS only), so it carries no DICOM" in listed
     assert "VirtualService web-vs): bound only to web-gateway, which carries no TLS: not read" in listed
 
@@ -456,10 +456,17 @@ def test_choosing_a_gateway_without_a_tls_server_is_an_error(tmp_path: Path) -> 
         translate(read_manifests([write(tmp_path, text)]), "Gateway/web")
 
 
-def test_a_go_template_is_refused_with_the_helm_template_command(tmp_path: Path) -> None:
+def test_a_go_template_in_a_proxy_resource_is_refused_with_the_helm_template_command(tmp_path: Path) -> None:
     text = GATEWAY.format(version="v1", hosts='["{{ .Values.host }}"]', mode="SIMPLE")
-    with pytest.raises(UsageError, match=r"m\.yaml line 7: a Go template \(\{\{ … \}\}\), not a manifest: render "
-                                         r"the chart first with `helm template"):
+    with pytest.raises(UsageError, match=r"m\.yaml \(document 1, Gateway gw\): a Go template \(\{\{ … \}\}\), not a "
+                                         r"manifest: render the chart first with `helm template"):
+        read_manifests([write(tmp_path, text)])
+
+
+def test_a_go_template_that_is_not_yaml_is_refused_naming_its_line(tmp_path: Path) -> None:
+    text = "{{- if .Values.istio.enabled }}\n" + GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE") + \
+        "{{- end }}\n"
+    with pytest.raises(UsageError, match=r"m\.yaml line 1: a Go template .*`helm template"):
         read_manifests([write(tmp_path, text)])
 
 
@@ -472,9 +479,9 @@ def test_a_helm_chart_is_refused_whole(tmp_path: Path) -> None:
         manifest_files(tmp_path)
 
 
-def test_braces_in_a_config_map_are_not_taken_for_a_template(tmp_path: Path) -> None:
+def test_a_config_maps_own_templates_are_not_taken_for_a_helm_chart(tmp_path: Path) -> None:
     text = GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE") + "---\napiVersion: v1\nkind: ConfigMap\n" \
-        "metadata: {name: alerts}\ndata: {rule: 'down: {{ $labels.instance }}'}\n"
+        "metadata: {name: alerts}\ndata:\n  slack.tmpl: |\n    {{ define \"title\" }}{{ .Labels.instance }}{{ end }}\n"
     assert [t.resource for t in translated(tmp_path, text)] == ["Gateway/gw"]
 
 
@@ -533,3 +540,13 @@ def test_a_scenario_environment_may_read_its_manifests_from_a_directory() -> Non
     assert with_store.manifests is not None and any(f.endswith("tlsstore.yaml") for f in with_store.manifests.files)
     without = scenario.environment("without-tlsstore")
     assert without.proxy is not None and "default_certificate" not in without.proxy.options
+
+
+def test_kustomize_files_without_kind_in_a_tree_are_skipped_and_listed(tmp_path: Path) -> None:
+    write(tmp_path, "resources: [gw.yaml]\n", "kustomization.yaml")
+    write(tmp_path, "nameReference:\n- kind: ConfigMap\n  version: v1\n", "nameReference.yaml")
+    write(tmp_path, GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE"), "gw.yaml")
+    [t] = translate(read_manifests(manifest_files(tmp_path)))
+    listed = "\n".join(t.unhonoured)
+    assert "kustomization.yaml (document 1): a Kustomization is not read" in listed
+    assert "nameReference.yaml (document 1): no apiVersion and kind, so not a Kubernetes resource: not read" in listed

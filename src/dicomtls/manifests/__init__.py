@@ -10,11 +10,12 @@ line for the report, so a matrix never claims more than it ran.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import ValidationError
@@ -51,6 +52,11 @@ def _where(path: Path, index: int, resource: dict[str, Any]) -> str:
     return f"{_shown(path)} (document {index + 1}{what})"
 
 
+_ENVOY_KEYS = {"admin", "node", "dynamic_resources", "layered_runtime", "cluster_manager", "overload_manager",
+               "stats_sinks", "tracing"}
+"""Top-level keys of an Envoy bootstrap: a mapping with them but no static_resources is an error, not skipped."""
+
+
 def read_manifests(paths: list[Path]) -> Manifests:
     """Parse every YAML document in ``paths``; an invalid one is a UsageError naming its file and field."""
     found = Manifests()
@@ -59,24 +65,30 @@ def read_manifests(paths: list[Path]) -> Manifests:
             text = path.read_text()
         except OSError as exc:
             raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
-        _refuse_templates(path, text)
         try:
             documents = list(yaml.safe_load_all(text))
         except yaml.YAMLError as exc:
+            if (template := _GO_TEMPLATE.search(text)) is not None:  # the likelier cause
+                _refuse_template(f"{_shown(path)} line {text.count(chr(10), 0, template.start()) + 1}")
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
             raise UsageError(f"{path}: not valid YAML{where}: fix the syntax") from None
         for index, doc in enumerate(documents):
             if doc is None:
                 continue
+            if _runs(doc) and _GO_TEMPLATE.search(json.dumps(doc)):
+                _refuse_template(_where(path, index, doc))
             if is_envoy_bootstrap(doc):
                 found.kinds.append("Envoy bootstrap")
                 found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
                 continue
-            if path.stem in ("kustomization", "Kustomization") and isinstance(doc, dict) and "kind" not in doc:
-                found.kinds.append("Kustomization")
-                found.skipped.append(f"{_shown(path)}: a Kustomization is not read (the resources in the tree are, "
-                                     "as they are, without its patches)")
+            if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
+                # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
+                kustomization = path.stem in ("kustomization", "Kustomization")
+                found.kinds.append("Kustomization" if kustomization else "document without apiVersion/kind")
+                found.skipped.append(f"{_shown(path)} (document {index + 1}): " + (
+                    "a Kustomization is not read (the tree's resources run as written, without its patches)"
+                    if kustomization else "no apiVersion and kind, so not a Kubernetes resource: not read"))
                 continue
             if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
                 raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
@@ -93,6 +105,12 @@ def read_manifests(paths: list[Path]) -> Manifests:
                 loc = ".".join(str(p) for p in first["loc"])
                 raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
     return found
+
+
+def _runs(doc: Any) -> bool:
+    """A document the tool reads and runs: an Envoy bootstrap or a kind in _KINDS."""
+    return is_envoy_bootstrap(doc) or (isinstance(doc, dict)
+                                       and (str(doc.get("apiVersion")), str(doc.get("kind"))) in _KINDS)
 
 
 def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) -> EnvoyBootstrap:
@@ -128,13 +146,11 @@ _GO_TEMPLATE = re.compile(r"\{\{-?\s*(\.|include\b|if\b|else\b|end\b|range\b|wit
                           r"tpl\b|printf\b|quote\b|default\b|required\b|/\*)")
 
 
-def _refuse_templates(path: Path, text: str) -> None:
-    """A Go template (Helm) parses as YAML only by accident, and never as what it renders to."""
-    match = _GO_TEMPLATE.search(text)
-    if match is not None:
-        line = text.count("\n", 0, match.start()) + 1
-        raise UsageError(f"{_shown(path)} line {line}: a Go template ({{{{ … }}}}), not a manifest: render the chart "
-                         "first with `helm template RELEASE CHART > rendered.yaml` and give that file")
+def _refuse_template(where: str) -> NoReturn:
+    """A Go template (Helm) parses as YAML only by accident, and never as what it renders to. Only the documents
+    the tool runs are searched: a ConfigMap may well carry templates of its own (Alertmanager's, say)."""
+    raise UsageError(f"{where}: a Go template ({{{{ … }}}}), not a manifest: render the chart first with "
+                     "`helm template RELEASE CHART > rendered.yaml` and give that file")
 
 
 def _shown(path: Path) -> Path:

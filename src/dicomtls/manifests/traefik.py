@@ -1,5 +1,5 @@
-"""Traefik IngressRouteTCP + TLSOption + TLSStore (traefik.io and the v2 group traefik.containo.us), read into the options
-of the traefik component."""
+"""Traefik IngressRouteTCP + TLSOption + TLSStore (traefik.io and the v2 group traefik.containo.us), read into the
+options of the traefik component."""
 
 from __future__ import annotations
 
