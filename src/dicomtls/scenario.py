@@ -137,7 +137,7 @@ class ManifestSource(_Model):
     """Files or directories (read recursively)."""
     resource: str | None = None
     """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME" or "EnvoyBootstrap/FILE-STEM", when the files hold
-    several."""
+    several ("Gateway/NAMESPACE/NAME" when two share a name)."""
 
 
 class SiteConfig(_Model):

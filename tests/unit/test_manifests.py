@@ -550,3 +550,13 @@ def test_kustomize_files_without_kind_in_a_tree_are_skipped_and_listed(tmp_path:
     listed = "\n".join(t.unhonoured)
     assert "kustomization.yaml (document 1): a Kustomization is not read" in listed
     assert "nameReference.yaml (document 1): no apiVersion and kind, so not a Kubernetes resource: not read" in listed
+
+
+def test_two_gateways_of_one_name_in_a_tree_are_told_apart_by_namespace(tmp_path: Path) -> None:
+    for namespace in ("dev", "prod"):
+        (tmp_path / namespace).mkdir()
+        write(tmp_path / namespace, GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE").replace(
+            "metadata: {name: gw}", f"metadata: {{name: gw, namespace: {namespace}}}"), "gw.yaml")
+    scenario = manifest_scenario(tmp_path)
+    assert [(e.name, e.manifests and e.manifests.resource) for e in scenario.environments] == [
+        ("istio-gateway-dev-gw", "Gateway/dev/gw"), ("istio-gateway-prod-gw", "Gateway/prod/gw")]

@@ -177,15 +177,35 @@ def _not_dicom(found: Manifests) -> list[str]:
     return lines
 
 
+def _distinct_resources(translations: list[Translation], namespaces: list[str | None]) -> list[Translation]:
+    """A tree may hold one name twice (a Gateway per namespace, an overlay's copy): those are told apart by
+    namespace, "Gateway/NAMESPACE/NAME", then by number, so each stays an environment of its own."""
+    counted = Counter(t.resource for t in translations)
+    result: list[Translation] = []
+    for t, namespace in zip(translations, namespaces, strict=True):
+        name = t.resource
+        if counted[name] > 1:
+            kind, bare = name.split("/", 1)
+            name = f"{kind}/{namespace or 'default'}/{bare}"
+            taken, n = {r.resource for r in result}, 1
+            while name in taken:
+                n += 1
+                name = f"{kind}/{namespace or 'default'}/{bare}-{n}"
+        result.append(replace(t, resource=name))
+    return result
+
+
 def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
     """Every Gateway with a TLS server, IngressRouteTCP and Envoy bootstrap as an environment, or just
     ``resource`` ("Kind/name")."""
     skipped = [*found.skipped, *_not_dicom(found)]
     gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
+    routes, bootstraps = found.of(IngressRouteTCP), found.of(EnvoyBootstrap)
     translations = [*(translate_gateway(w, g, found) for w, g in gateways),
-                    *(translate_route(w, r, found) for w, r in found.of(IngressRouteTCP)),
-                    *(translate_bootstrap(w, b) for w, b in found.of(EnvoyBootstrap))]
-    translations = distinct_sites(translations)
+                    *(translate_route(w, r, found) for w, r in routes),
+                    *(translate_bootstrap(w, b) for w, b in bootstraps)]
+    namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in bootstraps)]
+    translations = distinct_sites(_distinct_resources(translations, namespaces))
     if not translations:
         raise UsageError(f"manifests: {len(found.kinds)} document{'s' if len(found.kinds) != 1 else ''} "
                          f"({_kinds(found)}): none carries DICOM over TLS (an Istio Gateway with a TLS server, a "
