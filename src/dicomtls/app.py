@@ -67,9 +67,12 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     old = json_report.read(Path(baseline)) if baseline else None
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
+    console = _console()
     if manifests:
         loaded.append(manifest_scenario(Path(manifests), chosen.name))
-    console = _console()
+        if chosen.name != "docker":
+            console.print("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here",
+                          highlight=False)
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console), force_pki=force_pki, shard=part)

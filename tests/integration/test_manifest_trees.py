@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from dicomtls.backends import docker_answers
+
 from .conftest import ROOT, matrix_run, run_invoke
 from .test_bad_input import assert_one_line_error
 
@@ -127,3 +129,14 @@ def test_a_tree_with_nothing_carrying_dicom_over_tls_is_one_line_naming_what_it_
                                    "apiVersion: v1\nkind: Service\nmetadata: {name: orthweb}\n")
     proc = run_invoke(["matrix", "--manifests", str(tree), "--out", str(tmp_path / "out")], tmp_path)
     assert_one_line_error(proc, "2 documents (Deployment, Service): none carries DICOM over TLS")
+
+
+@pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)")
+def test_on_docker_a_manifest_run_also_tries_dcmtk_3_6_9_with_sni(tmp_path: Path) -> None:
+    run = matrix_run(tmp_path, "--backend", "docker", "--manifests", str(GITOPS))
+    proc = run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    newer = cells(run, environment=GITOPS_ENV, client="dcmtk", client_version="3.6.9")
+    assert {(c["sni"], c["client_cert"], c["actual"]) for c in newer} == {("right", "none", "pass"),
+                                                                         ("right", "valid", "pass")}
+    assert "✔ echoscu +tla --request-sni NAME -rc +cf ca.crt HOST PORT (dcmtk 3.6.9, with SNI)" in proc.stdout
