@@ -70,17 +70,20 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
            jobs: str | None = "auto") -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
-    (and, against a baseline, that no cell which passed there fails now). ``manifests``: a directory of the
+    (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
     user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed."""
     loaded = load_scenarios(scenarios) if scenarios or not manifests else []
-    if manifests:
-        loaded.append(manifest_scenario(Path(manifests)))
     part = parse_shard(shard) if shard else None
     parallel = parse_jobs(jobs)
     old = json_report.read(Path(baseline)) if baseline else None
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
+    if manifests:
+        loaded.append(manifest_scenario(Path(manifests), chosen.name))
+        if chosen.name != "docker":
+            console.print("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here",
+                          highlight=False)
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console, parallel), force_pki=force_pki,

@@ -154,9 +154,10 @@ class ManifestSource(_Model):
     or an Envoy bootstrap."""
 
     files: list[str] = Field(min_length=1)
+    """Files or directories (read recursively)."""
     resource: str | None = None
     """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME" or "EnvoyBootstrap/FILE-STEM", when the files hold
-    several."""
+    several ("Gateway/NAMESPACE/NAME" when two share a name)."""
     pki: bool = False
     """true: the scenario's PKI is the one the files' cert-manager Certificates declare (no pki block then)."""
 
@@ -202,7 +203,7 @@ class EnvironmentConfig(_Model):
         source = {"files": source} if isinstance(source, list) else source
         source = ManifestSource.model_validate(source)
         base = Path((info.context or {}).get("base", "."))
-        files = [str((base / f).resolve()) for f in source.files]
+        files = [str(f) for entry in source.files for f in manifest_files((base / entry).resolve())]
         found = translate(read_manifests([Path(f) for f in files]), source.resource)
         if len(found) > 1:
             raise ValueError(f"manifests hold {', '.join(t.resource for t in found)}: pick one with resource:")
@@ -614,18 +615,30 @@ MANIFEST_PROBES: list[dict[str, Any]] = [
     {"client": "dcmtk", "client_cert": ["none", "valid", "untrusted", "expired"], "operation": ["echo", "store-ct"]},
     {"client": "pynetdicom", "sni": ["none", "right", "wrong"], "client_cert": ["none", "valid"],
      "operation": ["echo", "store-ct"]},
+    # What the owners of such configs run: dcmtk's -ic (the Traefik workaround their docs give), an expired
+    # client certificate (dcmtk's above: Orthweb's Envoy allows one), dcm4che's --tls12 --tls-aes offer (the
+    # Envoy >= 1.23 regression).
+    {"client": "dcmtk", "server_cert_check": "ignore"},
+    {"client": "pynetdicom", "sni": "right", "client_cert": "expired"},
+    {"client": "dcmtk", "profile": "aes"},
+    {"client": "pynetdicom", "sni": "right", "profile": "dcm4che-tls-aes"},
+]
+DOCKER_MANIFEST_PROBES: list[dict[str, Any]] = [
+    # dcmtk 3.6.9 sends SNI (--request-sni); only the Docker backend has a dcmtk other than the host's.
+    {"client": "dcmtk", "client_version": "3.6.9", "sni": "right", "client_cert": ["none", "valid"]},
 ]
 
 
-def manifest_scenario(directory: Path) -> Scenario:
-    """A scenario with one environment per proxy resource in DIRECTORY's manifests and nothing expected:
-    the user's own configuration, reported as it behaves, with the PKI its cert-manager documents declare."""
-    files = manifest_files(directory)
+def manifest_scenario(path: Path, backend: str = "local") -> Scenario:
+    """A scenario with one environment per proxy resource in PATH's manifests (a file, or a directory read
+    recursively) and nothing expected: the user's own configuration, reported as it behaves, with the PKI its
+    cert-manager documents declare. ``backend``: where it runs, for the probes only Docker can run (dcmtk 3.6.9)."""
+    files = manifest_files(path)
     found = translate(read_manifests(files))
     declared = declared_in(files)
     follows = declared is not None and declared.topology is not None
     environments = []
-    probes = list(MANIFEST_PROBES)
+    probes = [*MANIFEST_PROBES, *(DOCKER_MANIFEST_PROBES if backend == "docker" else [])]
     for t in found:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
@@ -634,9 +647,10 @@ def manifest_scenario(directory: Path) -> Scenario:
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
             probes.append({"client": "pynetdicom", "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})
+    named = path.resolve().stem if path.is_file() else path.resolve().name
     data = {
-        "name": re.sub(r"[^a-z0-9-]+", "-", f"manifests-{directory.resolve().name}".lower()).strip("-"),
-        "description": f"the manifests in {directory}, reproduced on loopback; nothing expected",
+        "name": re.sub(r"[^a-z0-9-]+", "-", f"manifests-{named}".lower()).strip("-"),
+        "description": f"the manifests in {path}, reproduced on loopback; nothing expected",
         **({} if follows else {"pki": {"server_names": server_names(found)}}),
         "environments": environments,
         "probes": probes,
@@ -645,7 +659,7 @@ def manifest_scenario(directory: Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise UsageError(_format_error(str(directory), exc)) from None
+        raise UsageError(_format_error(str(path), exc)) from None
 
 
 def available(directory: Path = SCENARIOS) -> list[str]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from dicomtls.components import Address, component_class
 from dicomtls.errors import UsageError
-from dicomtls.manifests import FALLBACK_SERVER_NAME, read_manifests, server_names, translate
+from dicomtls.manifests import FALLBACK_SERVER_NAME, manifest_files, read_manifests, server_names, translate
 from dicomtls.scenario import load_scenario, manifest_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +179,22 @@ def test_manifest_directory_becomes_an_observed_scenario() -> None:
     scenario = manifest_scenario(TRAEFIK)
     assert [e.name for e in scenario.environments] == ["traefik-orthanc-dicom"]
     cells = scenario.cells()
-    assert len(cells) == 20 and {c.expected for c in cells} == {"observe"}
+    assert len(cells) == 24 and {c.expected for c in cells} == {"observe"}
+
+
+def test_manifest_runs_try_the_commands_the_configs_owners_document() -> None:
+    probes = {c.probe for c in manifest_scenario(TRAEFIK).cells()}
+    wanted = {("dcmtk", "none", "none", "ignore", "default"), ("dcmtk", "none", "expired", "verify", "default"),
+              ("pynetdicom", "right", "expired", "verify", "default"), ("dcmtk", "none", "none", "verify", "aes"),
+              ("pynetdicom", "right", "none", "verify", "dcm4che-tls-aes")}
+    assert wanted <= {(p.client, p.sni, p.client_cert, p.server_cert_check, p.profile) for p in probes}
+    assert {p.client_version for p in probes} == {"default"}
+
+
+def test_only_a_docker_manifest_run_tries_dcmtk_3_6_9_with_sni() -> None:
+    probes = {c.probe for c in manifest_scenario(TRAEFIK, "docker").cells()}
+    newer = {(p.sni, p.client_cert) for p in probes if p.client_version == "3.6.9"}
+    assert newer == {("right", "none"), ("right", "valid")}
 
 
 def test_scenario_environment_reads_its_manifests_relative_to_the_scenario_file() -> None:
@@ -521,3 +536,202 @@ def test_a_bare_host_and_a_namespaced_one_are_different_hosts_to_istio(tmp_path:
 def test_named_hosts_become_sorted_deduplicated_server_names_without_their_namespace() -> None:
     [chain] = render_gateway([{"hosts": ["b.test", "ns/a.test", "a.test"]}])["filter_chains"]
     assert chain["filter_chain_match"] == {"server_names": ["a.test", "b.test"]}
+
+
+GITOPS = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-gitops"
+MANUAL = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-manual" / "orthweb.yaml"
+TLSSTORE = ROOT / "tests" / "fixtures" / "manifests" / "korthweb-traefik-tlsstore"
+WEB_GATEWAY = """\
+apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: web}
+spec:
+  servers:
+  - port: {number: 443, protocol: HTTPS}
+    hosts: [web.korthweb.test]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+"""
+ROUTE = """\
+apiVersion: {group}/v1alpha1
+kind: IngressRouteTCP
+metadata: {{name: dicom}}
+spec:
+  routes: [{{match: "HostSNI(`*`)", services: [{{name: orthanc, port: 4242}}]}}]
+  tls: {{secretName: dicom-tls}}
+"""
+STORE = """\
+apiVersion: {group}/v1alpha1
+kind: TLSStore
+metadata: {{name: {name}}}
+spec:
+  defaultCertificate: {{secretName: {secret}}}
+"""
+
+
+def test_a_directory_is_read_recursively_skipping_hidden_directories(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "a" / "b", GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE"), "gw.yml")
+    write(tmp_path / ".git", "not: [valid", "broken.yaml")
+    write(tmp_path, "notes", "README.md")
+    assert manifest_files(tmp_path) == [tmp_path / "a" / "b" / "gw.yml"]
+
+
+def test_a_single_file_is_read_as_it_is() -> None:
+    [t] = translate(read_manifests(manifest_files(MANUAL)))
+    assert t.resource == "Gateway/orthweb-dicom-gateway"
+
+
+def test_a_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such file or directory"):
+        manifest_files(tmp_path / "nowhere")
+
+
+def test_korthweb_gitops_tree_runs_its_dicom_gateway_and_lists_everything_else() -> None:
+    [t] = translate(read_manifests(manifest_files(GITOPS)))
+    assert t.resource == "Gateway/dicom-gateway"
+    assert t.proxy == {"kind": "istio-gateway", "servers": [{"hosts": ["*"], "mode": "SIMPLE"}], "port": 11112}
+    listed = "\n".join(t.unhonoured)
+    for kind in ("Deployment orthweb", "Service orthweb", "ConfigMap orthanc-config", "Secret postgres-auth",
+                 "AuthorizationPolicy orthweb-from-ingress", "PeerAuthentication default",
+                 "HorizontalPodAutoscaler orthweb", "Namespace orthweb"):
+        assert f"{kind}): " in listed, kind
+    assert "base/kustomization.yaml (document 1): kustomize.config.k8s.io/v1beta1 Kustomization is not read" in listed
+    assert "overlays/dev/kustomization.yaml (document 1): a Kustomization is not read" in listed
+    assert "Gateway web-gateway): no server with port.protocol TLS (HTTPS only), so it carries no DICOM" in listed
+    assert "VirtualService web-vs): bound only to web-gateway, which carries no TLS: not read" in listed
+
+
+def test_a_gateway_without_a_tls_server_next_to_a_dicom_one_becomes_no_environment(tmp_path: Path) -> None:
+    text = WEB_GATEWAY + "---\n" + GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE")
+    assert [t.resource for t in translated(tmp_path, text)] == ["Gateway/gw"]
+
+
+def test_a_tree_where_nothing_carries_dicom_over_tls_is_an_error_saying_what_it_holds(tmp_path: Path) -> None:
+    text = WEB_GATEWAY + "---\napiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n" \
+        "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n---\napiVersion: apps/v1\nkind: Deployment\n" \
+        "metadata: {name: a}\n"
+    with pytest.raises(UsageError, match=r"^manifests: 4 documents \(Service ×2, Deployment, Gateway web without a "
+                                         r"TLS server\): none carries DICOM over TLS"):
+        translated(tmp_path, text)
+
+
+def test_choosing_a_gateway_without_a_tls_server_is_an_error(tmp_path: Path) -> None:
+    text = WEB_GATEWAY + "---\n" + GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE")
+    with pytest.raises(UsageError, match="no Gateway/web that carries DICOM over TLS"):
+        translate(read_manifests([write(tmp_path, text)]), "Gateway/web")
+
+
+def test_a_go_template_in_a_proxy_resource_is_refused_with_the_helm_template_command(tmp_path: Path) -> None:
+    text = GATEWAY.format(version="v1", hosts='["{{ .Values.host }}"]', mode="SIMPLE")
+    with pytest.raises(UsageError, match=r"m\.yaml \(document 1, Gateway gw\): a Go template \(\{\{ … \}\}\), not a "
+                                         r"manifest: render the chart first with `helm template"):
+        read_manifests([write(tmp_path, text)])
+
+
+def test_a_go_template_that_is_not_yaml_is_refused_naming_its_line(tmp_path: Path) -> None:
+    text = "{{- if .Values.istio.enabled }}\n" + GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE") + \
+        "{{- end }}\n"
+    with pytest.raises(UsageError, match=r"m\.yaml line 1: a Go template .*`helm template"):
+        read_manifests([write(tmp_path, text)])
+
+
+def test_a_helm_chart_is_refused_whole(tmp_path: Path) -> None:
+    (tmp_path / "chart" / "templates").mkdir(parents=True)
+    write(tmp_path / "chart", "apiVersion: v2\nname: orthweb\nversion: 0.1.0\n", "Chart.yaml")
+    write(tmp_path / "chart" / "templates", "{{- if .Values.istio }}\nkind: Gateway\n{{- end }}\n", "gw.yaml")
+    with pytest.raises(UsageError, match=r"chart is a Helm chart \(Chart\.yaml\): render it first, e\.g\. "
+                                         r"`helm template RELEASE .*chart > rendered\.yaml`"):
+        manifest_files(tmp_path)
+
+
+def test_a_config_maps_own_templates_are_not_taken_for_a_helm_chart(tmp_path: Path) -> None:
+    text = GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE") + "---\napiVersion: v1\nkind: ConfigMap\n" \
+        "metadata: {name: alerts}\ndata:\n  slack.tmpl: |\n    {{ define \"title\" }}{{ .Labels.instance }}{{ end }}\n"
+    assert [t.resource for t in translated(tmp_path, text)] == ["Gateway/gw"]
+
+
+@pytest.mark.parametrize("group", ["traefik.io", "traefik.containo.us"])
+def test_the_default_tls_store_serves_the_server_certificate_to_clients_without_sni(tmp_path: Path,
+                                                                                     group: str) -> None:
+    text = ROUTE.format(group=group) + "---\n" + STORE.format(group=group, name="default", secret="dicom-tls")
+    [t] = translated(tmp_path, text)
+    assert t.proxy["default_certificate"] is True
+
+
+def test_a_tls_store_naming_another_secret_still_serves_the_generated_certificate_and_says_so(tmp_path: Path) -> None:
+    text = ROUTE.format(group="traefik.io") + "---\n" + STORE.format(group="traefik.io", name="default",
+                                                                     secret="wildcard")
+    [t] = translated(tmp_path, text)
+    assert t.proxy["default_certificate"] is True
+    assert any("defaultCertificate.secretName wildcard: served as the generated server certificate" in line
+               for line in t.unhonoured)
+
+
+def test_a_tls_store_not_named_default_is_not_applied_as_traefik_ignores_it(tmp_path: Path) -> None:
+    text = ROUTE.format(group="traefik.io") + "---\n" + STORE.format(group="traefik.io", name="extra",
+                                                                     secret="dicom-tls")
+    [t] = translated(tmp_path, text)
+    assert "default_certificate" not in t.proxy
+    assert any("TLSStore extra): not applied (Traefik reads only the TLSStore named default)" in line
+               for line in t.unhonoured)
+
+
+def test_tls_store_certificates_are_listed_as_not_reproduced(tmp_path: Path) -> None:
+    text = ROUTE.format(group="traefik.io") + "---\n" + STORE.format(group="traefik.io", name="default",
+                                                                     secret="dicom-tls")
+    text += "  certificates: [{secretName: other}]\n"
+    [t] = translated(tmp_path, text)
+    assert any("TLSStore default): spec.certificates: not reproduced" in line for line in t.unhonoured)
+
+
+def test_traefik_v2_api_group_resources_are_a_finding_as_traefik_v3_ignores_them() -> None:
+    [t] = translate(read_manifests(manifest_files(TLSSTORE)))
+    [finding] = t.findings
+    assert finding.text.startswith("IngressRouteTCP orthweb-dicom, TLSOption orthweb-tls, TLSStore default: "
+                                   "apiVersion traefik.containo.us/v1alpha1, the Traefik v2 API group")
+    assert "a Traefik v3 cluster ignores these resources altogether" in finding.text
+    assert finding.proof == ()
+
+
+def test_traefik_io_resources_raise_no_api_group_finding(tmp_path: Path) -> None:
+    [t] = translated(tmp_path, ROUTE.format(group="traefik.io"))
+    assert t.findings == ()
+
+
+def test_a_scenario_environment_may_read_its_manifests_from_a_directory() -> None:
+    scenario = load_scenario(str(ROOT / "tests" / "fixtures" / "scenarios" / "traefik-tlsstore.yaml"))
+    with_store = scenario.environment("with-tlsstore")
+    assert with_store.proxy is not None and with_store.proxy.options["default_certificate"] is True
+    assert with_store.manifests is not None and any(f.endswith("tlsstore.yaml") for f in with_store.manifests.files)
+    without = scenario.environment("without-tlsstore")
+    assert without.proxy is not None and "default_certificate" not in without.proxy.options
+
+
+def test_kustomize_files_without_kind_in_a_tree_are_skipped_and_listed(tmp_path: Path) -> None:
+    write(tmp_path, "resources: [gw.yaml]\n", "kustomization.yaml")
+    write(tmp_path, "nameReference:\n- kind: ConfigMap\n  version: v1\n", "nameReference.yaml")
+    write(tmp_path, GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE"), "gw.yaml")
+    [t] = translate(read_manifests(manifest_files(tmp_path)))
+    listed = "\n".join(t.unhonoured)
+    assert "kustomization.yaml (document 1): a Kustomization is not read" in listed
+    assert "nameReference.yaml (document 1): no apiVersion and kind, so not a Kubernetes resource: not read" in listed
+
+
+def test_two_gateways_of_one_name_in_a_tree_are_told_apart_by_namespace(tmp_path: Path) -> None:
+    for namespace in ("dev", "prod"):
+        (tmp_path / namespace).mkdir()
+        write(tmp_path / namespace, GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE").replace(
+            "metadata: {name: gw}", f"metadata: {{name: gw, namespace: {namespace}}}"), "gw.yaml")
+    scenario = manifest_scenario(tmp_path)
+    assert [(e.name, e.manifests and e.manifests.resource) for e in scenario.environments] == [
+        ("istio-gateway-dev-gw", "Gateway/dev/gw"), ("istio-gateway-prod-gw", "Gateway/prod/gw")]
+
+
+def test_korthweb_gitops_tree_runs_with_the_pki_its_cert_manager_documents_declare() -> None:
+    scenario = manifest_scenario(GITOPS)
+    spec = scenario.pki_spec()
+    assert spec.topology == "one-level" and [ca.common_name for ca in spec.cas] == ["int-ca"]
+    assert spec.server is not None and set(spec.server_names) == {"web.korthweb.test", "dicom.korthweb.test"}
+    [env] = scenario.environments
+    assert any(f.text.startswith("int-ca is a self-signed root, not an intermediate") for f in env.findings)

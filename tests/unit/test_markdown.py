@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from dicomtls.diff import compare
@@ -109,3 +111,18 @@ def test_a_long_list_of_unexpected_cells_is_capped() -> None:
     doc["cells"] = doc["cells"] * 2
     text = markdown.render(doc)
     assert f"… and {68 - markdown.MAX_DETAILED} more" in text
+
+
+def test_a_manifest_run_says_which_documented_commands_work_and_why_the_others_fail() -> None:
+    doc = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "results_manifests_korthweb_gitops.json")
+                     .read_text())
+    text = markdown.render(doc)
+    block = text.split("your documented commands:", 1)[1].split("**", 1)[0]
+    assert "- ✔ `echoscu +tla -rc +cf ca.crt HOST PORT` (no SNI)" in block
+    assert "- ✔ `echoscu +tla -ic HOST PORT`" in block
+    assert re.search(r"- ✘ `storescu -c AET@HOST:PORT --tls12 --tls-aes` \(.*\): tls-no-shared-cipher \(client and "
+                     r"server have no cipher suite in common", block)
+
+
+def test_a_run_with_expectations_lists_no_documented_commands() -> None:
+    assert "your documented commands" not in markdown.render(real_run())

@@ -157,6 +157,11 @@ def _dropped_ciphers(here: str, kept: tuple[str, ...], dropped: tuple[str, ...])
     return Finding(text)
 
 
+def carries_tls(gateway: Gateway) -> bool:
+    """A Gateway with no TLS server (a web Gateway: HTTPS/HTTP only) is no DICOM proxy: it becomes no environment."""
+    return any(s.port.protocol.upper() == "TLS" for s in gateway.spec.servers)
+
+
 def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Translation:
     notes = unhonoured_fields(gateway.spec, f"{where}: spec")
     tls_servers = [(i, s) for i, s in enumerate(gateway.spec.servers) if s.port.protocol.upper() == "TLS"]

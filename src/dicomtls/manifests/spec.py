@@ -49,6 +49,7 @@ class Manifests:
 
     resources: list[tuple[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # documents of kinds the tool does not read
+    kinds: list[str] = field(default_factory=list)  # every document's kind, read or not, for saying what was found
 
     def of(self, kind: type) -> list[tuple[str, Any]]:
         return [(where, r) for where, r in self.resources if isinstance(r, kind)]

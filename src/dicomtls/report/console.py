@@ -115,6 +115,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
                           *([row.certificate] if grid.sites else []), end_section=False)
         console.print(table)
     _print_scans(result, console)
+    _print_documented(result, console)
     _print_findings(result, console)
     _print_unhonoured(result, console)
     unexpected = [r for r in result.cells if r.verdict != "ok"]
@@ -134,6 +135,15 @@ def print_result(result: MatrixResult, console: Console) -> None:
         f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
         highlight=False,
     )
+
+
+def _print_documented(result: MatrixResult, console: Console) -> None:
+    """In an observed run, the commands the config's owners document: does each work here, and why not."""
+    for environment, commands in layout.documented_commands([cell_record(r) for r in result.cells]).items():
+        console.print(f"[bold]{escape(environment)}[/]: your documented commands:", highlight=False)
+        for c in commands:
+            mark = Text("✔", style="green") if c.passed else Text("✘", style="red")
+            console.print(Text("  ").append(mark).append(f" {c.command} ({c.note})" + (f": {c.why}" if c.why else "")))
 
 
 def _print_findings(result: MatrixResult, console: Console) -> None:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from dicomtls.matrix import NOT_VERIFIED
+from dicomtls.matrix import NOT_VERIFIED, OBSERVE
 from dicomtls.scenario import Probe
 
 _PROBE_FIELDS = dataclasses.fields(Probe)
@@ -140,3 +140,56 @@ def got(record: dict[str, Any]) -> str:
     if record["actual"] == "pass":
         return f"pass at {record['site']}" if record.get("site") else "pass"
     return f"fail ({record['reason']})"
+
+
+DOCUMENTED_COMMANDS: tuple[tuple[str, str, Probe], ...] = (
+    ("echoscu +tla -rc +cf ca.crt HOST PORT", "no SNI", Probe("dcmtk", "none", "none", "echo")),
+    ("echoscu +tls client.key client.crt -rc +cf ca.crt HOST PORT", "no SNI, a client certificate",
+     Probe("dcmtk", "none", "valid", "echo")),
+    ("echoscu +tla -ic HOST PORT", "the Traefik workaround: the server certificate is not checked",
+     Probe("dcmtk", "none", "none", "echo", server_cert_check="ignore")),
+    ("echoscu +tla --request-sni NAME -rc +cf ca.crt HOST PORT", "dcmtk 3.6.9, with SNI",
+     Probe("dcmtk", "right", "none", "echo", client_version="3.6.9")),
+    ("echoscu +tla +pa -rc +cf ca.crt HOST PORT", "the retired AES profile: AES128-SHA",
+     Probe("dcmtk", "none", "none", "echo", profile="aes")),
+    ("storescu -c AET@HOST:PORT --tls12 --tls-aes", "dcm4che's AES128-SHA-only offer, made here by pynetdicom",
+     Probe("pynetdicom", "right", "none", "echo", profile="dcm4che-tls-aes")),
+    ("echoscu +tls expired.key expired.crt -rc +cf ca.crt HOST PORT", "an expired client certificate",
+     Probe("dcmtk", "none", "expired", "echo")),
+)
+"""The commands the owners of such configs document and run, each as the probe that reproduces it."""
+
+
+@dataclass(frozen=True)
+class DocumentedCommand:
+    command: str
+    note: str
+    record: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.record["actual"] == "pass")
+
+    @property
+    def why(self) -> str:
+        """Nothing for a pass; the reason and what it means for a failure."""
+        if self.passed:
+            return ""
+        summary = self.record.get("summary")
+        return f"{self.record['reason']}" + (f" ({summary})" if summary else "")
+
+
+def documented_commands(cells: list[dict[str, Any]]) -> OrderedDict[str, list[DocumentedCommand]]:
+    """Per observed environment (a manifest run's), each documented command its cells ran, with how it went:
+    "your documented command works / does not, and why" at a glance."""
+    found: OrderedDict[str, list[DocumentedCommand]] = OrderedDict()
+    by_env: OrderedDict[str, dict[Probe, dict[str, Any]]] = OrderedDict()
+    for record in cells:
+        if record["expected"] == OBSERVE:
+            by_env.setdefault(record["environment"], {})[probe_of(record)] = record
+    for environment, probes in by_env.items():
+        ran = [DocumentedCommand(command, note, probes[probe]) for command, note, probe in DOCUMENTED_COMMANDS
+               if probe in probes]
+        if ran:
+            found[environment] = ran
+    return found

@@ -122,6 +122,10 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         if env.get("sites"):
             sites = "; ".join(f"{_text(s['name'])}: {_text(', '.join(s['server_names']))}" for s in env["sites"])
             out += ["", f"{_text(env['name'])} routes by SNI to sites {sites} (the first takes the catch-all route)."]
+    for environment, commands in layout.documented_commands(cells).items():
+        out += ["", f"**{_text(environment)}**: your documented commands:", ""]
+        out += [f"- {'✔' if c.passed else '✘'} {_code(c.command)} ({_text(c.note)})"
+                + (f": {_text(c.why)}" if c.why else "") for c in commands]
     for env in doc["environments"]:
         if env.get("findings"):
             out += ["", f"**{_text(env['name'])}**: findings:", ""]
