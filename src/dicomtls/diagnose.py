@@ -287,14 +287,16 @@ def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] 
         return None
     traefik = tuple(l for l in symptoms.proxy_lines if l.startswith("traefik"))
     served = next((l for l in traefik if _FALLBACK_CERTIFICATE.search(l)), None)
-    who = "Traefik" if traefik else "the proxy"
     sni = "the SNI the client sent" if symptoms.sent_sni else "a client without SNI"
     answered = next((l for l in symptoms.client_lines if _HTTP_ANSWER.search(l)), None)
-    if answered:
+    http = "answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of \"HTTP/1.1 400 Bad Request\")"
+    if answered and traefik:
         evidence = [f"client: {answered.strip()}"] + ([f"proxy: {served.strip()}"] if served else [])
-        return (f"the TLS handshake completed, but no TCP route matches {sni}, so {who} handed the connection to "
-                "its HTTPS handler, which answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of "
-                "\"HTTP/1.1 400 Bad Request\")", evidence)
+        return (f"the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the connection to "
+                f"its HTTPS handler, which {http}", evidence)
+    if answered:
+        return (f"the TLS handshake completed, but an HTTP server {http}: the route {sni} takes through the proxy "
+                "(or the port itself) leads to HTTPS, not to DICOM", [f"client: {answered.strip()}"])
     unanswered = next((l for l in symptoms.client_lines if _ASSOCIATE_RQ_UNANSWERED.search(l)), None)
     handshake_done = symptoms.peer_certificate is not None or unanswered is not None
     if reason is Reason.TIMEOUT and handshake_done and served and not any(_TRAEFIK_TCP_ROUTED.search(l) for l in traefik):

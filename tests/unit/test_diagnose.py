@@ -313,10 +313,10 @@ def test_pynetdicom_with_an_unrouted_sni_reading_http_blames_the_name_sent() -> 
     assert "client: Unknown PDU type received '0x48'" in diagnosis.evidence
 
 
-def test_http_answer_without_a_traefik_line_names_the_proxy_not_traefik() -> None:
+def test_http_answer_without_a_traefik_line_does_not_blame_traefik() -> None:
     diagnosis = diagnose(Symptoms(client_lines=(DCMTK_HTTP_ANSWER,)))
     assert diagnosis.reason is Reason.TLS_FELL_TO_HTTPS
-    assert "so the proxy handed the connection to its HTTPS handler" in diagnosis.summary
+    assert "Traefik" not in diagnosis.summary and "an HTTP server answered the A-ASSOCIATE-RQ" in diagnosis.summary
 
 
 def test_http_answer_to_plain_dicom_is_not_a_tls_fallthrough() -> None:
