@@ -26,6 +26,7 @@ class Reason(StrEnum):
     TLS_HOSTNAME_MISMATCH = "tls-hostname-mismatch"
     TLS_NO_MATCHING_SNI = "tls-no-matching-sni"
     TLS_PLAINTEXT_TO_TLS_PORT = "tls-plaintext-to-tls-port"
+    TLS_FELL_TO_HTTPS = "tls-fell-to-https"
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"
     DICOM_ASSOCIATION_REJECTED = "dicom-association-rejected"
     DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
@@ -76,6 +77,13 @@ EXPLANATIONS: dict[Reason, tuple[str, str]] = {
     Reason.TLS_PLAINTEXT_TO_TLS_PORT: (
         "the client spoke plain DICOM to a port that expects TLS",
         "enable TLS in the client (dcmtk: +tla or +tls KEY CRT)",
+    ),
+    Reason.TLS_FELL_TO_HTTPS: (
+        "the TLS handshake completed, but no TCP route matched the client's SNI (or lack of one), so the proxy "
+        "handed the connection to its HTTPS handler, which waits for an HTTP request instead of passing DICOM on",
+        "make the TCP route match every client (Traefik: HostSNI(`*`), with TLS terminated or passed through), "
+        "or send SNI with the name the route carries (dcmtk >= 3.6.8: --request-sni NAME; pynetdicom: "
+        "server_hostname)",
     ),
     Reason.TLS_HANDSHAKE_FAILED: (
         "the TLS handshake failed for a reason neither side named",
@@ -133,6 +141,8 @@ class Symptoms:
     dicom_stage: str = "connect"  # how far the probe got: connect | associate | dimse | verify
     client_cert_expired_on: str | None = None  # set when the certificate the client sent is past notAfter
     offered: Offer | None = None  # the client's TLS versions and suites, from its profile
+    transport: str = "tls"  # tls | plain: what the client spoke
+    peer_certificate: str | None = None  # the server certificate's name, when the client got through the handshake
     server_accepts: Accepts | None = None  # the server's, from a scan of the endpoint
 
 
@@ -187,6 +197,15 @@ _WHO_REJECTED_CLIENT = re.compile(r"alert unknown ca|alert bad certificate", re.
 _FALLBACK_CERTIFICATE = re.compile(r"Serving default certificate", re.I)
 
 
+# An HTTP server's answer read as a DICOM PDU: 0x48 is the "H" of "HTTP/1.1 400 Bad Request" (dcmtk prints the
+# type in hex, pynetdicom with 0x).
+_HTTP_ANSWER = re.compile(r"Unrecognized PDU type: 48\b|Unknown PDU type received '0x48'", re.I)
+# The client sent its A-ASSOCIATE-RQ, so its TLS handshake had completed (pynetdicom's words).
+_ASSOCIATE_RQ_UNANSWERED = re.compile(r"ACSE timeout reached while waiting for response to association request", re.I)
+# Traefik (at DEBUG) logs this for every connection one of its TCP routers takes, terminated or passed through.
+_TRAEFIK_TCP_ROUTED = re.compile(r"Handling TCP connection", re.I)
+
+
 def _plain(line: str) -> str:
     return line.replace("_", " ")
 
@@ -235,6 +254,8 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
 
     reason = _choose(symptoms, client, proxy)
     summary = _detail(reason, symptoms, client[1] if client else None)
+    if fell := _fell_to_https(symptoms, reason):
+        reason, summary, evidence = Reason.TLS_FELL_TO_HTTPS, fell[0], fell[1]
     # Some servers (dcmtk inside Orthanc) say only "certificate verify failed"; the certificate itself says why.
     if reason is Reason.TLS_UNKNOWN_CA and symptoms.client_cert_expired_on and summary.startswith("the server rejected"):
         reason = Reason.TLS_CERT_EXPIRED
@@ -252,6 +273,39 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
     if explain and (mismatch := explain(symptoms.offered, symptoms.server_accepts)):
         summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
     return Diagnosis(reason, summary, fix, tuple(evidence))
+
+
+def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] | None:
+    """(summary, evidence) when a completed TLS connection went to the proxy's HTTPS handler, not to DICOM.
+
+    Traefik's TCP muxer never matches a missing or unknown SNI to a named HostSNI, so the connection goes to the
+    HTTPS handler (Go's HTTP server), which reads the A-ASSOCIATE-RQ as an HTTP request line: it answers
+    "400 Bad Request" when its readTimeout expires (60 s by default in v3, never before 2.11.2), and the client
+    reads that as PDU type 0x48. Without the answer, Traefik's own log tells: a certificate served, no TCP connection.
+    """
+    if symptoms.transport != "tls" or symptoms.dicom_stage not in ("connect", "associate"):
+        return None
+    traefik = tuple(l for l in symptoms.proxy_lines if l.startswith("traefik"))
+    served = next((l for l in traefik if _FALLBACK_CERTIFICATE.search(l)), None)
+    sni = "the SNI the client sent" if symptoms.sent_sni else "a client without SNI"
+    answered = next((l for l in symptoms.client_lines if _HTTP_ANSWER.search(l)), None)
+    http = "answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of \"HTTP/1.1 400 Bad Request\")"
+    if answered and traefik:
+        evidence = [f"client: {answered.strip()}"] + ([f"proxy: {served.strip()}"] if served else [])
+        return (f"the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the connection to "
+                f"its HTTPS handler, which {http}", evidence)
+    if answered:
+        return (f"the TLS handshake completed, but an HTTP server {http}: the route {sni} takes through the proxy "
+                "(or the port itself) leads to HTTPS, not to DICOM", [f"client: {answered.strip()}"])
+    unanswered = next((l for l in symptoms.client_lines if _ASSOCIATE_RQ_UNANSWERED.search(l)), None)
+    handshake_done = symptoms.peer_certificate is not None or unanswered is not None
+    if reason is Reason.TIMEOUT and handshake_done and served and not any(_TRAEFIK_TCP_ROUTED.search(l) for l in traefik):
+        waited = unanswered or next((l for l in symptoms.client_lines if re.search(r"timed out|timeout", l, re.I)), "")
+        return (f"the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the connection to "
+                "its HTTPS handler, which waits for an HTTP request: Traefik logged the certificate it served and no "
+                "TCP connection, and the client timed out waiting for the A-ASSOCIATE-AC",
+                [f"client: {waited.strip()}", f"proxy: {served.strip()}"])
+    return None
 
 
 def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:

@@ -576,6 +576,8 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         client_cert_expired_on=expired_on(identity[0]) if identity else None,
         offered=outcome.offered,
         server_accepts=server_accepts,
+        transport=cell.probe.transport,
+        peer_certificate=outcome.peer_certificate,
     ))
 
 

@@ -42,8 +42,10 @@ def test_proxy_scenarios_exit_zero_with_every_cell_as_expected(proxies_run: dict
         assert run["versions"][component] not in ("", "unknown")
 
 
-def test_traefik_korthweb_serves_its_fallback_certificate_to_dcmtk_without_sni(proxies_run: dict[str, Any]) -> None:
-    verified = cells(proxies_run, environment="traefik-korthweb", client="dcmtk", server_cert_check="verify")
+@pytest.mark.parametrize("environment", ["traefik-korthweb", "traefik-hostsni-any"])
+def test_traefik_serves_its_fallback_certificate_to_dcmtk_without_sni(proxies_run: dict[str, Any],
+                                                                      environment: str) -> None:
+    verified = cells(proxies_run, environment=environment, client="dcmtk", server_cert_check="verify")
     for cell in verified:
         assert (cell["actual"], cell["reason"]) == ("fail", "tls-unknown-ca"), cell["id"]
         assert "fallback certificate because the client sent no SNI" in cell["summary"]
@@ -51,8 +53,34 @@ def test_traefik_korthweb_serves_its_fallback_certificate_to_dcmtk_without_sni(p
         assert any("Serving default certificate" in e for e in cell["evidence"]), cell["evidence"]
 
 
-def test_traefik_korthweb_lets_the_users_ignore_server_cert_workaround_through(proxies_run: dict[str, Any]) -> None:
+def test_traefik_korthweb_named_hostsni_sends_the_ignore_server_cert_workaround_to_the_https_handler(
+        proxies_run: dict[str, Any]) -> None:
+    # Korthweb's chart names its host: dcmtk -ic completes TLS on Traefik's certificate, matches no TCP route, and
+    # Traefik's HTTPS handler answers the A-ASSOCIATE-RQ with HTTP, read back as PDU type 0x48 ("H").
     ignored = cells(proxies_run, environment="traefik-korthweb", client="dcmtk", server_cert_check="ignore")
+    wrong_sni = cells(proxies_run, environment="traefik-korthweb", client="pynetdicom", server_cert_check="ignore")
+    assert {c["sni"] for c in wrong_sni} == {"none", "wrong"}
+    for cell in ignored + wrong_sni:
+        assert (cell["actual"], cell["reason"]) == ("fail", "tls-fell-to-https"), cell["id"]
+        assert "HTTPS handler" in cell["summary"]
+        assert any(e.startswith("client: ") and ("PDU type: 48" in e or "PDU type received '0x48'" in e)
+                   for e in cell["evidence"]), cell["evidence"]
+        assert any("Serving default certificate" in e for e in cell["evidence"]), cell["evidence"]
+        assert "HostSNI(`*`)" in cell["fix"] and "--request-sni" in cell["fix"]
+        # Answered by Traefik, not left to the client's own timeout.
+        assert not any("timed out" in e or "timeout" in e for e in cell["evidence"]), cell["evidence"]
+    assert all(" -ic " in c["command"] for c in ignored)
+
+
+def test_traefik_korthweb_passes_a_client_that_sends_the_routes_name(proxies_run: dict[str, Any]) -> None:
+    right = cells(proxies_run, environment="traefik-korthweb", client="pynetdicom", sni="right")
+    assert {c["operation"] for c in right} == {"echo", "store-ct", "store-large"}
+    assert {c["actual"] for c in right} == {"pass"}
+    assert all("holds the sent dataset" in c["detail"] for c in right if c["operation"] != "echo")
+
+
+def test_traefik_hostsni_any_lets_the_users_ignore_server_cert_workaround_through(proxies_run: dict[str, Any]) -> None:
+    ignored = cells(proxies_run, environment="traefik-hostsni-any", client="dcmtk", server_cert_check="ignore")
     assert {c["actual"] for c in ignored} == {"pass"}
     assert any(" -ic " in c["command"] for c in ignored)
     stores = [c for c in ignored if c["operation"] == "store-ct"]

@@ -36,7 +36,7 @@ def test_fixture_holds_real_failures() -> None:
     assert len(items) >= 20
     assert {Reason(i["expected_reason"]) for i in items} >= {
         Reason.TLS_CERT_REQUIRED, Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_EXPIRED, Reason.TLS_NO_MATCHING_SNI,
-        Reason.TLS_HOSTNAME_MISMATCH, Reason.TLS_PLAINTEXT_TO_TLS_PORT,
+        Reason.TLS_HOSTNAME_MISMATCH, Reason.TLS_PLAINTEXT_TO_TLS_PORT, Reason.TLS_FELL_TO_HTTPS,
     }
 
 
@@ -221,7 +221,7 @@ TRAEFIK_FALLBACK = ('traefik: 2026-11-27T23:41:20Z DBG github.com/traefik/traefi
 
 
 def test_traefik_serving_its_default_certificate_explains_why_the_client_rejected_it() -> None:
-    # Korthweb: HostSNI(`*`), no SNI from dcmtk, so Traefik serves its generated certificate to `-rc +cf ca.crt`.
+    # HostSNI(`*`) or Korthweb's named host alike: no SNI from dcmtk, so Traefik serves its generated certificate.
     diagnosis = diagnose(Symptoms(client_lines=(DCMTK_VERIFY_FAILED,), proxy_lines=(
         'traefik: 2026-11-27T23:41:20Z ERR github.com/traefik/traefik/v3/pkg/tcp/proxy.go:58 > Error while handling '
         'TCP connection error="readfrom tcp 127.0.0.1:48708->127.0.0.1:35901: local error: tls: bad record MAC"',
@@ -281,6 +281,73 @@ def test_traefik_strict_sni_log_confirms_the_unrecognized_name_alert() -> None:
     ))
     assert diagnosis.reason is Reason.TLS_NO_MATCHING_SNI
     assert f"proxy: {line}" in diagnosis.evidence
+
+
+# Korthweb's named HostSNI: a client without SNI (or with another name) completes TLS on Traefik's certificate,
+# matches no TCP route, and lands in Traefik's HTTPS handler (captured with Traefik 3.7.15 and readTimeout 3s).
+TRAEFIK_TCP_ROUTED = ('traefik: 2026-12-01T10:02:12Z DBG github.com/traefik/traefik/v3/pkg/tcp/proxy.go:32 > Handling '
+                      'TCP connection address=127.0.0.1:30776 remoteAddr=127.0.0.1:41549')
+DCMTK_HTTP_ANSWER = "F: Association Request Failed: 0006:0321 Unrecognized PDU type: 48"
+DCMTK_KILLED = ("I: Requesting Association", "echoscu timed out after 45s")
+
+
+def test_dcmtk_reading_traefiks_http_answer_means_tls_fell_to_https() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_HTTP_ANSWER,), proxy_lines=(TRAEFIK_FALLBACK,),
+                                  peer_certificate="TRAEFIK DEFAULT CERT"))
+    assert diagnosis.reason is Reason.TLS_FELL_TO_HTTPS
+    assert diagnosis.summary.startswith("the TLS handshake completed, but no TCP route matches a client without SNI, "
+                                        "so Traefik handed the connection to its HTTPS handler")
+    assert "HostSNI(`*`)" in diagnosis.fix and "--request-sni" in diagnosis.fix
+    assert diagnosis.evidence == (f"client: {DCMTK_HTTP_ANSWER}", f"proxy: {TRAEFIK_FALLBACK}")
+
+
+def test_pynetdicom_with_an_unrouted_sni_reading_http_blames_the_name_sent() -> None:
+    diagnosis = diagnose(Symptoms(
+        client_lines=("Requesting Association", "Unknown PDU type received '0x48'", "Association Aborted"),
+        proxy_lines=('traefik: 2026-12-01T10:04:28Z DBG github.com/traefik/traefik/v3/pkg/tls/tlsmanager.go:290 > '
+                     'Serving default certificate for request: "wrong-sni.invalid"',),
+        sent_sni=True,
+    ))
+    assert diagnosis.reason is Reason.TLS_FELL_TO_HTTPS
+    assert "no TCP route matches the SNI the client sent" in diagnosis.summary
+    assert "client: Unknown PDU type received '0x48'" in diagnosis.evidence
+
+
+def test_http_answer_without_a_traefik_line_does_not_blame_traefik() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_HTTP_ANSWER,)))
+    assert diagnosis.reason is Reason.TLS_FELL_TO_HTTPS
+    assert "Traefik" not in diagnosis.summary and "an HTTP server answered the A-ASSOCIATE-RQ" in diagnosis.summary
+
+
+def test_http_answer_to_plain_dicom_is_not_a_tls_fallthrough() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=(DCMTK_HTTP_ANSWER,), transport="plain"))
+    assert diagnosis.reason is not Reason.TLS_FELL_TO_HTTPS
+
+
+def test_client_timeout_after_traefik_served_a_certificate_but_routed_nothing_means_tls_fell_to_https() -> None:
+    # Traefik before 2.11.2 (readTimeout 0) never answers: the client times out, Traefik's log tells the rest.
+    diagnosis = diagnose(Symptoms(client_lines=DCMTK_KILLED, proxy_lines=(TRAEFIK_FALLBACK,),
+                                  peer_certificate="TRAEFIK DEFAULT CERT"))
+    assert diagnosis.reason is Reason.TLS_FELL_TO_HTTPS
+    assert "Traefik logged the certificate it served and no TCP connection" in diagnosis.summary
+    assert diagnosis.evidence == ("client: echoscu timed out after 45s", f"proxy: {TRAEFIK_FALLBACK}")
+
+
+def test_client_timeout_on_a_connection_a_traefik_tcp_router_took_stays_a_timeout() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=DCMTK_KILLED, proxy_lines=(TRAEFIK_FALLBACK, TRAEFIK_TCP_ROUTED),
+                                  peer_certificate="TRAEFIK DEFAULT CERT"))
+    assert diagnosis.reason is Reason.TIMEOUT
+
+
+def test_client_timeout_before_the_handshake_completed_stays_a_timeout() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=DCMTK_KILLED, proxy_lines=(TRAEFIK_FALLBACK,)))
+    assert diagnosis.reason is Reason.TIMEOUT
+
+
+def test_client_timeout_without_traefiks_word_stays_a_timeout() -> None:
+    diagnosis = diagnose(Symptoms(client_lines=("ACSE timeout reached while waiting for response to association "
+                                                "request",)))
+    assert diagnosis.reason is Reason.TIMEOUT
 
 
 def test_nginx_missing_required_client_certificate_means_cert_required() -> None:

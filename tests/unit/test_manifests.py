@@ -119,13 +119,13 @@ def test_a_document_without_kind_is_an_error_naming_the_file(tmp_path: Path) -> 
         read_manifests([write(tmp_path, GATEWAY.format(version="v1", hosts="['*']", mode="SIMPLE") + "---\n[1]\n")])
 
 
-def test_korthweb_traefik_manifests_make_hostsni_any_without_sni_strict_or_client_certs() -> None:
+def test_korthweb_traefik_manifests_make_a_named_hostsni_without_sni_strict_or_client_certs() -> None:
     found = translate(read_manifests(sorted(TRAEFIK.glob("*.yaml"))))
     [t] = found
-    assert t.proxy == {"kind": "traefik", "sni": "any", "sni_strict": False, "min_version": "1.2",
+    assert t.proxy == {"kind": "traefik", "sni": "named", "sni_strict": False, "min_version": "1.2",
                        "client_cert": "none"}
     assert server_names(found) == ["dicom.korthweb.test"]
-    assert any("spec.cipherSuites: not reproduced" in line for line in t.unhonoured)
+    assert any("TLSOption orthanc-dicom-tlsoption): spec.maxVersion: not reproduced" in line for line in t.unhonoured)
 
 
 @pytest.mark.parametrize("group", ["traefik.io", "traefik.containo.us"])

@@ -45,7 +45,7 @@ def traefik(**options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_traefik_static_config_listens_on_loopback_reads_the_file_provider_and_never_phones_home() -> None:
     static, _ = traefik()
-    assert static["entryPoints"] == {"dicom": {"address": "127.0.0.1:41104"}}
+    assert static["entryPoints"]["dicom"]["address"] == "127.0.0.1:41104"
     assert static["providers"] == {"file": {"filename": f"{WORKDIR}/dynamic.yaml", "watch": False}}
     assert static["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert static["log"]["level"] == "DEBUG"
@@ -59,9 +59,15 @@ def test_traefik_launch_reads_the_rendered_static_config_and_has_no_connection_l
     assert started.connection_log is None  # Traefik has no per-connection TCP log; its debug log is the evidence
 
 
-def test_traefik_korthweb_router_matches_any_sni_and_forwards_to_orthanc() -> None:
+def test_traefik_read_timeout_bounds_the_https_handlers_wait_for_a_request() -> None:
+    # A client no TCP router takes lands in the HTTPS handler; its readTimeout bounds the wait for a request line.
+    static, _ = traefik()
+    assert static["entryPoints"]["dicom"]["transport"] == {"respondingTimeouts": {"readTimeout": "3s"}}
+
+
+def test_traefik_catch_all_router_matches_any_sni_and_forwards_to_orthanc() -> None:
     _, dynamic = traefik(sni="any")
-    assert set(dynamic["tcp"]["routers"]) == {"any-sni"}  # Korthweb's one router, nothing more
+    assert set(dynamic["tcp"]["routers"]) == {"any-sni"}  # one router, nothing more
     router = dynamic["tcp"]["routers"]["any-sni"]
     assert router["rule"] == "HostSNI(`*`)"
     assert router["entryPoints"] == ["dicom"]

@@ -2,6 +2,8 @@
 
 TLS options in Traefik are chosen by SNI; a client without SNI (dcmtk before 3.6.8) gets the
 ``default`` option set and, unless a default certificate is configured, Traefik's own generated one.
+A named HostSNI (Korthweb's chart) never matches such a client: the connection falls to Traefik's
+HTTPS handler, which the static template's short readTimeout makes answer within seconds.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def host_sni(names: tuple[str, ...] | list[str]) -> str:
 
 class TraefikOptions(Options):
     sni: Literal["any", "named"] = "any"
-    """any: HostSNI(`*`) to the first site (Korthweb); named: HostSNI of each site's names only."""
+    """any: HostSNI(`*`) to the first site; named: HostSNI of each site's names only (Korthweb's chart)."""
     sni_strict: bool = False
     """tls.options.default.sniStrict: refuse clients whose SNI (or lack of one) matches no certificate."""
     client_cert: Literal["none", "optional", "required"] = "none"

@@ -18,11 +18,13 @@ from dicomtls.dicomdata import make_object
 
 DCMTK_BIN = Path("/usr/bin")
 TIMEOUT_S = 15
-# What -v prints (every logger at INFO, "I: message"), with dcmtk.dcmtls at DEBUG for the TLS connection details.
+# What -v prints (every logger at INFO, "I: message"), with dcmtk.dcmtls at DEBUG for the TLS connection details,
+# flushed line by line so that a client killed at the timeout leaves what it printed (the server's certificate).
 LOG_CONFIG = """\
 log4cplus.rootLogger = INFO, console
 log4cplus.logger.dcmtk.dcmtls = DEBUG
 log4cplus.appender.console = log4cplus::ConsoleAppender
+log4cplus.appender.console.ImmediateFlush = true
 log4cplus.appender.console.layout = log4cplus::PatternLayout
 log4cplus.appender.console.layout.ConversionPattern = %P: %m%n
 """
