@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
-from dicomtls.manifests.istio import Gateway
+from dicomtls.manifests.istio import Gateway, VirtualService
 from dicomtls.manifests.spec import Manifests, Metadata, Spec, unhonoured_fields
 from dicomtls.manifests.traefik import IngressRouteTCP
 from dicomtls.manifests.translation import Translation
@@ -411,8 +411,12 @@ def _ordered(names: tuple[str, ...], found: Manifests, resource: str) -> tuple[s
 def _hosts(found: Manifests, resource: str) -> list[str]:
     kind, name = resource.split("/", 1)
     if kind == "Gateway":
-        return [h.split("/", 1)[-1] for _, g in found.of(Gateway) if g.metadata.name == name
-                for s in g.spec.servers if s.port.protocol.upper() == "TLS" for h in s.hosts]
+        gateways = [g for _, g in found.of(Gateway) if g.metadata.name == name.split("/")[-1]]
+        # A server of hosts "*" is asked for by the names of the VirtualService that routes DICOM through it.
+        routing = [h for _, vs in found.of(VirtualService) if vs.spec.tcp
+                   and any(ref.split("/")[-1] == name.split("/")[-1] for ref in vs.spec.gateways) for h in vs.spec.hosts]
+        return [h.split("/", 1)[-1] for g in gateways for s in g.spec.servers if s.port.protocol.upper() == "TLS"
+                for h in s.hosts] + [h.split("/", 1)[-1] for h in routing]
     if kind == "IngressRouteTCP":
         return [n.strip().strip("`\"'") for _, r in found.of(IngressRouteTCP) if r.metadata.name == name
                 for route in r.spec.routes for m in re.findall(r"HostSNI\(([^)]*)\)", route.match)

@@ -176,6 +176,7 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
     for w, vs in services:
         notes += unhonoured_fields(vs.spec, f"{w}: spec")
     servers: list[dict[str, Any]] = []
+    asked_for: list[str] = []  # the names routed to servers of hosts "*", from their VirtualServices
     routes: list[tuple[tuple[str, ...], str]] = []  # (names, destination) per server, for sites
     findings: list[Finding] = []
     known: set[str] = set()  # the hosts earlier servers hold on the port, as istiod's merge keeps them
@@ -223,11 +224,13 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
                 servers.append({**server, "sni_hosts": list(sni)})
                 routes.append((sni, passed_to))
             continue
-        destination = _tcp_destination(hosts, services, port, gateway)
+        destination, routing = _tcp_route(hosts, services, port, gateway)
         if destination is None:
             server["routed"] = False  # Istio builds no filter chain for it
         servers.append(server)
         routes.append((tuple(hosts), destination or ""))
+        if "*" in hosts:  # clients name the VirtualService's hosts: the DICOM name, not the web one beside it
+            asked_for += routing
     if not servers:
         raise UsageError(f"{where}: spec.servers: no server the tool can reproduce (see SIMPLE, MUTUAL, "
                          "OPTIONAL_MUTUAL, PASSTHROUGH)")
@@ -238,6 +241,7 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
         if destination in site_of:
             server["destination"] = site_of[destination]
     names = [h for s in servers for h in [*s["hosts"], *s.get("sni_hosts", [])] if "*" not in h]
+    names += [h for h in asked_for if "*" not in h]
     passthrough = all(s["mode"] == "PASSTHROUGH" for s in servers)
     if not passthrough and any(s["mode"] == "PASSTHROUGH" for s in servers):
         raise UsageError(f"{where}: spec.servers mixes PASSTHROUGH with terminated TLS on port {port}: the tool "
@@ -253,10 +257,11 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
     )
 
 
-def _tcp_destination(hosts: list[str], services: list[tuple[str, VirtualService]], port: int,
-                     gateway: Gateway) -> str | None:
+def _tcp_route(hosts: list[str], services: list[tuple[str, VirtualService]], port: int,
+               gateway: Gateway) -> tuple[str | None, list[str]]:
     """Where Istio sends a terminated server's connections: the first tcp route whose match (port, gateways)
-    takes it, of the first VirtualService whose hosts meet the server's; None: Istio builds no chain for it."""
+    takes it, of the first VirtualService whose hosts meet the server's; None: Istio builds no chain for it.
+    Also that VirtualService's hosts, the names clients use for a server of hosts "*"."""
     for _, vs in services:
         if not any(_hosts_meet(h, v) for h in hosts for v in vs.spec.hosts or ["*"]):
             continue
@@ -264,8 +269,8 @@ def _tcp_destination(hosts: list[str], services: list[tuple[str, VirtualService]
             if route.route and (not route.match or any(
                     m.port in (None, port) and (not m.gateways or _names_gateway(m.gateways, gateway))
                     for m in route.match)):
-                return route.route[0].destination.host
-    return None
+                return route.route[0].destination.host, [_bare_host(h) for h in vs.spec.hosts]
+    return None, []
 
 
 def _unrouted(where: str, gateway: Gateway, servers: list[dict[str, Any]],
