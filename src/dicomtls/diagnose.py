@@ -144,6 +144,7 @@ class Symptoms:
     transport: str = "tls"  # tls | plain: what the client spoke
     peer_certificate: str | None = None  # the server certificate's name, when the client got through the handshake
     server_accepts: Accepts | None = None  # the server's, from a scan of the endpoint
+    server_kind: str | None = None  # the component that terminates TLS (envoy, traefik, …), for fixes in its terms
 
 
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
@@ -268,9 +269,11 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         summary, fix = _fallback_certificate(symptoms.sent_sni)
         evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {fallback.strip()}"]
     # Both sides of a negotiation failure, where the probe and the scan know them.
-    explain = {Reason.TLS_NO_SHARED_CIPHER: explain_cipher_mismatch,
-               Reason.TLS_PROTOCOL_VERSION: explain_version_mismatch}.get(reason)
-    if explain and (mismatch := explain(symptoms.offered, symptoms.server_accepts)):
+    mismatch = (explain_cipher_mismatch(symptoms.offered, symptoms.server_accepts, symptoms.server_kind)
+                if reason is Reason.TLS_NO_SHARED_CIPHER else
+                explain_version_mismatch(symptoms.offered, symptoms.server_accepts)
+                if reason is Reason.TLS_PROTOCOL_VERSION else None)
+    if mismatch:
         summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
     return Diagnosis(reason, summary, fix, tuple(evidence))
 

@@ -526,7 +526,7 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mappi
     if ok:
         return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration, size, site,
                           outcome.peer_certificate)
-    diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target, server_accepts)
+    diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target, server_accepts, terminator(env.plan))
     return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
                       outcome.command, detail, duration, size, site, outcome.peer_certificate)
 
@@ -562,7 +562,8 @@ def _verify_everywhere(env: RunningEnvironment, outcome: ProbeOutcome) -> tuple[
 
 
 def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, detail: str,
-              target: Target, server_accepts: dict[str, tuple[str, ...]] | None = None) -> Diagnosis:
+              target: Target, server_accepts: dict[str, tuple[str, ...]] | None = None,
+              server_kind: str | None = None) -> Diagnosis:
     lines = cursor.new_lines()
     proxy_lines = tuple(f"{name}: {line}" for name, found in lines.items() for line in found)
     client_lines = outcome.lines + ((detail,) if detail else ())
@@ -578,7 +579,15 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         server_accepts=server_accepts,
         transport=cell.probe.transport,
         peer_certificate=outcome.peer_certificate,
+        server_kind=server_kind,
     ))
+
+
+def terminator(plan: EnvironmentPlan) -> str | None:
+    """The kind of the component that terminates TLS: the proxy, or the server behind one that passes it through."""
+    if plan.proxy is not None and plan.proxy.terminates_tls():
+        return plan.proxy.kind
+    return plan.sites[0].server.kind if plan.sites else None
 
 
 def expired_on(cert_path: Path) -> str | None:

@@ -347,7 +347,31 @@ class Mismatch:
     fix: str
 
 
-def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None) -> Mismatch | None:
+_IANA = {"AES128-SHA": "TLS_RSA_WITH_AES_128_CBC_SHA", "AES256-SHA": "TLS_RSA_WITH_AES_256_CBC_SHA",
+         "DES-CBC3-SHA": "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "AES128-GCM-SHA256": "TLS_RSA_WITH_AES_128_GCM_SHA256",
+         "AES256-GCM-SHA384": "TLS_RSA_WITH_AES_256_GCM_SHA384"}
+
+
+def cipher_setting(server_kind: str | None, suite: str) -> str:
+    """Where ``suite`` goes in the configuration of the component that terminates TLS, in the names it takes."""
+    iana = _IANA.get(suite, suite)
+    envoy = ("Envoy: common_tls_context.tls_params.cipher_suites, next to its defaults"
+             + (", as Envoy < 1.23 had it" if suite in _ENVOY_1_22_RSA_SHA1 else ""))
+    return {
+        "envoy": envoy,
+        "envoy-bootstrap": envoy,
+        "istio-gateway": "the Gateway server's tls.cipherSuites, in OpenSSL names (istiod drops an IANA name such "
+                         f"as {iana} silently)",
+        "traefik": f"the TLSOption's cipherSuites, in Go's names ({iana}), with minVersion VersionTLS12 at most",
+        "nginx": "ssl_ciphers in the stream server",
+        "haproxy": "ciphers on the bind line (or ssl-default-bind-ciphers)",
+        "orthanc": "Orthanc >= 1.12.4: DicomTlsCiphersAccepted",
+    }.get(server_kind or "", envoy)
+
+
+def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None,
+                            server_kind: str | None = None) -> Mismatch | None:
+    """``server_kind``: the component that terminates TLS, so the fix names its own setting."""
     if offered is None:
         return None
     shared_versions = [v for v in offered.versions if accepts and v in accepts]
@@ -362,11 +386,9 @@ def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None) -> M
     if not encrypted:  # a server should never take an unencrypted suite: only the client can move
         return Mismatch(f"the client offered {offered.describe()}; {server_side}", client_fix)
     add = encrypted[0]
-    envoy = (", as Envoy < 1.23 had it" if add in _ENVOY_1_22_RSA_SHA1 else "")
     return Mismatch(
         f"the client offered {offered.describe()}; {server_side}",
-        f"either add {add} to the server's cipher list (Envoy: common_tls_context.tls_params.cipher_suites, "
-        f"next to its defaults{envoy}), or {client_fix}",
+        f"either add {add} to the server's cipher list ({cipher_setting(server_kind, add)}), or {client_fix}",
     )
 
 

@@ -168,3 +168,16 @@ def test_an_unencrypted_offer_is_fixed_on_the_client_only() -> None:
 def test_unquoted_yaml_null_means_the_null_cipher_profile() -> None:
     assert [c.probe.profile for c in scenario("dcmtk", "null").cells()] == ["null"]
     assert [c.probe.profile for c in scenario("dcmtk", "[default, null]").cells()] == ["default", "null"]
+
+
+def test_a_missing_cipher_fix_names_the_setting_of_the_proxy_that_terminates_tls() -> None:
+    from dicomtls.profiles import explain_cipher_mismatch
+
+    offered = Offer(("TLS 1.2",), ("AES128-SHA",))
+    accepts = {"TLS 1.2": ("ECDHE-RSA-AES128-GCM-SHA256",)}
+    istio = explain_cipher_mismatch(offered, accepts, "istio-gateway")
+    traefik = explain_cipher_mismatch(offered, accepts, "traefik")
+    envoy = explain_cipher_mismatch(offered, accepts, "envoy")
+    assert istio and "tls.cipherSuites, in OpenSSL names" in istio.fix
+    assert traefik and "TLS_RSA_WITH_AES_128_CBC_SHA" in traefik.fix
+    assert envoy and "tls_params.cipher_suites" in envoy.fix and "Envoy < 1.23" in envoy.fix
