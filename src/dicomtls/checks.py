@@ -87,13 +87,14 @@ def _server_cert(host: Any, d: Deployment, info: EnvironmentInfo) -> Outcome:
         return Outcome(False, f"{d.server_cert} does not exist")
     cert = _load_pem(host, d.server_cert)
     sans = _sans(cert)
-    days = (cert.not_valid_after_utc - datetime.now(timezone.utc)).days
+    now = datetime.now(timezone.utc)
+    days = int((cert.not_valid_after_utc - now).total_seconds() / 86400)
     until = cert.not_valid_after_utc.isoformat(timespec="seconds")
     facts = (f"{d.server_cert}: subject {cert.subject.rfc4514_string()}", f"SANs {', '.join(sans) or 'none'}",
              f"valid until {until} ({days} days left)")
-    if cert.not_valid_before_utc > datetime.now(timezone.utc):
+    if cert.not_valid_before_utc > now:
         return Outcome(False, f"{d.server_cert} is not valid before {cert.not_valid_before_utc.isoformat()}", facts)
-    if days < 0:
+    if cert.not_valid_after_utc < now:
         return Outcome(False, f"{d.server_cert} expired on {until}", facts)
     if days < RENEW_WITHIN_DAYS:
         return Outcome(False, f"{d.server_cert} expires in {days} days ({until}): renew it", facts)

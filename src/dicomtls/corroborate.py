@@ -12,6 +12,7 @@ what was seen, not what was guessed.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.matrix import CellResult
@@ -22,6 +23,7 @@ VAGUE = (Reason.TLS_HANDSHAKE_FAILED, Reason.DICOM_ASSOCIATION_ABORTED, Reason.U
 """What a client says when the peer just went away."""
 _TOLD_BY_PEER = (Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_REQUIRED, Reason.TLS_CERT_EXPIRED)
 """Reasons a TLS alert names: the same certificate gets the same alert, whichever client sends it."""
+_ALERT = re.compile(r"tlsv1\d? alert [a-z ]+[a-z]")  # Python's ssl: "[SSL: …] tlsv13 alert certificate required (…)"
 
 
 def corroborate(results: list[CellResult], scan: ScanResult | None) -> list[CellResult]:
@@ -41,9 +43,10 @@ def _explained(r: CellResult, results: list[CellResult], scan: ScanResult | None
     sibling = _same_certificate(r, results)
     if sibling is not None:
         said = next((e.removeprefix("client: ") for e in sibling.evidence if e.startswith("client: ")), sibling.summary)
+        alert = _ALERT.search(said)
         return dataclasses.replace(
             r, reason=sibling.reason, summary=sibling.summary, fix=sibling.fix,
-            evidence=(*r.evidence, f"pynetdicom with the same certificate got: {said}"))
+            evidence=(*r.evidence, f"pynetdicom with the same certificate got: {alert.group(0) if alert else said}"))
     return r
 
 
