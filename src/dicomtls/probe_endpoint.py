@@ -107,7 +107,8 @@ def probes(request: Request, dcmtk_version: str = "3.6.7") -> list[Probe]:
 def _target(request: Request, address: str, pki_root: Path) -> Target:
     """Your CA and client certificate where you gave them; the untrusted one from a throwaway PKI."""
     name = request.server_name or "probe.dicomtls.invalid"
-    spare = ensure_pki(PkiSpec(server_names=(name,)), pki_root / "probe")
+    spec = PkiSpec(server_names=(name,))
+    spare = ensure_pki(spec, pki_root / "probe" / spec.digest())  # one per name: an inventory has several
     pki = dataclasses.replace(
         spare, ca_cert=request.ca, ca_bundle=request.ca,
         client_cert=request.client_cert or spare.client_cert,
@@ -179,6 +180,10 @@ def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: 
         summary, fix = EXPLANATIONS[Reason.DNS_UNRESOLVED]
         return [CellResult(c, "fail", Reason.DNS_UNRESOLVED, summary, fix, (str(exc),), "", "", 0.0) for c in cells]
     info.entry = host_port(address, request.port)
+    if ":" in address and any(c.probe.client == "dcmtk" for c in cells):
+        # dcmtk builds "host:port" and refuses an IPv6 literal in it ("Illegal service parameter").
+        progress.environment(request.label, "dcmtk cannot connect to an IPv6 address: its cells are left out")
+        cells = [c for c in cells if c.probe.client != "dcmtk"]
     target = _target(request, address, out / "pki")
     plan = EnvironmentPlan(SCENARIO, request.label, (), None, target.pki)
     logs = {f"{path.parent.name}/{path.name}": path for path in request.logs}
