@@ -92,7 +92,8 @@ def _write_reports(doc: dict[str, Any], out: Path, changes: Diff | None, console
     markdown.write(doc, out / "summary.md", changes)
     html.write(doc, out / "report.html")
     names = ", ".join(str(out / n) for n in ("results.json", "junit.xml", "summary.md", "report.html"))
-    console.print(f"reports: {names}; logs: {out / 'logs'}", highlight=False)
+    logs = f"; logs: {out / 'logs'}" if (out / "logs").is_dir() else ""
+    console.print(f"reports: {names}{logs}", highlight=False)
 
 
 def _print_changes(changes: Diff, console: Console, where: str) -> None:
@@ -354,6 +355,14 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     if inventory is not None:
         from dicomtls.inventory import load_inventory
 
+        per_host = {"--ca": ca, "--sni": sni, "--client-cert": client_cert, "--client-key": client_key,
+                    "--orthanc-rest": orthanc_rest}
+        if stray := next((option for option, value in per_host.items() if value), None):
+            raise UsageError(f"{stray} applies to --target; with --inventory set "
+                             f"dicomtls_{stray[2:].replace('-', '_')} for the host or its group")
+        if store or logs:
+            raise UsageError(f"{'--store' if store else '--log'} applies to --target only: drop it with --inventory")
+
         deployments = load_inventory(Path(inventory), limit)
         requests = [d.request() for d in deployments]
     else:
@@ -362,9 +371,11 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
             raise UsageError("--ca is needed: the CA certificate that issued the endpoint's certificate")
         host, port = parse_host_port(target)
         cert, key = _identity(client_cert, client_key)
-        requests = [Request(host, port, _readable(ca, "--ca"), _sni(sni), cert, key,  # type: ignore[arg-type]
-                            _called_aet(called_aet), _readable(store, "--store"), _orthanc_rest(orthanc_rest),
-                            tuple(_readable(log, "--log") for log in logs or ()))]  # type: ignore[misc]
+        ca_file = _readable(ca, "--ca")
+        assert ca_file is not None
+        log_files = tuple(path for log in logs or () if (path := _readable(log, "--log")) is not None)
+        requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(called_aet),
+                            _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
         deployments = []
     chosen = resolver(pins)
     out_path = _out_dir(out) / "probe"

@@ -196,3 +196,11 @@ def test_bad_inventories_exit_2_with_one_line(tmp_path: Path, host: dict[str, An
     proc = run_invoke(["probe", "--inventory", str(inventory)], tmp_path)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+def test_target_options_with_an_inventory_exit_2_naming_the_variable(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    pacs: {}\n")
+    proc = run_invoke(["probe", "--inventory", str(inventory), "--ca", str(inventory)], tmp_path)
+    assert proc.returncode == 2 and "set dicomtls_ca for the host" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
