@@ -229,7 +229,7 @@ def _orthanc_config(host: Any, d: Deployment, info: EnvironmentInfo) -> Outcome:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("listening", lambda d: True, _listening),
+    Check("listening", lambda d: d.declares_server_side, _listening),
     Check("proxy-version", lambda d: d.proxy is not None, _proxy_version),
     Check("server-cert", lambda d: d.server_cert is not None, _server_cert),
     Check("served-leaf", lambda d: d.server_cert is not None, _served_leaf),
@@ -251,7 +251,7 @@ def host_of(d: Deployment) -> Any:
 def run_checks(deployments: list[Deployment], result: MatrixResult) -> None:
     """Every check that applies to each host, appended to ``result`` as cells expected to pass."""
     by_name = {info.name: info for info in result.environments}
-    for d in deployments:
+    for d in [d for d in deployments if d.declares_server_side]:
         info = by_name[d.host]
         info.scenarios.append(SCENARIO)
         unreachable = None

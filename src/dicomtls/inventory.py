@@ -55,6 +55,11 @@ class Deployment:
     inventory: Path = Path(".")
     groups: tuple[str, ...] = ()
 
+    @property
+    def declares_server_side(self) -> bool:
+        """Whether the host says anything about itself: only then is it inspected (and must be reachable so)."""
+        return any((self.proxy, self.listen_port, self.server_cert, self.server_key, self.orthanc_config))
+
     def request(self) -> Request:
         return Request(self.address, self.port, self.ca, self.sni, self.client_cert, self.client_key,
                        self.called_aet, orthanc_rest=self.orthanc_rest, name=self.host)

@@ -182,6 +182,7 @@ def test_inventory_unreachable_host_is_a_failed_cell_and_the_others_still_run(
     result = json.loads((out / "probe" / "results.json").read_text())
     gone = _cells(result, "gone", "probe")
     assert gone and all(c["reason"] == "tcp-refused" for c in gone.values())
+    assert not _cells(result, "gone", "checks")  # it declares nothing about itself, so it is only probed
     assert any(c["actual"] == "pass" for c in _cells(result, "bhs-named", "probe").values())
 
 
