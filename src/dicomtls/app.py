@@ -16,12 +16,15 @@ from rich.console import Console
 from dicomtls.backends import EnvironmentFailed, get_backend, release, state_dir
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
-from dicomtls.matrix import auto_jobs, plan_environments, run_matrix, start_environment
+from dicomtls.checks import is_check
+from dicomtls.diagnose import EXPLANATIONS, Reason
+from dicomtls.matrix import MatrixResult, auto_jobs, plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_result
-from dicomtls.scan import Endpoint, parse_target
+from dicomtls.resolve import Resolver, Unresolved, check_name, ip_literal, parse_host_port, parse_pin
+from dicomtls.scan import Endpoint
 from dicomtls.scenario import Scenario, available, load_scenario, load_scenarios, manifest_scenario
 from dicomtls.shard import merge as shard_merge
 from dicomtls.shard import parse_shard, shard_results
@@ -104,7 +107,8 @@ def _write_reports(doc: dict[str, Any], out: Path, changes: Diff | None, console
     markdown.write(doc, out / "summary.md", changes)
     html.write(doc, out / "report.html")
     names = ", ".join(str(out / n) for n in ("results.json", "junit.xml", "summary.md", "report.html"))
-    console.print(f"reports: {names}; logs: {out / 'logs'}", highlight=False)
+    logs = f"; logs: {out / 'logs'}" if (out / "logs").is_dir() else ""
+    console.print(f"reports: {names}{logs}", highlight=False)
 
 
 def _print_changes(changes: Diff, console: Console, where: str) -> None:
@@ -282,25 +286,38 @@ def _readable(path: str | None, what: str) -> Path | None:
     return found
 
 
-def endpoint(target: str, sni: str | None, ca: str | None, client_cert: str | None,
-             client_key: str | None) -> Endpoint:
-    """An existing endpoint named on the command line, with the files to reach it checked up front."""
-    host, port = parse_target(target)
+def resolver(pins: list[str] | None) -> Resolver:
+    """The one resolver a run uses: ``--resolve HOST:PORT:ADDR`` pins first, then the system's."""
+    return Resolver(tuple(parse_pin(p) for p in pins or ()))
+
+
+def _identity(client_cert: str | None, client_key: str | None) -> tuple[Path | None, Path | None]:
     if (client_cert is None) != (client_key is None):
         raise UsageError("--client-cert and --client-key go together: give both or neither")
-    if sni is not None and not re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}", sni):
-        raise UsageError(f"--sni {sni!r} is not a DNS name: give the name the server certificate carries")
-    return Endpoint(host, port, sni, _readable(ca, "--ca"), _readable(client_cert, "--client-cert"),
-                    _readable(client_key, "--client-key"))
+    return _readable(client_cert, "--client-cert"), _readable(client_key, "--client-key")
+
+
+def _sni(sni: str | None) -> str | None:
+    return None if sni is None else check_name(sni, "--sni")
 
 
 def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
-         json_out: str | None) -> int:
+         json_out: str | None, pins: list[str] | None = None) -> int:
     """Scan one TLS endpoint and judge it against the DICOM TLS profiles; 1 when the scan could not complete."""
     from dicomtls.report.console import print_scan
     from dicomtls.scan import scan as scan_endpoint
 
-    result = scan_endpoint(endpoint(target, sni, ca, client_cert, client_key))
+    host, port = parse_host_port(target)
+    cert, key = _identity(client_cert, client_key)
+    name = None if ip_literal(host) else host
+    chosen_sni = _sni(sni) or name
+    try:
+        address = resolver(pins).address(host, port)
+    except Unresolved as exc:
+        _console().print(f"✘ {Reason.DNS_UNRESOLVED}: {exc}; {EXPLANATIONS[Reason.DNS_UNRESOLVED][1]}",
+                         highlight=False, markup=False)
+        return 1
+    result = scan_endpoint(Endpoint(address, port, chosen_sni, _readable(ca, "--ca"), cert, key, name=name))
     print_scan(result, _console())
     if json_out:
         Path(json_out).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -322,37 +339,87 @@ def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None
     return 0
 
 
-def probe(target: str, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
+def _orthanc_rest(url: str | None, what: str = "--orthanc-rest") -> str | None:
+    if url is None:
+        return None
+    if not url.startswith("http://"):
+        raise UsageError(f"{what} {url!r}: give it as http://HOST:PORT")
+    parse_host_port(url.removeprefix("http://").split("/", 1)[0], what)
+    return url.rstrip("/")
+
+
+def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
+    if not re.fullmatch(r"[ -~]{1,16}", called_aet) or called_aet.strip() != called_aet:
+        raise UsageError(f"{what} {called_aet!r} is not an AE title: 1-16 printable ASCII characters")
+    return called_aet
+
+
+def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
           called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
-          logs: list[str] | None = None) -> int:
-    """Probe an existing endpoint with every client, SNI, certificate and a few profiles; 1 when nothing passed."""
+          logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
+          limit: str | None = None) -> int:
+    """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
+    certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
+    passing cell or a server check failed."""
     from dicomtls.probe_endpoint import Request, run_probe
 
-    if ca is None:
-        raise UsageError("--ca is needed: the CA certificate that issued the endpoint's certificate")
-    if not re.fullmatch(r"[ -~]{1,16}", called_aet) or called_aet.strip() != called_aet:
-        raise UsageError(f"--called-aet {called_aet!r} is not an AE title: 1-16 printable ASCII characters")
-    if orthanc_rest is not None:
-        parse_target(orthanc_rest.removeprefix("http://").split("/", 1)[0])  # loopback only, like the target
-        if not orthanc_rest.startswith("http://"):
-            raise UsageError(f"--orthanc-rest {orthanc_rest!r}: give it as http://HOST:PORT")
-    request = Request(endpoint(target, sni, ca, client_cert, client_key), called_aet,
-                      _readable(store, "--store"), orthanc_rest.rstrip("/") if orthanc_rest else None,
-                      tuple(_readable(log, "--log") for log in logs or ()))  # type: ignore[misc]
+    if (target is None) == (inventory is None):
+        raise UsageError("name what to probe: --target HOST:PORT, or --inventory FILE (not both)")
+    if limit is not None and inventory is None:
+        raise UsageError("--limit selects hosts of an --inventory: give one")
+    if inventory is not None:
+        from dicomtls.inventory import load_inventory
+
+        per_host = {"--ca": ca, "--sni": sni, "--client-cert": client_cert, "--client-key": client_key,
+                    "--orthanc-rest": orthanc_rest}
+        if stray := next((option for option, value in per_host.items() if value), None):
+            raise UsageError(f"{stray} applies to --target; with --inventory set "
+                             f"dicomtls_{stray[2:].replace('-', '_')} for the host or its group")
+        if store or logs:
+            raise UsageError(f"{'--store' if store else '--log'} applies to --target only: drop it with --inventory")
+
+        deployments = load_inventory(Path(inventory), limit)
+        requests = [d.request() for d in deployments]
+    else:
+        assert target is not None
+        if ca is None:
+            raise UsageError("--ca is needed: the CA certificate that issued the endpoint's certificate")
+        host, port = parse_host_port(target)
+        cert, key = _identity(client_cert, client_key)
+        ca_file = _readable(ca, "--ca")
+        assert ca_file is not None
+        log_files = tuple(path for log in logs or () if (path := _readable(log, "--log")) is not None)
+        requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(called_aet),
+                            _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
+        deployments = []
+    chosen = resolver(pins)
     out_path = _out_dir(out) / "probe"
     out_path.mkdir(exist_ok=True)
     console = _console()
     with interruptible():
-        result = run_probe(request, out_path, ConsoleProgress(console))
-    json_report.write(result, out_path / "results.json")
-    junit.write(result, out_path / "junit.xml")
-    if result.environments[0].scan is not None:
-        from dicomtls.report.console import print_scan
+        result = run_probe(requests, out_path, ConsoleProgress(console), chosen)
+        if deployments:
+            from dicomtls.checks import run_checks
 
-        print_scan(result.environments[0].scan, console)
+            run_checks(deployments, result)
+    from dicomtls.report.console import print_scan
+
+    for info in result.environments:
+        if info.scan is not None:
+            print_scan(info.scan, console)
     print_result(result, console)
-    console.print(f"reports: {out_path / 'results.json'}, {out_path / 'junit.xml'}", highlight=False)
-    return 0 if any(c.actual == "pass" for c in result.cells) else 1
+    _write_reports(json_report.to_dict(result), out_path, None, console)
+    return probe_exit_code(result)
+
+
+def probe_exit_code(result: MatrixResult) -> int:
+    """1 when an endpoint passed no cell or a check on a server failed: each host must be reachable and sound."""
+    for info in result.environments:
+        mine = [c for c in result.cells if c.cell.environment == info.name]
+        probes_passed = any(c.actual == "pass" for c in mine if not is_check(c))
+        if not probes_passed or any(c.actual == "fail" for c in mine if is_check(c)):
+            return 1
+    return 0
 
 
 def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jobs: list[str] | None = None) -> None:

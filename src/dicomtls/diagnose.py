@@ -17,6 +17,7 @@ from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_v
 
 
 class Reason(StrEnum):
+    DNS_UNRESOLVED = "dns-unresolved"
     TCP_REFUSED = "tcp-refused"
     TLS_NO_SHARED_CIPHER = "tls-no-shared-cipher"
     TLS_PROTOCOL_VERSION = "tls-protocol-version"
@@ -32,6 +33,7 @@ class Reason(StrEnum):
     DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
     DIMSE_FAILURE = "dimse-failure"
     STORE_NOT_VERIFIED = "store-not-verified"
+    SERVER_CHECK_FAILED = "server-check-failed"
     MISROUTED = "misrouted"
     TIMEOUT = "timeout"
     ENVIRONMENT_FAILED = "environment-failed"
@@ -39,6 +41,10 @@ class Reason(StrEnum):
 
 
 EXPLANATIONS: dict[Reason, tuple[str, str]] = {
+    Reason.DNS_UNRESOLVED: (
+        "the host name does not resolve to an address",
+        "check the name (and this machine's DNS), or pin it with --resolve HOST:PORT:ADDRESS",
+    ),
     Reason.TCP_REFUSED: (
         "nothing accepted the TCP connection on that address and port",
         "check the host, the port and that the proxy or server is running",
@@ -104,6 +110,10 @@ EXPLANATIONS: dict[Reason, tuple[str, str]] = {
     Reason.STORE_NOT_VERIFIED: (
         "the C-STORE reported success but the object in Orthanc is missing or differs from what was sent",
         "something on the path altered or lost the data: check the proxy and the server",
+    ),
+    Reason.SERVER_CHECK_FAILED: (
+        "a check on the server itself (its files, processes or ports) failed",
+        "read the check's evidence: it names the file, setting or process and what was found",
     ),
     Reason.MISROUTED: (
         "the DICOM operation worked, but at another site than the one the client's SNI asked for",

@@ -1,14 +1,18 @@
-"""Probe an endpoint that is already running (yours, or one `invoke up` left), with no environment started.
+"""Probe endpoints that are already running (yours, or ones `invoke up` left), with no environment started.
 
 The same clients, cells, diagnoses and report as a matrix run, against a
-target named on the command line: each client with and without SNI, with no,
-your, and an untrusted client certificate, and a few TLS profiles (dcm4che's
-``--tls-aes``, TLS 1.0 only, dcmtk's BCP 195) — plus a scan of the endpoint.
-Nothing is expected, so every cell is reported as observed. Your CA's key is
-never needed; the untrusted certificate comes from a throwaway CA made here,
-and an expired certificate your CA signed cannot be made, so there is no such
-cell. C-STOREs run only with ``--store FILE``, and count as verified only when
-``--orthanc-rest URL`` lets dicomtls look the object up.
+target named on the command line or each host of an inventory: each client
+with and without SNI, with no, your, and an untrusted client certificate, a
+few TLS profiles (dcm4che's ``--tls-aes``, TLS 1.0 only, dcmtk's BCP 195), plain
+DICOM, and dcmtk without checking the server (``-ic``) — plus a scan of the
+endpoint. A name is resolved once, in :mod:`dicomtls.resolve`; every client
+connects to that address and sends the name as SNI. Without the server's logs,
+failures the client cannot name are explained from the scan and the other cells
+(:mod:`dicomtls.corroborate`). Nothing is expected, so every cell is reported
+as observed. Your CA's key is never needed; the untrusted certificate comes
+from a throwaway CA made here, and an expired certificate your CA signed cannot
+be made, so there is no such cell. C-STOREs run only with ``--store FILE``, and
+count as verified only when ``--orthanc-rest URL`` lets dicomtls look the object up.
 """
 
 from __future__ import annotations
@@ -19,23 +23,29 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pydicom
 
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
 from dicomtls.components import Address
+from dicomtls.corroborate import corroborate
+from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.dicomdata import add_source
 from dicomtls.errors import UsageError
 from dicomtls.matrix import (
-    OBSERVE, EnvironmentInfo, MatrixResult, Progress, RunInfo, recount_connections, run_cell,
+    OBSERVE, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, recount_connections, run_cell,
 )
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
+from dicomtls.profiles import _version_tuple
+from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
 from dicomtls.scan import Endpoint, scan
 from dicomtls.scenario import Cell, Probe
 
+SCENARIO = "probe"  # the scenario name of every probe cell: nothing is expected of them
 STORE_OPERATION = "store-file"
 DCMTK_PROFILES = ("bcp195", "aes")
 PYNETDICOM_PROFILES = ("dcm4che-tls-aes", "tls1.0-only", "bcp195-rfc8996")
@@ -44,42 +54,68 @@ _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.
 
 @dataclass(frozen=True)
 class Request:
-    endpoint: Endpoint
+    """One endpoint to probe, as the user named it."""
+
+    host: str  # a DNS name or an IP literal
+    port: int
+    ca: Path
+    sni: str | None = None
+    """The name to send and to check the certificate against; default: ``host`` when it is a name."""
+    client_cert: Path | None = None
+    client_key: Path | None = None
     called_aet: str = "ORTHANC"
     store: Path | None = None
     orthanc_rest: str | None = None
     logs: tuple[Path, ...] = ()
     """The endpoint's own logs: what they gain during a cell is that cell's evidence, as in a matrix run. A file
     named *access.log is read as one line per connection (Envoy's, as `invoke up` configures it)."""
+    name: str | None = None
+    """What reports call it (an inventory's host); default: HOST:PORT."""
+
+    @property
+    def server_name(self) -> str | None:
+        return self.sni or (None if ip_literal(self.host) else self.host)
+
+    @property
+    def label(self) -> str:
+        return self.name or host_port(self.host, self.port)
+
+    def endpoint(self, address: str) -> Endpoint:
+        return Endpoint(address, self.port, self.server_name, self.ca, self.client_cert, self.client_key,
+                        name=None if ip_literal(self.host) else self.host)
 
 
-def probes(request: Request) -> list[Probe]:
+def probes(request: Request, dcmtk_version: str = "3.6.7") -> list[Probe]:
     """The client × SNI × certificate × profile cells worth running against this endpoint."""
-    e = request.endpoint
-    certs = ["none", *(["valid"] if e.client_cert else []), "untrusted"]
-    best_cert = "valid" if e.client_cert else "none"
-    snis = ["none", *(["right", "wrong"] if e.sni else [])]
-    best_sni = "right" if e.sni else "none"
+    certs = ["none", *(["valid"] if request.client_cert else []), "untrusted"]
+    best_cert = "valid" if request.client_cert else "none"
+    named = request.server_name is not None
+    snis = ["none", *(["right", "wrong"] if named else [])]
+    best_sni = "right" if named else "none"
+    # dcmtk sends SNI from 3.6.8 on (--request-sni); before, it sends none, whatever the endpoint needs.
+    dcmtk_sni = "right" if named and _version_tuple(dcmtk_version) >= (3, 6, 8) else "none"
     operations = ["echo", *([STORE_OPERATION] if request.store else [])]
-    found = [Probe("dcmtk", "none", cert, op) for cert in certs for op in operations]
+    found = [Probe("dcmtk", dcmtk_sni, cert, op) for cert in certs for op in operations]
+    found.append(Probe("dcmtk", dcmtk_sni, "none", "echo", server_cert_check="ignore"))
     found.append(Probe("dcmtk", "none", "none", "echo", "plain"))
     found += [Probe("pynetdicom", sni, cert, op) for sni in snis for cert in certs for op in operations]
-    found += [Probe("dcmtk", "none", best_cert, "echo", profile=p) for p in DCMTK_PROFILES]
+    found += [Probe("dcmtk", dcmtk_sni, best_cert, "echo", profile=p) for p in DCMTK_PROFILES]
     found += [Probe("pynetdicom", best_sni, best_cert, "echo", profile=p) for p in PYNETDICOM_PROFILES]
     return found
 
 
-def _target(request: Request, pki_root: Path) -> Target:
+def _target(request: Request, address: str, pki_root: Path) -> Target:
     """Your CA and client certificate where you gave them; the untrusted one from a throwaway PKI."""
-    e = request.endpoint
-    spare = ensure_pki(PkiSpec(server_names=(e.sni or "probe.dicomtls.invalid",)), pki_root / "probe")
-    ca = e.ca or spare.ca_cert  # without --ca the clients cannot trust the server: the cells will say so
+    name = request.server_name or "probe.dicomtls.invalid"
+    spec = PkiSpec(server_names=(name,))
+    spare = ensure_pki(spec, pki_root / "probe" / spec.digest())  # one per name: an inventory has several
     pki = dataclasses.replace(
-        spare, ca_cert=ca, ca_bundle=ca,
-        client_cert=e.client_cert or spare.client_cert, client_fullchain=e.client_cert or spare.client_fullchain,
-        client_key=e.client_key or spare.client_key,
+        spare, ca_cert=request.ca, ca_bundle=request.ca,
+        client_cert=request.client_cert or spare.client_cert,
+        client_fullchain=request.client_cert or spare.client_fullchain,
+        client_key=request.client_key or spare.client_key,
     )
-    return Target(Address(e.host, e.port), (e.sni or "probe.dicomtls.invalid",), pki, request.called_aet)
+    return Target(Address(address, request.port), (name,), pki, request.called_aet)
 
 
 def _check_store_file(path: Path) -> None:
@@ -93,40 +129,70 @@ def _check_store_file(path: Path) -> None:
                          "(Implicit or Explicit VR Little Endian)")
 
 
-def run_probe(request: Request, out: Path, progress: Progress) -> MatrixResult:
-    """Scan the endpoint, run every probe cell once, and return it all as a matrix result."""
+def rest_url(url: str, resolver: Resolver) -> str:
+    """Orthanc's REST API at the address the resolver gives its host, so urllib looks nothing up itself."""
+    parts = urlsplit(url)
+    address = resolver.address(parts.hostname or "", parts.port or 80)
+    return parts._replace(netloc=host_port(address, parts.port or 80)).geturl()
+
+
+def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: Resolver = Resolver()) -> MatrixResult:
+    """Scan each endpoint, run every probe cell once against it, and return it all as one matrix result,
+    one environment per endpoint."""
     started = time.monotonic()
-    e = request.endpoint
-    if request.store:
-        _check_store_file(request.store)
-        add_source(STORE_OPERATION, request.store)
-    target = _target(request, out / "pki")
-    cells = [Cell("probe", str(e), p, OBSERVE, None) for p in probes(request)]
+    for request in requests:
+        if request.store:
+            _check_store_file(request.store)
+            add_source(STORE_OPERATION, request.store)
     dcmtk = Dcmtk()
-    dcmtk.check({(c.probe.client_version, c.probe.profile) for c in cells if c.probe.client == "dcmtk"})
-    plan = EnvironmentPlan("probe", str(e), (), None, target.pki)
-    logs = {f"{path.parent.name}/{path.name}": path for path in request.logs}
-    rest = {"orthanc": request.orthanc_rest} if request.orthanc_rest else {}
-    env = RunningEnvironment(plan, target.address, rest, logs, out)
-    env.connection_log = next((p for p in request.logs if p.name.endswith("access.log")), None)
-    versions = {"dcmtk": dcmtk.version(), "pynetdicom": Pynetdicom().version(), "openssl": ssl.OPENSSL_VERSION}
+    version = dcmtk.version()
+    planned = [(r, [Cell(SCENARIO, r.label, p, OBSERVE, None) for p in probes(r, version)]) for r in requests]
+    dcmtk.check({(c.probe.client_version, c.probe.profile) for _, cells in planned for c in cells
+                 if c.probe.client == "dcmtk"})
+    versions = {"dcmtk": version, "pynetdicom": Pynetdicom().version(), "openssl": ssl.OPENSSL_VERSION}
     result = MatrixResult(RunInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                  "none (existing endpoint)", versions, ["probe"]))
-    info = EnvironmentInfo("probe", str(e), ["probe"], [], str(e), list(target.server_names), str(out / "pki"), {})
-    result.environments.append(info)
-    progress.start(len(cells))
+                                  "none (existing endpoint)", versions, [SCENARIO]))
+    clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    progress.start(sum(len(cells) for _, cells in planned))
     try:
-        progress.environment(str(e), "scanning TLS")
-        info.scan = scan(e)
-        recount_connections(env)
-        accepts = info.scan.accepts() if not info.scan.error else None
-        progress.environment(str(e), "probing")
-        clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
-        for cell in cells:
-            cr = run_cell(cell, env, target, clients, out / "objects", accepts)
-            result.cells.append(cr)
-            progress.cell_done(cr)
+        for position, (request, cells) in enumerate(planned):
+            info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
+                                   [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
+            result.environments.append(info)
+            found = _probe_one(request, cells, info, out, progress, clients, resolver)
+            result.cells += found
+            for cr in found:
+                progress.cell_done(cr)
     finally:
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
+
+
+def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: Path, progress: Progress,
+               clients: dict[str, Client | None], resolver: Resolver) -> list[CellResult]:
+    """One endpoint's scan and cells; a name that does not resolve fails every cell for that reason."""
+    try:
+        address = resolver.address(request.host, request.port)
+        rest = {"orthanc": rest_url(request.orthanc_rest, resolver)} if request.orthanc_rest else {}
+    except Unresolved as exc:
+        info.error = f"{Reason.DNS_UNRESOLVED}: {exc}"
+        summary, fix = EXPLANATIONS[Reason.DNS_UNRESOLVED]
+        return [CellResult(c, "fail", Reason.DNS_UNRESOLVED, summary, fix, (str(exc),), "", "", 0.0) for c in cells]
+    info.entry = host_port(address, request.port)
+    if ":" in address and any(c.probe.client == "dcmtk" for c in cells):
+        # dcmtk builds "host:port" and refuses an IPv6 literal in it ("Illegal service parameter").
+        progress.environment(request.label, "dcmtk cannot connect to an IPv6 address: its cells are left out")
+        cells = [c for c in cells if c.probe.client != "dcmtk"]
+    target = _target(request, address, out / "pki")
+    plan = EnvironmentPlan(SCENARIO, request.label, (), None, target.pki)
+    logs = {f"{path.parent.name}/{path.name}": path for path in request.logs}
+    env = RunningEnvironment(plan, target.address, rest, logs, out)
+    env.connection_log = next((p for p in request.logs if p.name.endswith("access.log")), None)
+    progress.environment(request.label, "scanning TLS")
+    info.scan = scan(request.endpoint(address))
+    recount_connections(env)
+    accepts = info.scan.accepts() if not info.scan.error else None
+    progress.environment(request.label, "probing")
+    found = [run_cell(cell, env, target, clients, out / "objects", accepts) for cell in cells]
+    return corroborate(found, info.scan)

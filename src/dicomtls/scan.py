@@ -9,7 +9,6 @@ SNI. The verdicts are computed from what was observed, never from configuration.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,12 +17,13 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from dicomtls.errors import UsageError
 from dicomtls.probes import WRONG_SNI
 from dicomtls.profiles import DICOM_PROFILES, TLS_VERSIONS, DicomProfile, Rule
+from dicomtls.resolve import host_port
 
 SCAN_TIMEOUT_S = 5
 
@@ -39,7 +39,8 @@ _COMMANDS = {  # sslyze scan command name -> the version it enumerates
 
 @dataclass(frozen=True)
 class Endpoint:
-    """What to scan and how to authenticate to it; ``host`` is an IP literal on loopback."""
+    """What to scan and how to authenticate to it; ``host`` is the address to connect to (an IP literal, found by
+    :mod:`dicomtls.resolve`), ``name`` the host name it was given as, if any."""
 
     host: str
     port: int
@@ -49,9 +50,10 @@ class Endpoint:
     client_key: Path | None = None
     other_names: tuple[str, ...] = ()
     """More names whose chains to fetch: the other sites behind the same proxy."""
+    name: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return host_port(self.name or self.host, self.port)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Certificate:
     key_bits: int
     not_after: str
     is_ca: bool
+    sha256: str = ""  # fingerprint of the DER, to compare with the certificate file a server declares
 
 
 @dataclass
@@ -151,27 +154,6 @@ class ScanResult:
         return result
 
 
-def loopback_host(host: str) -> str:
-    """dicomtls talks only to loopback; names are refused so that nothing is ever looked up in DNS."""
-    if host == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        raise UsageError(f"target host {host!r} is not an IP address: give 127.x.x.x or ::1, "
-                         "and the name to ask for with --sni") from None
-    if not address.is_loopback:
-        raise UsageError(f"target {host} is not on loopback: dicomtls only talks to 127.0.0.0/8 and ::1")
-    return str(address)
-
-
-def parse_target(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"target {text!r} is not HOST:PORT: write it like 127.0.0.1:11112")
-    return loopback_host(host), int(port)
-
-
 def scan(endpoint: Endpoint) -> ScanResult:
     """Enumerate versions and suites, fetch the chains, and judge every DICOM profile."""
     from sslyze import __version__ as sslyze_version
@@ -204,9 +186,9 @@ def _enumerate(endpoint: Endpoint, result: ScanResult) -> None:
         credentials = ClientAuthenticationCredentials(certificate_chain_path=endpoint.client_cert,
                                                       key_path=endpoint.client_key)
     # sslyze wants a hostname; with ip_address set it connects there and never resolves the name.
-    location = ServerNetworkLocation(hostname=endpoint.sni or endpoint.host, port=endpoint.port,
+    location = ServerNetworkLocation(hostname=endpoint.sni or endpoint.name or endpoint.host, port=endpoint.port,
                                      ip_address=endpoint.host)
-    config = ServerNetworkConfiguration(tls_server_name_indication=endpoint.sni or endpoint.host,
+    config = ServerNetworkConfiguration(tls_server_name_indication=endpoint.sni or endpoint.name or endpoint.host,
                                         tls_client_auth_credentials=credentials,
                                         network_timeout=SCAN_TIMEOUT_S, network_max_retries=1)
     commands = {getattr(ScanCommand, name.upper()) for name in _COMMANDS} | {ScanCommand.ELLIPTIC_CURVES}
@@ -284,7 +266,8 @@ def _describe(cert: x509.Certificate) -> Certificate:
     except x509.ExtensionNotFound:
         is_ca = False
     return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), names, text, bits,
-                       cert.not_valid_after_utc.isoformat(timespec="seconds"), is_ca)
+                       cert.not_valid_after_utc.isoformat(timespec="seconds"), is_ca,
+                       cert.fingerprint(hashes.SHA256()).hex())
 
 
 def _intermediate(certs: list[x509.Certificate], anchors: list[x509.Certificate]) -> str:

@@ -130,17 +130,20 @@ def clean(c):
 
 @task(
     help={
-        "target": "HOST:PORT of the TLS endpoint (loopback: 127.x.x.x or ::1)",
-        "sni": "server name to send (and to check the certificate against); default: no SNI",
+        "target": "HOST:PORT of the TLS endpoint: a DNS name, an IPv4 address or [IPv6]",
+        "sni": "server name to send (and to check the certificate against); default: the target's name, if it is one",
+        "resolve": "HOST:PORT:ADDRESS: connect to ADDRESS for HOST:PORT without looking HOST up, like curl "
+                   "(repeatable)",
         "ca": "CA certificate(s) that should anchor the served chain",
         "client-cert": "client certificate chain, for endpoints that require one (with --client-key)",
         "client-key": "the client certificate's private key",
         "json": "also write the full scan to this JSON file",
     },
+    iterable=["resolve"],
 )
-def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None):
+def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None, resolve=None):
     """Scan a TLS endpoint: versions, suites, chains with/without SNI, and a verdict per DICOM TLS profile."""
-    code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json)
+    code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json, resolve or None)
     if code:
         raise Exit(code=code)
 
@@ -163,25 +166,32 @@ def bisect(c, component, versions, cell, scenario=None, out="out"):
 
 @task(
     help={
-        "target": "HOST:PORT of the running DICOM TLS endpoint (loopback: 127.x.x.x or ::1)",
-        "sni": "the server name clients should send; adds SNI right/wrong cells",
+        "target": "HOST:PORT of the running DICOM TLS endpoint: a DNS name, an IPv4 address or [IPv6]",
+        "sni": "the server name clients should send (default: the target's name, if it is one); adds SNI "
+               "right/wrong cells",
+        "resolve": "HOST:PORT:ADDRESS: connect to ADDRESS for HOST:PORT without looking HOST up, like curl "
+                   "(repeatable)",
         "ca": "CA certificate that issued the endpoint's certificate",
         "client-cert": "your client certificate chain (with --client-key); adds the cert=valid cells",
         "client-key": "its private key",
         "called-aet": "called AE title (default: ORTHANC)",
         "store": "also C-STORE this DICOM file (uncompressed); verified only with --orthanc-rest",
         "orthanc-rest": "Orthanc's REST API, http://HOST:PORT, to check that each C-STORE arrived intact",
-        "out": "directory for probe/results.json and probe/junit.xml (default: out)",
+        "out": "directory for probe/results.json, junit.xml, summary.md and report.html (default: out)",
         "log": "a log of the endpoint (repeatable): its new lines become each cell's evidence; *access.log is read "
                "as one line per connection (Envoy's access log from `invoke up`)",
+        "inventory": "an Ansible inventory (YAML or INI; host_vars/ and group_vars/ beside it are read): probe and "
+                     "check every host's DICOM endpoint from its dicomtls_* variables, instead of --target",
+        "limit": "with --inventory: only the hosts or groups this Ansible pattern selects (e.g. 'bhs:!staging')",
     },
-    iterable=["log"],
+    iterable=["log", "resolve"],
 )
-def probe(c, target, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
-          orthanc_rest=None, out="out", log=None):
-    """Run the client x SNI x certificate x profile probes and a TLS scan against an endpoint that is already up."""
+def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
+          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None):
+    """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
+    SNI, certificate and profile, and scan them."""
     code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
-                    log or None)
+                    log or None, resolve or None, inventory, limit)
     if code:
         raise Exit(code=code)
 

@@ -114,7 +114,19 @@ def test_scan_reports_the_chain_for_the_right_sni_a_wrong_one_and_none(running: 
     assert all(v["compliant"] for v in result["verdicts"])
 
 
-def test_scan_refuses_a_non_loopback_target_with_one_line(tmp_path: Path) -> None:
-    proc = run_invoke(["scan", "--target", "192.0.2.10:11112"], tmp_path)
+def test_scan_of_a_name_pinned_by_resolve_sends_the_name_as_sni(running: dict[str, Any]) -> None:
+    env = running["envs"]["envoy-optional-cert"]
+    name, port = env["sni_names"][0], env["port"]
+    out = running["tmp"] / "by-name.json"
+    proc = run_invoke(["scan", "--target", f"{name}:{port}", "--resolve", f"{name}:{port}:{env['address']}",
+                       "--ca", env["ca"], "--json", str(out)], running["tmp"], timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert result["target"] == f"{name}:{port}" and result["sni"] == name
+    assert result["chains"][0]["sni"] == name and result["chains"][0]["hostname_match"] is True
+
+
+def test_scan_refuses_a_malformed_target_with_one_line(tmp_path: Path) -> None:
+    proc = run_invoke(["scan", "--target", "::1:11112"], tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "not on loopback" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "in brackets" in proc.stderr

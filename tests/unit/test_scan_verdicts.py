@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from dicomtls.errors import UsageError
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.scan import (
     AcceptedSuite,
@@ -24,7 +23,6 @@ from dicomtls.scan import (
     _intermediate,
     _leads_to_anchor,
     _names,
-    parse_target,
 )
 
 SCANS = Path(__file__).resolve().parents[1] / "fixtures" / "scans"
@@ -165,21 +163,3 @@ def test_an_unreachable_endpoint_yields_a_chain_error_not_an_exception() -> None
 
     chain = _fetch_chain(Endpoint("127.0.0.1", 1), None)
     assert isinstance(chain, Chain) and chain.error and not chain.certificates
-
-
-@pytest.mark.parametrize("target, message", [
-    ("10.1.2.3:11112", "not on loopback"),
-    ("dicom.example.com:11112", "not an IP address"),
-    ("127.0.0.1", "not HOST:PORT"),
-    ("127.0.0.1:0", "not HOST:PORT"),
-    ("127.0.0.1:70000", "not HOST:PORT"),
-])
-def test_scan_targets_are_loopback_ip_literals(target: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
-        parse_target(target)
-
-
-def test_loopback_targets_parse() -> None:
-    assert parse_target("127.0.0.1:11112") == ("127.0.0.1", 11112)
-    assert parse_target("localhost:2762") == ("127.0.0.1", 2762)
-    assert parse_target("[::1]:2762") == ("::1", 2762)
