@@ -89,3 +89,13 @@ def answers(run: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 def environment_order(run: dict[str, Any]) -> list[tuple[str, int, str | None]]:
     return [(e["name"], e["position"], e.get("error")) for e in run["results"]["environments"]]
+
+
+def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
+    found = [c for c in run["results"]["cells"] if all(c[k] == v for k, v in where.items())]
+    assert found, f"no cell matches {where}"
+    return found
+
+
+def environment(run: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(e for e in run["results"]["environments"] if e["name"] == name)

@@ -11,7 +11,7 @@ import pytest
 
 from dicomtls.backends import docker_answers
 
-from .conftest import ROOT, matrix_run, run_invoke
+from .conftest import ROOT, cells, environment, matrix_run, run_invoke
 from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.integration
@@ -32,16 +32,6 @@ def gitops_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def manual_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return matrix_run(tmp_path_factory.mktemp("manual"), "--backend", "local", "--manifests", str(MANUAL))
-
-
-def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
-    found = [c for c in run["results"]["cells"] if all(c[k] == v for k, v in where.items())]
-    assert found, f"no cell matches {where}"
-    return found
-
-
-def environment(run: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(e for e in run["results"]["environments"] if e["name"] == name)
 
 
 def test_gitops_tree_starts_its_dicom_gateway_only_and_leaves_nothing_running(gitops_run: dict[str, Any]) -> None:
@@ -96,7 +86,10 @@ def test_manual_single_file_runs_its_dicom_gateway(manual_run: dict[str, Any]) -
     assert [c["actual"] for c in stores] == ["pass"]
     listed = "\n".join(environment(manual_run, MANUAL_ENV)["unhonoured"])
     assert "Gateway orthweb-web-gateway): no server with port.protocol TLS (HTTPS, HTTP only)" in listed
-    assert "ClusterIssuer selfsigned-issuer" in listed
+    # Its cert-manager chain (selfsigned-issuer -> my-ca -> my-ca-issuer -> orthweb-cert) is the run's PKI.
+    served = next(c for c in environment(manual_run, MANUAL_ENV)["scan"]["chains"] if c["certificates"])
+    assert served["certificates"][0]["issuer"] == "CN=my-ca"
+    assert served["certificates"][0]["subject"] == "CN=dicom.korthweb.test"
 
 
 def test_traefik_tls_store_default_certificate_lets_dcmtk_without_sni_trust_the_proxy(tmp_path: Path) -> None:
