@@ -357,7 +357,7 @@ def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
 def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
           called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
           logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
-          limit: str | None = None) -> int:
+          limit: str | None = None, jobs: str | None = "auto") -> int:
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
     passing cell or a server check failed."""
@@ -393,11 +393,12 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
                             _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
         deployments = []
     chosen = resolver(pins)
+    parallel = parse_jobs(jobs)
     out_path = _out_dir(out) / "probe"
     out_path.mkdir(exist_ok=True)
     console = _console()
     with interruptible():
-        result = run_probe(requests, out_path, ConsoleProgress(console), chosen)
+        result = run_probe(requests, out_path, ConsoleProgress(console, parallel), chosen, parallel)
         if deployments:
             from dicomtls.checks import run_checks
 

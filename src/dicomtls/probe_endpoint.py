@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,11 +106,15 @@ def probes(request: Request, dcmtk_version: str = "3.6.7") -> list[Probe]:
     return found
 
 
+_MAKING_PKI = threading.Lock()
+
+
 def _target(request: Request, address: str, pki_root: Path) -> Target:
     """Your CA and client certificate where you gave them; the untrusted one from a throwaway PKI."""
     name = request.server_name or "probe.dicomtls.invalid"
     spec = PkiSpec(server_names=(name,))
-    spare = ensure_pki(spec, pki_root / "probe" / spec.digest())  # one per name: an inventory has several
+    with _MAKING_PKI:  # hosts probed side by side may share a name
+        spare = ensure_pki(spec, pki_root / "probe" / spec.digest())  # one per name: an inventory has several
     pki = dataclasses.replace(
         spare, ca_cert=request.ca, ca_bundle=request.ca,
         client_cert=request.client_cert or spare.client_cert,
@@ -136,9 +142,11 @@ def rest_url(url: str, resolver: Resolver) -> str:
     return parts._replace(netloc=host_port(address, parts.port or 80)).geturl()
 
 
-def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: Resolver = Resolver()) -> MatrixResult:
+def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: Resolver = Resolver(),
+              jobs: int = 1) -> MatrixResult:
     """Scan each endpoint, run every probe cell once against it, and return it all as one matrix result,
-    one environment per endpoint."""
+    one environment per endpoint; ``jobs`` endpoints at a time (each one's cells in order), reported in the
+    inventory's order."""
     started = time.monotonic()
     for request in requests:
         if request.store:
@@ -154,15 +162,22 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
                                   "none (existing endpoint)", versions, [SCENARIO]))
     clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
     progress.start(sum(len(cells) for _, cells in planned))
+    def one(position: int, request: Request, cells: list[Cell]) -> tuple[EnvironmentInfo, list[CellResult]]:
+        info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
+                               [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
+        found = _probe_one(request, cells, info, out, progress, clients, resolver)
+        for cr in found:
+            progress.cell_done(cr)
+        return info, found
+
     try:
-        for position, (request, cells) in enumerate(planned):
-            info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
-                                   [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
-            result.environments.append(info)
-            found = _probe_one(request, cells, info, out, progress, clients, resolver)
-            result.cells += found
-            for cr in found:
-                progress.cell_done(cr)
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="endpoint") as pool:
+            futures = [pool.submit(one, position, request, cells)
+                       for position, (request, cells) in enumerate(planned)]
+            for future in futures:
+                info, found = future.result()
+                result.environments.append(info)
+                result.cells += found
     finally:
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
@@ -194,5 +209,5 @@ def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: 
     recount_connections(env)
     accepts = info.scan.accepts() if not info.scan.error else None
     progress.environment(request.label, "probing")
-    found = [run_cell(cell, env, target, clients, out / "objects", accepts) for cell in cells]
+    found = [run_cell(cell, env, target, clients, out / "objects" / request.label, accepts) for cell in cells]
     return corroborate(found, info.scan)

@@ -183,15 +183,16 @@ def bisect(c, component, versions, cell, scenario=None, out="out"):
         "inventory": "an Ansible inventory (YAML or INI; host_vars/ and group_vars/ beside it are read): probe and "
                      "check every host's DICOM endpoint from its dicomtls_* variables, instead of --target",
         "limit": "with --inventory: only the hosts or groups this Ansible pattern selects (e.g. 'bhs:!staging')",
+        "jobs": "with --inventory: hosts to probe at the same time, or auto (default)",
     },
     iterable=["log", "resolve"],
 )
 def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
-          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None):
+          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto"):
     """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
     SNI, certificate and profile, and scan them."""
     code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
-                    log or None, resolve or None, inventory, limit)
+                    log or None, resolve or None, inventory, limit, jobs)
     if code:
         raise Exit(code=code)
 
