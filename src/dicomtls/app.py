@@ -324,16 +324,18 @@ def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, 
     return 1 if result.error else 0
 
 
-def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None, out: str) -> int:
+def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None, out: str,
+           jobs: str | None = "auto") -> int:
     """Run one cell over ordered versions of a component; print the first flip with the evidence on both sides."""
     from dicomtls.bisect import bisect as run_bisect
     from dicomtls.bisect import parse_versions
 
     ordered = parse_versions(versions)
+    parallel = parse_jobs(jobs)
     console = _console()
     say = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     with interruptible():
-        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say)
+        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say, jobs=parallel)
     for line in result.lines():
         say(line)
     return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class BisectResult:
     component: str
     cell: str
     versions: list[str]
-    steps: list[Step] = field(default_factory=list)  # in the order they ran
+    steps: list[Step] = field(default_factory=list)  # each version run, oldest first
     flip: tuple[Step, Step] | None = None
 
     @property
@@ -172,7 +173,9 @@ class _Quiet:
 
 
 def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[str] | None, out: Path,
-           say: Callable[[str], None] = lambda _: None, cache: Path | None = None) -> BisectResult:
+           say: Callable[[str], None] = lambda _: None, cache: Path | None = None, jobs: int = 1) -> BisectResult:
+    """``jobs`` > 1: the first and the last version, which do not depend on each other, run side by side; the
+    halving between them depends on each answer, so it runs one version at a time."""
     scenario, cell = select_cell(selector, scenario_names)
     result = BisectResult(kind, cell.id, versions)
     steps: dict[int, Step] = {}
@@ -193,8 +196,14 @@ def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[s
         return step
 
     low, high = 0, len(versions) - 1
-    first = run(low).outcome
-    if run(high).outcome == first:
+    if jobs > 1:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="version") as pool:
+            ends = list(pool.map(run, (low, high)))
+    else:
+        ends = [run(low), run(high)]
+    result.steps.sort(key=lambda step: versions.index(step.version))
+    first = ends[0].outcome
+    if ends[1].outcome == first:
         return result
     while high - low > 1:
         middle = (low + high) // 2
@@ -203,4 +212,5 @@ def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[s
         else:
             high = middle
     result.flip = (steps[low], steps[high])
+    result.steps.sort(key=lambda step: versions.index(step.version))
     return result

@@ -157,11 +157,12 @@ def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=N
                 "operation transport server_cert_check profile) that match exactly one cell",
         "scenario": "where to look for the cell (repeatable; default: every scenario)",
         "out": "directory for each version's run (default: out)",
+        "jobs": "1 runs one version at a time; more (or auto, the default) runs the first and last side by side",
     },
 )
-def bisect(c, component, versions, cell, scenario=None, out="out"):
+def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto"):
     """Find the first version where a cell's outcome flips; each version is installed once into ~/.cache/dicomtls."""
-    _guarded(app.bisect, component, versions, cell, scenario or None, out)
+    _guarded(app.bisect, component, versions, cell, scenario or None, out, jobs)
 
 
 @task(
