@@ -132,6 +132,39 @@ def test_interrupted_docker_run_leaves_nothing_after_teardown(tmp_path: Path, si
     assert ours() == ([], [])
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_docker_run_with_environments_in_flight_leaves_nothing_after_teardown(tmp_path: Path,
+                                                                                           sig: int) -> None:
+    from .test_teardown import THREE_AT_ONCE
+
+    assert ours() == ([], [])
+    scenario = tmp_path / "three-at-once.yaml"
+    scenario.write_text(THREE_AT_ONCE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "matrix", "--backend", "docker", "--scenario", str(scenario),
+         "--jobs", "3", "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len([n for n in ours()[0] if n.endswith("-envoy")]) < 2:
+            assert proc.poll() is None, "the run ended before two environments were up"
+            assert time.monotonic() < deadline, "two environments never ran at once"
+            time.sleep(0.2)
+        os.kill(proc.pid, sig)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sig == signal.SIGKILL:
+        cleaned = run_invoke(["clean"], tmp_path)
+        assert cleaned.returncode == 0, cleaned.stderr
+    else:
+        assert proc.returncode == 130
+    assert ours() == ([], [])
+
+
 def test_up_environment_passes_testinfra_checks(tmp_path: Path) -> None:
     """Proxies listen, certificates are mounted read-only, no CA key is anywhere inside, Orthanc runs its config."""
     import testinfra
