@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -269,7 +269,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         # reports keep the plan's order whatever finished first.
         by_cost = sorted(range(len(groups)), key=lambda i: -len(groups[i].cells))
         futures = {i: pool.submit(runner.run, chosen[i], groups[i], per_env[groups[i].plan.key]) for i in by_cost}
-        done = [_outcome(futures[i]) for i in range(len(groups))]
+        done = [futures[i].result() for i in range(len(groups))]
         for info, cells in done:
             result.environments.append(info)
             result.cells.extend(cells)
@@ -293,10 +293,6 @@ def auto_jobs() -> int:
     except (ValueError, OSError):
         gib = 4.0
     return max(1, min(2 * cores, int(gib // 2), 8))
-
-
-def _outcome(future: Future[tuple[EnvironmentInfo, list[CellResult]]]) -> tuple[EnvironmentInfo, list[CellResult]]:
-    return future.result()
 
 
 def _wait_through_interrupts(wait: Callable[[], object]) -> None:
