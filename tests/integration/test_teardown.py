@@ -132,6 +132,16 @@ def test_interrupted_run_with_environments_in_flight_leaves_nothing_behind(tmp_p
         assert "interrupted" in err and "Traceback" not in err
 
 
+def envoy_for_three_seconds(tmp_path: Path) -> Path:
+    """The real Envoy, stopped by SIGTERM three seconds after it starts: a component that dies mid-run."""
+    envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
+    assert envoy, "envoy is installed into the venv by install.sh"
+    wrapper = tmp_path / "envoy-for-3s"
+    wrapper.write_text(f"#!/bin/sh\nexec timeout 3 {envoy} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 DYING_PROXY = """
 name: dying-proxy
 description: Envoy stops three seconds after it starts, in the middle of the run.
@@ -156,11 +166,7 @@ expect:
 
 def test_component_that_stops_fails_the_remaining_cells_and_its_log_is_kept(tmp_path: Path,
                                                                              clean_slate: Path) -> None:
-    envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
-    assert envoy, "envoy is installed into the venv by install.sh"
-    wrapper = tmp_path / "envoy-for-3s"
-    wrapper.write_text(f"#!/bin/sh\nexec timeout 3 {envoy} \"$@\"\n")
-    wrapper.chmod(0o755)
+    wrapper = envoy_for_three_seconds(tmp_path)
     scenario = tmp_path / "dying-proxy.yaml"
     scenario.write_text(DYING_PROXY)
     proc = run_invoke(["matrix", "--scenario", str(scenario), "--out", str(tmp_path / "out")],
@@ -190,11 +196,7 @@ DYING_AMONG_OTHERS = DYING_PROXY.replace("name: dying-proxy", "name: dying-among
 
 def test_a_component_that_stops_fails_only_its_own_environment_while_others_run_beside_it(
         tmp_path: Path, clean_slate: Path) -> None:
-    envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
-    assert envoy, "envoy is installed into the venv by install.sh"
-    wrapper = tmp_path / "envoy-for-3s"
-    wrapper.write_text(f"#!/bin/sh\nexec timeout 3 {envoy} \"$@\"\n")
-    wrapper.chmod(0o755)
+    wrapper = envoy_for_three_seconds(tmp_path)
     scenario = tmp_path / "dying-among-others.yaml"
     scenario.write_text(DYING_AMONG_OTHERS)
     proc = run_invoke(["matrix", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")],
