@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from pathlib import Path
 
@@ -99,3 +99,24 @@ def cells(run: dict[str, Any], **where: str) -> list[dict[str, Any]]:
 
 def environment(run: dict[str, Any], name: str) -> dict[str, Any]:
     return next(e for e in run["results"]["environments"] if e["name"] == name)
+
+
+def interrupted_run(args: list[str], tmp_path: Path, ready: Callable[[], bool], sig: int, what: str,
+                    timeout_s: float = 120) -> tuple[int, str]:
+    """`invoke ARGS` in a session of its own, sent ``sig`` once ``ready()`` holds; its exit status and stderr.
+
+    ``what`` names the state being waited for, for the failure message when it never comes."""
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=invoke_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            assert proc.poll() is None, f"the run ended before {what}"
+            assert time.monotonic() < deadline, f"never: {what}"
+            time.sleep(0.1)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +10,7 @@ import pytest
 
 from dicomtls.backends import docker_answers
 
-from .conftest import ROOT, answers, environment_order, invoke_env, matrix_run, run_invoke
+from .conftest import answers, environment_order, interrupted_run, matrix_run, run_invoke
 
 pytestmark = [
     pytest.mark.integration,
@@ -97,38 +93,19 @@ def test_docker_run_leaves_no_container_or_network(docker_default_run: dict[str,
     assert docker_default_run["ours_after"] == ([], [])
 
 
-def _wait_for_container(timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if ours()[0]:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the run never started a container")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_docker_run_leaves_nothing_after_teardown(tmp_path: Path, sig: int) -> None:
     """Ctrl-C tears down at once; a SIGKILLed run's leftovers go with `invoke clean` (or the next run's sweep)."""
     assert ours() == ([], [])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "matrix", "--backend", "docker", "--scenario", "orthweb-envoy",
-         "--out", str(tmp_path / "out")],
-        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        _wait_for_container()
-        os.kill(proc.pid, sig)
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    returncode, _ = interrupted_run(
+        ["matrix", "--backend", "docker", "--scenario", "orthweb-envoy", "--out", str(tmp_path / "out")], tmp_path,
+        lambda: bool(ours()[0]), sig, "the run started a container")
     if sig == signal.SIGKILL:
         assert ours()[0], "a SIGKILLed run cannot clean up; its containers stay until `invoke clean`"
         cleaned = run_invoke(["clean"], tmp_path)
         assert cleaned.returncode == 0, cleaned.stderr
     else:
-        assert proc.returncode == 130
+        assert returncode == 130
     assert ours() == ([], [])
 
 
@@ -140,28 +117,15 @@ def test_interrupted_docker_run_with_environments_in_flight_leaves_nothing_after
     assert ours() == ([], [])
     scenario = tmp_path / "three-at-once.yaml"
     scenario.write_text(THREE_AT_ONCE)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "matrix", "--backend", "docker", "--scenario", str(scenario),
-         "--jobs", "3", "--out", str(tmp_path / "out")],
-        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while len([n for n in ours()[0] if n.endswith("-envoy")]) < 2:
-            assert proc.poll() is None, "the run ended before two environments were up"
-            assert time.monotonic() < deadline, "two environments never ran at once"
-            time.sleep(0.2)
-        os.kill(proc.pid, sig)
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    returncode, _ = interrupted_run(
+        ["matrix", "--backend", "docker", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")],
+        tmp_path, lambda: len([n for n in ours()[0] if n.endswith("-envoy")]) >= 2, sig,
+        "two environments ran at once")
     if sig == signal.SIGKILL:
         cleaned = run_invoke(["clean"], tmp_path)
         assert cleaned.returncode == 0, cleaned.stderr
     else:
-        assert proc.returncode == 130
+        assert returncode == 130
     assert ours() == ([], [])
 
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from .conftest import ROOT, invoke_env, run_invoke
+from .conftest import interrupted_run, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -45,36 +42,17 @@ def test_failing_run_exits_one_and_leaves_nothing_behind(tmp_path: Path, clean_s
     assert "‼" in proc.stdout
 
 
-def _start_matrix(tmp_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", "matrix", "--scenario", "orthweb-envoy", "--out", str(tmp_path / "out")],
-        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_for_envoy_under(tmp_path: Path, timeout_s: float = 60) -> None:
-    """Block until the run has its environment up: an Envoy whose config lives under tmp_path."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for p in psutil.process_iter(["name", "cmdline"]):
-            if p.info["name"] == "envoy" and any(str(tmp_path) in a for a in p.info["cmdline"] or ()):
-                return
-        time.sleep(0.1)
-    raise AssertionError("the matrix never started Envoy")
+def envoys_under(tmp_path: Path) -> int:
+    """Envoys whose config lives under tmp_path: this run's environments that are up."""
+    return sum(1 for p in psutil.process_iter(["name", "cmdline"])
+               if p.info["name"] == "envoy" and any(str(tmp_path) in a for a in p.info["cmdline"] or ()))
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
 def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, clean_slate: Path, sig: int, code: int) -> None:
-    proc = _start_matrix(tmp_path)
-    try:
-        _wait_for_envoy_under(tmp_path)
-        os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == code
+    returncode, err = interrupted_run(["matrix", "--scenario", "orthweb-envoy", "--out", str(tmp_path / "out")],
+                                      tmp_path, lambda: envoys_under(tmp_path) >= 1, sig, "the matrix started Envoy")
+    assert returncode == code
     if sig != signal.SIGKILL:
         assert "interrupted" in err and "Traceback" not in err
 
@@ -100,34 +78,15 @@ expect:
 """
 
 
-def _envoys_under(tmp_path: Path) -> int:
-    return sum(1 for p in psutil.process_iter(["name", "cmdline"])
-               if p.info["name"] == "envoy" and any(str(tmp_path) in a for a in p.info["cmdline"] or ()))
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
 def test_interrupted_run_with_environments_in_flight_leaves_nothing_behind(tmp_path: Path, clean_slate: Path,
                                                                           sig: int, code: int) -> None:
     scenario = tmp_path / "three-at-once.yaml"
     scenario.write_text(THREE_AT_ONCE)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "matrix", "--scenario", str(scenario), "--jobs", "3",
-         "--out", str(tmp_path / "out")],
-        cwd=ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while _envoys_under(tmp_path) < 2:
-            assert proc.poll() is None, "the run ended before two environments were up"
-            assert time.monotonic() < deadline, "two environments never ran at once"
-            time.sleep(0.1)
-        os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == code
+    returncode, err = interrupted_run(
+        ["matrix", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")], tmp_path,
+        lambda: envoys_under(tmp_path) >= 2, sig, "two environments ran at once", timeout_s=90)
+    assert returncode == code
     if sig != signal.SIGKILL:
         assert "interrupted" in err and "Traceback" not in err
 
