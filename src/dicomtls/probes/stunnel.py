@@ -31,7 +31,8 @@ _PORT = "@PORT@"  # in dcmtk's argv: the port stunnel bound, which the wrapper s
 # Start stunnel, wait until its log says it listens (port 0: the kernel picks a free one), run dcmtk against it,
 # stop stunnel, then print stunnel's log after a marker. $1: stunnel's config; the rest: dcmtk's argv.
 _WRAPPER = r"""conf=$1; shift
-log=$(mktemp); stunnel4 "$conf" 2>"$log" & pid=$!
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+stunnel4 "$conf" 2>"$log" & pid=$!
 until grep -q 'Accepting new connections' "$log"; do
   kill -0 "$pid" 2>/dev/null || { echo "stunnel exited before listening"; echo "@STUNNEL-LOG@"; cat "$log"; exit 97; }
   sleep 0.02
@@ -40,7 +41,7 @@ port=$(sed -n 's/.* bound to 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log" | head -n 1)
 for arg do shift; [ "$arg" = "@PORT@" ] && arg=$port; set -- "$@" "$arg"; done
 "$@" 2>&1; code=$?
 kill "$pid"; wait "$pid"
-echo "@STUNNEL-LOG@"; cat "$log"; rm -f "$log"
+echo "@STUNNEL-LOG@"; cat "$log"
 exit "$code"
 """
 _MARKER = "@STUNNEL-LOG@"
