@@ -178,3 +178,17 @@ def test_dcmtk_via_stunnel_rejects_axes_it_cannot_honour(extra: str, says: str) 
 
     with pytest.raises(UsageError, match=says):
         parse_scenario(_group(extra), "t.yaml")
+
+
+def test_a_sidecar_started_by_a_local_command_dies_with_it_at_the_timeout(tmp_path: Path) -> None:
+    import psutil
+
+    from dicomtls.backends.local import LocalCommandHost
+
+    marker = tmp_path / "sidecar-alive"
+    # Like the wrapper: a helper in the background, then a client that never ends.
+    script = f'sleep 300 & echo $! > {marker}; sleep 300'
+    result = LocalCommandHost(INGRESS).run(["sh", "-c", script], timeout_s=1)
+    assert result.code == -1 and "timed out" in result.output
+    sidecar = int(marker.read_text())
+    assert not psutil.pid_exists(sidecar) or psutil.Process(sidecar).status() == psutil.STATUS_ZOMBIE
