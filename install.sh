@@ -20,8 +20,9 @@ if ! command -v dockerd >/dev/null 2>&1; then docker_pkg=(docker.io); fi
 need_pkgs=()
 # nginx with its stream module, and haproxy: proxies dicomtls runs with its own configs on free ports.
 # The tests lint the GitHub Action's scripts with shellcheck (through actionlint).
+# stunnel4: the client dcmtk-stunnel (plain dcmtk -> stunnel -> the TLS ingress).
 for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy \
-           debootstrap shellcheck "${docker_pkg[@]}" "${browser[@]}"; do
+           debootstrap shellcheck stunnel4 "${docker_pkg[@]}" "${browser[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -264,7 +264,7 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
             for env in scenario.environments:
                 for built in env.components():
                     specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
-            if any(c.probe.client == "dcmtk" for c in scenario.cells()):
+            if any(c.probe.client in ("dcmtk", "dcmtk-stunnel") for c in scenario.cells()):
                 specs.append(spec_for("dcmtk", None))
     for spec in dict.fromkeys(specs):
         say(f"{ensure_image(spec, say)} ready")

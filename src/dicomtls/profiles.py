@@ -165,6 +165,8 @@ def unsupported(client: str, profile: str) -> str | None:
     if client == "dcmtk" and chosen.dcmtk is None:
         return (f"dcmtk cannot express profile {profile} ({chosen.description}): give it to pynetdicom, "
                 f"or use one of {', '.join(can)} for dcmtk")
+    if client == "dcmtk-stunnel":
+        return "dcmtk-stunnel offers OpenSSL's defaults (stunnel sets no cipher list): use profile default"
     if client == "pynetdicom" and chosen.python is None:
         return f"pynetdicom has no preset {profile}: use one of {', '.join(can)}"
     return None

@@ -33,7 +33,8 @@ from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName, unsupported
 from dicomtls.resources import SCENARIOS
 
-Client = Literal["dcmtk", "pynetdicom"]
+Client = Literal["dcmtk", "pynetdicom", "dcmtk-stunnel"]
+CLIENT_NAMES = {"dcmtk-stunnel": "dcmtk via stunnel"}  # how reports name a client whose value is not its name
 SNI_CHOICES = ("none", "right", "wrong")
 Sni = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 """none, right (the first site's first name), wrong (a name nobody serves), or the name of a site."""
@@ -323,6 +324,9 @@ class ProbeGroup(_Model):
                                  "use sni: none, or client_version: 3.6.9 on the Docker backend")
         if "pynetdicom" in self.client and self.client_version != ["default"]:
             raise ValueError("client_version applies to dcmtk only: give pynetdicom its own group")
+        if "dcmtk-stunnel" in self.client and self.transport != ["tls"]:
+            raise ValueError("dcmtk-stunnel always speaks TLS (stunnel wraps plain dcmtk): use client dcmtk "
+                             "for transport: plain")
         return self
 
 

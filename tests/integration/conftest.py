@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_NAMES = {"Orthanc", "envoy", "traefik", "nginx", "haproxy"}
+SERVER_NAMES = {"Orthanc", "envoy", "traefik", "nginx", "haproxy", "stunnel4"}
 
 
 def invoke_env(tmp_path: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ from .conftest import run_invoke
 
 pytestmark = pytest.mark.integration
 
-PROGRAMS = ("Orthanc", "dcmtk", "nginx", "HAProxy", "Envoy", "Traefik", "Docker", "Chromium")
+PROGRAMS = ("Orthanc", "dcmtk", "stunnel", "nginx", "HAProxy", "Envoy", "Traefik", "Docker", "Chromium")
 
 
 def program_lines(stdout: str) -> dict[str, str]:

@@ -89,6 +89,16 @@ def test_istio_named_hosts_close_dcmtk_without_sni_with_no_filter_chain_match(ru
     assert {c["actual"] for c in cells(run, environment="istio-named-simple", sni="right")} == {"pass"}
 
 
+def test_istio_named_hosts_let_dcmtk_via_stunnel_with_sni_through(run: dict[str, Any]) -> None:
+    # The sidecar's fix for dcmtk 3.6.7 (no --request-sni): stunnel sends SNI, and its C-STORE arrives.
+    for env in ("istio-named-simple", "istio-named-mutual"):
+        via = cells(run, environment=env, client="dcmtk-stunnel", sni="right")
+        assert {c["actual"] for c in via} == {"pass"}, [c["id"] for c in via]
+        assert any("holds the sent dataset" in c["detail"] for c in via)
+        without = cells(run, environment=env, client="dcmtk-stunnel", sni="none")
+        assert {(c["actual"], c["reason"]) for c in without} == {("fail", "tls-no-matching-sni")}
+
+
 def test_istio_mutual_requires_a_client_certificate(run: dict[str, Any]) -> None:
     without = cells(run, environment="istio-wildcard-mutual", client="dcmtk", client_cert="none")
     assert {(c["actual"], c["reason"]) for c in without} == {("fail", "tls-cert-required")}

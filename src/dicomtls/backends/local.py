@@ -293,9 +293,17 @@ class LocalCommandHost:
         return str(host_path)
 
     def run(self, argv: list[str], timeout_s: float) -> CommandResult:
+        # A process group of its own, ended whole: a client's helpers (a stunnel sidecar) never outlive it.
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                text=True, start_new_session=True)
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            partial, _ = proc.communicate()
             return CommandResult(-1, f"{partial}\n{Path(argv[0]).name} timed out after {timeout_s:.0f}s")
-        return CommandResult(proc.returncode, proc.stdout + proc.stderr)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return CommandResult(proc.returncode, out + err)

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from dicomtls.backends import CommandHost
+from dicomtls.components import Address
 from dicomtls.errors import UsageError
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
 from dicomtls.profiles import PROFILES, dcmtk_offer, dcmtk_too_old
 from dicomtls.scenario import Probe
-from dicomtls.dicomdata import make_object
+from dicomtls.dicomdata import TestObject, make_object
 
 DCMTK_BIN = Path("/usr/bin")
 TIMEOUT_S = 15
@@ -58,11 +60,26 @@ class Dcmtk:
         return _version(self.bindir)
 
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
-        identity = target.client_identity(probe.client_cert)
         objects = workdir.resolve()
+        host = target.command_host("dcmtk", self._wanted(probe), self.files(target, probe, objects))
+        argv, sent = self.command(host, target, probe, objects, host.address)
+        result = host.run(argv, TIMEOUT_S * 3)
+        return self.outcome(probe, argv, result.output, result.code, sent)
+
+    def files(self, target: Target, probe: Probe, objects: Path) -> tuple[Path, ...]:
+        """What the client container must see: the client's identity, the CA, the objects directory."""
+        identity = target.client_identity(probe.client_cert)
         objects.mkdir(parents=True, exist_ok=True)
-        version = None if probe.client_version == "default" else probe.client_version
-        host = target.command_host("dcmtk", version, (*(identity or ()), target.pki.ca_cert, objects))
+        return (*(identity or ()), target.pki.ca_cert, objects)
+
+    @staticmethod
+    def _wanted(probe: Probe) -> str | None:
+        return None if probe.client_version == "default" else probe.client_version
+
+    def command(self, host: CommandHost, target: Target, probe: Probe, objects: Path,
+                address: Address) -> tuple[list[str], TestObject | None]:
+        """echoscu or storescu as a user would type it, against ``address``, and the object a store sends."""
+        identity = target.client_identity(probe.client_cert)
         # -v's output, plus dcmtls's TLS details (the server's certificate), which are read for that and dropped.
         log_config = objects / "dcmtk-log.cfg"
         log_config.write_text(LOG_CONFIG)
@@ -83,7 +100,7 @@ class Dcmtk:
             chosen = PROFILES[probe.profile].dcmtk
             if chosen is not None:
                 args.append(chosen.flag)
-        args += [host.address.host, str(host.address.port)]
+        args += [address.host, str(address.port)]
         sent = None
         if probe.operation == "echo":
             tool = "echoscu"
@@ -91,12 +108,13 @@ class Dcmtk:
             tool = "storescu"
             sent = make_object(probe.operation, objects)
             args.append(host.path(sent.path))
-        argv = [str(self.bindir / tool), *args]
-        result = host.run(argv, TIMEOUT_S * 3)
-        output, code = result.output, result.code
+        return [str(self.bindir / tool), *args], sent
+
+    def outcome(self, probe: Probe, argv: list[str], output: str, code: int, sent: TestObject | None) -> ProbeOutcome:
+        """How far dcmtk got, in its own words (TLS details dropped once the server's certificate is read)."""
         peer = _peer_subject(output)
         lines = tuple(l for l in output.splitlines() if l.strip() and not l.startswith("D:"))
-        ok = code == 0 and (tool == "echoscu" or any("Received Store Response (Success)" in l for l in lines))
+        ok = code == 0 and (sent is None or any("Received Store Response (Success)" in l for l in lines))
         offered = dcmtk_offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
         return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer)
 

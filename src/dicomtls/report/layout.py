@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicomtls.matrix import NOT_VERIFIED, OBSERVE
-from dicomtls.scenario import Probe
+from dicomtls.scenario import CLIENT_NAMES, Probe
 
 _PROBE_FIELDS = dataclasses.fields(Probe)
 _SHOWN = ("client", "sni", "client_cert", "operation")  # their own columns; other axes annotate the client
@@ -92,7 +92,7 @@ def client_label(record: dict[str, Any]) -> str:
         for f in _PROBE_FIELDS
         if f.name not in _SHOWN and f.name in record and record[f.name] != f.default
     ]
-    return record["client"] + (f" ({', '.join(extras)})" if extras else "")
+    return CLIENT_NAMES.get(record["client"], record["client"]) + (f" ({', '.join(extras)})" if extras else "")
 
 
 def grids(cells: list[dict[str, Any]]) -> list[Grid]:
