@@ -39,8 +39,11 @@ def edited(config: ComponentConfig, edits: tuple[Edit, ...]) -> ComponentConfig:
     """The component with the edits made in its options and in every per_version override that sets them too."""
     options, per_version = dict(config.options), {k: dict(v) for k, v in config.per_version.items()}
     for edit in edits:
-        change = _option(config.kind, config.resolved_options(), edit)
+        change = _option(config.kind, config.resolved_options() | options, edit)
         options.update(change)
         for overrides in per_version.values():
-            overrides.update({k: v for k, v in change.items() if k in overrides})
+            own = change
+            if edit.setting == "add-cipher" and set(change) & set(overrides):
+                own = _option(config.kind, {**options, **overrides}, edit)  # the override's own list, extended
+            overrides.update({k: v for k, v in own.items() if k in overrides})
     return ComponentConfig.model_validate({"kind": config.kind, **options, "per_version": per_version})

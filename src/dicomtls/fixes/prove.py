@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from dicomtls.backends import Backend
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
-from dicomtls.fixes import envoy_bootstrap, options, patch, traefik
+from dicomtls.fixes import envoy_bootstrap, istio, options, patch, traefik
 from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config
 from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, Progress, run_matrix
 from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup, Scenario
@@ -24,7 +24,7 @@ from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup,
 Mark = Literal["passes", "fails", "breaks", "not tried"]
 MARKS: dict[str, str] = {"passes": "✔", "fails": "✘", "breaks": "⚠", "not tried": "–"}
 
-_SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik}
+_SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik, "Gateway": istio}
 """The manifest kinds whose files a candidate can edit (the resource's prefix)."""
 
 
