@@ -19,7 +19,7 @@ from dicomtls.errors import UsageError
 from dicomtls.fixes import envoy_bootstrap, istio, options, patch, traefik
 from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config
 from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, Progress, run_matrix
-from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup, Scenario
+from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup, Scenario, environment_key
 
 Mark = Literal["passes", "fails", "breaks", "not tried"]
 MARKS: dict[str, str] = {"passes": "✔", "fails": "✘", "breaks": "⚠", "not tried": "–"}
@@ -164,8 +164,11 @@ def _group(probe: Probe, env: str) -> ProbeGroup:
     return ProbeGroup.model_validate({**{k: [v] for k, v in asdict(probe).items()}, "environments": [env]})
 
 
-def _info(result: MatrixResult, scenario: str, env: str) -> EnvironmentInfo | None:
-    return next((i for i in result.environments if i.name == env and scenario in i.scenarios), None)
+def _info(result: MatrixResult, scenario: Scenario, env: str) -> EnvironmentInfo | None:
+    """The environment that ran ``env`` of ``scenario``: by its key, since two scenarios' environments that run
+    the same thing share one."""
+    key = environment_key(scenario.pki_spec(), scenario.environment(env))
+    return next((i for i in result.environments if i.key == key), None)
 
 
 def _verdicts(before: EnvironmentInfo | None, after: EnvironmentInfo | None) -> list[VerdictChange]:
@@ -248,7 +251,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
             others = [CellChange(c.cell.probe.label(), outcome(c), outcome(a)) for c in result.cells
                       if c.cell.scenario == s and c.cell.environment == e and c is not r
                       and (a := after.get((name, c.cell.probe))) is not None and outcome(a) != outcome(c)]
-            verdicts = _verdicts(_info(result, s, e), _info(ran, name, e)) if ran else []
+            verdicts = _verdicts(_info(result, by_name[s], e), _info(ran, variant.scenario, e)) if ran else []
             passed = mine is not None and mine.actual == "pass"
             breaks = any(c.before == "pass" for c in others) or any(v.before and not v.after for v in verdicts)
             mark = ("breaks" if breaks else "passes") if passed else "fails"

@@ -144,18 +144,22 @@ def print_fixes(fixes: dict[str, Any], console: Console) -> None:
     PS3.15 verdicts, and its patch."""
     console.print(f"[bold]Fixes[/] ({fix_rows.headline(fixes)}; ✔ passes, ✘ does not, ⚠ passes but breaks "
                   "another cell or a PS3.15 verdict, – not tried):", highlight=False)
-    for cell in fix_rows.rows(fixes):
-        console.print(f"  {cell.environment} / {cell.cell} ({cell.reason}):", highlight=False, markup=False)
-        for t in cell.trials:
-            console.print(f"    {t.mark} {t.kind} {t.candidate}: {t.result}", highlight=False, markup=False)
+    for cells, trials in fix_rows.grouped(fix_rows.rows(fixes)):
+        names = ", ".join(c.cell for c in cells)
+        console.print(f"  {cells[0].environment} ({cells[0].reason}): {names}", highlight=False, markup=False)
+        for t in trials:
+            result = t.outcome if t.status == "not tried" or len(cells) > 1 else t.result
+            shown = f"not tried: {result}" if t.status == "not tried" else result
+            console.print(f"    {t.mark} {t.kind} {t.candidate}: {shown}", highlight=False, markup=False)
             if t.status == "not tried":
                 continue
             details = ([f"costs: {t.cost}"] if t.cost else []) + ([f"PS3.15: {', '.join(t.verdicts)}"]
                                                                   if t.verdicts else [])
-            broken = [o for o in t.others if o.split(": ")[-1].startswith("pass →")]
+            broken = [o for o in t.others if ": pass → " in o]
             if t.others:
-                details.append(f"other cells changed: {len(t.others)}" + (f", broken: {'; '.join(broken)}"
-                                                                         if broken else ""))
+                passing = sum(1 for o in t.others if o.endswith("→ pass"))
+                details.append(f"other cells changed: {len(t.others)}, {passing} of them to pass"
+                               + (f"; broken: {'; '.join(broken)}" if broken else ""))
             if t.patch:
                 details.append(f"patch: {t.patch}")
             for line in details:

@@ -4,7 +4,7 @@ and report.html alike."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 MARKS = {"passes": "✔", "fails": "✘", "breaks": "⚠", "not tried": "–"}
@@ -25,6 +25,8 @@ class TrialRow:
     patch: str | None
     tree: str | None
     status: str
+    outcome: str
+    """The cell's outcome alone ("pass", a reason, or why it was not tried), to tell like trials apart."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,22 @@ def rows(fixes: dict[str, Any]) -> list[CellRow]:
                 [f"{c['cell']}: {c['before']} → {c['after']}" for c in t.get("changed", [])],
                 [f"{v['profile']} {'✔' if v['before'] else '✘'} → {'✔' if v['after'] else '✘'}"
                  for v in t.get("verdicts", [])],
-                t.get("patch"), t.get("tree"), t["mark"]))
+                t.get("patch"), t.get("tree"), t["mark"], t["why"] if t["mark"] == "not tried" else t["after"]))
         found.append(CellRow(entry["environment"], entry["cell"], entry["reason"], trials))
     return found
+
+
+def grouped(cells: list[CellRow]) -> list[tuple[list[CellRow], list[TrialRow]]]:
+    """Cells of one environment and reason whose candidates all ended alike, together: a proxy that fails every
+    client without SNI the same way reads as one entry with its cells listed (and other cells changed means those
+    outside the entry)."""
+    groups: dict[tuple[Any, ...], tuple[list[CellRow], list[TrialRow]]] = {}
+    for cell in cells:
+        key = (cell.environment, cell.reason,
+               tuple((t.candidate, t.status, t.outcome, t.patch, tuple(t.verdicts)) for t in cell.trials))
+        groups.setdefault(key, ([], cell.trials))[0].append(cell)
+    return [(cells, [replace(t, others=[o for o in t.others if o.split(": ", 1)[0] not in {c.cell for c in cells}])
+                     for t in trials]) for cells, trials in groups.values()]
 
 
 def headline(fixes: dict[str, Any]) -> str:

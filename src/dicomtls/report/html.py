@@ -62,7 +62,7 @@ def render(doc: dict[str, Any]) -> str:
         grids=layout.grids(cells),
         unexpected=problems,
         legend=layout.expected_failures(cells),
-        fixes=fix_rows.rows(doc["fixes"]) if doc.get("fixes") else None,
+        fixes=fix_rows.grouped(fix_rows.rows(doc["fixes"])) if doc.get("fixes") else None,
         fixes_headline=fix_rows.headline(doc["fixes"]) if doc.get("fixes") else "",
         headline=f"{len(cells) - len(problems)}/{len(cells)} cells as expected, {len(problems)} unexpected",
         wanted=layout.wanted,

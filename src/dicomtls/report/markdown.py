@@ -167,11 +167,14 @@ def _unexpected(r: dict[str, Any]) -> list[str]:
 def _fixes(fixes: dict[str, Any]) -> list[str]:
     lines = ["### Fixes", "", f"{_text(fix_rows.headline(fixes))}: ✔ passes · ✘ does not · ⚠ passes but breaks another "
              "cell or a PS3.15 verdict · – not tried.", ""]
-    for cell in fix_rows.rows(fixes):
-        lines.append(f"- **{_text(cell.environment)}** {_code(cell.cell)} ({_code(cell.reason)})")
-        for t in cell.trials:
+    for cells, trials in fix_rows.grouped(fix_rows.rows(fixes)):
+        lines.append(f"- **{_text(cells[0].environment)}** ({_code(cells[0].reason)}): "
+                     + ", ".join(_code(c.cell) for c in cells))
+        for t in trials:
             patch = f" · [patch]({t.patch})" if t.patch else ""
-            lines.append(f"  - {t.mark} {_text(t.kind)} {_code(t.candidate)}: {_text(t.change)} → {_text(t.result)}"
+            result = t.result if len(cells) == 1 else (f"not tried: {t.outcome}" if t.status == "not tried"
+                                                       else t.outcome)
+            lines.append(f"  - {t.mark} {_text(t.kind)} {_code(t.candidate)}: {_text(t.change)} → {_text(result)}"
                          + patch)
             if t.cost and t.status != "not tried":
                 lines.append(f"    - costs: {_text(t.cost)}")
