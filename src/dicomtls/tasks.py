@@ -56,8 +56,10 @@ def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=Non
 @task(iterable=["scenario"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
 def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
         jobs="auto"):
-    """Run the matrix, then prove each failing cell's fixes: server-config candidates on a copy of the user's
-    files (or the component's options), client-side ones with the changed client; proven patches in OUT/fixes/."""
+    """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
+
+    Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
+    the changed client against the unchanged environment."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True)
     if code:
         raise Exit(code=code)

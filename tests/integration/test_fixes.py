@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, matrix_run, run_invoke
+from .conftest import ROOT, leftovers_under, matrix_run, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def traefik(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proc = run_invoke(["fix", "--backend", "local", "--jobs", "4", "--out", str(tmp / "out"), "--scenario",
                        str(FIXTURES / "fix-korthweb-traefik.yaml")], tmp)
     return {"proc": proc, "results": json.loads((tmp / "out" / "results.json").read_text()), "out": tmp / "out",
-            "untouched": _digests(TRAEFIK) == before}
+            "untouched": _digests(TRAEFIK) == before, "leftovers": leftovers_under(tmp)}
 
 
 def trial(run: dict[str, Any], cell: str, candidate: str) -> dict[str, Any]:
@@ -71,10 +71,12 @@ def outcome(cell: dict[str, Any]) -> str:
     return "pass" if cell["actual"] == "pass" else cell["reason"]
 
 
-def test_fix_run_leaves_the_users_files_as_they_were(orthweb: dict[str, Any], traefik: dict[str, Any]) -> None:
-    assert orthweb["proc"].returncode == 0, orthweb["proc"].stdout + orthweb["proc"].stderr
-    assert traefik["proc"].returncode == 0, traefik["proc"].stdout + traefik["proc"].stderr
-    assert orthweb["untouched"] and traefik["untouched"]
+def test_fix_run_leaves_the_users_files_as_they_were_and_nothing_running(orthweb: dict[str, Any],
+                                                                         traefik: dict[str, Any]) -> None:
+    for run in (orthweb, traefik):
+        assert run["proc"].returncode == 0, run["proc"].stdout + run["proc"].stderr
+        assert run["untouched"]
+        assert run["leftovers"] == (set(), set())
 
 
 def test_envoy_cipher_patch_passes_dcm4che_and_fails_b10(orthweb: dict[str, Any]) -> None:
