@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from dicomtls.diagnose import Reason
-from dicomtls.profiles import PROFILES, TLS_VERSIONS
+from dicomtls.profiles import PROFILES
 from dicomtls.scenario import Probe
 
 Kind = Literal["server-config", "client-side"]
@@ -69,10 +69,9 @@ def _highest_offered(probe: Probe) -> str | None:
     profile = PROFILES.get(probe.profile)
     if profile is None:
         return None
-    versions = (profile.dcmtk.versions if probe.client == "dcmtk" and profile.dcmtk
-                else (TLS_VERSIONS[TLS_VERSIONS.index(profile.python.minimum):TLS_VERSIONS.index(profile.python.maximum) + 1]
-                      if profile.python else ()))
-    return versions[-1] if versions else None
+    if probe.client == "dcmtk" and profile.dcmtk:
+        return profile.dcmtk.versions[-1]
+    return profile.python.maximum if profile.python else None
 
 
 _CATCH_ALL = Candidate(

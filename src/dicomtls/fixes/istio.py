@@ -67,7 +67,8 @@ def apply(files: list[Path], resource: str, edits: tuple[Edit, ...]) -> dict[Pat
     """The new text of the Gateway's file; ``resource`` is "Gateway/[NAMESPACE/]NAME"."""
     parts = resource.split("/")
     chosen = _gateway(parts[-1], parts[1] if len(parts) == 3 else None)
-    path = next(f for f in files if any((d := load(p)) is not None and chosen(d) for p in split_documents(f.read_text())))
+    path = next(f for f in files
+                if any((d := load(part)) is not None and chosen(d) for part in split_documents(f.read_text())))
 
     def edit(doc: Any) -> None:
         for one in edits:

@@ -115,12 +115,18 @@ def _tree_root(files: list[Path], manifests_root: Path | None) -> Path:
     return Path(os.path.commonpath([str(f.parent) for f in files]))
 
 
+def _resource(env: EnvironmentConfig) -> tuple[str, str]:
+    """(its kind, "Kind/[namespace/]name"): the manifest resource an environment was read from."""
+    assert env.manifests is not None and env.manifests.resource is not None  # filled in when the files were read
+    return env.manifests.resource.split("/", 1)[0], env.manifests.resource
+
+
 def _manifest_variant(scenario: Scenario, env: EnvironmentConfig, candidate: Candidate, name: str, where: Path,
                       out: Path, manifests_root: Path | None) -> _Variant:
     assert env.manifests is not None
-    source = _SOURCES[env.manifests.resource.split("/", 1)[0]]  # type: ignore[union-attr]
+    kind, resource = _resource(env)
     files = [Path(f) for f in env.manifests.files]
-    changed = source.apply(files, env.manifests.resource, candidate.edits)  # type: ignore[arg-type]
+    changed = _SOURCES[kind].apply(files, resource, candidate.edits)
     root = _tree_root(files, manifests_root)
     copy = where / candidate.id / root.name
     shutil.rmtree(copy, ignore_errors=True)
@@ -132,7 +138,7 @@ def _manifest_variant(scenario: Scenario, env: EnvironmentConfig, candidate: Can
         copies.append(str(target))
     diff = patch.unified({f"{root.name}/{f.relative_to(root)}": (f.read_text(), text) for f, text in changed.items()})
     variant_env = EnvironmentConfig.model_validate({
-        "name": env.name, "manifests": {"files": copies, "resource": env.manifests.resource, "pki": env.manifests.pki},
+        "name": env.name, "manifests": {"files": copies, "resource": resource, "pki": env.manifests.pki},
         "server": {"kind": env.server.kind, **env.server.options, "per_version": env.server.per_version}})
     return _Variant(_only(scenario, variant_env, name), str((where / f"{candidate.id}.patch").relative_to(out)),
                     str(copy.relative_to(out)), diff)
@@ -149,12 +155,13 @@ def _unsupported(env: EnvironmentConfig, candidate: Candidate) -> str | None:
     """Why the environment's source cannot take the candidate's edits, or None when it can."""
     if env.manifests is None:
         return None
-    source = _SOURCES.get(env.manifests.resource.split("/", 1)[0])  # type: ignore[union-attr]
+    kind, resource = _resource(env)
+    source = _SOURCES.get(kind)
     if source is None:
-        return f"editing {env.manifests.resource.split('/', 1)[0]} manifests is not built yet"  # type: ignore[union-attr]
+        return f"editing {kind} manifests is not built yet"
     for edit in candidate.edits:
         if edit.setting not in source.SETTINGS:
-            return f"{env.manifests.resource} has no {edit.setting}"
+            return f"{resource} has no {edit.setting}"
         if source.SETTINGS[edit.setting] is not None:
             return str(source.SETTINGS[edit.setting])
     return None
@@ -184,6 +191,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
     """For every failing cell of ``result`` (a run of ``scenarios`` into ``out``), each candidate's outcome."""
     by_name = {s.name: s for s in scenarios}
     fixes_dir = out / "fixes"
+    shutil.rmtree(fixes_dir, ignore_errors=True)  # no patch of an earlier run may pass for this one's
     report = FixReport()
     variants: dict[tuple[str, str, str], _Variant] = {}  # (scenario, environment, candidate id)
     clients: dict[tuple[str, str], list[Probe]] = {}

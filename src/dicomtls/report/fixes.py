@@ -1,6 +1,6 @@
-"""The Fixes section's rows, from results.json's ``fixes``: one entry per failing cell, one line per candidate
-(✔ passes, ✘ does not, ⚠ passes but breaks another cell or a PS3.15 verdict, – not tried), for console, summary.md
-and report.html alike."""
+"""The Fixes section's rows, from results.json's ``fixes``: one entry per failing cell, one line per
+candidate (✔ passes, ✘ does not, ⚠ passes but breaks another cell or a PS3.15 verdict, – not tried), for
+console, summary.md and report.html alike."""
 
 from __future__ import annotations
 
