@@ -11,8 +11,9 @@ import pytest
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes import envoy_bootstrap, options, patch, traefik
 from dicomtls.fixes.candidates import FALLBACK, Edit, NotApplicable, client_side, server_config
+from dicomtls.fixes.prove import _options_variant
 from dicomtls.fixes.roundtrip import append_document, edit_document, split_documents
-from dicomtls.scenario import ComponentConfig, Probe
+from dicomtls.scenario import ComponentConfig, Probe, environment_key, load_scenario
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
 FALLBACK_SUMMARY = f"the client rejected the server's certificate: the proxy served its {FALLBACK} because the " \
@@ -124,3 +125,16 @@ def test_patch_applies_with_patch_p1_from_the_directory_holding_the_tree(tmp_pat
     assert diff.startswith("--- a/tree/a.yaml\n+++ b/tree/a.yaml\n")
     subprocess.run(["patch", "-p1"], input=diff, text=True, cwd=tmp_path, check=True, capture_output=True)
     assert (tmp_path / "tree" / "a.yaml").read_text() == "a: 1\nb: 3\n"
+
+
+def test_a_scenario_environment_variant_changes_only_its_proxy_options_and_observes_every_cell() -> None:
+    scenario = load_scenario("envoy-sni-named-hosts")
+    env = scenario.environment("envoy-named-hosts")
+    [candidate] = server_config(Reason.TLS_NO_MATCHING_SNI, "", probe())
+    variant = _options_variant(scenario, env, candidate, "fix-1").scenario
+    [changed] = variant.environments
+    assert changed.proxy is not None and changed.proxy.build("proxy").options.sni == "any"  # type: ignore[attr-defined]
+    assert environment_key(variant.pki_spec(), changed) != environment_key(scenario.pki_spec(), env)
+    cells = variant.cells()
+    assert {c.environment for c in cells} == {"envoy-named-hosts"} and {c.expected for c in cells} == {"observe"}
+    assert {c.probe for c in cells} == {c.probe for c in scenario.cells() if c.environment == "envoy-named-hosts"}
