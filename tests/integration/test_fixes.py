@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from .conftest import ROOT, leftovers_under, matrix_run, run_invoke
+from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,8 @@ def test_reports_carry_the_fixes_with_links_to_the_patches(orthweb: dict[str, An
     assert "### Fixes" in summary and f"[patch]({found['patch']})" in summary
     assert '<section id="fixes">' in page and f'href="{found["patch"]}"' in page
     assert "⚠ server-config add-cipher-aes128-sha: pass" in orthweb["proc"].stdout
+
+
+def test_fix_of_a_missing_tree_is_one_line_and_exit_2(tmp_path: Path, clean_slate: Path) -> None:
+    proc = run_invoke(["fix", "--manifests", str(tmp_path / "gitops"), "--out", str(tmp_path / "out")], tmp_path)
+    assert_one_line_error(proc, "gitops", "no such file or directory")
