@@ -18,11 +18,11 @@ from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
 from dicomtls.checks import is_check
 from dicomtls.diagnose import EXPLANATIONS, Reason
+from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.matrix import MatrixResult, auto_jobs, plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
-from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
 from dicomtls.resolve import Resolver, Unresolved, check_name, ip_literal, parse_host_port, parse_pin
 from dicomtls.scan import Endpoint
