@@ -18,11 +18,12 @@ from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
 from dicomtls.checks import is_check
 from dicomtls.diagnose import EXPLANATIONS, Reason
+from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.matrix import MatrixResult, auto_jobs, plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
-from dicomtls.report.console import ConsoleProgress, print_result
+from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
 from dicomtls.resolve import Resolver, Unresolved, check_name, ip_literal, parse_host_port, parse_pin
 from dicomtls.scan import Endpoint
 from dicomtls.scenario import Scenario, available, load_scenario, load_scenarios, manifest_scenario
@@ -71,10 +72,11 @@ def parse_jobs(text: str | int | None) -> int:
 
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
-           jobs: str | None = "auto") -> int:
+           jobs: str | None = "auto", try_fixes: bool = False) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
-    user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed."""
+    user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed.
+    ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start."""
     loaded = load_scenarios(scenarios) if scenarios or not manifests else []
     part = parse_shard(shard) if shard else None
     parallel = parse_jobs(jobs)
@@ -91,13 +93,19 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console, parallel), force_pki=force_pki,
                             shard=part, jobs=parallel)
+        fixes = try_fixes_of(loaded, result, out_path, chosen, ConsoleProgress(console, parallel), parallel,
+                             Path(manifests) if manifests else None) if try_fixes else None
     doc = json_report.to_dict(result)
+    if fixes is not None:
+        doc["fixes"] = fixes.to_dict()
     changes = compare(old, doc) if old is not None else None
     print_result(result, console)
+    if fixes is not None:
+        print_fixes(doc["fixes"], console)
     if changes is not None:
         _print_changes(changes, console, f"since {baseline}")
     _write_reports(doc, out_path, changes, console)
-    return 1 if result.exit_code or (changes and changes.regressions) else 0
+    return 1 if result.exit_code or (changes and changes.regressions) or (fixes and fixes.broken) else 0
 
 
 def _write_reports(doc: dict[str, Any], out: Path, changes: Diff | None, console: Console) -> None:

@@ -41,12 +41,26 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
                      "reproduce each proxy and report every cell as observed (instead of the default scenarios); its "
                      "cert-manager Issuers/Certificates make the PKI",
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
+        "try-fixes": "then try each failing cell's fix candidates on a copy of its config and write the proven ones "
+                     "as patches under OUT/fixes/ (what `invoke fix` does)",
     },
 )
 def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-           jobs="auto"):
+           jobs="auto", try_fixes=False):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
-    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs)
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes)
+    if code:
+        raise Exit(code=code)
+
+
+@task(iterable=["scenario"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
+def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
+        jobs="auto"):
+    """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
+
+    Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
+    the changed client against the unchanged environment."""
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True)
     if code:
         raise Exit(code=code)
 

@@ -181,6 +181,7 @@ def test_the_action_publishes_the_summary_and_uploads_the_reports_even_after_a_f
     paths = upload["with"]["path"].splitlines()
     for report in ("report.html", "results.json", "junit.xml"):
         assert f"${{{{ inputs.out }}}}/{report}" in paths
+    assert "${{ inputs.out }}/fixes/**/*.patch" in paths  # what report.html links (args: --try-fixes), no more
     assert not any("pki" in p for p in paths)
 
 

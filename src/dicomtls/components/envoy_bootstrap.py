@@ -212,6 +212,17 @@ def routes(bootstrap: Any, listener: str | None = None) -> list[tuple[tuple[str,
             if (clusters := _routes(chain))]
 
 
+def dicom_chains(bootstrap: Any, listener: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The DICOM listener and its chains that carry DICOM (the objects themselves, for a fix to edit)."""
+    index, chosen = _dicom_listener(bootstrap, listener)
+    return chosen, [chain for _, chain in _carrying(chosen, f"static_resources.listeners[{index}]")]
+
+
+def tls_context(chain: dict[str, Any]) -> dict[str, Any] | None:
+    """The chain's DownstreamTlsContext; None when it passes TLS through."""
+    return _tls_context(chain)
+
+
 # --- files: every path the bootstrap names ---------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from dicomtls.findings import describe
 from dicomtls.matrix import OBSERVE, CellResult, MatrixResult
+from dicomtls.report import fixes as fix_rows
 from dicomtls.report import layout, redact
 from dicomtls.report.json import cell_record
 from dicomtls.scan import ScanResult
@@ -135,6 +137,35 @@ def print_result(result: MatrixResult, console: Console) -> None:
         f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
         highlight=False,
     )
+
+
+def print_fixes(fixes: dict[str, Any], console: Console) -> None:
+    """The Fixes section: per failing cell each candidate, what it did to the environment's other cells and the
+    PS3.15 verdicts, and its patch."""
+    console.print(f"[bold]Fixes[/] ({fix_rows.headline(fixes)}; ✔ passes, ✘ does not, ⚠ passes but breaks "
+                  "another cell or a PS3.15 verdict, – not tried):", highlight=False)
+    for cells, trials in fix_rows.grouped(fix_rows.rows(fixes)):
+        names = ", ".join(c.cell for c in cells)
+        console.print(f"  {cells[0].environment} ({cells[0].reason}): {names}", highlight=False, markup=False)
+        for t in trials:
+            result = t.outcome if t.status == "not tried" or len(cells) > 1 else t.result
+            shown = f"not tried: {result}" if t.status == "not tried" else result
+            console.print(f"    {t.mark} {t.kind} {t.candidate}: {shown}", highlight=False, markup=False)
+            if t.status == "not tried":
+                continue
+            details = ([f"costs: {t.cost}"] if t.cost else []) + ([f"PS3.15: {', '.join(t.verdicts)}"]
+                                                                  if t.verdicts else [])
+            broken = [o for o in t.others if ": pass → " in o]
+            if t.others:
+                passing = sum(1 for o in t.others if o.endswith("→ pass"))
+                details.append(f"other cells changed: {len(t.others)}, {passing} of them to pass"
+                               + (f"; broken: {'; '.join(broken)}" if broken else ""))
+            if t.patch:
+                details.append(f"patch: {t.patch}")
+            for line in details:
+                console.print(f"        {line}", highlight=False, markup=False)
+    for broken in fixes.get("broken", []):
+        console.print(f"  [bold red]a variant did not start: {broken}[/]", highlight=False)
 
 
 def _print_documented(result: MatrixResult, console: Console) -> None:

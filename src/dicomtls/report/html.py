@@ -17,12 +17,13 @@ from typing import Any
 import jinja2
 
 from dicomtls.render import TEMPLATES
+from dicomtls.report import fixes as fix_rows
 from dicomtls.report import layout, redact_all
 from dicomtls.scenario import Probe
 
 TEMPLATE = "report/report.html.j2"
 
-_KNOWN_DOC = {"run", "environments", "cells"}
+_KNOWN_DOC = {"run", "environments", "cells", "fixes"}
 _KNOWN_RUN = {"started", "backend", "versions", "scenarios", "wall_s", "shard", "jobs"}
 _KNOWN_ENV = {"key", "name", "scenarios", "components", "versions", "entry", "server_names", "pki_dir", "logs", "error",
               "position", "unhonoured", "findings"}
@@ -61,6 +62,8 @@ def render(doc: dict[str, Any]) -> str:
         grids=layout.grids(cells),
         unexpected=problems,
         legend=layout.expected_failures(cells),
+        fixes=fix_rows.grouped(fix_rows.rows(doc["fixes"])) if doc.get("fixes") else None,
+        fixes_headline=fix_rows.headline(doc["fixes"]) if doc.get("fixes") else "",
         headline=f"{len(cells) - len(problems)}/{len(cells)} cells as expected, {len(problems)} unexpected",
         wanted=layout.wanted,
         got=layout.got,

@@ -15,6 +15,7 @@ from typing import Any
 
 from dicomtls.diff import Diff
 from dicomtls.findings import describe
+from dicomtls.report import fixes as fix_rows
 from dicomtls.report import layout, redact_all
 
 EMOJI = {"pass": "✅", "xfail": "🟡", "unexpected": "❌"}
@@ -105,6 +106,9 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
                        + " | ".join(marks) + " |")
         out.append("")
 
+    if doc.get("fixes"):
+        out += _fixes(doc["fixes"])
+
     legend = layout.expected_failures(cells)
     if legend:
         out += ["### Expected failures", ""]
@@ -156,6 +160,30 @@ def _unexpected(r: dict[str, Any]) -> list[str]:
         if len(evidence) > len(shown):
             shown.append(f"… {len(evidence) - len(shown)} more lines in results.json")
         lines += ["", *("  " + line for line in _block(shown))]
+    lines.append("")
+    return lines
+
+
+def _fixes(fixes: dict[str, Any]) -> list[str]:
+    lines = ["### Fixes", "", f"{_text(fix_rows.headline(fixes))}: ✔ passes · ✘ does not · ⚠ passes but breaks another "
+             "cell or a PS3.15 verdict · – not tried.", ""]
+    for cells, trials in fix_rows.grouped(fix_rows.rows(fixes)):
+        lines.append(f"- **{_text(cells[0].environment)}** ({_code(cells[0].reason)}): "
+                     + ", ".join(_code(c.cell) for c in cells))
+        for t in trials:
+            patch = f" · [patch]({t.patch})" if t.patch else ""
+            result = t.result if len(cells) == 1 else (f"not tried: {t.outcome}" if t.status == "not tried"
+                                                       else t.outcome)
+            lines.append(f"  - {t.mark} {_text(t.kind)} {_code(t.candidate)}: {_text(t.change)} → {_text(result)}"
+                         + patch)
+            if t.cost and t.status != "not tried":
+                lines.append(f"    - costs: {_text(t.cost)}")
+            if t.verdicts:
+                lines.append(f"    - PS3.15: {_text(', '.join(t.verdicts))}")
+            if t.others:
+                lines.append(f"    - other cells changed: {_text('; '.join(t.others))}")
+    for broken in fixes.get("broken", []):
+        lines.append(f"- ❌ a variant did not start: {_text(broken)}")
     lines.append("")
     return lines
 

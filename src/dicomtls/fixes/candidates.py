@@ -1,0 +1,161 @@
+"""Fix candidates: what could make a failing cell pass, where the change goes, and what it costs in security.
+
+A server-config candidate is one or more edits made together (``HostSNI(`*`)`` and a default certificate are
+needed together for a client without SNI behind Traefik); a client-side candidate changes the probe, and is proven
+against the unchanged environment. ``diagnose.EXPLANATIONS`` says the same fixes in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from dicomtls.diagnose import Reason
+from dicomtls.profiles import PROFILES
+from dicomtls.scenario import Probe
+
+Kind = Literal["server-config", "client-side"]
+Setting = Literal["add-cipher", "min-version", "client-cert-optional", "catch-all-route", "default-certificate"]
+
+FALLBACK = "fallback certificate"
+"""How the diagnosis of tls-unknown-ca words a proxy's fallback certificate (not the server's) being served."""
+
+
+class NotApplicable(Exception):
+    """A candidate's edit has nothing to change in this configuration (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One setting of the server's configuration and the value it gets; each source kind knows where it lives."""
+
+    setting: Setting
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    """Names the candidate in reports and its patch file (``<id>.patch``)."""
+    kind: Kind
+    change: str
+    """What it changes, in words."""
+    cost: str | None
+    """What it costs in security; None when nothing is given up."""
+    edits: tuple[Edit, ...] = ()
+    """server-config: the settings changed together."""
+    probe: tuple[tuple[str, str], ...] = ()
+    """client-side: the probe fields changed, as (field, value)."""
+
+    def changed_probe(self, probe: Probe) -> Probe:
+        return replace(probe, **dict(self.probe))
+
+
+def _is_forward_secret(suite: str) -> bool:
+    return suite.startswith(("ECDHE-", "DHE-", "TLS_"))
+
+
+def _suite_to_add(probe: Probe) -> str | None:
+    """The first encrypting suite the cell's client offered (OpenSSL names), the one the server would add."""
+    profile = PROFILES.get(probe.profile)
+    if profile is None:
+        return None
+    ciphers = profile.dcmtk.ciphers if probe.client == "dcmtk" and profile.dcmtk else (
+        tuple(profile.python.ciphers.split(":")) if profile.python and profile.python.ciphers else ())
+    return next((c for c in ciphers if not c.startswith(("NULL", "@", "TLS_"))), None)
+
+
+def _highest_offered(probe: Probe) -> str | None:
+    profile = PROFILES.get(probe.profile)
+    if profile is None:
+        return None
+    if probe.client == "dcmtk" and profile.dcmtk:
+        return profile.dcmtk.versions[-1]
+    return profile.python.maximum if profile.python else None
+
+
+_CATCH_ALL = Candidate(
+    "catch-all-route", "server-config",
+    "give the proxy a catch-all route for clients without SNI (Traefik HostSNI(`*`), an Envoy default filter "
+    "chain, Istio hosts \"*\", HAProxy a default backend)",
+    "a catch-all route accepts clients that send no SNI or any name, so routing by name no longer keeps them out",
+    (Edit("catch-all-route"),))
+_DEFAULT_CERTIFICATE = Candidate(
+    "default-certificate", "server-config",
+    "serve the server certificate to clients without SNI (Traefik TLSStore default: defaultCertificate)",
+    None, (Edit("default-certificate"),))
+_BOTH = Candidate(
+    "catch-all-route+default-certificate", "server-config",
+    "a catch-all route and the server certificate as the default one, together",
+    _CATCH_ALL.cost, (Edit("catch-all-route"), Edit("default-certificate")))
+_OPTIONAL_CERT = Candidate(
+    "client-cert-optional", "server-config",
+    "make the client certificate optional on the server (verified when sent)",
+    "mutual authentication is dropped: a client without a certificate is accepted unauthenticated",
+    (Edit("client-cert-optional"),))
+_SEND_CERT = Candidate("client-sends-cert", "client-side", "send the client certificate (dcmtk: +tls KEY CRT)",
+                       None, probe=(("client_cert", "valid"),))
+_PROFILE = Candidate("client-default-profile", "client-side",
+                     "make the client offer its own default profile (ECDHE-GCM suites, TLS 1.2 and 1.3)", None,
+                     probe=(("profile", "default"),))
+_IGNORE = Candidate("client-ignores-server-cert", "client-side",
+                    "let dcmtk skip verifying the server certificate (-ic), the workaround Traefik setups document",
+                    "-ic drops server authentication: the client talks to whoever answers",
+                    probe=(("server_cert_check", "ignore"),))
+
+
+def _send_sni(probe: Probe, docker: bool) -> tuple[Candidate, str | None]:
+    """Send SNI: pynetdicom can, dcmtk from 3.6.8 (--request-sni: the Docker backend's dcmtk 3.6.9)."""
+    if probe.client == "pynetdicom":
+        return Candidate("client-sends-sni", "client-side", "send SNI with the server's name (server_hostname)",
+                         None, probe=(("sni", "right"),)), None
+    candidate = Candidate("client-sends-sni", "client-side",
+                          "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME)", None,
+                          probe=(("sni", "right"), ("client_version", "3.6.9")))
+    return candidate, None if docker else "dcmtk sends SNI from 3.6.8 on: only the Docker backend runs dcmtk 3.6.9"
+
+
+# The TLS-wrapping sidecar (stunnel: plain dcmtk -> stunnel with sni, client certificate and CA -> the ingress)
+# is a client-side candidate for the reasons in SIDECAR_REASONS; it is added to client_side() once its client
+# variant (issue 15, item 4) lands.
+SIDECAR_REASONS = frozenset({Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS, Reason.TLS_UNKNOWN_CA})
+
+
+def server_config(reason: Reason, summary: str, probe: Probe) -> list[Candidate]:
+    """The server-config candidates for a cell that failed with ``reason`` (``summary``: its diagnosis)."""
+    if reason is Reason.TLS_NO_SHARED_CIPHER and (suite := _suite_to_add(probe)):
+        cost = None if _is_forward_secret(suite) else (
+            f"{suite} is not forward secret: PS3.15 B.10 and B.11 no longer hold (their other suites must be forward "
+            "secret and AEAD), and RFC 9325 §4.1 advises against static RSA key transport")
+        return [Candidate(f"add-cipher-{suite.lower()}", "server-config",
+                          f"accept {suite} next to the server's current suites", cost, (Edit("add-cipher", suite),))]
+    if reason is Reason.TLS_PROTOCOL_VERSION and (version := _highest_offered(probe)):
+        cost = ("TLS 1.0 and 1.1 are forbidden by PS3.15 B.10 and B.12 (RFC 8996)"
+                if version in ("TLS 1.0", "TLS 1.1") else None)
+        return [Candidate(f"min-version-{version.split()[-1]}", "server-config",
+                          f"lower the server's minimum TLS version to {version}", cost,
+                          (Edit("min-version", version.split()[-1]),))]
+    if reason is Reason.TLS_CERT_REQUIRED:
+        return [_OPTIONAL_CERT]
+    if reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS):
+        return [_CATCH_ALL]
+    if reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary:
+        return [_DEFAULT_CERTIFICATE, _CATCH_ALL, _BOTH]
+    return []
+
+
+def client_side(reason: Reason, summary: str, probe: Probe, docker: bool) -> list[tuple[Candidate, str | None]]:
+    """The client-side candidates, each with why it cannot be tried here (None: it can)."""
+    found: list[tuple[Candidate, str | None]] = []
+    if reason in (Reason.TLS_NO_SHARED_CIPHER, Reason.TLS_PROTOCOL_VERSION) and probe.profile != "default":
+        found.append((_PROFILE, None))
+    if reason is Reason.TLS_CERT_REQUIRED and probe.client_cert == "none":
+        found.append((_SEND_CERT, None))
+    sni_failure = reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS) or (
+        reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary)
+    if sni_failure and probe.sni != "right":
+        found.append(_send_sni(probe, docker))
+    if reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary and probe.client == "dcmtk" \
+            and probe.server_cert_check == "verify":
+        found.append((_IGNORE, None))
+    return found

@@ -1,0 +1,147 @@
+"""`invoke fix` on the user's own files: the Orthweb-shaped Envoy bootstrap (Envoy 1.40 refuses dcm4che's
+--tls-aes offer) and Korthweb-style Traefik manifests (a named HostSNI, dcmtk without SNI). Each proven patch is
+applied with `patch -p1` to a copy of the original tree, and a plain `invoke matrix --manifests` of the patched
+tree must give what the fix run reported."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT, leftovers_under, matrix_run, run_invoke
+from .test_bad_input import assert_one_line_error
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = ROOT / "tests" / "fixtures"
+ORTHWEB = FIXTURES / "manifests" / "orthweb-envoy"
+TRAEFIK = FIXTURES / "manifests" / "korthweb-traefik"
+
+
+def _digests(tree: Path) -> dict[str, str]:
+    return {str(f.relative_to(tree)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(tree.rglob("*"))
+            if f.is_file()}
+
+
+def fix_run(tmp: Path, tree: Path, *args: str) -> dict[str, Any]:
+    before = _digests(tree)
+    run = matrix_run(tmp, "--backend", "local", "--jobs", "4", *args)
+    run["untouched"] = _digests(tree) == before
+    return run
+
+
+@pytest.fixture(scope="module")
+def orthweb(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return fix_run(tmp_path_factory.mktemp("fix-orthweb"), ORTHWEB, "--try-fixes", "--manifests", str(ORTHWEB))
+
+
+@pytest.fixture(scope="module")
+def traefik(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("fix-traefik")
+    before = _digests(TRAEFIK)
+    proc = run_invoke(["fix", "--backend", "local", "--jobs", "4", "--out", str(tmp / "out"), "--scenario",
+                       str(FIXTURES / "fix-korthweb-traefik.yaml")], tmp)
+    return {"proc": proc, "results": json.loads((tmp / "out" / "results.json").read_text()), "out": tmp / "out",
+            "untouched": _digests(TRAEFIK) == before, "leftovers": leftovers_under(tmp)}
+
+
+def trial(run: dict[str, Any], cell: str, candidate: str) -> dict[str, Any]:
+    entry = next(c for c in run["results"]["fixes"]["cells"] if c["cell"] == cell)
+    return next(t for t in entry["trials"] if t["candidate"]["id"] == candidate)
+
+
+def patched_rerun(run: dict[str, Any], found: dict[str, Any], original: Path, tmp: Path) -> dict[str, Any]:
+    """The patch applied with `patch -p1` to a copy of the user's tree (from the directory holding it), equal to
+    the tree the fix run ran, then a plain `invoke matrix --manifests` of it."""
+    holder = tmp / "user"
+    shutil.copytree(original, holder / original.name)
+    proc = subprocess.run(["patch", "-p1", "--forward", "-i", str(run["out"] / found["patch"])], cwd=holder,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _digests(holder / original.name) == _digests(run["out"] / found["tree"])
+    return matrix_run(tmp / "rerun", "--backend", "local", "--manifests", str(holder / original.name))
+
+
+def outcome(cell: dict[str, Any]) -> str:
+    return "pass" if cell["actual"] == "pass" else cell["reason"]
+
+
+def test_fix_run_leaves_the_users_files_as_they_were_and_nothing_running(orthweb: dict[str, Any],
+                                                                         traefik: dict[str, Any]) -> None:
+    for run in (orthweb, traefik):
+        assert run["proc"].returncode == 0, run["proc"].stdout + run["proc"].stderr
+        assert run["untouched"]
+        assert run["leftovers"] == (set(), set())
+
+
+def test_envoy_cipher_patch_passes_dcm4che_and_fails_b10(orthweb: dict[str, Any]) -> None:
+    found = trial(orthweb, "pynetdicom sni=right cert=none echo profile=dcm4che-tls-aes", "add-cipher-aes128-sha")
+    assert found["after"] == "pass"
+    assert found["mark"] == "breaks"  # ⚠: it passes, but PS3.15 B.10 no longer holds
+    assert {"profile": "B.10", "title": found["verdicts"][0]["title"], "before": True, "after": False} \
+        in found["verdicts"]
+    assert found["candidate"]["cost"] and "forward secret" in found["candidate"]["cost"]
+    assert "+              - AES128-SHA\n" in (orthweb["out"] / found["patch"]).read_text()
+
+
+def test_client_side_profile_change_passes_against_the_unchanged_envoy(orthweb: dict[str, Any]) -> None:
+    found = trial(orthweb, "pynetdicom sni=right cert=none echo profile=dcm4che-tls-aes", "client-default-profile")
+    assert (found["mark"], found["cell"], found["after"]) == ("passes", "pynetdicom sni=right cert=none echo", "pass")
+
+
+def test_envoy_patch_applies_and_its_rerun_gives_the_reported_cells(orthweb: dict[str, Any],
+                                                                    tmp_path: Path) -> None:
+    cell = "pynetdicom sni=right cert=none echo profile=dcm4che-tls-aes"
+    found = trial(orthweb, cell, "add-cipher-aes128-sha")
+    rerun = patched_rerun(orthweb, found, ORTHWEB, tmp_path)
+    expected = {c["cell"]: c["after"] for c in found["changed"]} | {cell: found["after"]}
+    before = {layout_label(c): outcome(c) for c in orthweb["results"]["cells"]}
+    after = {layout_label(c): outcome(c) for c in rerun["results"]["cells"]}
+    assert after == {label: expected.get(label, was) for label, was in before.items()}
+    verdicts = {v["section"]: v["compliant"] for v in rerun["results"]["environments"][0]["scan"]["verdicts"]}
+    assert verdicts["B.10"] is False
+
+
+def layout_label(cell: dict[str, Any]) -> str:
+    return cell["id"].split("/", 2)[2]
+
+
+def test_traefik_catch_all_alone_still_fails_on_the_fallback_certificate(traefik: dict[str, Any]) -> None:
+    cell = "dcmtk sni=none cert=none echo"
+    assert (trial(traefik, cell, "catch-all-route")["mark"], trial(traefik, cell, "catch-all-route")["after"]) \
+        == ("fails", "tls-unknown-ca")
+    assert trial(traefik, cell, "default-certificate")["mark"] == "fails"
+    both = trial(traefik, cell, "catch-all-route+default-certificate")
+    assert (both["after"], both["mark"] in ("passes", "breaks")) == ("pass", True)
+
+
+def test_traefik_combined_patch_applies_and_its_rerun_passes_dcmtk_without_sni(traefik: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    cell = "dcmtk sni=none cert=none echo"
+    found = trial(traefik, cell, "catch-all-route+default-certificate")
+    text = (traefik["out"] / found["patch"]).read_text()
+    assert "+  - match: HostSNI(`*`)\n" in text and "+  defaultCertificate:\n" in text
+    rerun = patched_rerun(traefik, found, TRAEFIK, tmp_path)
+    after = {layout_label(c): outcome(c) for c in rerun["results"]["cells"]}
+    assert after[cell] == "pass"
+    assert all(after[c["cell"]] == c["after"] for c in found["changed"])
+
+
+def test_reports_carry_the_fixes_with_links_to_the_patches(orthweb: dict[str, Any]) -> None:
+    found = trial(orthweb, "pynetdicom sni=right cert=none echo profile=dcm4che-tls-aes", "add-cipher-aes128-sha")
+    summary = (orthweb["out"] / "summary.md").read_text()
+    page = (orthweb["out"] / "report.html").read_text()
+    assert "### Fixes" in summary and f"[patch]({found['patch']})" in summary
+    assert '<section id="fixes">' in page and f'href="{found["patch"]}"' in page
+    assert "⚠ server-config add-cipher-aes128-sha: pass" in orthweb["proc"].stdout
+
+
+def test_fix_of_a_missing_tree_is_one_line_and_exit_2(tmp_path: Path, clean_slate: Path) -> None:
+    proc = run_invoke(["fix", "--manifests", str(tmp_path / "gitops"), "--out", str(tmp_path / "out")], tmp_path)
+    assert_one_line_error(proc, "gitops", "no such file or directory")
