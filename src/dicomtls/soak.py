@@ -178,6 +178,9 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
             result.stopped = next((gone for env in envs if (gone := backend.exited(env))), None)
             if result.stopped:
                 break
+    except BaseException:
+        runner.cancelled.set()  # cells in flight on other threads stop at their next one
+        raise
     finally:
         for env in envs:
             backend.stop(env)
