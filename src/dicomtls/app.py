@@ -443,15 +443,23 @@ def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jo
 
 
 
-def bench_load(runs: int, backends: list[str] | None, out: str, concurrency: str | None, targets: list[str] | None,
-               associations: int, objects: int) -> int:
+def _count(value: str | int, option: str) -> int:
+    if not str(value).isdigit() or int(value) < 1:
+        raise UsageError(f"{option} {value}: give a whole number, 1 or more")
+    return int(value)
+
+
+def bench_load(runs: str | int, backends: list[str] | None, out: str, concurrency: str | None,
+               targets: list[str] | None, associations: str | int, objects: str | int,
+               timing_options: bool = False) -> int:
     """C-STOREs from many associations at once through each proxy and straight to Orthanc; 1 when an association
     failed or an object is not in Orthanc exactly once and intact."""
     from dicomtls import load
 
-    if runs < 1 or associations < 1 or objects < 1:
-        raise UsageError("--runs, --associations and --objects count rounds, associations per worker and objects "
-                         "per association: give at least 1 each")
+    if timing_options:
+        raise UsageError("--scenario, --images and --jobs time the matrix, not the load: drop them with --load")
+    rounds = _count(runs, "--runs")
+    per_worker, per_association = _count(associations, "--associations"), _count(objects, "--objects")
     if backends and len(backends) > 1:
         raise UsageError("--load measures one backend at a time: give a single --backend")
     levels = load.parse_levels(concurrency)
@@ -461,7 +469,7 @@ def bench_load(runs: int, backends: list[str] | None, out: str, concurrency: str
     console = _console()
     say = lambda text: console.print(text, highlight=False)  # noqa: E731
     with interruptible():
-        result = load.run_load(chosen, out_path, chosen_targets, levels, runs, associations, objects, say)
+        result = load.run_load(chosen, out_path, chosen_targets, levels, rounds, per_worker, per_association, say)
     console.print(load.table(result))
     load.write(result, out_path / "bench-load.json")
     say(f"{result.failed} failed associations, {result.unverified} unverified objects; written to "

@@ -60,6 +60,11 @@ class MemoryTrend:
         return self.samples[-1] - base
 
     @property
+    def second_half_growth(self) -> int:
+        """Growth over the later half of the rounds: a cache that has filled stays flat here, a leak does not."""
+        return self.samples[-1] - self.samples[len(self.samples) // 2]
+
+    @property
     def peak(self) -> int:
         return max(self.samples)
 
@@ -91,7 +96,7 @@ class SoakResult:
     def to_dict(self) -> dict[str, object]:
         doc = asdict(self)
         for record, trend in zip(doc["memory"], self.memory):  # type: ignore[call-overload]
-            record.update(growth=trend.growth, peak=trend.peak)
+            record.update(growth=trend.growth, second_half_growth=trend.second_half_growth, peak=trend.peak)
         for record, cell in zip(doc["cells"], self.cells):  # type: ignore[call-overload]
             record["changed"] = cell.changed
         return doc
@@ -206,12 +211,14 @@ def tables(result: SoakResult) -> list[Table]:
     mib = 2**20
     memory = Table(title=f"soak {result.scenario} on {result.backend}: {result.rounds} rounds of "
                          f"{len(result.cells)} cells in {result.wall_s:.0f}s; resident memory (MiB)")
-    for name in ("environment", "component", "after start", "after round 1", "last", "peak", "growth"):
+    for name in ("environment", "component", "after start", "after round 1", "last", "peak", "growth",
+                 "in the 2nd half"):
         memory.add_column(name, justify="left" if name in ("environment", "component") else "right")
     for t in result.memory:
         after_first = f"{t.samples[1] / mib:.1f}" if len(t.samples) > 1 else ""
         memory.add_row(t.environment, t.component, f"{t.samples[0] / mib:.1f}", after_first,
-                       f"{t.samples[-1] / mib:.1f}", f"{t.peak / mib:.1f}", f"{t.growth / mib:+.1f}")
+                       f"{t.samples[-1] / mib:.1f}", f"{t.peak / mib:.1f}", f"{t.growth / mib:+.1f}",
+                       f"{t.second_half_growth / mib:+.1f}")
     shown = [memory]
     odd = [c for c in result.cells if c.changed or c.unexpected_rounds]
     if odd:

@@ -213,15 +213,18 @@ def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, 
           "out": "with --load: directory for bench-load.json, the PKI and the environments (default: out)"},
 )
 def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=False, concurrency=None, target=None,
-          associations=2, objects=4, out="out"):
+          associations=None, objects=None, out=None):
     """Time the matrix per backend and --jobs side by side (and image builds), or with --load measure C-STORE
     throughput and latency per proxy against direct Orthanc; prints medians, CPU and ratios."""
     if load:
-        code = _guarded(app.bench_load, int(runs), backend or None, out, concurrency, target or None,
-                        int(associations), int(objects))
+        code = _guarded(app.bench_load, runs, backend or None, out or "out", concurrency, target or None,
+                        associations or 2, objects or 4, timing_options=bool(scenario or images or jobs))
         if code:
             raise Exit(code=code)
         return
+    if concurrency or target or associations or objects or out:
+        raise Exit("dicomtls: --concurrency, --target, --associations, --objects and --out go with --load: add it",
+                   code=2)
     _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images, jobs or None)
 
 

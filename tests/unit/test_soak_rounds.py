@@ -14,6 +14,7 @@ def test_a_cell_changed_when_two_rounds_disagree() -> None:
 def test_memory_growth_counts_from_the_end_of_the_first_round() -> None:
     trend = MemoryTrend("env", "orthanc", [30, 50, 55, 52])
     assert trend.growth == 2
+    assert trend.second_half_growth == -3  # samples[2] -> samples[3]
     assert trend.peak == 55
     assert MemoryTrend("env", "envoy", [64]).growth == 0
 
