@@ -214,8 +214,9 @@ def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, 
 )
 def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=False, concurrency=None, target=None,
           associations=None, objects=None, out=None):
-    """Time the matrix per backend and --jobs side by side (and image builds), or with --load measure C-STORE
-    throughput and latency per proxy against direct Orthanc; prints medians, CPU and ratios."""
+    """Time the matrix per backend and --jobs (and image builds); --load: C-STORE throughput per proxy vs direct.
+
+    Prints medians, CPU seconds and ratios; with --load a table per target and concurrency, every object verified."""
     if load:
         code = _guarded(app.bench_load, runs, backend or None, out or "out", concurrency, target or None,
                         associations or 2, objects or 4, timing_options=bool(scenario or images or jobs))
@@ -236,8 +237,7 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
           "jobs": "environments whose cells run at the same time, or auto (default)"},
 )
 def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto"):
-    """Repeat a scenario's cells for N minutes on one set of environments: cells that changed, memory growth per
-    component, leftovers after teardown; exit 1 on any."""
+    """Repeat a scenario's cells for N minutes: changed cells, memory per component, leftovers; exit 1 on any."""
     code = _guarded(app.soak, scenario, minutes, out, backend, jobs)
     if code:
         raise Exit(code=code)
