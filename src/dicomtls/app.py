@@ -449,3 +449,71 @@ def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jo
         timings.samples.update(benchmarks.image_build_times(runs, say).samples)
     benchmarks.report(timings, say)
 
+
+
+def _count(value: str | int, option: str) -> int:
+    if not str(value).isdigit() or int(value) < 1:
+        raise UsageError(f"{option} {value}: give a whole number, 1 or more")
+    return int(value)
+
+
+def bench_load(runs: str | int, backends: list[str] | None, out: str, concurrency: str | None,
+               targets: list[str] | None, associations: str | int, objects: str | int,
+               timing_options: bool = False) -> int:
+    """C-STOREs from many associations at once through each proxy and straight to Orthanc; 1 when an association
+    failed or an object is not in Orthanc exactly once and intact."""
+    from dicomtls import load
+
+    if timing_options:
+        raise UsageError("--scenario, --images and --jobs time the matrix, not the load: drop them with --load")
+    rounds = _count(runs, "--runs")
+    per_worker, per_association = _count(associations, "--associations"), _count(objects, "--objects")
+    if backends and len(backends) > 1:
+        raise UsageError("--load measures one backend at a time: give a single --backend")
+    levels = load.parse_levels(concurrency)
+    chosen_targets = load.choose_targets(targets)
+    out_path = _out_dir(out)
+    chosen = get_backend(backends[0] if backends else "local", out_path / "envs")
+    console = _console()
+    say = lambda text: console.print(text, highlight=False)  # noqa: E731
+    with interruptible():
+        result = load.run_load(chosen, out_path, chosen_targets, levels, rounds, per_worker, per_association, say)
+    console.print(load.table(result))
+    load.write(result, out_path / "bench-load.json")
+    say(f"{result.failed} failed associations, {result.unverified} unverified objects; written to "
+        f"{out_path / 'bench-load.json'}")
+    return result.exit_code
+
+
+def soak(scenario: str | None, minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto") -> int:
+    """Repeat one scenario's cells for ``minutes`` on one set of environments; 1 when a cell changed its outcome
+    or was not as expected, a component stopped, or anything was left after teardown."""
+    from dicomtls import soak as soaking
+
+    if not scenario:
+        raise UsageError("name the scenario to soak: invoke soak --scenario NAME --minutes N")
+    try:
+        length = float(minutes)
+    except ValueError:
+        length = -1.0
+    if not length > 0:
+        raise UsageError(f"--minutes {minutes}: give how long to soak, in minutes (e.g. 5 or 0.5)")
+    parallel = parse_jobs(jobs)
+    loaded = load_scenarios([scenario])
+    out_path = _out_dir(out)
+    chosen = get_backend(backend, out_path / "envs")
+    loaded = runnable(loaded, chosen.name, explicit=True, say=print)
+    console = _console()
+    say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
+    with interruptible():
+        result = soaking.run_soak(loaded[0], out_path, chosen, length, parallel, say)
+    for table in soaking.tables(result):
+        console.print(table)
+    soaking.write(result, out_path / "soak.json")
+    if result.stopped:
+        say(f"stopped early: {result.stopped}")
+    for left in result.leftovers:
+        say(f"left after teardown: {left}")
+    say(f"{len(result.changed)} changed cells, {len(result.unexpected)} unexpected, {len(result.leftovers)} leftovers "
+        f"after {result.rounds} rounds; written to {out_path / 'soak.json'}")
+    return result.exit_code

@@ -363,25 +363,33 @@ class _Runner:
                 self.progress.environment(plan.name, "scanning TLS")
                 info.scan = scan_environment(env)
             accepts = info.scan.accepts() if info.scan and not info.scan.error else None
-            target = target_of(env)
-            objects = self.out / "objects" / plan.key
-            gone: str | None = None
             self.progress.environment(plan.name, "running")
-            for cell in group.cells:
-                if self.cancelled.is_set():
-                    raise _Cancelled
-                ran = run_cell(cell, env, target, self.clients, objects, accepts) if gone is None else None
-                gone = gone or self.backend.exited(env)
-                if gone is None and ran is not None and ran.reason in PATH_BROKE:
-                    gone = dying_component(self.backend, env, target)
-                cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
-                cells.append(cr)
-                self.progress.cell_done(cr)
+            cells = self.run_cells(env, group.cells, accepts)
             info.findings = [prove(f, cells) for f in group.findings]
         finally:
             self.progress.environment(plan.name, "stopping")
             self._tear_down(env, info)
         return info, cells
+
+    def run_cells(self, env: RunningEnvironment, cells: list[Cell],
+                  accepts: dict[str, tuple[str, ...]] | None) -> list[CellResult]:
+        """The cells of a running environment in order (a soak runs them again and again on the same one);
+        once a component has stopped, every later cell says so instead of a diagnosis of its own."""
+        target = target_of(env)
+        objects = self.out / "objects" / env.plan.key
+        gone: str | None = None
+        results: list[CellResult] = []
+        for cell in cells:
+            if self.cancelled.is_set():
+                raise _Cancelled
+            ran = run_cell(cell, env, target, self.clients, objects, accepts) if gone is None else None
+            gone = gone or self.backend.exited(env)
+            if gone is None and ran is not None and ran.reason in PATH_BROKE:
+                gone = dying_component(self.backend, env, target)
+            cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
+            results.append(cr)
+            self.progress.cell_done(cr)
+        return results
 
     def _tear_down(self, env: RunningEnvironment, info: EnvironmentInfo) -> None:
         """Stop the environment and keep its logs in the background: the next one starts meanwhile."""

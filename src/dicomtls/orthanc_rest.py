@@ -40,3 +40,12 @@ def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
 
 def system(rest_url: str) -> dict[str, object]:
     return json.loads(_request(f"{rest_url}/system", timeout=5))
+
+
+def instances_of(rest_url: str, sop_instance_uid: str) -> list[str]:
+    """Orthanc's IDs of the instances stored under a SOPInstanceUID: exactly one after a good C-STORE."""
+    try:
+        found = json.loads(_request(f"{rest_url}/tools/lookup", sop_instance_uid.encode()))
+    except (urllib.error.URLError, OSError, ValueError):
+        return []
+    return [item["ID"] for item in found if item.get("Type") == "Instance"]

@@ -213,16 +213,48 @@ def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, 
 
 
 @task(
-    iterable=["scenario", "backend", "jobs"],
+    iterable=["scenario", "backend", "jobs", "target"],
     help={"runs": "rounds (default 3); medians are reported",
-          "backend": "backends to compare (repeatable; default: local and docker)",
+          "backend": "backends to compare (repeatable; default: local and docker; with --load one, default local)",
           "scenario": "scenarios to time (repeatable; default: the default ones every timed backend runs)",
           "images": "also time image builds cold (removes every dicomtls image first) and warm",
-          "jobs": "--jobs values to compare, e.g. --jobs 1 --jobs auto (repeatable; default: auto)"},
+          "jobs": "--jobs values to compare, e.g. --jobs 1 --jobs auto (repeatable; default: auto)",
+          "load": "instead: C-STOREs from many associations at once through every proxy and direct to Orthanc",
+          "concurrency": "with --load: associations at once, comma-separated levels (default 1,8,32)",
+          "target": "with --load: envoy, istio-gateway, traefik, nginx, haproxy or direct (repeatable; default all)",
+          "associations": "with --load: associations each concurrent worker opens in turn (default 2)",
+          "objects": "with --load: C-STOREs per association (default 4)",
+          "out": "with --load: directory for bench-load.json, the PKI and the environments (default: out)"},
 )
-def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None):
-    """Time the matrix per backend and --jobs side by side (and image builds); prints medians, CPU and ratios."""
+def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=False, concurrency=None, target=None,
+          associations=None, objects=None, out=None):
+    """Time the matrix per backend and --jobs (and image builds); --load: C-STORE throughput per proxy vs direct.
+
+    Prints medians, CPU seconds and ratios; with --load a table per target and concurrency, every object verified."""
+    if load:
+        code = _guarded(app.bench_load, runs, backend or None, out or "out", concurrency, target or None,
+                        associations or 2, objects or 4, timing_options=bool(scenario or images or jobs))
+        if code:
+            raise Exit(code=code)
+        return
+    if concurrency or target or associations or objects or out:
+        raise Exit("dicomtls: --concurrency, --target, --associations, --objects and --out go with --load: add it",
+                   code=2)
     _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images, jobs or None)
+
+
+@task(
+    help={"scenario": "the scenario whose cells to repeat (a name or a .yaml file)",
+          "minutes": "how long to repeat them (a decimal is fine: 0.3 is 18 seconds); at least two rounds run",
+          "out": "directory for soak.json, logs/ and the PKI (default: out)",
+          "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
+          "jobs": "environments whose cells run at the same time, or auto (default)"},
+)
+def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto"):
+    """Repeat a scenario's cells for N minutes: changed cells, memory per component, leftovers; exit 1 on any."""
+    code = _guarded(app.soak, scenario, minutes, out, backend, jobs)
+    if code:
+        raise Exit(code=code)
 
 
 @task

@@ -230,6 +230,12 @@ class Backend(Protocol):
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         """What `invoke down` needs, as JSON, to stop this environment from another process."""
 
+    def memory(self, env: RunningEnvironment) -> dict[str, int]:
+        """Resident bytes of each running component, for a soak to see whether one grows."""
+
+    def leftovers(self, handles: list[dict[str, object]], workdir: Path) -> list[str]:
+        """What of a stopped environment (``detach``'s handles, its working directory) still exists: none."""
+
 
 BACKENDS = ("local", "docker")
 

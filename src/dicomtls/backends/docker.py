@@ -213,6 +213,29 @@ class DockerBackend:
                 remove(self.client, handles)
         env.handles.clear()
 
+    def memory(self, env: RunningEnvironment) -> dict[str, int]:
+        """Each container's anonymous memory (cgroup v2 ``anon``, v1 ``rss``): its RSS, without the page cache
+        that Orthanc's stored files fill and the kernel gives back."""
+        found: dict[str, int] = {}
+        for handles in env.handles:
+            if not isinstance(handles, DockerHandles) or not handles.containers:
+                continue
+            for container in self.client.api.containers(filters={"id": handles.containers}):
+                stats = self.client.api.stats(container["Id"], stream=False, one_shot=True).get("memory_stats", {})
+                detail = stats.get("stats", {})
+                name = container["Names"][0].lstrip("/").removeprefix(f"{handles.network}-")
+                found[name] = int(detail.get("anon", detail.get("rss", stats.get("usage", 0))))
+        return found
+
+    def leftovers(self, handles: list[dict[str, object]], workdir: Path) -> list[str]:
+        left = []
+        for raw in handles:
+            h = DockerHandles(**raw)  # type: ignore[arg-type]
+            for container in self.client.api.containers(all=True, filters={"name": f"^/{h.network}-"}):
+                left.append(f"container {container['Names'][0].lstrip('/')} ({container['State']})")
+            left += [f"network {n['Name']}" for n in self.client.api.networks(names=[h.network])]
+        return left
+
 
 def release_containers(handles: list[dict[str, object]]) -> int:
     client = _client()

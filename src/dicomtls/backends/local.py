@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -213,6 +214,16 @@ class LocalBackend:
         stop_processes([r for r in env.handles if isinstance(r, LocalProcess)])
         env.handles.clear()
 
+    def memory(self, env: RunningEnvironment) -> dict[str, int]:
+        # A component is its process group (started in a session of its own): nginx's workers count too.
+        by_group = _resident_by_group()
+        return {r.component: by_group.get(r.pid, 0) for r in env.handles if isinstance(r, LocalProcess) and r.alive()}
+
+    def leftovers(self, handles: list[dict[str, object]], workdir: Path) -> list[str]:
+        records = [LocalProcess(**h) for h in handles]  # type: ignore[arg-type]
+        left = [f"{r.component} (pid {r.pid}) still running" for r in records if r.alive()]
+        return left + [f"pid {pid} still running in {cwd}" for pid, cwd in _working_in(workdir)]
+
 
 def release_processes(handles: list[dict[str, object]]) -> int:
     records = [LocalProcess(**h) for h in handles]  # type: ignore[arg-type]
@@ -254,6 +265,41 @@ def stop_processes(records: list[LocalProcess], grace_s: float = 5.0) -> None:
         signalled = [r for r in signalled if r.alive()]
         if signalled:
             time.sleep(0.02)
+
+
+def _live_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each live process's /proc/PID/stat fields after the command name (state first), zombies left out."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            yield int(entry.name), fields
+
+
+def _resident_by_group() -> dict[int, int]:
+    """Resident bytes per process group, from /proc/PID/stat's pgrp and rss (pages)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    totals: dict[int, int] = {}
+    for _, fields in _live_stats():
+        totals[int(fields[2])] = totals.get(int(fields[2]), 0) + int(fields[21]) * page
+    return totals
+
+
+def _working_in(directory: Path) -> list[tuple[int, Path]]:
+    """Live processes whose working directory is under ``directory``: what a stopped environment must not leave."""
+    found = []
+    for pid, _ in _live_stats():
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue
+        if cwd.is_relative_to(directory):
+            found.append((pid, cwd))
+    return found
 
 
 def _reap(pid: int) -> None:
