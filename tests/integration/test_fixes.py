@@ -145,3 +145,12 @@ def test_reports_carry_the_fixes_with_links_to_the_patches(orthweb: dict[str, An
 def test_fix_of_a_missing_tree_is_one_line_and_exit_2(tmp_path: Path, clean_slate: Path) -> None:
     proc = run_invoke(["fix", "--manifests", str(tmp_path / "gitops"), "--out", str(tmp_path / "out")], tmp_path)
     assert_one_line_error(proc, "gitops", "no such file or directory")
+
+
+def test_traefik_client_without_sni_is_fixed_by_the_stunnel_sidecar_whose_config_is_handed_back(
+        traefik: dict[str, Any]) -> None:
+    found = trial(traefik, "dcmtk sni=none cert=none echo", "stunnel-sidecar")
+    assert (found["mark"], found["cell"], found["after"]) == ("passes", "dcmtk-stunnel sni=right cert=none echo", "pass")
+    config = (traefik["out"] / found["patch"]).read_text()
+    assert "sni = dicom.korthweb.test" in config and "verifyChain = yes" in config
+    assert "checkHost = dicom.korthweb.test" in config

@@ -138,3 +138,27 @@ def test_a_scenario_environment_variant_changes_only_its_proxy_options_and_obser
     cells = variant.cells()
     assert {c.environment for c in cells} == {"envoy-named-hosts"} and {c.expected for c in cells} == {"observe"}
     assert {c.probe for c in cells} == {c.probe for c in scenario.cells() if c.environment == "envoy-named-hosts"}
+
+
+def test_a_dcmtk_client_without_sni_is_offered_the_stunnel_sidecar_that_sends_it() -> None:
+    found = {c.id: c for c, why in client_side(Reason.TLS_NO_MATCHING_SNI, "", probe(), False) if why is None}
+    assert found["stunnel-sidecar"].changed_probe(probe()).client == "dcmtk-stunnel"
+    assert found["stunnel-sidecar"].changed_probe(probe()).sni == "right"
+    behind_stunnel = dict(client_side(Reason.TLS_NO_MATCHING_SNI, "", probe(client="dcmtk-stunnel"), False))
+    assert [c.probe for c in behind_stunnel] == [(("sni", "right"),)]  # stunnel sends SNI itself, any dcmtk
+    assert "stunnel-sidecar" not in ids(list(behind_stunnel))
+
+
+def test_the_offered_sidecar_config_keeps_sni_verification_and_the_client_certificate_proven() -> None:
+    from dicomtls.fixes.sidecar import deployable_config
+
+    text = deployable_config("dicom.korthweb.test", probe(client="dcmtk-stunnel", sni="right", client_cert="valid"),
+                             "dcmtk-stunnel sni=right cert=valid echo", "istio-named-mutual")
+    settings = dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line and not line.startswith(";"))
+    assert settings["connect"] == "dicom.korthweb.test:11112" and settings["sni"] == "dicom.korthweb.test"
+    assert settings["verifyChain"] == "yes" and settings["checkHost"] == "dicom.korthweb.test"
+    assert settings["cert"].endswith(".pem") and settings["key"].endswith(".key")
+    assert "PRIVATE KEY" not in text
+    unverified = deployable_config("x.test", probe(client="dcmtk-stunnel", sni="right", server_cert_check="ignore"),
+                                   "c", "e")
+    assert "verifyChain = no" in unverified and "CAfile" not in unverified and "cert =" not in unverified

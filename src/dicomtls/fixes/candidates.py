@@ -109,16 +109,21 @@ def _send_sni(probe: Probe, docker: bool) -> tuple[Candidate, str | None]:
     if probe.client == "pynetdicom":
         return Candidate("client-sends-sni", "client-side", "send SNI with the server's name (server_hostname)",
                          None, probe=(("sni", "right"),)), None
+    if probe.client == "dcmtk-stunnel":
+        return Candidate("client-sends-sni", "client-side", "let the sidecar send the server's name (stunnel: sni = NAME)",
+                         None, probe=(("sni", "right"),)), None
     candidate = Candidate("client-sends-sni", "client-side",
                           "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME)", None,
                           probe=(("sni", "right"), ("client_version", "3.6.9")))
     return candidate, None if docker else "dcmtk sends SNI from 3.6.8 on: only the Docker backend runs dcmtk 3.6.9"
 
 
-# The TLS-wrapping sidecar (stunnel: plain dcmtk -> stunnel with sni, client certificate and CA -> the ingress)
-# is a client-side candidate for the reasons in SIDECAR_REASONS; it is added to client_side() once its client
-# variant (issue 15, item 4) lands.
-SIDECAR_REASONS = frozenset({Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS, Reason.TLS_UNKNOWN_CA})
+SIDECAR = Candidate(
+    "stunnel-sidecar", "client-side",
+    "put stunnel in front of the client: plain DICOM in, TLS out with SNI, the client certificate and the "
+    "server's chain and name verified (dcmtk via stunnel)", None,
+    probe=(("client", "dcmtk-stunnel"), ("sni", "right"), ("server_cert_check", "verify")))
+"""What hospitals deploy in front of modalities that speak no TLS or no SNI; its config is offered as the patch."""
 
 
 def server_config(reason: Reason, summary: str, probe: Probe) -> list[Candidate]:
@@ -155,6 +160,8 @@ def client_side(reason: Reason, summary: str, probe: Probe, docker: bool) -> lis
         reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary)
     if sni_failure and probe.sni != "right":
         found.append(_send_sni(probe, docker))
+    if sni_failure and probe.client == "dcmtk" and probe.profile == "default" and probe.transport == "tls":
+        found.append((SIDECAR, None))
     if reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary and probe.client == "dcmtk" \
             and probe.server_cert_check == "verify":
         found.append((_IGNORE, None))

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from dicomtls.backends import Backend
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
-from dicomtls.fixes import envoy_bootstrap, istio, options, patch, traefik
-from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config
+from dicomtls.fixes import envoy_bootstrap, istio, options, patch, sidecar, traefik
+from dicomtls.fixes.candidates import SIDECAR, Candidate, NotApplicable, client_side, server_config
 from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, Progress, run_matrix
 from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup, Scenario, environment_key
 
@@ -196,6 +196,8 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
     variants: dict[tuple[str, str, str], _Variant] = {}  # (scenario, environment, candidate id)
     clients: dict[tuple[str, str], list[Probe]] = {}
     pending: list[tuple[CellResult, list[tuple[Candidate, str | None]]]] = []
+    where_of: dict[str, Path] = {}  # a failing cell's id -> the directory of its environment's fixes
+    sidecars: dict[str, str] = {}  # a proven sidecar's config, by its path relative to out
     env_names = [(c.cell.scenario, c.cell.environment) for c in result.cells]
     repeated = {e for _, e in env_names if len({s for s, n in set(env_names) if n == e}) > 1}
     docker = backend.name == "docker"
@@ -223,6 +225,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
             tried.append((candidate, why))
         if tried:
             pending.append((r, tried))
+            where_of[r.cell.id] = where
     baseline = {(c.cell.scenario, c.cell.environment, c.cell.probe): c for c in result.cells}
     extra: list[Scenario] = [v.scenario for v in variants.values()]
     client_runs: dict[tuple[str, str], str] = {}
@@ -251,7 +254,12 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
                 changed = candidate.changed_probe(r.cell.probe)
                 got = baseline.get((s, e, changed)) or after.get((client_runs.get((s, e), ""), changed))
                 mark: Mark = "passes" if got is not None and got.actual == "pass" else "fails"
-                trials.append(Trial(candidate, mark, outcome(got) if got else "not run", changed.label()))
+                trial = Trial(candidate, mark, outcome(got) if got else "not run", changed.label())
+                info = _info(result, by_name[s], e)
+                if mark == "passes" and candidate is SIDECAR and info is not None:
+                    trial.patch = str((where_of[r.cell.id] / "stunnel-sidecar.conf").relative_to(out))
+                    sidecars[trial.patch] = sidecar.deployable_config(info.server_names[0], changed, changed.label(), e)
+                trials.append(trial)
                 continue
             variant = variants[(s, e, candidate.id)]
             name = variant.scenario.name
@@ -273,4 +281,6 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
         variant = variants[key]
         assert variant.patch is not None
         patch.write(out / variant.patch, variant.diff)
+    for path, config in sidecars.items():
+        patch.write(out / path, config)
     return report
