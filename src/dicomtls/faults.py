@@ -50,7 +50,7 @@ class Injection:
     backend: Backend
     env: RunningEnvironment
     report: FaultReport = field(init=False)
-    _killed_at: float | None = field(default=None, init=False)
+    _killed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         plan = self.env.plan
@@ -79,14 +79,14 @@ class Injection:
 
     def _kill(self) -> None:
         self.backend.stop_component(self.env, self.report.component, kill=True)
-        self._killed_at = time.monotonic()
+        self._killed = True
         self.report.injected = (f"{self.report.component} killed (as a crash) after the first fragment of the "
                                 "C-STORE's dataset had gone out, the rest held back until it was gone")
 
     def bring_back(self, target: Callable[[], Target]) -> None:
         """Start the component again and wait until a C-ECHO passes through the whole path; ``target``: where
         the path's entry is now (a restarted container may listen on another host port)."""
-        if self.fault != "upstream-down" and self._killed_at is None:
+        if self.fault != "upstream-down" and not self._killed:
             self.report.injected = (f"{self.report.component} was not killed: the client sent no dataset "
                                     "fragment (the C-STORE never started)")
             return
