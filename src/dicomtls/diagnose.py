@@ -32,6 +32,8 @@ class Reason(StrEnum):
     DICOM_ASSOCIATION_REJECTED = "dicom-association-rejected"
     DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
     DIMSE_FAILURE = "dimse-failure"
+    UPSTREAM_UNREACHABLE = "upstream-unreachable"
+    CONNECTION_LOST = "connection-lost"
     STORE_NOT_VERIFIED = "store-not-verified"
     SERVER_CHECK_FAILED = "server-check-failed"
     MISROUTED = "misrouted"
@@ -106,6 +108,19 @@ EXPLANATIONS: dict[Reason, tuple[str, str]] = {
     Reason.DIMSE_FAILURE: (
         "the association was accepted but the DIMSE operation returned a failure status",
         "check the server's log for why it refused the object",
+    ),
+    Reason.UPSTREAM_UNREACHABLE: (
+        "the proxy took the connection but could not connect to the DICOM server behind it, so it closed the "
+        "client's connection",
+        "check that the server runs and listens where the proxy's route points (the upstream address and port: "
+        "Envoy cluster, Traefik service, nginx proxy_pass, HAProxy server; a Kubernetes Service's targetPort), "
+        "and that the proxy may reach it",
+    ),
+    Reason.CONNECTION_LOST: (
+        "the association was established, then the path broke before the operation completed: the proxy or "
+        "the server behind it went away (or reset the connection) mid-operation",
+        "read the proxy's and the server's logs for a restart or crash at that time; the object was not "
+        "stored, so send it again once the path is back (a modality's retry does)",
     ),
     Reason.STORE_NOT_VERIFIED: (
         "the C-STORE reported success but the object in Orthanc is missing or differs from what was sent",
@@ -193,6 +208,26 @@ _PROXY_PATTERNS: tuple[tuple[str, Reason], ...] = (
      r"|unable to verify the first certificate|client certificate not trusted|signed by unknown authority",
      Reason.TLS_UNKNOWN_CA),
     (r"wrong version number|http request", Reason.TLS_PLAINTEXT_TO_TLS_PORT),
+    *((pattern, Reason.UPSTREAM_UNREACHABLE) for pattern in (
+        r"flags=\S*\bU[FH]\b",  # Envoy: upstream connection failure, no healthy upstream
+        r"Error while dialing backend",  # Traefik
+        r"connect\(\) failed \(\d+: [^)]*\) while (proxying connection|connecting to upstream)|no live upstreams",
+        r"\s\d+/-1/\d+ \d+ [sS]C\b",  # HAProxy: no connect time (-1), terminated by the server side at connect
+    )),
+)
+
+# Proxy lines that say the upstream side of an established connection broke (they add evidence to connection-lost).
+_UPSTREAM_BROKE = re.compile(
+    r"flags=\S*\bU[RC]\b"  # Envoy: upstream remote reset, upstream connection termination
+    r"|\(\d+: [^)]*\) while proxying and (reading from|sending to) upstream"  # nginx
+    r"|\s\d+/\d+/\d+ \d+ [sS]D\b",  # HAProxy: terminated by the server side during the data phase
+    re.IGNORECASE,
+)
+# The association was up and then the connection went away (pynetdicom's and dcmtk's words).
+_LOST_MIDWAY = re.compile(
+    r"Connection closed while waiting for DIMSE|no DIMSE response \(connection lost\)|Peer aborted Association"
+    r"|DIMSE Failed to send message|DIMSE Read PDV failed|Association Aborted|Broken pipe|Connection reset",
+    re.IGNORECASE,
 )
 
 # Client texts that mean "the peer just went away": the proxy log, or the context, must say why.
@@ -264,6 +299,9 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         evidence.append(f"proxy: {symptoms.proxy_lines[-1].strip()}")
 
     reason = _choose(symptoms, client, proxy)
+    broke = next((l for l in symptoms.proxy_lines if _UPSTREAM_BROKE.search(l)), None)
+    if reason is Reason.CONNECTION_LOST and broke and not proxy:
+        evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {broke.strip()}"]
     summary = _detail(reason, symptoms, client[1] if client else None)
     if fell := _fell_to_https(symptoms, reason):
         reason, summary, evidence = Reason.TLS_FELL_TO_HTTPS, fell[0], fell[1]
@@ -333,6 +371,8 @@ def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:
 def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:
     if symptoms.dicom_stage == "verify":
         return Reason.STORE_NOT_VERIFIED
+    if symptoms.dicom_stage == "dimse" and not client and any(_LOST_MIDWAY.search(l) for l in symptoms.client_lines):
+        return Reason.CONNECTION_LOST
     if symptoms.dicom_stage == "dimse" and not client:
         return Reason.DIMSE_FAILURE
     # A generic handshake_failure alert (or a bare close) is explained better by the proxy.

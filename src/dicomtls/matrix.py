@@ -16,7 +16,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +27,7 @@ from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, Environmen
                                RunningEnvironment, stopped_on_failure)
 from dicomtls.findings import Finding, ProvedFinding, prove
 from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose
+from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.probes import Client, ProbeOutcome, Target
@@ -57,9 +58,12 @@ class CellResult:
     sent_bytes: int | None = None
     site: str | None = None  # in an environment with sites: the site whose server took the association
     certificate: str | None = None  # the subject of the leaf certificate the client was served, when it saw one
+    fault: FaultReport | None = None  # a fault cell: what was injected, what client and proxy saw, the retry
 
     @property
     def verdict(self) -> str:
+        if self.fault is not None and not self.fault.retry_ok:
+            return "unexpected"  # whatever the client saw, the object was lost
         if self.cell.expected == OBSERVE:
             return "ok"
         same = self.actual == self.cell.expected and (self.actual == "pass" or self.reason == self.cell.expected_reason)
@@ -156,6 +160,8 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
                 proxy = env.proxy.build("proxy") if env.proxy is not None else None
                 groups[key] = _EnvGroup(EnvironmentPlan(key, env.name, sites, proxy, pki), [], [])
             groups[key].cells.append(cell)
+            if cell.probe.fault != "none" and not groups[key].plan.restartable:
+                groups[key].plan = replace(groups[key].plan, restartable=True)
             groups[key].unhonoured += [u for u in env.unhonoured if u not in groups[key].unhonoured]
             groups[key].findings += [f for f in env.findings if f not in groups[key].findings]
             if scenario.name not in groups[key].scenarios:
@@ -375,16 +381,17 @@ class _Runner:
                   accepts: dict[str, tuple[str, ...]] | None) -> list[CellResult]:
         """The cells of a running environment in order (a soak runs them again and again on the same one);
         once a component has stopped, every later cell says so instead of a diagnosis of its own."""
-        target = target_of(env)
         objects = self.out / "objects" / env.plan.key
         gone: str | None = None
         results: list[CellResult] = []
         for cell in cells:
             if self.cancelled.is_set():
                 raise _Cancelled
-            ran = run_cell(cell, env, target, self.clients, objects, accepts) if gone is None else None
+            target = target_of(env)  # a fault cell's restarted container listens on another host port
+            ran = run_cell(cell, env, target, self.clients, objects, accepts, self.backend) if gone is None else None
             gone = gone or self.backend.exited(env)
-            if gone is None and ran is not None and ran.reason in PATH_BROKE:
+            # A fault injected on purpose is the cell's subject, not a component that died on its own.
+            if gone is None and ran is not None and ran.reason in PATH_BROKE and ran.fault is None:
                 gone = dying_component(self.backend, env, target)
             cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
             results.append(cr)
@@ -412,7 +419,8 @@ class _Runner:
 
 PATH_BROKE = frozenset({Reason.TCP_REFUSED, Reason.TLS_NO_MATCHING_SNI, Reason.TLS_HANDSHAKE_FAILED,
                         Reason.DICOM_ASSOCIATION_ABORTED, Reason.DICOM_ASSOCIATION_REJECTED, Reason.DIMSE_FAILURE,
-                        Reason.STORE_NOT_VERIFIED, Reason.TIMEOUT, Reason.UNKNOWN})
+                        Reason.STORE_NOT_VERIFIED, Reason.TIMEOUT, Reason.UNKNOWN, Reason.UPSTREAM_UNREACHABLE,
+                        Reason.CONNECTION_LOST})
 """Reasons a component that is stopping produces too: no TLS alert names a live peer's objection."""
 
 DYING_GRACE_S = 10.0
@@ -498,14 +506,69 @@ def recount_connections(env: RunningEnvironment, quiet_s: float = 0.3, timeout_s
 
 
 def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapping[str, Client | None],
-             objects: Path, server_accepts: dict[str, tuple[str, ...]] | None = None) -> CellResult:
+             objects: Path, server_accepts: dict[str, tuple[str, ...]] | None = None,
+             backend: Backend | None = None) -> CellResult:
+    """``backend``: the environment's, to inject the cell's fault with; then the cell ends with the component
+    back and the object sent again (dicomtls.faults)."""
     cursor = env.log_cursor()
     began = time.monotonic()
+    fault = None
+    if cell.probe.fault != "none":
+        assert backend is not None, f"{cell.id} injects a fault: pass the backend"
+        fault = Injection(cell.probe.fault, backend, env)
+        fault.before()
     env.connections += 1
     client = clients[cell.probe.client]
     assert client is not None, f"no {cell.probe.client} client for {cell.id}"
-    outcome = client.run(target, cell.probe, objects)
-    env.settle()
+    if fault is not None and fault.while_sending is not None:
+        outcome = Pynetdicom().run(target, cell.probe, objects, while_sending=fault.while_sending)
+    else:
+        outcome = client.run(target, cell.probe, objects)
+    if fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying
+        env.settle()
+    try:
+        result = _judge(cell, env, target, outcome, cursor, began, server_accepts)
+        if fault is not None:
+            result.fault = _after_fault(fault, env, cell, outcome, result)
+    finally:
+        if outcome.sent is not None:
+            outcome.sent.path.unlink(missing_ok=True)
+    if result.fault is not None:
+        result.duration_s = round(time.monotonic() - began, 3)
+    return result
+
+
+def _after_fault(fault: Injection, env: RunningEnvironment, cell: Cell, outcome: ProbeOutcome,
+                 result: CellResult) -> FaultReport:
+    """The component back, the interrupted object looked for, the same object sent again and verified."""
+    report = fault.report
+    report.client_saw = next((e.removeprefix("client: ") for e in result.evidence if e.startswith("client: ")),
+                             outcome.lines[-1] if outcome.lines else "")
+    logged = [e.removeprefix("proxy: ") for e in result.evidence if e.startswith("proxy: ")]
+    proxy = env.plan.proxy.kind if env.plan.proxy is not None else ""
+    by_proxy = [line for line in logged if proxy and line.startswith(proxy)]
+    others = "".join(f" ({line})" for line in logged if line not in by_proxy)
+    silent = "nothing: it was killed before it logged the connection" if fault.kills_entry else "nothing"
+    report.proxy_logged = by_proxy[0] if by_proxy else f"{silent}{others}"
+    try:
+        fault.bring_back(lambda: target_of(env))
+    except EnvironmentFailed as exc:
+        report.retry = f"not retried: {exc}"
+        result.reason, result.actual = Reason.ENVIRONMENT_FAILED, "fail"
+        result.summary, result.fix = "the component did not come back after the fault", "read the environment's logs"
+        result.evidence = (*result.evidence, str(exc))
+        return report
+    recount_connections(env)
+    if outcome.sent is None:
+        report.retry = "not retried: the client sent no object"
+    else:
+        fault.prove_nothing_lost(target_of(env), cell.probe, outcome.sent, result.actual == "pass")
+    return report
+
+
+def _judge(cell: Cell, env: RunningEnvironment, target: Target, outcome: ProbeOutcome, cursor: LogCursor,
+           began: float, server_accepts: dict[str, tuple[str, ...]] | None) -> CellResult:
+    """The cell's result from what the client saw, Orthanc's REST API and, for a failure, the logs."""
     detail = ""
     stage = outcome.stage
     ok = outcome.ok
@@ -521,8 +584,6 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mappi
         site = holder or site
         if not ok:
             stage = "verify"
-    if outcome.sent is not None:
-        outcome.sent.path.unlink(missing_ok=True)
     duration = round(time.monotonic() - began, 3)
     size = outcome.sent.size if outcome.sent else None
     addressed = addressed_site(cell.probe.sni, [s.name for s in env.plan.sites]) if env.plan.multi_site else None

@@ -38,6 +38,25 @@ def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
     return StoreCheck(True, f"Orthanc instance {ids[0]} holds the sent dataset (sha256 {digest[:16]}…, {sent.size} bytes)")
 
 
+def instance_ids(rest_url: str, sop_instance_uid: str) -> list[str]:
+    """Orthanc's instances under one SOPInstanceUID (raises URLError/OSError when the REST API fails)."""
+    found = json.loads(_request(f"{rest_url}/tools/lookup", sop_instance_uid.encode()))
+    return [item["ID"] for item in found if item.get("Type") == "Instance"]
+
+
+def verify_stored_once(rest_url: str, sent: TestObject) -> StoreCheck:
+    """As verify_stored, and the object is there exactly once: a retry that duplicated it is a failure too."""
+    try:
+        ids = instance_ids(rest_url, sent.sop_instance_uid)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return StoreCheck(False, f"Orthanc REST API at {rest_url} failed: {exc}")
+    if len(ids) != 1:
+        return StoreCheck(False, f"Orthanc has {len(ids)} instances with SOPInstanceUID {sent.sop_instance_uid}, "
+                                 "not exactly one")
+    check = verify_stored(rest_url, sent)
+    return StoreCheck(check.ok, f"exactly once: {check.detail}" if check.ok else check.detail)
+
+
 def system(rest_url: str) -> dict[str, object]:
     return json.loads(_request(f"{rest_url}/system", timeout=5))
 

@@ -43,8 +43,10 @@ Operation = Literal["echo", "store-ct", "store-large"]
 Transport = Literal["tls", "plain"]
 ServerCertCheck = Literal["verify", "ignore"]  # ignore: dcmtk -ic, the workaround for a proxy's fallback certificate
 ClientVersion = Annotated[str, Field(pattern=r"^(default|\d+\.\d+\.\d+)$")]  # default: the backend's own client
+Fault = Literal["none", "upstream-down", "upstream-restart", "proxy-restart"]  # injected by dicomtls.faults
 _AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport,
-                "server_cert_check": ServerCertCheck, "profile": ProfileName, "client_version": ClientVersion}
+                "server_cert_check": ServerCertCheck, "profile": ProfileName, "client_version": ClientVersion,
+                "fault": Fault}
 AXES = ("environment", *_AXIS_VALUES)
 
 
@@ -295,6 +297,7 @@ class ProbeGroup(_Model):
     server_cert_check: list[ServerCertCheck] = ["verify"]
     profile: list[ProfileName] = ["default"]  # TLS profile the client offers (dicomtls.profiles); default: its own
     client_version: list[ClientVersion] = ["default"]  # dcmtk version (Docker backend: 3.6.7 or 3.6.9)
+    fault: list[Fault] = ["none"]  # what breaks on the path during the cell (dicomtls.faults)
     environments: list[str] | None = None
 
     _lists = field_validator("*", mode="before")(_as_list)
@@ -313,6 +316,17 @@ class ProbeGroup(_Model):
             for profile in self.profile:
                 if problem := unsupported(client, profile):
                     raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _faults_send_an_object(self) -> "ProbeGroup":
+        faults = set(self.fault) - {"none"}
+        if faults and (set(self.operation) & {"echo"} or self.transport != ["tls"]):
+            raise ValueError("a fault cell sends an object again after the fault: use operation store-ct or "
+                             "store-large, over tls")
+        if faults - {"upstream-down"} and (self.client != ["pynetdicom"] or self.operation != ["store-large"]):
+            raise ValueError("upstream-restart and proxy-restart kill a component mid-transfer, as the client sends "
+                             "the dataset: use client pynetdicom and operation store-large")
         return self
 
     @model_validator(mode="after")
@@ -415,6 +429,9 @@ class Scenario(_Model):
                 raise ValueError(f"probes name unknown environment {unknown!r}: use one of {', '.join(names)}")
             for env_name in group.environments or names:
                 env = self.environment(env_name)
+                if "proxy-restart" in group.fault and env.proxy is None:
+                    raise ValueError(f"probes[{index}]: fault proxy-restart needs a proxy, and {env_name} has none: "
+                                     "restrict the group to environments with a proxy")
                 for sni in group.sni:
                     if sni not in SNI_CHOICES and sni not in env.site_names():
                         choices = [*SNI_CHOICES, *env.site_names()]
@@ -516,6 +533,7 @@ class Probe:
     server_cert_check: str = "verify"
     profile: str = "default"
     client_version: str = "default"
+    fault: str = "none"
 
     @property
     def client_label(self) -> str:

@@ -9,6 +9,7 @@ the proxy's line for the same connection. dcmtk itself saw the same closed conne
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,4 +192,14 @@ def test_a_sidecar_started_by_a_local_command_dies_with_it_at_the_timeout(tmp_pa
     result = LocalCommandHost(INGRESS).run(["sh", "-c", script], timeout_s=1)
     assert result.code == -1 and "timed out" in result.output
     sidecar = int(marker.read_text())
-    assert not psutil.pid_exists(sidecar) or psutil.Process(sidecar).status() == psutil.STATUS_ZOMBIE
+
+    def dead() -> bool:  # SIGKILL is delivered asynchronously: the process may take a moment to become a zombie
+        try:
+            return psutil.Process(sidecar).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    deadline = time.monotonic() + 5
+    while not dead() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dead()

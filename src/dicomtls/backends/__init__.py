@@ -40,6 +40,9 @@ class EnvironmentPlan:
     sites: tuple[PlannedSite, ...]
     proxy: Component | None
     pki: PkiFiles
+    restartable: bool = False
+    """A component may be stopped and started again during the run (a fault cell): it must keep its address,
+    as a Kubernetes pod's container restarting in the pod's network does."""
 
     @property
     def components(self) -> tuple[Component, ...]:
@@ -68,6 +71,12 @@ class EnvironmentPlan:
     def component_name(self, site: PlannedSite) -> str:
         """What a site's server is called in logs, working directories and containers."""
         return f"{site.server.kind}-{site.name}" if self.multi_site else site.server.kind
+
+    def component_named(self, name: str) -> Component:
+        """The component called ``name`` in logs and workdirs (the proxy by its kind, a server as above)."""
+        if self.proxy is not None and name == self.proxy.kind:
+            return self.proxy
+        return next(site.server for site in self.sites if self.component_name(site) == name)
 
 
 class EnvironmentFailed(Exception):
@@ -235,6 +244,14 @@ class Backend(Protocol):
 
     def leftovers(self, handles: list[dict[str, object]], workdir: Path) -> list[str]:
         """What of a stopped environment (``detach``'s handles, its working directory) still exists: none."""
+
+    def stop_component(self, env: RunningEnvironment, name: str, *, kill: bool = False) -> None:
+        """Stop one component of ``env`` (by its name in ``env.logs``) and wait until it is gone; ``kill``: at
+        once (SIGKILL), as a crash does, else as an orderly shutdown. The others keep running."""
+
+    def start_component(self, env: RunningEnvironment, name: str) -> None:
+        """Start a component ``stop_component`` stopped again, with its files and storage, and wait until its
+        ports accept; ``env``'s addresses follow where it listens now."""
 
 
 BACKENDS = ("local", "docker")

@@ -31,6 +31,7 @@ from dicomtls.images import LABEL, ensure_image, spec_for, _client
 
 CONTAINER_PORTS = {"dicom": 11112, "http": 8042}
 PORT_TIMEOUT_S = 30.0
+HOLDER_SUFFIX = "-net"  # the container that holds a restartable component's network (see DockerBackend._run)
 RUN_LABEL = f"{LABEL}.run"
 OWNER_LABEL = f"{LABEL}.owner-pid"
 
@@ -150,12 +151,28 @@ class DockerBackend:
         published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
         if "http" in component.ports:
             published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
-        command = ["/bin/sh", "-c", f"exec {shlex.join([launch.executable, *launch.args])} >>/work/output.log 2>&1"]
+        # The log is read to its end through the very descriptor the program writes to, so a restarted component
+        # goes on after what it said before, even one that drops O_APPEND (HAProxy's F_SETFL on its stdout).
+        command = ["/bin/sh", "-c", "exec 3<>/work/output.log && cat <&3 >/dev/null && "
+                   f"exec {shlex.join([launch.executable, *launch.args])} >&3 2>&3 3>&-"]
+        network: dict[str, Any] = dict(
+            ports=published, network=handles.network,
+            networking_config={handles.network: self.client.api.create_endpoint_config(aliases=aliases)})
+        holder = None
+        if plan.restartable:
+            # A holder owns the address, the aliases and the published ports, as a pod's sandbox does: the
+            # component restarts in it with the same IP (nginx and HAProxy resolve their upstream once) and host
+            # ports, and a killed component's peers get a reset, not silence from a vanished host.
+            holder = self.client.containers.create(
+                self.image(component), ["sleep", "infinity"], name=f"{handles.network}-{name}{HOLDER_SUFFIX}",
+                labels={**self.labels(component.kind), **extra_labels}, init=True, **network)
+            handles.containers.append(holder.id)
+            holder.start()
+            network = dict(network_mode=f"container:{holder.id}")
         container = self.client.containers.create(
             self.image(component), command, name=f"{handles.network}-{name}",
-            labels={**self.labels(component.kind), **extra_labels}, volumes=mounts, ports=published,
-            network=handles.network, init=True, working_dir="/work",
-            networking_config={handles.network: self.client.api.create_endpoint_config(aliases=aliases)},
+            labels={**self.labels(component.kind), **extra_labels}, volumes=mounts, init=True, working_dir="/work",
+            **network,
         )
         handles.containers.append(container.id)
         container.start()
@@ -168,11 +185,12 @@ class DockerBackend:
             _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", name)
             if launch.connection_log and port == "dicom":
                 env.connections += 1
-        container.reload()
+        published_by = holder or container
+        published_by.reload()
         if is_entry:
-            env.entry = Address("127.0.0.1", _host_port(container, "dicom"))
+            env.entry = Address("127.0.0.1", _host_port(published_by, "dicom"))
             env.client_entry = Address(aliases[0], CONTAINER_PORTS["dicom"])
-        return container
+        return published_by
 
     def _client_container(self, env: RunningEnvironment, handles: DockerHandles, client: str, version: str | None,
                           files: tuple[Path, ...]) -> DockerCommandHost:
@@ -206,6 +224,40 @@ class DockerBackend:
 
     def detach(self, env: RunningEnvironment) -> list[dict[str, object]]:
         return [asdict(h) for h in env.handles if isinstance(h, DockerHandles)]
+
+    def stop_component(self, env: RunningEnvironment, name: str, *, kill: bool = False) -> None:
+        container = self._container(env, name)
+        if kill:
+            container.kill()
+        else:
+            container.stop(timeout=5)
+        container.wait(condition="not-running")
+
+    def start_component(self, env: RunningEnvironment, name: str) -> None:
+        """The same container again: its /work (the rendered files, Orthanc's storage) is a bind mount, so it
+        survives. In a restartable plan its holder kept address and ports; otherwise Docker publishes them anew."""
+        container = self._container(env, name)
+        container.start()
+        component = env.plan.component_named(name)
+        for port in component.ports:
+            _wait_inside(container, CONTAINER_PORTS[port], env.logs[name], name)
+        container.reload()
+        if env.plan.restartable:
+            return
+        if component is env.plan.entry_component:
+            env.entry = Address("127.0.0.1", _host_port(container, "dicom"))
+        for site in env.plan.sites:
+            if env.plan.component_name(site) == name:
+                env.rest_urls[site.name] = f"http://127.0.0.1:{_host_port(container, 'http')}"
+
+    def _container(self, env: RunningEnvironment, name: str) -> Any:
+        handles = next(h for h in env.handles if isinstance(h, DockerHandles))
+        import docker
+
+        try:
+            return self.client.containers.get(f"{handles.network}-{name}")
+        except docker.errors.NotFound:
+            raise UsageError(f"{env.plan.name} has no component {name!r}") from None
 
     def stop(self, env: RunningEnvironment) -> None:
         for handles in env.handles:

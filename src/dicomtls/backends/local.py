@@ -43,6 +43,18 @@ class LocalProcess:
         return _start_time(self.pid) == self.start_time
 
 
+@dataclass(frozen=True)
+class _Relaunch:
+    """How a component was started, so ``start_component`` can start it again exactly so."""
+
+    component: str
+    argv: tuple[str, ...]
+    workdir: Path
+    log_path: Path
+    listen: tuple[Address, ...]
+    detached: bool
+
+
 def _start_time(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -182,21 +194,39 @@ class LocalBackend:
             env.connection_log = workdir / launch.connection_log
             if env.connection_log != log_path:  # HAProxy logs connections on stdout
                 env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [launch.executable, *launch.args],
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=None if detached else _die_with_parent,
-            )
+        relaunch = _Relaunch(name, (launch.executable, *launch.args), workdir, log_path, tuple(listen.values()),
+                             detached)
+        env.handles.append(relaunch)
+        proc = _launch(relaunch, "wb")
         env.handles.append(LocalProcess(name, proc.pid, _start_time(proc.pid) or ""))
         for address in listen.values():
             _wait_for_port(address, proc, log_path, name)
             env.connections += 1
         return listen
+
+    def stop_component(self, env: RunningEnvironment, name: str, *, kill: bool = False) -> None:
+        record = self._process(env, name)
+        if kill:
+            kill_processes([record])
+        else:
+            stop_processes([record])
+
+    def start_component(self, env: RunningEnvironment, name: str) -> None:
+        relaunch = next(h for h in env.handles if isinstance(h, _Relaunch) and h.component == name)
+        old = self._process(env, name)
+        if old.alive():
+            raise EnvironmentFailed(f"{name} is still running: stop it before starting it again")
+        proc = _launch(relaunch, "ab")  # the log goes on: what the component said before it stopped stays
+        env.handles[env.handles.index(old)] = LocalProcess(name, proc.pid, _start_time(proc.pid) or "")
+        for address in relaunch.listen:
+            _wait_for_port(address, proc, relaunch.log_path, name)
+
+    @staticmethod
+    def _process(env: RunningEnvironment, name: str) -> LocalProcess:
+        found = [h for h in env.handles if isinstance(h, LocalProcess) and h.component == name]
+        if not found:
+            raise UsageError(f"{env.plan.name} has no component {name!r}")
+        return found[0]
 
     def component_version(self, component: Component) -> str:
         return component.version(self.executable(component))
@@ -300,6 +330,33 @@ def _working_in(directory: Path) -> list[tuple[int, Path]]:
         if cwd.is_relative_to(directory):
             found.append((pid, cwd))
     return found
+
+
+def kill_processes(records: list[LocalProcess]) -> None:
+    """SIGKILL, as a crash ends a process: no shutdown, no last log line; returns once each is gone."""
+    for record in records:
+        if record.alive():
+            try:
+                os.killpg(record.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    while pending := [r for r in records if r.alive()]:
+        for record in pending:
+            _reap(record.pid)
+        time.sleep(0.01)
+
+
+def _launch(relaunch: _Relaunch, log_mode: str) -> subprocess.Popen[bytes]:
+    with relaunch.log_path.open(log_mode) as log:
+        return subprocess.Popen(
+            list(relaunch.argv),
+            cwd=relaunch.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=None if relaunch.detached else _die_with_parent,
+        )
 
 
 def _reap(pid: int) -> None:

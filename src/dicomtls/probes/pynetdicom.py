@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import pynetdicom
-from pynetdicom import AE
+from pynetdicom import AE, evt
+from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from dicomtls.dicomdata import make_object
@@ -70,7 +72,10 @@ class Pynetdicom:
     def version(self) -> str:
         return pynetdicom.__version__
 
-    def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
+    def run(self, target: Target, probe: Probe, workdir: Path,
+            while_sending: Callable[[], None] | None = None) -> ProbeOutcome:
+        """``while_sending``: called once, on the association's own thread, right after the first fragment of a
+        C-STORE's dataset went out: the rest waits until it returns, so what it does happens mid-transfer."""
         ae = AE(ae_title=CALLING_AET)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
         ae.connection_timeout = 5
@@ -95,7 +100,8 @@ class Pynetdicom:
         try:
             # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
             assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
-                                 tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args))
+                                 tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args),
+                                 evt_handlers=_on_first_dataset_fragment(while_sending))
             threads |= {assoc.name, assoc.dul.name}
             if assoc.is_established:
                 stage = "dimse"
@@ -121,6 +127,24 @@ class Pynetdicom:
             ae.shutdown()
         lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
         return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer)
+
+
+def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:
+    """pynetdicom event handlers that call ``call`` once, after the first P-DATA-TF carrying dataset bytes (the
+    message control header's bit 0 is 0: data, not a command) was sent."""
+    if call is None:
+        return []
+    fired = threading.Event()
+
+    def sent(event: Any) -> None:
+        pdu = event.pdu
+        if fired.is_set() or not isinstance(pdu, P_DATA_TF):
+            return
+        if any(item.data and not item.data[0] & 0x01 for item in pdu.presentation_data_value_items):
+            fired.set()
+            call()
+
+    return [(evt.EVT_PDU_SENT, sent)]
 
 
 def _peer_certificate(assoc: Any) -> str | None:

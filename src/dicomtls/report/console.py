@@ -120,6 +120,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
     _print_documented(result, console)
     _print_findings(result, console)
     _print_unhonoured(result, console)
+    _print_faults(result, console)
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
         _print_unexpected(r, console)
@@ -195,6 +196,20 @@ def _print_unhonoured(result: MatrixResult, console: Console) -> None:
             console.print(f"[bold]{env.name}[/]: not reproduced from the manifests:", highlight=False)
             for line in env.unhonoured:
                 console.print(f"  - {line}", highlight=False, markup=False)
+
+
+def _print_faults(result: MatrixResult, console: Console) -> None:
+    """Per fault cell: what was done, what the client saw, what the proxy logged, and whether the retry delivered."""
+    lines = layout.faults([cell_record(r) for r in result.cells])
+    if lines:
+        console.print("[bold]faults[/] (the same object sent again after each, checked in Orthanc's REST API):")
+    for f in lines:
+        mark = Text("✔ retry delivered", style="green") if f.retry_ok else Text("✘ retry not delivered",
+                                                                                   style="bold red")
+        console.print(Text(f"  {f.id}: {f.reason}: ").append(mark))
+        for label, text in (("fault", f.injected), ("client saw", f.client_saw), ("proxy logged", f.proxy_logged),
+                            ("interrupted object", f.interrupted), ("retry", f.retry)):
+            console.print(f"      {label}: {redact(text)}", highlight=False, markup=False)
 
 
 def _print_unexpected(r: CellResult, console: Console) -> None:

@@ -28,7 +28,7 @@ _KNOWN_RUN = {"started", "backend", "versions", "scenarios", "wall_s", "shard", 
 _KNOWN_ENV = {"key", "name", "scenarios", "components", "versions", "entry", "server_names", "pki_dir", "logs", "error",
               "position", "unhonoured", "findings"}
 _KNOWN_CELL = {"id", "scenario", "environment", "expected", "expected_reason", "actual", "verdict", "reason",
-               "summary", "fix", "evidence", "command", "detail", "duration_s", "sent_bytes",
+               "summary", "fix", "evidence", "command", "detail", "duration_s", "sent_bytes", "fault_report",
                *(f.name for f in dataclasses.fields(Probe))}
 
 _env = jinja2.Environment(
@@ -64,6 +64,7 @@ def render(doc: dict[str, Any]) -> str:
         legend=layout.expected_failures(cells),
         fixes=fix_rows.grouped(fix_rows.rows(doc["fixes"])) if doc.get("fixes") else None,
         fixes_headline=fix_rows.headline(doc["fixes"]) if doc.get("fixes") else "",
+        faults=layout.faults(cells),
         headline=f"{len(cells) - len(problems)}/{len(cells)} cells as expected, {len(problems)} unexpected",
         wanted=layout.wanted,
         got=layout.got,

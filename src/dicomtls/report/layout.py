@@ -125,6 +125,27 @@ def expected_failures(cells: list[dict[str, Any]]) -> list[ReasonGroup]:
     return [ReasonGroup(reason, len(rs), rs[0]["summary"], rs[0]["fix"]) for reason, rs in groups.items()]
 
 
+@dataclass(frozen=True)
+class FaultLine:
+    """One fault cell as the reports tell it: the fault, what the client saw, what the proxy logged, the retry."""
+
+    id: str
+    reason: str
+    injected: str
+    client_saw: str
+    proxy_logged: str
+    interrupted: str
+    retry_ok: bool
+    retry: str
+
+
+def faults(cells: list[dict[str, Any]]) -> list[FaultLine]:
+    """The fault cells of a run, in order (a results.json written before faults has none)."""
+    return [FaultLine(r["id"], str(r["reason"]), f["injected"], f["client_saw"], f["proxy_logged"],
+                      f["interrupted"], f["retry_ok"], f["retry"])
+            for r in cells if (f := r.get("fault_report"))]
+
+
 def unexpected(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in cells if status(r) == "unexpected"]
 

@@ -116,6 +116,16 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
                 for g in legend]
         out.append("")
 
+    fault_lines = layout.faults(cells)
+    if fault_lines:
+        out += ["### Faults", "", "The same object is sent again after each fault and checked in Orthanc's REST API.",
+                "", "| cell | reason | fault | client saw | proxy logged | interrupted object | retry |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {_cell(f.id)} | {_code(f.reason)} | {_cell(f.injected)} | {_cell(f.client_saw)} | "
+                f"{_cell(f.proxy_logged)} | {_cell(f.interrupted)} | "
+                f"{'✅' if f.retry_ok else '❌'} {_cell(f.retry)} |" for f in fault_lines]
+        out.append("")
+
     out += ["### Environments", "", "| environment | scenarios | path | logs |", "|---|---|---|---|"]
     for env in doc["environments"]:
         path = " → ".join(["client", *reversed(env.get("components", []))])
