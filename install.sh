@@ -30,7 +30,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
-# Debian's orthanc, nginx and haproxy packages start system services where systemd runs; dicomtls starts
+# Debian's orthanc, nginx, haproxy and docker-registry packages start system services where systemd runs; dicomtls starts
 # its own processes on free ports with its own configs, so those services neither help nor get in the way.
 
 PYTHON="${PYTHON:-python3}"
