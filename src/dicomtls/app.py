@@ -263,6 +263,8 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
         for scenario in load_scenarios(scenarios) if scenarios else [load_scenario(n) for n in available()]:
             for env in scenario.environments:
                 for built in env.components():
+                    if built.options.image is not None:
+                        continue  # pulled when a run needs it, never built: `images` stays offline
                     specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
             if any(c.probe.client == "dcmtk" for c in scenario.cells()):
                 specs.append(spec_for("dcmtk", None))

@@ -98,7 +98,7 @@ class Pulled:
 
 
 _LOCK = threading.Lock()  # environments side by side may want the same image: pull it once
-_SEEN: dict[tuple[int, str], Pulled] = {}
+_SEEN: dict[str, Pulled] = {}
 
 
 def pull(client: Any, component: Component) -> Pulled:
@@ -108,10 +108,9 @@ def pull(client: Any, component: Component) -> Pulled:
     reference. An asked-for version the program does not report is one too: the tag lied, or the scenario."""
     ref = reference(component)
     with _LOCK:
-        key = (id(client), ref)
-        if key not in _SEEN:
-            _SEEN[key] = _pull(client, component, ref)
-        return _SEEN[key]
+        if ref not in _SEEN:
+            _SEEN[ref] = _pull(client, component, ref)
+        return _SEEN[ref]
 
 
 def _pull(client: Any, component: Component, ref: str) -> Pulled:

