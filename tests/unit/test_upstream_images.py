@@ -118,3 +118,23 @@ def test_bisect_over_images_reports_pulls_and_the_pinned_images() -> None:
                           backend="docker")
     lines = result.lines()
     assert lines[-1] == "pulls: 1 new, 1 from Docker's cache"
+
+
+def test_the_local_backend_refuses_a_component_that_names_an_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dicomtls.backends.local import LocalBackend
+
+    with pytest.raises(UsageError, match="runs from image envoyproxy/envoy:v1.22.5: use --backend docker"):
+        LocalBackend(tmp_path).executable(envoy(image="envoyproxy/envoy:v1.22.5"))
+
+
+def test_invoke_images_builds_nothing_for_a_component_that_runs_from_an_image(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """install.sh runs `invoke images` over every scenario: the upstream regression's Envoy 1.22.5 has no
+    wheel to build from, and must be left to the run that pulls it."""
+    from dicomtls import app, images
+
+    asked: list[str] = []
+    monkeypatch.setattr(images, "ensure_image", lambda spec, say: asked.append(spec.tag) or spec.tag)
+    app.images(["envoy-upstream-regression"], None, None)
+    assert "dicomtls/envoy:1.22.5" not in asked and "dicomtls/envoy:1.23.0" not in asked
+    assert asked == ["dicomtls/orthanc:1.10.1", "dicomtls/dcmtk:3.6.7"]
