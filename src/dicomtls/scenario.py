@@ -390,6 +390,49 @@ class Scenario(_Model):
 
     @model_validator(mode="before")
     @classmethod
+    def _version_axes(cls, data: Any) -> Any:
+        """A component's ``versions: [1.22.5, 1.23.0]`` makes one environment per version, named
+        ``NAME-1-22-5``...; probes and expectations naming NAME apply to each of them."""
+        if not isinstance(data, dict) or not isinstance(data.get("environments"), list):
+            return data
+        expanded: dict[str, list[str]] = {}
+        environments = []
+        for env in data["environments"]:
+            role = next((r for r in ("server", "proxy") if isinstance(env, dict) and isinstance(env.get(r), dict)
+                         and "versions" in env[r]), None)
+            if role is None:
+                environments.append(env)
+                continue
+            config = dict(env[role])
+            versions = _as_list(config.pop("versions"))
+            if "version" in config or not versions or not all(isinstance(v, (str, int, float)) for v in versions):
+                raise ValueError(f"environment {env.get('name')!r}: {role}.versions is a list of versions, "
+                                 "and replaces version:")
+            named = expanded[str(env.get("name"))] = []
+            for version in map(str, versions):
+                named.append(f"{env.get('name')}-{re.sub(r'[^a-z0-9]+', '-', version.lower()).strip('-')}")
+                environments.append({**env, "name": named[-1], role: {**config, "version": version}})
+        if not expanded:
+            return data
+
+        def names(value: Any) -> Any:
+            listed = _as_list(value)
+            if not isinstance(listed, list):
+                return value
+            return [n for item in listed for n in expanded.get(item, [item])]
+
+        probes = [{**p, "environments": names(p["environments"])} if isinstance(p, dict) and "environments" in p
+                  else p for p in data.get("probes") or []]
+        expect = []
+        for rule in data.get("expect") or []:
+            match = rule.get("match") if isinstance(rule, dict) else None
+            if isinstance(match, dict) and "environment" in match:
+                rule = {**rule, "match": {**match, "environment": names(match["environment"])}}
+            expect.append(rule)
+        return {**data, "environments": environments, "probes": probes, "expect": expect}
+
+    @model_validator(mode="before")
+    @classmethod
     def _pki_from_manifests(cls, data: Any, info: ValidationInfo) -> Any:
         """manifests.pki: true makes the scenario's pki block from the cert-manager documents."""
         if not isinstance(data, dict) or not isinstance(data.get("environments"), list):

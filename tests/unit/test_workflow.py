@@ -100,11 +100,38 @@ def test_the_report_job_publishes_the_summary_and_the_report() -> None:
     assert "out/logs/" in upload["with"]["path"].split()
 
 
-@pytest.mark.parametrize("job", ["shard", "report", "action"])
+@pytest.mark.parametrize("job", ["shard", "report", "action", "docker-shard", "docker-report", "regression"])
 def test_every_action_is_pinned_to_a_major_version(job: str) -> None:
     for s in steps(job):
         if "uses" in s and s["uses"] != "./":  # ./ is this checkout's own action.yml
             assert "@v" in s["uses"], s["uses"]
+
+
+def test_docker_shards_run_in_containers_with_base_images_from_docker_hub() -> None:
+    job = workflow()["jobs"]["docker-shard"]
+    assert job["env"] == {"DICOMTLS_BACKEND": "docker", "DICOMTLS_REGISTRY": "docker.io"}
+    assert job["strategy"]["matrix"]["shard"] == workflow()["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    assert step("docker-shard", "install.sh")["run"] == "sudo --preserve-env=DICOMTLS_REGISTRY ./install.sh"
+    assert "--backend docker --shard" in step("docker-shard", "invoke matrix")["run"]
+    assert step("docker-shard", "actions/upload-artifact")["with"]["name"].startswith("dicomtls-docker-shard-")
+    download = step("docker-report", "actions/download-artifact")
+    assert download["with"]["pattern"] == "dicomtls-docker-shard-*"
+    assert "if" not in step("docker-report", "invoke merge")
+
+
+def test_the_regression_job_runs_the_real_releases_and_requires_the_flip_at_1_23_0() -> None:
+    from dicomtls.bisect import select_cell
+
+    job = workflow()["jobs"]["regression"]
+    assert job["env"]["DICOMTLS_REGISTRY"] == "docker.io"
+    matrix = step("regression", "invoke matrix")["run"]
+    assert "--backend docker --scenario envoy-upstream-regression" in matrix
+    bisect = step("regression", "invoke bisect")
+    assert bisect["shell"] == "bash"  # pipefail: a failed bisect fails the step despite the tee
+    assert "--backend docker --component envoy --versions 1.22.5,1.23.0,1.24.0,1.25.0" in bisect["run"]
+    assert 'grep -F "first flip at envoy 1.23.0: 1.22.5 pass → 1.23.0 fail tls-no-shared-cipher"' in bisect["run"]
+    _, cell = select_cell(job["env"]["BISECT_CELL"], None)
+    assert cell.environment == "envoy-1-22-5" and cell.probe.profile == "dcm4che-tls-aes"
 
 
 def test_every_action_the_action_uses_is_pinned_to_a_major_version() -> None:

