@@ -12,6 +12,8 @@ import pytest
 import yaml
 from packaging.version import Version
 
+from dicomtls.backends import EnvironmentPlan, RunningEnvironment
+from dicomtls.backends.local import LocalBackend, pki_paths
 from dicomtls.components import Address, Placement, component_class
 from dicomtls.components.envoy import EnvoyOptions, connection_log_format
 from dicomtls.diagnose import Reason, Symptoms, diagnose
@@ -132,3 +134,29 @@ def test_the_diagnosis_reads_a_1_22_line_without_tls_failure() -> None:
     unreachable = diagnose(Symptoms(client_lines=("Connection reset by peer",), proxy_lines=(ENVOY_1_22_UF,),
                                     sent_sni=True, dicom_stage="associate"))
     assert unreachable.reason is Reason.UPSTREAM_UNREACHABLE
+
+
+class _Rendered(Exception):
+    """Stops the start once the config is rendered: nothing runs."""
+
+
+def test_the_local_backend_renders_for_the_version_it_checked_the_binary_against(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bin").mkdir()
+    envoy = tmp_path / "bin" / "envoy"  # answers --version in the format of Envoy's own binaries
+    envoy.write_text("#!/bin/sh\necho 'envoy  version: 3c2a0d8e/1.25.0/Clean/RELEASE/BoringSSL'\n")
+    envoy.chmod(0o755)
+    formats: list[str] = []
+
+    def launch(self: Any, where: Placement, executable: str) -> Any:
+        formats.append(connection_log_format(where.version))
+        raise _Rendered
+
+    cls = component_class("envoy")
+    monkeypatch.setattr(cls, "launch", launch)
+    plan = EnvironmentPlan("key", "edge", (), None, placements.pki_layout(("dicom.korthweb.test",)))
+    env = RunningEnvironment(plan=plan, entry=Address("127.0.0.1", 0), rest_urls={}, logs={}, workdir=tmp_path)
+    with pytest.raises(_Rendered):
+        LocalBackend(tmp_path, {"envoy": str(envoy)})._run(env, cls(EnvoyOptions(version="1.25.0")), "envoy",
+                                                           pki_paths(plan), (), None, False)
+    assert formats == [connection_log_format("1.25.0")] and "tls_failure" not in formats[0]
