@@ -160,3 +160,14 @@ def test_the_local_backend_renders_for_the_version_it_checked_the_binary_against
         LocalBackend(tmp_path, {"envoy": str(envoy)})._run(env, cls(EnvoyOptions(version="1.25.0")), "envoy",
                                                            pki_paths(plan), (), None, False)
     assert formats == [connection_log_format("1.25.0")] and "tls_failure" not in formats[0]
+
+
+def test_the_regression_jobs_no_shared_cipher_is_named_from_the_client_without_tls_failure() -> None:
+    # pynetdicom's words (a captured run, tests/fixtures/results_manifests_korthweb_gitops.json) beside a line in
+    # the format Envoy 1.17-1.25 are given: no tls_failure= confirms them, and none is needed.
+    line = ("envoy:access.log: [2026-11-27T23:34:12.307Z] downstream=127.0.0.1:60116 sni=- flags=- details=- "
+            "tls_version=- cipher=- peer=- upstream=- rx=0 tx=0")
+    diagnosis = diagnose(Symptoms(
+        client_lines=("TCP Initialisation Error: [SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake failure "
+                      "(_ssl.c:1006)",), proxy_lines=(line,)))
+    assert diagnosis.reason is Reason.TLS_NO_SHARED_CIPHER
