@@ -148,7 +148,9 @@ class DockerBackend:
         listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.ports}
         workdir = env.workdir / name
         workdir.mkdir(exist_ok=True)
-        placement = Placement(name=plan.name, workdir="/work", listen=listen, pki=pki, sites=sites)
+        version = upstream_images.pull(self.client, component).version if upstream_images.wanted(component) \
+            else self.component_version(component)
+        placement = Placement(name=plan.name, workdir="/work", listen=listen, pki=pki, sites=sites, version=version)
         launch = component.launch(placement, self.executable(component))
         for filename, content in launch.files.items():
             (workdir / filename).write_text(content)

@@ -185,7 +185,10 @@ class LocalBackend:
                   for i, port in enumerate(component.ports)}
         workdir = env.workdir / name
         workdir.mkdir()
-        placement = Placement(name=env.plan.name, workdir=str(workdir), listen=listen, pki=pki, sites=sites)
+        # The version option, when set, is the binary's (executable() checks); else the binary is whatever is
+        # installed, the newest as far as configs go.
+        placement = Placement(name=env.plan.name, workdir=str(workdir), listen=listen, pki=pki, sites=sites,
+                              version=component.options.version)
         launch = component.launch(placement, self.executable(component))
         for filename, content in launch.files.items():
             (workdir / filename).write_text(content)

@@ -93,6 +93,9 @@ class Placement:
     pki: PkiPaths
     sites: tuple[SiteRoute, ...] = ()
     """For a proxy, the sites behind it: the first is where a catch-all route (a client without SNI) goes."""
+    version: str | None = None
+    """The version of the program the backend runs, when it knows it before the start: configs that differ between
+    releases render for it (None: for the newest)."""
 
     @property
     def server_names(self) -> tuple[str, ...]:

@@ -5,28 +5,61 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any, ClassVar, Literal
 
+from packaging.version import InvalidVersion, Version
+
 from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.errors import UsageError
 from dicomtls.render import render
 
-_CONNECTION_LOG_FORMAT = (
-    "[%START_TIME%] downstream=%DOWNSTREAM_REMOTE_ADDRESS% sni=%REQUESTED_SERVER_NAME% flags=%RESPONSE_FLAGS% "
-    "details=%CONNECTION_TERMINATION_DETAILS% tls_failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON% "
-    "tls_version=%DOWNSTREAM_TLS_VERSION% cipher=%DOWNSTREAM_TLS_CIPHER% peer=%DOWNSTREAM_PEER_SUBJECT% "
-    "upstream=%UPSTREAM_HOST% rx=%BYTES_RECEIVED% tx=%BYTES_SENT%\n"
+# The connection log's fields, in order. Envoy refuses a config naming a command operator it does not know, so a
+# field whose operator came after the release being run is left out (the diagnosis matches words anywhere in the
+# line, not positions: it does without a missing field).
+_CONNECTION_LOG_FIELDS = (
+    "[%START_TIME%]", "downstream=%DOWNSTREAM_REMOTE_ADDRESS%", "sni=%REQUESTED_SERVER_NAME%",
+    "flags=%RESPONSE_FLAGS%", "details=%CONNECTION_TERMINATION_DETAILS%",
+    "tls_failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON%", "tls_version=%DOWNSTREAM_TLS_VERSION%",
+    "cipher=%DOWNSTREAM_TLS_CIPHER%", "peer=%DOWNSTREAM_PEER_SUBJECT%", "upstream=%UPSTREAM_HOST%",
+    "rx=%BYTES_RECEIVED%", "tx=%BYTES_SENT%",
 )
+# log_format.text_format_source came in Envoy 1.17.0 (docs/root/version_history/v1.17.0.rst; envoy commit
+# 43bf707f9516264f086ded6431e294150fa30b06, PR #14276). Every operator above but those below is older still
+# (release notes: CONNECTION_TERMINATION_DETAILS 1.16.0, the downstream TLS version and cipher 1.11.0,
+# DOWNSTREAM_PEER_SUBJECT 1.10.0, REQUESTED_SERVER_NAME 1.8.0, DOWNSTREAM_REMOTE_ADDRESS 1.6.0).
+OLDEST_ENVOY = "1.17.0"
+OPERATORS_SINCE = {
+    # changelogs/1.26.0.yaml, new_features; envoy commit 07f78c92039028319c0240b582ba7c9233c29508 (PR #25322,
+    # 2023-02-21), after v1.25.0 (2023-01-18): the images v1.22.5 to v1.25.0 refuse it.
+    "DOWNSTREAM_TRANSPORT_FAILURE_REASON": "1.26.0",
+}
 
 
-def connection_log(path: str) -> list[dict[str, Any]]:
+def connection_log(path: str, version: str | None) -> list[dict[str, Any]]:
     """A listener-level access log: one line per connection when it closes, including those that matched no
-    filter chain, in the words the diagnosis reads. Every Envoy-based component renders it as is."""
+    filter chain, in the words the diagnosis reads. Every Envoy-based component renders it, with the fields
+    Envoy ``version`` knows (None, or a version that does not parse: all of them)."""
     return [{
         "name": "envoy.access_loggers.file",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
             "path": path,
-            "log_format": {"text_format_source": {"inline_string": _CONNECTION_LOG_FORMAT}},
+            "log_format": {"text_format_source": {"inline_string": connection_log_format(version)}},
         },
     }]
+
+
+def connection_log_format(version: str | None) -> str:
+    """The log line for Envoy ``version``: a release older than the log itself is a usage error here rather than
+    an Envoy that exits on its config."""
+    try:
+        running = Version(version) if version else None
+    except InvalidVersion:
+        running = None
+    if running is not None and running < Version(OLDEST_ENVOY):
+        raise UsageError(f"envoy {version} is older than {OLDEST_ENVOY}, the oldest release dicomtls renders "
+                         f"configs for: run {OLDEST_ENVOY} or newer")
+    unknown = {op for op, since in OPERATORS_SINCE.items() if running is not None and running < Version(since)}
+    fields = [f for f in _CONNECTION_LOG_FIELDS if not any(f"%{op}%" in f for op in unknown)]
+    return " ".join(fields) + "\n"
 
 
 class EnvoyOptions(Options):
@@ -66,7 +99,7 @@ class Envoy(Component):
             "envoy/envoy.yaml.j2",
             listen=placement.listen["dicom"],
             sites=placement.sites,
-            access_log=connection_log(f"{placement.workdir}/access.log"),
+            access_log=connection_log(f"{placement.workdir}/access.log", placement.version),
             sni=o.sni,
             client_cert=o.client_cert,
             cipher_suites=o.cipher_suites,

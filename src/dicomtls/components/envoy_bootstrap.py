@@ -596,7 +596,7 @@ def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placemen
     [kept] = config["static_resources"]["listeners"]
     address = placement.listen["dicom"]
     kept["address"] = {"socket_address": {"address": address.host, "port_value": address.port}}
-    kept["access_log"] = connection_log(f"{placement.workdir}/access.log")
+    kept["access_log"] = connection_log(f"{placement.workdir}/access.log", placement.version)
     destinations: dict[str, SiteRoute] = {}
     for chain in _kept_chains(kept):
         site = site_for_names(_matched_names(chain), placement.sites)

@@ -132,7 +132,7 @@ class IstioGateway(Envoy):
             "istio-gateway/envoy.yaml.j2",
             listen=placement.listen["dicom"],
             sites=placement.sites,
-            access_log=connection_log(f"{placement.workdir}/access.log"),
+            access_log=connection_log(f"{placement.workdir}/access.log", placement.version),
             servers=[(index, server, istio_cipher_suites(server.cipher_suites)[0], site_for(server, placement.sites),
                       destination_of(server, placement.sites)) for index, server in chained],
             alpn=ALPN,
