@@ -11,8 +11,8 @@ DOCKER_MODULES = {"test_docker", "test_upstream_images", "test_deployments"}
 """Modules whose tests all use the Docker engine; elsewhere a Docker test says so in its name or parameter."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.module is not None and (item.module.__name__.rsplit(".", 1)[-1] in DOCKER_MODULES
-                                        or "docker" in item.nodeid.lower()):
-            item.add_marker(pytest.mark.xdist_group("docker"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Marked as each test is collected, before xdist's own collection hook turns groups into node ids."""
+    module = getattr(item, "module", None)
+    if module is not None and (module.__name__.rsplit(".", 1)[-1] in DOCKER_MODULES or "docker" in item.nodeid.lower()):
+        item.add_marker(pytest.mark.xdist_group("docker"))
