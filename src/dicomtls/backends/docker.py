@@ -293,10 +293,10 @@ class DockerBackend:
         container.start()
         if upstream:  # the earlier follower ended with the stopped container; say only what is new
             _follow_output(container, env.logs[name], since=restarted)
-        holder = self._container(env, f"{name}{HOLDER_SUFFIX}") if env.plan.restartable else container
+            addressed = self._container(env, f"{name}{HOLDER_SUFFIX}") if env.plan.restartable else container
         for port in component.ports:
             if upstream:
-                _wait_outside(container, holder, CONTAINER_PORTS[port], env.logs[name], name)
+                _wait_outside(container, addressed, CONTAINER_PORTS[port], env.logs[name], name)
             else:
                 _wait_inside(container, CONTAINER_PORTS[port], env.logs[name], name)
         container.reload()
