@@ -2,4 +2,5 @@
 
 from dicomtls.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned worker process imports this module again under another name
+    main()

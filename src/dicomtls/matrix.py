@@ -36,6 +36,7 @@ from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
 from dicomtls.probes.stunnel import DcmtkViaStunnel
 from dicomtls.report import redact
 from dicomtls.scan import Endpoint, ScanResult, scan
+from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Scenario, addressed_site, environment_key
 from dicomtls.shard import Shard, positions
 
@@ -271,7 +272,8 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         jobs=jobs,
     ))
     clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom(), "dcmtk-stunnel": via_stunnel}
-    runner = _Runner(backend, progress, clients, out, log_dirs, scan_tls)
+    scans = ScanPool(min(jobs, os.cpu_count() or 1)) if scan_tls and groups else None
+    runner = _Runner(backend, progress, clients, out, log_dirs, scans)
     progress.start(sum(len(g.cells) for g in groups))
     # Every environment gets its own thread, also with one job: processes die with the thread that started
     # them (PR_SET_PDEATHSIG), so that thread lives until the whole run, teardowns included, is over.
@@ -291,6 +293,8 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     finally:
         _wait_through_interrupts(lambda: pool.shutdown(wait=True, cancel_futures=True))
         _wait_through_interrupts(runner.teardowns_done)
+        if scans is not None:
+            _wait_through_interrupts(scans.close)
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
@@ -331,7 +335,7 @@ class _Runner:
     clients: Mapping[str, Client | None]
     out: Path
     log_dirs: dict[str, str]
-    scan_tls: bool
+    scans: ScanPool | None  # None: no TLS scan
     cancelled: threading.Event = field(default_factory=threading.Event)
     _teardowns: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -365,9 +369,9 @@ class _Runner:
         info.entry = str(env.entry)
         info.logs = {name: str(path) for name, path in env.logs.items()}
         try:
-            if self.scan_tls:
+            if self.scans is not None:
                 self.progress.environment(plan.name, "scanning TLS")
-                info.scan = scan_environment(env)
+                info.scan = scan_environment(env, self.scans.scan)
             accepts = info.scan.accepts() if info.scan and not info.scan.error else None
             self.progress.environment(plan.name, "running")
             cells = self.run_cells(env, group.cells, accepts)
@@ -476,11 +480,11 @@ def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, s
     return kept
 
 
-def scan_environment(env: RunningEnvironment) -> ScanResult:
+def scan_environment(env: RunningEnvironment, scanner: Callable[[Endpoint], ScanResult] = scan) -> ScanResult:
     """Scan the entry as a client with the right SNI and the valid client certificate would reach it."""
     plan = env.plan
     others = tuple(site.server_names[0] for site in plan.sites[1:])
-    result = scan(Endpoint(env.entry.host, env.entry.port, plan.server_names[0], plan.pki.ca_cert,
+    result = scanner(Endpoint(env.entry.host, env.entry.port, plan.server_names[0], plan.pki.ca_cert,
                            plan.pki.client_fullchain, plan.pki.client_key, other_names=others))
     recount_connections(env)
     return result

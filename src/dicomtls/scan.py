@@ -191,7 +191,11 @@ def _enumerate(endpoint: Endpoint, result: ScanResult) -> None:
     config = ServerNetworkConfiguration(tls_server_name_indication=endpoint.sni or endpoint.name or endpoint.host,
                                         tls_client_auth_credentials=credentials,
                                         network_timeout=SCAN_TIMEOUT_S, network_max_retries=1)
-    commands = {getattr(ScanCommand, name.upper()) for name in _COMMANDS} | {ScanCommand.ELLIPTIC_CURVES}
+    refused = {name for name, version in _PRECHECKED.items() if _refuses(endpoint, version)}
+    for name in refused:
+        result.protocols[_COMMANDS[name]] = []
+    commands = {getattr(ScanCommand, name.upper()) for name in _COMMANDS if name not in refused}
+    commands.add(ScanCommand.ELLIPTIC_CURVES)
     scanner = Scanner()
     scanner.queue_scans([ServerScanRequest(server_location=location, network_configuration=config,
                                            scan_commands=commands)])
@@ -203,6 +207,8 @@ def _enumerate(endpoint: Endpoint, result: ScanResult) -> None:
             result.error = f"could not complete a TLS handshake with {endpoint}: {why}{hint}"
             return
         for name, version in _COMMANDS.items():
+            if name in refused:
+                continue
             attempt = getattr(server.scan_result, name)
             if attempt.result is None:
                 continue  # the command failed; the version stays unknown rather than "refused"
@@ -210,6 +216,40 @@ def _enumerate(endpoint: Endpoint, result: ScanResult) -> None:
         curves = server.scan_result.elliptic_curves
         if curves.result is not None:
             result.curves = [c.name for c in curves.result.supported_curves or []]
+
+
+_PRECHECKED = {"ssl_3_0_cipher_suites": "SSLV3", "tls_1_0_cipher_suites": "TLSV1", "tls_1_1_cipher_suites": "TLSV1_1"}
+"""Legacy versions tried with one handshake first: a modern server refuses them, and enumerating their suites one
+handshake each (about a hundred per version) took nearly half a scan's CPU to confirm it."""
+
+
+def _refuses(endpoint: Endpoint, version: str) -> bool:
+    """Whether the endpoint refuses a handshake at ``version`` offering every suite the legacy OpenSSL knows: then
+    it accepts none of them. Anything short of the handshake's own failure (no connection, a timeout) is not a
+    refusal, and the version is enumerated as usual."""
+    from nassl.legacy_ssl_client import LegacySslClient
+    from nassl.ssl_client import OpenSslVerifyEnum, OpenSslVersionEnum
+
+    try:
+        sock = socket.create_connection((endpoint.host, endpoint.port), timeout=SCAN_TIMEOUT_S)
+    except OSError:
+        return False
+    with sock:
+        with_cert = endpoint.client_cert is not None and endpoint.client_key is not None
+        client = LegacySslClient(
+            underlying_socket=sock, ssl_version=OpenSslVersionEnum[version], ssl_verify=OpenSslVerifyEnum.NONE,
+            client_certificate_chain=endpoint.client_cert if with_cert else None,
+            client_key=endpoint.client_key if with_cert else None, ignore_client_authentication_requests=not with_cert,
+        )
+        client.set_cipher_list("ALL:COMPLEMENTOFALL")
+        client.set_tlsext_host_name(endpoint.sni or endpoint.name or endpoint.host)
+        try:
+            client.do_handshake()
+        except (socket.timeout, TimeoutError):
+            return False
+        except Exception:  # noqa: BLE001 - nassl's OpenSSLError (an alert, a wrong version) or the peer's close
+            return True
+        return False
 
 
 def _accepted(suite: Any) -> AcceptedSuite:

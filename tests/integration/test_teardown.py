@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -89,6 +90,42 @@ def test_interrupted_run_with_environments_in_flight_leaves_nothing_behind(tmp_p
     assert returncode == code
     if sig != signal.SIGKILL:
         assert "interrupted" in err and "Traceback" not in err
+
+
+def helpers_of_runs_under(tmp_path: Path) -> set[int]:
+    """Python processes that a run writing under tmp_path started through multiprocessing: its scan workers and
+    their resource tracker."""
+    found = set()
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "multiprocessing" in " ".join(p.info["cmdline"] or []) and any(
+                    str(tmp_path) in " ".join(a.cmdline()) for a in p.parents()):
+                found.add(p.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_scan_workers_end_with_the_run_even_when_it_is_killed(tmp_path: Path, clean_slate: Path, sig: int,
+                                                               code: int) -> None:
+    scenario = tmp_path / "three-at-once.yaml"
+    scenario.write_text(THREE_AT_ONCE)
+    workers: set[int] = set()
+
+    def scanning() -> bool:
+        workers.update(helpers_of_runs_under(tmp_path))
+        return len(workers) >= 2 and envoys_under(tmp_path) >= 2
+
+    returncode, _ = interrupted_run(
+        ["matrix", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")], tmp_path,
+        scanning, sig, "two scan workers and two environments were up", timeout_s=90)
+    assert returncode == code
+    deadline = time.monotonic() + 5
+    while (alive := {pid for pid in workers if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"}) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"scan workers outlived the run: {alive}"
 
 
 def envoy_for_three_seconds(tmp_path: Path) -> Path:

@@ -169,3 +169,47 @@ def test_bisect_over_three_registry_tags_finds_the_per_version_flip(registry: di
     assert f"pulling {reg.host}/envoyproxy/envoy:v1.38.3" in proc.stdout
     assert "pulls: " in proc.stdout
     assert ours() == ([], [])
+
+
+FAULTS = """\
+name: upstream-envoy-faults
+description: The registry's minimal Envoy (no shell, uid 101) restarted and its Orthanc stopped mid-C-STORE.
+backends: [docker]
+pki:
+  server_names: [dicom.orthweb.test]
+environments:
+  - name: envoy-upstream-faults
+    proxy: {{ kind: envoy, image: {image}, client_cert: optional, sni: any }}
+probes:
+  - client: pynetdicom
+    sni: right
+    client_cert: valid
+    operation: store-large
+    fault: [upstream-down, upstream-restart, proxy-restart]
+expect:
+  - match: {{ fault: upstream-down }}
+    outcome: fail
+    reason: upstream-unreachable
+  - match: {{}}
+    outcome: fail
+    reason: connection-lost
+"""
+
+
+def test_faults_on_the_minimal_upstream_envoy_are_named_and_every_retry_delivers(registry: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    """The image has no shell: its holder comes from the dcmtk image, readiness is checked at the holder's address,
+    and after the restart its log is followed from then on, so the proxy's own lines still name each fault."""
+    path = tmp_path / "upstream-envoy-faults.yaml"
+    path.write_text(FAULTS.format(image="upstream"))
+    out = tmp_path / "out"
+    proc = run_invoke(["matrix", "--backend", "docker", "--scenario", str(path), "--out", str(out)], tmp_path,
+                      DICOMTLS_REGISTRY=registry["registry"].host)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert sorted(c["fault"] for c in cells) == ["proxy-restart", "upstream-down", "upstream-restart"]
+    for cell in cells:
+        assert cell["verdict"] == "ok" and cell["fault_report"]["retry_ok"], (cell["id"], cell["fault_report"])
+    down = next(c for c in cells if c["fault"] == "upstream-down")
+    assert any("UF" in line or "UH" in line for line in down["evidence"]), down["evidence"]
+    assert ours() == ([], [])

@@ -4,8 +4,12 @@ Containers carry the scenario's host names as network aliases, so SNI names
 resolve inside the network and a dcmtk client container reaches the proxy by
 name, as a real client would. Rendered configs and the PKI files a component
 needs are mounted read-only, one file at a time: the CA private key is never
-mounted, and a client container gets only its own key. Only the entry port and
-Orthanc's REST port are published, on 127.0.0.1, for the host's probes.
+mounted, and a client container gets only client-side files: the client
+identities, the CA certificate, the objects. The host's probes reach the entry
+and Orthanc's REST port at the containers' own addresses where this host routes
+to them (a rootful engine on this Linux machine); elsewhere, and for `invoke
+up`, those two ports are published on 127.0.0.1. Publishing costs the engine a
+docker-proxy process per port and a copy of every byte through it.
 Everything carries the run's labels, so `invoke clean` (and the next run) can
 remove what a killed run left behind.
 """
@@ -16,6 +20,7 @@ import os
 import shlex
 import shutil
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -74,6 +79,7 @@ class DockerHandles:
 
     network: str
     containers: list[str] = field(default_factory=list)
+    published: bool = True  # the host reaches entry and REST through ports published on 127.0.0.1
 
 
 class DockerBackend:
@@ -83,6 +89,7 @@ class DockerBackend:
         self.workroot = workroot.resolve()  # bind mounts need absolute paths
         self.client = _client()
         self.run_id = uuid.uuid4().hex[:12]
+        self.routed = _routes_to_containers(self.client)
         sweep_orphans(self.client)
 
     def labels(self, role: str) -> dict[str, str]:
@@ -106,7 +113,8 @@ class DockerBackend:
         # A previous run's logs would be read as this run's: the diagnosis counts connection lines.
         shutil.rmtree(envdir, ignore_errors=True)
         envdir.mkdir(parents=True)
-        handles = DockerHandles(f"dicomtls-{self.run_id}-{plan.key}")
+        # `invoke up` prints addresses a user types: 127.0.0.1 and a port, as with the local backend.
+        handles = DockerHandles(f"dicomtls-{self.run_id}-{plan.key}", published=detached or not self.routed)
         env = RunningEnvironment(plan=plan, entry=Address("127.0.0.1", 0), rest_urls={}, logs={}, workdir=envdir,
                                  handles=[handles])
         # `invoke up` outlives this process: don't let the next run's sweep take these for orphans.
@@ -122,7 +130,7 @@ class DockerBackend:
                 aliases = list(plan.all_names) if is_entry else [name]
                 container = self._run(env, handles, site.server, name, aliases, _pki_paths(site.identity), (),
                                       entry_port if is_entry else None, extra_labels)
-                env.rest_urls[site.name] = f"http://127.0.0.1:{_host_port(container, 'http')}"
+                env.rest_urls[site.name] = f"http://{_reached(container, 'http', handles.published)}"
                 routes.append(SiteRoute(site.name, site.server_names, Address(aliases[0], CONTAINER_PORTS["dicom"]),
                                         f"/pki/{site.identity.fullchain.name}", f"/pki/{site.identity.key.name}"))
             if plan.proxy is not None:
@@ -163,6 +171,8 @@ class DockerBackend:
         published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
         if "http" in component.ports:
             published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
+        if not handles.published:
+            published = {}
         upstream = upstream_images.wanted(component)
         if upstream:
             # Nothing but the program: it is the entrypoint, its output comes through Docker's log API.
@@ -205,16 +215,14 @@ class DockerBackend:
             if env.connection_log != env.logs[name]:  # HAProxy logs connections on stdout
                 env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
         for port in component.ports:
-            if upstream:
-                _wait_outside(container, holder or container, CONTAINER_PORTS[port], workdir / "output.log", name)
-            else:
-                _wait_inside(container, CONTAINER_PORTS[port], workdir / "output.log", name)
+            _wait_listening(container, holder or container, CONTAINER_PORTS[port], workdir / "output.log", name,
+                            shell=not upstream)
             if launch.connection_log and port == "dicom":
                 env.connections += 1
         published_by = holder or container
         published_by.reload()
         if is_entry:
-            env.entry = Address("127.0.0.1", _host_port(published_by, "dicom"))
+            env.entry = _reached(published_by, "dicom", handles.published)
             env.client_entry = Address(aliases[0], CONTAINER_PORTS["dicom"])
         return published_by
 
@@ -293,20 +301,18 @@ class DockerBackend:
         container.start()
         if upstream:  # the earlier follower ended with the stopped container; say only what is new
             _follow_output(container, env.logs[name], since=restarted)
-            addressed = self._container(env, f"{name}{HOLDER_SUFFIX}") if env.plan.restartable else container
+        addressed = self._container(env, f"{name}{HOLDER_SUFFIX}") if env.plan.restartable else container
         for port in component.ports:
-            if upstream:
-                _wait_outside(container, addressed, CONTAINER_PORTS[port], env.logs[name], name)
-            else:
-                _wait_inside(container, CONTAINER_PORTS[port], env.logs[name], name)
+            _wait_listening(container, addressed, CONTAINER_PORTS[port], env.logs[name], name, shell=not upstream)
         container.reload()
         if env.plan.restartable:
             return
+        published = next(h for h in env.handles if isinstance(h, DockerHandles)).published
         if component is env.plan.entry_component:
-            env.entry = Address("127.0.0.1", _host_port(container, "dicom"))
+            env.entry = _reached(container, "dicom", published)
         for site in env.plan.sites:
             if env.plan.component_name(site) == name:
-                env.rest_urls[site.name] = f"http://127.0.0.1:{_host_port(container, 'http')}"
+                env.rest_urls[site.name] = f"http://{_reached(container, 'http', published)}"
 
     def _container(self, env: RunningEnvironment, name: str) -> Any:
         handles = next(h for h in env.handles if isinstance(h, DockerHandles))
@@ -420,41 +426,55 @@ def clean_all() -> int:
     return len(containers) + len(networks)
 
 
-def _host_port(container: Any, name: str) -> int:
-    bindings = container.attrs["NetworkSettings"]["Ports"][f"{CONTAINER_PORTS[name]}/tcp"]
-    return int(bindings[0]["HostPort"])
+def _reached(container: Any, name: str, published: bool) -> Address:
+    """Where this host reaches a container's port: on 127.0.0.1 when published, else at the container's address."""
+    if published:
+        bindings = container.attrs["NetworkSettings"]["Ports"][f"{CONTAINER_PORTS[name]}/tcp"]
+        return Address("127.0.0.1", int(bindings[0]["HostPort"]))
+    return Address(_address(container), CONTAINER_PORTS[name])
 
 
-def _wait_inside(container: Any, port: int, log: Path, kind: str) -> None:
-    """Check the port from inside the container: a published port answers (docker-proxy) before anything listens."""
+def _address(container: Any) -> str:
+    return str(next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"])
+
+
+def _routes_to_containers(client: Any) -> bool:
+    """Whether this host routes to the engine's bridge networks: a rootful engine on this Linux machine. Rootless
+    Docker keeps them in its own network namespace, Docker Desktop in a VM, a remote DOCKER_HOST elsewhere."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if sys.platform != "linux" or (host and not host.startswith("unix://")):
+        return False
+    return not any("rootless" in option for option in client.info().get("SecurityOptions") or ())
+
+
+def _wait_listening(container: Any, addressed: Any, port: int, log: Path, kind: str, *, shell: bool) -> None:
+    """Connect from here to the port at the container's address (``addressed``: itself, or the holder whose
+    network it shares), not to the published port, which docker-proxy answers before anything listens. Where this
+    host cannot reach container addresses (rootless Docker, an engine in a VM), check from inside through the
+    image's shell (``shell``): each such check is a `docker exec`, far dearer to the engine than a connect."""
     deadline = time.monotonic() + PORT_TIMEOUT_S
+    address = None
+    inside = False
     while time.monotonic() < deadline:
         container.reload()
         if container.status not in ("created", "running"):
             raise EnvironmentFailed(f"{kind} container exited: {log_tail(log)}")
-        code, _ = container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"])
-        if code == 0:
-            return
+        if inside:
+            code, _ = container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"])
+            if code == 0:
+                return
+        else:
+            if not address:
+                addressed.reload()
+                address = _address(addressed)
+            try:
+                socket.create_connection((address, port), timeout=1).close()
+                return
+            except ConnectionRefusedError:
+                pass  # reachable, not listening yet
+            except OSError:
+                inside = shell  # no route to container addresses from here
         time.sleep(0.1)
-    raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {log_tail(log)}")
-
-
-def _wait_outside(container: Any, addressed: Any, port: int, log: Path, kind: str) -> None:
-    """Connect to the port at the container's address (``addressed``: itself, or the holder whose network it
-    shares) from here: the image may have no shell to check from inside, and the published port answers
-    (docker-proxy) before anything listens."""
-    deadline = time.monotonic() + PORT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status not in ("created", "running"):
-            raise EnvironmentFailed(f"{kind} container exited: {log_tail(log)}")
-        addressed.reload()
-        address = next(iter(addressed.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
-        try:
-            socket.create_connection((address, port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
     raise EnvironmentFailed(f"{kind} did not listen on port {port} within {PORT_TIMEOUT_S:.0f}s: {log_tail(log)}")
 
 

@@ -55,13 +55,16 @@ class Target:
 
     def client_identity(self, choice: str) -> tuple[Path, Path] | None:
         """(certificate chain, key) for the probe's client_cert axis value."""
+        return None if choice == "none" else self.client_identities()[choice]
+
+    def client_identities(self) -> dict[str, tuple[Path, Path]]:
+        """Every client identity of the test PKI, by client_cert axis value."""
         p = self.pki
         return {
-            "none": None,
             "valid": (p.client_fullchain, p.client_key),
             "untrusted": (p.untrusted_client_cert, p.untrusted_client_key),
             "expired": (p.expired_client_fullchain, p.expired_client_key),
-        }[choice]
+        }
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,12 @@ class Dcmtk:
         return self.outcome(probe, argv, result.output, result.code, sent)
 
     def files(self, target: Target, probe: Probe, objects: Path) -> tuple[Path, ...]:
-        """What the client container must see: the client's identity, the CA, the objects directory."""
-        identity = target.client_identity(probe.client_cert)
+        """What the client container must see: every client identity of the test PKI, the CA certificate, the
+        objects directory; the same for every cell of an environment, so that one client container serves them
+        all (each container is a create, start and removal the engine pays for). Never the CA's key."""
         objects.mkdir(parents=True, exist_ok=True)
-        return (*(identity or ()), target.pki.ca_cert, objects)
+        identities = target.client_identities().values()
+        return (*(path for identity in identities for path in identity), target.pki.ca_cert, objects)
 
     @staticmethod
     def _wanted(probe: Probe) -> str | None:
