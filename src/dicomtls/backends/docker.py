@@ -1,11 +1,16 @@
 """The Docker backend: each environment is a user-defined network, each component a container.
 
 Containers carry the scenario's host names as network aliases, so SNI names
-resolve inside the network and a dcmtk client container reaches the proxy by
-name, as a real client would. Rendered configs and the PKI files a component
+resolve inside the network (the proxy reaches each Orthanc by name, as in a
+cluster). Rendered configs and the PKI files a component
 needs are mounted read-only, one file at a time: the CA private key is never
-mounted, and a client container gets only client-side files: the client
-identities, the CA certificate, the objects. The host's probes reach the entry
+mounted. One client container per dcmtk version serves every environment in
+flight: it joins each one's network and connects to the proxy's address there
+(a name would resolve on whichever of its networks answered first), and sees
+only what its cells were given (client identities, the CA certificate, the
+objects), linked into a directory of its own; never a CA or server key. A
+container costs the engine about 0.6 CPU seconds to create, start and remove,
+joining a network a third of that. The host's probes reach the entry
 and Orthanc's REST port at the containers' own addresses where this host routes
 to them (a rootful engine on this Linux machine); elsewhere, and for `invoke
 up`, those two ports are published on 127.0.0.1. Publishing costs the engine a
@@ -82,6 +87,14 @@ class DockerHandles:
     published: bool = True  # the host reaches entry and REST through ports published on 127.0.0.1
 
 
+@dataclass
+class _SharedClient:
+    """A client container and the networks of the environments it serves; removed when the last one stops."""
+
+    container: Any
+    networks: set[str]
+
+
 class DockerBackend:
     name = "docker"
 
@@ -90,6 +103,8 @@ class DockerBackend:
         self.client = _client()
         self.run_id = uuid.uuid4().hex[:12]
         self.routed = _routes_to_containers(self.client)
+        self._clients: dict[tuple[str, str | None], _SharedClient] = {}
+        self._clients_lock = threading.Lock()  # environments start and stop side by side
         sweep_orphans(self.client)
 
     def labels(self, role: str) -> dict[str, str]:
@@ -136,13 +151,15 @@ class DockerBackend:
             if plan.proxy is not None:
                 self._run(env, handles, plan.proxy, plan.proxy.kind, list(plan.all_names), _pki_paths(),
                           tuple(routes), entry_port, extra_labels)
-        clients: dict[tuple[str, str | None, tuple[Path, ...]], DockerCommandHost] = {}
+        hosts: dict[tuple[str, str | None, tuple[Path, ...]], DockerCommandHost] = {}
 
         def command_host(client: str, version: str | None, files: tuple[Path, ...]) -> DockerCommandHost:
             key = (client, version, files)
-            if key not in clients:
-                clients[key] = self._client_container(env, handles, client, version, files)
-            return clients[key]
+            if key not in hosts:
+                assert env.client_entry is not None  # set once the entry component listens
+                hosts[key] = DockerCommandHost(self._join_client(handles, client, version), env.client_entry,
+                                               self._links(env), files)
+            return hosts[key]
 
         env.command_hosts = command_host
         return env
@@ -223,7 +240,7 @@ class DockerBackend:
         published_by.reload()
         if is_entry:
             env.entry = _reached(published_by, "dicom", handles.published)
-            env.client_entry = Address(aliases[0], CONTAINER_PORTS["dicom"])
+            env.client_entry = Address(_address(published_by), CONTAINER_PORTS["dicom"])
         return published_by
 
     def _readable_by_image_user(self, component: Component, workdir: Path, mounts: dict[str, dict[str, str]],
@@ -248,18 +265,41 @@ class DockerBackend:
                 mounts[str(copy)] = mount
         os.chown(workdir, uid, gid)
 
-    def _client_container(self, env: RunningEnvironment, handles: DockerHandles, client: str, version: str | None,
-                          files: tuple[Path, ...]) -> DockerCommandHost:
-        """A long-lived client container per identity: it sees only the files this client needs."""
-        image = ensure_image(spec_for(client, version), client=self.client)
-        mounts = {str(path): {"bind": f"/mnt/{i}-{path.name}", "mode": "ro"} for i, path in enumerate(files)}
-        container = self.client.containers.run(
-            image, ["sleep", "infinity"], detach=True, init=True, network=handles.network, volumes=mounts,
-            labels=self.labels(f"client-{client}"), name=f"{handles.network}-{client}-{len(handles.containers)}",
-        )
-        handles.containers.append(container.id)
-        assert env.client_entry is not None
-        return DockerCommandHost(env.client_entry, container, {p: m["bind"] for p, m in mounts.items()})
+    def _links(self, env: RunningEnvironment) -> Path:
+        """Where an environment's client files are linked for the shared client containers to see."""
+        return self.workroot / _CLIENT_FILES / env.workdir.name
+
+    def _join_client(self, handles: DockerHandles, client: str, version: str | None) -> Any:
+        """The run's client container for this image, on the environment's network."""
+        with self._clients_lock:
+            shared = self._clients.get((client, version))
+            if shared is None:
+                root = self.workroot / _CLIENT_FILES
+                root.mkdir(mode=0o700, exist_ok=True)
+                image = ensure_image(spec_for(client, version), client=self.client)
+                container = self.client.containers.run(
+                    image, ["sleep", "infinity"], detach=True, init=True, network=handles.network,
+                    volumes={str(root): {"bind": _CLIENT_MOUNT, "mode": "ro"}}, labels=self.labels(f"client-{client}"),
+                    name=f"dicomtls-{self.run_id}-{client}-{version or 'default'}",
+                )
+                shared = self._clients[(client, version)] = _SharedClient(container, {handles.network})
+            elif handles.network not in shared.networks:
+                self.client.api.connect_container_to_network(shared.container.id, handles.network)
+                shared.networks.add(handles.network)
+            return shared.container
+
+    def _leave_clients(self, network: str) -> None:
+        with self._clients_lock:
+            for key, shared in list(self._clients.items()):
+                if network not in shared.networks:
+                    continue
+                shared.networks.discard(network)
+                if shared.networks:
+                    _unless_gone(self.client.api.disconnect_container_from_network, shared.container.id, network,
+                                 force=True)
+                else:
+                    _unless_gone(self.client.api.remove_container, shared.container.id, force=True)
+                    del self._clients[key]
 
     def component_version(self, component: Component) -> str:
         if upstream_images.wanted(component):
@@ -326,8 +366,10 @@ class DockerBackend:
     def stop(self, env: RunningEnvironment) -> None:
         for handles in env.handles:
             if isinstance(handles, DockerHandles):
+                self._leave_clients(handles.network)
                 remove(self.client, handles)
         env.handles.clear()
+        shutil.rmtree(self._links(env), ignore_errors=True)
 
     def memory(self, env: RunningEnvironment) -> dict[str, int]:
         """Each container's anonymous memory (cgroup v2 ``anon``, v1 ``rss``): its RSS, without the page cache
@@ -426,6 +468,23 @@ def clean_all() -> int:
     return len(containers) + len(networks)
 
 
+_CLIENT_FILES = ".clients"  # under the work root: the only host directory client containers see
+_CLIENT_MOUNT = "/mnt/files"
+
+
+def _link(source: Path, link: Path) -> None:
+    """``link`` names ``source``'s very file (a hard link: what is written to it later shows too), or a fresh copy
+    where the two cannot share a filesystem."""
+    link.parent.mkdir(mode=0o700, exist_ok=True)
+    try:
+        if link.exists() and link.samefile(source):
+            return
+        link.unlink(missing_ok=True)
+        os.link(source, link)
+    except OSError:
+        shutil.copy2(source, link)
+
+
 def _reached(container: Any, name: str, published: bool) -> Address:
     """Where this host reaches a container's port: on 127.0.0.1 when published, else at the container's address."""
     if published:
@@ -497,19 +556,21 @@ def _follow_output(container: Any, log: Path, since: int | None = None) -> None:
 
 @dataclass
 class DockerCommandHost:
-    """A command-line client inside the environment's network, reaching the proxy by its host name."""
+    """A command-line client in a shared client container, on the environment's network; it sees the files of
+    ``allowed`` (and what is under its directories) once they are linked for it, nothing else of the host."""
 
-    address: Address
     container: Any
-    mounts: dict[str, str]
+    address: Address  # the proxy's address on the environment's network
+    links: Path
+    allowed: tuple[Path, ...]
+    _names: dict[Path, str] = field(default_factory=dict)
 
     def path(self, host_path: Path) -> str:
-        for source, target in self.mounts.items():
-            if host_path == Path(source):
-                return target
-            if Path(source) in host_path.parents:
-                return f"{target}/{host_path.relative_to(source)}"
-        raise UsageError(f"{host_path} is not mounted into the client container: pass it in the probe's files")
+        if not any(host_path == p or p in host_path.parents for p in self.allowed):
+            raise UsageError(f"{host_path} is not given to the client container: pass it in the probe's files")
+        name = self._names.setdefault(host_path, f"{len(self._names)}-{host_path.name}")
+        _link(host_path, self.links / name)
+        return f"{_CLIENT_MOUNT}/{self.links.name}/{name}"
 
     def run(self, argv: list[str], timeout_s: float) -> CommandResult:
         # dcmtk's own -to/-ta/-td bound the run; `timeout` is the backstop that timeout_s asks for.
