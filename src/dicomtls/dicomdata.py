@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pydicom
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 LARGE_ROWS, LARGE_COLUMNS = 2560, 2048  # 16-bit: 10 MiB of pixel data
 
@@ -69,7 +72,7 @@ def _large_dataset() -> Dataset:
 
 
 _SOURCES = {"store-ct": _ct_dataset, "store-large": _large_dataset}
-_cache: dict[str, Dataset] = {}
+_cache: dict[str, "_Encoded"] = {}
 _reading = threading.Lock()
 
 
@@ -85,23 +88,70 @@ def add_source(kind: str, path: Path) -> None:
     _cache.pop(kind, None)
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """A source dataset written once, as bytes on both sides of its SOPInstanceUID element: each fresh instance
+    is those bytes around its own UID. Copying and writing the dataset for every C-STORE held the GIL for about
+    four seconds of a default Docker run (py-spy), most of it for the 10 MiB object."""
+
+    sop_class_uid: str
+    preamble: bytes
+    before: bytes
+    after: bytes
+
+
+_PLACEHOLDER = "2.25.1" + "0" * 58  # a UID no source carries, at the longest a UID can be
+
+
+def _encode(ds: Dataset) -> _Encoded:
+    template = copy.deepcopy(ds)
+    template.SOPInstanceUID = _PLACEHOLDER
+    template.file_meta = _meta(str(ds.SOPClassUID), _PLACEHOLDER)
+    buffer = DicomBytesIO()
+    template.save_as(buffer, enforce_file_format=True)
+    data = buffer.getvalue()
+    dataset = data[dataset_offset(data):]
+    element = _uid_element(_PLACEHOLDER)
+    at = dataset.index(element)
+    assert dataset.count(element) == 1, "the placeholder UID is in the dataset once"
+    return _Encoded(str(ds.SOPClassUID), data[:128], dataset[:at], dataset[at + len(element):])
+
+
+def _uid_element(uid: str) -> bytes:
+    """The SOPInstanceUID element as pydicom writes it: explicit VR little endian, padded to even length."""
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_data_element(buffer, DataElement(0x00080018, "UI", uid))
+    return buffer.getvalue()
+
+
+def _meta(sop_class_uid: str, uid: str) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return meta
+
+
 def make_object(kind: str, directory: Path) -> TestObject:
-    """Write a fresh instance of ``kind`` (store-ct, store-large) with new UIDs into ``directory``."""
+    """Write a fresh instance of ``kind`` (store-ct, store-large) with new UIDs into ``directory``: the bytes
+    pydicom writes for the source dataset with that SOPInstanceUID."""
     with _reading:
         if kind not in _cache:
-            _cache[kind] = _SOURCES[kind]()
-    # A deep copy: Dataset.copy() shares the element dict, so environments side by side would stamp each other's
-    # UIDs into one dataset (seen: a C-STORE whose file carried another thread's SOPInstanceUID).
-    ds = copy.deepcopy(_cache[kind])
-    uid = generate_uid()
-    ds.SOPInstanceUID = uid
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
+            _cache[kind] = _encode(_SOURCES[kind]())
+        encoded = _cache[kind]
+    uid = str(generate_uid())
+    head = DicomBytesIO()
+    head.write(encoded.preamble + b"DICM")
+    write_file_meta_info(head, _meta(encoded.sop_class_uid, uid), enforce_standard=True)
+    dataset = (encoded.before, _uid_element(uid), encoded.after)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{kind}-{uid}.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    data = path.read_bytes()
-    return TestObject(path, str(ds.SOPClassUID), uid, ExplicitVRLittleEndian, dataset_digest(data), len(data))
+    with path.open("wb") as out:
+        for part in (head.getvalue(), *dataset):
+            out.write(part)
+    digest = hashlib.sha256()
+    for part in dataset:
+        digest.update(part)
+    size = len(head.getvalue()) + sum(len(part) for part in dataset)
+    return TestObject(path, encoded.sop_class_uid, uid, ExplicitVRLittleEndian, digest.hexdigest(), size)
