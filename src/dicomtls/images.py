@@ -108,6 +108,9 @@ def _client():  # type: ignore[no-untyped-def]
     try:
         client = docker.from_env(timeout=600, max_pool_size=32)  # environments run side by side
         client.ping()
+        if client.api.base_url == "http+docker://localhost":
+            # A Unix socket takes no HTTP proxy: skip requests' search of the environment on every call.
+            client.api.trust_env = False
     except Exception as exc:  # noqa: BLE001 - docker raises many kinds for "no engine"
         raise UsageError(f"no Docker engine answers ({type(exc).__name__}): start dockerd, or use --backend local") from None
     return client

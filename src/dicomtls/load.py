@@ -304,6 +304,7 @@ def run_load(backend: Backend, out: Path, targets: list[LoadTarget], levels: lis
         for env in envs.values():
             backend.stop(env)
         pool.shutdown(wait=True)
+        backend.finish()
         shutil.rmtree(out / "load", ignore_errors=True)
     return result
 

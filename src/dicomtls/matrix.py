@@ -293,6 +293,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     finally:
         _wait_through_interrupts(lambda: pool.shutdown(wait=True, cancel_futures=True))
         _wait_through_interrupts(runner.teardowns_done)
+        _wait_through_interrupts(backend.finish)
         if scans is not None:
             _wait_through_interrupts(scans.close)
         progress.stop()

@@ -191,6 +191,7 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
             backend.stop(env)
             keep_logs(env, out, log_dirs[env.plan.key])
         pool.shutdown(wait=True)
+        backend.finish()
         for handles, workdir, ports in remains:
             result.leftovers += backend.leftovers(handles, workdir)
             result.leftovers += [f"port {port} still accepting connections" for port in ports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,34 @@ def test_teardown_removes_a_container_docker_created_before_its_id_was_recorded(
     assert ours() == ([f"{handles.network}-orthanc"], [handles.network])
     remove(backend.client, handles)
     assert ours() == ([], [])
+
+
+def test_where_this_host_cannot_reach_containers_ports_are_published_and_clients_join_each_network(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rootless Docker and Docker Desktop keep container addresses out of the host's reach: the entry and REST
+    ports are published on 127.0.0.1 and the shared client container joins each environment's network."""
+    from dicomtls.backends import docker as docker_backend
+    from dicomtls.matrix import run_matrix
+    from dicomtls.scenario import load_scenarios
+    from dicomtls.soak import _Quiet
+
+    monkeypatch.setattr(docker_backend, "_routes_to_containers", lambda _client: False)
+    backend = docker_backend.DockerBackend(tmp_path / "envs")
+    seen: list[str] = []
+    since = int(time.time()) - 1
+    result = run_matrix(load_scenarios(["orthweb-envoy", "orthanc-native-tls"]), tmp_path, backend,
+                        _Quiet(seen.append), jobs=2)
+    events = list(backend.client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                        filters={"type": ["container", "network"]}))
+    clients = {e["Actor"]["ID"] for e in events if e["Action"] == "create"
+               and "-dcmtk-" in e["Actor"]["Attributes"].get("name", "")}
+    joined = {e["Actor"]["Attributes"]["name"] for e in events if e["Action"] == "connect"
+              and e["Actor"]["Attributes"].get("container") in clients}
+    assert len(clients) == 1 and len(joined) == len({c.cell.environment for c in result.cells
+                                                     if c.cell.probe.client == "dcmtk"}), (clients, joined)
+    assert {e.entry.split(":")[0] for e in result.environments} == {"127.0.0.1"}
+    dcmtk = [c for c in result.cells if c.cell.probe.client == "dcmtk"]
+    assert len(dcmtk) >= 10 and len({c.cell.environment for c in dcmtk}) >= 3
+    assert [(c.cell.id, c.verdict) for c in result.cells if c.verdict != "ok"] == []
+    assert ours() == ([], [])
+    assert not (tmp_path / "envs" / ".clients").exists()

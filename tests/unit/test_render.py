@@ -35,7 +35,15 @@ def orthanc_config(where: Placement | None = None, **options: Any) -> tuple[str,
     cls = component_class("orthanc")
     launch = cls(OrthancOptions(**options)).launch(where or placement(), "/usr/sbin/Orthanc")
     text = launch.files["orthanc.json"]
-    return text, json.loads(text)
+    return text, json.loads(text, object_pairs_hook=_each_key_once)
+
+
+def _each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Orthanc's JSON reader keeps the last of a repeated key without a word: a repeat hides an edit."""
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    assert not repeated, f"orthanc.json sets {repeated} more than once"
+    return dict(pairs)
 
 
 def listener(config: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +156,13 @@ def test_envoy_presents_the_server_certificate_the_options_pick(server_cert: str
 
 
 # --- Orthanc ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [{}, {"tls": True}, {"tls": True, "client_cert": "optional"},
+                                     {"tls": True, "server_cert": "mismatched"}])
+def test_orthanc_config_sets_each_option_once(options: dict[str, Any]) -> None:
+    _, config = orthanc_config(**options)
+    assert config["SyncStorageArea"] is False
 
 
 def test_orthanc_plain_config_is_json_without_tls() -> None:

@@ -227,6 +227,10 @@ class Backend(Protocol):
     def stop(self, env: RunningEnvironment) -> None:
         """Stop everything ``start`` created; safe to call twice."""
 
+    def finish(self) -> None:
+        """The run is over: release what served all its environments (the Docker backend's client containers).
+        Environments started later get their own again."""
+
     def executable(self, component: Component) -> str:
         """Where the component's program is; UsageError with an install hint when missing."""
 

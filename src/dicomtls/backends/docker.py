@@ -4,17 +4,19 @@ Containers carry the scenario's host names as network aliases, so SNI names
 resolve inside the network (the proxy reaches each Orthanc by name, as in a
 cluster). Rendered configs and the PKI files a component
 needs are mounted read-only, one file at a time: the CA private key is never
-mounted. One client container per dcmtk version serves every environment in
-flight: it joins each one's network and connects to the proxy's address there
-(a name would resolve on whichever of its networks answered first), and sees
-only what its cells were given (client identities, the CA certificate, the
-objects), linked into a directory of its own; never a CA or server key. A
-container costs the engine about 0.6 CPU seconds to create, start and remove,
-joining a network a third of that. The host's probes reach the entry
-and Orthanc's REST port at the containers' own addresses where this host routes
-to them (a rootful engine on this Linux machine); elsewhere, and for `invoke
-up`, those two ports are published on 127.0.0.1. Publishing costs the engine a
-docker-proxy process per port and a copy of every byte through it.
+mounted. One client container per dcmtk version serves the whole run and
+connects to the proxy's address, as a modality outside the cluster does: it
+shares this host's network where the host routes to containers (a rootful
+engine on this Linux machine), else it joins each environment's network in
+turn. It sees only what its cells were given (client identities, the CA
+certificate, the objects), linked into a directory of its own; never a CA or
+server key. A container on a user-defined network costs the engine about 0.6
+CPU seconds to create, start and remove (most of it the network namespace and
+its DNS rules), joining another network a third of that. The host's probes
+reach the entry and Orthanc's REST port at the containers' own addresses where
+it routes to them; elsewhere, and for `invoke up`, those two ports are
+published on 127.0.0.1. Publishing costs the engine a docker-proxy process per
+port and a copy of every byte through it.
 Everything carries the run's labels, so `invoke clean` (and the next run) can
 remove what a killed run left behind.
 """
@@ -39,7 +41,7 @@ from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
-from dicomtls.images import LABEL, ensure_image, spec_for, _client, _exists
+from dicomtls.images import LABEL, ImageSpec, ensure_image, spec_for, _client, _exists
 from dicomtls import upstream_images
 
 CONTAINER_PORTS = {"dicom": 11112, "http": 8042}
@@ -89,7 +91,8 @@ class DockerHandles:
 
 @dataclass
 class _SharedClient:
-    """A client container and the networks of the environments it serves; removed when the last one stops."""
+    """A client container for the whole run, and the environment networks it is on now (none when it shares
+    this host's network)."""
 
     container: Any
     networks: set[str]
@@ -103,8 +106,10 @@ class DockerBackend:
         self.client = _client()
         self.run_id = uuid.uuid4().hex[:12]
         self.routed = _routes_to_containers(self.client)
-        self._clients: dict[tuple[str, str | None], _SharedClient] = {}
+        self._clients: dict[str, _SharedClient] = {}  # by image tag
         self._clients_lock = threading.Lock()  # environments start and stop side by side
+        self._images: dict[ImageSpec, str] = {}
+        self._images_lock = threading.Lock()
         sweep_orphans(self.client)
 
     def labels(self, role: str) -> dict[str, str]:
@@ -121,7 +126,18 @@ class DockerBackend:
     def image(self, component: Component) -> str:
         if upstream_images.wanted(component):
             return upstream_images.pull(self.client, component).image_id
-        return ensure_image(spec_for(component.recipe(), self.component_version(component)), client=self.client)
+        return self._built(spec_for(component.recipe(), self.component_version(component)))
+
+    def _built(self, spec: ImageSpec) -> str:
+        """The image's tag, checked once per run: a check is two engine calls and a hash of its recipe, under the
+        lock that serialises builds, and every component of every environment asks."""
+        with self._images_lock:
+            tag = self._images.get(spec)
+        if tag is None:
+            tag = ensure_image(spec, client=self.client)
+            with self._images_lock:
+                self._images[spec] = tag
+        return tag
 
     def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
         envdir = self.workroot / f"{plan.name}-{plan.key}"
@@ -209,7 +225,7 @@ class DockerBackend:
             # component restarts in it with the same IP (nginx and HAProxy resolve their upstream once) and host
             # ports, and a killed component's peers get a reset, not silence from a vanished host. An upstream
             # image may have no `sleep`: its holder is the dcmtk client image, built here.
-            holder_image = ensure_image(spec_for("dcmtk", None), client=self.client) if upstream \
+            holder_image = self._built(spec_for("dcmtk", None)) if upstream \
                 else self.image(component)
             holder = self.client.containers.create(
                 holder_image, ["sleep", "infinity"], name=f"{handles.network}-{name}{HOLDER_SUFFIX}",
@@ -270,36 +286,42 @@ class DockerBackend:
         return self.workroot / _CLIENT_FILES / env.workdir.name
 
     def _join_client(self, handles: DockerHandles, client: str, version: str | None) -> Any:
-        """The run's client container for this image, on the environment's network."""
+        """The run's client container for this image, able to reach the environment's entry."""
+        spec = spec_for(client, version)  # the default version and the same one named share a container
         with self._clients_lock:
-            shared = self._clients.get((client, version))
+            shared = self._clients.get(spec.tag)
             if shared is None:
                 root = self.workroot / _CLIENT_FILES
                 root.mkdir(mode=0o700, exist_ok=True)
-                image = ensure_image(spec_for(client, version), client=self.client)
+                image = self._built(spec)
+                # On this host's network it reaches every environment's entry without joining each network.
+                network: dict[str, Any] = dict(network_mode="host") if self.routed else dict(network=handles.network)
                 container = self.client.containers.run(
-                    image, ["sleep", "infinity"], detach=True, init=True, network=handles.network,
+                    image, ["sleep", "infinity"], detach=True, init=True, **network,
                     volumes={str(root): {"bind": _CLIENT_MOUNT, "mode": "ro"}}, labels=self.labels(f"client-{client}"),
-                    name=f"dicomtls-{self.run_id}-{client}-{version or 'default'}",
+                    name=f"dicomtls-{self.run_id}-{client}-{spec.version}",
                 )
-                shared = self._clients[(client, version)] = _SharedClient(container, {handles.network})
-            elif handles.network not in shared.networks:
+                shared = self._clients[spec.tag] = _SharedClient(
+                    container, set() if self.routed else {handles.network})
+            elif not self.routed and handles.network not in shared.networks:
                 self.client.api.connect_container_to_network(shared.container.id, handles.network)
                 shared.networks.add(handles.network)
             return shared.container
 
     def _leave_clients(self, network: str) -> None:
         with self._clients_lock:
-            for key, shared in list(self._clients.items()):
-                if network not in shared.networks:
-                    continue
-                shared.networks.discard(network)
-                if shared.networks:
+            for shared in self._clients.values():
+                if network in shared.networks:
+                    shared.networks.discard(network)
                     _unless_gone(self.client.api.disconnect_container_from_network, shared.container.id, network,
                                  force=True)
-                else:
-                    _unless_gone(self.client.api.remove_container, shared.container.id, force=True)
-                    del self._clients[key]
+
+    def finish(self) -> None:
+        with self._clients_lock:
+            for shared in self._clients.values():
+                _unless_gone(self.client.api.remove_container, shared.container.id, force=True)
+            self._clients.clear()
+        shutil.rmtree(self.workroot / _CLIENT_FILES, ignore_errors=True)
 
     def component_version(self, component: Component) -> str:
         if upstream_images.wanted(component):

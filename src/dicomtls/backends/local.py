@@ -252,6 +252,9 @@ class LocalBackend:
         stop_processes([r for r in env.handles if isinstance(r, LocalProcess)])
         env.handles.clear()
 
+    def finish(self) -> None:
+        """Nothing here outlives its environment: the clients run as processes of this host."""
+
     def memory(self, env: RunningEnvironment) -> dict[str, int]:
         # A component is its process group (started in a session of its own): nginx's workers count too.
         by_group = _resident_by_group()
