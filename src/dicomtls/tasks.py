@@ -232,7 +232,8 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
           associations=None, objects=None, out=None):
     """Time the matrix per backend and --jobs (and image builds); --load: C-STORE throughput per proxy vs direct.
 
-    Prints medians, CPU seconds and ratios; with --load a table per target and concurrency, every object verified."""
+    Prints medians, ratios and the CPU seconds of dicomtls and of the whole machine (its floor: those over the cores);
+    with --load a table per target and concurrency, every object verified."""
     if load:
         code = _guarded(app.bench_load, runs, backend or None, out or "out", concurrency, target or None,
                         associations or 2, objects or 4, timing_options=bool(scenario or images or jobs))
