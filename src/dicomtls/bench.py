@@ -5,9 +5,8 @@ processes (as a user runs it); the report gives medians and the ratio, and
 the CPU seconds each run took: of dicomtls and its children, and of the whole
 machine (on Docker the engine and the containers work for the run too). The
 whole machine's CPU over its cores is the floor no number of jobs gets under.
-Image
-builds are measured cold (every dicomtls image, base images included, removed
-first) and warm (everything present: the no-op a CI run should see).
+Image builds are measured cold (every dicomtls image, base images included,
+removed first) and warm (everything present: the no-op a CI run should see).
 """
 
 from __future__ import annotations
