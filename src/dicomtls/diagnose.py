@@ -193,12 +193,13 @@ _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
     (r"timed out|timeout", Reason.TIMEOUT),
 )
 
+# Envoy: no filter chain; nginx ssl_preread: the map's empty default; HAProxy: no use_backend matched;
+# Traefik: sniStrict.
+_NO_ROUTE = r"filter chain not found|flags=NR\b|no host in upstream \"\"|/<NOSRV>\s|strict SNI enabled"
+
 # Proxy log patterns that name the cause outright; they win over a client's vaguer words.
 _PROXY_PATTERNS: tuple[tuple[str, Reason], ...] = (
-    # Envoy: no filter chain; nginx ssl_preread: the map's empty default; HAProxy: no use_backend matched;
-    # Traefik: sniStrict.
-    (r"filter chain not found|flags=NR\b|no host in upstream \"\"|/<NOSRV>\s|strict SNI enabled",
-     Reason.TLS_NO_MATCHING_SNI),
+    (_NO_ROUTE, Reason.TLS_NO_MATCHING_SNI),
     (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
     (r"unsupported protocol", Reason.TLS_PROTOCOL_VERSION),
     (r"peer did not return a certificate|client sent no required SSL certificate|client didn't provide a certificate",
@@ -254,6 +255,13 @@ _TRAEFIK_TCP_ROUTED = re.compile(r"Handling TCP connection", re.I)
 
 def _plain(line: str) -> str:
     return line.replace("_", " ")
+
+
+def refused_by_a_live_proxy(evidence: tuple[str, ...]) -> bool:
+    """The proxy's own line for this connection turns it away for want of a route: as surely as a TLS alert, that
+    shows a proxy that was up and deciding, so a component that was going away needs no ruling out."""
+    no_route = re.compile(_NO_ROUTE, re.IGNORECASE)
+    return any(line.startswith("proxy: ") and no_route.search(_plain(line)) for line in evidence)
 
 
 def _first_match(lines: tuple[str, ...], patterns: tuple[tuple[str, Reason], ...]) -> tuple[Reason, str] | None:

@@ -26,7 +26,7 @@ from cryptography import x509
 from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
                                RunningEnvironment, stopped_on_failure)
 from dicomtls.findings import Finding, ProvedFinding, prove
-from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose
+from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose, refused_by_a_live_proxy
 from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
@@ -398,7 +398,8 @@ class _Runner:
                 # A pass shows the path was up; asking the backend after every cell cost a Docker list call each.
                 gone = self.backend.exited(env)
             # A fault injected on purpose is the cell's subject, not a component that died on its own.
-            if gone is None and ran is not None and ran.reason in PATH_BROKE and ran.fault is None:
+            if gone is None and ran is not None and ran.reason in PATH_BROKE and ran.fault is None \
+                    and not refused_by_a_live_proxy(ran.evidence):
                 gone = dying_component(self.backend, env, target)
             cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
             results.append(cr)
@@ -428,7 +429,8 @@ PATH_BROKE = frozenset({Reason.TCP_REFUSED, Reason.TLS_NO_MATCHING_SNI, Reason.T
                         Reason.DICOM_ASSOCIATION_ABORTED, Reason.DICOM_ASSOCIATION_REJECTED, Reason.DIMSE_FAILURE,
                         Reason.STORE_NOT_VERIFIED, Reason.TIMEOUT, Reason.UNKNOWN, Reason.UPSTREAM_UNREACHABLE,
                         Reason.CONNECTION_LOST})
-"""Reasons a component that is stopping produces too: no TLS alert names a live peer's objection."""
+"""Reasons a component that is stopping produces too: no TLS alert names a live peer's objection (nor, for these
+cells, the proxy's own no-route line: see ``refused_by_a_live_proxy``)."""
 
 DYING_GRACE_S = 10.0
 

@@ -7,9 +7,15 @@ every other environment in flight (their pynetdicom clients, log readers and
 REST checks), so environments side by side would queue behind each other's
 scans. Worker processes take it off the GIL and onto the other cores.
 
-Workers ignore Ctrl-C (dicomtls handles it and closes the pool) and exit on
-their own when dicomtls is gone, even after a SIGKILL: a pool worker holds
-both ends of its task pipe, so it would otherwise wait for work forever.
+Workers are forked from a server process that imported sslyze once (the
+forkserver start method, on Linux): a spawned worker imports it anew, about
+0.9 CPU seconds each, so two workers had cost a run with environments side by
+side more CPU than one at a time. Workers ignore Ctrl-C (dicomtls handles it
+and closes the pool) and exit on their own when dicomtls is gone, even after a
+SIGKILL: a pool worker holds both ends of its task pipe, so it would otherwise
+wait for work forever. A forked worker watches dicomtls through a pidfd, not
+its parent: the fork server lives as long as any worker does, so the two would
+wait for each other.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import select
 import signal
 import threading
 import time
@@ -26,6 +33,24 @@ from types import TracebackType
 from dicomtls.scan import Endpoint, ScanResult, scan
 
 _ORPHAN_CHECK_S = 0.2
+_PRELOAD = ["dicomtls.scan", "sslyze"]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if not _pidfds():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # no effect once this process's fork server runs: it has them
+    return context
+
+
+def _pidfds() -> bool:
+    """Whether this kernel hands out pidfds (Linux 5.3 and later), which forked workers watch dicomtls with."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 class ScanPool:
@@ -33,7 +58,7 @@ class ScanPool:
     overlap the environments' starts instead of delaying the first scans."""
 
     def __init__(self, workers: int) -> None:
-        self._pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+        self._pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=_context(),
                                          initializer=_worker_started, initargs=(os.getpid(),))
         for _ in range(max(1, workers)):
             self._pool.submit(_ready)
@@ -51,14 +76,24 @@ class ScanPool:
         self.close()
 
 
-def _worker_started(parent: int) -> None:
+def _worker_started(dicomtls: int) -> None:
+    """``dicomtls``: the run's process, whose end ends this worker too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="orphan-check").start()
-    importlib.import_module("sslyze")  # most of a worker's start: done before the first scan arrives
+    threading.Thread(target=_exit_with, args=(dicomtls,), daemon=True, name="orphan-check").start()
+    for module in _PRELOAD:  # a spawned worker's start, done before the first scan arrives; forked ones have them
+        importlib.import_module(module)
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
+def _exit_with(dicomtls: int) -> None:
+    """A pidfd turns readable once its process has ended, reaped or not. Without pidfds the worker was spawned,
+    so dicomtls is its parent, and a change of parent says the same."""
+    if _pidfds():
+        try:
+            select.select([os.pidfd_open(dicomtls)], [], [])
+        except ProcessLookupError:
+            pass  # gone before this worker got here
+        os._exit(1)
+    while os.getppid() == dicomtls:
         time.sleep(_ORPHAN_CHECK_S)
     os._exit(1)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dicomtls.diagnose import EXPLANATIONS, Reason, Symptoms, diagnose
+from dicomtls.diagnose import EXPLANATIONS, Reason, Symptoms, diagnose, refused_by_a_live_proxy
 
 CAPTURED = Path(__file__).resolve().parents[1] / "fixtures" / "captured_failures.json"
 
@@ -414,3 +414,24 @@ def test_every_reason_is_explained_with_a_fix(reason: Reason) -> None:
 
 def test_explanations_name_only_known_reasons() -> None:
     assert set(EXPLANATIONS) == set(Reason)
+
+
+# Captured from the Docker backend's default matrix (Envoy, HAProxy) and the local one (nginx).
+ENVOY_NO_FILTER_CHAIN = ("proxy: envoy:access.log: [2026-12-01T18:39:16.748Z] downstream=192.168.48.1:44086 sni=- "
+                         "flags=NR details=- tls_failure=- tls_version=- cipher=- peer=- upstream=- rx=0 tx=0")
+HAPROXY_NO_BACKEND = ("proxy: haproxy: 192.168.240.1:51884 [01/Dec/2026:18:39:42.829] dicom dicom/<NOSRV> -1/-1/0 0 SC "
+                      "sni=-")
+NGINX_EMPTY_MAP = ('proxy: nginx: 2026/11/27 23:51:38 [error] 19316#19316: *306 no host in upstream "", client: '
+                   '127.0.0.1, server: 127.0.0.1:34183, bytes from/to client:0/0, bytes from/to upstream:0/0')
+
+
+@pytest.mark.parametrize("line", [ENVOY_NO_FILTER_CHAIN, HAPROXY_NO_BACKEND, NGINX_EMPTY_MAP])
+def test_a_proxy_that_logs_no_route_for_the_connection_was_alive_to_refuse_it(line: str) -> None:
+    assert refused_by_a_live_proxy((f"client: {DCMTK_UNEXPECTED_EOF}", line))
+
+
+def test_a_bare_close_or_an_unreachable_upstream_leaves_a_dying_component_to_rule_out() -> None:
+    upstream_failed = ENVOY_NO_FILTER_CHAIN.replace("flags=NR", "flags=UF")
+    assert not refused_by_a_live_proxy((f"client: {DCMTK_UNEXPECTED_EOF}",))
+    assert not refused_by_a_live_proxy((f"client: {DCMTK_UNEXPECTED_EOF}", upstream_failed))
+    assert not refused_by_a_live_proxy(("client: flags=NR quoted by a client is not the proxy's word",))
