@@ -33,16 +33,25 @@ from dicomtls.shard import parse_shard, shard_results
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so `finally` blocks tear environments down either way."""
+    """Treat SIGTERM like Ctrl-C, so `finally` blocks tear environments down either way. Only the first one
+    interrupts: the process is then tearing down and on its way out, and users press Ctrl-C again and again. A
+    second interrupt would cut a teardown short, land in Python's own shutdown code (not safe to re-enter: its fork
+    server's stop raised TypeError) and end the run with a traceback, so any later one is ignored to the end:
+    SIG_IGN, which Python's exit keeps (a Python handler it resets, so a late Ctrl-C killed the process instead of
+    letting it exit 130), and nothing is started after an interrupt that could inherit it."""
 
-    def _raise(signum: int, frame: object) -> None:
+    def _interrupt(signum: int, frame: object) -> None:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is _interrupt:
+                signal.signal(sig, handler)
 
 
 def _console() -> Console:

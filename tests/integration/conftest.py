@@ -102,10 +102,11 @@ def environment(run: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def interrupted_run(args: list[str], tmp_path: Path, ready: Callable[[], bool], sig: int, what: str,
-                    timeout_s: float = 120) -> tuple[int, str]:
+                    timeout_s: float = 120, again_every_s: float | None = None) -> tuple[int, str]:
     """`invoke ARGS` in a session of its own, sent ``sig`` once ``ready()`` holds; its exit status and stderr.
 
-    ``what`` names the state being waited for, for the failure message when it never comes."""
+    ``what`` names the state being waited for, for the failure message when it never comes; ``again_every_s``:
+    then send it again at that interval until the run ends, as a user pressing Ctrl-C over and over does."""
     proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=invoke_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -115,6 +116,12 @@ def interrupted_run(args: list[str], tmp_path: Path, ready: Callable[[], bool], 
             assert time.monotonic() < deadline, f"never: {what}"
             time.sleep(0.1)
         os.kill(proc.pid, sig)
+        while again_every_s is not None and time.monotonic() < deadline:
+            try:
+                proc.wait(timeout=again_every_s)
+                break
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=timeout_s)
     finally:
         if proc.poll() is None:

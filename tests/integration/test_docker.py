@@ -130,6 +130,21 @@ def test_interrupted_docker_run_with_environments_in_flight_leaves_nothing_after
     assert ours() == ([], [])
 
 
+def test_ctrl_c_pressed_again_and_again_during_a_docker_teardown_does_not_cut_it_short(tmp_path: Path) -> None:
+    from .test_teardown import THREE_AT_ONCE
+
+    assert ours() == ([], [])
+    scenario = tmp_path / "three-at-once.yaml"
+    scenario.write_text(THREE_AT_ONCE)
+    returncode, err = interrupted_run(
+        ["matrix", "--backend", "docker", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")],
+        tmp_path, lambda: len([n for n in ours()[0] if n.endswith("-envoy")]) >= 2, signal.SIGINT,
+        "two environments ran at once", again_every_s=0.02)
+    assert returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert ours() == ([], [])
+
+
 def test_up_environment_passes_testinfra_checks(tmp_path: Path) -> None:
     """Proxies listen, certificates are mounted read-only, no CA key is anywhere inside, Orthanc runs its config."""
     import testinfra

@@ -92,6 +92,19 @@ def test_interrupted_run_with_environments_in_flight_leaves_nothing_behind(tmp_p
         assert "interrupted" in err and "Traceback" not in err
 
 
+def test_ctrl_c_pressed_again_and_again_during_teardown_does_not_cut_it_short(tmp_path: Path,
+                                                                            clean_slate: Path) -> None:
+    scenario = tmp_path / "three-at-once.yaml"
+    scenario.write_text(THREE_AT_ONCE)
+    returncode, err = interrupted_run(
+        ["matrix", "--scenario", str(scenario), "--jobs", "3", "--out", str(tmp_path / "out")], tmp_path,
+        lambda: envoys_under(tmp_path) >= 2, signal.SIGINT, "two environments ran at once", timeout_s=90,
+        again_every_s=0.02)
+    assert returncode == 130, err
+    assert "interrupted; everything started was stopped" in err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
 def helpers_of_runs_under(tmp_path: Path) -> set[int]:
     """Python processes that a run writing under tmp_path started through multiprocessing: its scan workers and
     their resource tracker."""
