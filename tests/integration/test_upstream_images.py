@@ -213,3 +213,49 @@ def test_faults_on_the_minimal_upstream_envoy_are_named_and_every_retry_delivers
     down = next(c for c in cells if c["fault"] == "upstream-down")
     assert any("UF" in line or "UH" in line for line in down["evidence"]), down["evidence"]
     assert ours() == ([], [])
+
+
+@pytest.fixture
+def base_from_registry(registry: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The registry serves this machine's own Debian base image as debian:bookworm (as Docker Hub would, to
+    GitHub's runners); base images are tagged under a test name, and debootstrap cannot be found, so a run that
+    did not pull would fail instead of quietly bootstrapping."""
+    import docker
+
+    from dicomtls import images
+
+    client, reg = registry["client"], registry["registry"]
+    reg.push(client, f"{images.BASE}:bookworm", "debian", "bookworm")
+    monkeypatch.setenv("DICOMTLS_REGISTRY", reg.host)
+    monkeypatch.setattr(images, "BASE", "dicomtls-test/debian")
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    try:
+        yield {"client": client, "registry": reg, "images": images}
+    finally:
+        for tag in ("dicomtls-test/debian:bookworm", f"{reg.host}/debian:bookworm"):
+            try:
+                client.images.remove(tag)
+            except docker.errors.ImageNotFound:
+                pass  # the test failed before making it
+
+
+def test_with_a_registry_named_the_base_image_is_pulled_not_bootstrapped(base_from_registry: dict[str, Any]) -> None:
+    client, reg, images = base_from_registry["client"], base_from_registry["registry"], base_from_registry["images"]
+    before = reg.manifest_requests("debian")
+    said: list[str] = []
+    tag = images.ensure_base(client, "bookworm", said.append)
+    assert tag == "dicomtls-test/debian:bookworm"
+    assert client.images.get(tag).id == client.images.get("dicomtls/debian:bookworm").id
+    assert said == [f"pulling {reg.host}/debian:bookworm for {tag}"]
+    assert reg.manifest_requests("debian") > before
+    assert images.ensure_base(client, "bookworm", said.append) == tag and len(said) == 1  # present: no pull again
+
+
+def test_a_base_image_the_registry_lacks_falls_back_to_debootstrap(base_from_registry: dict[str, Any]) -> None:
+    from dicomtls.errors import UsageError
+
+    said: list[str] = []
+    with pytest.raises(UsageError, match="debootstrap not found"):
+        base_from_registry["images"].ensure_base(base_from_registry["client"], "trixie", said.append)
+    assert said[0].startswith(f"pulling {base_from_registry['registry'].host}/debian:trixie for ")
+    assert "failed" in said[1] and said[1].endswith("bootstrapping instead"), said
