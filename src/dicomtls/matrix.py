@@ -291,11 +291,11 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         runner.cancelled.set()
         raise
     finally:
-        _wait_through_interrupts(lambda: pool.shutdown(wait=True, cancel_futures=True))
-        _wait_through_interrupts(runner.teardowns_done)
-        _wait_through_interrupts(backend.finish)
+        wait_through_interrupts(lambda: pool.shutdown(wait=True, cancel_futures=True))
+        wait_through_interrupts(runner.teardowns_done)
+        wait_through_interrupts(backend.finish)
         if scans is not None:
-            _wait_through_interrupts(scans.close)
+            wait_through_interrupts(scans.close)
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
@@ -312,7 +312,7 @@ def auto_jobs() -> int:
     return max(1, min(2 * cores, int(gib // 2), 8))
 
 
-def _wait_through_interrupts(wait: Callable[[], object]) -> None:
+def wait_through_interrupts(wait: Callable[[], object]) -> None:
     """Teardown finishes even when Ctrl-C is pressed again while it runs."""
     while True:
         try:

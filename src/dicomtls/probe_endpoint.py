@@ -18,9 +18,11 @@ count as verified only when ``--orthanc-rest URL`` lets dicomtls look the object
 from __future__ import annotations
 
 import dataclasses
+import os
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +39,7 @@ from dicomtls.dicomdata import add_source
 from dicomtls.errors import UsageError
 from dicomtls.matrix import (
     OBSERVE, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, recount_connections, run_cell,
+    wait_through_interrupts,
 )
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
@@ -44,7 +47,8 @@ from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.profiles import _version_tuple
 from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
-from dicomtls.scan import Endpoint, scan
+from dicomtls.scan import Endpoint, ScanResult, scan
+from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Probe
 
 SCENARIO = "probe"  # the scenario name of every probe cell: nothing is expected of them
@@ -161,11 +165,16 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
     result = MatrixResult(RunInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "none (existing endpoint)", versions, [SCENARIO]))
     clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    # Hosts side by side scan in worker processes, as a matrix's environments do: in this process each scan's
+    # handshakes would hold the GIL that the other hosts' pynetdicom cells need.
+    in_flight = min(max(1, jobs), len(requests))
+    scans = ScanPool(min(in_flight, os.cpu_count() or 1)) if in_flight > 1 else None
     progress.start(sum(len(cells) for _, cells in planned))
     def one(position: int, request: Request, cells: list[Cell]) -> tuple[EnvironmentInfo, list[CellResult]]:
         info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
                                [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
-        found = _probe_one(request, cells, info, out, progress, clients, resolver)
+        found = _probe_one(request, cells, info, out, progress, clients, resolver,
+                           scans.scan if scans is not None else scan)
         for cr in found:
             progress.cell_done(cr)
         return info, found
@@ -179,13 +188,16 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
                 result.environments.append(info)
                 result.cells += found
     finally:
+        if scans is not None:
+            wait_through_interrupts(scans.close)
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
 
 
 def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: Path, progress: Progress,
-               clients: dict[str, Client | None], resolver: Resolver) -> list[CellResult]:
+               clients: dict[str, Client | None], resolver: Resolver,
+               scanner: Callable[[Endpoint], ScanResult]) -> list[CellResult]:
     """One endpoint's scan and cells; a name that does not resolve fails every cell for that reason."""
     try:
         address = resolver.address(request.host, request.port)
@@ -205,7 +217,7 @@ def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: 
     env = RunningEnvironment(plan, target.address, rest, logs, out)
     env.connection_log = next((p for p in request.logs if p.name.endswith("access.log")), None)
     progress.environment(request.label, "scanning TLS")
-    info.scan = scan(request.endpoint(address))
+    info.scan = scanner(request.endpoint(address))
     recount_connections(env)
     accepts = info.scan.accepts() if not info.scan.error else None
     progress.environment(request.label, "probing")
