@@ -45,7 +45,9 @@ def interruptible() -> Iterator[None]:
             signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:  # known before any signal can reach _interrupt
+        signal.signal(sig, _interrupt)
     try:
         yield
     finally:

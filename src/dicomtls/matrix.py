@@ -313,7 +313,8 @@ def auto_jobs() -> int:
 
 
 def wait_through_interrupts(wait: Callable[[], object]) -> None:
-    """Teardown finishes even when Ctrl-C is pressed again while it runs."""
+    """Teardown finishes even when Ctrl-C is pressed again while it runs, for callers outside
+    ``app.interruptible`` (which ignores any interrupt after the first)."""
     while True:
         try:
             wait()
