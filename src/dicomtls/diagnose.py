@@ -154,6 +154,13 @@ class Diagnosis:
     fix: str
     evidence: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def server_refused_client(self) -> bool:
+        """The server turned the client's certificate (or its lack of one) away. In TLS 1.3 the client has finished
+        its half of the handshake by then, so whether it got to read the server's certificate first is a race
+        with the server's alert."""
+        return self.reason is Reason.TLS_CERT_REQUIRED or self.summary.startswith("the server rejected")
+
 
 @dataclass(frozen=True)
 class Symptoms:

@@ -608,8 +608,10 @@ def _judge(cell: Cell, env: RunningEnvironment, target: Target, outcome: ProbeOu
         return CellResult(cell, "pass", None, "", "", (), outcome.command, detail, duration, size, site,
                           outcome.peer_certificate)
     diagnosis = _diagnose(cell, outcome, stage, cursor, detail, target, server_accepts, terminator(env.plan))
+    # Only a certificate every run of the cell sees is reported: see Diagnosis.server_refused_client.
+    served = None if diagnosis.server_refused_client else outcome.peer_certificate
     return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
-                      outcome.command, detail, duration, size, site, outcome.peer_certificate)
+                      outcome.command, detail, duration, size, site, served)
 
 
 _ASSOCIATION = re.compile(r"Incoming connection from AET \S")  # an A-ASSOCIATE-RQ; a bare TCP probe names no AET

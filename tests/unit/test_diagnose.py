@@ -106,6 +106,19 @@ def test_unknown_ca_alert_means_the_server_rejected_the_client_certificate() -> 
     assert diagnosis.summary.startswith("the server rejected the client certificate (untrusted)")
 
 
+def test_only_a_server_turning_the_client_away_counts_as_refusing_the_client() -> None:
+    # Then a TLS 1.3 client may or may not have read the server's certificate first: the cell reports none.
+    refused = [
+        diagnose(Symptoms(client_lines=("TLS error: tlsv1 alert unknown ca",), sent_client_cert="untrusted")),
+        diagnose(Symptoms(client_lines=("TLS error: tlsv13 alert certificate required",))),
+    ]
+    assert [d.reason for d in refused] == [Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_REQUIRED]
+    assert all(d.server_refused_client for d in refused)
+    rejected_server = diagnose(Symptoms(
+        client_lines=("F: Association Request Failed: 0006:031c TLS error: certificate verify failed",)))
+    assert rejected_server.reason is Reason.TLS_UNKNOWN_CA and not rejected_server.server_refused_client
+
+
 def test_pynetdicom_connection_refused_means_tcp_refused() -> None:
     diagnosis = diagnose(Symptoms(client_lines=(
         "Association request failed: unable to connect to remote",
