@@ -1,5 +1,34 @@
-"""The clone's `invoke` tasks: the collection the installed `dicomtls` command runs (src/dicomtls/tasks.py)."""
+"""The clone's `invoke` tasks: the collection the installed `dicomtls` command runs (src/dicomtls/tasks.py), plus
+`docs`, which only makes sense in a clone (it writes the docs site's generated reference pages)."""
 
-from dicomtls.tasks import ns
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+import dicomtls.tasks
+
+DOCS = Path(__file__).resolve().parent / "docs"
+
+
+@task(help={"check": "write nothing: exit 1 if a generated page is stale (what the test checks)"})
+def docs(c, check=False):
+    """Regenerate the docs site's reference pages (docs/reference/) from the code.
+
+    CLI options, scenario and component options, reasons, results.json fields; then `mkdocs build --strict` or
+    `mkdocs serve` shows the site."""
+    from dicomtls import docs_reference
+
+    if check:
+        stale = docs_reference.stale(DOCS)
+        if stale:
+            raise Exit(f"stale: {', '.join(stale)}: run `{docs_reference.REGENERATE}`", code=1)
+        return
+    changed = docs_reference.write(DOCS)
+    print(f"docs: rewrote {', '.join(changed)}" if changed else "docs: every generated page is current")
+
+
+# A copy of the package's collection: the installed command (and the generated CLI page) stay without `docs`.
+ns = Collection.from_module(dicomtls.tasks)
+ns.add_task(docs)
 
 __all__ = ["ns"]

@@ -65,8 +65,11 @@ class IssuedConfig(_Model):
     """A certificate of the chain as declared (what a cert-manager Certificate makes), instead of the tool's own."""
 
     common_name: str | None
+    """The subject's common name; null: an empty subject (the names are then critical SANs)."""
     key: KeyName = "rsa-2048"
+    """The certificate's own key."""
     validity_hours: int = Field(DEFAULT_VALIDITY_HOURS, ge=1)
+    """Lifetime: from the day before generation to this many hours after it (cert-manager's duration)."""
     usages: list[str] = []
     """cert-manager's usage names; none: digital signature and key encipherment (a CA adds cert sign)."""
 
@@ -76,10 +79,13 @@ class IssuedConfig(_Model):
 
 class PkiConfig(_Model):
     topology: Literal["one-level", "two-level"] = "one-level"
+    """one-level: a self-signed Test CA signs everything; two-level: Root CA -> Intermediate CA -> leaves."""
     key: KeyName = "rsa-2048"
+    """The keys of the tool's own certificates (with declared cas/server: the client and negative material)."""
     server_names: list[str] | None = Field(default=None, min_length=1)
     """The server certificate's names; optional when every environment has its own sites."""
     ip_sans: list[str] = []
+    """IP addresses the server certificate carries as SANs."""
     cas: list[IssuedConfig] = []
     """The CAs, root first, one per topology level; none: the tool's own. Filled from manifests.pki: true."""
     server: IssuedConfig | None = None
@@ -95,8 +101,10 @@ class ComponentConfig(_Model):
     """
 
     kind: str
+    """The component: a server (orthanc) or a proxy (envoy, istio-gateway, envoy-bootstrap, traefik, nginx, haproxy)."""
     options: dict[str, Any] = {}
     per_version: dict[str, dict[str, Any]] = {}
+    """Version specifier ("<1.40") -> option overrides, applied when that version is asked for."""
 
     @model_validator(mode="before")
     @classmethod
@@ -184,11 +192,15 @@ class SiteConfig(_Model):
 
 class EnvironmentConfig(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """Lower-case letters, digits and dashes; unique in the scenario."""
     server: ComponentConfig = ComponentConfig(kind="orthanc")
+    """The DICOM server (every site's, unless a site names its own)."""
     sites: list[SiteConfig] = []
     """Several DICOM sites behind one proxy, routed by SNI (at least two; the first is the default route)."""
     proxy: ComponentConfig | None = None
+    """The proxy in front of the server; none: clients reach the server itself, which must then terminate TLS."""
     manifests: ManifestSource | None = None
+    """Read the proxy (and its sites) from manifests instead of writing proxy: (a list of paths is files:)."""
     unhonoured: tuple[str, ...] = ()
     """Manifest fields the environment does not reproduce: filled from ``manifests``, listed in the report."""
     findings: tuple[Finding, ...] = ()
@@ -290,15 +302,25 @@ def _pki_notes(source: ManifestSource, files: list[Path],
 
 class ProbeGroup(_Model):
     client: list[Client]
+    """dcmtk (echoscu/storescu), pynetdicom (can send SNI), dcmtk-stunnel (plain dcmtk through a stunnel sidecar)."""
     sni: list[Sni] = ["none"]
+    """none, right (the first server name), wrong (a name nobody serves), or a site's name (its first name)."""
     client_cert: list[ClientCert] = ["none"]
+    """none, valid, untrusted (from an unrelated CA) or expired."""
     operation: list[Operation] = ["echo"]
+    """C-ECHO, or a C-STORE of a CT object (store-large: at least 10 MiB), verified in Orthanc's REST API."""
     transport: list[Transport] = ["tls"]
+    """plain: DICOM without TLS (to see what a TLS port says to it)."""
     server_cert_check: list[ServerCertCheck] = ["verify"]
-    profile: list[ProfileName] = ["default"]  # TLS profile the client offers (dicomtls.profiles); default: its own
-    client_version: list[ClientVersion] = ["default"]  # dcmtk version (Docker backend: 3.6.7 or 3.6.9)
-    fault: list[Fault] = ["none"]  # what breaks on the path during the cell (dicomtls.faults)
+    """verify (dcmtk -rc +cf CA) or ignore (dcmtk -ic, the workaround for a proxy's fallback certificate)."""
+    profile: list[ProfileName] = ["default"]
+    """The TLS profile the client offers (dicomtls.profiles); default: the client's own."""
+    client_version: list[ClientVersion] = ["default"]
+    """The dcmtk version (Docker backend: 3.6.7 or 3.6.9); default: the backend's own."""
+    fault: list[Fault] = ["none"]
+    """What breaks on the path during the cell (dicomtls.faults)."""
     environments: list[str] | None = None
+    """The environments this group runs in; default: all of them."""
 
     _lists = field_validator("*", mode="before")(_as_list)
 
@@ -346,9 +368,11 @@ class ProbeGroup(_Model):
 
 class Expectation(_Model):
     match: dict[str, list[str]] = {}
+    """Axis -> the values it takes (a single value may be written alone); {} matches every cell."""
     outcome: Literal["pass", "fail", "observe"]
     """observe: nothing is expected, the cell is reported as it turns out (a matrix from manifests)."""
     reason: Reason | None = None
+    """The reason an expected failure must have (required with fail)."""
     site: str | None = None
     """In an environment with sites: the site a passing cell must reach. A cell whose SNI names a site (or is
     `right`, the first site) expects that site unless told otherwise."""
@@ -379,14 +403,21 @@ class Expectation(_Model):
 
 class Scenario(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """Lower-case letters, digits and dashes: what --scenario takes and cell ids start with."""
     description: str
+    """One line, shown in the reports."""
     default: bool = True
+    """Part of a plain `invoke matrix`."""
     backends: list[Literal["local", "docker"]] = ["local", "docker"]
     """Where it can run: a scenario with versions other than this machine's needs docker."""
     pki: PkiConfig
+    """The test PKI every environment of the scenario uses."""
     environments: list[EnvironmentConfig] = Field(min_length=1)
+    """What runs: each a server (or sites) and usually a proxy."""
     probes: list[ProbeGroup] = Field(min_length=1)
+    """The clients and what they try; each group expands to the cartesian product of its axes."""
     expect: list[Expectation] = Field(min_length=1)
+    """Ordered rules: the first that matches a cell gives its expected outcome; every cell must match one."""
 
     @model_validator(mode="before")
     @classmethod

@@ -50,11 +50,15 @@ class GatewayServer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     hosts: tuple[str, ...] = Field(min_length=1)
+    """The server's hosts ("*", a name, or "namespace/name"): the SNI its filter chain matches."""
     mode: Literal["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL", "PASSTHROUGH"] = "SIMPLE"
+    """tls.mode: MUTUAL requires a client certificate, OPTIONAL_MUTUAL verifies one if sent (Istio >= 1.19)."""
     sni_hosts: tuple[str, ...] = ()
     """PASSTHROUGH: the VirtualService tls[].match[].sniHosts that route to the server behind."""
     min_protocol_version: TlsVersion | None = None
+    """tls.minProtocolVersion; default: Envoy's."""
     max_protocol_version: TlsVersion | None = None
+    """tls.maxProtocolVersion; default: Envoy's."""
     cipher_suites: tuple[str, ...] = ()
     """As the Gateway names them: only Istio's OpenSSL names reach Envoy (istio_cipher_suites)."""
     routed: bool = True
@@ -79,6 +83,7 @@ class GatewayServer(BaseModel):
 
 class IstioGatewayOptions(Options):
     servers: tuple[GatewayServer, ...] = Field(min_length=1)
+    """The Gateway's TLS servers on one port, usually read from manifests: one filter chain per routed server."""
     port: int | None = None
     """The Gateway's port.number, named when Istio builds no listener on it."""
 

@@ -15,6 +15,7 @@ class OrthancOptions(Options):
     client_cert: Literal["required", "optional"] = "required"
     """DicomTlsRemoteCertificateRequired: Orthanc's default is to require a client certificate."""
     server_cert: Literal["valid", "mismatched"] = "valid"
+    """With tls: mismatched presents the certificate for wrong-host.invalid."""
 
 
 @register

@@ -30,6 +30,7 @@ class TraefikOptions(Options):
     client_cert: Literal["none", "optional", "required"] = "none"
     """clientAuthType NoClientCert (Korthweb) / VerifyClientCertIfGiven / RequireAndVerifyClientCert."""
     min_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
+    """The TLSOption's minVersion (VersionTLS12 ...)."""
     default_certificate: bool = False
     """Serve the (first site's) server certificate to clients without SNI instead of Traefik's generated one."""
     passthrough: bool = False
