@@ -192,6 +192,24 @@ def components_page() -> str:
     return "".join(parts).rstrip() + "\n"
 
 
+def bundled_scenarios_page() -> str:
+    from dicomtls.scenario import available, load_scenario
+
+    rows = ["| scenario | in `invoke matrix` | backends | environments | cells | what it shows |", "|---|---|---|---|---|---|"]
+    for name in available():
+        scenario = load_scenario(name)
+        rows.append(f"| `{name}` | {'yes' if scenario.default else 'by name'} | {', '.join(scenario.backends)} "
+                    f"| {', '.join(f'`{e.name}`' for e in scenario.environments)} | {len(scenario.cells())} "
+                    f"| {_cell(scenario.description)} |")
+    return (_banner("the scenario files in `scenarios/`")
+            + "# Bundled scenarios\n\n"
+            + "A plain `invoke matrix` runs the scenarios marked *yes*; run the others by name "
+              "(`invoke matrix --scenario NAME`). A scenario that runs only on Docker is skipped, with a note, on "
+              "the local backend. Their files are in `scenarios/` and make good starting points for your own "
+              "([Describe your setup as a scenario](../how-to/scenario.md)).\n\n"
+            + "\n".join(rows) + "\n")
+
+
 def reasons_page() -> str:
     from dicomtls.diagnose import EXPLANATIONS, Reason
 
@@ -310,7 +328,8 @@ def results_page() -> str:
             + "# results.json\n\n"
             + "`OUT/results.json` is the record of a run, and the source of the other reports. It holds `run`, "
               "`environments` and `cells`; `invoke diff`, `invoke merge`, `--baseline` and `invoke bisect --cell` "
-              "read it. Other outputs and exit statuses: [Outputs](outputs.md).\n\n"
+              "read it. A run of `invoke fix` (or `--try-fixes`) adds `fixes`, every candidate tried "
+              "([Prove a fix](../how-to/prove-a-fix.md)). Other outputs and exit statuses: [Outputs](outputs.md).\n\n"
             + "## run\n\n" + table("run", fields_of(RunInfo), (RunInfo,))
             + "\n## environments[]\n\n" + table("environments", fields_of(EnvironmentInfo), (EnvironmentInfo,))
             + "\n## cells[]\n\nOne per cell, in plan order.\n\n"
@@ -346,6 +365,7 @@ def cli_page(namespace: Collection | None = None) -> str:
 PAGES: dict[str, Callable[[], str]] = {
     "reference/cli.md": cli_page,
     "reference/scenario.md": scenario_page,
+    "reference/bundled-scenarios.md": bundled_scenarios_page,
     "reference/components.md": components_page,
     "reference/reasons.md": reasons_page,
     "reference/results-json.md": results_page,

@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import leftovers_under, run_invoke
+from .conftest import ROOT, leftovers_under, run_invoke
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
+DOCS_SCREENSHOT = ROOT / "docs" / "assets" / "report.png"
+"""The report as the docs show it: taken by this test, so the picture is of report.html as it renders today."""
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -143,3 +146,23 @@ def test_log_links_open_the_environment_logs(run: dict[str, Any], browser: Any, 
         assert "downstream=127.0.0.1:" in log_page.inner_text("body")
     finally:
         log_page.close()
+
+
+def test_the_docs_picture_of_the_report_is_taken_from_this_run(run: dict[str, Any], browser: Any) -> None:
+    record = next(c for c in run["results"]["cells"]
+                  if c["environment"] == "envoy-named-hosts" and c["client"] == "dcmtk" and c["actual"] == "fail")
+    page = browser.new_page()  # its own page: no other test's clicks in it
+    try:
+        page.set_viewport_size({"width": 1280, "height": 1000})
+        page.goto((run["out"] / "report.html").as_uri())
+        cell = page.locator(f'td.cell[data-id="{record["id"]}"]')
+        cell.locator("summary").click()
+        cell.locator(".diag").wait_for(state="visible")
+        picture = page.screenshot(animations="disabled", caret="hide")
+    finally:
+        page.close()
+    assert picture.startswith(b"\x89PNG") and len(picture) > 20_000
+    # Written whole or not at all: a run stopped midway never leaves the docs a truncated picture.
+    partial = DOCS_SCREENSHOT.with_name(f".{DOCS_SCREENSHOT.name}.{os.getpid()}")
+    partial.write_bytes(picture)
+    os.replace(partial, DOCS_SCREENSHOT)
