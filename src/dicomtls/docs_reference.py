@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection
 from pydantic import BaseModel
 
 REGENERATE = "invoke docs"
@@ -136,7 +135,7 @@ def _doc(obj: Any) -> str:
 def scenario_page() -> str:
     from dicomtls import scenario as s
 
-    sections = [
+    sections: list[tuple[type[BaseModel], str, tuple[str, ...]]] = [
         (s.Scenario, "The top level of a scenario file (`scenarios/*.yaml`, or any file given to `--scenario`).", ()),
         (s.PkiConfig, "`pki:` the test PKI the environments use (see [The PKI](pki.md)).", ()),
         (s.IssuedConfig, "`pki.cas[]` and `pki.server`: a certificate as declared, as a cert-manager "
@@ -163,7 +162,7 @@ def scenario_page() -> str:
     for model, intro, skip in sections:
         parts.append(f"## {model.__name__}\n\n{intro}\n\n")
         doc = _doc(model)
-        if doc and not doc.startswith(("Usage docs", "!!! abstract")):
+        if doc:
             parts.append(f"{doc}\n\n")
         parts.append(model_table(model, skip) + "\n")
     return "".join(parts).rstrip() + "\n"
@@ -342,11 +341,11 @@ def results_page() -> str:
     return page
 
 
-def cli_page(namespace: Collection | None = None) -> str:
+def cli_page() -> str:
     """Every task with its docstring and its options as Invoke parses them (flags, short flags, help)."""
-    if namespace is None:
-        from dicomtls.tasks import ns as namespace
-    contexts = {ctx.name: ctx for ctx in namespace.to_contexts()}
+    from dicomtls.tasks import ns as namespace
+
+    contexts: dict[str, Any] = {str(ctx.name): ctx for ctx in namespace.to_contexts()}
     parts = [_banner("the Invoke tasks in `src/dicomtls/tasks.py` (their docstrings and `help`)"),
              "# Commands\n\n",
              "Every task runs as `dicomtls TASK` (the installed command) or `invoke TASK` in a clone, with the same "
