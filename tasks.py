@@ -12,10 +12,10 @@ DOCS = Path(__file__).resolve().parent / "docs"
 
 @task(help={"check": "write nothing: exit 1 if a generated page is stale (what the test checks)"})
 def docs(c, check=False):
-    """Regenerate the docs site's reference pages (docs/reference/) from the code.
+    """Regenerate docs/reference/ from the code (clone only).
 
-    CLI options, scenario and component options, reasons, results.json fields; then `mkdocs build --strict` or
-    `mkdocs serve` shows the site."""
+    The pages of CLI options, scenario and component options, bundled scenarios, reasons and results.json fields;
+    then `mkdocs build --strict` or `mkdocs serve` shows the site."""
     from dicomtls import docs_reference
 
     if check:

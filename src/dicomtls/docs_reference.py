@@ -84,8 +84,8 @@ def type_text(annotation: Any) -> str:
     names = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null", Any: "any"}
     if annotation in names:
         return names[annotation]
-    if isinstance(annotation, type) and issubclass(annotation, str):  # a StrEnum such as Reason
-        return f"{annotation.__name__} (string)"
+    if isinstance(annotation, type) and issubclass(annotation, str):  # a StrEnum: Reason is the one there is
+        return "[reason](reasons.md)" if annotation.__name__ == "Reason" else f"{annotation.__name__} (string)"
     return getattr(annotation, "__name__", str(annotation))
 
 

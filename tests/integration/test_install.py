@@ -106,12 +106,14 @@ def test_the_installed_package_reads_its_own_files_not_the_clones(venv: Path, wo
         assert path.exists()
 
 
-def test_dicomtls_lists_the_same_tasks_as_invoke_in_the_clone(venv: Path, workdir: Path) -> None:
+def test_dicomtls_lists_the_same_tasks_as_invoke_in_the_clone_which_adds_docs(venv: Path, workdir: Path) -> None:
     installed = dicomtls(venv, workdir, "--list")
     clone = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=ROOT, capture_output=True, text=True,
                            timeout=60)
     assert installed.returncode == 0 and clone.returncode == 0, installed.stderr + clone.stderr
-    assert installed.stdout == clone.stdout
+    docs = [line for line in clone.stdout.splitlines(keepends=True) if line.startswith("  docs ")]
+    assert len(docs) == 1  # the clone's own task: it writes the docs site's reference pages
+    assert installed.stdout == clone.stdout.replace(docs[0], "")
     assert "doctor" in installed.stdout
 
 
