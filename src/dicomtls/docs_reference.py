@@ -53,7 +53,7 @@ def field_notes(cls: type) -> dict[str, str]:
                 continue
             if (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
                     and isinstance(following.value.value, str)):
-                notes[node.target.id] = " ".join(inspect.cleandoc(following.value.value).split())
+                notes[node.target.id] = _markdown(" ".join(inspect.cleandoc(following.value.value).split()))
             elif node.end_lineno in comments:
                 notes[node.target.id] = comments[node.end_lineno]
     return notes
@@ -126,8 +126,13 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _markdown(text: str) -> str:
+    """Docstrings write literals as reStructuredText does (``x``); Markdown's are single backticks."""
+    return text.replace("``", "`")
+
+
 def _doc(obj: Any) -> str:
-    return inspect.cleandoc(obj.__doc__ or "")
+    return _markdown(inspect.cleandoc(obj.__doc__ or ""))
 
 
 # --- pages ---------------------------------------------------------------------------------------------------------
