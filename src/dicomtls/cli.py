@@ -13,7 +13,9 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
+import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +45,16 @@ class DicomtlsProgram(Program):
             Argument(names=("complete",), kind=bool, default=False,
                      help="print completion candidates (what the completion scripts call)"),
         ]
+
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
+        try:
+            try:
+                super().run(argv, exit)
+            finally:
+                sys.stdout.flush()  # here, where a reader that left is caught, not at the interpreter's exit
+        except BrokenPipeError:  # `dicomtls --help | head`: the reader left; say nothing more, as `cat` does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(128 + signal.SIGPIPE)
 
     def parse_core(self, argv: list[str] | None) -> None:
         with self._usage_errors():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from invoke import Program
 
-from .conftest import invoke_env, run_invoke
+from .conftest import ROOT, invoke_env, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +65,15 @@ def test_bash_completes_dicomtls_tasks_and_options(tmp_path: Path) -> None:
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["matrix", "--scenario"]
+
+
+@pytest.mark.parametrize("entry", ["invoke", "dicomtls"])
+def test_help_into_a_pipe_whose_reader_left_ends_quietly(entry: str, tmp_path: Path) -> None:
+    """`dicomtls --help | head -1`: no BrokenPipeError traceback; 141 (128 + SIGPIPE) as a shell reports it."""
+    proc = subprocess.Popen([sys.executable, "-m", entry, "probe", "--help"], cwd=tmp_path if entry == "dicomtls"
+                            else ROOT, env=invoke_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (141, "")
