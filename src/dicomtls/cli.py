@@ -73,11 +73,28 @@ class DicomtlsProgram(Program):
                 super().parse_tasks()
             except ParseError as exc:  # `diff -h`: asked for help, not for a diff without its arguments
                 if not _asks_for_help(exc.context):
+                    self._refuse_options_taken_for_arguments([exc.context] if exc.context else [])
                     raise
                 self.tasks = ParseResult([exc.context])
+            self._refuse_options_taken_for_arguments(self.tasks)
         asked = next((t.name for t in self.tasks if _asks_for_help(t)), None)
         if asked:
             self.args.help.set_value(asked, cast=False)
+
+    def _refuse_options_taken_for_arguments(self, contexts: list[ParserContext]) -> None:
+        """Invoke gives a task's missing argument the next token, even ``--bogus`` (``scan --bogus`` scanned a
+        target named "--bogus"); a flag-like token there is an unknown option, unless its own flag preceded it."""
+        tokens = self.core.unparsed
+        for context in contexts:
+            for arg in context.positional_args:
+                value = arg.value
+                if not (isinstance(value, str) and value.startswith("-")):
+                    continue
+                spellings = {f"-{n}" if len(n) == 1 else f"--{n}" for n in arg.names}
+                alone = [i for i, token in enumerate(tokens) if token == value]
+                if alone and not any(i > 0 and tokens[i - 1] in spellings for i in alone):
+                    raise Exit(f"dicomtls: {context.name} has no option {value}: "
+                               f"see `{self.binary} {context.name} --help`", code=2)
 
     def parse_cleanup(self) -> None:
         with self._usage_errors():

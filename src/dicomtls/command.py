@@ -36,15 +36,28 @@ SHORT_FLAGS: Mapping[str, str] = {
 }
 PROGRAM_SHORT_FLAGS = frozenset("hVl")
 
-_NUMBERS: Mapping[type, str] = {int: "a whole number", float: "a number"}
+
+class Port(int):
+    """A TCP port number, 1 to 65535: what an option annotated ``Port`` holds (``--port 70000`` is a usage error,
+    not an OverflowError from bind())."""
+
+    def __new__(cls, text: str | int) -> Port:
+        value = super().__new__(cls, text)
+        if not 1 <= value <= 65535:
+            raise ValueError(f"port {value} out of range")
+        return value
+
+
+_NUMBERS: Mapping[type, str] = {int: "a whole number", float: "a number", Port: "a port number, 1 to 65535"}
 
 
 def _number_kind(default: Any, annotation: Any) -> type | None:
-    """int or float when the option holds a number: by its default's type, or else by its annotation."""
-    if type(default) in _NUMBERS:  # bool is not: type(True) is bool
-        return type(default)
+    """int, float or Port when the option holds a number: by its annotation, or else by its default's type."""
     members = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    return next((m for m in members if m in _NUMBERS), None)
+    declared = next((m for m in members if m in _NUMBERS), None)
+    if declared is None and type(default) in _NUMBERS:  # bool is not: type(True) is bool
+        return type(default)
+    return declared
 
 
 class Command(Task):  # type: ignore[type-arg]

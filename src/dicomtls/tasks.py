@@ -3,7 +3,7 @@
 One collection serves both the installed ``dicomtls`` command and ``invoke`` in a clone (whose top-level
 tasks.py re-exports it), so both list and run the same tasks. Each is a `dicomtls.command.Command`: its short
 flags come from ``command.SHORT_FLAGS`` and a number option is declared by its default or annotation
-(``port: int | None = None``), never cast by hand.
+(``runs=3``, ``port: Port | None = None``), never cast by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from invoke import Collection, Exit
 
 from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import EnvironmentFailed
-from dicomtls.command import task
+from dicomtls.command import Port, task
 from dicomtls.errors import UsageError
 
 
@@ -114,7 +114,7 @@ def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_na
         "port": "fix the entry port instead of picking a free one (one environment only)",
     },
 )
-def up(c, scenario=None, out="out", backend=None, port: int | None = None):
+def up(c, scenario=None, out="out", backend=None, port: Port | None = None):
     """Start a scenario's environments and leave them running; prints each endpoint."""
     _guarded(app.up, scenario or [], out, backend, port)
 

@@ -95,7 +95,7 @@ ENTRIES = {"invoke-in-the-clone": run_invoke, "dicomtls": run_dicomtls}
 @pytest.mark.parametrize(("args", "needles"), [
     (["matrix", "--bogus"], ["matrix has no option --bogus", "matrix --help"]),
     (["nosuchtask"], ["no task 'nosuchtask'", "--list"]),
-    (["up", "--port", "abc"], ["--port abc", "whole number"]),
+    (["up", "--port", "abc"], ["--port abc", "port number"]),
     (["scan"], ["scan needs TARGET (--target)", "scan --help"]),
     (["diff", "old.json"], ["diff needs NEW (--new)", "diff --help"]),
 ], ids=["unknown-option", "unknown-task", "port-abc", "scan-without-target", "diff-with-one-argument"])

@@ -9,7 +9,7 @@ import pytest
 from invoke import Program
 
 from dicomtls.cli import DicomtlsProgram, program
-from dicomtls.command import PROGRAM_SHORT_FLAGS, SHORT_FLAGS, Command
+from dicomtls.command import PROGRAM_SHORT_FLAGS, SHORT_FLAGS, Command, Port
 from dicomtls.tasks import ns
 
 
@@ -59,7 +59,7 @@ def test_every_task_takes_h_as_help() -> None:
 def test_no_option_is_cast_by_invoke_into_a_number() -> None:
     """Invoke's int() cast fails inside its parser with a traceback; a Command checks numbers itself."""
     assert [(task, long) for task, long, _, kind in options() if kind in (int, float)] == []
-    assert ns["up"].numbers == {"port": int}
+    assert ns["up"].numbers == {"port": Port}
     assert ns["bench"].numbers == {"runs": int, "associations": int, "objects": int}
 
 
@@ -105,8 +105,10 @@ def test_version_still_prints(capsys: pytest.CaptureFixture[str]) -> None:
     (["nosuchtask"], ["no task 'nosuchtask'", "dicomtls --list"]),
     (["matrx"], ["did you mean matrix?"]),
     (["--help", "nosuchtask"], ["no task 'nosuchtask'"]),
-    (["up", "--port", "abc"], ["--port abc", "whole number"]),
-    (["up", "-p", "8.5"], ["--port 8.5", "whole number"]),
+    (["up", "--port", "abc"], ["--port abc", "port number"]),
+    (["up", "-p", "8.5"], ["--port 8.5", "port number, 1 to 65535"]),
+    (["up", "--port", "70000"], ["--port 70000", "port number, 1 to 65535"]),
+    (["up", "--port", "0"], ["--port 0"]),
     (["bench", "--runs", "x"], ["--runs x", "whole number"]),
     (["bench", "--load", "--associations", "many"], ["--associations many"]),
     (["bench", "--load", "--objects", "nan"], ["--objects nan"]),
@@ -129,12 +131,13 @@ def test_usage_errors_are_one_line_and_exit_2(argv: list[str], needles: list[str
 def test_a_number_option_reaches_the_task_as_a_number() -> None:
     seen = {}
 
-    def body(c, port: int | None = None, runs=3, minutes=0.5):  # type: ignore[no-untyped-def]
+    def body(c, port: Port | None = None, runs=3, minutes=0.5):  # type: ignore[no-untyped-def]
         seen.update(port=port, runs=runs, minutes=minutes)
 
     command = Command(body)
     from invoke import Context
     command(Context(), port="8042", runs="5", minutes="1.5")
+    assert isinstance(seen["port"], int)
     assert seen == {"port": 8042, "runs": 5, "minutes": 1.5}
     command(Context(), port=None, runs=3, minutes=0.5)  # defaults pass through untouched
     assert seen == {"port": None, "runs": 3, "minutes": 0.5}
@@ -150,3 +153,12 @@ def test_completion_offers_a_tasks_options(capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and {"--scenario", "--out", "--help", "--shard"} <= set(out.split())
     code, out, _ = run("--complete", "--", "dicomtls", "ma", capsys=capsys)
     assert "matrix" in out.split() and "--dry" not in out
+
+
+@pytest.mark.parametrize("task", sorted(ns.task_names))
+def test_every_task_prints_help_on_h_and_refuses_an_unknown_option(task: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(task, "-h", capsys=capsys)
+    assert (code, err) == (0, "") and out.startswith(f"Usage: dicomtls {task} ")
+    code, out, err = run(task, "--bogus", capsys=capsys)
+    assert (code, out) == (2, "") and err == f"dicomtls: {task} has no option --bogus: see `dicomtls {task} --help`\n"
