@@ -25,6 +25,7 @@ from invoke.completion.complete import complete, print_completion_script
 from invoke.parser import Argument, ParseResult, ParserContext
 
 from dicomtls import __version__
+from dicomtls.command import Command
 from dicomtls.tasks import ns
 
 _UNKNOWN = re.compile(r"No idea what (?P<token>.+) is!")
@@ -80,6 +81,12 @@ class DicomtlsProgram(Program):
         asked = next((t.name for t in self.tasks if _asks_for_help(t)), None)
         if asked:
             self.args.help.set_value(asked, cast=False)
+            return
+        for context in self.tasks:  # every task's values before the first task runs
+            command = self.collection[context.name]
+            if isinstance(command, Command):
+                command.checked(context.as_kwargs)
+
 
     def _refuse_options_taken_for_arguments(self, contexts: list[ParserContext]) -> None:
         """Invoke gives a task's missing argument the next token, even ``--bogus`` (``scan --bogus`` scanned a

@@ -3,9 +3,9 @@
 Invoke generates a short flag from each option's first free letter, so ``-h`` on ``matrix`` was ``--shard`` and the
 same letter meant different options on different tasks; and it casts a number option with ``int()`` inside its
 parser, so ``--runs x`` ended in a traceback. A `Command` instead takes its short flags from `SHORT_FLAGS` (one
-letter, one meaning, on every task) and reads a number option as text, converting it when the task is called: a
-value that is not a number is a usage error naming the option (exit 2), under the installed ``dicomtls`` and the
-clone's ``invoke`` alike. Every task also has its own ``-h/--help``.
+letter, one meaning, on every task) and reads a number option (int, float or `Port`, by its annotation or default)
+as text, converting it itself: a value that is not a number is a usage error naming the option (exit 2), under the
+installed ``dicomtls`` and the clone's ``invoke`` alike. Every task also has its own ``-h/--help``.
 """
 
 from __future__ import annotations
@@ -91,12 +91,17 @@ class Command(Task):  # type: ignore[type-arg]
         # A task's own -h/--help: else a task that takes arguments (diff OLD NEW) reads "-h" as its first one.
         return [*arguments, Argument(names=("help", "h"), kind=bool, default=False, help="show this help")]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.pop("help", None)  # the program prints the help instead of calling the task
+    def checked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The task's keyword arguments with number options converted; a usage error (exit 2) names the first
+        that is not a number. The program calls it before any task runs, so `pki up --port x` starts nothing."""
+        converted = {k: v for k, v in kwargs.items() if k != "help"}  # help is the program's to print
         for name, kind in self.numbers.items():
-            if isinstance(kwargs.get(name), str):
-                kwargs[name] = _convert(kind, name, kwargs[name])
-        return super().__call__(*args, **kwargs)
+            if isinstance(converted.get(name), str):
+                converted[name] = _convert(kind, name, converted[name])
+        return converted
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return super().__call__(*args, **self.checked(kwargs))
 
 
 def _convert(kind: type, name: str, text: str) -> int | float:

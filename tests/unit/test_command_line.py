@@ -162,3 +162,11 @@ def test_every_task_prints_help_on_h_and_refuses_an_unknown_option(task: str,
     assert (code, err) == (0, "") and out.startswith(f"Usage: dicomtls {task} ")
     code, out, err = run(task, "--bogus", capsys=capsys)
     assert (code, out) == (2, "") and err == f"dicomtls: {task} has no option --bogus: see `dicomtls {task} --help`\n"
+
+
+def test_a_bad_number_stops_the_command_line_before_any_task_runs(tmp_path, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("pki", "up", "--port", "x", capsys=capsys)
+    assert code == 2 and "--port x" in err
+    assert list(tmp_path.iterdir()) == []  # pki, first on the line, wrote no out/pki/manual
