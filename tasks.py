@@ -1,11 +1,17 @@
 """The clone's `invoke` tasks: the collection the installed `dicomtls` command runs (src/dicomtls/tasks.py), plus
-`docs`, which only makes sense in a clone (it writes the docs site's generated reference pages)."""
+developer tasks that only make sense in a clone (`docs` writes the docs site's generated reference pages).
+
+When Invoke's own program loads this file, the command line is handed over to the `dicomtls` program, so that
+`invoke` in a clone takes the same options and exits with the same statuses (2 on a usage error) as `dicomtls`.
+"""
 
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
 import dicomtls.tasks
+from dicomtls.cli import hand_over_from_invoke
+from dicomtls.command import task
 
 DOCS = Path(__file__).resolve().parent / "docs"
 
@@ -30,5 +36,7 @@ def docs(c, check=False):
 # A copy of the package's collection: the installed command (and the generated CLI page) stay without `docs`.
 ns = Collection.from_module(dicomtls.tasks)
 ns.add_task(docs)
+
+hand_over_from_invoke(ns)
 
 __all__ = ["ns"]

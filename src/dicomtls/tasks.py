@@ -1,17 +1,20 @@
 """Invoke tasks: thin wrappers that parse options and map errors to exit codes (2 = bad input or usage).
 
 One collection serves both the installed ``dicomtls`` command and ``invoke`` in a clone (whose top-level
-tasks.py re-exports it), so both list and run the same tasks.
+tasks.py re-exports it), so both list and run the same tasks. Each is a `dicomtls.command.Command`: its short
+flags come from ``command.SHORT_FLAGS`` and a number option is declared by its default or annotation
+(``runs=3``, ``port: Port | None = None``), never cast by hand.
 """
 
 from __future__ import annotations
 
 import sys
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
 from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import EnvironmentFailed
+from dicomtls.command import Port, task
 from dicomtls.errors import UsageError
 
 
@@ -111,9 +114,9 @@ def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_na
         "port": "fix the entry port instead of picking a free one (one environment only)",
     },
 )
-def up(c, scenario=None, out="out", backend=None, port=None):
+def up(c, scenario=None, out="out", backend=None, port: Port | None = None):
     """Start a scenario's environments and leave them running; prints each endpoint."""
-    _guarded(app.up, scenario or [], out, backend, int(port) if port else None)
+    _guarded(app.up, scenario or [], out, backend, port)
 
 
 @task
@@ -229,7 +232,7 @@ def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, 
           "out": "with --load: directory for bench-load.json, the PKI and the environments (default: out)"},
 )
 def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=False, concurrency=None, target=None,
-          associations=None, objects=None, out=None):
+          associations: int | None = None, objects: int | None = None, out=None):
     """Time the matrix per backend and --jobs (and image builds); --load: C-STORE throughput per proxy vs direct.
 
     Prints medians, ratios and the CPU seconds of dicomtls and of the whole machine (its floor: those over the cores);
@@ -243,7 +246,7 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
     if concurrency or target or associations or objects or out:
         raise Exit("dicomtls: --concurrency, --target, --associations, --objects and --out go with --load: add it",
                    code=2)
-    _guarded(app.bench, int(runs), backend or ["local", "docker"], scenario or [], images, jobs or None)
+    _guarded(app.bench, runs, backend or ["local", "docker"], scenario or [], images, jobs or None)
 
 
 @task(

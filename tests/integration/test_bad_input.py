@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_invoke
+from .conftest import invoke_env, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +80,27 @@ def test_load_with_a_bad_concurrency_says_how_to_give_it(tmp_path: Path, clean_s
 def test_soak_without_a_length_says_how_long_to_give(tmp_path: Path, clean_slate: Path) -> None:
     proc = run_invoke(["soak", "--scenario", "orthweb-envoy", "--minutes", "soon", "--out", str(tmp_path)], tmp_path)
     assert_one_line_error(proc, "--minutes soon", "minutes")
+
+
+def run_dicomtls(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The ``dicomtls`` entry (``python -m dicomtls``), run outside the clone."""
+    return subprocess.run([sys.executable, "-m", "dicomtls", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=invoke_env(tmp_path), stdin=subprocess.DEVNULL)
+
+
+ENTRIES = {"invoke-in-the-clone": run_invoke, "dicomtls": run_dicomtls}
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize(("args", "needles"), [
+    (["matrix", "--bogus"], ["matrix has no option --bogus", "matrix --help"]),
+    (["nosuchtask"], ["no task 'nosuchtask'", "--list"]),
+    (["up", "--port", "abc"], ["--port abc", "port number"]),
+    (["scan"], ["scan needs TARGET (--target)", "scan --help"]),
+    (["diff", "old.json"], ["diff needs NEW (--new)", "diff --help"]),
+], ids=["unknown-option", "unknown-task", "port-abc", "scan-without-target", "diff-with-one-argument"])
+def test_a_bad_command_line_exits_2_with_one_line(entry: str, args: list[str], needles: list[str],
+                                                   tmp_path: Path) -> None:
+    proc = ENTRIES[entry](args, tmp_path)
+    assert_one_line_error(proc, *needles)
+    assert proc.stdout == ""

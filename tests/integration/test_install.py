@@ -117,6 +117,23 @@ def test_dicomtls_lists_the_same_tasks_as_invoke_in_the_clone_which_adds_docs(ve
     assert "doctor" in installed.stdout
 
 
+@pytest.mark.parametrize(("args", "needle"), [(["matrix", "--bogus"], "matrix has no option --bogus"),
+                                            (["nosuchtask"], "no task 'nosuchtask'"),
+                                            (["up", "--port", "abc"], "--port abc"),
+                                            (["diff", "old.json"], "diff needs NEW")])
+def test_the_installed_dicomtls_refuses_a_bad_command_line_with_one_line_and_exit_2(
+        venv: Path, workdir: Path, args: list[str], needle: str) -> None:
+    proc = dicomtls(venv, workdir, *args)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr.count("\n") == 1 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_installed_dicomtls_help_offers_completion_and_no_invoke_option(venv: Path, workdir: Path) -> None:
+    proc = dicomtls(venv, workdir, "--help")
+    assert proc.returncode == 0 and "--print-completion-script" in proc.stdout
+    assert "--dry" not in proc.stdout and "--pty" not in proc.stdout and "--config" not in proc.stdout
+
+
 def test_dicomtls_pki_writes_under_the_directory_it_is_run_in(venv: Path, workdir: Path) -> None:
     proc = dicomtls(venv, workdir, "pki")
     assert proc.returncode == 0, proc.stdout + proc.stderr
