@@ -1,0 +1,184 @@
+"""nginx configurations read with crossplane (NGINX's parser) into the TLS servers they run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dicomtls.errors import UsageError
+from dicomtls.manifests.nginx import read_nginx
+
+ROOT = Path(__file__).resolve().parents[2]
+ORTHWEB = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-compose"
+ORTHWEB_NGINX = ORTHWEB / "config" / "nginx" / "nginx.conf"
+
+
+def conf(tmp_path: Path, text: str, name: str = "nginx.conf") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, text in enumerate(path.read_text().splitlines(), 1) if needle in text)
+
+
+def test_orthweb_stream_server_terminates_dicom_tls_with_its_protocols_and_ciphers() -> None:
+    config = read_nginx(ORTHWEB_NGINX)
+    [server] = config.stream_servers
+    assert server.ports == (11112,) and server.terminates_tls
+    assert server.protocols == ("TLSv1.2", "TLSv1.3")
+    assert server.ciphers == "HIGH:!aNULL:!MD5:ECDH+AESGCM"
+    assert server.certificates == server.certificate_keys == ("/etc/nginx/site.pem",)
+    assert server.verify_client is None and server.client_certificate is None
+    assert server.proxy_pass is not None and server.proxy_pass.servers == ("orthanc-service:4242",)
+
+
+def test_every_setting_names_the_file_and_line_it_came_from() -> None:
+    [server] = read_nginx(ORTHWEB_NGINX).stream_servers
+    assert server.settings["ssl_ciphers"].line == line_of(ORTHWEB_NGINX, "ssl_ciphers HIGH")
+    assert server.settings["ssl_ciphers"].file == ORTHWEB_NGINX
+    assert server.listen[0].at.line == line_of(ORTHWEB_NGINX, "listen 11112 ssl")
+
+
+def test_directives_the_tool_cannot_reproduce_are_listed_with_their_line() -> None:
+    [server] = read_nginx(ORTHWEB_NGINX).stream_servers
+    line = line_of(ORTHWEB_NGINX, "ssl_session_timeout")
+    assert any(note.endswith(f"nginx.conf:{line}: ssl_session_timeout 4h: not reproduced")
+               for note in server.not_reproduced)
+
+
+def test_https_servers_are_kept_apart_from_the_dicom_stream_servers() -> None:
+    config = read_nginx(ORTHWEB_NGINX)
+    [https] = config.http_servers
+    assert https.context == "http" and https.ports == (443,)
+    assert https.server_names == ("orthweb.example.test",)
+    assert any("location /orthanc/" in note for note in https.not_reproduced)
+
+
+def test_an_absolute_include_is_a_container_path_and_only_noted() -> None:
+    config = read_nginx(ORTHWEB_NGINX)
+    assert any("include /etc/nginx/mime.types: not found here" in note for note in config.not_reproduced)
+
+
+def test_an_absolute_include_is_read_through_the_compose_mount(tmp_path: Path) -> None:
+    main = conf(tmp_path, "events {}\nstream { include /etc/nginx/stream.d/*.conf; }\n")
+    conf(tmp_path, "server { listen 11112 ssl; ssl_certificate /c.pem; ssl_certificate_key /c.pem;\n"
+                   "  proxy_pass orthanc:4242; }\n", "host-stream/dicom.conf")
+    config = read_nginx(main, mounts={"/etc/nginx/stream.d": tmp_path / "host-stream"})
+    [server] = config.stream_servers
+    assert server.at.file == tmp_path / "host-stream" / "dicom.conf" and server.at.line == 1
+
+
+def test_a_relative_include_is_resolved_from_the_main_files_directory(tmp_path: Path) -> None:
+    main = conf(tmp_path, "events {}\nstream {\n  include dicom/*.conf;\n}\n")
+    conf(tmp_path, "\nserver { listen 127.0.0.1:11112 ssl; ssl_certificate /c.pem; ssl_certificate_key /k.pem;\n"
+                   "  proxy_pass orthanc:4242; }\n", "dicom/a.conf")
+    [server] = read_nginx(main).stream_servers
+    assert server.listen[0].address == "127.0.0.1" and server.at.line == 2
+
+
+def test_tls_settings_of_the_stream_block_are_inherited_by_its_servers(tmp_path: Path) -> None:
+    path = conf(tmp_path, """events {}
+stream {
+  ssl_protocols TLSv1.3;
+  ssl_certificate /c.pem;
+  ssl_certificate_key /k.pem;
+  server { listen 11112 ssl; proxy_pass orthanc:4242; }
+  server { listen 11113 ssl; ssl_protocols TLSv1.2; proxy_pass orthanc:4242; }
+}
+""")
+    first, second = read_nginx(path).stream_servers
+    assert first.protocols == ("TLSv1.3",) and first.settings["ssl_protocols"].line == 3
+    assert second.protocols == ("TLSv1.2",) and second.settings["ssl_protocols"].line == 7
+    assert first.certificates == ("/c.pem",)
+
+
+def test_client_verification_settings_are_read(tmp_path: Path) -> None:
+    path = conf(tmp_path, """events {}
+stream {
+  server {
+    listen 11112 ssl;
+    ssl_certificate /c.pem; ssl_certificate_key /k.pem;
+    ssl_verify_client optional;
+    ssl_client_certificate /ca.pem;
+    ssl_trusted_certificate /more-ca.pem;
+    ssl_crl /crl.pem;
+    ssl_verify_depth 2;
+    ssl_prefer_server_ciphers on;
+    proxy_pass orthanc:4242;
+  }
+}
+""")
+    [server] = read_nginx(path).stream_servers
+    assert (server.verify_client, server.client_certificate, server.trusted_certificate, server.crl) == (
+        "optional", "/ca.pem", "/more-ca.pem", "/crl.pem")
+    assert server.verify_depth == 2 and server.prefer_server_ciphers is True
+
+
+def test_sni_routing_by_preread_map_resolves_upstream_blocks(tmp_path: Path) -> None:
+    path = conf(tmp_path, """events {}
+stream {
+  upstream site_a { server orthanc-a:4242; }
+  map $ssl_preread_server_name $backend {
+    hostnames;
+    a.example.test site_a;
+    b.example.test orthanc-b:4242;
+    default orthanc-a:4242;
+  }
+  server { listen 11112; ssl_preread on; proxy_pass $backend; }
+}
+""")
+    [server] = read_nginx(path).stream_servers
+    assert server.preread and not server.terminates_tls
+    routes = {r.server_name: r.destination.servers for r in server.sni_routes}
+    assert routes == {"a.example.test": ("orthanc-a:4242",), "b.example.test": ("orthanc-b:4242",),
+                      "default": ("orthanc-a:4242",)}
+    assert server.sni_routes[0].at.line == 6
+
+
+def test_a_plain_tcp_stream_server_is_noted_not_read(tmp_path: Path) -> None:
+    path = conf(tmp_path, "events {}\nstream { server { listen 4242; proxy_pass orthanc:4242; } }\n")
+    config = read_nginx(path)
+    assert config.stream_servers == ()
+    assert any("plain TCP" in note for note in config.not_reproduced)
+
+
+@pytest.mark.parametrize(("text", "line", "says"), [
+    ("events {}\nstream {\n  server { listen 11112 ssl\n }\n", 3, "not terminated by \";\""),
+    ("events {}\nstream {\n  server { listen 11112 ssl; }\n", 3, "unexpected end of file"),
+    ("events {}\nhttp {\n  ssl_preread on;\n}\n", 3, "not allowed here"),
+    ("events {}\nstream {\n  server {\n    listen;\n  }\n}\n", 4, "invalid number of arguments"),
+])
+def test_a_configuration_nginx_cannot_parse_is_a_usage_error_with_file_and_line(
+        tmp_path: Path, text: str, line: int, says: str) -> None:
+    path = conf(tmp_path, text)
+    with pytest.raises(UsageError, match=rf"nginx.conf:{line}: .*{says}"):
+        read_nginx(path)
+
+
+def test_an_ssl_listener_without_certificate_is_refused_as_nginx_refuses_it(tmp_path: Path) -> None:
+    path = conf(tmp_path, "events {}\nstream {\n  server { listen 11112 ssl; proxy_pass o:4242; }\n}\n")
+    with pytest.raises(UsageError, match=r"nginx.conf:3: listens with ssl but no ssl_certificate"):
+        read_nginx(path)
+
+
+def test_proxy_pass_to_a_variable_no_map_sets_is_a_usage_error(tmp_path: Path) -> None:
+    path = conf(tmp_path, "events {}\nstream {\n  server { listen 11112; ssl_preread on;\n"
+                          "    proxy_pass $nowhere; }\n}\n")
+    with pytest.raises(UsageError, match=r"nginx.conf:4: proxy_pass \$nowhere: no `map"):
+        read_nginx(path)
+
+
+def test_proxy_pass_without_port_or_upstream_is_a_usage_error(tmp_path: Path) -> None:
+    path = conf(tmp_path, "events {}\nstream {\n  server { listen 11112 ssl; ssl_certificate /c;\n"
+                          "    ssl_certificate_key /k; proxy_pass orthanc; }\n}\n")
+    with pytest.raises(UsageError, match=r"nginx.conf:4: proxy_pass orthanc: no port"):
+        read_nginx(path)
+
+
+def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such nginx configuration file"):
+        read_nginx(tmp_path / "absent.conf")
