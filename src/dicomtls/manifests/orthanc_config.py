@@ -119,7 +119,7 @@ def read_orthanc_config(path: Path, env: Mapping[str, str] | None = None) -> Ort
     except OSError as exc:
         raise UsageError(f"{shown(path)}: cannot read the Orthanc configuration ({exc.strerror})") from None
     text, used = substitute(raw, env or {})
-    stripped = _without_comments(text, path)
+    stripped = strip_comments(text, path)
     try:
         document = json.loads(stripped)
     except json.JSONDecodeError as exc:
@@ -142,7 +142,7 @@ def read_orthanc_config(path: Path, env: Mapping[str, str] | None = None) -> Ort
     return OrthancConfigFile(file=path, config=config, lines=lines, variables=used, not_reproduced=tuple(notes))
 
 
-def _without_comments(text: str, path: Path) -> str:
+def strip_comments(text: str, path: Path) -> str:
     """``text`` with `//` and `/* */` comments blanked (newlines kept, so JSON errors keep their line) and
     trailing commas dropped, as JsonCpp's default reader (allowComments, allowTrailingCommas) accepts them."""
     out: list[str] = []
