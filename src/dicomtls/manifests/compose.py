@@ -328,7 +328,8 @@ def _mounts(raw: Any, compose: Path, interpolation: _Interpolation, at: At, serv
     return tuple(mounts)
 
 
-_PORT = re.compile(r"^(?:(?P<ip>\[[^\]]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<published>[\d-]*):)?(?P<target>[\d-]+)(?:/(?P<proto>\w+))?$")
+_PORT = re.compile(r"^(?:(?P<ip>\[[^\]]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<published>[\d-]*):)?"
+                   r"(?P<target>[\d-]+)(?:/(?P<proto>\w+))?$")
 
 
 def _ports(raw: Any, interpolation: _Interpolation, at: At, service: str) -> tuple[Port, ...]:

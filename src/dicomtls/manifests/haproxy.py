@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dicomtls.errors import UsageError
 from dicomtls.manifests.located import At, shown
@@ -354,7 +354,8 @@ def _binds(args: list[str], at: At, defaults: dict[str, str]) -> list[Bind]:
     if not args:
         raise UsageError(f"{at}: 'bind' expects an address")
     specs, params = args[0].split(","), args[1:]
-    fields: dict[str, object] = {"certificates": []}
+    fields: dict[str, Any] = {}
+    certificates: list[str] = []
     other: list[str] = []
     i = 0
     while i < len(params):
@@ -365,8 +366,7 @@ def _binds(args: list[str], at: At, defaults: dict[str, str]) -> list[Bind]:
             value = params[i + 1]
             if keyword in ("crt", "crt-list", "default-crt"):
                 base = defaults.get("crt-base")
-                fields["certificates"].append(f"{base.rstrip('/')}/{value}" if base and not value.startswith("/")  # type: ignore[attr-defined]
-                                              else value)
+                certificates.append(f"{base.rstrip('/')}/{value}" if base and not value.startswith("/") else value)
             elif keyword == "verify":
                 if value not in ("none", "optional", "required"):
                     raise UsageError(f"{at}: bind: 'verify' expects none, optional or required, not {value!r}")
@@ -393,7 +393,7 @@ def _binds(args: list[str], at: At, defaults: dict[str, str]) -> list[Bind]:
             other.append(keyword)
         i += 1
     if fields.get("ssl"):
-        if not fields["certificates"]:
+        if not certificates:
             raise UsageError(f"{at}: bind {args[0]} ssl: no certificate (crt or crt-list): HAProxy refuses it")
         for key, name in (("ciphers", "ciphers"), ("ciphersuites", "ciphersuites"), ("min_version", "ssl-min-ver"),
                           ("max_version", "ssl-max-ver")):
@@ -404,9 +404,8 @@ def _binds(args: list[str], at: At, defaults: dict[str, str]) -> list[Bind]:
         if spec.startswith(("unix@", "/", "abns@", "fd@", "sockpair@", "quic4@", "quic6@")):
             raise UsageError(f"{at}: bind {spec}: not a TCP address; the tool reproduces TCP listeners only")
         address, ports = _port_range(spec, at)
-        binds += [Bind(address=address, port=port, other=tuple(other), at=at,  # type: ignore[arg-type]
-                       **{**fields, "certificates": tuple(fields["certificates"])})  # type: ignore[call-overload]
-                  for port in ports]
+        binds += [Bind.model_validate({**fields, "address": address, "port": port, "other": tuple(other), "at": at,
+                                       "certificates": tuple(certificates)}) for port in ports]
     return binds
 
 

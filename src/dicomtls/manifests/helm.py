@@ -114,10 +114,11 @@ def _chart_yaml(path: Path) -> tuple[dict[str, Any], list[Dependency]]:
         document = YAML(typ="rt").load(path.read_text())
     except Exception as exc:  # ruamel's errors have no common base with a mark
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"{At(file=path, line=mark.line + 1 if mark else None)}: not valid YAML: fix Chart.yaml") from None
+        where = At(file=path, line=mark.line + 1 if mark else None)
+        raise UsageError(f"{where}: not valid YAML: fix Chart.yaml") from None
     if not isinstance(document, dict) or "name" not in document or "version" not in document:
         raise UsageError(f"{shown(path)}: a Chart.yaml needs name and version")
-    raw = document.get("dependencies") or []
+    raw: Any = document.get("dependencies") or []
     dependencies = [Dependency(name=str(d["name"]), version=str(d.get("version", "")),
                                repository=d.get("repository"), condition=d.get("condition"),
                                at=At(file=path, line=raw.lc.item(i)[0] + 1))
@@ -142,7 +143,8 @@ def _with_sdk(chart: Path, release: str, namespace: str, values: list[Path],
         try:
             merged = _merge(merged, helm.parse_set_string(expression))
         except helm.HelmError as exc:
-            raise UsageError(f"--set {expression}: Helm cannot parse it ({_one_line(str(exc))}): write KEY=VALUE") from None
+            raise UsageError(f"--set {expression}: Helm cannot parse it ({_one_line(str(exc))}): "
+                             "write KEY=VALUE") from None
     try:
         rendered = helm.Chart.load(chart).render(merged, name=release, namespace=namespace, is_install=True)
     except helm.HelmError as exc:

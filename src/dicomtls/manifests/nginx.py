@@ -174,7 +174,7 @@ def _text(stmt: dict[str, Any]) -> str:
 
 def _servers(block: dict[str, Any], context: Literal["stream", "http"]) -> list[NginxServer]:
     """Each `server` of a stream/http block, with the TLS directives it inherits from the block."""
-    inherited = {s["directive"]: [] for s in block["block"]}
+    inherited: dict[str, list[dict[str, Any]]] = {s["directive"]: [] for s in block["block"]}
     for stmt in block["block"]:
         inherited[stmt["directive"]].append(stmt)
     upstreams = {s["args"][0]: s for s in block["block"] if s["directive"] == "upstream"}

@@ -1,5 +1,5 @@
-"""What a file holds, told by its content rather than its name: the user's repositories keep `docker-compose.yaml.local`,
-`orthanc.json.local`, `config/nginx/nginx.conf`, charts and manifests under whatever names their makefiles expect."""
+"""What a file holds, told by its content rather than its name: the user's repositories keep
+`docker-compose.yaml.local`, `orthanc.json.local`, `config/nginx/nginx.conf`, charts and manifests under whatever names their makefiles expect."""
 
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def _nginx_kind(path: Path, text: str) -> FileKind | None:
 
 
 def survey(root: Path) -> dict[Path, FileKind]:
-    """Every file under ``root`` (as absolute paths) the tool can read, by kind; hidden and tool directories skipped, and a Helm
-    chart's templates left to the chart (they are not manifests until Helm renders them)."""
+    """Every file under ``root`` (as absolute paths) the tool can read, by kind; hidden and tool directories
+    skipped, and a Helm chart's templates left to the chart (they are not manifests until Helm renders them)."""
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory")
     root = root.resolve()
