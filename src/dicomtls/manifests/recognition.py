@@ -1,5 +1,6 @@
 """What a file holds, told by its content rather than its name: the user's repositories keep
-`docker-compose.yaml.local`, `orthanc.json.local`, `config/nginx/nginx.conf`, charts and manifests under whatever names their makefiles expect."""
+`docker-compose.yaml.local`, `orthanc.json.local`, `config/nginx/nginx.conf`, charts and manifests under whatever
+names their makefiles expect."""
 
 from __future__ import annotations
 
