@@ -123,3 +123,12 @@ def test_the_repository_lists_charts_and_manifests_beside_deployments() -> None:
 def test_surveying_a_file_instead_of_a_directory_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="not a directory"):
         survey(ORTHWEB / "makefile")
+
+
+def test_orthanc_settings_the_image_takes_from_its_environment_are_noted(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  o:\n    image: orthancteam/orthanc:25.1.1\n    environment:\n"
+                       "      ORTHANC__DICOM_CHECK_CALLED_AET: 'true'\n      ORTHANC_JSON: ''\n      OTHER: x\n")
+    notes = read_deployment(compose).not_reproduced
+    assert [n.split(": ")[1] for n in notes if "the image turns it" in n] == [
+        "services.o.environment.ORTHANC__DICOM_CHECK_CALLED_AET"]

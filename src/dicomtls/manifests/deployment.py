@@ -102,6 +102,9 @@ def read_deployment(compose_file: Path, files: dict[Path, FileKind] | None = Non
             proxy_config = read_haproxy(found)
     orthanc_config = None
     if orthanc is not None:
+        notes += [f"{orthanc.at}: services.{orthanc.name}.environment.{name}: the image turns it into Orthanc "
+                  "configuration: not read" for name, value in orthanc.environment.items()
+                  if name.startswith("ORTHANC__") or (name == "ORTHANC_JSON" and value.strip())]
         found = _mounted(orthanc, FileKind.ORTHANC, files, copies, notes)
         if found is not None:
             orthanc_config = read_orthanc_config(found, orthanc.environment)
@@ -124,6 +127,8 @@ def _mounted(service: Service, kind: FileKind, files: dict[Path, FileKind], copi
             return source
         if source.is_dir():
             inside = sorted(p for p, k in files.items() if k is kind and p.is_relative_to(source))
+            notes += [f"{mount.at}: {shown(p)}: one configuration per mounted directory is read ({inside[0].name}): "
+                      "not read" for p in inside[1:]]
             if inside:
                 return inside[0]
         if not source.exists():
