@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+import subprocess
+
 import pytest
 
 from dicomtls.errors import UsageError
@@ -12,6 +15,23 @@ from dicomtls.manifests.nginx import read_nginx
 ROOT = Path(__file__).resolve().parents[2]
 ORTHWEB = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-compose"
 ORTHWEB_NGINX = ORTHWEB / "config" / "nginx" / "nginx.conf"
+
+
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+real_nginx = pytest.mark.skipif(shutil.which("nginx") is None or not STREAM_MODULE.exists(),
+                                reason="needs the nginx binary with its stream module")
+
+
+def nginx_accepts(tmp_path: Path, text: str) -> bool:
+    """`nginx -t` on ``text`` (the stream module loaded as Debian loads it); nothing in it may name a host but
+    loopback, since nginx resolves upstream names at configuration time."""
+    prefix = tmp_path / "nginx-t"
+    prefix.mkdir(exist_ok=True)
+    path = prefix / "nginx.conf"
+    path.write_text(f"load_module {STREAM_MODULE};\n{text}")
+    ran = subprocess.run(["nginx", "-t", "-q", "-c", str(path), "-p", str(prefix), "-e", "stderr",
+                          "-g", f"pid {prefix}/nginx.pid;"], capture_output=True, text=True, timeout=30)
+    return ran.returncode == 0
 
 
 def conf(tmp_path: Path, text: str, name: str = "nginx.conf") -> Path:
@@ -80,6 +100,18 @@ def test_a_relative_include_is_resolved_from_the_main_files_directory(tmp_path: 
     assert server.listen[0].address == "127.0.0.1" and server.at.line == 2
 
 
+@pytest.mark.parametrize(("listen", "address", "port"), [
+    ("11112 ssl", None, 11112), ("*:11112 ssl", None, 11112), ("[::]:11112 ssl", "::", 11112),
+    ("127.0.0.1:104 ssl reuseport", "127.0.0.1", 104),
+])
+def test_listen_addresses_are_read_as_nginx_reads_them(tmp_path: Path, listen: str, address: str | None,
+                                                       port: int) -> None:
+    path = conf(tmp_path, f"events {{}}\nstream {{ server {{ listen {listen}; ssl_certificate /c;\n"
+                          "  ssl_certificate_key /k; proxy_pass o:4242; } }\n")
+    [server] = read_nginx(path).stream_servers
+    assert (server.listen[0].address, server.listen[0].port, server.terminates_tls) == (address, port, True)
+
+
 def test_tls_settings_of_the_stream_block_are_inherited_by_its_servers(tmp_path: Path) -> None:
     path = conf(tmp_path, """events {}
 stream {
@@ -146,30 +178,42 @@ def test_a_plain_tcp_stream_server_is_noted_not_read(tmp_path: Path) -> None:
     assert any("plain TCP" in note for note in config.not_reproduced)
 
 
-@pytest.mark.parametrize(("text", "line", "says"), [
+REFUSED = [
     ("events {}\nstream {\n  server { listen 11112 ssl\n }\n", 3, "not terminated by \";\""),
     ("events {}\nstream {\n  server { listen 11112 ssl; }\n", 3, "unexpected end of file"),
     ("events {}\nhttp {\n  ssl_preread on;\n}\n", 3, "not allowed here"),
     ("events {}\nstream {\n  server {\n    listen;\n  }\n}\n", 4, "invalid number of arguments"),
-])
-def test_a_configuration_nginx_cannot_parse_is_a_usage_error_with_file_and_line(
+    ("events {}\nstream {\n  server { listen 11112 ssl; proxy_pass 127.0.0.1:4242; }\n}\n", 3,
+     "listens with ssl but no ssl_certificate"),
+    ("events {}\nstream {\n  server { listen 11112; ssl_preread on;\n    proxy_pass $nowhere; }\n}\n", 4,
+     "proxy_pass \\$nowhere: no `map"),
+    ("events {}\nstream {\n  server { listen 11112 ssl; ssl_certificate /c; ssl_certificate_key /k;\n"
+     "    ssl_verify_client sometimes; proxy_pass 127.0.0.1:4242; }\n}\n", 4, "ssl_verify_client sometimes"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "says"), REFUSED)
+def test_a_configuration_nginx_refuses_is_a_usage_error_with_file_and_line(
         tmp_path: Path, text: str, line: int, says: str) -> None:
     path = conf(tmp_path, text)
     with pytest.raises(UsageError, match=rf"nginx.conf:{line}: .*{says}"):
         read_nginx(path)
 
 
-def test_an_ssl_listener_without_certificate_is_refused_as_nginx_refuses_it(tmp_path: Path) -> None:
-    path = conf(tmp_path, "events {}\nstream {\n  server { listen 11112 ssl; proxy_pass o:4242; }\n}\n")
-    with pytest.raises(UsageError, match=r"nginx.conf:3: listens with ssl but no ssl_certificate"):
-        read_nginx(path)
+@real_nginx
+@pytest.mark.parametrize("text", [text for text, _, _ in REFUSED])
+def test_what_the_reader_refuses_real_nginx_refuses_too(tmp_path: Path, text: str) -> None:
+    assert not nginx_accepts(tmp_path, text)
 
 
-def test_proxy_pass_to_a_variable_no_map_sets_is_a_usage_error(tmp_path: Path) -> None:
-    path = conf(tmp_path, "events {}\nstream {\n  server { listen 11112; ssl_preread on;\n"
-                          "    proxy_pass $nowhere; }\n}\n")
-    with pytest.raises(UsageError, match=r"nginx.conf:4: proxy_pass \$nowhere: no `map"):
-        read_nginx(path)
+@real_nginx
+def test_the_orthweb_fixture_is_a_configuration_real_nginx_accepts(tmp_path: Path) -> None:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
+                    "-keyout", tmp_path / "key", "-out", tmp_path / "crt"], check=True, capture_output=True)
+    (tmp_path / "site.pem").write_text((tmp_path / "key").read_text() + (tmp_path / "crt").read_text())
+    text = ORTHWEB_NGINX.read_text().replace("user nginx;", "").replace("/var/log/nginx/error.log", "stderr")
+    text = text.replace("/etc/nginx/site.pem", str(tmp_path / "site.pem")).replace("orthanc-service", "127.0.0.1")
+    assert nginx_accepts(tmp_path, text.replace("keycloak-service", "127.0.0.1"))
 
 
 def test_proxy_pass_without_port_or_upstream_is_a_usage_error(tmp_path: Path) -> None:

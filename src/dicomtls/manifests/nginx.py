@@ -249,7 +249,8 @@ def _listen(stmt: dict[str, Any]) -> Listen:
         found = _LISTEN.match(f"{spec}:80")  # `listen host;` listens on port 80 (http) like nginx
     if found is None or not 0 < int(found["port"]) < 65536:
         raise UsageError(f"{_at(stmt)}: listen {spec}: not an address:port nginx accepts")
-    return Listen(address=found["address"], port=int(found["port"]), ssl="ssl" in parameters,
+    address = (found["address"] or "").strip("[]")
+    return Listen(address=None if address in ("", "*") else address, port=int(found["port"]), ssl="ssl" in parameters,
                   parameters=tuple(p for p in parameters if p != "ssl"), at=_at(stmt))
 
 
