@@ -24,7 +24,22 @@ def parsed(text: str) -> HaproxyConfig:
 
 
 def frontend(text: str) -> str:
-    return f"defaults\n  mode tcp\nbackend b\n  server o orthanc:4242\nfrontend f\n{text}"
+    return f"defaults\n  mode tcp\nbackend b\n  server o 127.0.0.1:4242\nfrontend f\n{text}"
+
+
+def haproxy_accepts(tmp_path: Path, text: str) -> bool:
+    """`haproxy -c` on ``text``, with /a.pem made a real certificate; servers must be loopback (HAProxy resolves
+    server names when it checks a configuration)."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
+                    "-keyout", tmp_path / "key", "-out", tmp_path / "crt"], check=True, capture_output=True)
+    (tmp_path / "a.pem").write_text((tmp_path / "key").read_text() + (tmp_path / "crt").read_text())
+    (tmp_path / "h.cfg").write_text(text.replace("/a.pem", str(tmp_path / "a.pem")))
+    ran = subprocess.run(["haproxy", "-c", "-q", "-f", str(tmp_path / "h.cfg")], capture_output=True, timeout=30)
+    return ran.returncode == 0
+
+
+real_haproxy = pytest.mark.skipif(shutil.which("haproxy") is None or shutil.which("openssl") is None,
+                                  reason="needs the haproxy and openssl binaries")
 
 
 def test_a_terminating_bind_reads_certificate_verification_and_versions() -> None:
@@ -67,8 +82,7 @@ def test_keywords_not_reproduced_are_listed_and_http_proxies_are_not_read() -> N
     assert any("listen stats: mode http" in n for n in config.not_reproduced)
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None or shutil.which("openssl") is None,
-                    reason="needs the haproxy and openssl binaries")
+@real_haproxy
 def test_the_fixture_is_a_configuration_real_haproxy_accepts(tmp_path: Path) -> None:
     """Certificates made here, servers on loopback: HAProxy resolves server names at start, and only loopback is
     looked up on these machines."""
@@ -107,22 +121,41 @@ def test_ports_ranges_and_address_lists_make_one_bind_each() -> None:
     assert [(b.address, b.port) for b in f.binds] == [("127.0.0.1", 11112), ("127.0.0.1", 11113), ("::1", 11114)]
 
 
-@pytest.mark.parametrize(("text", "line", "says"), [
+REFUSED = [
     ("  bind :11112 ssl\n", 6, "no certificate"),
     ("  bind :11112 ssl crt\n", 6, "'crt' expects an argument"),
-    ("  bind :11112 ssl crt /a verify sometimes\n", 6, "'verify' expects none, optional or required"),
-    ("  bind :11112 ssl crt /a ssl-min-ver TLSv9\n", 6, "'ssl-min-ver' expects one of"),
+    ("  bind :11112 ssl crt /a.pem verify sometimes\n", 6, "'verify' expects none, optional or required"),
+    ("  bind :11112 ssl crt /a.pem ssl-min-ver TLSv9\n", 6, "'ssl-min-ver' expects one of"),
     ("  bind :99999\n", 6, "the port must be 1-65535"),
     ("  bind nowhere\n", 6, "not an \\[ADDRESS\\]:PORT"),
-    ("  bind /run/h.sock\n", 6, "not a TCP address"),
     ("  bind :1\n  default_backend nope\n", 5, "backend 'nope' is not defined"),
     ("  bind :1\n  use_backend b if unknown\n", 7, "ACL 'unknown' is not declared"),
     ("  bind :1\n  use_backend b if { req.ssl_sni x\n", 7, "never closed"),
     ("  option \"unterminated\n", 6, "unmatched quote"),
-])
+]
+
+
+@pytest.mark.parametrize(("text", "line", "says"), REFUSED)
 def test_what_haproxy_refuses_is_a_usage_error_with_file_and_line(text: str, line: int, says: str) -> None:
     with pytest.raises(UsageError, match=rf"haproxy.cfg:{line}: .*{says}"):
         parsed(frontend(text))
+
+
+@real_haproxy
+@pytest.mark.parametrize("text", [text for text, _, _ in REFUSED])
+def test_what_the_reader_refuses_real_haproxy_refuses_too(tmp_path: Path, text: str) -> None:
+    assert not haproxy_accepts(tmp_path, frontend(text))
+
+
+@real_haproxy
+def test_real_haproxy_accepts_the_frontend_the_refused_cases_start_from(tmp_path: Path) -> None:
+    text = frontend("  bind 127.0.0.1:11112 ssl crt /a.pem verify none ssl-min-ver TLSv1.2\n  default_backend b\n")
+    assert haproxy_accepts(tmp_path, text) and parsed(text).frontends[0].binds[0].ssl
+
+
+def test_a_unix_socket_bind_is_refused_as_the_tool_reproduces_tcp_only() -> None:
+    with pytest.raises(UsageError, match=r"haproxy.cfg:6: bind /run/h.sock: not a TCP address"):
+        parsed(frontend("  bind /run/h.sock\n"))
 
 
 def test_a_keyword_before_any_section_is_a_usage_error() -> None:
