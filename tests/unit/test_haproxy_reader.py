@@ -176,9 +176,13 @@ TOKENS = ["bind", "ssl", "crt", "verify", "required", "ca-file", "ssl-min-ver", 
           "'", '"', "\\", "#", "orthanc_a", "nope", "", "ü", "${X}", "\t", "unix@/s", "default_backend"]
 
 
+def mutated_from(original: list[str]) -> st.SearchStrategy[str]:
+    return mutated(original)
+
+
 @st.composite
-def mutated(draw: st.DrawFn) -> str:
-    lines = list(FIXTURE_LINES)
+def mutated(draw: st.DrawFn, original: list[str] | None = None) -> str:
+    lines = list(original if original is not None else FIXTURE_LINES)
     for _ in range(draw(st.integers(1, 6))):
         action = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "replace", "truncate", "join"]))
         i = draw(st.integers(0, len(lines) - 1)) if lines else 0
@@ -213,3 +217,40 @@ def test_every_mutated_configuration_ends_in_a_model_or_a_one_line_usage_error(t
         assert "\n" not in str(exc) and str(exc).startswith("haproxy.cfg")
     else:
         assert isinstance(config, HaproxyConfig)
+
+
+@pytest.fixture(scope="module")
+def checkable(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The fixture with a real certificate and loopback servers, so that `haproxy -c` can accept it."""
+    directory = tmp_path_factory.mktemp("haproxy-c")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
+                    "-keyout", directory / "key", "-out", directory / "ca.crt"], check=True, capture_output=True)
+    (directory / "site.pem").write_text((directory / "key").read_text() + (directory / "ca.crt").read_text())
+    text = FIXTURE.read_text().replace("/usr/local/etc/haproxy/certs", str(directory)).replace(
+        f" crl-file {directory}/ca.crl", "").replace("orthanc-a:4242", "127.0.0.1:4242").replace(
+        "orthanc-b:4242", "127.0.0.1:4243")
+    return directory, text
+
+
+@real_haproxy
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare to keep haproxy off the network")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mutated_configuration_the_reader_refuses_is_refused_by_real_haproxy(
+        checkable: tuple[Path, str], data: st.DataObject) -> None:
+    """Differential: the reader's UsageErrors (but its own limits, which say "the tool") are HAProxy's errors too.
+    haproxy runs in an empty network namespace: a mutation may turn a token into a host name it would resolve."""
+    directory, text = checkable
+    lines = text.splitlines()
+    mutated_text = data.draw(mutated_from(lines))
+    try:
+        parse_haproxy(mutated_text, directory / "h.cfg")
+        return
+    except UsageError as exc:
+        if "the tool" in str(exc):
+            return
+    (directory / "h.cfg").write_text(mutated_text)
+    ran = subprocess.run(["unshare", "-n", "haproxy", "-c", "-q", "-f", str(directory / "h.cfg")],
+                         capture_output=True, text=True, timeout=30)
+    assert ran.returncode != 0, mutated_text
