@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from dicomtls.errors import UsageError
-from dicomtls.manifests.nginx import read_nginx
+from dicomtls.manifests.nginx import default_protocols, read_nginx
 
 ROOT = Path(__file__).resolve().parents[2]
 ORTHWEB = ROOT / "tests" / "fixtures" / "manifests" / "orthweb-compose"
@@ -226,3 +226,14 @@ def test_proxy_pass_without_port_or_upstream_is_a_usage_error(tmp_path: Path) ->
 def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such nginx configuration file"):
         read_nginx(tmp_path / "absent.conf")
+
+
+@pytest.mark.parametrize(("version", "expected"), [
+    ("1.22.1", ("TLSv1", "TLSv1.1", "TLSv1.2")),
+    ("1.23.4", ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")),
+    ("1.27.2", ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")),
+    ("1.27.3", ("TLSv1.2", "TLSv1.3")),
+    ("1.27.4", ("TLSv1.2", "TLSv1.3")),
+])
+def test_unset_ssl_protocols_mean_the_default_of_the_nginx_version(version: str, expected: tuple[str, ...]) -> None:
+    assert default_protocols(version) == expected

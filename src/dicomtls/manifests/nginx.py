@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import crossplane
 from crossplane.errors import NgxParserBaseException
+from packaging.version import Version
 from dicomtls.errors import UsageError
 from dicomtls.manifests.located import At, shown
 from dicomtls.manifests.spec import Spec
@@ -53,7 +54,7 @@ class NginxServer(Spec):
     at: At
     listen: tuple[Listen, ...]
     server_names: tuple[str, ...] = ()
-    protocols: tuple[str, ...] | None = None  # ssl_protocols; None: nginx's default for its version
+    protocols: tuple[str, ...] | None = None  # ssl_protocols; None: nginx's default, see default_protocols()
     ciphers: str | None = None
     prefer_server_ciphers: bool | None = None
     certificates: tuple[str, ...] = ()  # paths as nginx sees them (in the container)
@@ -89,6 +90,17 @@ class NginxConfig(Spec):
     """Servers in `http {}` listening with `ssl` (HTTPS), kept for later HTTPS checks."""
     not_reproduced: tuple[str, ...] = ()
     """Includes not found here, stream servers without TLS, and the like."""
+
+
+def default_protocols(version: str) -> tuple[str, ...]:
+    """The ssl_protocols nginx ``version`` uses when the configuration sets none: TLS 1.3 joined in 1.23.4,
+    TLS 1.0/1.1 left in 1.27.3 (its CHANGES)."""
+    release = Version(version)
+    if release >= Version("1.27.3"):
+        return ("TLSv1.2", "TLSv1.3")
+    if release >= Version("1.23.4"):
+        return ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+    return ("TLSv1", "TLSv1.1", "TLSv1.2")
 
 
 def read_nginx(path: Path, mounts: dict[str, Path] | None = None) -> NginxConfig:
@@ -297,4 +309,4 @@ def _sni_routes(stmt: dict[str, Any], maps: dict[str, dict[str, Any]],
     return tuple(routes)
 
 
-__all__ = ["Destination", "Listen", "NginxConfig", "NginxServer", "SniRoute", "read_nginx"]
+__all__ = ["Destination", "Listen", "NginxConfig", "NginxServer", "SniRoute", "default_protocols", "read_nginx"]
