@@ -149,3 +149,18 @@ def test_interpolation_matches_composes_own_engine(tmp_path: Path) -> None:
     # `config` prints a literal $ as $$ again, so that its output stays valid compose
     assert {k: ours[k] for k in theirs} == {k: (v or "").replace("$$", "$") for k, v in theirs.items()}
     assert len(theirs) == len(ORACLE_CASES)
+
+
+def test_env_files_give_a_service_its_environment_and_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / "orthanc.env").write_text("AET=FROM_FILE\nPORT=4242\n")
+    (tmp_path / "site.env").write_text("AET=SITE\n")
+    path = project(tmp_path, "services:\n  o:\n    image: orthancteam/orthanc\n"
+                             "    env_file: [orthanc.env, {path: site.env}, {path: absent.env, required: false}]\n"
+                             "    environment: {PORT: '104'}\n")
+    assert read_compose(path).services[0].environment == {"AET": "SITE", "PORT": "104"}
+
+
+def test_a_required_env_file_that_is_missing_is_a_usage_error(tmp_path: Path) -> None:
+    path = project(tmp_path, "services:\n  o:\n    image: x\n    env_file: absent.env\n")
+    with pytest.raises(UsageError, match=r"compose.yaml:4: services.o.env_file \S*absent.env: no such file"):
+        read_compose(path)

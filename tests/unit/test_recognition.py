@@ -132,3 +132,14 @@ def test_orthanc_settings_the_image_takes_from_its_environment_are_noted(tmp_pat
     notes = read_deployment(compose).not_reproduced
     assert [n.split(": ")[1] for n in notes if "the image turns it" in n] == [
         "services.o.environment.ORTHANC__DICOM_CHECK_CALLED_AET"]
+
+
+def test_an_envoy_project_hands_its_mounted_bootstrap_to_the_manifest_import(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "orthweb-envoy" / "envoy.yaml", tmp_path / "envoy.yaml")
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  envoy:\n    image: envoyproxy/envoy:v1.22.5\n"
+                       "    volumes: ['./envoy.yaml:/etc/envoy/envoy.yaml']\n"
+                       "  orthanc:\n    image: osimis/orthanc:22.11.3\n")
+    deployment = read_deployment(compose)
+    assert deployment.proxy_manifests == (tmp_path.resolve() / "envoy.yaml",)
+    assert deployment.proxy is not None and deployment.proxy.image.version == "1.22.5"  # type: ignore[union-attr]

@@ -246,11 +246,12 @@ def _service(name: str, services: Any, at: At, interpolation: _Interpolation, no
         image = parse_image(interpolation.text(str(services["image"]), here("image")))
     elif "build" in services:
         notes.append(f"{here('build')}: services.{name}.build: an image built from source; its kind is unknown")
-    environment = _environment(services.get("environment"), interpolation, here("environment"), name)
+    environment = {**_env_files(services.get("env_file"), interpolation, here("env_file"), name),
+                   **_environment(services.get("environment"), interpolation, here("environment"), name)}
     mounts = _mounts(services.get("volumes"), compose, interpolation, here("volumes"), name)
     ports = _ports(services.get("ports"), interpolation, here("ports"), name)
-    notes += [f"{here(key)}: services.{name}.{key}: not reproduced" for key in ("env_file", "extends", "configs",
-                                                                               "secrets") if key in services]
+    notes += [f"{here(key)}: services.{name}.{key}: not reproduced" for key in ("extends", "configs", "secrets")
+              if key in services]
     return Service(name=name, at=at, image=image, environment=environment, mounts=mounts, ports=ports)
 
 
@@ -277,6 +278,26 @@ def parse_image(reference: str) -> Image:
         kind = "orthanc"
     version = re.match(r"v?(\d+(?:\.\d+)*)", tag) if tag else None
     return Image(reference=reference, name=name, tag=tag, version=version[1] if version else None, kind=kind)
+
+
+def _env_files(raw: Any, interpolation: _Interpolation, at: At, service: str) -> dict[str, str]:
+    """A service's `env_file:` (a path, a list of paths, or of {path, required}), read in order, later files
+    winning, as compose does; `environment:` wins over all of them."""
+    if raw is None:
+        return {}
+    entries = raw if isinstance(raw, CommentedSeq) else [raw]
+    values: dict[str, str] = {}
+    for entry in entries:
+        path, required = (entry.get("path"), entry.get("required", True)) if isinstance(entry, CommentedMap) \
+            else (entry, True)
+        file = at.file.parent / interpolation.text(str(path), at)
+        if not file.is_file():
+            if required:
+                raise UsageError(f"{at}: services.{service}.env_file {shown(file)}: no such file (compose refuses "
+                                 "to start): create it or mark it `required: false`")
+            continue
+        values.update(_dotenv(file))
+    return values
 
 
 def _environment(raw: Any, interpolation: _Interpolation, at: At, service: str) -> dict[str, str]:

@@ -25,6 +25,8 @@ class Deployment(Spec):
     compose: ComposeProject
     proxy: Service | None = None
     proxy_config: NginxConfig | HaproxyConfig | None = None
+    proxy_manifests: tuple[Path, ...] = ()
+    """An Envoy proxy's mounted bootstrap, for manifests.read_manifests (which reads Envoy bootstraps)."""
     orthanc: Service | None = None
     orthanc_config: OrthancConfigFile | None = None
     not_reproduced: tuple[str, ...] = ()
@@ -100,6 +102,15 @@ def read_deployment(compose_file: Path, files: dict[Path, FileKind] | None = Non
             proxy_config = read_nginx(found, mounts=project.mounts())
         else:
             proxy_config = read_haproxy(found)
+    proxy_manifests: tuple[Path, ...] = ()
+    if proxy is not None and proxy.image is not None and proxy.image.kind == "envoy":
+        bootstrap = _mounted(proxy, FileKind.ENVOY, files, copies, notes)
+        proxy_manifests = (bootstrap,) if bootstrap else ()
+        if bootstrap is None:
+            notes.append(f"{proxy.at}: services.{proxy.name}: mounts no Envoy bootstrap this tool found")
+    if proxy is not None and proxy.image is not None and proxy.image.kind == "traefik":
+        notes.append(f"{proxy.at}: services.{proxy.name}: Traefik's own configuration (static, file provider, "
+                     "labels) is not read; its Kubernetes CRDs are, as manifests")
     orthanc_config = None
     if orthanc is not None:
         notes += [f"{orthanc.at}: services.{orthanc.name}.environment.{name}: the image turns it into Orthanc "
@@ -108,7 +119,8 @@ def read_deployment(compose_file: Path, files: dict[Path, FileKind] | None = Non
         found = _mounted(orthanc, FileKind.ORTHANC, files, copies, notes)
         if found is not None:
             orthanc_config = read_orthanc_config(found, orthanc.environment)
-    return Deployment(compose=project, proxy=proxy, proxy_config=proxy_config, orthanc=orthanc,
+    return Deployment(compose=project, proxy=proxy, proxy_config=proxy_config, proxy_manifests=proxy_manifests,
+                      orthanc=orthanc,
                       orthanc_config=orthanc_config, not_reproduced=tuple(notes))
 
 
