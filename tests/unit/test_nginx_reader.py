@@ -8,6 +8,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dicomtls.errors import UsageError
 from dicomtls.manifests.nginx import default_protocols, read_nginx
@@ -237,3 +239,42 @@ def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 ])
 def test_unset_ssl_protocols_mean_the_default_of_the_nginx_version(version: str, expected: tuple[str, ...]) -> None:
     assert default_protocols(version) == expected
+
+
+NGINX_TOKENS = ["server", "listen", "11112", "ssl", "{", "}", ";", "stream", "http", "map", "upstream", "include",
+                "$ssl_preread_server_name", "$backend", "proxy_pass", "ssl_preread", "on", "ssl_verify_client",
+                "maybe", "ssl_protocols", "ssl_certificate", "[::]:1", "unix:/s", "'", '"', "\\", "#", "", "ü",
+                "hostnames", "default", "a:0", "*:99999"]
+
+
+@st.composite
+def mutated_nginx(draw: st.DrawFn) -> str:
+    lines = ORTHWEB_NGINX.read_text().splitlines()
+    for _ in range(draw(st.integers(1, 5))):
+        i = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["delete", "duplicate", "insert", "replace", "truncate"]))
+        if action == "delete" and len(lines) > 1:
+            del lines[i]
+        elif action == "duplicate":
+            lines.insert(i, lines[i])
+        elif action in ("insert", "replace"):
+            parts = lines[i].split(" ")
+            k = draw(st.integers(0, len(parts) - 1))
+            parts[k:k + (action == "replace")] = [draw(st.one_of(st.sampled_from(NGINX_TOKENS), st.text(max_size=6)))]
+            lines[i] = " ".join(parts)
+        else:
+            lines[i] = lines[i][:draw(st.integers(0, len(lines[i])))]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=mutated_nginx())
+def test_every_mutated_nginx_configuration_ends_in_a_model_or_a_one_line_usage_error(tmp_path: Path,
+                                                                                     text: str) -> None:
+    path = conf(tmp_path, text)
+    try:
+        config = read_nginx(path)
+    except UsageError as exc:
+        assert "\n" not in str(exc) and "nginx.conf" in str(exc)
+    else:
+        assert all(s.terminates_tls or s.preread for s in config.stream_servers)
