@@ -153,8 +153,9 @@ def _spliced(statements: list[dict[str, Any]], path: Path, conf_dir: Path, mount
             continue
         files = _included(stmt["args"][0], conf_dir, mounts)
         if not files:
-            notes.append(f"{_at(stmt)}: include {stmt['args'][0]}: not found here (a path in the container, not "
-                         "mounted from the project): not read")
+            why = ("a path in the container that the project does not mount" if stmt["args"][0].startswith("/")
+                   else "no such file beside the configuration")
+            notes.append(f"{_at(stmt)}: include {stmt['args'][0]}: not found here ({why}): not read")
         for included in files:
             if included in seen:
                 raise UsageError(f"{_at(stmt)}: include {stmt['args'][0]} includes itself")
