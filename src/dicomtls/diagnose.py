@@ -5,6 +5,10 @@ expected to fail: a cell that fails for another reason is a finding too.
 Classification reads the client's own error text first and the proxy's log
 line second, because the proxy often knows what the client cannot (an Envoy
 connection closed for want of a filter chain looks like a bare EOF to a client).
+
+Besides the reason, a diagnosis carries typed ``Facts`` (which side refused whom, whether the proxy served its
+fallback certificate, the TLS alert the client read, the proxy's own no-route line). Its summary is worded from
+them, and whatever decides (fix candidates, corroboration, the runner) reads the facts, never the words.
 """
 
 from __future__ import annotations
@@ -201,7 +205,7 @@ class PeerAlert:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the client's error and the proxy's log lines established beyond the reason. Reports, fix candidates,
+    """What the client's error and the proxy's log lines established beyond the reason. Fix candidates,
     corroboration and the runner decide on these, never on a summary's wording."""
 
     refused_by: Side | None = None
@@ -396,7 +400,8 @@ def _refused_by(reason: Reason, symptoms: Symptoms, client_line: str | None) -> 
     if reason is Reason.TLS_UNKNOWN_CA:
         alert = peer_alert((client_line,)) if client_line else None
         told = alert is not None and alert.description in _REFUSING_CLIENT_CERTIFICATE
-        # The client's own words name the cause, or only the proxy's log does: then the proxy (as server) refused.
+        # The peer's alert turned the client's certificate away, or only the proxy's log names the cause (the client
+        # saw a bare close): the server refused. Otherwise the client's own verification failed.
         return Side.SERVER if told or symptoms.proxy_lines and not client_line else Side.CLIENT
     if reason is Reason.TLS_CERT_EXPIRED:
         return Side.SERVER if symptoms.sent_client_cert == "expired" else Side.CLIENT

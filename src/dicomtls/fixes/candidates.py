@@ -17,6 +17,7 @@ from dicomtls.scenario import Probe
 Kind = Literal["server-config", "client-side"]
 Setting = Literal["add-cipher", "min-version", "client-cert-optional", "catch-all-route", "default-certificate"]
 
+
 class NotApplicable(Exception):
     """A candidate's edit has nothing to change in this configuration (the message says why)."""
 
