@@ -12,9 +12,8 @@ what was seen, not what was guessed.
 from __future__ import annotations
 
 import dataclasses
-import re
 
-from dicomtls.diagnose import EXPLANATIONS, Reason
+from dicomtls.diagnose import EXPLANATIONS, Facts, Reason, Side, peer_alert
 from dicomtls.matrix import CellResult
 from dicomtls.probes import WRONG_SNI
 from dicomtls.scan import ScanResult
@@ -23,7 +22,6 @@ VAGUE = (Reason.TLS_HANDSHAKE_FAILED, Reason.DICOM_ASSOCIATION_ABORTED, Reason.U
 """What a client says when the peer just went away."""
 _TOLD_BY_PEER = (Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_REQUIRED, Reason.TLS_CERT_EXPIRED)
 """Reasons a TLS alert names: the same certificate gets the same alert, whichever client sends it."""
-_ALERT = re.compile(r"tlsv1\d? alert [a-z ]+[a-z]")  # Python's ssl: "[SSL: …] tlsv13 alert certificate required (…)"
 
 
 def corroborate(results: list[CellResult], scan: ScanResult | None) -> list[CellResult]:
@@ -36,17 +34,19 @@ def _explained(r: CellResult, results: list[CellResult], scan: ScanResult | None
     if probe.transport == "plain":
         if scan is not None and not scan.error and scan.versions:
             return _because(r, Reason.TLS_PLAINTEXT_TO_TLS_PORT,
-                            f"scan: this port completed TLS handshakes ({', '.join(scan.versions)}), so it expects TLS")
+                            f"scan: this port completed TLS handshakes ({', '.join(scan.versions)}), so it expects TLS",
+                            Facts())
         return r
     if scan is not None and not scan.error and (refused := _sni_refused(scan, probe.sni)):
-        return _because(r, Reason.TLS_NO_MATCHING_SNI, refused, _sni_summary(probe.sni))
+        return _because(r, Reason.TLS_NO_MATCHING_SNI, refused, Facts(refused_by=Side.PROXY), _sni_summary(probe.sni))
     sibling = _same_certificate(r, results)
     if sibling is not None:
+        # Quoted as evidence only: the sibling's reason and facts are what this cell takes.
         said = next((e.removeprefix("client: ") for e in sibling.evidence if e.startswith("client: ")), sibling.summary)
-        alert = _ALERT.search(said)
+        alert = sibling.facts.peer_alert or peer_alert((said,))
         return dataclasses.replace(
-            r, reason=sibling.reason, summary=sibling.summary, fix=sibling.fix,
-            evidence=(*r.evidence, f"pynetdicom with the same certificate got: {alert.group(0) if alert else said}"))
+            r, reason=sibling.reason, summary=sibling.summary, fix=sibling.fix, facts=sibling.facts,
+            evidence=(*r.evidence, f"pynetdicom with the same certificate got: {alert.printed if alert else said}"))
     return r
 
 
@@ -80,7 +80,7 @@ def _same_certificate(r: CellResult, results: list[CellResult]) -> CellResult | 
     return next(iter(same_sni or candidates), None)
 
 
-def _because(r: CellResult, reason: Reason, evidence: str, summary: str | None = None) -> CellResult:
+def _because(r: CellResult, reason: Reason, evidence: str, facts: Facts, summary: str | None = None) -> CellResult:
     default_summary, fix = EXPLANATIONS[reason]
-    return dataclasses.replace(r, reason=reason, summary=summary or default_summary, fix=fix,
+    return dataclasses.replace(r, reason=reason, summary=summary or default_summary, fix=fix, facts=facts,
                                evidence=(*r.evidence, evidence))

@@ -5,12 +5,16 @@ expected to fail: a cell that fails for another reason is a finding too.
 Classification reads the client's own error text first and the proxy's log
 line second, because the proxy often knows what the client cannot (an Envoy
 connection closed for want of a filter chain looks like a bare EOF to a client).
+
+Besides the reason, a diagnosis carries typed ``Facts`` (which side refused whom, whether the proxy served its
+fallback certificate, the TLS alert the client read, the proxy's own no-route line). Its summary is worded from
+them, and whatever decides (fix candidates, corroboration, the runner) reads the facts, never the words.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
@@ -147,19 +151,107 @@ EXPLANATIONS: dict[Reason, tuple[str, str]] = {
 }
 
 
+SUMMARIES: dict[str, str] = {
+    "server-rejected-untrusted":
+        "the server rejected the client certificate ({sent_client_cert}): not issued by a CA it trusts",
+    "client-rejected-untrusted": "the client rejected the server's certificate: not issued by a CA the client trusts",
+    "server-rejected-expired": "the server rejected the client certificate because it has expired",
+    "client-rejected-expired": "the client rejected the server's certificate because it has expired",
+    "no-route-for-the-sni-sent":
+        "the proxy closed the connection: no route or certificate is configured for the SNI the client sent",
+    "no-route-without-sni":
+        "the proxy closed the connection: the client sent no SNI and the proxy has no route for that",
+    "fallback-certificate": "the client rejected the server's certificate: the proxy served its fallback certificate "
+                            "because {why}",
+    "fallback-for-the-sni-sent": "no certificate matches the SNI the client sent",
+    "fallback-without-sni": "the client sent no SNI",
+    "fallback-certificate-fix":
+        "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME), or make the server certificate "
+        "the proxy's default (Traefik: tls.stores.default.defaultCertificate); ignoring the server certificate "
+        "(dcmtk -ic) connects too, but no longer authenticates the server",
+    "the-sni-sent": "the SNI the client sent",
+    "without-sni": "a client without SNI",
+    "http-answer": "answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of \"HTTP/1.1 400 Bad Request\")",
+    "traefik-https-answered": "the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the "
+                              "connection to its HTTPS handler, which {http}",
+    "http-server-answered": "the TLS handshake completed, but an HTTP server {http}: the route {sni} takes through the "
+                            "proxy (or the port itself) leads to HTTPS, not to DICOM",
+    "traefik-https-waited": "the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the "
+                            "connection to its HTTPS handler, which waits for an HTTP request: Traefik logged the "
+                            "certificate it served and no TCP connection, and the client timed out waiting for the "
+                            "A-ASSOCIATE-AC",
+}
+"""The words of every summary that refines a reason's explanation, by what the facts established. Nothing decides
+on them: ``Facts`` carries what was found, so the wording can change without changing a verdict."""
+
+
+class Side(StrEnum):
+    """A party to the connection, as the facts name who turned whom away."""
+
+    CLIENT = "client"
+    SERVER = "server"  # whichever end terminates TLS: the DICOM server, or the proxy in front of it
+    PROXY = "proxy"  # the proxy choosing a route for the connection (by its SNI)
+
+
 @dataclass(frozen=True)
-class Diagnosis:
-    reason: Reason
-    summary: str
-    fix: str
-    evidence: tuple[str, ...] = field(default_factory=tuple)
+class PeerAlert:
+    """A TLS alert the client received from its peer, as the client reported it."""
+
+    description: str
+    """Its RFC 8446 name: ``unknown_ca``, ``certificate_required``, ``handshake_failure``, …"""
+    printed: str
+    """The client's words for it, lower case with underscores as spaces: ``tlsv13 alert certificate required``."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the client's error and the proxy's log lines established beyond the reason. Fix candidates,
+    corroboration and the runner decide on these, never on a summary's wording."""
+
+    refused_by: Side | None = None
+    """Who turned the other away: the side that rejected the other's certificate (or its lack of one), or the proxy
+    that had no route for the client's SNI. None when nobody refused (or a negotiation both sides' settings decide,
+    such as no shared cipher)."""
+    fallback_certificate: bool = False
+    """The proxy logged serving its fallback certificate (Traefik's default) rather than one for the client's SNI."""
+    peer_alert: PeerAlert | None = None
+    """The TLS alert the client read from its peer, if it printed one."""
+    proxy_logged_no_route: bool = False
+    """The proxy's own log line for this connection turns it away for want of a route: a proxy that was up and
+    deciding (see ``refused_by_a_live_proxy``)."""
+
+    @property
+    def refused(self) -> Side | None:
+        """Whose part was turned away: the server's certificate (SERVER), or the client's certificate or SNI."""
+        if self.refused_by is None:
+            return None
+        return Side.SERVER if self.refused_by is Side.CLIENT else Side.CLIENT
 
     @property
     def server_refused_client(self) -> bool:
         """The server turned the client's certificate (or its lack of one) away. In TLS 1.3 the client has finished
         its half of the handshake by then, so whether it got to read the server's certificate first is a race
         with the server's alert."""
-        return self.reason is Reason.TLS_CERT_REQUIRED or self.summary.startswith("the server rejected")
+        return self.refused_by is Side.SERVER
+
+    @property
+    def fallback_certificate_rejected(self) -> bool:
+        """The certificate the client rejected was the proxy's fallback, not the server's: a matter of SNI."""
+        return self.fallback_certificate and self.refused_by is Side.CLIENT
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    reason: Reason
+    summary: str
+    fix: str
+    evidence: tuple[str, ...] = field(default_factory=tuple)
+    facts: Facts = field(default_factory=Facts)
+
+    @property
+    def server_refused_client(self) -> bool:
+        """See ``Facts.server_refused_client``."""
+        return self.facts.server_refused_client
 
 
 @dataclass(frozen=True)
@@ -245,7 +337,21 @@ _BARE_CLOSE = re.compile(
     re.IGNORECASE,
 )
 
-_WHO_REJECTED_CLIENT = re.compile(r"alert unknown ca|alert bad certificate", re.I)
+# RFC 8446 §6 alert descriptions in OpenSSL's words (the longer name first where one begins another).
+_ALERT_NAMES = (
+    "close notify", "unexpected message", "bad record mac", "record overflow", "handshake failure",
+    "bad certificate status response", "bad certificate hash value", "bad certificate", "unsupported certificate",
+    "certificate revoked", "certificate expired", "certificate unknown", "certificate unobtainable",
+    "illegal parameter", "unknown ca", "access denied", "decode error", "decrypt error", "protocol version",
+    "insufficient security", "internal error", "inappropriate fallback", "user canceled", "missing extension",
+    "unsupported extension", "unrecognized name", "unknown psk identity", "certificate required",
+    "no application protocol",
+)
+# OpenSSL (dcmtk, Python's ssl) prints a received alert as "sslv3 alert NAME", "tlsv1 alert NAME", "tlsv13 alert
+# NAME", and a few TLS 1.0 extension alerts as "tlsv1 NAME".
+_ALERT = re.compile(rf"\b(?:sslv3|tlsv1\d?) (?:alert )?(?P<name>{'|'.join(_ALERT_NAMES)})\b", re.I)
+# The alerts a server sends when it turns the client's certificate away.
+_REFUSING_CLIENT_CERTIFICATE = frozenset({"unknown_ca", "bad_certificate"})
 
 # Traefik logs this when no certificate matches the client's SNI (or lack of one) and it serves its own.
 _FALLBACK_CERTIFICATE = re.compile(r"Serving default certificate", re.I)
@@ -271,6 +377,14 @@ def refused_by_a_live_proxy(evidence: tuple[str, ...]) -> bool:
     return any(line.startswith("proxy: ") and no_route.search(_plain(line)) for line in evidence)
 
 
+def peer_alert(lines: tuple[str, ...]) -> PeerAlert | None:
+    """The first TLS alert from the peer that the client printed in ``lines``."""
+    for line in lines:
+        if found := _ALERT.search(_plain(line)):
+            return PeerAlert(found["name"].lower().replace(" ", "_"), found.group(0).lower())
+    return None
+
+
 def _first_match(lines: tuple[str, ...], patterns: tuple[tuple[str, Reason], ...]) -> tuple[Reason, str] | None:
     for pattern, reason in patterns:
         rx = re.compile(pattern, re.IGNORECASE)
@@ -280,22 +394,36 @@ def _first_match(lines: tuple[str, ...], patterns: tuple[tuple[str, Reason], ...
     return None
 
 
-def _detail(reason: Reason, symptoms: Symptoms, client_line: str | None) -> str:
-    """Say which side rejected whom, where the words allow it."""
-    base, _ = EXPLANATIONS[reason]
+def _refused_by(reason: Reason, symptoms: Symptoms, client_line: str | None) -> Side | None:
+    """Which side turned the other away, from the reason, the alert in the client's matched line and whether the
+    client or only the proxy named the cause."""
     if reason is Reason.TLS_UNKNOWN_CA:
-        if client_line and _WHO_REJECTED_CLIENT.search(_plain(client_line)) or symptoms.proxy_lines and not client_line:
-            return f"the server rejected the client certificate ({symptoms.sent_client_cert}): not issued by a CA it trusts"
-        return "the client rejected the server's certificate: not issued by a CA the client trusts"
+        alert = peer_alert((client_line,)) if client_line else None
+        told = alert is not None and alert.description in _REFUSING_CLIENT_CERTIFICATE
+        # The peer's alert turned the client's certificate away, or only the proxy's log names the cause (the client
+        # saw a bare close): the server refused. Otherwise the client's own verification failed.
+        return Side.SERVER if told or symptoms.proxy_lines and not client_line else Side.CLIENT
     if reason is Reason.TLS_CERT_EXPIRED:
-        if symptoms.sent_client_cert == "expired":
-            return "the server rejected the client certificate because it has expired"
-        return "the client rejected the server's certificate because it has expired"
+        return Side.SERVER if symptoms.sent_client_cert == "expired" else Side.CLIENT
+    if reason is Reason.TLS_CERT_REQUIRED:
+        return Side.SERVER
+    if reason is Reason.TLS_HOSTNAME_MISMATCH:
+        return Side.CLIENT
     if reason is Reason.TLS_NO_MATCHING_SNI:
-        if symptoms.sent_sni:
-            return "the proxy closed the connection: no route or certificate is configured for the SNI the client sent"
-        return "the proxy closed the connection: the client sent no SNI and the proxy has no route for that"
-    return base
+        return Side.PROXY
+    return None
+
+
+def _summary(reason: Reason, refused_by: Side | None, symptoms: Symptoms) -> str:
+    """The reason's explanation, said of the sides the facts name."""
+    if reason is Reason.TLS_UNKNOWN_CA:
+        words = "server-rejected-untrusted" if refused_by is Side.SERVER else "client-rejected-untrusted"
+        return SUMMARIES[words].format(sent_client_cert=symptoms.sent_client_cert)
+    if reason is Reason.TLS_CERT_EXPIRED:
+        return SUMMARIES["server-rejected-expired" if refused_by is Side.SERVER else "client-rejected-expired"]
+    if reason is Reason.TLS_NO_MATCHING_SNI:
+        return SUMMARIES["no-route-for-the-sni-sent" if symptoms.sent_sni else "no-route-without-sni"]
+    return EXPLANATIONS[reason][0]
 
 
 def diagnose(symptoms: Symptoms) -> Diagnosis:
@@ -317,18 +445,22 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
     broke = next((l for l in symptoms.proxy_lines if _UPSTREAM_BROKE.search(l)), None)
     if reason is Reason.CONNECTION_LOST and broke and not proxy:
         evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {broke.strip()}"]
-    summary = _detail(reason, symptoms, client[1] if client else None)
+    refused_by = _refused_by(reason, symptoms, client[1] if client else None)
+    summary = _summary(reason, refused_by, symptoms)
     if fell := _fell_to_https(symptoms, reason):
-        reason, summary, evidence = Reason.TLS_FELL_TO_HTTPS, fell[0], fell[1]
+        reason, summary, evidence, refused_by = Reason.TLS_FELL_TO_HTTPS, fell[0], fell[1], None
     # Some servers (dcmtk inside Orthanc) say only "certificate verify failed"; the certificate itself says why.
-    if reason is Reason.TLS_UNKNOWN_CA and symptoms.client_cert_expired_on and summary.startswith("the server rejected"):
+    if reason is Reason.TLS_UNKNOWN_CA and symptoms.client_cert_expired_on and refused_by is Side.SERVER:
         reason = Reason.TLS_CERT_EXPIRED
-        summary = _detail(reason, symptoms, None)
+        refused_by = _refused_by(reason, symptoms, None)
+        summary = _summary(reason, refused_by, symptoms)
         evidence.append(f"client certificate: expired on {symptoms.client_cert_expired_on} (checked locally; "
                         "the server named no reason)")
     _, fix = EXPLANATIONS[reason]
     fallback = next((l for l in symptoms.proxy_lines if _FALLBACK_CERTIFICATE.search(l)), None)
-    if reason is Reason.TLS_UNKNOWN_CA and fallback and summary.startswith("the client rejected"):
+    facts = Facts(refused_by, fallback_certificate=fallback is not None,
+                  peer_alert=peer_alert(((client[1],) if client else ()) + symptoms.client_lines))
+    if reason is Reason.TLS_UNKNOWN_CA and fallback and facts.fallback_certificate_rejected:
         summary, fix = _fallback_certificate(symptoms.sent_sni)
         evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {fallback.strip()}"]
     # Both sides of a negotiation failure, where the probe and the scan know them.
@@ -338,7 +470,8 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
                 if reason is Reason.TLS_PROTOCOL_VERSION else None)
     if mismatch:
         summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
-    return Diagnosis(reason, summary, fix, tuple(evidence))
+    facts = replace(facts, proxy_logged_no_route=refused_by_a_live_proxy(tuple(evidence)))
+    return Diagnosis(reason, summary, fix, tuple(evidence), facts)
 
 
 def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] | None:
@@ -353,34 +486,27 @@ def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] 
         return None
     traefik = tuple(l for l in symptoms.proxy_lines if l.startswith("traefik"))
     served = next((l for l in traefik if _FALLBACK_CERTIFICATE.search(l)), None)
-    sni = "the SNI the client sent" if symptoms.sent_sni else "a client without SNI"
+    sni = SUMMARIES["the-sni-sent" if symptoms.sent_sni else "without-sni"]
     answered = next((l for l in symptoms.client_lines if _HTTP_ANSWER.search(l)), None)
-    http = "answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of \"HTTP/1.1 400 Bad Request\")"
+    http = SUMMARIES["http-answer"]
     if answered and traefik:
         evidence = [f"client: {answered.strip()}"] + ([f"proxy: {served.strip()}"] if served else [])
-        return (f"the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the connection to "
-                f"its HTTPS handler, which {http}", evidence)
+        return SUMMARIES["traefik-https-answered"].format(sni=sni, http=http), evidence
     if answered:
-        return (f"the TLS handshake completed, but an HTTP server {http}: the route {sni} takes through the proxy "
-                "(or the port itself) leads to HTTPS, not to DICOM", [f"client: {answered.strip()}"])
+        return SUMMARIES["http-server-answered"].format(sni=sni, http=http), [f"client: {answered.strip()}"]
     unanswered = next((l for l in symptoms.client_lines if _ASSOCIATE_RQ_UNANSWERED.search(l)), None)
     handshake_done = symptoms.peer_certificate is not None or unanswered is not None
     if reason is Reason.TIMEOUT and handshake_done and served and not any(_TRAEFIK_TCP_ROUTED.search(l) for l in traefik):
         waited = unanswered or next((l for l in symptoms.client_lines if re.search(r"timed out|timeout", l, re.I)), "")
-        return (f"the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the connection to "
-                "its HTTPS handler, which waits for an HTTP request: Traefik logged the certificate it served and no "
-                "TCP connection, and the client timed out waiting for the A-ASSOCIATE-AC",
+        return (SUMMARIES["traefik-https-waited"].format(sni=sni),
                 [f"client: {waited.strip()}", f"proxy: {served.strip()}"])
     return None
 
 
 def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:
     """(summary, fix) when the certificate the client rejected is the proxy's fallback, not the server's."""
-    why = "no certificate matches the SNI the client sent" if sent_sni else "the client sent no SNI"
-    return (f"the client rejected the server's certificate: the proxy served its fallback certificate because {why}",
-            "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME), or make the server certificate "
-            "the proxy's default (Traefik: tls.stores.default.defaultCertificate); ignoring the server certificate "
-            "(dcmtk -ic) connects too, but no longer authenticates the server")
+    why = SUMMARIES["fallback-for-the-sni-sent" if sent_sni else "fallback-without-sni"]
+    return SUMMARIES["fallback-certificate"].format(why=why), SUMMARIES["fallback-certificate-fix"]
 
 
 def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:

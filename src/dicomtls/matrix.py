@@ -26,7 +26,7 @@ from cryptography import x509
 from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
                                RunningEnvironment, stopped_on_failure)
 from dicomtls.findings import Finding, ProvedFinding, prove
-from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Reason, Symptoms, diagnose, refused_by_a_live_proxy
+from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Facts, Reason, Symptoms, diagnose
 from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
@@ -60,6 +60,7 @@ class CellResult:
     site: str | None = None  # in an environment with sites: the site whose server took the association
     certificate: str | None = None  # the subject of the leaf certificate the client was served, when it saw one
     fault: FaultReport | None = None  # a fault cell: what was injected, what client and proxy saw, the retry
+    facts: Facts = field(default_factory=Facts)  # what the diagnosis established: decisions read these, not summary
 
     @property
     def verdict(self) -> str:
@@ -400,7 +401,7 @@ class _Runner:
                 gone = self.backend.exited(env)
             # A fault injected on purpose is the cell's subject, not a component that died on its own.
             if gone is None and ran is not None and ran.reason in PATH_BROKE and ran.fault is None \
-                    and not refused_by_a_live_proxy(ran.evidence):
+                    and not ran.facts.proxy_logged_no_route:
                 gone = dying_component(self.backend, env, target)
             cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
             results.append(cr)
@@ -431,7 +432,7 @@ PATH_BROKE = frozenset({Reason.TCP_REFUSED, Reason.TLS_NO_MATCHING_SNI, Reason.T
                         Reason.STORE_NOT_VERIFIED, Reason.TIMEOUT, Reason.UNKNOWN, Reason.UPSTREAM_UNREACHABLE,
                         Reason.CONNECTION_LOST})
 """Reasons a component that is stopping produces too: no TLS alert names a live peer's objection (nor, for these
-cells, the proxy's own no-route line: see ``refused_by_a_live_proxy``)."""
+cells, the proxy's own no-route line: see ``Facts.proxy_logged_no_route``)."""
 
 DYING_GRACE_S = 10.0
 
@@ -566,6 +567,7 @@ def _after_fault(fault: Injection, env: RunningEnvironment, cell: Cell, outcome:
         report.retry = f"not retried: {exc}"
         result.reason, result.actual = Reason.ENVIRONMENT_FAILED, "fail"
         result.summary, result.fix = "the component did not come back after the fault", "read the environment's logs"
+        result.facts = Facts()
         result.evidence = (*result.evidence, str(exc))
         return report
     recount_connections(env)
@@ -611,7 +613,7 @@ def _judge(cell: Cell, env: RunningEnvironment, target: Target, outcome: ProbeOu
     # Only a certificate every run of the cell sees is reported: see Diagnosis.server_refused_client.
     served = None if diagnosis.server_refused_client else outcome.peer_certificate
     return CellResult(cell, "fail", diagnosis.reason, diagnosis.summary, diagnosis.fix, diagnosis.evidence,
-                      outcome.command, detail, duration, size, site, served)
+                      outcome.command, detail, duration, size, site, served, facts=diagnosis.facts)
 
 
 _ASSOCIATION = re.compile(r"Incoming connection from AET \S")  # an A-ASSOCIATE-RQ; a bare TCP probe names no AET

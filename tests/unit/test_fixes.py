@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from dicomtls.diagnose import EXPLANATIONS, Reason
+from dicomtls.diagnose import EXPLANATIONS, Facts, Reason, Side
 from dicomtls.fixes import envoy_bootstrap, options, patch, traefik
-from dicomtls.fixes.candidates import FALLBACK, Edit, NotApplicable, client_side, server_config
+from dicomtls.fixes.candidates import Edit, NotApplicable, client_side, server_config
 from dicomtls.fixes.prove import _options_variant
 from dicomtls.fixes.roundtrip import append_document, edit_document, split_documents
 from dicomtls.scenario import ComponentConfig, Probe, environment_key, load_scenario
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
-FALLBACK_SUMMARY = f"the client rejected the server's certificate: the proxy served its {FALLBACK} because the " \
-                   "client sent no SNI"
+NONE = Facts()
+FALLBACK_REJECTED = Facts(refused_by=Side.CLIENT, fallback_certificate=True)
 
 
 def probe(**fields: str) -> Probe:
@@ -29,36 +29,37 @@ def ids(found: list) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_no_shared_cipher_adds_the_clients_suite_at_the_cost_of_b10() -> None:
-    [candidate] = server_config(Reason.TLS_NO_SHARED_CIPHER, "", probe(client="pynetdicom", profile="dcm4che-tls-aes"))
+    [candidate] = server_config(Reason.TLS_NO_SHARED_CIPHER, NONE,
+                                probe(client="pynetdicom", profile="dcm4che-tls-aes"))
     assert candidate.edits == (Edit("add-cipher", "AES128-SHA"),)
     assert candidate.cost is not None and "B.10" in candidate.cost
-    assert ids([c for c, _ in client_side(Reason.TLS_NO_SHARED_CIPHER, "", probe(profile="aes"), False)]) \
+    assert ids([c for c, _ in client_side(Reason.TLS_NO_SHARED_CIPHER, NONE, probe(profile="aes"), False)]) \
         == ["client-default-profile"]
 
 
 def test_fallback_certificate_offers_catch_all_and_default_certificate_alone_and_together() -> None:
-    assert ids(server_config(Reason.TLS_UNKNOWN_CA, FALLBACK_SUMMARY, probe())) \
+    assert ids(server_config(Reason.TLS_UNKNOWN_CA, FALLBACK_REJECTED, probe())) \
         == ["default-certificate", "catch-all-route", "catch-all-route+default-certificate"]
-    assert server_config(Reason.TLS_UNKNOWN_CA, "the server rejected the client certificate (untrusted)", probe()) == []
+    assert server_config(Reason.TLS_UNKNOWN_CA, Facts(refused_by=Side.SERVER, fallback_certificate=True), probe()) == []
 
 
 def test_ignoring_the_server_certificate_is_offered_with_its_cost() -> None:
-    found = dict((c.id, (c, why)) for c, why in client_side(Reason.TLS_UNKNOWN_CA, FALLBACK_SUMMARY, probe(), False))
+    found = dict((c.id, (c, why)) for c, why in client_side(Reason.TLS_UNKNOWN_CA, FALLBACK_REJECTED, probe(), False))
     ignore, why = found["client-ignores-server-cert"]
     assert why is None and ignore.cost is not None and "server authentication" in ignore.cost
     assert found["client-sends-sni"][1] is not None  # dcmtk 3.6.7 here: only Docker's dcmtk 3.6.9 sends SNI
 
 
 def test_catch_all_route_costs_clients_without_sni_and_optional_cert_costs_mutual_auth() -> None:
-    [catch_all] = server_config(Reason.TLS_NO_MATCHING_SNI, "", probe())
-    [optional] = server_config(Reason.TLS_CERT_REQUIRED, "", probe())
+    [catch_all] = server_config(Reason.TLS_NO_MATCHING_SNI, NONE, probe())
+    [optional] = server_config(Reason.TLS_CERT_REQUIRED, NONE, probe())
     assert catch_all.cost is not None and "no SNI" in catch_all.cost
     assert optional.cost is not None and "mutual authentication" in optional.cost
-    assert ids([c for c, _ in client_side(Reason.TLS_CERT_REQUIRED, "", probe(), False)]) == ["client-sends-cert"]
+    assert ids([c for c, _ in client_side(Reason.TLS_CERT_REQUIRED, NONE, probe(), False)]) == ["client-sends-cert"]
 
 
 def test_protocol_version_lowers_the_minimum_and_names_what_b10_forbids() -> None:
-    [candidate] = server_config(Reason.TLS_PROTOCOL_VERSION, "", probe(client="pynetdicom", profile="tls1.1-only"))
+    [candidate] = server_config(Reason.TLS_PROTOCOL_VERSION, NONE, probe(client="pynetdicom", profile="tls1.1-only"))
     assert candidate.edits == (Edit("min-version", "1.1"),) and "B.10" in (candidate.cost or "")
 
 
@@ -130,7 +131,7 @@ def test_patch_applies_with_patch_p1_from_the_directory_holding_the_tree(tmp_pat
 def test_a_scenario_environment_variant_changes_only_its_proxy_options_and_observes_every_cell() -> None:
     scenario = load_scenario("envoy-sni-named-hosts")
     env = scenario.environment("envoy-named-hosts")
-    [candidate] = server_config(Reason.TLS_NO_MATCHING_SNI, "", probe())
+    [candidate] = server_config(Reason.TLS_NO_MATCHING_SNI, NONE, probe())
     variant = _options_variant(scenario, env, candidate, "fix-1").scenario
     [changed] = variant.environments
     assert changed.proxy is not None and changed.proxy.build("proxy").options.sni == "any"  # type: ignore[attr-defined]
@@ -141,10 +142,10 @@ def test_a_scenario_environment_variant_changes_only_its_proxy_options_and_obser
 
 
 def test_a_dcmtk_client_without_sni_is_offered_the_stunnel_sidecar_that_sends_it() -> None:
-    found = {c.id: c for c, why in client_side(Reason.TLS_NO_MATCHING_SNI, "", probe(), False) if why is None}
+    found = {c.id: c for c, why in client_side(Reason.TLS_NO_MATCHING_SNI, NONE, probe(), False) if why is None}
     assert found["stunnel-sidecar"].changed_probe(probe()).client == "dcmtk-stunnel"
     assert found["stunnel-sidecar"].changed_probe(probe()).sni == "right"
-    behind_stunnel = dict(client_side(Reason.TLS_NO_MATCHING_SNI, "", probe(client="dcmtk-stunnel"), False))
+    behind_stunnel = dict(client_side(Reason.TLS_NO_MATCHING_SNI, NONE, probe(client="dcmtk-stunnel"), False))
     assert [c.probe for c in behind_stunnel] == [(("sni", "right"),)]  # stunnel sends SNI itself, any dcmtk
     assert "stunnel-sidecar" not in ids(list(behind_stunnel))
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dicomtls.diagnose import Reason
+from dicomtls.diagnose import Facts, Reason
 from dicomtls.profiles import PROFILES
 from dicomtls.scenario import Probe
 
 Kind = Literal["server-config", "client-side"]
 Setting = Literal["add-cipher", "min-version", "client-cert-optional", "catch-all-route", "default-certificate"]
-
-FALLBACK = "fallback certificate"
-"""How the diagnosis of tls-unknown-ca words a proxy's fallback certificate (not the server's) being served."""
 
 
 class NotApplicable(Exception):
@@ -126,8 +123,13 @@ SIDECAR = Candidate(
 """What hospitals deploy in front of modalities that speak no TLS or no SNI; its config is offered as the patch."""
 
 
-def server_config(reason: Reason, summary: str, probe: Probe) -> list[Candidate]:
-    """The server-config candidates for a cell that failed with ``reason`` (``summary``: its diagnosis)."""
+def _fallback_rejected(reason: Reason, facts: Facts) -> bool:
+    """The client rejected the proxy's fallback certificate: served because of the client's SNI (or lack of one)."""
+    return reason is Reason.TLS_UNKNOWN_CA and facts.fallback_certificate_rejected
+
+
+def server_config(reason: Reason, facts: Facts, probe: Probe) -> list[Candidate]:
+    """The server-config candidates for a cell that failed with ``reason`` (``facts``: what its diagnosis found)."""
     if reason is Reason.TLS_NO_SHARED_CIPHER and (suite := _suite_to_add(probe)):
         cost = None if _is_forward_secret(suite) else (
             f"{suite} is not forward secret: PS3.15 B.10 and B.11 no longer hold (their other suites must be forward "
@@ -144,25 +146,23 @@ def server_config(reason: Reason, summary: str, probe: Probe) -> list[Candidate]
         return [_OPTIONAL_CERT]
     if reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS):
         return [_CATCH_ALL]
-    if reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary:
+    if _fallback_rejected(reason, facts):
         return [_DEFAULT_CERTIFICATE, _CATCH_ALL, _BOTH]
     return []
 
 
-def client_side(reason: Reason, summary: str, probe: Probe, docker: bool) -> list[tuple[Candidate, str | None]]:
+def client_side(reason: Reason, facts: Facts, probe: Probe, docker: bool) -> list[tuple[Candidate, str | None]]:
     """The client-side candidates, each with why it cannot be tried here (None: it can)."""
     found: list[tuple[Candidate, str | None]] = []
     if reason in (Reason.TLS_NO_SHARED_CIPHER, Reason.TLS_PROTOCOL_VERSION) and probe.profile != "default":
         found.append((_PROFILE, None))
     if reason is Reason.TLS_CERT_REQUIRED and probe.client_cert == "none":
         found.append((_SEND_CERT, None))
-    sni_failure = reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS) or (
-        reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary)
+    sni_failure = reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS) or _fallback_rejected(reason, facts)
     if sni_failure and probe.sni != "right":
         found.append(_send_sni(probe, docker))
     if sni_failure and probe.client == "dcmtk" and probe.profile == "default" and probe.transport == "tls":
         found.append((SIDECAR, None))
-    if reason is Reason.TLS_UNKNOWN_CA and FALLBACK in summary and probe.client == "dcmtk" \
-            and probe.server_cert_check == "verify":
+    if _fallback_rejected(reason, facts) and probe.client == "dcmtk" and probe.server_cert_check == "verify":
         found.append((_IGNORE, None))
     return found

@@ -208,7 +208,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
         env = scenario.environment(r.cell.environment)
         where = fixes_dir / (f"{scenario.name}-{env.name}" if env.name in repeated else env.name)
         tried: list[tuple[Candidate, str | None]] = []
-        for candidate in server_config(r.reason, r.summary, probe):
+        for candidate in server_config(r.reason, r.facts, probe):
             key = (scenario.name, env.name, candidate.id)
             why = _unsupported(env, candidate)
             if why is None and key not in variants:
@@ -219,7 +219,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
                 except NotApplicable as exc:
                     why = str(exc)
             tried.append((candidate, why))
-        for candidate, why in client_side(r.reason, r.summary, probe, docker):
+        for candidate, why in client_side(r.reason, r.facts, probe, docker):
             if why is None:
                 clients.setdefault((scenario.name, env.name), []).append(candidate.changed_probe(probe))
             tried.append((candidate, why))
