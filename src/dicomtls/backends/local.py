@@ -26,6 +26,7 @@ from pathlib import Path
 from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
                                stopped_on_failure)
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
+from dicomtls.deadlines import bounded, stopped_at_deadline
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
 
@@ -407,11 +408,13 @@ class LocalCommandHost:
         return str(host_path)
 
     def run(self, argv: list[str], timeout_s: float) -> CommandResult:
-        # A process group of its own, ended whole: a client's helpers (a stunnel sidecar) never outlive it.
+        # A process group of its own, ended whole: a client's helpers (a stunnel sidecar) never outlive it; the
+        # cell's deadline ends it the same way (its output so far is kept for the evidence).
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 text=True, start_new_session=True)
         try:
-            out, err = proc.communicate(timeout=timeout_s)
+            with stopped_at_deadline(lambda: os.killpg(proc.pid, signal.SIGKILL)):
+                out, err = proc.communicate(timeout=bounded(timeout_s))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             partial, _ = proc.communicate()
