@@ -100,7 +100,14 @@ class CellWatch:
 
     @property
     def fired(self) -> bool:
+        """The timer has called the stops."""
         return self._fired.is_set()
+
+    @property
+    def passed(self) -> bool:
+        """The deadline has passed: a client bounded by it (``bounded``) may have ended on its own just before the
+        timer fired, and was stopped by the deadline all the same."""
+        return self.fired or self.remaining() <= 0
 
     def remaining(self) -> float:
         return self.at - time.monotonic()

@@ -307,6 +307,11 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
             except FutureTimeout:
                 stuck = True
                 info, cells = runner.abandon(chosen[i], groups[i], per_env[groups[i].plan.key])
+            except _Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - what the runner did not catch itself: this environment's error
+                error = runner.crashed(exc, groups[i].plan.name)
+                info, cells = runner.abandon(chosen[i], groups[i], per_env[groups[i].plan.key], error)
             result.environments.append(info)
             result.cells.extend(cells)
     except BaseException:
@@ -470,11 +475,11 @@ class _Runner:
     def crashed(self, exc: BaseException, where: str) -> str:
         return crashed(self.out, exc, where)
 
-    def abandon(self, position: int, group: _EnvGroup, versions: dict[str, list[str]]
+    def abandon(self, position: int, group: _EnvGroup, versions: dict[str, list[str]], error: str | None = None
                 ) -> tuple[EnvironmentInfo, list[CellResult]]:
         """An environment whose thread did not end within STUCK_GRACE_S of the run's deadline (or never started
-        for one that did not): the cells it finished, the others ``timeout``, not run, and its environment
-        stopped from here."""
+        for one that did not), or ended in an ``error`` of dicomtls's own: the cells it finished, the others
+        ``timeout`` and not run (or failed with the error), and its environment stopped from here if it runs."""
         with self._lock:
             info, done = self._partial.get(position, (_environment_info(position, group, versions), []))
             env = self._running.pop(position, None)
@@ -482,9 +487,13 @@ class _Runner:
         if env is not None:
             self._tear_down(env, info)
         finished = {id(cr.cell) for cr in done}
+        left = [cell for cell in group.cells if id(cell) not in finished]
+        if error is not None:
+            info.error = info.error or error
+            return info, done + [failed(cell, error) for cell in left]
         info.error = info.error or (f"still busy {STUCK_GRACE_S:g} s after the run's deadline: left unfinished"
                                     + (" and stopped" if env is not None else ""))
-        return info, done + [not_run(cell, self.deadlines) for cell in group.cells if id(cell) not in finished]
+        return info, done + [not_run(cell, self.deadlines) for cell in left]
 
     def _tear_down(self, env: RunningEnvironment, info: EnvironmentInfo) -> None:
         """Stop the environment and keep its logs in the background: the next one starts meanwhile."""
@@ -650,7 +659,7 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mappi
     run's) deadline has its client stopped and is ``timeout``, with what was seen until then."""
     with (deadlines or Deadlines()).watch() as watch:
         result, outcome, cursor = _run_cell(cell, env, target, clients, objects, server_accepts, backend)
-    if watch.fired:
+    if watch.passed:
         return _at_deadline(result, outcome, cursor, watch)
     return result
 

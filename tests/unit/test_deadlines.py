@@ -16,10 +16,11 @@ from dicomtls.components import Address
 from dicomtls.deadlines import DEFAULT_CELL_S, DEFAULT_RUN_S, Deadlines, bounded, parse_timeout, stopped_at_deadline
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
-from dicomtls.matrix import ERRORS_LOG, OBSERVE, CellResult, MatrixResult, RunInfo, _Runner
+from dicomtls.matrix import (ERRORS_LOG, OBSERVE, CellResult, MatrixResult, RunInfo, _EnvGroup, _Runner,
+                             plan_environments)
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import ProbeOutcome, Target
-from dicomtls.scenario import Cell, Probe
+from dicomtls.scenario import Cell, Probe, parse_scenario
 
 
 def test_timeout_sets_the_run_and_the_cell_deadline_in_either_order() -> None:
@@ -79,7 +80,7 @@ def test_a_command_past_the_cell_deadline_is_killed_with_what_it_printed() -> No
     began = time.monotonic()
     with Deadlines(cell_s=0.5).watch() as watch:
         result = host.run(["sh", "-c", "echo started; exec sleep 30"], 45)
-    assert watch.fired and time.monotonic() - began < 5
+    assert watch.passed and time.monotonic() - began < 5
     assert "started" in result.output
 
 
@@ -144,3 +145,39 @@ def test_a_cell_a_deadline_ended_fails_the_run_and_the_probe_even_when_observed(
     assert ended.verdict == "unexpected" and result.exit_code == 1
     assert probe_exit_code(result) == 1
     assert probe_exit_code(MatrixResult(RunInfo("", "local", {}, []), cells=[passed])) == 0
+
+
+ONE_ENVIRONMENT = """
+name: unit-deadline
+description: One environment, three cells.
+pki: {topology: one-level, server_names: [unit.deadline.test]}
+environments:
+  - name: envoy-any
+    proxy: {kind: envoy}
+probes:
+  - client: [pynetdicom]
+    operation: [echo, store-ct, store-large]
+expect:
+  - match: {}
+    outcome: pass
+"""
+
+
+def _group(tmp_path: Path) -> _EnvGroup:
+    return plan_environments([parse_scenario(ONE_ENVIRONMENT, "unit")], tmp_path / "pki")[0]
+
+
+def test_an_environment_still_busy_after_the_runs_deadline_is_reported_with_its_cells_not_run(tmp_path: Path) -> None:
+    runner = _Runner(None, _Progress(), {}, tmp_path, {}, None, Deadlines(run_s=0.0))  # type: ignore[arg-type]
+    info, cells = runner.abandon(0, _group(tmp_path), {})
+    assert info.error is not None and info.error.startswith("still busy")
+    assert len(cells) == 3 and all(c.reason is Reason.TIMEOUT and c.deadline == "run" for c in cells)
+
+
+def test_an_environment_whose_thread_failed_keeps_the_error_for_each_cell_left(tmp_path: Path) -> None:
+    runner = _Runner(None, _Progress(), {}, tmp_path, {}, None)  # type: ignore[arg-type]
+    error = runner.crashed(RuntimeError("a bug\nsecond line"), "envoy-any")
+    info, cells = runner.abandon(0, _group(tmp_path), {}, error)
+    assert error.startswith("RuntimeError: a bug (traceback in") and "second line" not in error
+    assert info.error == error
+    assert all(c.reason is Reason.UNKNOWN and c.error == error and c.verdict == "unexpected" for c in cells)
