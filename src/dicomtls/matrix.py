@@ -420,7 +420,7 @@ class _Runner:
                 try:
                     info.scan = scan_environment(env, self.scans.scan)
                 except Exception as exc:  # noqa: BLE001 - the cells still run, without the scan's help
-                    info.error = f"the TLS scan failed: {self.crashed(exc, plan.name)}"
+                    info.error = info.error or f"the TLS scan failed: {self.crashed(exc, plan.name)}"
             accepts = info.scan.accepts() if info.scan and not info.scan.error else None
             self.progress.environment(plan.name, "running")
             self.run_cells(env, group.cells, accepts, cells)

@@ -14,7 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from dicomtls import matrix
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
+from dicomtls.backends.local import LocalBackend
 from dicomtls.components import Address
 from dicomtls.deadlines import Deadlines
 from dicomtls.diagnose import Reason
@@ -24,9 +26,9 @@ from dicomtls.probes import Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.probes.stunnel import DcmtkViaStunnel
-from dicomtls.scenario import Cell, Probe
+from dicomtls.scenario import Cell, Probe, parse_scenario
 
-from .conftest import run_invoke
+from .conftest import run_invoke, started_under
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +196,37 @@ def test_a_run_past_its_deadline_reports_the_rest_as_timeout_exits_1_and_leaves_
     assert all(c["verdict"] == "ok" for c in cells if c["reason"] != "timeout")  # what ran before it, as usual
     assert any("passed before this cell ran" in c["summary"] for c in timed_out)
     assert took < 30, took  # the deadline, startup and teardown: not the 18 cells' worth of waiting
+
+
+class _Silent:
+    def start(self, total: int) -> None: ...
+    def environment(self, name: str, state: str) -> None: ...
+    def cell_done(self, result: object) -> None: ...
+    def stop(self) -> None: ...
+
+
+def test_an_environment_stuck_past_the_runs_deadline_is_stopped_and_reported_unfinished(
+        tmp_path: Path, clean_slate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wait nothing bounds (here: a scan that never returns) holds its environment's thread: the run stops
+    waiting for it a grace after its deadline, stops that environment itself and reports the cells as timeout."""
+    release = threading.Event()
+
+    def scan_that_hangs(env: RunningEnvironment, scanner: object) -> None:
+        release.wait(120)
+        raise RuntimeError("released after the test")
+
+    monkeypatch.setattr(matrix, "scan_environment", scan_that_hangs)
+    monkeypatch.setattr(matrix, "STUCK_GRACE_S", 1.0)
+    began = time.monotonic()
+    try:
+        result = matrix.run_matrix([parse_scenario(ONE_ENVOY, "test")], tmp_path / "out",
+                                   LocalBackend(tmp_path / "envs"), _Silent(), deadlines=Deadlines(run_s=5))
+        took = time.monotonic() - began
+        assert not started_under(tmp_path), "the stuck environment was not stopped"
+    finally:
+        release.set()
+    assert took < 20, took
+    [info] = result.environments
+    assert info.error is not None and info.error.startswith("still busy 1 s after the run's deadline")
+    assert len(result.cells) == 18 and all(c.reason is Reason.TIMEOUT and c.deadline == "run" for c in result.cells)
+    assert result.exit_code == 1
