@@ -181,3 +181,10 @@ def test_an_environment_whose_thread_failed_keeps_the_error_for_each_cell_left(t
     assert error.startswith("RuntimeError: a bug (traceback in") and "second line" not in error
     assert info.error == error
     assert all(c.reason is Reason.UNKNOWN and c.error == error and c.verdict == "unexpected" for c in cells)
+
+
+@pytest.mark.parametrize("name", ["matrix", "fix", "probe", "soak"])
+def test_every_task_that_runs_cells_takes_timeout(name: str) -> None:
+    from dicomtls.tasks import ns
+
+    assert "timeout" in ns[name].help and "cell=" in ns[name].help["timeout"]
