@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from dicomtls.backends import EnvironmentFailed, get_backend, release, state_dir
+from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
 from dicomtls.checks import is_check
@@ -83,11 +84,13 @@ def parse_jobs(text: str | int | None) -> int:
 
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
-           jobs: str | None = "auto", try_fixes: bool = False) -> int:
+           jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
     user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed.
-    ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start."""
+    ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
+    ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes."""
+    deadlines = parse_timeout(timeout)
     loaded = load_scenarios(scenarios) if scenarios or not manifests else []
     part = parse_shard(shard) if shard else None
     parallel = parse_jobs(jobs)
@@ -103,9 +106,9 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console, parallel), force_pki=force_pki,
-                            shard=part, jobs=parallel)
+                            shard=part, jobs=parallel, deadlines=deadlines)
         fixes = try_fixes_of(loaded, result, out_path, chosen, ConsoleProgress(console, parallel), parallel,
-                             Path(manifests) if manifests else None) if try_fixes else None
+                             Path(manifests) if manifests else None, deadlines) if try_fixes else None
     doc = json_report.to_dict(result)
     if fixes is not None:
         doc["fixes"] = fixes.to_dict()
@@ -381,12 +384,13 @@ def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
 def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
           called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
           logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
-          limit: str | None = None, jobs: str | None = "auto") -> int:
+          limit: str | None = None, jobs: str | None = "auto", timeout: str | None = None) -> int:
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
     passing cell or a server check failed."""
     from dicomtls.probe_endpoint import Request, run_probe
 
+    deadlines = parse_timeout(timeout)
     if (target is None) == (inventory is None):
         raise UsageError("name what to probe: --target HOST:PORT, or --inventory FILE (not both)")
     if limit is not None and inventory is None:
@@ -422,7 +426,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     out_path.mkdir(exist_ok=True)
     console = _console()
     with interruptible():
-        result = run_probe(requests, out_path, ConsoleProgress(console, parallel), chosen, parallel)
+        result = run_probe(requests, out_path, ConsoleProgress(console, parallel), chosen, parallel, deadlines)
         if deployments:
             from dicomtls.checks import run_checks
 
@@ -438,7 +442,10 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
 
 
 def probe_exit_code(result: MatrixResult) -> int:
-    """1 when an endpoint passed no cell or a check on a server failed: each host must be reachable and sound."""
+    """1 when an endpoint passed no cell or a check on a server failed: each host must be reachable and sound;
+    and when a cell did not end (a deadline) or dicomtls failed running one."""
+    if any(c.deadline or c.error for c in result.cells) or any(e.error for e in result.environments):
+        return 1
     for info in result.environments:
         mine = [c for c in result.cells if c.cell.environment == info.name]
         probes_passed = any(c.actual == "pass" for c in mine if not is_check(c))
@@ -499,11 +506,14 @@ def bench_load(runs: str | int, backends: list[str] | None, out: str, concurrenc
     return result.exit_code
 
 
-def soak(scenario: str | None, minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto") -> int:
+def soak(scenario: str | None, minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto",
+         timeout: str | None = None) -> int:
     """Repeat one scenario's cells for ``minutes`` on one set of environments; 1 when a cell changed its outcome
-    or was not as expected, a component stopped, or anything was left after teardown."""
+    or was not as expected, a component stopped, or anything was left after teardown. ``timeout``: ``run=S,cell=S``
+    (dicomtls.deadlines); the soak's own minutes come on top of the run's."""
     from dicomtls import soak as soaking
 
+    deadlines = parse_timeout(timeout)
     if not scenario:
         raise UsageError("name the scenario to soak: invoke soak --scenario NAME --minutes N")
     try:
@@ -520,7 +530,7 @@ def soak(scenario: str | None, minutes: str | float, out: str, backend: str | No
     console = _console()
     say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
     with interruptible():
-        result = soaking.run_soak(loaded[0], out_path, chosen, length, parallel, say)
+        result = soaking.run_soak(loaded[0], out_path, chosen, length, parallel, say, deadlines.longer(length * 60))
     for table in soaking.tables(result):
         console.print(table)
     soaking.write(result, out_path / "soak.json")

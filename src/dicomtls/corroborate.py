@@ -26,7 +26,7 @@ _TOLD_BY_PEER = (Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_REQUIRED, Reason.TLS_CER
 
 def corroborate(results: list[CellResult], scan: ScanResult | None) -> list[CellResult]:
     """``results`` of one endpoint, each vague failure replaced by a diagnosis the other observations support."""
-    return [_explained(r, results, scan) if r.actual == "fail" and r.reason in VAGUE else r for r in results]
+    return [_explained(r, results, scan) if r.actual == "fail" and r.reason in VAGUE and r.error is None else r for r in results]
 
 
 def _explained(r: CellResult, results: list[CellResult], scan: ScanResult | None) -> CellResult:

@@ -193,6 +193,23 @@ class Side(StrEnum):
     PROXY = "proxy"  # the proxy choosing a route for the connection (by its SNI)
 
 
+def deadline_explanation(which: str, limit_s: float, ran: bool) -> tuple[str, str]:
+    """(summary, fix) of a cell that a deadline ended, reason ``timeout``: ``which`` is the cell's own deadline or
+    the run's, ``ran``: whether the cell had started (its client was stopped) or was never run."""
+    if which == "cell":
+        return (f"the cell did not end within its deadline of {limit_s:g} s, so dicomtls stopped its client; the "
+                "evidence is what the client and the logs said until then",
+                "if the path is only slow, allow more with --timeout cell=SECONDS; otherwise the last step the "
+                "evidence shows answered is where it stalls: check that the proxy forwards to a live upstream that "
+                "answers, and that nothing drops packets")
+    if ran:
+        return (f"the run's deadline of {limit_s:g} s passed while this cell ran, so dicomtls stopped its client; "
+                "the evidence is what the client and the logs said until then",
+                "allow the run more with --timeout run=SECONDS, or run less at once (--scenario, --shard K/N)")
+    return (f"the run's deadline of {limit_s:g} s passed before this cell ran, so it was not run",
+            "allow the run more with --timeout run=SECONDS, or run less at once (--scenario, --shard K/N)")
+
+
 @dataclass(frozen=True)
 class PeerAlert:
     """A TLS alert the client received from its peer, as the client reported it."""

@@ -13,9 +13,11 @@ import shutil
 import ssl
 import threading
 import time
+import traceback
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +28,9 @@ from cryptography import x509
 from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
                                RunningEnvironment, stopped_on_failure)
 from dicomtls.findings import Finding, ProvedFinding, prove
-from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Facts, Reason, Symptoms, diagnose
+from dicomtls.deadlines import CellWatch, Deadlines
+from dicomtls.diagnose import (EXPLANATIONS, Diagnosis, Facts, Reason, Symptoms, deadline_explanation,
+                               diagnose)
 from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
@@ -61,9 +65,13 @@ class CellResult:
     certificate: str | None = None  # the subject of the leaf certificate the client was served, when it saw one
     fault: FaultReport | None = None  # a fault cell: what was injected, what client and proxy saw, the retry
     facts: Facts = field(default_factory=Facts)  # what the diagnosis established: decisions read these, not summary
+    deadline: str | None = None  # "cell" or "run": the deadline that ended the cell (its reason is timeout)
+    error: str | None = None  # dicomtls's own failure while running the cell, its first line
 
     @property
     def verdict(self) -> str:
+        if self.deadline is not None or self.error is not None:
+            return "unexpected"  # not an outcome at all: the cell did not end, or dicomtls failed running it
         if self.fault is not None and not self.fault.retry_ok:
             return "unexpected"  # whatever the client saw, the object was lost
         if self.cell.expected == OBSERVE:
@@ -209,14 +217,17 @@ def component_versions(per_env: dict[str, dict[str, list[str]]], dcmtk: Dcmtk | 
 
 
 def start_environment(backend: Backend, plan: EnvironmentPlan, cancelled: Callable[[], bool] = lambda: False,
-                      **kwargs: object) -> RunningEnvironment:
+                      deadlines: Deadlines | None = None, **kwargs: object) -> RunningEnvironment:
     """Start and wait until a real C-ECHO passes through the whole path, or fail with the logs.
 
-    ``cancelled``: asked while waiting, so an interrupted run does not wait out the readiness timeout."""
+    ``cancelled``: asked while waiting, so an interrupted run does not wait out the readiness timeout;
+    ``deadlines``: the run's, which the wait does not outlast either."""
     env = backend.start(plan, **kwargs)  # type: ignore[arg-type]
     with stopped_on_failure(backend, env):
         target = target_of(env)
         deadline = time.monotonic() + READY_TIMEOUT_S
+        if deadlines is not None and deadlines.at < deadline:
+            deadline = deadlines.at
         for site in plan.sites:  # each site's path, by its own name
             detail = ""
             while True:
@@ -229,6 +240,9 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, cancelled: Callab
                 if cancelled():
                     raise KeyboardInterrupt
                 if time.monotonic() > deadline:
+                    if deadlines is not None and deadlines.passed():
+                        raise EnvironmentFailed(f"{plan.name}: the run's deadline passed while waiting for a C-ECHO "
+                                                f"through {env.entry} to {site.server_names[0]} ({detail})")
                     raise EnvironmentFailed(f"{plan.name}: no C-ECHO through {env.entry} to {site.server_names[0]} "
                                             f"within {READY_TIMEOUT_S:.0f}s ({detail})")
                 time.sleep(0.1)
@@ -244,9 +258,11 @@ def target_of(env: RunningEnvironment) -> Target:
 
 def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress: Progress,
                force_pki: bool = False, shard: Shard | None = None, scan_tls: bool = True,
-               only: set[str] | None = None, jobs: int = 1) -> MatrixResult:
+               only: set[str] | None = None, jobs: int = 1, deadlines: Deadlines | None = None) -> MatrixResult:
     """``scan_tls``: scan each environment's entry (about half a second) for the report and the diagnoses;
-    ``only``: run just these cell ids; ``jobs``: environments in flight at once (their cells stay in order)."""
+    ``only``: run just these cell ids; ``jobs``: environments in flight at once (their cells stay in order);
+    ``deadlines``: the run's and each cell's (default: from now, the defaults)."""
+    deadlines = deadlines or Deadlines()
     started = time.monotonic()
     plan = plan_environments(scenarios, out / "pki", force_pki, only)
     log_dirs = log_directories(plan)
@@ -274,8 +290,9 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     ))
     clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom(), "dcmtk-stunnel": via_stunnel}
     scans = ScanPool(min(jobs, os.cpu_count() or 1)) if scan_tls and groups else None
-    runner = _Runner(backend, progress, clients, out, log_dirs, scans)
+    runner = _Runner(backend, progress, clients, out, log_dirs, scans, deadlines)
     progress.start(sum(len(g.cells) for g in groups))
+    stuck = False
     # Every environment gets its own thread, also with one job: processes die with the thread that started
     # them (PR_SET_PDEATHSIG), so that thread lives until the whole run, teardowns included, is over.
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="environment")
@@ -284,15 +301,26 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
         # reports keep the plan's order whatever finished first.
         by_cost = sorted(range(len(groups)), key=lambda i: -len(groups[i].cells))
         futures = {i: pool.submit(runner.run, chosen[i], groups[i], per_env[groups[i].plan.key]) for i in by_cost}
-        done = [futures[i].result() for i in range(len(groups))]
-        for info, cells in done:
+        until = deadlines.at + STUCK_GRACE_S
+        for i in range(len(groups)):
+            try:
+                info, cells = futures[i].result(timeout=max(0.0, until - time.monotonic()))
+            except FutureTimeout:
+                stuck = True
+                info, cells = runner.abandon(chosen[i], groups[i], per_env[groups[i].plan.key])
+            except _Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - what the runner did not catch itself: this environment's error
+                error = runner.crashed(exc, groups[i].plan.name)
+                info, cells = runner.abandon(chosen[i], groups[i], per_env[groups[i].plan.key], error)
             result.environments.append(info)
             result.cells.extend(cells)
     except BaseException:
         runner.cancelled.set()
         raise
     finally:
-        wait_through_interrupts(lambda: pool.shutdown(wait=True, cancel_futures=True))
+        # A thread stuck past the run's deadline is not waited for: its environment is stopped (runner.abandon).
+        wait_through_interrupts(lambda: pool.shutdown(wait=not stuck, cancel_futures=True))
         wait_through_interrupts(runner.teardowns_done)
         wait_through_interrupts(backend.finish)
         if scans is not None:
@@ -313,6 +341,14 @@ def auto_jobs() -> int:
     return max(1, min(2 * cores, int(gib // 2), 8))
 
 
+STUCK_GRACE_S = 60.0
+"""How long after the run's deadline an environment's thread may take to wind down (a cell's client stopped, a
+component brought back after a fault) before the run stops waiting for it and stops its environment itself."""
+TEARDOWN_TIMEOUT_S = 120.0
+"""How long one environment's teardown may take: the local backend gives each process 5 s before SIGKILL, Docker
+each container 5 s; far longer means a stop that hangs, which is reported rather than waited out."""
+
+
 def wait_through_interrupts(wait: Callable[[], object]) -> None:
     """Teardown finishes even when Ctrl-C is pressed again while it runs, for callers outside
     ``app.interruptible`` (which ignores any interrupt after the first)."""
@@ -331,7 +367,8 @@ class _Cancelled(Exception):
 @dataclass
 class _Runner:
     """Runs one environment at a time per thread: start, scan, its cells in order, then a teardown that the
-    next environment does not wait for."""
+    next environment does not wait for. What fails in dicomtls itself while it does (an exception) becomes that
+    environment's or cell's error, with its first line, and the traceback in OUT/logs/dicomtls-errors.log."""
 
     backend: Backend
     progress: Progress
@@ -339,92 +376,191 @@ class _Runner:
     out: Path
     log_dirs: dict[str, str]
     scans: ScanPool | None  # None: no TLS scan
+    deadlines: Deadlines = field(default_factory=Deadlines)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    _teardowns: list[threading.Thread] = field(default_factory=list)
+    _teardowns: list[tuple[threading.Thread, EnvironmentInfo]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _partial: dict[int, tuple[EnvironmentInfo, list[CellResult]]] = field(default_factory=dict)
+    _running: dict[int, RunningEnvironment] = field(default_factory=dict)
 
     def run(self, position: int, group: _EnvGroup, versions: dict[str, list[str]]
             ) -> tuple[EnvironmentInfo, list[CellResult]]:
         plan = group.plan
-        info = EnvironmentInfo(plan.key, plan.name, group.scenarios, [c.kind for c in plan.components], "",
-                               list(plan.server_names), str(plan.pki.directory), {}, position=position,
-                               versions=joined(versions), unhonoured=list(group.unhonoured),
-                               findings=[prove(f, []) for f in group.findings])
-        if plan.multi_site:
-            info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]
+        info = _environment_info(position, group, versions)
         cells: list[CellResult] = []
+        with self._lock:
+            self._partial[position] = (info, cells)
         if self.cancelled.is_set():
             raise _Cancelled
+        if self.deadlines.passed():
+            self._record(cells, [not_run(cell, self.deadlines) for cell in group.cells])
+            return info, cells
         self.progress.environment(plan.name, "starting")
         try:
-            env = start_environment(self.backend, plan, cancelled=self.cancelled.is_set)
-        except EnvironmentFailed as exc:
-            info.error = str(exc)
-            if exc.env is not None:
+            env = start_environment(self.backend, plan, cancelled=self.cancelled.is_set, deadlines=self.deadlines)
+        except Exception as exc:  # noqa: BLE001 - EnvironmentFailed, or dicomtls's own failure starting it
+            if isinstance(exc, EnvironmentFailed) and exc.env is not None:
                 info.logs = keep_logs(exc.env, self.out, self.log_dirs[plan.key])
-            self.progress.environment(plan.name, f"failed: {exc}")
-            for cell in group.cells:
-                cr = CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start",
-                                "read the environment's logs", (str(exc),), "", "", 0.0)
-                cells.append(cr)
-                self.progress.cell_done(cr)
+            if isinstance(exc, EnvironmentFailed) and self.deadlines.passed():
+                self.progress.environment(plan.name, "not started: the run's deadline passed")
+                self._record(cells, [not_run(cell, self.deadlines) for cell in group.cells])
+                return info, cells
+            info.error = str(exc) if isinstance(exc, EnvironmentFailed) else self.crashed(exc, plan.name)
+            self.progress.environment(plan.name, f"failed: {info.error}")
+            self._record(cells, [CellResult(cell, "fail", Reason.ENVIRONMENT_FAILED, "the environment did not start",
+                                            "read the environment's logs", (info.error,), "", "", 0.0)
+                                 for cell in group.cells])
             return info, cells
         info.entry = str(env.entry)
         info.logs = {name: str(path) for name, path in env.logs.items()}
+        with self._lock:
+            self._running[position] = env
         try:
             if self.scans is not None:
                 self.progress.environment(plan.name, "scanning TLS")
-                info.scan = scan_environment(env, self.scans.scan)
+                try:
+                    info.scan = scan_environment(env, self.scans.scan)
+                except Exception as exc:  # noqa: BLE001 - the cells still run, without the scan's help
+                    info.error = info.error or f"the TLS scan failed: {self.crashed(exc, plan.name)}"
             accepts = info.scan.accepts() if info.scan and not info.scan.error else None
             self.progress.environment(plan.name, "running")
-            cells = self.run_cells(env, group.cells, accepts)
+            self.run_cells(env, group.cells, accepts, cells)
             info.findings = [prove(f, cells) for f in group.findings]
         finally:
+            with self._lock:
+                self._running.pop(position, None)
             self.progress.environment(plan.name, "stopping")
             self._tear_down(env, info)
         return info, cells
 
-    def run_cells(self, env: RunningEnvironment, cells: list[Cell],
-                  accepts: dict[str, tuple[str, ...]] | None) -> list[CellResult]:
+    def run_cells(self, env: RunningEnvironment, cells: list[Cell], accepts: dict[str, tuple[str, ...]] | None,
+                  into: list[CellResult] | None = None) -> list[CellResult]:
         """The cells of a running environment in order (a soak runs them again and again on the same one);
-        once a component has stopped, every later cell says so instead of a diagnosis of its own."""
+        once a component has stopped, every later cell says so instead of a diagnosis of its own; once the
+        run's deadline has passed, every later cell is ``timeout``, not run. ``into``: where each result goes
+        as it comes, so a run that stops waiting for this thread keeps what it finished."""
         objects = self.out / "objects" / env.plan.key
         gone: str | None = None
-        results: list[CellResult] = []
+        results = [] if into is None else into
         for cell in cells:
             if self.cancelled.is_set():
                 raise _Cancelled
+            if self.deadlines.passed():
+                self._record(results, [not_run(cell, self.deadlines)])
+                continue
             target = target_of(env)  # a fault cell's restarted container listens on another host port
-            ran = run_cell(cell, env, target, self.clients, objects, accepts, self.backend) if gone is None else None
-            if gone is None and ran is not None and ran.actual != "pass":
+            try:
+                ran = run_cell(cell, env, target, self.clients, objects, accepts, self.backend,
+                               self.deadlines) if gone is None else None
+            except Exception as exc:  # noqa: BLE001 - this cell's error; the next cells still run
+                self._record(results, [failed(cell, self.crashed(exc, cell.id))])
+                continue
+            stopped_by_us = ran is not None and ran.deadline is not None  # the client, not the path, was stopped
+            if gone is None and ran is not None and ran.actual != "pass" and not stopped_by_us:
                 # A pass shows the path was up; asking the backend after every cell cost a Docker list call each.
                 gone = self.backend.exited(env)
             # A fault injected on purpose is the cell's subject, not a component that died on its own.
             if gone is None and ran is not None and ran.reason in PATH_BROKE and ran.fault is None \
-                    and not ran.facts.proxy_logged_no_route:
+                    and not stopped_by_us and not ran.facts.proxy_logged_no_route:
                 gone = dying_component(self.backend, env, target)
             cr = ran if ran is not None and (gone is None or ran.actual == "pass") else stopped(cell, gone, ran)
-            results.append(cr)
-            self.progress.cell_done(cr)
+            self._record(results, [cr])
         return results
+
+    def _record(self, into: list[CellResult], done: list[CellResult]) -> None:
+        for cr in done:
+            with self._lock:
+                into.append(cr)
+            self.progress.cell_done(cr)
+
+    def crashed(self, exc: BaseException, where: str) -> str:
+        return crashed(self.out, exc, where)
+
+    def abandon(self, position: int, group: _EnvGroup, versions: dict[str, list[str]], error: str | None = None
+                ) -> tuple[EnvironmentInfo, list[CellResult]]:
+        """An environment whose thread did not end within STUCK_GRACE_S of the run's deadline (or never started
+        for one that did not), or ended in an ``error`` of dicomtls's own: the cells it finished, the others
+        ``timeout`` and not run (or failed with the error), and its environment stopped from here if it runs."""
+        with self._lock:
+            info, done = self._partial.get(position, (_environment_info(position, group, versions), []))
+            env = self._running.pop(position, None)
+            done = list(done)
+        if env is not None:
+            self._tear_down(env, info)
+        finished = {id(cr.cell) for cr in done}
+        left = [cell for cell in group.cells if id(cell) not in finished]
+        if error is not None:
+            info.error = info.error or error
+            return info, done + [failed(cell, error) for cell in left]
+        info.error = info.error or (f"still busy {STUCK_GRACE_S:g} s after the run's deadline: left unfinished"
+                                    + (" and stopped" if env is not None else ""))
+        return info, done + [not_run(cell, self.deadlines) for cell in left]
 
     def _tear_down(self, env: RunningEnvironment, info: EnvironmentInfo) -> None:
         """Stop the environment and keep its logs in the background: the next one starts meanwhile."""
         def stop() -> None:
-            self.backend.stop(env)
-            info.logs = keep_logs(env, self.out, self.log_dirs[env.plan.key])
+            try:
+                self.backend.stop(env)
+                info.logs = keep_logs(env, self.out, self.log_dirs[env.plan.key])
+            except Exception as exc:  # noqa: BLE001 - reported with the environment, not lost with the thread
+                info.error = info.error or f"teardown failed: {self.crashed(exc, env.plan.name)}"
             self.progress.environment(env.plan.name, "stopped")
 
         thread = threading.Thread(target=stop, name=f"teardown-{env.plan.name}")
         with self._lock:
-            self._teardowns.append(thread)
+            self._teardowns.append((thread, info))
         thread.start()
 
     def teardowns_done(self) -> None:
+        """Every teardown has ended, or the one that did not within TEARDOWN_TIMEOUT_S is its environment's error."""
         with self._lock:
             pending = list(self._teardowns)
-        for thread in pending:
-            thread.join()
+        until = time.monotonic() + TEARDOWN_TIMEOUT_S
+        for thread, info in pending:
+            thread.join(max(0.0, until - time.monotonic()))
+            if thread.is_alive():
+                info.error = info.error or f"its teardown did not end within {TEARDOWN_TIMEOUT_S:g} s"
+
+
+ERRORS_LOG = "dicomtls-errors.log"
+_ERRORS_LOG_LOCK = threading.Lock()
+
+
+def crashed(out: Path, exc: BaseException, where: str) -> str:
+    """dicomtls's own failure at ``where`` (an exception in a runner's thread): its first line for the reports,
+    its traceback appended to OUT/logs/dicomtls-errors.log."""
+    said = str(exc).strip()
+    first = f"{type(exc).__name__}: {said.splitlines()[0]}" if said else type(exc).__name__
+    log = out / "logs" / ERRORS_LOG
+    with _ERRORS_LOG_LOCK:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as f:
+            f.write(f"{where}: {first}\n{''.join(traceback.format_exception(exc))}\n")
+    return f"{first} (traceback in logs/{ERRORS_LOG})"
+
+
+def _environment_info(position: int, group: _EnvGroup, versions: dict[str, list[str]]) -> EnvironmentInfo:
+    plan = group.plan
+    info = EnvironmentInfo(plan.key, plan.name, group.scenarios, [c.kind for c in plan.components], "",
+                           list(plan.server_names), str(plan.pki.directory), {}, position=position,
+                           versions=joined(versions), unhonoured=list(group.unhonoured),
+                           findings=[prove(f, []) for f in group.findings])
+    if plan.multi_site:
+        info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]
+    return info
+
+
+def not_run(cell: Cell, deadlines: Deadlines) -> CellResult:
+    """A cell the run's deadline left no time for."""
+    summary, fix = deadline_explanation("run", deadlines.run_s, ran=False)
+    return CellResult(cell, "fail", Reason.TIMEOUT, summary, fix, (), "", "", 0.0, deadline="run")
+
+
+def failed(cell: Cell, error: str) -> CellResult:
+    """A cell dicomtls itself failed to run: unknown, with the error, never a verdict on the endpoint."""
+    return CellResult(cell, "fail", Reason.UNKNOWN, f"dicomtls failed while running this cell: {error}",
+                      "this is a bug in dicomtls, not in the endpoint: report it with the traceback", (error,), "", "",
+                      0.0, error=error)
 
 
 PATH_BROKE = frozenset({Reason.TCP_REFUSED, Reason.TLS_NO_MATCHING_SNI, Reason.TLS_HANDSHAKE_FAILED,
@@ -518,9 +654,20 @@ def recount_connections(env: RunningEnvironment, quiet_s: float = 0.3, timeout_s
 
 def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapping[str, Client | None],
              objects: Path, server_accepts: dict[str, tuple[str, ...]] | None = None,
-             backend: Backend | None = None) -> CellResult:
+             backend: Backend | None = None, deadlines: Deadlines | None = None) -> CellResult:
     """``backend``: the environment's, to inject the cell's fault with; then the cell ends with the component
-    back and the object sent again (dicomtls.faults)."""
+    back and the object sent again (dicomtls.faults). ``deadlines``: a cell still running at the cell's (or the
+    run's) deadline has its client stopped and is ``timeout``, with what was seen until then."""
+    with (deadlines or Deadlines()).watch() as watch:
+        result, outcome, cursor = _run_cell(cell, env, target, clients, objects, server_accepts, backend)
+    if watch.passed:
+        return _at_deadline(result, outcome, cursor, watch)
+    return result
+
+
+def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapping[str, Client | None],
+              objects: Path, server_accepts: dict[str, tuple[str, ...]] | None,
+              backend: Backend | None) -> tuple[CellResult, ProbeOutcome, LogCursor]:
     cursor = env.log_cursor()
     began = time.monotonic()
     fault = None
@@ -546,7 +693,19 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mappi
             outcome.sent.path.unlink(missing_ok=True)
     if result.fault is not None:
         result.duration_s = round(time.monotonic() - began, 3)
-    return result
+    return result, outcome, cursor
+
+
+SEEN_LOG_LINES = 10  # of the logs' lines during a cell that a deadline ended, the last ones are its evidence
+
+
+def _at_deadline(result: CellResult, outcome: ProbeOutcome, cursor: LogCursor, watch: CellWatch) -> CellResult:
+    """The cell as its deadline ended it: ``timeout``, with what the client said and the logs gained until then."""
+    summary, fix = deadline_explanation(watch.which, watch.limit_s, ran=True)
+    logged = [f"proxy: {name}: {line}" for name, lines in cursor.new_lines().items() for line in lines]
+    seen = (*(f"client: {line}" for line in outcome.lines), *logged[-SEEN_LOG_LINES:])
+    return replace(result, actual="fail", reason=Reason.TIMEOUT, summary=summary, fix=fix, deadline=watch.which,
+                   evidence=seen or ("nothing: the client said nothing and no log gained a line",))
 
 
 def _after_fault(fault: Injection, env: RunningEnvironment, cell: Cell, outcome: ProbeOutcome,

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from dicomtls.deadlines import bounded
 from dicomtls.dicomdata import TestObject, dataset_digest
 
 
@@ -16,9 +17,13 @@ class StoreCheck:
     detail: str
 
 
-def _request(url: str, data: bytes | None = None, timeout: float = 30.0) -> bytes:
+REST_TIMEOUT_S = 30.0
+
+
+def _request(url: str, data: bytes | None = None, timeout: float = REST_TIMEOUT_S) -> bytes:
+    """One call, waiting no longer than ``timeout`` per socket operation nor past the current cell's deadline."""
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(req, timeout=bounded(timeout)) as resp:  # noqa: S310 - loopback only
         return resp.read()
 
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,12 +35,13 @@ import pydicom
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
 from dicomtls.components import Address
 from dicomtls.corroborate import corroborate
+from dicomtls.deadlines import Deadlines
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.dicomdata import add_source
 from dicomtls.errors import UsageError
 from dicomtls.matrix import (
-    OBSERVE, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, recount_connections, run_cell,
-    wait_through_interrupts,
+    OBSERVE, STUCK_GRACE_S, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, crashed, failed, not_run,
+    recount_connections, run_cell, wait_through_interrupts,
 )
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
@@ -147,11 +149,13 @@ def rest_url(url: str, resolver: Resolver) -> str:
 
 
 def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: Resolver = Resolver(),
-              jobs: int = 1) -> MatrixResult:
+              jobs: int = 1, deadlines: Deadlines | None = None) -> MatrixResult:
     """Scan each endpoint, run every probe cell once against it, and return it all as one matrix result,
     one environment per endpoint; ``jobs`` endpoints at a time (each one's cells in order), reported in the
-    inventory's order."""
+    inventory's order. ``deadlines``: the run's and each cell's, as in a matrix run; an endpoint that fails in
+    dicomtls itself (an exception) is that endpoint's error, its cells unknown."""
     started = time.monotonic()
+    deadlines = deadlines or Deadlines()
     for request in requests:
         if request.store:
             _check_store_file(request.store)
@@ -173,21 +177,38 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
     def one(position: int, request: Request, cells: list[Cell]) -> tuple[EnvironmentInfo, list[CellResult]]:
         info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
                                [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
-        found = _probe_one(request, cells, info, out, progress, clients, resolver,
-                           scans.scan if scans is not None else scan)
+        infos[position] = info
+        try:
+            found = _probe_one(request, cells, info, out, progress, clients, resolver,
+                               scans.scan if scans is not None else scan, deadlines)
+        except Exception as exc:  # noqa: BLE001 - this endpoint's error, the others go on
+            error = crashed(out, exc, request.label)
+            info.error = f"dicomtls failed probing it: {error}"
+            found = [failed(cell, error) for cell in cells]
         for cr in found:
             progress.cell_done(cr)
         return info, found
 
+    infos: dict[int, EnvironmentInfo] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="endpoint")
+    stuck = False
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="endpoint") as pool:
-            futures = [pool.submit(one, position, request, cells)
-                       for position, (request, cells) in enumerate(planned)]
-            for future in futures:
-                info, found = future.result()
-                result.environments.append(info)
-                result.cells += found
+        futures = [pool.submit(one, position, request, cells) for position, (request, cells) in enumerate(planned)]
+        until = deadlines.at + STUCK_GRACE_S
+        for position, future in enumerate(futures):
+            try:
+                info, found = future.result(timeout=max(0.0, until - time.monotonic()))
+            except FutureTimeout:  # past the run's deadline and its grace: reported, not waited for
+                stuck = True
+                request, cells = planned[position]
+                info = infos.get(position) or EnvironmentInfo(request.label, request.label, [SCENARIO], [], "", [],
+                                                              str(out / "pki"), {}, position=position)
+                info.error = f"still busy {STUCK_GRACE_S:g} s after the run's deadline: left unfinished"
+                found = [not_run(cell, deadlines) for cell in cells]
+            result.environments.append(info)
+            result.cells += found
     finally:
+        pool.shutdown(wait=not stuck, cancel_futures=True)
         if scans is not None:
             wait_through_interrupts(scans.close)
         progress.stop()
@@ -197,7 +218,7 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
 
 def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: Path, progress: Progress,
                clients: dict[str, Client | None], resolver: Resolver,
-               scanner: Callable[[Endpoint], ScanResult]) -> list[CellResult]:
+               scanner: Callable[[Endpoint], ScanResult], deadlines: Deadlines) -> list[CellResult]:
     """One endpoint's scan and cells; a name that does not resolve fails every cell for that reason."""
     try:
         address = resolver.address(request.host, request.port)
@@ -221,5 +242,6 @@ def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: 
     recount_connections(env)
     accepts = info.scan.accepts() if not info.scan.error else None
     progress.environment(request.label, "probing")
-    found = [run_cell(cell, env, target, clients, out / "objects" / request.label, accepts) for cell in cells]
+    found = [run_cell(cell, env, target, clients, out / "objects" / request.label, accepts, deadlines=deadlines)
+             if not deadlines.passed() else not_run(cell, deadlines) for cell in cells]
     return corroborate(found, info.scan)

@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.table import Table
 
 from dicomtls.backends import Backend, RunningEnvironment
+from dicomtls.deadlines import Deadlines
 from dicomtls.matrix import (CellResult, _Runner, keep_logs, log_directories, plan_environments, scan_environment,
                              start_environment)
 from dicomtls.probes import Client
@@ -125,11 +126,13 @@ def _still_listening(port: int) -> bool:
 
 
 def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jobs: int,
-             say: Callable[[str], None]) -> SoakResult:
+             say: Callable[[str], None], deadlines: Deadlines | None = None) -> SoakResult:
     """Start the scenario's environments once, run all their cells round after round until ``minutes`` are up
     (at least twice), sampling each component's memory after every round; then stop everything and look for
-    what is left of it."""
+    what is left of it. ``deadlines``: the whole soak's (its minutes included) and each cell's; a soak the run's
+    deadline ends has stopped early, with the cells it left as timeout."""
     began = time.monotonic()
+    deadlines = deadlines or Deadlines().longer(minutes * 60)
     groups = plan_environments([scenario], out / "pki")
     dcmtk_cells = [c for g in groups for c in g.cells if c.probe.client == "dcmtk"]
     dcmtk = Dcmtk(installed=backend.name == "local") if dcmtk_cells else None
@@ -137,7 +140,8 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
         dcmtk.check({(c.probe.client_version, c.probe.profile) for c in dcmtk_cells})
     clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
     log_dirs = log_directories(groups)
-    runner = _Runner(backend, _Quiet(say), clients, out, log_dirs, scans=None)  # it scans each environment once itself
+    runner = _Runner(backend, _Quiet(say), clients, out, log_dirs, scans=None,  # it scans each environment once itself
+                     deadlines=deadlines)
     result = SoakResult(scenario.name, backend.name, minutes)
     result.cells = [CellHistory(c.id) for g in groups for c in g.cells]
     history = {h.id: h for h in result.cells}
@@ -146,7 +150,7 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
     # Local processes die with the thread that started them: these threads live until the environments stop.
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(groups), jobs)), thread_name_prefix="environment")
     try:
-        futures = [pool.submit(start_environment, backend, g.plan, runner.cancelled.is_set) for g in groups]
+        futures = [pool.submit(start_environment, backend, g.plan, runner.cancelled.is_set, deadlines) for g in groups]
         failure: BaseException | None = None
         for future in futures:
             try:
@@ -181,6 +185,8 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
             say(f"round {result.rounds}: {len(result.cells)} cells, {changed} changed, {unexpected} unexpected, "
                 f"{time.monotonic() - began:.0f}s")
             result.stopped = next((gone for env in envs if (gone := backend.exited(env))), None)
+            if result.stopped is None and deadlines.passed():
+                result.stopped = f"the run's deadline of {deadlines.run_s:g} s passed (--timeout run=SECONDS)"
             if result.stopped:
                 break
     except BaseException:

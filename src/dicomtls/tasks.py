@@ -15,6 +15,7 @@ from invoke import Collection, Exit
 from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import EnvironmentFailed
 from dicomtls.command import Port, task
+from dicomtls.deadlines import TIMEOUT_HELP
 from dicomtls.errors import UsageError
 
 
@@ -46,24 +47,27 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
         "try-fixes": "then try each failing cell's fix candidates on a copy of its config and write the proven ones "
                      "as patches under OUT/fixes/ (what `invoke fix` does)",
+        "timeout": TIMEOUT_HELP,
     },
 )
 def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-           jobs="auto", try_fixes=False):
+           jobs="auto", try_fixes=False, timeout=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
-    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes)
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes,
+                    timeout)
     if code:
         raise Exit(code=code)
 
 
 @task(iterable=["scenario"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
 def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-        jobs="auto"):
+        jobs="auto", timeout=None):
     """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
 
     Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
     the changed client against the unchanged environment."""
-    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True)
+    code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True,
+                    timeout)
     if code:
         raise Exit(code=code)
 
@@ -204,15 +208,16 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
                      "check every host's DICOM endpoint from its dicomtls_* variables, instead of --target",
         "limit": "with --inventory: only the hosts or groups this Ansible pattern selects (e.g. 'bhs:!staging')",
         "jobs": "with --inventory: hosts to probe at the same time, or auto (default)",
+        "timeout": TIMEOUT_HELP,
     },
     iterable=["log", "resolve"],
 )
 def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
-          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto"):
+          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto", timeout=None):
     """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
     SNI, certificate and profile, and scan them."""
     code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
-                    log or None, resolve or None, inventory, limit, jobs)
+                    log or None, resolve or None, inventory, limit, jobs, timeout)
     if code:
         raise Exit(code=code)
 
@@ -254,11 +259,12 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
           "minutes": "how long to repeat them (a decimal is fine: 0.3 is 18 seconds); at least two rounds run",
           "out": "directory for soak.json, logs/ and the PKI (default: out)",
           "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
-          "jobs": "environments whose cells run at the same time, or auto (default)"},
+          "jobs": "environments whose cells run at the same time, or auto (default)",
+          "timeout": f"{TIMEOUT_HELP}; the soak's minutes come on top of run="},
 )
-def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto"):
+def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto", timeout=None):
     """Repeat a scenario's cells for N minutes: changed cells, memory per component, leftovers; exit 1 on any."""
-    code = _guarded(app.soak, scenario, minutes, out, backend, jobs)
+    code = _guarded(app.soak, scenario, minutes, out, backend, jobs, timeout)
     if code:
         raise Exit(code=code)
 

@@ -23,6 +23,7 @@ remove what a killed run left behind.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
@@ -39,6 +40,7 @@ from typing import Any
 from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
                                stopped_on_failure)
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
+from dicomtls.deadlines import bounded
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
 from dicomtls.images import LABEL, ImageSpec, ensure_image, spec_for, _client, _exists
@@ -595,8 +597,9 @@ class DockerCommandHost:
         return f"{_CLIENT_MOUNT}/{self.links.name}/{name}"
 
     def run(self, argv: list[str], timeout_s: float) -> CommandResult:
-        # dcmtk's own -to/-ta/-td bound the run; `timeout` is the backstop that timeout_s asks for.
-        code, output = self.container.exec_run(["timeout", str(int(timeout_s)), *argv])
+        # dcmtk's own -to/-ta/-td bound the run; `timeout` is the backstop that timeout_s asks for, no later than
+        # the cell's deadline (`timeout 0` would be none at all).
+        code, output = self.container.exec_run(["timeout", str(max(1, math.ceil(bounded(timeout_s)))), *argv])
         text = output.decode(errors="replace") if output else ""
         if code == 124:
             text += f"\n{Path(argv[0]).name} timed out after {timeout_s:.0f}s"

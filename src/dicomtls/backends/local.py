@@ -26,6 +26,7 @@ from pathlib import Path
 from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
                                stopped_on_failure)
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
+from dicomtls.deadlines import bounded, stopped_at_deadline
 from dicomtls.errors import UsageError
 from dicomtls.pki import ServerIdentity
 
@@ -300,12 +301,22 @@ def stop_processes(records: list[LocalProcess], grace_s: float = 5.0) -> None:
             os.killpg(record.pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
-    while signalled:
-        for record in signalled:
+    _wait_gone(signalled)
+
+
+KILL_WAIT_S = 10.0
+"""How long a SIGKILLed process may take to be gone: at once, unless the kernel holds it in an uninterruptible wait
+(a hung disk or mount), which no signal ends; the teardown moves on and the leftover check reports it."""
+
+
+def _wait_gone(records: list[LocalProcess]) -> None:
+    deadline = time.monotonic() + KILL_WAIT_S
+    while records and time.monotonic() < deadline:
+        for record in records:
             _reap(record.pid)
-        signalled = [r for r in signalled if r.alive()]
-        if signalled:
-            time.sleep(0.02)
+        records = [r for r in records if r.alive()]
+        if records:
+            time.sleep(0.01)
 
 
 def _live_stats() -> Iterator[tuple[int, list[str]]]:
@@ -351,10 +362,7 @@ def kill_processes(records: list[LocalProcess]) -> None:
                 os.killpg(record.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    while pending := [r for r in records if r.alive()]:
-        for record in pending:
-            _reap(record.pid)
-        time.sleep(0.01)
+    _wait_gone(records)
 
 
 def _launch(relaunch: _Relaunch, log_mode: str) -> subprocess.Popen[bytes]:
@@ -407,15 +415,21 @@ class LocalCommandHost:
         return str(host_path)
 
     def run(self, argv: list[str], timeout_s: float) -> CommandResult:
-        # A process group of its own, ended whole: a client's helpers (a stunnel sidecar) never outlive it.
+        # A process group of its own, ended whole: a client's helpers (a stunnel sidecar) never outlive it; the
+        # cell's deadline ends it the same way (its output so far is kept for the evidence).
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 text=True, start_new_session=True)
+        limit = bounded(timeout_s)
         try:
-            out, err = proc.communicate(timeout=timeout_s)
+            with stopped_at_deadline(lambda: os.killpg(proc.pid, signal.SIGKILL)):
+                out, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            partial, _ = proc.communicate()
-            return CommandResult(-1, f"{partial}\n{Path(argv[0]).name} timed out after {timeout_s:.0f}s")
+            try:
+                partial, _ = proc.communicate(timeout=KILL_WAIT_S)
+            except subprocess.TimeoutExpired:  # a descendant left the group and holds the pipe: its words are lost
+                partial = ""
+            return CommandResult(-1, f"{partial}\n{Path(argv[0]).name} timed out after {limit:.0f}s")
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from dicomtls.backends import Backend
+from dicomtls.deadlines import Deadlines
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.fixes import envoy_bootstrap, istio, options, patch, sidecar, traefik
@@ -187,8 +188,9 @@ def _verdicts(before: EnvironmentInfo | None, after: EnvironmentInfo | None) -> 
 
 
 def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backend: Backend, progress: Progress,
-              jobs: int = 1, manifests_root: Path | None = None) -> FixReport:
-    """For every failing cell of ``result`` (a run of ``scenarios`` into ``out``), each candidate's outcome."""
+              jobs: int = 1, manifests_root: Path | None = None, deadlines: Deadlines | None = None) -> FixReport:
+    """For every failing cell of ``result`` (a run of ``scenarios`` into ``out``), each candidate's outcome;
+    ``deadlines``: the whole task's, which the candidates' run shares with the matrix before it."""
     by_name = {s.name: s for s in scenarios}
     fixes_dir = out / "fixes"
     shutil.rmtree(fixes_dir, ignore_errors=True)  # no patch of an earlier run may pass for this one's
@@ -202,7 +204,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
     repeated = {e for _, e in env_names if len({s for s, n in set(env_names) if n == e}) > 1}
     docker = backend.name == "docker"
     for r in result.cells:
-        if r.actual != "fail" or r.reason in (None, Reason.ENVIRONMENT_FAILED):
+        if r.actual != "fail" or r.reason in (None, Reason.ENVIRONMENT_FAILED) or r.deadline or r.error:
             continue
         scenario, probe = by_name[r.cell.scenario], r.cell.probe
         env = scenario.environment(r.cell.environment)
@@ -239,7 +241,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
                 extra.append(_only(scenario, env, name, [_group(p, env_name) for p in missing]))
             except ValidationError as exc:  # a changed probe the scenario model refuses: a bug in the candidates
                 raise UsageError(f"fix: cannot run the changed clients of {env_name}: {exc}") from None
-    ran = run_matrix(extra, fixes_dir / "run", backend, progress, jobs=jobs) if extra else None
+    ran = run_matrix(extra, fixes_dir / "run", backend, progress, jobs=jobs, deadlines=deadlines) if extra else None
     report.broken = [f"{i.name} ({i.error})" for i in ran.environments if i.error] if ran else []
     after = {(c.cell.scenario, c.cell.probe): c for c in ran.cells} if ran else {}
     proven: set[tuple[str, str, str]] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pynetdicom import AE, evt
 from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from dicomtls.deadlines import stopped_at_deadline
 from dicomtls.dicomdata import make_object
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target, common_name
 from dicomtls.profiles import python_context, python_offer
@@ -67,6 +69,33 @@ def tls_context(target: Target, probe: Probe) -> tuple[ssl.SSLContext, str | Non
     return ctx, server_hostname
 
 
+class _StoppableAE(AE):
+    """An AE whose connections another thread can cut. At a cell's deadline, shutting its sockets down ends a TLS
+    handshake, an ACSE or a DIMSE wait at once; pynetdicom's own abort cannot, for an association still being
+    negotiated is no running thread yet, and its socket is reached only here, where pynetdicom creates it."""
+
+    def __init__(self, ae_title: str) -> None:
+        super().__init__(ae_title=ae_title)
+        self._sockets: list[Any] = []
+        self._guard = threading.Lock()
+
+    def _create_socket(self, assoc: Any, address: Any, tls_args: Any) -> Any:
+        sock = super()._create_socket(assoc, address, tls_args)
+        with self._guard:
+            self._sockets.append(sock)
+        return sock
+
+    def cut(self) -> None:
+        with self._guard:
+            sockets = [s.socket for s in self._sockets if s.socket is not None]
+        for raw in sockets:
+            try:
+                # socket.socket's own shutdown: an SSLSocket's would drop its TLS state under the thread using it.
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
+            except OSError:
+                pass  # not connected yet, or closed already
+
+
 @dataclass(frozen=True)
 class Pynetdicom:
     def version(self) -> str:
@@ -76,7 +105,7 @@ class Pynetdicom:
             while_sending: Callable[[], None] | None = None) -> ProbeOutcome:
         """``while_sending``: called once, on the association's own thread, right after the first fragment of a
         C-STORE's dataset went out: the rest waits until it returns, so what it does happens mid-transfer."""
-        ae = AE(ae_title=CALLING_AET)
+        ae = _StoppableAE(CALLING_AET)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
         ae.connection_timeout = 5
         sent = None
@@ -98,30 +127,31 @@ class Pynetdicom:
         threads = {threading.current_thread().name}
         notes: list[str] = []
         try:
-            # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
-            assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
-                                 tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args),
-                                 evt_handlers=_on_first_dataset_fragment(while_sending))
-            threads |= {assoc.name, assoc.dul.name}
-            if assoc.is_established:
-                stage = "dimse"
-                peer = _peer_certificate(assoc)
-                try:
-                    status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
-                finally:
-                    assoc.release()
-                code = getattr(status, "Status", None)
-                if code == 0x0000:
-                    ok, stage = True, "done"
-                else:
-                    notes.append(
-                        f"DIMSE status {code:#06x}" if code is not None else "no DIMSE response (connection lost)"
-                    )
-            elif assoc.is_rejected:
-                stage = "associate"
-                notes.append("Association Rejected")
-            elif assoc.is_aborted:
-                notes.append("Association Aborted")
+            with stopped_at_deadline(ae.cut):  # the cell's deadline cuts its connection
+                # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
+                assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
+                                     tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args),
+                                     evt_handlers=_on_first_dataset_fragment(while_sending))
+                threads |= {assoc.name, assoc.dul.name}
+                if assoc.is_established:
+                    stage = "dimse"
+                    peer = _peer_certificate(assoc)
+                    try:
+                        status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
+                    finally:
+                        assoc.release()
+                    code = getattr(status, "Status", None)
+                    if code == 0x0000:
+                        ok, stage = True, "done"
+                    else:
+                        notes.append(
+                            f"DIMSE status {code:#06x}" if code is not None else "no DIMSE response (connection lost)"
+                        )
+                elif assoc.is_rejected:
+                    stage = "associate"
+                    notes.append("Association Rejected")
+                elif assoc.is_aborted:
+                    notes.append("Association Aborted")
         finally:
             _LOGGER.removeHandler(capture)
             ae.shutdown()

@@ -223,8 +223,9 @@ def _print_unexpected(r: CellResult, console: Console) -> None:
         console.print(Text(f"‼ {r.cell.id}: passed, but the scenario expects {r.cell.expected_reason}",
                            style="bold red"))
         return
-    want = "pass" if r.cell.expected == "pass" else str(r.cell.expected_reason)
-    console.print(Text(f"‼ {r.cell.id}: {r.reason}, expected {want}", style="bold red"))
+    want = {"pass": "pass", OBSERVE: "an outcome"}.get(r.cell.expected, str(r.cell.expected_reason))
+    said = f"{r.reason}, expected {want}" if r.deadline is None else f"{r.reason} at the {r.deadline}'s deadline"
+    console.print(Text(f"‼ {r.cell.id}: {said}", style="bold red"))
     console.print(f"    why: {r.summary}", highlight=False, markup=False)
     console.print(f"    fix: {r.fix}", highlight=False, markup=False)
     for line in r.evidence:

@@ -34,6 +34,8 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "expected_site": c.expected_site,
         "site": r.site,
         "certificate": r.certificate,
+        "deadline": r.deadline,
+        "error": redact(r.error) if r.error else None,
         "fault_report": {k: redact(v) if isinstance(v, str) else v for k, v in asdict(r.fault).items()}
         if r.fault else None,
     }
