@@ -21,6 +21,7 @@ from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.matrix import MatrixResult, auto_jobs, plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
+from dicomtls.probes.clients import COMMAND_LINE
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
@@ -285,7 +286,7 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
                     if built.options.image is not None:
                         continue  # pulled when a run needs it, never built: `images` stays offline
                     specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
-            if any(c.probe.client in ("dcmtk", "dcmtk-stunnel") for c in scenario.cells()):
+            if any(c.probe.client in COMMAND_LINE for c in scenario.cells()):
                 specs.append(spec_for("dcmtk", None))
     for spec in dict.fromkeys(specs):
         say(f"{ensure_image(spec, say)} ready")

@@ -21,9 +21,7 @@ from rich.table import Table
 from dicomtls.backends import Backend, RunningEnvironment
 from dicomtls.matrix import (CellResult, _Runner, keep_logs, log_directories, plan_environments, scan_environment,
                              start_environment)
-from dicomtls.probes import Client
-from dicomtls.probes.dcmtk import Dcmtk
-from dicomtls.probes.pynetdicom import Pynetdicom
+from dicomtls.probes.clients import clients_for
 from dicomtls.scenario import Scenario
 
 MIN_ROUNDS = 2  # one round has nothing to differ from
@@ -131,13 +129,10 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
     what is left of it."""
     began = time.monotonic()
     groups = plan_environments([scenario], out / "pki")
-    dcmtk_cells = [c for g in groups for c in g.cells if c.probe.client == "dcmtk"]
-    dcmtk = Dcmtk(installed=backend.name == "local") if dcmtk_cells else None
-    if dcmtk is not None:
-        dcmtk.check({(c.probe.client_version, c.probe.profile) for c in dcmtk_cells})
-    clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    clients = clients_for((c.probe for g in groups for c in g.cells), installed=backend.name == "local")
     log_dirs = log_directories(groups)
-    runner = _Runner(backend, _Quiet(say), clients, out, log_dirs, scans=None)  # it scans each environment once itself
+    # scans=None: it scans each environment once itself
+    runner = _Runner(backend, _Quiet(say), clients.by_name, out, log_dirs, scans=None)
     result = SoakResult(scenario.name, backend.name, minutes)
     result.cells = [CellHistory(c.id) for g in groups for c in g.cells]
     history = {h.id: h for h in result.cells}
