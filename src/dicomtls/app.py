@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from dicomtls.backends import EnvironmentFailed, get_backend, release, state_dir
+from dicomtls.backends import get_backend, release, state_dir
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
 from dicomtls.checks import is_check
@@ -206,10 +206,11 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
     loaded = load_scenarios(scenarios)
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
+    console = _console()
+    loaded = runnable(loaded, chosen.name, explicit=True, say=console.print)
     groups = plan_environments(loaded, out_path / "pki")
     if port is not None and len(groups) > 1:
         raise UsageError(f"--port fixes one entry port but the scenarios start {len(groups)} environments: drop --port")
-    console = _console()
     started: list[dict[str, Any]] = []
     try:
         with interruptible():
@@ -236,7 +237,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                 started.append(record)
                 state.parent.mkdir(parents=True, exist_ok=True)
                 state.write_text(json.dumps(started, indent=2))
-    except (EnvironmentFailed, KeyboardInterrupt):
+    except BaseException:  # whatever stops the start (a version this machine lacks, Ctrl-C): nothing is left up
         down()
         raise
     for r in started:
