@@ -506,12 +506,12 @@ def bench_load(runs: str | int, backends: list[str] | None, out: str, concurrenc
     return result.exit_code
 
 
-def soak(scenario: str | None, minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto") -> int:
-    """Repeat one scenario's cells for ``minutes`` on one set of environments; 1 when a cell changed its outcome
+def soak(scenarios: list[str], minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto") -> int:
+    """Repeat the scenarios' cells for ``minutes`` on one set of environments; 1 when a cell changed its outcome
     or was not as expected, a component stopped, or anything was left after teardown."""
     from dicomtls import soak as soaking
 
-    if not scenario:
+    if not scenarios:
         raise UsageError("name the scenario to soak: invoke soak --scenario NAME --minutes N")
     try:
         length = float(minutes)
@@ -520,14 +520,14 @@ def soak(scenario: str | None, minutes: str | float, out: str, backend: str | No
     if not length > 0:
         raise UsageError(f"--minutes {minutes}: give how long to soak, in minutes (e.g. 5 or 0.5)")
     parallel = parse_jobs(jobs)
-    loaded = load_scenarios([scenario])
+    loaded = load_scenarios(scenarios)
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     loaded = runnable(loaded, chosen.name, explicit=True, say=print)
     console = _console()
     say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
     with interruptible():
-        result = soaking.run_soak(loaded[0], out_path, chosen, length, parallel, say)
+        result = soaking.run_soak(loaded, out_path, chosen, length, parallel, say)
     for table in soaking.tables(result):
         console.print(table)
     soaking.write(result, out_path / "soak.json")

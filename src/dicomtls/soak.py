@@ -1,4 +1,4 @@
-"""Soak: a scenario's cells again and again for minutes on one set of environments.
+"""Soak: scenarios' cells again and again for minutes on one set of environments.
 
 A matrix starts every environment fresh, so it cannot see what only time shows: a cell that passes on a fresh
 proxy and fails on a tired one, a component whose memory keeps growing, a teardown that leaves something behind
@@ -69,7 +69,7 @@ class MemoryTrend:
 
 @dataclass
 class SoakResult:
-    scenario: str
+    scenario: str  # the scenarios' names, comma-separated
     backend: str
     minutes: float
     rounds: int = 0
@@ -122,18 +122,18 @@ def _still_listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jobs: int,
+def run_soak(scenarios: list[Scenario], out: Path, backend: Backend, minutes: float, jobs: int,
              say: Callable[[str], None]) -> SoakResult:
-    """Start the scenario's environments once, run all their cells round after round until ``minutes`` are up
-    (at least twice), sampling each component's memory after every round; then stop everything and look for
-    what is left of it."""
+    """Start the scenarios' environments once (one per environment they share, as a matrix does), run all their
+    cells round after round until ``minutes`` are up (at least twice), sampling each component's memory after
+    every round; then stop everything and look for what is left of it."""
     began = time.monotonic()
-    groups = plan_environments([scenario], out / "pki")
+    groups = plan_environments(scenarios, out / "pki")
     clients = clients_for((c.probe for g in groups for c in g.cells), installed=backend.name == "local")
     log_dirs = log_directories(groups)
     # scans=None: it scans each environment once itself
     runner = _Runner(backend, _Quiet(say), clients.by_name, out, log_dirs, scans=None)
-    result = SoakResult(scenario.name, backend.name, minutes)
+    result = SoakResult(", ".join(s.name for s in scenarios), backend.name, minutes)
     result.cells = [CellHistory(c.id) for g in groups for c in g.cells]
     history = {h.id: h for h in result.cells}
     envs: list[RunningEnvironment] = []
@@ -158,10 +158,11 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
         for env in envs:
             scanned = scan_environment(env)
             accepts.append(None if scanned.error else scanned.accepts())
-        trends = {(env.plan.name, name): MemoryTrend(env.plan.name, name) for env in envs
+        # By the environment's log directory: unique where two scenarios' environments share a name.
+        trends = {(log_dirs[env.plan.key], name): MemoryTrend(log_dirs[env.plan.key], name) for env in envs
                   for name in backend.memory(env)}
         result.memory = list(trends.values())
-        _sample(backend, envs, trends)
+        _sample(backend, envs, trends, log_dirs)
         deadline = began + minutes * 60
         while result.rounds < MIN_ROUNDS or time.monotonic() < deadline:
             rounds = pool.map(lambda i: runner.run_cells(envs[i], groups[i].cells, accepts[i]), range(len(envs)))
@@ -171,7 +172,7 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
                     history[cr.cell.id].outcomes.append(outcome(cr))
                     if cr.verdict != "ok":
                         history[cr.cell.id].unexpected_rounds.append(result.rounds)
-            _sample(backend, envs, trends)
+            _sample(backend, envs, trends, log_dirs)
             changed, unexpected = len(result.changed), len(result.unexpected)
             say(f"round {result.rounds}: {len(result.cells)} cells, {changed} changed, {unexpected} unexpected, "
                 f"{time.monotonic() - began:.0f}s")
@@ -182,9 +183,13 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
         runner.cancelled.set()  # cells in flight on other threads stop at their next one
         raise
     finally:
-        for env in envs:
+        def stop(env: RunningEnvironment) -> None:
             backend.stop(env)
             keep_logs(env, out, log_dirs[env.plan.key])
+
+        # Side by side, as a matrix's teardowns: one after another, each waited out its Orthanc's 2 s stop.
+        with ThreadPoolExecutor(max_workers=max(1, len(envs)), thread_name_prefix="teardown") as stopping:
+            list(stopping.map(stop, envs))
         pool.shutdown(wait=True)
         backend.finish()
         for handles, workdir, ports in remains:
@@ -195,11 +200,12 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
     return result
 
 
-def _sample(backend: Backend, envs: list[RunningEnvironment], trends: dict[tuple[str, str], MemoryTrend]) -> None:
+def _sample(backend: Backend, envs: list[RunningEnvironment], trends: dict[tuple[str, str], MemoryTrend],
+            log_dirs: dict[str, str]) -> None:
     for env in envs:
         for name, resident in backend.memory(env).items():
-            if (env.plan.name, name) in trends:
-                trends[(env.plan.name, name)].samples.append(resident)
+            if (log_dirs[env.plan.key], name) in trends:
+                trends[(log_dirs[env.plan.key], name)].samples.append(resident)
 
 
 def tables(result: SoakResult) -> list[Table]:
