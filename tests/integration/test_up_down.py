@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,14 +57,27 @@ def test_up_whose_second_environment_cannot_start_here_stops_the_first(tmp_path:
         "expect:\n"
         "  - { match: {}, outcome: pass }\n"
     )
-    up = run_invoke(["up", "--scenario", str(scenario), "--backend", "local", "--out", str(tmp_path / "out")],
-                    tmp_path)
-    assert_one_line_error(up, "orthanc 1.12.7 is asked for")
-    assert "starting orthanc-here" in up.stdout
-    assert not (tmp_path / "state" / "dicomtls" / "up.json").exists()
+    with down_after_a_failure(tmp_path):
+        up = run_invoke(["up", "--scenario", str(scenario), "--backend", "local", "--out", str(tmp_path / "out")],
+                        tmp_path)
+        assert_one_line_error(up, "orthanc 1.12.7 is asked for")
+        assert "starting orthanc-here" in up.stdout
+        assert not (tmp_path / "state" / "dicomtls" / "up.json").exists()
 
 
 def test_up_of_a_scenario_this_backend_cannot_run_starts_nothing(tmp_path: Path, clean_slate: Path) -> None:
-    up = run_invoke(["up", "--scenario", "versions", "--backend", "local", "--out", str(tmp_path / "out")], tmp_path)
-    assert_one_line_error(up, "versions runs on docker", "--backend docker")
-    assert "starting" not in up.stdout
+    with down_after_a_failure(tmp_path):
+        up = run_invoke(["up", "--scenario", "versions", "--backend", "local", "--out", str(tmp_path / "out")],
+                        tmp_path)
+        assert_one_line_error(up, "versions runs on docker", "--backend docker")
+        assert "starting" not in up.stdout
+
+
+@contextmanager
+def down_after_a_failure(tmp_path: Path) -> Iterator[None]:
+    """What a failing `up` left stays for the test to see, then goes: nothing outlives the test either way."""
+    try:
+        yield
+    finally:
+        if (tmp_path / "state" / "dicomtls" / "up.json").exists():
+            run_invoke(["down"], tmp_path)
