@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from dicomtls.backends import EnvironmentFailed, get_backend, release, state_dir
+from dicomtls.backends import get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
@@ -22,6 +22,7 @@ from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.matrix import MatrixResult, auto_jobs, plan_environments, run_matrix, start_environment
 from dicomtls.pki import PkiSpec, ensure_pki
+from dicomtls.probes.clients import COMMAND_LINE
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
@@ -208,10 +209,11 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
     loaded = load_scenarios(scenarios)
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
+    console = _console()
+    loaded = runnable(loaded, chosen.name, explicit=True, say=console.print)
     groups = plan_environments(loaded, out_path / "pki")
     if port is not None and len(groups) > 1:
         raise UsageError(f"--port fixes one entry port but the scenarios start {len(groups)} environments: drop --port")
-    console = _console()
     started: list[dict[str, Any]] = []
     try:
         with interruptible():
@@ -238,7 +240,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                 started.append(record)
                 state.parent.mkdir(parents=True, exist_ok=True)
                 state.write_text(json.dumps(started, indent=2))
-    except (EnvironmentFailed, KeyboardInterrupt):
+    except BaseException:  # whatever stops the start (a version this machine lacks, Ctrl-C): nothing is left up
         down()
         raise
     for r in started:
@@ -267,7 +269,12 @@ def down() -> int:
         records = json.loads(state.read_text())
     except (OSError, ValueError):
         raise UsageError(f"{state} is unreadable: stop the processes by hand, then delete it") from None
-    stopped = sum(release(record["backend"], record.get("handles", [])) for record in records)
+    # Every environment of a backend at once: one after another, each waited out its Orthanc's 2 s stop (52 s
+    # after an `up` of the default scenarios' 20 environments).
+    handles: dict[str, list[dict[str, object]]] = {}
+    for record in records:
+        handles.setdefault(record["backend"], []).extend(record.get("handles", []))
+    stopped = sum(release(backend, found) for backend, found in handles.items())
     state.unlink()
     return stopped
 
@@ -288,7 +295,7 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
                     if built.options.image is not None:
                         continue  # pulled when a run needs it, never built: `images` stays offline
                     specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
-            if any(c.probe.client in ("dcmtk", "dcmtk-stunnel") for c in scenario.cells()):
+            if any(c.probe.client in COMMAND_LINE for c in scenario.cells()):
                 specs.append(spec_for("dcmtk", None))
     for spec in dict.fromkeys(specs):
         say(f"{ensure_image(spec, say)} ready")
@@ -506,15 +513,15 @@ def bench_load(runs: str | int, backends: list[str] | None, out: str, concurrenc
     return result.exit_code
 
 
-def soak(scenario: str | None, minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto",
+def soak(scenarios: list[str], minutes: str | float, out: str, backend: str | None, jobs: str | None = "auto",
          timeout: str | None = None) -> int:
-    """Repeat one scenario's cells for ``minutes`` on one set of environments; 1 when a cell changed its outcome
+    """Repeat the scenarios' cells for ``minutes`` on one set of environments; 1 when a cell changed its outcome
     or was not as expected, a component stopped, or anything was left after teardown. ``timeout``: ``run=S,cell=S``
     (dicomtls.deadlines); the soak's own minutes come on top of the run's."""
     from dicomtls import soak as soaking
 
     deadlines = parse_timeout(timeout)
-    if not scenario:
+    if not scenarios:
         raise UsageError("name the scenario to soak: invoke soak --scenario NAME --minutes N")
     try:
         length = float(minutes)
@@ -523,14 +530,14 @@ def soak(scenario: str | None, minutes: str | float, out: str, backend: str | No
     if not length > 0:
         raise UsageError(f"--minutes {minutes}: give how long to soak, in minutes (e.g. 5 or 0.5)")
     parallel = parse_jobs(jobs)
-    loaded = load_scenarios([scenario])
+    loaded = load_scenarios(scenarios)
     out_path = _out_dir(out)
     chosen = get_backend(backend, out_path / "envs")
     loaded = runnable(loaded, chosen.name, explicit=True, say=print)
     console = _console()
     say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
     with interruptible():
-        result = soaking.run_soak(loaded[0], out_path, chosen, length, parallel, say, deadlines.longer(length * 60))
+        result = soaking.run_soak(loaded, out_path, chosen, length, parallel, say, deadlines.longer(length * 60))
     for table in soaking.tables(result):
         console.print(table)
     soaking.write(result, out_path / "soak.json")

@@ -35,9 +35,9 @@ from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.probes import Client, ProbeOutcome, Target
+from dicomtls.probes.clients import COMMAND_LINE, clients_for
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom, echo_through
-from dicomtls.probes.stunnel import DcmtkViaStunnel
 from dicomtls.report import redact
 from dicomtls.scan import Endpoint, ScanResult, scan
 from dicomtls.scan_pool import ScanPool
@@ -270,27 +270,19 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     groups = [plan[i] for i in chosen]
     shutil.rmtree(out / "logs", ignore_errors=True)
     # Versions over the whole plan, so every shard records the same run header.
-    dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client in ("dcmtk", "dcmtk-stunnel")]
-    dcmtk = Dcmtk(installed=backend.name == "local") if dcmtk_cells else None
-    if dcmtk is not None:
-        dcmtk.check({(c.probe.client_version, c.probe.profile) for c in dcmtk_cells})
-    via_stunnel = None
-    if dcmtk is not None and any(c.probe.client == "dcmtk-stunnel" for c in dcmtk_cells):
-        via_stunnel = DcmtkViaStunnel(dcmtk)
-        if dcmtk.installed:
-            via_stunnel.check()
+    clients = clients_for((c.probe for g in plan for c in g.cells), installed=backend.name == "local")
+    dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client in COMMAND_LINE]
     per_env = environment_versions(backend, plan)
     result = MatrixResult(RunInfo(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         backend=backend.name,
-        versions=component_versions(per_env, dcmtk, {c.probe.client_version for c in dcmtk_cells}),
+        versions=component_versions(per_env, clients.dcmtk, {c.probe.client_version for c in dcmtk_cells}),
         scenarios=[s.name for s in scenarios],
         shard=str(shard) if shard else None,
         jobs=jobs,
     ))
-    clients = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom(), "dcmtk-stunnel": via_stunnel}
     scans = ScanPool(min(jobs, os.cpu_count() or 1)) if scan_tls and groups else None
-    runner = _Runner(backend, progress, clients, out, log_dirs, scans, deadlines)
+    runner = _Runner(backend, progress, clients.by_name, out, log_dirs, scans, deadlines)
     progress.start(sum(len(g.cells) for g in groups))
     stuck = False
     # Every environment gets its own thread, also with one job: processes die with the thread that started

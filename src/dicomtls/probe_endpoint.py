@@ -45,6 +45,7 @@ from dicomtls.matrix import (
 )
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
+from dicomtls.probes.clients import clients_for
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.profiles import _version_tuple
@@ -160,15 +161,13 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
         if request.store:
             _check_store_file(request.store)
             add_source(STORE_OPERATION, request.store)
-    dcmtk = Dcmtk()
-    version = dcmtk.version()
+    version = Dcmtk().version()
     planned = [(r, [Cell(SCENARIO, r.label, p, OBSERVE, None) for p in probes(r, version)]) for r in requests]
-    dcmtk.check({(c.probe.client_version, c.probe.profile) for _, cells in planned for c in cells
-                 if c.probe.client == "dcmtk"})
+    clients: dict[str, Client | None] = dict(clients_for((c.probe for _, cells in planned for c in cells),
+                                                         installed=True).by_name)
     versions = {"dcmtk": version, "pynetdicom": Pynetdicom().version(), "openssl": ssl.OPENSSL_VERSION}
     result = MatrixResult(RunInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "none (existing endpoint)", versions, [SCENARIO]))
-    clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
     # Hosts side by side scan in worker processes, as a matrix's environments do: in this process each scan's
     # handshakes would hold the GIL that the other hosts' pynetdicom cells need.
     in_flight = min(max(1, jobs), len(requests))

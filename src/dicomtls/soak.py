@@ -1,4 +1,4 @@
-"""Soak: a scenario's cells again and again for minutes on one set of environments.
+"""Soak: scenarios' cells again and again for minutes on one set of environments.
 
 A matrix starts every environment fresh, so it cannot see what only time shows: a cell that passes on a fresh
 proxy and fails on a tired one, a component whose memory keeps growing, a teardown that leaves something behind
@@ -9,6 +9,7 @@ matrix's means.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -21,10 +22,9 @@ from rich.table import Table
 from dicomtls.backends import Backend, RunningEnvironment
 from dicomtls.deadlines import Deadlines
 from dicomtls.matrix import (CellResult, _Runner, keep_logs, log_directories, plan_environments, scan_environment,
-                             start_environment)
-from dicomtls.probes import Client
-from dicomtls.probes.dcmtk import Dcmtk
-from dicomtls.probes.pynetdicom import Pynetdicom
+                             start_environment, wait_through_interrupts)
+from dicomtls.probes.clients import clients_for
+from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Scenario
 
 MIN_ROUNDS = 2  # one round has nothing to differ from
@@ -72,7 +72,7 @@ class MemoryTrend:
 
 @dataclass
 class SoakResult:
-    scenario: str
+    scenario: str  # the scenarios' names, comma-separated
     backend: str
     minutes: float
     rounds: int = 0
@@ -125,30 +125,30 @@ def _still_listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jobs: int,
+def run_soak(scenarios: list[Scenario], out: Path, backend: Backend, minutes: float, jobs: int,
              say: Callable[[str], None], deadlines: Deadlines | None = None) -> SoakResult:
-    """Start the scenario's environments once, run all their cells round after round until ``minutes`` are up
-    (at least twice), sampling each component's memory after every round; then stop everything and look for
-    what is left of it. ``deadlines``: the whole soak's (its minutes included) and each cell's; a soak the run's
-    deadline ends has stopped early, with the cells it left as timeout."""
+    """Start the scenarios' environments once (one per environment they share, as a matrix does), run all their
+    cells round after round until ``minutes`` are up (at least twice), sampling each component's memory after
+    every round; then stop everything and look for what is left of it. ``deadlines``: the whole soak's (its
+    minutes included) and each cell's; a soak the run's deadline ends has stopped early, with the cells it left
+    as timeout."""
     began = time.monotonic()
     deadlines = deadlines or Deadlines().longer(minutes * 60)
-    groups = plan_environments([scenario], out / "pki")
-    dcmtk_cells = [c for g in groups for c in g.cells if c.probe.client == "dcmtk"]
-    dcmtk = Dcmtk(installed=backend.name == "local") if dcmtk_cells else None
-    if dcmtk is not None:
-        dcmtk.check({(c.probe.client_version, c.probe.profile) for c in dcmtk_cells})
-    clients: dict[str, Client | None] = {"dcmtk": dcmtk, "pynetdicom": Pynetdicom()}
+    groups = plan_environments(scenarios, out / "pki")
+    clients = clients_for((c.probe for g in groups for c in g.cells), installed=backend.name == "local")
     log_dirs = log_directories(groups)
-    runner = _Runner(backend, _Quiet(say), clients, out, log_dirs, scans=None,  # it scans each environment once itself
-                     deadlines=deadlines)
-    result = SoakResult(scenario.name, backend.name, minutes)
+    # scans=None: it scans each environment once itself
+    runner = _Runner(backend, _Quiet(say), clients.by_name, out, log_dirs, scans=None, deadlines=deadlines)
+    result = SoakResult(", ".join(s.name for s in scenarios), backend.name, minutes)
     result.cells = [CellHistory(c.id) for g in groups for c in g.cells]
     history = {h.id: h for h in result.cells}
     envs: list[RunningEnvironment] = []
     remains: list[tuple[list[dict[str, object]], Path, list[int]]] = []  # handles, workdir, ports per environment
     # Local processes die with the thread that started them: these threads live until the environments stop.
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(groups), jobs)), thread_name_prefix="environment")
+    # Each environment is scanned once, side by side in worker processes as a matrix scans (20 environments
+    # one after another took 15 s); the workers start now, so their imports overlap the environments' starts.
+    scans = ScanPool(min(len(groups), jobs, os.cpu_count() or 1))
     try:
         futures = [pool.submit(start_environment, backend, g.plan, runner.cancelled.is_set, deadlines) for g in groups]
         failure: BaseException | None = None
@@ -163,14 +163,14 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
             remains.append((backend.detach(env), env.workdir, ports))
         if failure is not None:
             raise failure
-        accepts = []
-        for env in envs:
-            scanned = scan_environment(env)
-            accepts.append(None if scanned.error else scanned.accepts())
-        trends = {(env.plan.name, name): MemoryTrend(env.plan.name, name) for env in envs
+        scanned = list(pool.map(lambda env: scan_environment(env, scans.scan), envs))
+        scans.close()  # the rounds scan nothing: its workers go now (closing again below does nothing)
+        accepts = [None if found.error else found.accepts() for found in scanned]
+        # By the environment's log directory: unique where two scenarios' environments share a name.
+        trends = {(log_dirs[env.plan.key], name): MemoryTrend(log_dirs[env.plan.key], name) for env in envs
                   for name in backend.memory(env)}
         result.memory = list(trends.values())
-        _sample(backend, envs, trends)
+        _sample(backend, envs, trends, log_dirs)
         deadline = began + minutes * 60
         while result.rounds < MIN_ROUNDS or time.monotonic() < deadline:
             rounds = pool.map(lambda i: runner.run_cells(envs[i], groups[i].cells, accepts[i]), range(len(envs)))
@@ -180,7 +180,7 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
                     history[cr.cell.id].outcomes.append(outcome(cr))
                     if cr.verdict != "ok":
                         history[cr.cell.id].unexpected_rounds.append(result.rounds)
-            _sample(backend, envs, trends)
+            _sample(backend, envs, trends, log_dirs)
             changed, unexpected = len(result.changed), len(result.unexpected)
             say(f"round {result.rounds}: {len(result.cells)} cells, {changed} changed, {unexpected} unexpected, "
                 f"{time.monotonic() - began:.0f}s")
@@ -193,10 +193,15 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
         runner.cancelled.set()  # cells in flight on other threads stop at their next one
         raise
     finally:
-        for env in envs:
+        def stop(env: RunningEnvironment) -> None:
             backend.stop(env)
             keep_logs(env, out, log_dirs[env.plan.key])
+
+        # Side by side, as a matrix's teardowns: one after another, each waited out its Orthanc's 2 s stop.
+        with ThreadPoolExecutor(max_workers=max(1, len(envs)), thread_name_prefix="teardown") as stopping:
+            list(stopping.map(stop, envs))
         pool.shutdown(wait=True)
+        wait_through_interrupts(scans.close)
         backend.finish()
         for handles, workdir, ports in remains:
             result.leftovers += backend.leftovers(handles, workdir)
@@ -206,11 +211,12 @@ def run_soak(scenario: Scenario, out: Path, backend: Backend, minutes: float, jo
     return result
 
 
-def _sample(backend: Backend, envs: list[RunningEnvironment], trends: dict[tuple[str, str], MemoryTrend]) -> None:
+def _sample(backend: Backend, envs: list[RunningEnvironment], trends: dict[tuple[str, str], MemoryTrend],
+            log_dirs: dict[str, str]) -> None:
     for env in envs:
         for name, resident in backend.memory(env).items():
-            if (env.plan.name, name) in trends:
-                trends[(env.plan.name, name)].samples.append(resident)
+            if (log_dirs[env.plan.key], name) in trends:
+                trends[(log_dirs[env.plan.key], name)].samples.append(resident)
 
 
 def tables(result: SoakResult) -> list[Table]:

@@ -255,7 +255,9 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
 
 
 @task(
-    help={"scenario": "the scenario whose cells to repeat (a name or a .yaml file)",
+    iterable=["scenario"],
+    help={"scenario": "a scenario whose cells to repeat (a name or a .yaml file; repeatable: their environments "
+                      "run side by side)",
           "minutes": "how long to repeat them (a decimal is fine: 0.3 is 18 seconds); at least two rounds run",
           "out": "directory for soak.json, logs/ and the PKI (default: out)",
           "backend": "local, docker, or auto: docker when an engine answers (default: $DICOMTLS_BACKEND or auto)",
@@ -263,8 +265,8 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
           "timeout": f"{TIMEOUT_HELP}; the soak's minutes come on top of run="},
 )
 def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto", timeout=None):
-    """Repeat a scenario's cells for N minutes: changed cells, memory per component, leftovers; exit 1 on any."""
-    code = _guarded(app.soak, scenario, minutes, out, backend, jobs, timeout)
+    """Repeat scenarios' cells for N minutes: changed cells, memory per component, leftovers; exit 1 on any."""
+    code = _guarded(app.soak, scenario or [], minutes, out, backend, jobs, timeout)
     if code:
         raise Exit(code=code)
 
