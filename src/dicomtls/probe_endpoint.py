@@ -47,7 +47,7 @@ from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.profiles import _version_tuple
 from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
-from dicomtls.scan import Endpoint, ScanResult, scan
+from dicomtls.scan import Endpoint, ScanResult, first_line, scan
 from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Probe
 
@@ -173,8 +173,12 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
     def one(position: int, request: Request, cells: list[Cell]) -> tuple[EnvironmentInfo, list[CellResult]]:
         info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
                                [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
-        found = _probe_one(request, cells, info, out, progress, clients, resolver,
-                           scans.scan if scans is not None else scan)
+        try:
+            found = _probe_one(request, cells, info, out, progress, clients, resolver,
+                               scans.scan if scans is not None else scan)
+        except Exception as exc:  # noqa: BLE001 - one host's failure is that host's: the others go on
+            info.error = f"probing {request.label} failed: {first_line(exc)}"
+            found = [_not_probed(cell, info.error) for cell in cells]
         for cr in found:
             progress.cell_done(cr)
         return info, found
@@ -193,6 +197,11 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
     return result
+
+
+def _not_probed(cell: Cell, why: str) -> CellResult:
+    return CellResult(cell, "fail", Reason.UNKNOWN, f"not probed: {why}", EXPLANATIONS[Reason.UNKNOWN][1], (why,),
+                      "", "", 0.0)
 
 
 def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: Path, progress: Progress,

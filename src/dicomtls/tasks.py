@@ -12,6 +12,7 @@ from invoke import Collection, Exit, task
 
 from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import EnvironmentFailed
+from dicomtls.crash import Crashed
 from dicomtls.errors import UsageError
 
 
@@ -25,6 +26,8 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
                    code=1) from None
     except KeyboardInterrupt:
         raise Exit("dicomtls: interrupted; everything started was stopped", code=130) from None
+    except Crashed as exc:
+        raise Exit(f"dicomtls: {exc}", code=1) from None
 
 
 @task(

@@ -1,0 +1,39 @@
+"""A bug in dicomtls is a crash of dicomtls: never a host's, cell's or user's failure.
+
+Where code runs something that can fail for reasons outside dicomtls (a host that
+does not answer, a client that errs), the expected failures are caught by type and
+become that host's or cell's result; anything else that escapes is a bug here, and
+blaming the host for it would send the user after a problem they do not have. Such
+code turns the exception into :class:`Crashed` with :func:`crashed`: the traceback
+goes to OUT/crash.log (appended, so several crashes of a run are all kept), and the
+task prints one line naming the log and exits 1.
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+CRASH_LOG = "crash.log"
+
+
+class Crashed(Exception):
+    """dicomtls hit a bug; ``log`` holds the traceback. Tasks print the message as one line and exit 1."""
+
+    def __init__(self, what: str, log: Path) -> None:
+        super().__init__(f"crashed: {what}; the traceback is in {log}: please report it with that file")
+        self.log = log
+
+
+def crashed(exc: BaseException, what: str, out: Path) -> Crashed:
+    """Append ``exc``'s traceback to OUT/crash.log, headed by ``what`` was being done, and return the Crashed
+    to raise (``raise crashed(...) from None``: the traceback is in the log, not on the terminal)."""
+    lines = str(exc).strip().splitlines()
+    summary = f"{what}: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+    log = out / CRASH_LOG
+    out.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as f:
+        f.write(f"--- {datetime.now(timezone.utc).isoformat(timespec='seconds')} {summary}\n")
+        f.write("".join(traceback.format_exception(exc)))
+    return Crashed(summary, log)
