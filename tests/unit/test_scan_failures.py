@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 from dicomtls.scan import SCAN_ERROR, Endpoint, ScanResult
 from dicomtls.scan_pool import ScanPool
