@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dicomtls.crash import crashed
+from dicomtls.crash import crashed, first_line
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult
 from dicomtls.scenario import Cell, Probe
@@ -91,8 +91,7 @@ def _through_testinfra(step: Callable[[], Any]) -> Any:
     try:
         return step()
     except Exception as exc:  # noqa: BLE001 - testinfra raises what the connection, command or module raises
-        lines = str(exc).strip().splitlines()
-        raise HostFailed(f"{type(exc).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")) from exc
+        raise HostFailed(first_line(exc)[:300]) from exc
 
 
 @dataclass(frozen=True)

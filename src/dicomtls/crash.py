@@ -1,4 +1,5 @@
-"""A bug in dicomtls is a crash of dicomtls: never a host's, cell's or user's failure.
+"""A bug in dicomtls is a crash of dicomtls: never a host's, cell's or user's failure; and how an unexpected
+exception is named where it is a result's error instead (a scan's, a host's).
 
 Where code runs something that can fail for reasons outside dicomtls (a host that
 does not answer, a client that errs), the expected failures are caught by type and
@@ -26,11 +27,16 @@ class Crashed(Exception):
         self.log = log
 
 
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: an unexpected exception, named on one line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def crashed(exc: BaseException, what: str, out: Path) -> Crashed:
     """Append ``exc``'s traceback to OUT/crash.log, headed by ``what`` was being done, and return the Crashed
     to raise (``raise crashed(...) from None``: the traceback is in the log, not on the terminal)."""
-    lines = str(exc).strip().splitlines()
-    summary = f"{what}: {type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+    summary = f"{what}: {first_line(exc)}"
     log = out / CRASH_LOG
     out.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as f:

@@ -34,6 +34,7 @@ import pydicom
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
 from dicomtls.components import Address
 from dicomtls.corroborate import corroborate
+from dicomtls.crash import first_line
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.dicomdata import add_source
 from dicomtls.errors import UsageError
@@ -47,7 +48,7 @@ from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.profiles import _version_tuple
 from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
-from dicomtls.scan import Endpoint, ScanResult, first_line, scan
+from dicomtls.scan import Endpoint, ScanResult, scan
 from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Probe
 

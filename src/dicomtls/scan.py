@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from dicomtls.crash import first_line
 from dicomtls.probes import WRONG_SNI
 from dicomtls.profiles import DICOM_PROFILES, TLS_VERSIONS, DicomProfile, Rule
 from dicomtls.resolve import host_port
@@ -216,12 +217,6 @@ def scan(endpoint: Endpoint) -> ScanResult:
     finally:
         result.duration_s = round(time.monotonic() - began, 3)
     return result
-
-
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``: how an unexpected exception is named in a result."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from dicomtls.scan import Endpoint, ScanResult, first_line, scan
+from dicomtls.crash import first_line
+from dicomtls.scan import Endpoint, ScanResult, scan
 
 SCAN_DEADLINE_S = 300.0
 """A scan's own waits end it well before (each socket SCAN_TIMEOUT_S, sslyze's enumeration ENUMERATION_DEADLINE_S):
