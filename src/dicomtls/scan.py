@@ -261,16 +261,16 @@ def _enumerate(endpoint: Endpoint, credentials: _Credentials | None, result: Sca
                                      ip_address=endpoint.host)
     config = configuration(credentials.chain if credentials else None)
     failed = _connectivity(location, config)
-    if failed is not None and credentials is not None and credentials.leaf != credentials.chain:
-        # Only SSL 2.0, tried last, can end the test in anything but ConnectionToServerFailed here: try once more
-        # with the leaf alone (see the module's docstring).
+    if failed is not None and failed.on_this_side and credentials is not None and credentials.leaf != credentials.chain:
+        # What fails on this side with a chain is SSL 2.0, tried last: try once more with the leaf alone (see the
+        # module's docstring).
         config = configuration(credentials.leaf)
         if (failed := _connectivity(location, config)) is None:
             result.notes.append("the client certificate was sent without its chain: only then did sslyze complete "
                                 "a handshake")
     if failed is not None:
         hint = "" if endpoint.sni else " (an SNI-routed endpoint closes handshakes without SNI: give --sni)"
-        result.error = f"could not complete a TLS handshake with {endpoint}: {failed}{hint}"
+        result.error = f"could not complete a TLS handshake with {endpoint}: {failed.why}{hint}"
         return
     prechecks = {name: _precheck(endpoint, version, credentials) for name, version in _PRECHECKED.items()}
     refused = {name for name, attempt in prechecks.items() if attempt.refused}
@@ -303,7 +303,13 @@ def _enumerate(endpoint: Endpoint, credentials: _Credentials | None, result: Sca
             result.curves = [c.name for c in curves.result.supported_curves or []]
 
 
-def _connectivity(location: Any, config: Any) -> str | None:
+@dataclass(frozen=True)
+class _Unconnected:
+    why: str
+    on_this_side: bool  # the test itself failed, not the server's answers: no ConnectionToServerFailed
+
+
+def _connectivity(location: Any, config: Any) -> _Unconnected | None:
     """sslyze's connectivity test in this thread: None when a handshake completed, else why not. The server's
     failure is sslyze's ConnectionToServerFailed; anything else is an error on this side, said as such."""
     from sslyze.errors import ConnectionToServerFailed
@@ -312,9 +318,9 @@ def _connectivity(location: Any, config: Any) -> str | None:
     try:
         check_connectivity_to_server(server_location=location, network_configuration=config)
     except ConnectionToServerFailed as exc:
-        return exc.error_message
+        return _Unconnected(exc.error_message, on_this_side=False)
     except Exception as exc:  # noqa: BLE001 - nassl/sslyze raise several types for "could not even try"
-        return f"sslyze's connectivity test failed on this side: {first_line(exc)}"
+        return _Unconnected(f"sslyze's connectivity test failed on this side: {first_line(exc)}", on_this_side=True)
     return None
 
 
