@@ -437,7 +437,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         if deployments:
             from dicomtls.checks import run_checks
 
-            run_checks(deployments, result)
+            run_checks(deployments, result, out_path.parent)  # a crash's log: OUT/crash.log
     from dicomtls.report.console import print_scan
 
     for info in result.environments:

@@ -9,6 +9,14 @@ testinfra host, the deployment and its scan. A check becomes a cell expected to
 pass (scenario ``checks``), so every report shows it with its evidence and a
 failed one fails the run. Nothing here reads the server's private key: only its
 mode and owner.
+
+A check reaches its host only through :class:`_Guarded`, which turns whatever
+testinfra raises (no connection, a command that fails, a file it cannot read)
+into :class:`HostFailed`: that is the host's failure and fails the check with
+what the host said. Any other exception out of a check is a bug in the check,
+so it is a crash of dicomtls (:mod:`dicomtls.crash`), not the host's fault. A
+check whose input is unknown (the scan it compares with ended in an error) is
+unknown, not failed and never passed.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from dicomtls.crash import crashed, first_line
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult
 from dicomtls.scenario import Cell, Probe
@@ -52,9 +61,37 @@ PROGRAMS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Outcome:
-    ok: bool
+    ok: bool | None  # None: unknown, what the check compares with could not be measured
     summary: str  # one line: what was found
     evidence: tuple[str, ...] = ()
+
+
+class HostFailed(Exception):
+    """The host could not answer what a check asked: the check fails with this, the host's own words."""
+
+
+class _Guarded:
+    """testinfra's host, or a module or result it hands out, whose failures are :class:`HostFailed`."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        value = _through_testinfra(lambda: getattr(self._target, name))
+        if callable(value):
+            return lambda *args, **kwargs: _guarded(_through_testinfra(lambda: value(*args, **kwargs)))
+        return _guarded(value)
+
+
+def _guarded(value: Any) -> Any:
+    return _Guarded(value) if type(value).__module__.startswith("testinfra") else value
+
+
+def _through_testinfra(step: Callable[[], Any]) -> Any:
+    try:
+        return step()
+    except Exception as exc:  # noqa: BLE001 - testinfra raises what the connection, command or module raises
+        raise HostFailed(first_line(exc)[:300]) from exc
 
 
 @dataclass(frozen=True)
@@ -70,7 +107,10 @@ def is_check(result: CellResult) -> bool:
 
 
 def _load_pem(host: Any, path: str) -> x509.Certificate:
-    return x509.load_pem_x509_certificates(host.file(path).content)[0]
+    try:
+        return x509.load_pem_x509_certificates(host.file(path).content)[0]
+    except ValueError:  # cryptography: no PEM certificate in it
+        raise HostFailed(f"{path} holds no PEM certificate") from None
 
 
 def _sans(cert: x509.Certificate) -> list[str]:
@@ -128,9 +168,10 @@ def _served_leaf(host: Any, d: Deployment, info: EnvironmentInfo) -> Outcome:
     assert d.server_cert is not None
     scan = info.scan
     chain = next((c for c in scan.chains if c.certificates), None) if scan else None
+    if scan is None or scan.error:
+        return Outcome(None, f"unknown: no served certificate to compare ({scan.error if scan else 'not scanned'})")
     if chain is None:
-        why = (scan.error if scan and scan.error else "no chain was served") if scan else "not scanned"
-        return Outcome(False, f"the endpoint served no certificate to compare ({why})")
+        return Outcome(False, "the endpoint served no certificate to compare (no handshake of the scan got a chain)")
     if not host.file(d.server_cert).exists:
         return Outcome(False, f"{d.server_cert} does not exist")
     on_disk = _load_pem(host, d.server_cert).fingerprint(hashes.SHA256()).hex()
@@ -248,34 +289,39 @@ def host_of(d: Deployment) -> Any:
     return testinfra.get_host(f"ansible://{d.host}?ansible_inventory={d.inventory.resolve()}")
 
 
-def run_checks(deployments: list[Deployment], result: MatrixResult) -> None:
-    """Every check that applies to each host, appended to ``result`` as cells expected to pass."""
+def run_checks(deployments: list[Deployment], result: MatrixResult, out: Path,
+               checks: tuple[Check, ...] = CHECKS) -> None:
+    """Every check that applies to each host, appended to ``result`` as cells expected to pass. A bug in a check
+    raises :class:`dicomtls.crash.Crashed`, its traceback in OUT/crash.log."""
     by_name = {info.name: info for info in result.environments}
     for d in [d for d in deployments if d.declares_server_side]:
         info = by_name[d.host]
         info.scenarios.append(SCENARIO)
         unreachable = None
         try:
-            host = host_of(d)
+            host = _Guarded(host_of(d))
         except Exception as exc:  # noqa: BLE001 - testinfra raises whatever the connection raises
             host, unreachable = None, f"testinfra cannot reach {d.host}: {exc}"
-        for check in CHECKS:
+        for check in checks:
             if check.applies(d):
-                result.cells.append(_run(check, host, d, info, unreachable))
+                result.cells.append(_run(check, host, d, info, unreachable, out))
 
 
-def _run(check: Check, host: Any, d: Deployment, info: EnvironmentInfo, unreachable: str | None) -> CellResult:
+def _run(check: Check, host: Any, d: Deployment, info: EnvironmentInfo, unreachable: str | None,
+         out: Path) -> CellResult:
     cell = Cell(SCENARIO, d.host, Probe(check.name, "-", "-", OPERATION), "pass", None)
     began = time.monotonic()
     try:
         outcome = Outcome(False, unreachable) if unreachable else check.run(host, d, info)
-    except Exception as exc:  # noqa: BLE001 - a host that cannot answer fails the check, with what it said
-        outcome = Outcome(False, f"could not run on {d.host}: {type(exc).__name__}: {str(exc).strip()[:300]}")
+    except HostFailed as exc:
+        outcome = Outcome(False, f"could not run on {d.host}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - not the host's answer: a bug in the check
+        raise crashed(exc, f"check {check.name} on {d.host}", out) from None
     duration = round(time.monotonic() - began, 3)
     command = f"testinfra ansible://{d.host} ({d.inventory}): {check.name}"
     if outcome.ok:
         return CellResult(cell, "pass", None, outcome.summary, "", outcome.evidence, command, outcome.summary,
                           duration)
-    _, fix = EXPLANATIONS[Reason.SERVER_CHECK_FAILED]
-    return CellResult(cell, "fail", Reason.SERVER_CHECK_FAILED, outcome.summary, fix, outcome.evidence, command,
-                      "", duration)
+    reason = Reason.SERVER_CHECK_FAILED if outcome.ok is False else Reason.UNKNOWN
+    _, fix = EXPLANATIONS[reason]
+    return CellResult(cell, "fail", reason, outcome.summary, fix, outcome.evidence, command, "", duration)

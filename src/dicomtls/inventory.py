@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dicomtls.checks import PROGRAMS
 from dicomtls.errors import UsageError
 from dicomtls.probe_endpoint import Request
 from dicomtls.resolve import check_name, ip_literal
@@ -172,6 +173,9 @@ def _deployment(host: str, v: _Vars, inventory: Path) -> Deployment:
     rest = v.text("dicomtls_orthanc_rest")
     if rest is not None and not rest.startswith("http://"):
         raise v.fail("dicomtls_orthanc_rest", f"is {rest!r}: give it as http://HOST:PORT")
+    proxy = v.text("dicomtls_proxy")
+    if proxy is not None and proxy not in PROGRAMS:
+        raise v.fail("dicomtls_proxy", f"is {proxy!r}: give one of {', '.join(PROGRAMS)}")
     port = v.port("dicomtls_port")
     assert port is not None
     ca = v.file("dicomtls_ca")
@@ -182,7 +186,7 @@ def _deployment(host: str, v: _Vars, inventory: Path) -> Deployment:
         client_cert=cert, client_key=key, called_aet=v.text("dicomtls_called_aet") or "ORTHANC",
         orthanc_rest=rest.rstrip("/") if rest else None,
         server_cert=v.text("dicomtls_server_cert"), server_key=v.text("dicomtls_server_key"),
-        orthanc_config=v.text("dicomtls_orthanc_config"), proxy=v.text("dicomtls_proxy"),
+        orthanc_config=v.text("dicomtls_orthanc_config"), proxy=proxy,
         listen_port=v.port("dicomtls_listen_port"), key_owner=v.text("dicomtls_key_owner"),
         inventory=inventory, groups=tuple(str(g) for g in v.get("group_names") or ()),
     )

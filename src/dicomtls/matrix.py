@@ -13,7 +13,6 @@ import shutil
 import ssl
 import threading
 import time
-import traceback
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from cryptography import x509
 
 from dicomtls.backends import (SOLE_SITE, Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, PlannedSite,
                                RunningEnvironment, stopped_on_failure)
+from dicomtls.crash import recorded
 from dicomtls.findings import Finding, ProvedFinding, prove
 from dicomtls.deadlines import CellWatch, Deadlines
 from dicomtls.diagnose import (EXPLANATIONS, Diagnosis, Facts, Reason, Symptoms, deadline_explanation,
@@ -360,7 +360,7 @@ class _Cancelled(Exception):
 class _Runner:
     """Runs one environment at a time per thread: start, scan, its cells in order, then a teardown that the
     next environment does not wait for. What fails in dicomtls itself while it does (an exception) becomes that
-    environment's or cell's error, with its first line, and the traceback in OUT/logs/dicomtls-errors.log."""
+    environment's or cell's error, with its first line, and the traceback in OUT/crash.log."""
 
     backend: Backend
     progress: Progress
@@ -466,7 +466,7 @@ class _Runner:
             self.progress.cell_done(cr)
 
     def crashed(self, exc: BaseException, where: str) -> str:
-        return crashed(self.out, exc, where)
+        return recorded(exc, where, self.out)
 
     def abandon(self, position: int, group: _EnvGroup, versions: dict[str, list[str]], error: str | None = None
                 ) -> tuple[EnvironmentInfo, list[CellResult]]:
@@ -512,23 +512,6 @@ class _Runner:
             thread.join(max(0.0, until - time.monotonic()))
             if thread.is_alive():
                 info.error = info.error or f"its teardown did not end within {TEARDOWN_TIMEOUT_S:g} s"
-
-
-ERRORS_LOG = "dicomtls-errors.log"
-_ERRORS_LOG_LOCK = threading.Lock()
-
-
-def crashed(out: Path, exc: BaseException, where: str) -> str:
-    """dicomtls's own failure at ``where`` (an exception in a runner's thread): its first line for the reports,
-    its traceback appended to OUT/logs/dicomtls-errors.log."""
-    said = str(exc).strip()
-    first = f"{type(exc).__name__}: {said.splitlines()[0]}" if said else type(exc).__name__
-    log = out / "logs" / ERRORS_LOG
-    with _ERRORS_LOG_LOCK:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as f:
-            f.write(f"{where}: {first}\n{''.join(traceback.format_exception(exc))}\n")
-    return f"{first} (traceback in logs/{ERRORS_LOG})"
 
 
 def _environment_info(position: int, group: _EnvGroup, versions: dict[str, list[str]]) -> EnvironmentInfo:

@@ -35,12 +35,13 @@ import pydicom
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
 from dicomtls.components import Address
 from dicomtls.corroborate import corroborate
+from dicomtls.crash import recorded
 from dicomtls.deadlines import Deadlines
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.dicomdata import add_source
 from dicomtls.errors import UsageError
 from dicomtls.matrix import (
-    OBSERVE, STUCK_GRACE_S, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, crashed, failed, not_run,
+    OBSERVE, STUCK_GRACE_S, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, failed, not_run,
     recount_connections, run_cell, wait_through_interrupts,
 )
 from dicomtls.pki import PkiSpec, ensure_pki
@@ -180,8 +181,8 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
         try:
             found = _probe_one(request, cells, info, out, progress, clients, resolver,
                                scans.scan if scans is not None else scan, deadlines)
-        except Exception as exc:  # noqa: BLE001 - this endpoint's error, the others go on
-            error = crashed(out, exc, request.label)
+        except Exception as exc:  # noqa: BLE001 - one host's failure is that host's: the others go on
+            error = recorded(exc, f"probing {request.label}", out)
             info.error = f"dicomtls failed probing it: {error}"
             found = [failed(cell, error) for cell in cells]
         for cr in found:

@@ -261,6 +261,22 @@ class Rule:
     dhe_bits: int = 0  # for kx-size
     ecdhe_bits: int = 0
 
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The TLS versions whose probes this rule reads: when one of them ended in an error rather than the
+        server's answer, the rule cannot be judged from what was seen."""
+        return _RULE_VERSIONS.get(self.check, TLS_VERSIONS)
+
+
+_RULE_VERSIONS: dict[str, tuple[str, ...]] = {  # rules not listed read the suites of every version
+    "supports-tls12": ("TLS 1.2",),
+    "no-ssl": ("SSL 2.0", "SSL 3.0"),
+    "no-tls10-11": ("TLS 1.0", "TLS 1.1"),
+    "one-of-suites": ("TLS 1.2",),
+    "prefers-tls13": (),  # read from the chains' handshakes; unknown already when there were none
+    "server-key-size": (),  # read from the served certificate
+}
+
 
 @dataclass(frozen=True)
 class DicomProfile:

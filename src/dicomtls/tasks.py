@@ -16,6 +16,7 @@ from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import EnvironmentFailed
 from dicomtls.command import Port, task
 from dicomtls.deadlines import TIMEOUT_HELP
+from dicomtls.crash import Crashed
 from dicomtls.errors import UsageError
 
 
@@ -29,6 +30,8 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
                    code=1) from None
     except KeyboardInterrupt:
         raise Exit("dicomtls: interrupted; everything started was stopped", code=130) from None
+    except Crashed as exc:
+        raise Exit(f"dicomtls: {exc}", code=1) from None
 
 
 @task(

@@ -3,16 +3,22 @@ backend on this machine's own files and sockets), and say what they found."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from pathlib import Path
 
 import pytest
 import testinfra
+from invoke import Exit
 
-from dicomtls.checks import CHECKS, Outcome
+from dicomtls.checks import CHECKS, Check, Outcome, run_checks
+from dicomtls.crash import Crashed
+from dicomtls.diagnose import Reason
 from dicomtls.inventory import Deployment
-from dicomtls.matrix import EnvironmentInfo
+from dicomtls.matrix import EnvironmentInfo, MatrixResult, RunInfo
+from dicomtls.scan import ScanResult
+from dicomtls.tasks import _guarded
 from dicomtls.pki import PkiFiles, PkiSpec, ensure_pki
 
 HOST = testinfra.get_host("local://")
@@ -79,3 +85,61 @@ def test_orthanc_config_with_comments_is_read_and_must_enable_tls_where_orthanc_
                                   "DicomTlsPrivateKey": str(tmp_path / "gone.key")}))
     missing = run("orthanc-config", deployment(pki, orthanc_config=str(config), proxy="orthanc"))
     assert not missing.ok and "gone.key" in missing.summary
+
+
+def inventory_host(pki: PkiFiles, tmp_path: Path) -> Deployment:
+    """A host reached as Ansible reaches localhost, declaring its server certificate: its checks run for real."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    pacs-bhs:\n      ansible_connection: local\n")
+    return dataclasses.replace(deployment(pki, server_cert=str(pki.server_cert)), inventory=inventory)
+
+
+def probed(d: Deployment) -> MatrixResult:
+    result = MatrixResult(RunInfo("now", "none", {}, ["probe"]))
+    result.environments.append(EnvironmentInfo(d.host, d.host, ["probe"], [], "", [], "", {}))
+    return result
+
+
+def test_a_check_with_a_bug_is_a_crash_of_dicomtls_not_the_hosts_failure(pki: PkiFiles, tmp_path: Path) -> None:
+    d = inventory_host(pki, tmp_path)
+    def bug(host: object, d: Deployment, info: EnvironmentInfo) -> Outcome:
+        return Outcome(bool(len(None)), "never")  # type: ignore[arg-type]
+
+    buggy = Check("buggy", lambda d: True, bug)
+    with pytest.raises(Crashed) as raised:
+        run_checks([d], probed(d), tmp_path / "out", checks=(buggy,))
+    log = tmp_path / "out" / "crash.log"
+    assert raised.value.log == log
+    assert "TypeError: object of type 'NoneType' has no len()" in log.read_text()
+    assert "Traceback (most recent call last)" in log.read_text()
+    with pytest.raises(Exit) as exited:
+        _guarded(lambda: (_ for _ in ()).throw(raised.value))
+    assert exited.value.code == 1
+    message = str(exited.value.message)
+    assert message == (f"dicomtls: crashed: check buggy on pacs-bhs: TypeError: object of type 'NoneType' has no "
+                       f"len(); the traceback is in {log}: please report it with that file")
+    assert "\n" not in message
+
+
+def test_a_host_that_cannot_answer_a_check_fails_it_with_what_it_said(pki: PkiFiles, tmp_path: Path) -> None:
+    d = inventory_host(pki, tmp_path)
+    reads = Check("reads", lambda d: True, lambda host, d, info: Outcome(bool(host.file("/nonexistent/x").content), ""))
+    result = probed(d)
+    run_checks([d], result, tmp_path / "out", checks=(reads,))
+    [cell] = result.cells
+    assert (cell.actual, cell.reason) == ("fail", Reason.SERVER_CHECK_FAILED)
+    assert cell.summary.startswith("could not run on pacs-bhs: RuntimeError: Unexpected output CommandResult(")
+    assert "No such file or directory" in cell.summary
+    assert not (tmp_path / "out" / "crash.log").exists()
+
+
+def test_served_leaf_is_unknown_when_the_scan_failed(pki: PkiFiles, tmp_path: Path) -> None:
+    d = inventory_host(pki, tmp_path)
+    result = probed(d)
+    result.environments[0].scan = ScanResult("127.0.0.1:11112", None, False, error="the scan worker process died "
+                                                                                   "(killed by SIGKILL)")
+    run_checks([d], result, tmp_path / "out", checks=(BY_NAME["served-leaf"],))
+    [cell] = result.cells
+    assert (cell.actual, cell.reason) == ("fail", Reason.UNKNOWN)
+    assert cell.summary == ("unknown: no served certificate to compare (the scan worker process died (killed by "
+                            "SIGKILL))")

@@ -16,7 +16,8 @@ from dicomtls.components import Address
 from dicomtls.deadlines import DEFAULT_CELL_S, DEFAULT_RUN_S, Deadlines, bounded, parse_timeout, stopped_at_deadline
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
-from dicomtls.matrix import (ERRORS_LOG, OBSERVE, CellResult, MatrixResult, RunInfo, _EnvGroup, _Runner,
+from dicomtls.crash import CRASH_LOG
+from dicomtls.matrix import (OBSERVE, CellResult, MatrixResult, RunInfo, _EnvGroup, _Runner,
                              plan_environments)
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import ProbeOutcome, Target
@@ -124,7 +125,7 @@ def test_a_client_that_raises_is_that_cells_error_and_the_next_cell_still_runs(t
     assert failed.reason is Reason.UNKNOWN and failed.verdict == "unexpected"
     assert failed.error is not None and failed.error.startswith("KeyError: 'dcmtk-stunnel'")
     assert "KeyError" in failed.summary and "bug in dicomtls" in failed.fix
-    assert "Traceback" in (tmp_path / "logs" / ERRORS_LOG).read_text()
+    assert "Traceback" in (tmp_path / CRASH_LOG).read_text()
     assert passed.actual == "pass" and passed.verdict == "ok"
     assert progress.done == results
 

@@ -78,6 +78,7 @@ def test_a_host_without_a_required_variable_is_one_line_naming_host_and_variable
     ("dicomtls_orthanc_rest: localhost:8042", "give it as http://HOST:PORT"),
     ("dicomtls_sni: not a name", "neither an IP address nor a DNS name"),
     ("dicomtls_client_cert: pki/bhs-client.crt\ndicomtls_client_key: null", "go together"),
+    ("dicomtls_proxy: caddy", "dicomtls_proxy is 'caddy': give one of envoy, traefik, nginx, haproxy, orthanc"),
 ])
 def test_malformed_variables_are_one_line_usage_errors(site: Path, variables: str, message: str) -> None:
     (site.parent / "host_vars" / "pacs-mhr.yml").write_text(variables + "\n")

@@ -83,3 +83,28 @@ def test_a_name_that_resolves_nowhere_fails_every_cell_as_dns_unresolved(tmp_pat
     assert spy.asked == ["nowhere.example.test"]
     assert result.cells and all(c.reason is Reason.DNS_UNRESOLVED for c in result.cells)
     assert "does not resolve" in (result.environments[0].error or "")
+
+
+def test_a_failure_probing_one_host_is_that_hosts_error_and_the_other_hosts_still_run(
+        tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomtls import probe_endpoint
+
+    real = probe_endpoint.run_cell
+
+    def run_cell(cell: Any, *args: Any, **kwargs: Any) -> CellResult:
+        if cell.environment == "broken":
+            raise KeyError("dcmtk-stunnel")  # as a client table lacking a client did
+        return real(cell, *args, **kwargs)
+
+    monkeypatch.setattr(probe_endpoint, "run_cell", run_cell)
+    ca = ensure_pki(PkiSpec(server_names=("dicom.example.test",)), tmp_path / "pki").ca_cert
+    requests = [Request("127.0.0.1", closed_port, ca, name=name) for name in ("broken", "fine")]
+    result = run_probe(requests, tmp_path / "out", Quiet(), jobs=2)
+    broken, fine = result.environments
+    assert broken.error == "dicomtls failed probing it: KeyError: 'dcmtk-stunnel' (traceback in crash.log)"
+    assert fine.error is None
+    mine = [c for c in result.cells if c.cell.environment == "broken"]
+    assert mine and all((c.actual, c.reason) == ("fail", Reason.UNKNOWN) for c in mine)
+    assert mine[0].error == "KeyError: 'dcmtk-stunnel' (traceback in crash.log)"
+    assert "Traceback" in (tmp_path / "out" / "crash.log").read_text()
+    assert all(c.reason is Reason.TCP_REFUSED for c in result.cells if c.cell.environment == "fine")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,14 @@ from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.scan import (
     AcceptedSuite,
     Chain,
+    Endpoint,
     ProfileVerdict,
     ScanResult,
+    _Attempt,
+    _credentials,
+    _Credentials,
     _fetch_chain,
+    _precheck,
     _intermediate,
     _leads_to_anchor,
     _names,
@@ -163,3 +171,77 @@ def test_an_unreachable_endpoint_yields_a_chain_error_not_an_exception() -> None
 
     chain = _fetch_chain(Endpoint("127.0.0.1", 1), None)
     assert isinstance(chain, Chain) and chain.error and not chain.certificates
+
+
+def test_a_version_probe_that_ended_in_an_error_makes_the_verdicts_reading_it_unknown_not_compliant() -> None:
+    scan = captured("envoy-default-ciphers")
+    assert all(v.compliant for v in scan.verdicts)
+    protocols = {v: suites for v, suites in scan.protocols.items() if v != "TLS 1.0"}
+    errored = rejudged(scan, protocols=protocols, unknown={"TLS 1.0": "no answer: TimeoutError: timed out"})
+    for section in ("B.10", "B.11", "B.12"):
+        unknown = verdict(errored, section)
+        assert unknown.compliant is None and not unknown.failures
+        downgrade = next(f for f in unknown.unknown if f.requirement == "TLS 1.0 and TLS 1.1 shall not be negotiated")
+        assert downgrade.observed == "could not be judged: TLS 1.0: no answer: TimeoutError: timed out"
+        assert unknown.summary().startswith("unknown: ")
+    assert verdict(errored, "B.9").compliant is None  # its suite rules read every version
+
+
+def test_a_breach_that_was_seen_fails_whatever_else_is_unknown() -> None:
+    scan = captured("orthanc-native-tls")  # accepts TLS 1.0
+    protocols = {v: suites for v, suites in scan.protocols.items() if v != "TLS 1.1"}
+    errored = rejudged(scan, protocols=protocols, unknown={"TLS 1.1": "sslyze CONNECTIVITY_ISSUE: timed out"})
+    nd = verdict(errored, "B.10")
+    assert nd.compliant is False and "TLS 1.0" in nd.failures[0].observed
+
+
+def test_an_unknown_tls12_is_not_read_as_a_server_without_tls12() -> None:
+    scan = captured("envoy-default-ciphers")
+    protocols = {v: suites for v, suites in scan.protocols.items() if v != "TLS 1.2"}
+    errored = rejudged(scan, protocols=protocols, unknown={"TLS 1.2": "sslyze BUG_IN_SSLYZE: KeyError: 'x'"})
+    b12 = verdict(errored, "B.12")
+    assert b12.compliant is None and not b12.failures
+    assert b12.unknown[0].requirement == "servers shall support TLS 1.2"
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server
+
+
+def test_a_version_probe_counts_the_peers_close_as_a_refusal(listener: socket.socket) -> None:
+    def close_at_once() -> None:
+        connection, _ = listener.accept()
+        connection.close()
+
+    threading.Thread(target=close_at_once, daemon=True).start()
+    endpoint = Endpoint("127.0.0.1", listener.getsockname()[1], "dicom.example.test")
+    assert _precheck(endpoint, "TLSV1", None) == _Attempt(refused=True)
+
+
+def test_a_version_probe_that_gets_no_answer_is_an_error_not_a_refusal(
+        listener: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dicomtls.scan.SCAN_TIMEOUT_S", 0.3)
+    endpoint = Endpoint("127.0.0.1", listener.getsockname()[1], "dicom.example.test")
+    assert _precheck(endpoint, "TLSV1", None) == _Attempt(refused=False, error="no answer: TimeoutError: timed out")
+
+
+def test_a_version_probe_whose_client_cannot_be_set_up_is_an_error_not_a_refusal(
+        listener: socket.socket, tmp_path: Path) -> None:
+    pki = ensure_pki(PkiSpec(server_names=("dicom.example.test",)), tmp_path / "pki")
+    mismatched = _Credentials(pki.client_cert, pki.client_cert, pki.server_key)  # a key of another certificate
+    endpoint = Endpoint("127.0.0.1", listener.getsockname()[1], "dicom.example.test")
+    attempt = _precheck(endpoint, "TLSV1", mismatched)
+    assert not attempt.refused
+    assert attempt.error is not None and attempt.error.startswith("the client could not be set up: OpenSSLError")
+
+
+def test_ssl2_is_tried_with_the_leaf_alone_since_it_cannot_carry_a_chain(tmp_path: Path) -> None:
+    pki = ensure_pki(PkiSpec(topology="two-level", server_names=("dicom.example.test",)), tmp_path / "pki")
+    endpoint = Endpoint("127.0.0.1", 9, "dicom.example.test", pki.ca_cert, pki.client_fullchain, pki.client_key)
+    with _credentials(endpoint) as credentials:
+        assert credentials is not None and credentials.chain == pki.client_fullchain
+        assert credentials.leaf.read_bytes() == pki.client_cert.read_bytes()
+        leaf = credentials.leaf
+    assert not leaf.exists()

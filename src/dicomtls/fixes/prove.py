@@ -40,8 +40,8 @@ class CellChange:
 class VerdictChange:
     profile: str  # "B.10"
     title: str
-    before: bool  # compliant
-    after: bool
+    before: bool | None  # compliant; None: unknown
+    after: bool | None
 
 
 @dataclass

@@ -88,6 +88,7 @@ def _shortened(text: str, width: int = 90) -> str:
 
 
 _STYLES = {"pass": "green", "xfail": "yellow", "unexpected": "bold red"}
+_MARKS = {True: "✔", False: "✘", None: "?"}  # a PS3.15 verdict: compliant, not, unknown (a probe it reads failed)
 
 
 def _mark(cell: layout.GridCell) -> Text:
@@ -257,18 +258,20 @@ def _print_scans(result: MatrixResult, console: Console) -> None:
         scan = env.scan
         assert scan is not None
         if scan.error:
-            console.print(f"  {env.name}: scan failed: {scan.error}", highlight=False, markup=False)
+            console.print(f"  {env.name}: {scan.status}: {scan.error}", highlight=False, markup=False)
             continue
-        marks = "  ".join(f"{v.section} {'✔' if v.compliant else '✘'}" for v in scan.verdicts)
+        marks = "  ".join(f"{v.section} {_MARKS[v.compliant]}" for v in scan.verdicts)
         console.print(f"  {env.name}: {', '.join(scan.versions)}   {marks}", highlight=False, markup=False)
         # The first failed requirement of each profile; profiles failing the same one share a line.
-        failing: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+        failing: OrderedDict[tuple[str, str, str], list[str]] = OrderedDict()
         for verdict in scan.verdicts:
-            if not verdict.compliant:
-                first = verdict.failures[0]
-                failing.setdefault((first.requirement, first.observed), []).append(verdict.section)
-        for (requirement, observed), sections in failing.items():
-            console.print(f"      ✘ {', '.join(sections)}: {requirement}: {observed}", highlight=False, markup=False)
+            if verdict.compliant is not True:
+                first = (verdict.failures or verdict.unknown)[0]
+                failing.setdefault((_MARKS[verdict.compliant], first.requirement, first.observed), []).append(
+                    verdict.section)
+        for (mark, requirement, observed), sections in failing.items():
+            console.print(f"      {mark} {', '.join(sections)}: {requirement}: {observed}", highlight=False,
+                          markup=False)
 
 
 def print_scan(scan: ScanResult, console: Console) -> None:
@@ -277,11 +280,15 @@ def print_scan(scan: ScanResult, console: Console) -> None:
     cert = "with the client certificate" if scan.client_cert else "without a client certificate"
     console.print(f"[bold]TLS scan[/] of {who}, {cert}, by {scan.tool} in {scan.duration_s:.1f}s", highlight=False)
     if scan.error:
-        console.print(f"  ✘ {scan.error}", highlight=False, markup=False)
+        console.print(f"  ✘ {scan.status}: {scan.error}", highlight=False, markup=False)
         return
+    for note in scan.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
     for version, suites in scan.protocols.items():
         names = ", ".join(s.openssl_name for s in suites) if suites else "refused"
         console.print(f"  {version:8} {names}", highlight=False, markup=False)
+    for version, why in scan.unknown.items():
+        console.print(f"  {version:8} unknown: {why}", highlight=False, markup=False)
     if scan.curves:
         console.print(f"  curves   {', '.join(scan.curves)}", highlight=False)
     if scan.prefers_tls13 is not None:
@@ -304,10 +311,13 @@ def print_scan(scan: ScanResult, console: Console) -> None:
         console.print(f"    {'; '.join(facts)}", highlight=False, markup=False)
     console.print("[bold]DICOM TLS profiles[/] (PS3.15 Annex B):", highlight=False)
     for verdict in scan.verdicts:
-        mark = Text("✔", style="green") if verdict.compliant else Text("✘", style="red")
+        mark = Text(_MARKS[verdict.compliant], style={True: "green", False: "red", None: "yellow"}[verdict.compliant])
         console.print(Text("  ").append(mark).append(f" {verdict.section} {verdict.title}"))
         for finding in verdict.failures:
             console.print(f"      shall: {finding.requirement} ({finding.source}): {finding.observed}",
+                          highlight=False, markup=False)
+        for finding in verdict.unknown:
+            console.print(f"      shall, unknown: {finding.requirement} ({finding.source}): {finding.observed}",
                           highlight=False, markup=False)
         for finding in verdict.warnings:
             console.print(f"      should: {finding.requirement} ({finding.source}): {finding.observed}",

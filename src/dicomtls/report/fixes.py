@@ -52,7 +52,7 @@ def rows(fixes: dict[str, Any]) -> list[CellRow]:
             trials.append(TrialRow(
                 MARKS[t["mark"]], candidate["id"], candidate["kind"], candidate["change"], result, candidate["cost"],
                 [f"{c['cell']}: {c['before']} → {c['after']}" for c in t.get("changed", [])],
-                [f"{v['profile']} {'✔' if v['before'] else '✘'} → {'✔' if v['after'] else '✘'}"
+                [f"{v['profile']} {_VERDICT[v['before']]} → {_VERDICT[v['after']]}"
                  for v in t.get("verdicts", [])],
                 t.get("patch"), t.get("tree"), t["mark"], t["why"] if t["mark"] == "not tried" else t["after"]))
         found.append(CellRow(entry["environment"], entry["cell"], entry["reason"], trials))
@@ -76,3 +76,6 @@ def headline(fixes: dict[str, Any]) -> str:
     cells = fixes.get("cells", [])
     fixed = sum(1 for c in cells if any(t["mark"] in ("passes", "breaks") for t in c["trials"]))
     return f"{fixed}/{len(cells)} failing cells have a candidate that makes them pass"
+
+
+_VERDICT = {True: "✔", False: "✘", None: "?"}  # compliant, not, unknown

@@ -44,7 +44,7 @@ def cell_record(r: CellResult) -> dict[str, Any]:
 def to_dict(result: MatrixResult) -> dict[str, Any]:
     return {
         "run": asdict(result.run),
-        "environments": [asdict(e) for e in result.environments],
+        "environments": [{**asdict(e), **({"scan": e.scan.to_dict()} if e.scan else {})} for e in result.environments],
         "cells": [cell_record(r) for r in result.cells],
     }
 

@@ -131,6 +131,8 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         path = " → ".join(["client", *reversed(env.get("components", []))])
         logs = " · ".join(f"[{_cell(name)}]({link})" for name, link in env.get("logs", {}).items()) or "none kept"
         name = _cell(env["name"]) + (f" ❌ did not start: {_cell(env['error'])}" if env.get("error") else "")
+        if (env.get("scan") or {}).get("error"):
+            name += f" ❌ scan-error: {_cell(env['scan']['error'])}"
         out.append(f"| {name} | {_cell(', '.join(env.get('scenarios', [])))} | {_cell(path)} | {logs} |")
     for env in doc["environments"]:
         if env.get("sites"):
