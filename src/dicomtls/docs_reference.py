@@ -354,7 +354,20 @@ def cli_page() -> str:
     parts = [_banner("the Invoke tasks in `src/dicomtls/tasks.py` (their docstrings and `help`)"),
              "# Commands\n\n",
              "Every task runs as `dicomtls TASK` (the installed command) or `invoke TASK` in a clone, with the same "
-             "options. `dicomtls TASK --help` prints the same. Exit statuses: [Outputs](outputs.md#exit-status).\n\n"]
+             "options: the clone's `tasks.py` hands its command line to `dicomtls`. `dicomtls TASK -h` (or "
+             "`--help`, or `dicomtls -h TASK`) prints what this page says about the task. Exit statuses: "
+             "[Outputs](outputs.md#exit-status).\n\n"
+             "- **The program's own options:** `-h/--help [TASK]`, `-V/--version`, `-l/--list`, "
+             "`--print-completion-script SHELL` ([completion](../how-to/install.md#shell-completion)). Invoke's "
+             "options (`--dry`, `--pty`, `--echo`, `-f/--config`, ...) mean nothing here and are refused. In a clone, "
+             "bare `invoke --help` and `invoke --version` are Invoke's own: use `invoke --list` or `invoke TASK -h`.\n"
+             "- **Short flags** are chosen, and a letter means the same option on every task: `-s` scenario, `-o` "
+             "out, `-b` backend, `-j` jobs, `-t` target, `-p` port, `-m` manifests, `-i` inventory, `-n` runs, `-h` "
+             "help. Other options are long only.\n"
+             "- **Values** follow their option (`--out DIR`) or an `=` (`--out=DIR`); a repeatable option is given "
+             "once per value. Number options are checked before any task on the line runs.\n"
+             "- **Arguments:** `diff OLD NEW`, `scan TARGET` and `bisect COMPONENT VERSIONS CELL` take them in order "
+             "or as their options (`--old`, `--target`, `--component`, ...).\n\n"]
     for name in sorted(contexts):
         task = namespace[name]
         parts.append(f"## {name}\n\n{_doc(task.body)}\n\n")
