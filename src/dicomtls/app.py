@@ -76,8 +76,8 @@ def parse_jobs(text: str | int | None) -> int:
     """``auto`` (the machine's choice) or a whole number of environments to run at once."""
     if text is None or str(text) == "auto":
         return auto_jobs()
-    if not str(text).isdigit() or int(text) < 1:
-        raise UsageError(f"--jobs {text}: give a whole number of environments at once (1 or more), or auto")
+    if not str(text).isdecimal() or int(text) < 1:
+        raise UsageError(f"--jobs {text!r}: give a whole number of environments at once (1 or more), or auto")
     return int(text)
 
 
@@ -466,8 +466,8 @@ def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jo
 
 
 def _count(value: str | int, option: str) -> int:
-    if not str(value).isdigit() or int(value) < 1:
-        raise UsageError(f"{option} {value}: give a whole number, 1 or more")
+    if not str(value).isdecimal() or int(value) < 1:
+        raise UsageError(f"{option} {value!r}: give a whole number, 1 or more")
     return int(value)
 
 

@@ -91,7 +91,10 @@ def load_inventory(path: Path, limit: str | None = None) -> list[Deployment]:
     variables = VariableManager(loader=loader, inventory=inventory)
     found = []
     for host in hosts:
-        values = variables.get_vars(host=host)
+        try:  # host_vars/ and group_vars/ are read here: a file of them that is not a mapping fails now
+            values = variables.get_vars(host=host)
+        except AnsibleError as exc:
+            raise UsageError(f"--inventory {path}: host {host.name}: {str(exc).splitlines()[0]}") from None
         templar = Templar(loader=loader, variables=values)
         found.append(_deployment(host.name, _Vars(host.name, values, templar, path), path))
     return found
@@ -129,8 +132,8 @@ class _Vars:
         value = self.get(name)
         if value is None:
             return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, f"is {value!r}: give it as a string")
+        if not isinstance(value, str) or not value.strip() or "\n" in value:
+            raise self.fail(name, f"is {value!r}: give it as a one-line string")
         return str(value)
 
     def port(self, name: str) -> int | None:
@@ -151,7 +154,11 @@ class _Vars:
         if text is None:
             return None
         path = Path(text) if Path(text).is_absolute() else self.inventory.parent / text
-        if not path.is_file():
+        try:
+            readable = path.is_file()
+        except OSError:  # a name too long for the file system
+            readable = False
+        if not readable:
             raise self.fail(name, f"names {path}, which is not a readable file: fix the path")
         return path
 

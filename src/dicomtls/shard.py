@@ -40,7 +40,7 @@ def parse_shard(text: str) -> Shard:
         raise UsageError(f"--shard {text!r}: write K/N, e.g. --shard 1/2")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise UsageError(f"--shard {text}: K must be between 1 and N (N >= 1), e.g. --shard 1/{max(count, 2)}")
+        raise UsageError(f"--shard {text!r}: K must be between 1 and N (N >= 1), e.g. --shard 1/{max(count, 2)}")
     return Shard(index, count)
 
 
@@ -120,7 +120,7 @@ def merge(documents: Sequence[dict[str, Any]], sources: Sequence[str]) -> dict[s
 
     run = dict(first)
     run["started"] = min(doc["run"]["started"] for doc in documents)
-    run["wall_s"] = max(doc["run"]["wall_s"] for doc in documents)  # shards run side by side
+    run["wall_s"] = max(doc["run"].get("wall_s", 0.0) for doc in documents)  # shards run side by side
     run["versions"] = _merged_versions([doc["run"].get("versions", {}) for doc in documents])
     run["shard"] = None
     merged = {**documents[0], "run": run, "environments": [env for _, env, _ in environments], "cells": cells}
