@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -77,7 +78,7 @@ def parse_jobs(text: str | int | None) -> int:
     if text is None or str(text) == "auto":
         return auto_jobs()
     if not str(text).isdecimal() or int(text) < 1:
-        raise UsageError(f"--jobs {text!r}: give a whole number of environments at once (1 or more), or auto")
+        raise UsageError(f"--jobs {text}: give a whole number of environments at once (1 or more), or auto")
     return int(text)
 
 
@@ -302,7 +303,7 @@ def _readable(path: str | None, what: str) -> Path | None:
     if path is None:
         return None
     found = Path(path)
-    if not found.is_file():
+    if not os.path.isfile(found):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(f"{what} {path} is not a readable file: check the path")
     return found
 
@@ -467,7 +468,7 @@ def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jo
 
 def _count(value: str | int, option: str) -> int:
     if not str(value).isdecimal() or int(value) < 1:
-        raise UsageError(f"{option} {value!r}: give a whole number, 1 or more")
+        raise UsageError(f"{option} {value}: give a whole number, 1 or more")
     return int(value)
 
 

@@ -73,7 +73,7 @@ def load_inventory(path: Path, limit: str | None = None) -> list[Deployment]:
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
-    if not path.is_file():
+    if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(f"--inventory {path}: no such file: give an Ansible inventory (YAML or INI)")
     loader = DataLoader()
     said = io.StringIO()
@@ -132,8 +132,8 @@ class _Vars:
         value = self.get(name)
         if value is None:
             return None
-        if not isinstance(value, str) or not value.strip() or "\n" in value:
-            raise self.fail(name, f"is {value!r}: give it as a one-line string")
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, f"is {value!r}: give it as a string")
         return str(value)
 
     def port(self, name: str) -> int | None:
@@ -154,11 +154,7 @@ class _Vars:
         if text is None:
             return None
         path = Path(text) if Path(text).is_absolute() else self.inventory.parent / text
-        try:
-            readable = path.is_file()
-        except OSError:  # a name too long for the file system
-            readable = False
-        if not readable:
+        if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
             raise self.fail(name, f"names {path}, which is not a readable file: fix the path")
         return path
 

@@ -164,7 +164,7 @@ def parse_levels(text: str | None) -> list[int]:
         return list(DEFAULT_LEVELS)
     parts = [p.strip() for p in str(text).split(",")]
     if not all(p.isdecimal() and int(p) >= 1 for p in parts):
-        raise UsageError(f"--concurrency {text!r}: give whole numbers of associations at once, e.g. 1,8,32")
+        raise UsageError(f"--concurrency {text}: give whole numbers of associations at once, e.g. 1,8,32")
     return sorted({int(p) for p in parts})
 
 
@@ -173,7 +173,7 @@ def choose_targets(names: list[str] | None) -> list[LoadTarget]:
         return list(TARGETS)
     known = {t.name: t for t in TARGETS}
     if unknown := [n for n in names if n not in known]:
-        raise UsageError(f"--target {unknown[0]!r}: choose from {', '.join(known)}")
+        raise UsageError(f"--target {unknown[0]}: choose from {', '.join(known)}")
     return [t for t in TARGETS if t.name in names]
 
 

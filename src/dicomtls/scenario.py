@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -762,7 +763,7 @@ def load_scenario(name_or_path: str, directory: Path = SCENARIOS) -> Scenario:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = directory / f"{name_or_path}.yaml"
-    if not path.is_file():
+    if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(
             f"unknown scenario {name_or_path!r}: use one of {', '.join(available(directory))} or a path to a .yaml file"
         )

@@ -14,6 +14,7 @@ they do between any two runs.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ def parse_shard(text: str) -> Shard:
         raise UsageError(f"--shard {text!r}: write K/N, e.g. --shard 1/2")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise UsageError(f"--shard {text!r}: K must be between 1 and N (N >= 1), e.g. --shard 1/{max(count, 2)}")
+        raise UsageError(f"--shard {text}: K must be between 1 and N (N >= 1), e.g. --shard 1/{max(count, 2)}")
     return Shard(index, count)
 
 
@@ -72,10 +73,11 @@ def shard_results(directories: Sequence[Path]) -> list[Path]:
     (as ``actions/download-artifact`` lays out several artifacts)."""
     found: list[Path] = []
     for directory in directories:
-        if (directory / "results.json").is_file():
+        # os.path: False for a name too long for the file system too, where Path raises
+        if os.path.isfile(directory / "results.json"):
             found.append(directory / "results.json")
             continue
-        inner = sorted(directory.glob("*/results.json")) if directory.is_dir() else []
+        inner = sorted(directory.glob("*/results.json")) if os.path.isdir(directory) else []
         if not inner:
             raise UsageError(f"{directory}: no results.json in it or in its subdirectories: "
                              "pass the --out directory of each shard")

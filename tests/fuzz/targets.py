@@ -229,6 +229,12 @@ OPTION_SEEDS: dict[str, list[str]] = {
     "concurrency": ["1,8,32", "4"],
     "orthanc-rest": ["http://127.0.0.1:8042", "http://localhost:8042/"],
     "called-aet": ["ORTHANC", "STORESCP"],
+    "scenario": ["envoy-mtls", "scenarios/envoy-sni-named-hosts.yaml", "tests/fixtures/scenarios/stunnel-istio.yaml"],
+    "manifests": ["tests/fixtures/manifests/two-sites", "tests/fixtures/manifests/korthweb-traefik/tlsoption.yaml"],
+    "baseline": ["tests/fixtures/results_envoy_sni_named_hosts.json", "tests/fixtures"],
+    "inventory": ["tests/fixtures/inventories/two-sites/inventory.yml"],
+    "ca": ["tests/fixtures/inventories/one-file/ca.crt"],
+    "limit": ["bhs", "all:!bhs", "pacs-mhr", "bhs:&mhr", "pacs-*", "~pacs-(bhs|mhr)"],
     "cell": ["envoy-sni-named-hosts/envoy-named-hosts/pynetdicom sni=right cert=none echo",
              "scenario=envoy-mtls environment=edge client=dcmtk client_cert=valid operation=echo",
              "scenario=envoy-sni-named-hosts sni=wrong client=pynetdicom operation=store-ct"],
@@ -242,8 +248,10 @@ def option_seeds() -> list[tuple[str, Any]]:
 
 
 def run_option(case: Mutated) -> None:
-    """The value through the parser its option goes to."""
-    from dicomtls import bisect, load, resolve, shard
+    """The value through the parser its option goes to (paths relative to the clone, as `invoke` runs there)."""
+    from dicomtls import bisect, load, resolve, scenario, shard
+    from dicomtls.report import json as json_report
+    from dicomtls.inventory import load_inventory
 
     parts = case.tree if isinstance(case.tree, list) else [case.tree]
     text = "".join(str(p) for p in parts)
@@ -252,8 +260,13 @@ def run_option(case: Mutated) -> None:
         "versions": bisect.parse_versions, "jobs": app.parse_jobs, "concurrency": load.parse_levels,
         "orthanc-rest": app._orthanc_rest, "called-aet": app._called_aet,
         "cell": lambda t: bisect.select_cell(t, None),
+        "scenario": scenario.load_scenario, "manifests": lambda t: manifest_scenario(Path(t)),
+        "baseline": lambda t: json_report.read(Path(t)), "inventory": lambda t: load_inventory(Path(t)),
+        "ca": lambda t: app._readable(t, "--ca"),
+        "limit": lambda t: load_inventory(FIXTURES / "inventories" / "two-sites" / "inventory.yml", t),
     }
-    parsers[case.seed](text)
+    with contextlib.redirect_stderr(io.StringIO()):  # Ansible's warnings
+        parsers[case.seed](text)
 
 
 def _strategy(seeds: Callable[[], list[tuple[str, Any]]], most: int = 3) -> st.SearchStrategy[Mutated]:

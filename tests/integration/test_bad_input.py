@@ -72,7 +72,7 @@ def test_unreadable_certificate_names_the_file_and_the_fix(tmp_path: Path, clean
 
 def test_load_with_a_bad_concurrency_says_how_to_give_it(tmp_path: Path, clean_slate: Path) -> None:
     proc = run_invoke(["bench", "--load", "--concurrency", "8,many", "--out", str(tmp_path)], tmp_path)
-    assert_one_line_error(proc, "--concurrency '8,many'", "1,8,32")
+    assert_one_line_error(proc, "--concurrency 8,many", "1,8,32")
 
 
 def test_soak_without_a_length_says_how_long_to_give(tmp_path: Path, clean_slate: Path) -> None:

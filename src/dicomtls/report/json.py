@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ class _Results(BaseModel):
 
 def read(path: Path) -> dict[str, Any]:
     """A results.json written by dicomtls (or the --out directory holding one); anything else is a usage error."""
-    if path.is_dir():
+    if os.path.isdir(path):  # os.path: False for a name too long for the file system too, where Path raises
         path = path / "results.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
