@@ -10,6 +10,7 @@ from pathlib import Path
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import UnsatisfiedAssumption
 
 import dicomtls
 from dicomtls.errors import UsageError
@@ -80,16 +81,22 @@ def run_target(target: Target, examples: int, seed: int, say: Callable[[str], No
     @settings(CI, max_examples=examples, derandomize=False, phases=[Phase.generate])
     @given(target.inputs)
     def explore(case: Mutated) -> None:
-        report.tried += 1
-        say(f"{target.name} #{report.tried}: {case.describe()}")
         try:
-            report.usage_errors += not check(target, case)
+            made = check(target, case)
+        except UnsatisfiedAssumption:
+            raise  # an input that cannot be made (tests.fuzz.targets.run_store): not tried
         except Exception as exc:  # noqa: BLE001 - a campaign records every crash and goes on
+            report.tried += 1
+            say(f"{target.name} #{report.tried}: {case.describe()} -> crash")
             found = report.crashes.setdefault(site(exc), Found(site(exc)))
             found.hits += 1
             if not found.example or len(case.describe()) < len(found.example):
                 found.example = case.describe()
                 found.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            return
+        report.tried += 1
+        report.usage_errors += not made
+        say(f"{target.name} #{report.tried}: {case.describe()} -> {'result' if made else 'usage error'}")
 
     explore()
     return report

@@ -12,9 +12,11 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -217,6 +219,96 @@ def run_results(case: Mutated) -> None:
         app.merge(names, str(directory / "merged"))
 
 
+# --- a DICOM file for `invoke probe --store FILE` ----------------------------------------------------------------------
+
+STORE_SEEDS = ("CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
+               "ExplVR_LitEndNoMeta.dcm")
+"""pydicom's own test files (in its wheel): explicit and implicit VR, one big endian, one without file meta."""
+
+
+def _elements(dataset: Any) -> dict[str, Any]:
+    """The data elements a mutation may change: plain values by keyword (sequences and bulk data stay as they are)."""
+    found = {}
+    for element in dataset:
+        value = element.value
+        if element.keyword and isinstance(value, (str, int, float)) or (
+                isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
+            found[element.keyword] = list(value) if isinstance(value, list) else value
+        elif element.keyword:
+            found[element.keyword] = "<kept>"  # present, not mutated in place (a drop still drops it)
+    return found
+
+
+@cache
+def store_seeds() -> list[tuple[str, Any]]:
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    seeds = []
+    for name in STORE_SEEDS:
+        ds = pydicom.dcmread(get_testdata_file(name), force=True)
+        seeds.append((name, {"file_meta": _elements(getattr(ds, "file_meta", [])), "dataset": _elements(ds)}))
+    return seeds
+
+
+def _written(case: Mutated, path: Path) -> bool:
+    """The seed file with the mutated elements set and the dropped ones deleted; False when pydicom will not write
+    it (a value no VR can hold): such an input cannot be made, so it is not tried."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file(case.seed), force=True)
+    tree = case.tree if isinstance(case.tree, dict) else {}
+    for part, holder in (("file_meta", getattr(ds, "file_meta", None)), ("dataset", ds)):
+        wanted = tree.get(part) if isinstance(tree.get(part), dict) else {}
+        if holder is None:
+            continue
+        for element in list(holder):
+            if element.keyword and element.keyword not in wanted:
+                del holder[element.tag]
+        for keyword, value in wanted.items():
+            if value == "<kept>" or not pydicom.datadict.tag_for_keyword(str(keyword)):
+                continue
+            try:
+                setattr(holder, str(keyword), value)
+            except (TypeError, ValueError, AttributeError, OverflowError):
+                return False
+    try:
+        ds.save_as(path, enforce_file_format=False)
+    except Exception:  # noqa: BLE001 - pydicom refuses a value many ways; the input is then not made at all
+        return False
+    return True
+
+
+def run_store(case: Mutated) -> None:
+    """As `invoke probe --store FILE` takes it: checked before anything connects, then made into the objects each
+    C-STORE sends."""
+    from hypothesis import reject
+
+    from dicomtls.dicomdata import add_source, make_object
+    from dicomtls.probe_endpoint import STORE_OPERATION, _check_store_file
+
+    with scratch() as directory, warnings.catch_warnings(), _quiet("pydicom"):
+        warnings.simplefilter("ignore")  # pydicom's about the odd values it is given and reads
+        path = directory / "object.dcm"
+        if not _written(case, path):
+            reject()
+        _check_store_file(path)
+        add_source(STORE_OPERATION, path)
+        make_object(STORE_OPERATION, directory / "sent")
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    before = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+
+
 # --- command-line values that are small languages of their own -----------------------------------------------------
 
 
@@ -279,4 +371,5 @@ TARGETS = [
     Target("inventory", _strategy(inventory_seeds), run_inventory, weight=2),
     Target("results", _strategy(results_seeds), run_results, weight=1),
     Target("options", _strategy(option_seeds), run_option, weight=1),
+    Target("store", _strategy(store_seeds), run_store, weight=1),
 ]
