@@ -33,6 +33,8 @@ def fuzz(c, examples=2000, target=None, seed=None, verbose=False):
         raise Exit(f"fuzz: --target {unknown[0]!r}: use one of {', '.join(names)}", code=2)
     if int(examples) < 1:
         raise Exit(f"fuzz: --examples {examples}: give 1 or more", code=2)
+    if seed is not None and not str(seed).isdecimal():
+        raise Exit(f"fuzz: --seed {seed}: give a whole number (the one a campaign printed)", code=2)
     chosen_seed = int(seed) if seed is not None else random.randrange(2**32)
     print(f"fuzz: {examples} inputs, seed {chosen_seed}", flush=True)
     reports = campaign(int(examples), chosen_seed, target or None, verbose=verbose)
