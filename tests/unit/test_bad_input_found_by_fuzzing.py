@@ -96,6 +96,19 @@ def test_a_path_too_long_for_the_file_system_is_a_usage_error(read) -> None:  # 
     one_line(caught)
 
 
+@pytest.mark.parametrize("read", [
+    lambda bad: load_scenario(bad + ".yaml"),
+    lambda bad: manifest_scenario(Path(bad)),
+    lambda bad: app.diff(bad, bad),
+    lambda bad: load_inventory(Path(bad)),
+    lambda bad: app._readable(bad, "--ca"),
+], ids=["scenario-file", "manifests", "baseline", "inventory", "ca"])
+def test_a_path_with_a_nul_byte_is_a_usage_error(read) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError) as caught:
+        read("results\x00.json")
+    one_line(caught)
+
+
 @pytest.mark.parametrize("parse", [
     lambda: parse_host_port("dicom.example.org:²"),
     lambda: parse_pin("dicom.example.org:1²:127.0.0.1"),

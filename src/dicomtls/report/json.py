@@ -109,12 +109,13 @@ class _Results(BaseModel):
 
 def read(path: Path) -> dict[str, Any]:
     """A results.json written by dicomtls (or the --out directory holding one); anything else is a usage error."""
-    if os.path.isdir(path):  # os.path: False for a name too long for the file system too, where Path raises
+    # os.path: False for a name too long for the file system or holding a NUL byte, where Path raises
+    if os.path.isdir(path):
         path = path / "results.json"
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file: pass a results.json or the --out directory of a run")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file: pass a results.json or the --out directory of a run") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
