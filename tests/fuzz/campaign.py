@@ -103,9 +103,12 @@ def run_target(target: Target, examples: int, seed: int, say: Callable[[str], No
 
 
 def split(examples: int, targets: list[Target]) -> dict[str, int]:
-    """``examples`` shared by the targets' weights (each gets at least one)."""
+    """``examples`` shared by the targets' weights, the remainder to the first ones (each gets at least one)."""
     total = sum(t.weight for t in targets)
-    return {t.name: max(1, examples * t.weight // total) for t in targets}
+    shares = {t.name: examples * t.weight // total for t in targets}
+    for target in targets[: examples - sum(shares.values())]:
+        shares[target.name] += 1
+    return {name: max(1, share) for name, share in shares.items()}
 
 
 def campaign(examples: int, seed: int, names: list[str] | None = None, say: Callable[[str], None] = print,
