@@ -68,13 +68,15 @@ class Deployment:
 def load_inventory(path: Path, limit: str | None = None) -> list[Deployment]:
     """Every selected host as a deployment; a missing or malformed variable is a one-line usage error."""
     from ansible.errors import AnsibleError
-    from ansible.inventory.manager import InventoryManager
+    from ansible.inventory.manager import InventoryManager, split_host_pattern
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
     if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(f"--inventory {path}: no such file: give an Ansible inventory (YAML or INI)")
+    if limit and any(not part.lstrip("!&") for part in split_host_pattern(limit)):  # Ansible: IndexError
+        raise UsageError(f"--limit {limit!r}: a ! or & needs a host or group after it, e.g. 'all:!staging'")
     loader = DataLoader()
     said = io.StringIO()
     try:

@@ -405,8 +405,10 @@ class Scenario(_Model):
                 environments.append(env)
                 continue
             config = dict(env[role])
-            versions = _as_list(config.pop("versions"))
-            if "version" in config or not versions or not all(isinstance(v, (str, int, float)) for v in versions):
+            versions = config.pop("versions")
+            versions = [versions] if isinstance(versions, (str, int, float)) else versions
+            if ("version" in config or not isinstance(versions, list) or not versions
+                    or not all(isinstance(v, (str, int, float)) for v in versions)):
                 raise ValueError(f"environment {env.get('name')!r}: {role}.versions is a list of versions, "
                                  "and replaces version:")
             named = expanded[str(env.get("name"))] = []

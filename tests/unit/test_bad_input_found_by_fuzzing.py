@@ -39,6 +39,16 @@ def test_a_scalar_where_a_list_belongs_names_the_field_and_says_to_write_a_list(
     assert "write a list" in str(caught.value)
 
 
+@pytest.mark.parametrize("versions", [221, 1.5, {"v": "1.23.0"}, None])
+def test_versions_that_are_not_a_list_of_versions_name_the_environment(versions: object) -> None:
+    data = yaml.safe_load((SCENARIOS / "envoy-upstream-regression.yaml").read_text())
+    data["environments"][0]["proxy"]["versions"] = versions
+    try:
+        parse_scenario(yaml.safe_dump(data), "scenarios/envoy-upstream-regression.yaml")
+    except UsageError as caught:
+        assert "\n" not in str(caught) and "scenarios/envoy-upstream-regression.yaml: " in str(caught)
+
+
 def test_an_environment_list_nested_in_an_expect_match_is_a_usage_error() -> None:
     data = yaml.safe_load((SCENARIOS / "envoy-upstream-regression.yaml").read_text())
     data["expect"][0]["match"]["environment"] = [["nested"]]
@@ -79,6 +89,13 @@ def test_a_group_vars_file_that_is_not_a_mapping_is_a_usage_error(tmp_path: Path
     with pytest.raises(UsageError) as caught:
         load_inventory(tmp_path / "inventory.yml")
     assert "host pacs" in one_line(caught) and "group_vars/all.yml" in str(caught.value)
+
+
+@pytest.mark.parametrize("limit", ["!", "bhs:!", "&", "bhs,&"])
+def test_a_limit_with_a_bare_negation_or_intersection_is_a_usage_error(limit: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_inventory(FIXTURES / "inventories" / "two-sites" / "inventory.yml", limit)
+    assert "--limit" in one_line(caught)
 
 
 @pytest.mark.parametrize("read", [
