@@ -56,18 +56,21 @@ def dump_yaml(value: Any) -> str:
 
 
 def yaml_tree(directory: Path) -> dict[str, Any]:
-    """Every file under ``directory``: a YAML file as its list of documents, any other file as its text."""
+    """Every file under ``directory``: a YAML file as its list of documents, any other file (or a YAML file that
+    does not parse, a Helm template say) as its text."""
     tree: dict[str, Any] = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         text = path.read_text()
-        tree[str(path.relative_to(directory))] = (list(yaml.safe_load_all(text)) if path.suffix in (".yaml", ".yml")
-                                                  else text)
+        tree[str(path.relative_to(directory))] = text
+        if path.suffix in (".yaml", ".yml"):
+            with contextlib.suppress(yaml.YAMLError):
+                tree[str(path.relative_to(directory))] = list(yaml.safe_load_all(text))
     return tree
 
 
 def write_tree(tree: Any, directory: Path) -> None:
     """The inverse of ``yaml_tree``, for whatever the mutations left: a file whose name was mutated is written under
-    a safe name, a file whose documents are no longer a list is one document."""
+    a safe name, a file whose documents are no longer a list is one document, a string is the file's text."""
     directory.mkdir(parents=True, exist_ok=True)
     files = tree.items() if isinstance(tree, dict) else [("mutated.yaml", tree)]
     for index, (name, content) in enumerate(files):
@@ -76,11 +79,11 @@ def write_tree(tree: Any, directory: Path) -> None:
             relative = Path(f"file-{index}.yaml")
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix in (".yaml", ".yml"):
+        if isinstance(content, str):  # a file kept as text, or a file's documents mutated into one string
+            path.write_text(content)
+        else:
             documents = content if isinstance(content, list) else [content]
             path.write_text(yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True))
-        else:
-            path.write_text(content if isinstance(content, str) else dump_yaml(content))
 
 
 @contextlib.contextmanager
