@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -78,7 +79,7 @@ def parse_jobs(text: str | int | None) -> int:
     """``auto`` (the machine's choice) or a whole number of environments to run at once."""
     if text is None or str(text) == "auto":
         return auto_jobs()
-    if not str(text).isdigit() or int(text) < 1:
+    if not str(text).isdecimal() or int(text) < 1:
         raise UsageError(f"--jobs {text}: give a whole number of environments at once (1 or more), or auto")
     return int(text)
 
@@ -312,7 +313,7 @@ def _readable(path: str | None, what: str) -> Path | None:
     if path is None:
         return None
     found = Path(path)
-    if not found.is_file():
+    if not os.path.isfile(found):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(f"{what} {path} is not a readable file: check the path")
     return found
 
@@ -480,7 +481,7 @@ def bench(runs: int, backends: list[str], scenarios: list[str], images: bool, jo
 
 
 def _count(value: str | int, option: str) -> int:
-    if not str(value).isdigit() or int(value) < 1:
+    if not str(value).isdecimal() or int(value) < 1:
         raise UsageError(f"{option} {value}: give a whole number, 1 or more")
     return int(value)
 

@@ -2,4 +2,9 @@
 
 
 class UsageError(Exception):
-    """Bad input or a missing prerequisite; the message says what is wrong and how to fix it."""
+    """Bad input or a missing prerequisite; the message says what is wrong and how to fix it.
+
+    One line whatever it quotes: a line break in a file name or a value it names is shown as ``\\n``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))

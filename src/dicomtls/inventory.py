@@ -69,13 +69,15 @@ class Deployment:
 def load_inventory(path: Path, limit: str | None = None) -> list[Deployment]:
     """Every selected host as a deployment; a missing or malformed variable is a one-line usage error."""
     from ansible.errors import AnsibleError
-    from ansible.inventory.manager import InventoryManager
+    from ansible.inventory.manager import InventoryManager, split_host_pattern
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
-    if not path.is_file():
+    if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(f"--inventory {path}: no such file: give an Ansible inventory (YAML or INI)")
+    if limit and any(not part.lstrip("!&") for part in split_host_pattern(limit)):  # Ansible: IndexError
+        raise UsageError(f"--limit {limit!r}: a ! or & needs a host or group after it, e.g. 'all:!staging'")
     loader = DataLoader()
     said = io.StringIO()
     try:
@@ -92,7 +94,10 @@ def load_inventory(path: Path, limit: str | None = None) -> list[Deployment]:
     variables = VariableManager(loader=loader, inventory=inventory)
     found = []
     for host in hosts:
-        values = variables.get_vars(host=host)
+        try:  # host_vars/ and group_vars/ are read here: a file of them that is not a mapping fails now
+            values = variables.get_vars(host=host)
+        except AnsibleError as exc:
+            raise UsageError(f"--inventory {path}: host {host.name}: {str(exc).splitlines()[0]}") from None
         templar = Templar(loader=loader, variables=values)
         found.append(_deployment(host.name, _Vars(host.name, values, templar, path), path))
     return found
@@ -152,7 +157,7 @@ class _Vars:
         if text is None:
             return None
         path = Path(text) if Path(text).is_absolute() else self.inventory.parent / text
-        if not path.is_file():
+        if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
             raise self.fail(name, f"names {path}, which is not a readable file: fix the path")
         return path
 

@@ -163,7 +163,7 @@ def parse_levels(text: str | None) -> list[int]:
     if text is None:
         return list(DEFAULT_LEVELS)
     parts = [p.strip() for p in str(text).split(",")]
-    if not all(p.isdigit() and int(p) >= 1 for p in parts):
+    if not all(p.isdecimal() and int(p) >= 1 for p in parts):
         raise UsageError(f"--concurrency {text}: give whole numbers of associations at once, e.g. 1,8,32")
     return sorted({int(p) for p in parts})
 

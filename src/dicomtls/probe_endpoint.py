@@ -59,7 +59,7 @@ SCENARIO = "probe"  # the scenario name of every probe cell: nothing is expected
 STORE_OPERATION = "store-file"
 DCMTK_PROFILES = ("bcp195", "aes")
 PYNETDICOM_PROFILES = ("dcm4che-tls-aes", "tls1.0-only", "bcp195-rfc8996")
-_UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+_UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # Implicit, Explicit VR Little Endian (what is sent)
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,10 @@ def _check_store_file(path: Path) -> None:
     if syntax not in _UNCOMPRESSED:
         raise UsageError(f"--store {path} uses transfer syntax {syntax or 'unknown'}: give an uncompressed file "
                          "(Implicit or Explicit VR Little Endian)")
+    missing = [k for k in ("SOPClassUID", "SOPInstanceUID") if not str(getattr(meta, k, "") or "").strip()]
+    if missing:
+        raise UsageError(f"--store {path} has no {' or '.join(missing)}: give a DICOM object (a C-STORE names its "
+                         "class and instance)")
 
 
 def rest_url(url: str, resolver: Resolver) -> str:

@@ -67,7 +67,7 @@ def parse_host_port(text: str, what: str = "--target") -> tuple[str, int]:
         host, sep, port = text.rpartition(":")
         if ":" in host:
             raise UsageError(f"{what} {text!r}: put an IPv6 address in brackets, like [::1]:11112")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise UsageError(f"{what} {text!r} is not HOST:PORT: write it like dicom.example.org:11112")
     return ip_literal(host) or check_name(host, what), int(port)
 
@@ -85,7 +85,7 @@ def parse_pin(text: str) -> Pin:
     host, _, rest = text.partition(":")
     port, _, address = rest.partition(":")
     found = ip_literal(address)
-    if not host or not port.isdigit() or not 0 < int(port) < 65536 or found is None:
+    if not host or not port.isdecimal() or not 0 < int(port) < 65536 or found is None:
         raise UsageError(f"--resolve {text!r} is not HOST:PORT:ADDRESS: write it like "
                          "dicom.example.org:11112:192.0.2.10 (or …:[::1])")
     return Pin(check_name(host, "--resolve"), int(port), found)

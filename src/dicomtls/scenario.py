@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -435,8 +436,10 @@ class Scenario(_Model):
                 environments.append(env)
                 continue
             config = dict(env[role])
-            versions = _as_list(config.pop("versions"))
-            if "version" in config or not versions or not all(isinstance(v, (str, int, float)) for v in versions):
+            versions = config.pop("versions")
+            versions = [versions] if isinstance(versions, (str, int, float)) else versions
+            if ("version" in config or not isinstance(versions, list) or not versions
+                    or not all(isinstance(v, (str, int, float)) for v in versions)):
                 raise ValueError(f"environment {env.get('name')!r}: {role}.versions is a list of versions, "
                                  "and replaces version:")
             named = expanded[str(env.get("name"))] = []
@@ -450,17 +453,23 @@ class Scenario(_Model):
             listed = _as_list(value)
             if not isinstance(listed, list):
                 return value
-            return [n for item in listed for n in expanded.get(item, [item])]
+            return [n for item in listed for n in (expanded.get(item, [item]) if isinstance(item, str) else [item])]
 
-        probes = [{**p, "environments": names(p["environments"])} if isinstance(p, dict) and "environments" in p
-                  else p for p in data.get("probes") or []]
-        expect = []
-        for rule in data.get("expect") or []:
-            match = rule.get("match") if isinstance(rule, dict) else None
+        def probe(group: Any) -> Any:
+            if isinstance(group, dict) and "environments" in group:
+                return {**group, "environments": names(group["environments"])}
+            return group
+
+        def rule(expectation: Any) -> Any:
+            match = expectation.get("match") if isinstance(expectation, dict) else None
             if isinstance(match, dict) and "environment" in match:
-                rule = {**rule, "match": {**match, "environment": names(match["environment"])}}
-            expect.append(rule)
-        return {**data, "environments": environments, "probes": probes, "expect": expect}
+                return {**expectation, "match": {**match, "environment": names(match["environment"])}}
+            return expectation
+
+        # probes and expect that are not lists are left as they are, for their fields' validation to refuse
+        renamed = {key: [change(item) for item in data[key]] for key, change in (("probes", probe), ("expect", rule))
+                   if isinstance(data.get(key), list)}
+        return {**data, "environments": environments, **renamed}
 
     @model_validator(mode="before")
     @classmethod
@@ -679,12 +688,29 @@ def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
     return list(model.model_fields) if model is not None else None
 
 
+_SHAPES = {
+    "list_type": "write a list (one '- item' per line, or [a, b])",
+    "dict_type": "write a mapping (key: value lines)",
+    "model_type": "write a mapping (key: value lines)",
+    "model_attributes_type": "write a mapping (key: value lines)",
+    "string_type": "write a string",
+    "int_type": "write a whole number",
+    "int_parsing": "write a whole number",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+}
+"""How to write a value of the shape a field needs, for a value of another shape (a scalar where a list belongs)."""
+
+
 def _format_error(source: str, error: ValidationError) -> str:
     first = error.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if p not in ("options",))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden" and (allowed := _allowed_fields(first["loc"])):
         msg = f"unknown field: use one of {', '.join(allowed)}"
+    elif first["type"] in _SHAPES:
+        got = repr(first["input"])
+        msg = f"is {got if len(got) <= 40 else got[:37] + '...'}: {_SHAPES[first['type']]}"
     where = f"{source}: {loc}: " if loc else f"{source}: "
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}{msg}{more}"
@@ -770,7 +796,7 @@ def load_scenario(name_or_path: str, directory: Path = SCENARIOS) -> Scenario:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = directory / f"{name_or_path}.yaml"
-    if not path.is_file():
+    if not os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         raise UsageError(
             f"unknown scenario {name_or_path!r}: use one of {', '.join(available(directory))} or a path to a .yaml file"
         )

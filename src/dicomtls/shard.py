@@ -14,6 +14,7 @@ they do between any two runs.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,10 +73,11 @@ def shard_results(directories: Sequence[Path]) -> list[Path]:
     (as ``actions/download-artifact`` lays out several artifacts)."""
     found: list[Path] = []
     for directory in directories:
-        if (directory / "results.json").is_file():
+        # os.path: False for a name too long for the file system too, where Path raises
+        if os.path.isfile(directory / "results.json"):
             found.append(directory / "results.json")
             continue
-        inner = sorted(directory.glob("*/results.json")) if directory.is_dir() else []
+        inner = sorted(directory.glob("*/results.json")) if os.path.isdir(directory) else []
         if not inner:
             raise UsageError(f"{directory}: no results.json in it or in its subdirectories: "
                              "pass the --out directory of each shard")
@@ -120,7 +122,7 @@ def merge(documents: Sequence[dict[str, Any]], sources: Sequence[str]) -> dict[s
 
     run = dict(first)
     run["started"] = min(doc["run"]["started"] for doc in documents)
-    run["wall_s"] = max(doc["run"]["wall_s"] for doc in documents)  # shards run side by side
+    run["wall_s"] = max(doc["run"].get("wall_s", 0.0) for doc in documents)  # shards run side by side
     run["versions"] = _merged_versions([doc["run"].get("versions", {}) for doc in documents])
     run["shard"] = None
     merged = {**documents[0], "run": run, "environments": [env for _, env, _ in environments], "cells": cells}

@@ -11,6 +11,7 @@ line for the report, so a matrix never claims more than it ran.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import replace
@@ -126,9 +127,9 @@ def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) ->
 def manifest_files(path: Path) -> list[Path]:
     """The YAML files under ``path`` (a file, or a directory read recursively like `kubectl apply -R`; hidden
     directories skipped). A Helm chart is refused: its templates are not manifests until rendered."""
-    if path.is_file():
+    if os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         files = [path]
-    elif path.is_dir():
+    elif os.path.isdir(path):
         files = sorted(f for f in [*path.rglob("*.yaml"), *path.rglob("*.yml")]
                        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts[:-1]))
     else:

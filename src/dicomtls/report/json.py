@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from dicomtls.errors import UsageError
-from dicomtls.matrix import CellResult, MatrixResult
+from dicomtls.faults import FaultReport
+from dicomtls.fixes.prove import FixReport
+from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.report import redact
 
 
@@ -57,27 +62,76 @@ def write_document(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
-_CELL_KEYS = {"id", "scenario", "environment", "expected", "actual", "verdict"}
+class _CellRecord(BaseModel):
+    """A cell as ``cell_record`` writes it; what an older file lacks (later probe axes, sites, faults) is optional."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    id: str
+    scenario: str
+    environment: str
+    client: str
+    sni: str
+    client_cert: str
+    operation: str
+    transport: str = "tls"
+    server_cert_check: str = "verify"
+    profile: str = "default"
+    client_version: str = "default"
+    fault: str = "none"
+    expected: str
+    expected_reason: str | None
+    actual: str
+    verdict: str
+    reason: str | None
+    summary: str
+    fix: str
+    evidence: list[str]
+    command: str
+    detail: str
+    duration_s: float
+    sent_bytes: int | None = None
+    expected_site: str | None = None
+    site: str | None = None
+    certificate: str | None = None
+    fault_report: FaultReport | None = None
+
+
+class _Results(BaseModel):
+    """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
+    read it: a hand-edited or damaged file is a usage error naming the field, not a crash in a report."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    run: RunInfo
+    environments: list[EnvironmentInfo]
+    cells: list[_CellRecord]
+    fixes: FixReport | None = None
 
 
 def read(path: Path) -> dict[str, Any]:
     """A results.json written by dicomtls (or the --out directory holding one); anything else is a usage error."""
-    if path.is_dir():
+    # os.path: False for a name too long for the file system or holding a NUL byte, where Path raises
+    if os.path.isdir(path):
         path = path / "results.json"
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file: pass a results.json or the --out directory of a run")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file: pass a results.json or the --out directory of a run") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not JSON (line {exc.lineno}): pass a results.json written by invoke matrix") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text: pass a results.json written by invoke matrix") from None
-    cells = doc.get("cells") if isinstance(doc, dict) else None
-    if (not isinstance(cells, list) or not isinstance(doc.get("run"), dict)
-            or not isinstance(doc.get("environments"), list)
-            or not all(isinstance(c, dict) and _CELL_KEYS <= c.keys() for c in cells)):
-        raise UsageError(f"{path}: not a dicomtls results.json (it needs run, environments and cells with "
-                         f"{', '.join(sorted(_CELL_KEYS))})")
+    if not isinstance(doc, dict) or not {"run", "environments", "cells"} <= doc.keys():
+        raise UsageError(f"{path}: not a dicomtls results.json (it needs run, environments and cells): pass a "
+                         "results.json written by invoke matrix")
+    try:
+        _Results.model_validate_json(json.dumps(doc), strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: not a dicomtls results.json: {where}: {first['msg']}: pass a results.json "
+                         "written by invoke matrix, or fix that field") from None
     return doc
