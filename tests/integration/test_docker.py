@@ -197,7 +197,8 @@ def test_docker_backend_names_the_component_that_stopped(tmp_path: Path) -> None
     import docker
 
     from dicomtls.backends.docker import DockerBackend
-    from dicomtls.matrix import plan_environments, start_environment
+    from dicomtls.environment import start_environment
+    from dicomtls.plan import plan_environments
     from dicomtls.scenario import load_scenario
 
     group = plan_environments([load_scenario("orthweb-envoy")], tmp_path / "pki", False, None)[0]
@@ -253,7 +254,7 @@ def test_where_this_host_cannot_reach_containers_ports_are_published_and_clients
     """Rootless Docker and Docker Desktop keep container addresses out of the host's reach: the entry and REST
     ports are published on 127.0.0.1 and the shared client container joins each environment's network."""
     from dicomtls.backends import docker as docker_backend
-    from dicomtls.matrix import run_matrix
+    from dicomtls.runner import run_matrix
     from dicomtls.scenario import load_scenarios
     from dicomtls.soak import _Quiet
 

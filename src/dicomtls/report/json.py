@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from dicomtls.errors import UsageError
-from dicomtls.matrix import CellResult, MatrixResult
 from dicomtls.report import redact
+from dicomtls.results import CellResult, MatrixResult
 
 
 def cell_record(r: CellResult) -> dict[str, Any]:
