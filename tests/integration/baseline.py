@@ -56,7 +56,7 @@ def refresh(backend: str, results: Path) -> Path:
     if doc["run"]["backend"] != backend:
         raise SystemExit(f"{results} is a run on {doc['run']['backend']}, not {backend}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=FIXTURES, check=True).stdout.strip()
+                            cwd=Path(__file__).parent, check=True).stdout.strip()
     cells = [{"id": c, **answer} for c, answer in sorted(answers_of(doc["cells"]).items())]
     path = baseline_file(backend)
     path.write_text(json.dumps({"backend": backend, "commit": commit, "cells": cells}, indent=0) + "\n",
