@@ -17,11 +17,13 @@ from dicomtls.findings import Finding
 from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
-from dicomtls.scenario import Scenario, Cell, environment_key
+from dicomtls.scenario import Cell, Scenario, environment_key
 
 
 @dataclass
 class EnvironmentGroup:
+    """One environment to start and the cells that run on it, from every scenario that shares it."""
+
     plan: EnvironmentPlan
     cells: list[Cell]
     scenarios: list[str]

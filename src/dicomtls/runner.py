@@ -2,8 +2,8 @@
 
 Teardown is in ``finally`` blocks all the way down, so a failing cell, a broken environment or Ctrl-C leaves no
 process behind. ``run_matrix`` runs a whole plan; ``Runner`` is its unit of work, one environment per thread, and
-what soak and ``probe`` run their cells with: ``Runner.run_cells`` runs cells on an environment already started,
-``Runner.teardowns_done`` waits for the background teardowns.
+soak runs its rounds with ``Runner.run_cells`` on environments it started itself. ``probe`` runs its cells one by
+one (``dicomtls.cell``) and shares the run's limits from here: ``STUCK_GRACE_S``, ``wait_through_interrupts``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from dicomtls.shard import Shard, positions
 
 
 class Progress(Protocol):
+    """What a run tells as it goes (the console's live table, or nothing): called from the environments' threads."""
+
     def start(self, total: int) -> None: ...
     def environment(self, name: str, state: str) -> None: ...
     def cell_done(self, result: CellResult) -> None: ...
