@@ -21,7 +21,10 @@ from dicomtls.errors import UsageError
 from dicomtls.checks import is_check
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
-from dicomtls.matrix import MatrixResult, auto_jobs, plan_environments, run_matrix, start_environment
+from dicomtls.environment import start_environment
+from dicomtls.plan import plan_environments
+from dicomtls.results import MatrixResult
+from dicomtls.runner import auto_jobs, run_matrix
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes.clients import COMMAND_LINE
 from dicomtls.report import json as json_report

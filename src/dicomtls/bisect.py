@@ -36,7 +36,8 @@ from packaging.version import InvalidVersion, Version
 from dicomtls.backends import Backend
 from dicomtls.backends.local import LocalBackend
 from dicomtls.errors import UsageError
-from dicomtls.matrix import CellResult, run_matrix
+from dicomtls.results import CellResult
+from dicomtls.runner import run_matrix
 from dicomtls.scenario import AXES, Cell, Scenario, available, load_scenario
 from dicomtls.versions import Installed, install
 

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import hashes
 
 from dicomtls.crash import crashed, first_line
 from dicomtls.diagnose import EXPLANATIONS, Reason
-from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult
+from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
 from dicomtls.scenario import Cell, Probe
 
 if TYPE_CHECKING:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from dicomtls.diagnose import EXPLANATIONS, Facts, Reason, Side, peer_alert
-from dicomtls.matrix import CellResult
+from dicomtls.diagnose import EXPLANATIONS, peer_alert
 from dicomtls.probes import WRONG_SNI
+from dicomtls.reasons import Facts, Reason, Side
+from dicomtls.results import CellResult
 from dicomtls.scan import ScanResult
 
 VAGUE = (Reason.TLS_HANDSHAKE_FAILED, Reason.DICOM_ASSOCIATION_ABORTED, Reason.UNKNOWN)

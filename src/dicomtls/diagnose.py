@@ -15,35 +15,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
-
-
-class Reason(StrEnum):
-    DNS_UNRESOLVED = "dns-unresolved"
-    TCP_REFUSED = "tcp-refused"
-    TLS_NO_SHARED_CIPHER = "tls-no-shared-cipher"
-    TLS_PROTOCOL_VERSION = "tls-protocol-version"
-    TLS_UNKNOWN_CA = "tls-unknown-ca"
-    TLS_CERT_REQUIRED = "tls-cert-required"
-    TLS_CERT_EXPIRED = "tls-cert-expired"
-    TLS_HOSTNAME_MISMATCH = "tls-hostname-mismatch"
-    TLS_NO_MATCHING_SNI = "tls-no-matching-sni"
-    TLS_PLAINTEXT_TO_TLS_PORT = "tls-plaintext-to-tls-port"
-    TLS_FELL_TO_HTTPS = "tls-fell-to-https"
-    TLS_HANDSHAKE_FAILED = "tls-handshake-failed"
-    DICOM_ASSOCIATION_REJECTED = "dicom-association-rejected"
-    DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
-    DIMSE_FAILURE = "dimse-failure"
-    UPSTREAM_UNREACHABLE = "upstream-unreachable"
-    CONNECTION_LOST = "connection-lost"
-    STORE_NOT_VERIFIED = "store-not-verified"
-    SERVER_CHECK_FAILED = "server-check-failed"
-    MISROUTED = "misrouted"
-    TIMEOUT = "timeout"
-    ENVIRONMENT_FAILED = "environment-failed"
-    UNKNOWN = "unknown"
+from dicomtls.reasons import Facts, PeerAlert, Reason, Side
 
 
 EXPLANATIONS: dict[Reason, tuple[str, str]] = {
@@ -185,14 +159,6 @@ SUMMARIES: dict[str, str] = {
 on them: ``Facts`` carries what was found, so the wording can change without changing a verdict."""
 
 
-class Side(StrEnum):
-    """A party to the connection, as the facts name who turned whom away."""
-
-    CLIENT = "client"
-    SERVER = "server"  # whichever end terminates TLS: the DICOM server, or the proxy in front of it
-    PROXY = "proxy"  # the proxy choosing a route for the connection (by its SNI)
-
-
 def deadline_explanation(which: str, limit_s: float, ran: bool) -> tuple[str, str]:
     """(summary, fix) of a cell that a deadline ended, reason ``timeout``: ``which`` is the cell's own deadline or
     the run's, ``ran``: whether the cell had started (its client was stopped) or was never run."""
@@ -208,53 +174,6 @@ def deadline_explanation(which: str, limit_s: float, ran: bool) -> tuple[str, st
                 "allow the run more with --timeout run=SECONDS, or run less at once (--scenario, --shard K/N)")
     return (f"the run's deadline of {limit_s:g} s passed before this cell ran, so it was not run",
             "allow the run more with --timeout run=SECONDS, or run less at once (--scenario, --shard K/N)")
-
-
-@dataclass(frozen=True)
-class PeerAlert:
-    """A TLS alert the client received from its peer, as the client reported it."""
-
-    description: str
-    """Its RFC 8446 name: ``unknown_ca``, ``certificate_required``, ``handshake_failure``, …"""
-    printed: str
-    """The client's words for it, lower case with underscores as spaces: ``tlsv13 alert certificate required``."""
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the client's error and the proxy's log lines established beyond the reason. Fix candidates,
-    corroboration and the runner decide on these, never on a summary's wording."""
-
-    refused_by: Side | None = None
-    """Who turned the other away: the side that rejected the other's certificate (or its lack of one), or the proxy
-    that had no route for the client's SNI. None when nobody refused (or a negotiation both sides' settings decide,
-    such as no shared cipher)."""
-    fallback_certificate: bool = False
-    """The proxy logged serving its fallback certificate (Traefik's default) rather than one for the client's SNI."""
-    peer_alert: PeerAlert | None = None
-    """The TLS alert the client read from its peer, if it printed one."""
-    proxy_logged_no_route: bool = False
-    """The proxy's own log line for this connection turns it away for want of a route: a proxy that was up and
-    deciding (see ``refused_by_a_live_proxy``)."""
-
-    @property
-    def refused(self) -> Side | None:
-        """Whose part was turned away: the server's certificate (SERVER), or the client's certificate or SNI."""
-        if self.refused_by is None:
-            return None
-        return Side.SERVER if self.refused_by is Side.CLIENT else Side.CLIENT
-
-    @property
-    def server_refused_client(self) -> bool:
-        """The server turned the client's certificate (or its lack of one) away. In TLS 1.3 the client has finished
-        its half of the handshake by then, so whether it got to read the server's certificate first is a race
-        with the server's alert."""
-        return self.refused_by is Side.SERVER
-
-    @property
-    def fallback_certificate_rejected(self) -> bool:
-        """The certificate the client rejected was the proxy's fallback, not the server's: a matter of SNI."""
-        return self.fallback_certificate and self.refused_by is Side.CLIENT
 
 
 @dataclass(frozen=True)

@@ -285,8 +285,8 @@ RESULT_NOTES: dict[str, str] = {
 
 def _cell_record_keys() -> list[str]:
     """The keys ``report.json.cell_record`` writes, read from a record it makes."""
-    from dicomtls.matrix import CellResult
     from dicomtls.report.json import cell_record
+    from dicomtls.results import CellResult
     from dicomtls.scenario import Cell, Probe
 
     probe = Probe(client="dcmtk", sni="none", client_cert="none", operation="echo")
@@ -297,14 +297,18 @@ def _cell_record_keys() -> list[str]:
 
 def results_page() -> str:
     from dicomtls.faults import FaultReport
-    from dicomtls.matrix import CellResult, EnvironmentInfo, RunInfo
+    from dicomtls.results import CellResult, EnvironmentInfo, RunInfo
+    from dicomtls.scan import ScanResult
     from dicomtls.scenario import Cell, Probe
+
+    # The results model names these for the type checker only (it imports nothing that runs): resolve them here.
+    named_only = {"Cell": Cell, "FaultReport": FaultReport, "ScanResult": ScanResult}
 
     def hints(*classes: type) -> tuple[dict[str, Any], dict[str, str]]:
         types_: dict[str, Any] = {}
         notes: dict[str, str] = {}
         for cls in classes:
-            types_ |= typing.get_type_hints(cls, vars(__import__(cls.__module__, fromlist=["_"])))
+            types_ |= typing.get_type_hints(cls, {**named_only, **vars(__import__(cls.__module__, fromlist=["_"]))})
             notes |= field_notes(cls)
         return types_, notes
 

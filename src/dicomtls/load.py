@@ -23,11 +23,13 @@ from rich.table import Table
 
 from dicomtls.backends import Backend, RunningEnvironment
 from dicomtls.dicomdata import TestObject, make_object
+from dicomtls.environment import start_environment, target_of
 from dicomtls.errors import UsageError
-from dicomtls.matrix import auto_jobs, plan_environments, start_environment, target_of
 from dicomtls.orthanc_rest import instances_of, verify_stored
+from dicomtls.plan import plan_environments
 from dicomtls.probes import CALLING_AET, Target
 from dicomtls.probes.pynetdicom import TIMEOUT_S, tls_context
+from dicomtls.runner import auto_jobs
 from dicomtls.scenario import Probe, load_scenarios
 
 DIRECT = "direct"

@@ -33,24 +33,25 @@ from urllib.parse import urlsplit
 import pydicom
 
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
+from dicomtls.cell import failed, not_run, run_cell
 from dicomtls.components import Address
 from dicomtls.corroborate import corroborate
 from dicomtls.crash import recorded
 from dicomtls.deadlines import Deadlines
-from dicomtls.diagnose import EXPLANATIONS, Reason
+from dicomtls.diagnose import EXPLANATIONS
 from dicomtls.dicomdata import add_source
+from dicomtls.environment import recount_connections
 from dicomtls.errors import UsageError
-from dicomtls.matrix import (
-    OBSERVE, STUCK_GRACE_S, CellResult, EnvironmentInfo, MatrixResult, Progress, RunInfo, failed, not_run,
-    recount_connections, run_cell, wait_through_interrupts,
-)
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
 from dicomtls.probes.clients import clients_for
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.profiles import _version_tuple
+from dicomtls.reasons import Reason
 from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
+from dicomtls.results import OBSERVE, CellResult, EnvironmentInfo, MatrixResult, RunInfo
+from dicomtls.runner import STUCK_GRACE_S, Progress, wait_through_interrupts
 from dicomtls.scan import Endpoint, ScanResult, scan
 from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Probe

@@ -21,9 +21,11 @@ from rich.table import Table
 
 from dicomtls.backends import Backend, RunningEnvironment
 from dicomtls.deadlines import Deadlines
-from dicomtls.matrix import (CellResult, _Runner, keep_logs, log_directories, plan_environments, scan_environment,
-                             start_environment, wait_through_interrupts)
+from dicomtls.environment import keep_logs, scan_environment, start_environment
+from dicomtls.plan import log_directories, plan_environments
 from dicomtls.probes.clients import clients_for
+from dicomtls.results import CellResult
+from dicomtls.runner import Runner, wait_through_interrupts
 from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Scenario
 
@@ -138,7 +140,7 @@ def run_soak(scenarios: list[Scenario], out: Path, backend: Backend, minutes: fl
     clients = clients_for((c.probe for g in groups for c in g.cells), installed=backend.name == "local")
     log_dirs = log_directories(groups)
     # scans=None: it scans each environment once itself
-    runner = _Runner(backend, _Quiet(say), clients.by_name, out, log_dirs, scans=None, deadlines=deadlines)
+    runner = Runner(backend, _Quiet(say), clients.by_name, out, log_dirs, scans=None, deadlines=deadlines)
     result = SoakResult(", ".join(s.name for s in scenarios), backend.name, minutes)
     result.cells = [CellHistory(c.id) for g in groups for c in g.cells]
     history = {h.id: h for h in result.cells}

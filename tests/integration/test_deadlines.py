@@ -14,13 +14,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dicomtls import matrix
+from dicomtls import runner
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
 from dicomtls.backends.local import LocalBackend
+from dicomtls.cell import run_cell
 from dicomtls.components import Address
 from dicomtls.deadlines import Deadlines
 from dicomtls.diagnose import Reason
-from dicomtls.matrix import run_cell
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Target
 from dicomtls.probes.dcmtk import Dcmtk
@@ -215,11 +215,11 @@ def test_an_environment_stuck_past_the_runs_deadline_is_stopped_and_reported_unf
         release.wait(120)
         raise RuntimeError("released after the test")
 
-    monkeypatch.setattr(matrix, "scan_environment", scan_that_hangs)
-    monkeypatch.setattr(matrix, "STUCK_GRACE_S", 1.0)
+    monkeypatch.setattr(runner, "scan_environment", scan_that_hangs)
+    monkeypatch.setattr(runner, "STUCK_GRACE_S", 1.0)
     began = time.monotonic()
     try:
-        result = matrix.run_matrix([parse_scenario(ONE_ENVOY, "test")], tmp_path / "out",
+        result = runner.run_matrix([parse_scenario(ONE_ENVOY, "test")], tmp_path / "out",
                                    LocalBackend(tmp_path / "envs"), _Silent(), deadlines=Deadlines(run_s=5))
         took = time.monotonic() - began
         assert not started_under(tmp_path), "the stuck environment was not stopped"

@@ -11,6 +11,7 @@ import pytest
 
 from dicomtls.backends import docker_answers
 
+from . import baseline
 from .conftest import answers, environment_order, interrupted_run, matrix_run, run_invoke
 
 pytestmark = [
@@ -45,6 +46,15 @@ def test_docker_default_matrix_has_every_cell_as_expected(docker_default_run: di
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert docker_default_run["results"]["run"]["backend"] == "docker"
     assert {c["verdict"] for c in docker_default_run["results"]["cells"]} == {"ok"}
+
+
+def test_docker_default_matrix_gives_the_recorded_answers_cell_by_cell(docker_default_run: dict[str, Any]) -> None:
+    """Every cell's (actual, reason, site, certificate) as tests/fixtures/baseline/cells-docker.json recorded it.
+    Refreshed on purpose only: `invoke matrix --backend docker --out OUT`, then
+    `PYTHONPATH=src python -m tests.integration.baseline docker OUT/results.json` (see tests/integration/baseline.py)."""
+    changed = baseline.differences(docker_default_run["results"]["cells"], "docker")
+    assert not changed, (f"{len(changed)} cells differ from {baseline.baseline_file('docker')}:\n"
+                         + "\n".join(changed))
 
 
 def test_docker_and_local_backends_agree_on_every_shared_cell(
@@ -197,7 +207,8 @@ def test_docker_backend_names_the_component_that_stopped(tmp_path: Path) -> None
     import docker
 
     from dicomtls.backends.docker import DockerBackend
-    from dicomtls.matrix import plan_environments, start_environment
+    from dicomtls.environment import start_environment
+    from dicomtls.plan import plan_environments
     from dicomtls.scenario import load_scenario
 
     group = plan_environments([load_scenario("orthweb-envoy")], tmp_path / "pki", False, None)[0]
@@ -253,7 +264,7 @@ def test_where_this_host_cannot_reach_containers_ports_are_published_and_clients
     """Rootless Docker and Docker Desktop keep container addresses out of the host's reach: the entry and REST
     ports are published on 127.0.0.1 and the shared client container joins each environment's network."""
     from dicomtls.backends import docker as docker_backend
-    from dicomtls.matrix import run_matrix
+    from dicomtls.runner import run_matrix
     from dicomtls.scenario import load_scenarios
     from dicomtls.soak import _Quiet
 

@@ -9,6 +9,7 @@ import pytest
 
 from dicomtls.probes import WRONG_SNI
 
+from . import baseline
 from .conftest import answers, environment_order, matrix_run
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,15 @@ def test_default_matrix_exits_zero_with_every_cell_as_expected(default_run: dict
     assert len(results) >= 40
     assert {c["verdict"] for c in results} == {"ok"}
     assert "cells as expected, 0 unexpected" in proc.stdout
+
+
+def test_default_matrix_gives_the_recorded_answers_cell_by_cell(default_run: dict[str, Any]) -> None:
+    """Every cell's (actual, reason, site, certificate) as tests/fixtures/baseline/cells-local.json recorded it.
+    Refreshed on purpose only: `invoke matrix --backend local --out OUT`, then
+    `PYTHONPATH=src python -m tests.integration.baseline local OUT/results.json` (see tests/integration/baseline.py)."""
+    changed = baseline.differences(default_run["results"]["cells"], "local")
+    assert not changed, (f"{len(changed)} cells differ from {baseline.baseline_file('local')}:\n"
+                         + "\n".join(changed))
 
 
 def test_default_matrix_covers_four_scenarios_and_records_versions(default_run: dict[str, Any]) -> None:

@@ -16,10 +16,10 @@ from dicomtls.checks import CHECKS, Check, Outcome, run_checks
 from dicomtls.crash import Crashed
 from dicomtls.diagnose import Reason
 from dicomtls.inventory import Deployment
-from dicomtls.matrix import EnvironmentInfo, MatrixResult, RunInfo
+from dicomtls.pki import PkiFiles, PkiSpec, ensure_pki
+from dicomtls.results import EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.scan import ScanResult
 from dicomtls.tasks import _guarded
-from dicomtls.pki import PkiFiles, PkiSpec, ensure_pki
 
 HOST = testinfra.get_host("local://")
 BY_NAME = {c.name: c for c in CHECKS}

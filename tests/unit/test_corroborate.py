@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dicomtls.corroborate import corroborate
 from dicomtls.diagnose import Reason, Symptoms, diagnose
-from dicomtls.matrix import OBSERVE, CellResult
 from dicomtls.probes import WRONG_SNI
+from dicomtls.results import OBSERVE, CellResult
 from dicomtls.scan import AcceptedSuite, Certificate, Chain, ScanResult
 from dicomtls.scenario import Cell, Probe
 

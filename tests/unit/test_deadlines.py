@@ -13,14 +13,15 @@ from dicomtls.app import probe_exit_code
 from dicomtls.backends import EnvironmentPlan, RunningEnvironment
 from dicomtls.backends.local import LocalCommandHost
 from dicomtls.components import Address
+from dicomtls.crash import CRASH_LOG
 from dicomtls.deadlines import DEFAULT_CELL_S, DEFAULT_RUN_S, Deadlines, bounded, parse_timeout, stopped_at_deadline
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
-from dicomtls.crash import CRASH_LOG
-from dicomtls.matrix import (OBSERVE, CellResult, MatrixResult, RunInfo, _EnvGroup, _Runner,
-                             plan_environments)
 from dicomtls.pki import PkiSpec, ensure_pki
+from dicomtls.plan import EnvironmentGroup, plan_environments
 from dicomtls.probes import ProbeOutcome, Target
+from dicomtls.results import OBSERVE, CellResult, MatrixResult, RunInfo
+from dicomtls.runner import Runner
 from dicomtls.scenario import Cell, Probe, parse_scenario
 
 
@@ -119,7 +120,7 @@ def _cell(client: str, expected: str = "pass") -> Cell:
 
 def test_a_client_that_raises_is_that_cells_error_and_the_next_cell_still_runs(tmp_path: Path) -> None:
     progress = _Progress()
-    runner = _Runner(None, progress, {"raising": _Raising(), "passing": _Passing()}, tmp_path, {}, None)  # type: ignore[arg-type]
+    runner = Runner(None, progress, {"raising": _Raising(), "passing": _Passing()}, tmp_path, {}, None)  # type: ignore[arg-type]
     results = runner.run_cells(_environment(tmp_path), [_cell("raising"), _cell("passing")], None)
     failed, passed = results
     assert failed.reason is Reason.UNKNOWN and failed.verdict == "unexpected"
@@ -131,7 +132,7 @@ def test_a_client_that_raises_is_that_cells_error_and_the_next_cell_still_runs(t
 
 
 def test_after_the_runs_deadline_the_cells_left_are_timeout_not_run(tmp_path: Path) -> None:
-    runner = _Runner(None, _Progress(), {"passing": _Passing()}, tmp_path, {}, None,  # type: ignore[arg-type]
+    runner = Runner(None, _Progress(), {"passing": _Passing()}, tmp_path, {}, None,  # type: ignore[arg-type]
                      Deadlines(run_s=0.0))
     results = runner.run_cells(_environment(tmp_path), [_cell("passing"), _cell("passing")], None)
     assert [(r.reason, r.deadline, r.verdict) for r in results] == [(Reason.TIMEOUT, "run", "unexpected")] * 2
@@ -164,19 +165,19 @@ expect:
 """
 
 
-def _group(tmp_path: Path) -> _EnvGroup:
+def _group(tmp_path: Path) -> EnvironmentGroup:
     return plan_environments([parse_scenario(ONE_ENVIRONMENT, "unit")], tmp_path / "pki")[0]
 
 
 def test_an_environment_still_busy_after_the_runs_deadline_is_reported_with_its_cells_not_run(tmp_path: Path) -> None:
-    runner = _Runner(None, _Progress(), {}, tmp_path, {}, None, Deadlines(run_s=0.0))  # type: ignore[arg-type]
+    runner = Runner(None, _Progress(), {}, tmp_path, {}, None, Deadlines(run_s=0.0))  # type: ignore[arg-type]
     info, cells = runner.abandon(0, _group(tmp_path), {})
     assert info.error is not None and info.error.startswith("still busy")
     assert len(cells) == 3 and all(c.reason is Reason.TIMEOUT and c.deadline == "run" for c in cells)
 
 
 def test_an_environment_whose_thread_failed_keeps_the_error_for_each_cell_left(tmp_path: Path) -> None:
-    runner = _Runner(None, _Progress(), {}, tmp_path, {}, None)  # type: ignore[arg-type]
+    runner = Runner(None, _Progress(), {}, tmp_path, {}, None)  # type: ignore[arg-type]
     error = runner.crashed(RuntimeError("a bug\nsecond line"), "envoy-any")
     info, cells = runner.abandon(0, _group(tmp_path), {}, error)
     assert error.startswith("RuntimeError: a bug (traceback in") and "second line" not in error

@@ -18,7 +18,7 @@ import pytest
 from dicomtls.corroborate import corroborate
 from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Facts, PeerAlert, Side, Symptoms, diagnose
 from dicomtls.fixes.candidates import client_side, server_config
-from dicomtls.matrix import OBSERVE, CellResult
+from dicomtls.results import OBSERVE, CellResult
 from dicomtls.scenario import Cell, Probe
 
 from .test_diagnose import DCMTK_VERIFY_FAILED, TRAEFIK_FALLBACK

@@ -13,8 +13,8 @@ import pytest
 from dicomtls.app import parse_jobs
 from dicomtls.dicomdata import make_object
 from dicomtls.errors import UsageError
-from dicomtls.matrix import auto_jobs
 from dicomtls.probes.pynetdicom import _LOGGER, _Capture
+from dicomtls.runner import auto_jobs
 
 
 def test_objects_made_side_by_side_each_carry_their_own_uid(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from dicomtls.diagnose import Reason
-from dicomtls.matrix import CellResult
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probe_endpoint import Request, run_probe
 from dicomtls.resolve import Pin, Resolver, ip_literal
+from dicomtls.results import CellResult
 
 
 class Quiet:

@@ -12,11 +12,11 @@ import pytest
 from rich.console import Console
 
 from dicomtls.diagnose import EXPLANATIONS, Reason
-from dicomtls.matrix import NOT_VERIFIED, CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.report import console as console_report
 from dicomtls.report import json as json_report
 from dicomtls.report import junit as junit_report
 from dicomtls.report import redact
+from dicomtls.results import NOT_VERIFIED, CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.scenario import Cell, Probe
 
 SCENARIO = "envoy-mtls"
@@ -229,7 +229,7 @@ def test_console_marks_a_store_no_rest_api_could_check_as_not_verified() -> None
 
 def test_an_observed_run_whose_environment_did_not_start_exits_one() -> None:
     from dicomtls.diagnose import Reason
-    from dicomtls.matrix import OBSERVE, CellResult, EnvironmentInfo, MatrixResult, RunInfo
+    from dicomtls.results import OBSERVE, CellResult, EnvironmentInfo, MatrixResult, RunInfo
     from dicomtls.scenario import Cell, Probe
 
     cell = Cell(scenario="m", environment="e", probe=Probe(client="dcmtk", sni="none", client_cert="none",

@@ -8,13 +8,14 @@ from pathlib import Path
 from rich.console import Console
 
 from dicomtls.backends import EnvironmentPlan, LogCursor, PlannedSite, RunningEnvironment
+from dicomtls.cell import _site_reached
 from dicomtls.components import Address, component_class
 from dicomtls.diagnose import Reason
-from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, RunInfo, _site_reached
 from dicomtls.pki import ServerIdentity
 from dicomtls.probes.dcmtk import _peer_subject
 from dicomtls.report import json as json_report, layout, markdown
 from dicomtls.report.console import print_result
+from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.scenario import Cell, Probe, addressed_site
 from tests.unit import placements
 

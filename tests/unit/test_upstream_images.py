@@ -107,7 +107,7 @@ def test_bisect_over_images_asks_for_the_upstream_image_at_each_version() -> Non
 
 def test_bisect_over_images_reports_pulls_and_the_pinned_images() -> None:
     def step(version: str, fresh: bool) -> Step:
-        from dicomtls.matrix import CellResult
+        from dicomtls.results import CellResult
 
         pinned = f"envoyproxy/envoy:v{version}@sha256:{version}"
         result = CellResult.__new__(CellResult)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from dicomtls.diagnose import Facts, Reason
 from dicomtls.profiles import PROFILES
+from dicomtls.reasons import Facts, Reason
 from dicomtls.scenario import Probe
 
 Kind = Literal["server-config", "client-side"]

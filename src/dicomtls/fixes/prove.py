@@ -15,11 +15,12 @@ from pydantic import ValidationError
 
 from dicomtls.backends import Backend
 from dicomtls.deadlines import Deadlines
-from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.fixes import envoy_bootstrap, istio, options, patch, sidecar, traefik
 from dicomtls.fixes.candidates import SIDECAR, Candidate, NotApplicable, client_side, server_config
-from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, Progress, run_matrix
+from dicomtls.reasons import Reason
+from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
+from dicomtls.runner import Progress, run_matrix
 from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup, Scenario, environment_key
 
 Mark = Literal["passes", "fails", "breaks", "not tried"]

@@ -16,10 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from dicomtls.findings import describe
-from dicomtls.matrix import OBSERVE, CellResult, MatrixResult
 from dicomtls.report import fixes as fix_rows
 from dicomtls.report import layout, redact
 from dicomtls.report.json import cell_record
+from dicomtls.results import OBSERVE, CellResult, MatrixResult
 from dicomtls.scan import ScanResult
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict
@@ -11,10 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dicomtls.errors import UsageError
-from dicomtls.faults import FaultReport
-from dicomtls.fixes.prove import FixReport
-from dicomtls.matrix import CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.report import redact
+from dicomtls.results import CellResult, MatrixResult
 
 
 def cell_record(r: CellResult) -> dict[str, Any]:
@@ -62,51 +61,65 @@ def write_document(doc: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
-class _CellRecord(BaseModel):
-    """A cell as ``cell_record`` writes it; what an older file lacks (later probe axes, sites, faults) is optional."""
+@functools.cache
+def _results_model() -> type[BaseModel]:
+    """The model of what ``to_dict`` writes, built on first use: it takes the types of faults, fixes and scans,
+    which a reader of results should not have to import (reports load only the results model)."""
+    from dicomtls.faults import FaultReport
+    from dicomtls.fixes.prove import FixReport
+    from dicomtls.results import EnvironmentInfo, RunInfo
+    from dicomtls.scan import ScanResult
+    from dicomtls.scenario import Cell
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    class _CellRecord(BaseModel):
+        """A cell as ``cell_record`` writes it; what an older file lacks (later probe axes, sites, faults) is
+        optional."""
 
-    id: str
-    scenario: str
-    environment: str
-    client: str
-    sni: str
-    client_cert: str
-    operation: str
-    transport: str = "tls"
-    server_cert_check: str = "verify"
-    profile: str = "default"
-    client_version: str = "default"
-    fault: str = "none"
-    expected: str
-    expected_reason: str | None
-    actual: str
-    verdict: str
-    reason: str | None
-    summary: str
-    fix: str
-    evidence: list[str]
-    command: str
-    detail: str
-    duration_s: float
-    sent_bytes: int | None = None
-    expected_site: str | None = None
-    site: str | None = None
-    certificate: str | None = None
-    fault_report: FaultReport | None = None
+        model_config = ConfigDict(extra="allow", strict=True)
 
+        id: str
+        scenario: str
+        environment: str
+        client: str
+        sni: str
+        client_cert: str
+        operation: str
+        transport: str = "tls"
+        server_cert_check: str = "verify"
+        profile: str = "default"
+        client_version: str = "default"
+        fault: str = "none"
+        expected: str
+        expected_reason: str | None
+        actual: str
+        verdict: str
+        reason: str | None
+        summary: str
+        fix: str
+        evidence: list[str]
+        command: str
+        detail: str
+        duration_s: float
+        sent_bytes: int | None = None
+        expected_site: str | None = None
+        site: str | None = None
+        certificate: str | None = None
+        fault_report: FaultReport | None = None
 
-class _Results(BaseModel):
-    """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
-    read it: a hand-edited or damaged file is a usage error naming the field, not a crash in a report."""
+    class _Results(BaseModel):
+        """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
+        read it: a hand-edited or damaged file is a usage error naming the field, not a crash in a report."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+        model_config = ConfigDict(extra="allow", strict=True)
 
-    run: RunInfo
-    environments: list[EnvironmentInfo]
-    cells: list[_CellRecord]
-    fixes: FixReport | None = None
+        run: RunInfo
+        environments: list[EnvironmentInfo]
+        cells: list[_CellRecord]
+        fixes: FixReport | None = None
+
+    _Results.model_rebuild(_types_namespace={"ScanResult": ScanResult, "Cell": Cell, "FaultReport": FaultReport,
+                                             "FixReport": FixReport})
+    return _Results
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -128,7 +141,7 @@ def read(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: not a dicomtls results.json (it needs run, environments and cells): pass a "
                          "results.json written by invoke matrix")
     try:
-        _Results.model_validate_json(json.dumps(doc), strict=True)
+        _results_model().model_validate_json(json.dumps(doc), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

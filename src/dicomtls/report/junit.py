@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typing import Any
 
-from dicomtls.matrix import MatrixResult
 from dicomtls.report import json as json_report
 from dicomtls.report import layout, redact
+from dicomtls.results import MatrixResult
 
 
 def write(result: MatrixResult, path: Path) -> None:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from dicomtls.matrix import NOT_VERIFIED, OBSERVE
+from dicomtls.results import NOT_VERIFIED, OBSERVE
 from dicomtls.scenario import CLIENT_NAMES, Probe
 
 _PROBE_FIELDS = dataclasses.fields(Probe)
