@@ -27,7 +27,8 @@ from unittest import mock
 import yaml
 from hypothesis import strategies as st
 
-from dicomtls import app, pki, plan
+from dicomtls import app, pki
+from dicomtls import plan as planning
 from dicomtls.backends import EnvironmentFailed, EnvironmentPlan
 from dicomtls.backends.local import pki_paths
 from dicomtls.components import Address, Placement, SiteRoute
@@ -102,11 +103,11 @@ def _layout_only(spec: pki.PkiSpec, directory: Path, force: bool = False) -> pki
 
 def plan(scenarios: list[Scenario]) -> None:
     """Every cell, environment and component config a matrix over ``scenarios`` would make, nothing started:
-    the environments as plan.plan_environments groups them, each component rendered as the local backend
+    the environments as plan_environments groups them, each component rendered as the local backend
     renders it. A component that refuses to start (EnvironmentFailed) is a result: the matrix reports that
     environment as not started."""
-    with mock.patch.object(plan, "ensure_pki", _layout_only):
-        groups = plan.plan_environments(scenarios, Path("/nonexistent/dicomtls-fuzz/pki"))
+    with mock.patch.object(planning, "ensure_pki", _layout_only):
+        groups = planning.plan_environments(scenarios, Path("/nonexistent/dicomtls-fuzz/pki"))
     for group in groups:
         with contextlib.suppress(EnvironmentFailed):
             _render(group.plan)
