@@ -377,7 +377,8 @@ def iana_name(suite: str) -> str:
 def cipher_setting(server_kind: str | None, suite: str) -> str:
     """Where ``suite`` goes in the configuration of the component that terminates TLS, in the names it takes: as
     that component says (``Component.cipher_setting``), else as the reference proxy does."""
-    said = (cls := components.lookup(server_kind)) and cls.cipher_setting(suite)
+    component = components.lookup(server_kind)
+    said = component.cipher_setting(suite) if component is not None else None
     return said or _reference_proxy().cipher_setting(suite) or ""
 
 

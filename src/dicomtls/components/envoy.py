@@ -115,7 +115,7 @@ class Envoy(Component):
     protocol_setting = "Envoy: common_tls_context.tls_params.tls_minimum_protocol_version"
     fix_options = {"add-cipher": "cipher_suites", "client-cert-optional": ("client_cert", "optional"),
                    "catch-all-route": ("sni", "any")}
-    load_target = ("orthweb-envoy", "envoy-optional-cert")
+    load_target: ClassVar[tuple[str, str] | None] = ("orthweb-envoy", "envoy-optional-cert")
     options: EnvoyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
