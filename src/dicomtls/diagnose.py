@@ -312,7 +312,6 @@ _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
 )
 
 
-
 @dataclass(frozen=True)
 class _ProxyWords:
     """The registered components' log words (``Component.log_words``), gathered once for every proxy line."""
@@ -328,12 +327,16 @@ class _ProxyWords:
 
 
 def _any_of(patterns: list[str | None]) -> str:
+    """One pattern matching any of them (each once); none: a pattern that never matches."""
     found = [p for p in dict.fromkeys(patterns) if p is not None]
     return "|".join(f"(?:{p})" for p in found) or "(?!)"
 
 
 @functools.cache
 def _proxy_words() -> _ProxyWords:
+    """OpenSSL's words (which most proxies and Orthanc log) here, each component's own beside them, in listing
+    order: the upstream-unreachable patterns are tried one component after another. Gathered on first use, so
+    importing this module discovers no component."""
     words = [c.log_words for c in components.listed()]
     no_route = _any_of([w.no_route for w in words])
     return _ProxyWords(
