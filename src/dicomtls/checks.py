@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from dicomtls import components
 from dicomtls.crash import crashed, first_line
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
@@ -49,13 +50,10 @@ SCENARIO = "checks"
 OPERATION = "check"
 RENEW_WITHIN_DAYS = 14  # a server certificate closer to its notAfter than this fails: renew it now
 
-# The program each dicomtls_proxy kind runs (/proc/PID/comm), and how it tells its version.
+# The program each dicomtls_proxy kind runs (/proc/PID/comm), and how it tells its version: one per program
+# among the components (Component.executable_name, version_args), in their listing order.
 PROGRAMS: dict[str, tuple[str, str]] = {
-    "envoy": ("envoy", "--version"),
-    "traefik": ("traefik", "version"),
-    "nginx": ("nginx", "-v"),
-    "haproxy": ("haproxy", "-v"),
-    "orthanc": ("Orthanc", "--version"),
+    c.kind: (c.executable_name, " ".join(c.version_args)) for c in components.programs()
 }
 
 
@@ -255,7 +253,7 @@ def _orthanc_config(host: Any, d: Deployment, info: EnvironmentInfo) -> Outcome:
     tls = {k: v for k, v in config.items() if k.startswith("DicomTls")}
     facts = tuple(f"{k}: {json.dumps(v)}" for k, v in tls.items()) or ("no DicomTls* setting",)
     enabled = tls.get("DicomTlsEnabled") is True
-    if d.proxy != "orthanc":
+    if d.proxy is None or components.component_class(d.proxy).role != "server":  # TLS ends at a proxy
         return Outcome(True, "DicomTls enabled" if enabled else "DicomTls off (TLS ends at the proxy)", facts)
     if not enabled:
         return Outcome(False, f"{d.orthanc_config}: DicomTlsEnabled is not true, yet Orthanc serves TLS here", facts)

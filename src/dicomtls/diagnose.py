@@ -13,9 +13,11 @@ them, and whatever decides (fix candidates, corroboration, the runner) reads the
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 
+from dicomtls import components
 from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
 from dicomtls.reasons import Facts, PeerAlert, Reason, Side
 
@@ -146,12 +148,12 @@ SUMMARIES: dict[str, str] = {
     "the-sni-sent": "the SNI the client sent",
     "without-sni": "a client without SNI",
     "http-answer": "answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of \"HTTP/1.1 400 Bad Request\")",
-    "traefik-https-answered": "the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the "
+    "https-handler-answered": "the TLS handshake completed, but no TCP route matches {sni}, so {proxy} handed the "
                               "connection to its HTTPS handler, which {http}",
     "http-server-answered": "the TLS handshake completed, but an HTTP server {http}: the route {sni} takes through the "
                             "proxy (or the port itself) leads to HTTPS, not to DICOM",
-    "traefik-https-waited": "the TLS handshake completed, but no TCP route matches {sni}, so Traefik handed the "
-                            "connection to its HTTPS handler, which waits for an HTTP request: Traefik logged the "
+    "https-handler-waited": "the TLS handshake completed, but no TCP route matches {sni}, so {proxy} handed the "
+                            "connection to its HTTPS handler, which waits for an HTTP request: {proxy} logged the "
                             "certificate it served and no TCP connection, and the client timed out waiting for the "
                             "A-ASSOCIATE-AC",
 }
@@ -228,37 +230,56 @@ _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
     (r"timed out|timeout", Reason.TIMEOUT),
 )
 
-# Envoy: no filter chain; nginx ssl_preread: the map's empty default; HAProxy: no use_backend matched;
-# Traefik: sniStrict.
-_NO_ROUTE = r"filter chain not found|flags=NR\b|no host in upstream \"\"|/<NOSRV>\s|strict SNI enabled"
 
-# Proxy log patterns that name the cause outright; they win over a client's vaguer words.
-_PROXY_PATTERNS: tuple[tuple[str, Reason], ...] = (
-    (_NO_ROUTE, Reason.TLS_NO_MATCHING_SNI),
-    (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
-    (r"unsupported protocol", Reason.TLS_PROTOCOL_VERSION),
-    (r"peer did not return a certificate|client sent no required SSL certificate|client didn't provide a certificate",
-     Reason.TLS_CERT_REQUIRED),
-    (r"certificate has expired|certificate expired", Reason.TLS_CERT_EXPIRED),
-    (r"unable to get local issuer|unable to get issuer|self[- ]signed certificate|certificate verify failed"
-     r"|unable to verify the first certificate|client certificate not trusted|signed by unknown authority",
-     Reason.TLS_UNKNOWN_CA),
-    (r"wrong version number|http request", Reason.TLS_PLAINTEXT_TO_TLS_PORT),
-    *((pattern, Reason.UPSTREAM_UNREACHABLE) for pattern in (
-        r"flags=\S*\bU[FH]\b",  # Envoy: upstream connection failure, no healthy upstream
-        r"Error while dialing backend",  # Traefik
-        r"connect\(\) failed \(\d+: [^)]*\) while (proxying connection|connecting to upstream)|no live upstreams",
-        r"\s\d+/-1/\d+ \d+ [sS]C\b",  # HAProxy: no connect time (-1), terminated by the server side at connect
-    )),
-)
+@dataclass(frozen=True)
+class _ProxyWords:
+    """The registered components' log words (``Component.log_words``), gathered once for every proxy line."""
 
-# Proxy lines that say the upstream side of an established connection broke (they add evidence to connection-lost).
-_UPSTREAM_BROKE = re.compile(
-    r"flags=\S*\bU[RC]\b"  # Envoy: upstream remote reset, upstream connection termination
-    r"|\(\d+: [^)]*\) while proxying and (reading from|sending to) upstream"  # nginx
-    r"|\s\d+/\d+/\d+ \d+ [sS]D\b",  # HAProxy: terminated by the server side during the data phase
-    re.IGNORECASE,
-)
+    no_route: str
+    patterns: tuple[tuple[str, Reason], ...]
+    """Proxy log patterns that name the cause outright; they win over a client's vaguer words."""
+    upstream_broke: re.Pattern[str]
+    fallback_certificate: re.Pattern[str]
+    https_handlers: tuple[tuple[type[components.Component], re.Pattern[str]], ...]
+    """The components that hand a TLS connection no TCP route matched to their HTTPS handler, each with the line it
+    logs for a connection a TCP router took."""
+
+
+def _any_of(patterns: list[str | None]) -> str:
+    """One pattern matching any of them (each once); none: a pattern that never matches."""
+    found = [p for p in dict.fromkeys(patterns) if p is not None]
+    return "|".join(f"(?:{p})" for p in found) or "(?!)"
+
+
+@functools.cache
+def _proxy_words() -> _ProxyWords:
+    """OpenSSL's words (which most proxies and Orthanc log) here, each component's own beside them, in listing
+    order: the upstream-unreachable patterns are tried one component after another. Gathered on first use, so
+    importing this module discovers no component."""
+    words = [c.log_words for c in components.listed()]
+    no_route = _any_of([w.no_route for w in words])
+    return _ProxyWords(
+        no_route,
+        (
+            (no_route, Reason.TLS_NO_MATCHING_SNI),
+            (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
+            (r"unsupported protocol", Reason.TLS_PROTOCOL_VERSION),
+            (_any_of([r"peer did not return a certificate", *(w.certificate_required for w in words)]),
+             Reason.TLS_CERT_REQUIRED),
+            (r"certificate has expired|certificate expired", Reason.TLS_CERT_EXPIRED),
+            (_any_of([r"unable to get local issuer|unable to get issuer|self[- ]signed certificate"
+                      r"|certificate verify failed|unable to verify the first certificate",
+                      *(w.unknown_ca for w in words)]), Reason.TLS_UNKNOWN_CA),
+            (r"wrong version number|http request", Reason.TLS_PLAINTEXT_TO_TLS_PORT),
+            *((p, Reason.UPSTREAM_UNREACHABLE) for p in dict.fromkeys(w.upstream_unreachable for w in words) if p),
+        ),
+        re.compile(_any_of([w.upstream_broke for w in words]), re.IGNORECASE),
+        re.compile(_any_of([w.fallback_certificate for w in words]), re.IGNORECASE),
+        tuple((c, re.compile(c.log_words.tcp_routed, re.IGNORECASE)) for c in components.listed()
+              if c.log_words.tcp_routed),
+    )
+
+
 # The association was up and then the connection went away (pynetdicom's and dcmtk's words).
 _LOST_MIDWAY = re.compile(
     r"Connection closed while waiting for DIMSE|no DIMSE response \(connection lost\)|Peer aborted Association"
@@ -289,17 +310,12 @@ _ALERT = re.compile(rf"\b(?:sslv3|tlsv1\d?) (?:alert )?(?P<name>{'|'.join(_ALERT
 # The alerts a server sends when it turns the client's certificate away.
 _REFUSING_CLIENT_CERTIFICATE = frozenset({"unknown_ca", "bad_certificate"})
 
-# Traefik logs this when no certificate matches the client's SNI (or lack of one) and it serves its own.
-_FALLBACK_CERTIFICATE = re.compile(r"Serving default certificate", re.I)
-
 
 # An HTTP server's answer read as a DICOM PDU: 0x48 is the "H" of "HTTP/1.1 400 Bad Request" (dcmtk prints the
 # type in hex, pynetdicom with 0x).
 _HTTP_ANSWER = re.compile(r"Unrecognized PDU type: 48\b|Unknown PDU type received '0x48'", re.I)
 # The client sent its A-ASSOCIATE-RQ, so its TLS handshake had completed (pynetdicom's words).
 _ASSOCIATE_RQ_UNANSWERED = re.compile(r"ACSE timeout reached while waiting for response to association request", re.I)
-# Traefik (at DEBUG) logs this for every connection one of its TCP routers takes, terminated or passed through.
-_TRAEFIK_TCP_ROUTED = re.compile(r"Handling TCP connection", re.I)
 
 
 def _plain(line: str) -> str:
@@ -309,7 +325,7 @@ def _plain(line: str) -> str:
 def refused_by_a_live_proxy(evidence: tuple[str, ...]) -> bool:
     """The proxy's own line for this connection turns it away for want of a route: as surely as a TLS alert, that
     shows a proxy that was up and deciding, so a component that was going away needs no ruling out."""
-    no_route = re.compile(_NO_ROUTE, re.IGNORECASE)
+    no_route = re.compile(_proxy_words().no_route, re.IGNORECASE)
     return any(line.startswith("proxy: ") and no_route.search(_plain(line)) for line in evidence)
 
 
@@ -365,7 +381,8 @@ def _summary(reason: Reason, refused_by: Side | None, symptoms: Symptoms) -> str
 def diagnose(symptoms: Symptoms) -> Diagnosis:
     """Name the reason for one failed cell, with the lines that show it."""
     client = _first_match(symptoms.client_lines, _CLIENT_PATTERNS)
-    proxy = _first_match(symptoms.proxy_lines, _PROXY_PATTERNS)
+    words = _proxy_words()
+    proxy = _first_match(symptoms.proxy_lines, words.patterns)
     evidence: list[str] = []
     client_line = client[1] if client else next((l for l in symptoms.client_lines if _BARE_CLOSE.search(_plain(l))), None)
     if client_line:
@@ -378,7 +395,7 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         evidence.append(f"proxy: {symptoms.proxy_lines[-1].strip()}")
 
     reason = _choose(symptoms, client, proxy)
-    broke = next((l for l in symptoms.proxy_lines if _UPSTREAM_BROKE.search(l)), None)
+    broke = next((l for l in symptoms.proxy_lines if words.upstream_broke.search(l)), None)
     if reason is Reason.CONNECTION_LOST and broke and not proxy:
         evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {broke.strip()}"]
     refused_by = _refused_by(reason, symptoms, client[1] if client else None)
@@ -393,7 +410,7 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         evidence.append(f"client certificate: expired on {symptoms.client_cert_expired_on} (checked locally; "
                         "the server named no reason)")
     _, fix = EXPLANATIONS[reason]
-    fallback = next((l for l in symptoms.proxy_lines if _FALLBACK_CERTIFICATE.search(l)), None)
+    fallback = next((l for l in symptoms.proxy_lines if words.fallback_certificate.search(l)), None)
     facts = Facts(refused_by, fallback_certificate=fallback is not None,
                   peer_alert=peer_alert(((client[1],) if client else ()) + symptoms.client_lines))
     if reason is Reason.TLS_UNKNOWN_CA and fallback and facts.fallback_certificate_rejected:
@@ -420,21 +437,27 @@ def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] 
     """
     if symptoms.transport != "tls" or symptoms.dicom_stage not in ("connect", "associate"):
         return None
-    traefik = tuple(l for l in symptoms.proxy_lines if l.startswith("traefik"))
-    served = next((l for l in traefik if _FALLBACK_CERTIFICATE.search(l)), None)
+    words = _proxy_words()
+    # The lines of the first proxy (by its name in the logs, its kind) that has an HTTPS handler and logged any.
+    handler, routed, logged = next(
+        ((c, routed, lines) for c, routed in words.https_handlers
+         if (lines := tuple(l for l in symptoms.proxy_lines if l.startswith(c.kind)))),
+        (None, None, ()))
+    served = next((l for l in logged if words.fallback_certificate.search(l)), None)
     sni = SUMMARIES["the-sni-sent" if symptoms.sent_sni else "without-sni"]
     answered = next((l for l in symptoms.client_lines if _HTTP_ANSWER.search(l)), None)
     http = SUMMARIES["http-answer"]
-    if answered and traefik:
+    if answered and handler:
         evidence = [f"client: {answered.strip()}"] + ([f"proxy: {served.strip()}"] if served else [])
-        return SUMMARIES["traefik-https-answered"].format(sni=sni, http=http), evidence
+        return SUMMARIES["https-handler-answered"].format(sni=sni, http=http, proxy=handler.display_name), evidence
     if answered:
         return SUMMARIES["http-server-answered"].format(sni=sni, http=http), [f"client: {answered.strip()}"]
     unanswered = next((l for l in symptoms.client_lines if _ASSOCIATE_RQ_UNANSWERED.search(l)), None)
     handshake_done = symptoms.peer_certificate is not None or unanswered is not None
-    if reason is Reason.TIMEOUT and handshake_done and served and not any(_TRAEFIK_TCP_ROUTED.search(l) for l in traefik):
+    if reason is Reason.TIMEOUT and handshake_done and served and handler and routed \
+            and not any(routed.search(l) for l in logged):
         waited = unanswered or next((l for l in symptoms.client_lines if re.search(r"timed out|timeout", l, re.I)), "")
-        return (SUMMARIES["traefik-https-waited"].format(sni=sni),
+        return (SUMMARIES["https-handler-waited"].format(sni=sni, proxy=handler.display_name),
                 [f"client: {waited.strip()}", f"proxy: {served.strip()}"])
     return None
 

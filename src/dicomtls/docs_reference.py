@@ -175,7 +175,6 @@ def scenario_page() -> str:
 
 def components_page() -> str:
     from dicomtls.components import Options, component_class, kinds
-    from dicomtls.components.istio_gateway import GatewayServer
 
     parts = [_banner("each component's options model in `src/dicomtls/components/`"),
              "# Components\n\n",
@@ -191,8 +190,8 @@ def components_page() -> str:
             module_doc = _doc(__import__(cls.__module__, fromlist=["_"])).split("\n\n")[0]
             parts.append(f"## `{kind}` ({role})\n\n{' '.join(module_doc.split())}\n\n")
             parts.append(model_table(cls.options_model, skip=tuple(Options.model_fields)) + "\n")
-            if kind == "istio-gateway":
-                parts.append(f"### GatewayServer\n\n{_doc(GatewayServer)}\n\n{model_table(GatewayServer)}\n")
+            for model in cls.documented_models:
+                parts.append(f"### {model.__name__}\n\n{_doc(model)}\n\n{model_table(model)}\n")
     return "".join(parts).rstrip() + "\n"
 
 

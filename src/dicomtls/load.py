@@ -21,6 +21,7 @@ from pathlib import Path
 from pynetdicom import AE
 from rich.table import Table
 
+from dicomtls import components
 from dicomtls.backends import Backend, RunningEnvironment
 from dicomtls.dicomdata import TestObject, make_object
 from dicomtls.environment import start_environment, target_of
@@ -44,14 +45,9 @@ class LoadTarget:
     environment: str
 
 
-TARGETS = (
-    LoadTarget("envoy", "orthweb-envoy", "envoy-optional-cert"),
-    LoadTarget("istio-gateway", "korthweb-istio", "istio-wildcard-simple"),
-    LoadTarget("traefik", "korthweb-traefik", "traefik-hostsni-any"),
-    LoadTarget("nginx", "nginx-stream", "nginx-tls-client-cert-optional"),
-    LoadTarget("haproxy", "haproxy-tls", "haproxy-tls-client-cert-optional"),
-    LoadTarget(DIRECT, "orthanc-native-tls", "orthanc-tls-client-cert-required"),  # Orthanc's own DICOM TLS
-)
+# Each component's own (Component.load_target), in their listing order: a proxy by its kind, the server direct.
+TARGETS = tuple(LoadTarget(DIRECT if c.role == "server" else c.kind, *c.load_target)
+                for c in components.listed() if c.load_target)
 DEFAULT_LEVELS = (1, 8, 32)
 # Every association as a modality sends: the right name, the valid client certificate (mTLS targets need it).
 _PROBE = Probe("pynetdicom", "right", "valid", "store-ct")

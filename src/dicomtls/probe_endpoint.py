@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import pydicom
 
-from dicomtls.backends import EnvironmentPlan, RunningEnvironment
+from dicomtls.backends import SOLE_SITE, EnvironmentPlan, RunningEnvironment
 from dicomtls.cell import failed, not_run, run_cell
 from dicomtls.components import Address
 from dicomtls.corroborate import corroborate
@@ -227,7 +227,7 @@ def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: 
     """One endpoint's scan and cells; a name that does not resolve fails every cell for that reason."""
     try:
         address = resolver.address(request.host, request.port)
-        rest = {"orthanc": rest_url(request.orthanc_rest, resolver)} if request.orthanc_rest else {}
+        rest = {SOLE_SITE: rest_url(request.orthanc_rest, resolver)} if request.orthanc_rest else {}
     except Unresolved as exc:
         info.error = f"{Reason.DNS_UNRESOLVED}: {exc}"
         summary, fix = EXPLANATIONS[Reason.DNS_UNRESOLVED]

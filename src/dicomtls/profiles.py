@@ -39,6 +39,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from dicomtls import components
+
 ProfileName = Literal[
     "default", "bcp195-nd", "bcp195", "bcp195-ex", "bcp195-rfc8996", "aes", "null",
     "dcm4che-tls-aes", "tls1.0-only", "tls1.1-only",
@@ -351,9 +353,6 @@ DICOM_PROFILES: tuple[DicomProfile, ...] = (
 
 # --- explaining a mismatch ------------------------------------------------------------------------
 
-# The RSA key transport and SHA-1 suites Envoy 1.23 dropped from its server-side defaults.
-_ENVOY_1_22_RSA_SHA1 = ("AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
-                        "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA")
 Accepts = dict[str, tuple[str, ...]]  # TLS version -> suites the server accepted (OpenSSL names), from a scan
 
 
@@ -370,21 +369,21 @@ _IANA = {"AES128-SHA": "TLS_RSA_WITH_AES_128_CBC_SHA", "AES256-SHA": "TLS_RSA_WI
          "AES256-GCM-SHA384": "TLS_RSA_WITH_AES_256_GCM_SHA384"}
 
 
+def iana_name(suite: str) -> str:
+    """The IANA name of an OpenSSL-named suite (itself when the table does not know it)."""
+    return _IANA.get(suite, suite)
+
+
 def cipher_setting(server_kind: str | None, suite: str) -> str:
-    """Where ``suite`` goes in the configuration of the component that terminates TLS, in the names it takes."""
-    iana = _IANA.get(suite, suite)
-    envoy = ("Envoy: common_tls_context.tls_params.cipher_suites, next to its defaults"
-             + (", as Envoy < 1.23 had it" if suite in _ENVOY_1_22_RSA_SHA1 else ""))
-    return {
-        "envoy": envoy,
-        "envoy-bootstrap": envoy,
-        "istio-gateway": "the Gateway server's tls.cipherSuites, in OpenSSL names (istiod drops an IANA name such "
-                         f"as {iana} silently)",
-        "traefik": f"the TLSOption's cipherSuites, in Go's names ({iana}), with minVersion VersionTLS12 at most",
-        "nginx": "ssl_ciphers in the stream server",
-        "haproxy": "ciphers on the bind line (or ssl-default-bind-ciphers)",
-        "orthanc": "Orthanc >= 1.12.4: DicomTlsCiphersAccepted",
-    }.get(server_kind or "", envoy)
+    """Where ``suite`` goes in the configuration of the component that terminates TLS, in the names it takes: as
+    that component says (``Component.cipher_setting``), else as the reference proxy does."""
+    component = components.lookup(server_kind)
+    said = component.cipher_setting(suite) if component is not None else None
+    return said or _reference_proxy().cipher_setting(suite) or ""
+
+
+def _reference_proxy() -> type[components.Component]:
+    return components.component_class(components.REFERENCE_PROXY)
 
 
 def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None,
@@ -419,6 +418,6 @@ def explain_version_mismatch(offered: Offer | None, accepts: Accepts | None) -> 
     return Mismatch(
         f"the client offered {', '.join(offered.versions)}; {server_side}",
         f"make the client speak {lowest} or newer, or lower the server's minimum to {offered.versions[-1]} "
-        f"(Envoy: common_tls_context.tls_params.tls_minimum_protocol_version) — though PS3.15 B.10 and B.12 "
+        f"({_reference_proxy().protocol_setting}) — though PS3.15 B.10 and B.12 "
         "forbid TLS 1.0 and 1.1",
     )

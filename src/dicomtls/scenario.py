@@ -24,7 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from dicomtls.components import Component, component_class, kinds
+from dicomtls.components import DEFAULT_SERVER, Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
@@ -194,7 +194,7 @@ class SiteConfig(_Model):
 class EnvironmentConfig(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     """Lower-case letters, digits and dashes; unique in the scenario."""
-    server: ComponentConfig = ComponentConfig(kind="orthanc")
+    server: ComponentConfig = ComponentConfig(kind=DEFAULT_SERVER)
     """The DICOM server (every site's, unless a site names its own)."""
     sites: list[SiteConfig] = []
     """Several DICOM sites behind one proxy, routed by SNI (at least two; the first is the default route)."""

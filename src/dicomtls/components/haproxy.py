@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, Options, Placement, register
-from dicomtls.images import DEFAULT_VERSIONS
+from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
 from dicomtls.render import render
 
 
@@ -50,6 +49,19 @@ class Haproxy(Component):
     version_args = ("-v",)
     install_hint = "apt-get install haproxy"
     image_executable = "/usr/sbin/haproxy"
+    display_name = "HAProxy"
+    listing_order = 50
+    apt_packages = ("haproxy",)
+    debian_versions = {"2.6.12": "bookworm"}
+    log_words = LogWords(
+        no_route=r"/<NOSRV>\s",  # no use_backend matched
+        # no connect time (-1), terminated by the server side at connect
+        upstream_unreachable=r"\s\d+/-1/\d+ \d+ [sS]C\b",
+        upstream_broke=r"\s\d+/\d+/\d+ \d+ [sS]D\b",  # terminated by the server side during the data phase
+        unknown_ca=r"client certificate not trusted",
+    )
+    fix_options = {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")}
+    load_target = ("haproxy-tls", "haproxy-tls-client-cert-optional")
     options: HaproxyOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -80,5 +92,6 @@ class Haproxy(Component):
     def terminates_tls(self) -> bool:
         return not self.options.passthrough
 
-    def default_image_version(self) -> str:
-        return DEFAULT_VERSIONS["haproxy"]
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str:
+        return "ciphers on the bind line (or ssl-default-bind-ciphers)"

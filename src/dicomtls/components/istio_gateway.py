@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from dicomtls.backends import EnvironmentFailed
 from dicomtls.components import Launch, Options, Placement, SiteRoute, register, site_for_names
 from dicomtls.components.envoy import Envoy, connection_log
+from dicomtls.profiles import iana_name
 from dicomtls.render import render
 
 TlsVersion = Literal["TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"]
@@ -125,6 +126,10 @@ class IstioGateway(Envoy):
     kind = "istio-gateway"
     image_recipe = "envoy"
     options_model = IstioGatewayOptions
+    listing_order = 20
+    fix_options = {}  # the user's manifests are edited instead (dicomtls.fixes.istio)
+    load_target = ("korthweb-istio", "istio-wildcard-simple")
+    documented_models = (GatewayServer,)
     options: IstioGatewayOptions  # type: ignore[assignment]
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -147,6 +152,11 @@ class IstioGateway(Envoy):
 
     def terminates_tls(self) -> bool:
         return self.options.servers[0].mode != "PASSTHROUGH"
+
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str:
+        return ("the Gateway server's tls.cipherSuites, in OpenSSL names (istiod drops an IANA name such "
+                f"as {iana_name(suite)} silently)")
 
     def sites_problem(self, sites: tuple[str, ...]) -> str | None:
         for index, server in enumerate(self.options.servers):

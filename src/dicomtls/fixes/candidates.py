@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from dicomtls.components import FixSetting
 from dicomtls.profiles import PROFILES
 from dicomtls.reasons import Facts, Reason
 from dicomtls.scenario import Probe
 
 Kind = Literal["server-config", "client-side"]
-Setting = Literal["add-cipher", "min-version", "client-cert-optional", "catch-all-route", "default-certificate"]
+Setting = FixSetting
 
 
 class NotApplicable(Exception):

@@ -8,18 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from dicomtls.components import envoy_bootstrap
+from dicomtls.components.envoy import DEFAULT_CIPHERS as ENVOY_DEFAULT_CIPHERS
 from dicomtls.fixes.candidates import Edit, NotApplicable, Setting
 from dicomtls.fixes.roundtrip import edit_document
 from dicomtls.manifests.envoy_bootstrap import is_envoy_bootstrap
-
-ENVOY_DEFAULT_CIPHERS = (
-    "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]",
-    "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-)
-"""Envoy's server-side suites for TLS <= 1.2 since 1.23 (BoringSSL syntax: [a|b] is one preference group): setting
-cipher_suites replaces them, so a suite is added next to these."""
 
 SETTINGS: dict[Setting, str | None] = {"add-cipher": None, "min-version": None, "client-cert-optional": None,
                                        "catch-all-route": None}

@@ -1,34 +1,29 @@
 """A candidate's edits on a scenario's component options, for environments that did not come from the user's
-files: the proxy's options, or the server's when it terminates TLS itself."""
+files: the proxy's options, or the server's when it terminates TLS itself. Where each setting lives is the
+component's to say (``Component.fix_options``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from dicomtls.components import lookup
 from dicomtls.fixes.candidates import Edit, NotApplicable
-from dicomtls.fixes.envoy_bootstrap import ENVOY_DEFAULT_CIPHERS
 from dicomtls.scenario import ComponentConfig
-
-_SETTINGS: dict[str, dict[str, Any]] = {
-    # kind -> setting -> the option it sets ("add-cipher" appends to the list, the rest set a value)
-    "envoy": {"add-cipher": "cipher_suites", "client-cert-optional": ("client_cert", "optional"),
-              "catch-all-route": ("sni", "any")},
-    "traefik": {"catch-all-route": ("sni", "any"), "default-certificate": ("default_certificate", True),
-                "client-cert-optional": ("client_cert", "optional"), "min-version": "min_version"},
-    "haproxy": {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")},
-    "nginx": {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")},
-}
 
 
 def _option(kind: str, options: dict[str, Any], edit: Edit) -> dict[str, Any]:
-    where = _SETTINGS.get(kind, {}).get(edit.setting)
-    if where is None:
+    component = lookup(kind)
+    where = component.fix_options.get(edit.setting) if component is not None else None
+    if component is None or where is None:
         raise NotApplicable(f"the {kind} component has no option for {edit.setting}")
     if edit.setting == "add-cipher":
-        suites = list(options.get(where) or ENVOY_DEFAULT_CIPHERS)
+        assert isinstance(where, str)
+        suites = list(options.get(where) or component.cipher_suites_default)
         return {where: suites if edit.value in suites else [*suites, edit.value]}
     if edit.setting == "min-version":
+        assert isinstance(where, str)
         return {where: edit.value}
+    assert isinstance(where, tuple)
     name, value = where
     if options.get(name) == value:
         raise NotApplicable(f"{kind} already has {name}: {value}")
