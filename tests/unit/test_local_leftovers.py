@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,8 +12,20 @@ from dicomtls.backends.local import LocalBackend, LocalProcess, _start_time
 
 
 def _sleeper(workdir: Path) -> subprocess.Popen[bytes]:
+    """``sleep`` in a session of its own, returned once it is that: Popen returns after the fork, and until the
+    child has called setsid() and exec'd, its process group is still the test's (a loaded machine showed it)."""
     workdir.mkdir(parents=True)
-    return subprocess.Popen(["sleep", "60"], cwd=workdir, start_new_session=True)
+    proc = subprocess.Popen(["sleep", "60"], cwd=workdir, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if os.getpgid(proc.pid) == proc.pid and os.readlink(f"/proc/{proc.pid}/exe").endswith("/sleep"):
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.01)
+    proc.kill()
+    raise AssertionError("sleep did not start in a session of its own within 10 s")
 
 
 def test_a_process_still_working_in_a_stopped_environments_directory_is_a_leftover(tmp_path: Path) -> None:

@@ -191,8 +191,13 @@ class RunningEnvironment:
         cursor.mark()
         return cursor
 
-    def settle(self, timeout_s: float = 2.0) -> None:
-        """Wait until the proxy has logged every connection made so far, so no line is taken for the next cell's."""
+    def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait until the proxy has logged every connection made so far, so no line is taken for the next cell's.
+
+        On a healthy run the count is reached within about 0.1 s (196 cells of the default matrix, at most 64 ms), so
+        the limit only bounds a proxy that never logs; it is generous because a loaded machine (a soak of every
+        scenario beside other test runs) was seen to log a no-route line more than 2 s after the client gave up, and
+        a line that late was taken for the next cell's."""
         deadline = time.monotonic() + timeout_s
         if self.connection_log is None:
             _wait_quiet(list(self.logs.values()), deadline)
