@@ -104,8 +104,8 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
     if manifests:
-        loaded.append(manifest_scenario(Path(manifests), chosen.name))
-        if chosen.name != "docker":
+        loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients))
+        if not chosen.brings_clients:
             console.print("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here",
                           highlight=False)
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)

@@ -10,7 +10,8 @@ Each version is installed once into the cache (dicomtls.versions) and run with
 the local backend pointed at that binary, with the component's ``version``
 option set to what the binary reports, so a scenario's ``per_version`` options
 apply. The cell runs through the matrix code, with its diagnosis and evidence.
-With ``backend="docker"`` each version is instead the component's upstream
+On a backend that runs upstream images (``Backend.runs_upstream_images``:
+``backend="docker"``) each version is instead the component's upstream
 image tag (``image: upstream`` unless the scenario names a repository), pulled
 once into Docker's cache (dicomtls.upstream_images): real releases that no
 wheel carries, such as Envoy 1.22.5 and 1.23.0.
@@ -33,7 +34,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from dicomtls.backends import Backend
+from dicomtls.backends import BACKENDS, Backend, backend_class
 from dicomtls.backends.local import LocalBackend
 from dicomtls.errors import UsageError
 from dicomtls.results import CellResult
@@ -97,7 +98,7 @@ class BisectResult:
                            f"{step.installed.reports}; {options}):")
                 out.extend(f"    {line}" for line in step.evidence())
         fresh, cached = self.installs
-        if self.backend == "docker":
+        if any(step.installed.what == "image" for step in self.steps):
             out.append(f"pulls: {fresh} new, {cached} from Docker's cache")
         else:
             out.append(f"installs: {fresh} new, {cached} from the cache")
@@ -205,9 +206,10 @@ def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[s
            backend: str = "local") -> BisectResult:
     """``jobs`` > 1: the first and the last version, which do not depend on each other, run side by side; the
     halving between them depends on each answer, so it runs one version at a time."""
-    if backend not in ("local", "docker"):
+    if backend not in BACKENDS:
         raise UsageError(f"bisect --backend {backend!r}: use local (PyPI wheels) or docker (upstream image tags)")
     scenario, cell = select_cell(selector, scenario_names)
+    upstream = backend_class(backend).runs_upstream_images
     result = BisectResult(kind, cell.id, versions, backend=backend)
     steps: dict[int, Step] = {}
 
@@ -216,13 +218,11 @@ def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[s
             return steps[index]
         version = versions[index]
         runner: Backend
-        if backend == "docker":
-            from dicomtls.backends.docker import DockerBackend
-
+        if upstream:
             variant, applied = _at_version(scenario, cell.environment, kind, version, image=True)
-            runner = DockerBackend(out / f"{kind}-{version}" / "envs")
+            runner = backend_class(backend)(out / f"{kind}-{version}" / "envs")
             installed = _pulled(variant, cell.environment, kind, version, runner, say)
-        else:
+        else:  # the version's wheel binary, run as an installed program on this machine
             installed = install(kind, version, cache, say)
             variant, applied = _at_version(scenario, cell.environment, kind, installed.reports)
             runner = LocalBackend(out / f"{kind}-{version}" / "envs", executables={kind: installed.executable})

@@ -60,7 +60,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     groups = [plan[i] for i in chosen]
     shutil.rmtree(out / "logs", ignore_errors=True)
     # Versions over the whole plan, so every shard records the same run header.
-    clients = clients_for((c.probe for g in plan for c in g.cells), installed=backend.name == "local")
+    clients = clients_for((c.probe for g in plan for c in g.cells), installed=not backend.brings_clients)
     dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client in COMMAND_LINE]
     per_env = environment_versions(backend, plan)
     result = MatrixResult(RunInfo(

@@ -755,16 +755,17 @@ DOCKER_MANIFEST_PROBES: list[dict[str, Any]] = [
 ]
 
 
-def manifest_scenario(path: Path, backend: str = "local") -> Scenario:
+def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
     """A scenario with one environment per proxy resource in PATH's manifests (a file, or a directory read
     recursively) and nothing expected: the user's own configuration, reported as it behaves, with the PKI its
-    cert-manager documents declare. ``backend``: where it runs, for the probes only Docker can run (dcmtk 3.6.9)."""
+    cert-manager documents declare. ``brings_clients``: the backend's (Backend.brings_clients), for the probes only a
+    backend's own dcmtk 3.6.9 can run."""
     files = manifest_files(path)
     found = translate(read_manifests(files))
     declared = declared_in(files)
     follows = declared is not None and declared.topology is not None
     environments = []
-    probes = [*MANIFEST_PROBES, *(DOCKER_MANIFEST_PROBES if backend == "docker" else [])]
+    probes = [*MANIFEST_PROBES, *(DOCKER_MANIFEST_PROBES if brings_clients else [])]
     for t in found:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")

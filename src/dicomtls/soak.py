@@ -137,7 +137,7 @@ def run_soak(scenarios: list[Scenario], out: Path, backend: Backend, minutes: fl
     began = time.monotonic()
     deadlines = deadlines or Deadlines().longer(minutes * 60)
     groups = plan_environments(scenarios, out / "pki")
-    clients = clients_for((c.probe for g in groups for c in g.cells), installed=backend.name == "local")
+    clients = clients_for((c.probe for g in groups for c in g.cells), installed=not backend.brings_clients)
     log_dirs = log_directories(groups)
     # scans=None: it scans each environment once itself
     runner = Runner(backend, _Quiet(say), clients.by_name, out, log_dirs, scans=None, deadlines=deadlines)

@@ -13,7 +13,7 @@ import sys
 from invoke import Collection, Exit
 
 from dicomtls import app, doctor as doctor_checks
-from dicomtls.backends import EnvironmentFailed
+from dicomtls.backends import BACKENDS, EnvironmentFailed
 from dicomtls.command import Port, task
 from dicomtls.deadlines import TIMEOUT_HELP
 from dicomtls.crash import Crashed
@@ -254,7 +254,7 @@ def bench(c, runs=3, backend=None, scenario=None, images=False, jobs=None, load=
     if concurrency or target or associations or objects or out:
         raise Exit("dicomtls: --concurrency, --target, --associations, --objects and --out go with --load: add it",
                    code=2)
-    _guarded(app.bench, runs, backend or ["local", "docker"], scenario or [], images, jobs or None)
+    _guarded(app.bench, runs, backend or list(BACKENDS), scenario or [], images, jobs or None)
 
 
 @task(

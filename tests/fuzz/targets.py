@@ -162,7 +162,7 @@ def run_manifests(case: Mutated) -> None:
     with scratch() as directory:
         tree = directory / Path(case.seed).name
         write_tree(case.tree, tree)
-        plan([manifest_scenario(tree, "docker")])
+        plan([manifest_scenario(tree, brings_clients=True)])
 
 
 # --- Ansible inventories -------------------------------------------------------------------------------------------

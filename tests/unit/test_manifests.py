@@ -9,6 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from dicomtls.backends import backend_class
 from dicomtls.components import Address, component_class
 from dicomtls.errors import UsageError
 from dicomtls.manifests import FALLBACK_SERVER_NAME, manifest_files, read_manifests, server_names, translate
@@ -191,10 +192,11 @@ def test_manifest_runs_try_the_commands_the_configs_owners_document() -> None:
     assert {p.client_version for p in probes} == {"default"}
 
 
-def test_only_a_docker_manifest_run_tries_dcmtk_3_6_9_with_sni() -> None:
-    probes = {c.probe for c in manifest_scenario(TRAEFIK, "docker").cells()}
-    newer = {(p.sni, p.client_cert) for p in probes if p.client_version == "3.6.9"}
-    assert newer == {("right", "none"), ("right", "valid")}
+@pytest.mark.parametrize("backend, newer", [("docker", {("right", "none"), ("right", "valid")}), ("local", set())])
+def test_only_a_backend_that_brings_its_clients_tries_dcmtk_3_6_9_with_sni(
+        backend: str, newer: set[tuple[str, str]]) -> None:
+    probes = {c.probe for c in manifest_scenario(TRAEFIK, backend_class(backend).brings_clients).cells()}
+    assert {(p.sni, p.client_cert) for p in probes if p.client_version == "3.6.9"} == newer
 
 
 def test_scenario_environment_reads_its_manifests_relative_to_the_scenario_file() -> None:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from dicomtls.components import Address, Component
 from dicomtls.errors import UsageError
@@ -224,7 +224,23 @@ def _wait_quiet(paths: list[Path], deadline: float) -> None:
 
 
 class Backend(Protocol):
+    """How environments run. What a backend can do is declared on its class, below ``name``, so that code outside
+    ``backends/`` asks what a backend can do instead of which one it is (a test holds it to that); ``name`` is for
+    people and records: the run header, results.json's ``backend``, messages, a scenario's ``backends:`` list."""
+
     name: str
+    brings_clients: ClassVar[bool]
+    """True: the backend brings the command-line clients (dcmtk, and stunnel around it) itself, in every version
+    its client images have (Docker: dcmtk 3.6.7 and 3.6.9), so a probe's ``client_version`` picks one, and
+    dcmtk 3.6.9's --request-sni (manifests' SNI probes, the "client sends SNI" fix) can run. False: cells run the
+    clients installed on this machine, in the one version it has, checked before anything starts."""
+    runs_upstream_images: ClassVar[bool]
+    """True: a component can run from its upstream project's released image (a scenario's ``image:``, and
+    ``invoke bisect`` over image tags, which reach releases no wheel carries). False: only programs installed
+    here run, so ``image:`` is a usage error and a bisect installs each version's PyPI wheel instead."""
+
+    def __init__(self, workroot: Path) -> None:
+        """``workroot``: where the environments' working directories go."""
 
     def start(self, plan: EnvironmentPlan, *, detached: bool = False, entry_port: int | None = None) -> RunningEnvironment:
         """Start every component, each ready on its ports; raise EnvironmentFailed otherwise."""
@@ -277,20 +293,26 @@ def docker_answers() -> bool:
     return True
 
 
+def backend_class(name: str) -> type[Backend]:
+    """The class of the backend called ``name``, for what it declares before one is made (making Docker's
+    contacts the engine); imported only now, so a local run never loads the Docker SDK."""
+    if name == "local":
+        from dicomtls.backends.local import LocalBackend
+
+        return LocalBackend
+    if name == "docker":
+        from dicomtls.backends.docker import DockerBackend
+
+        return DockerBackend
+    raise UsageError(f"unknown backend {name!r}: use --backend auto, local or docker")
+
+
 def get_backend(name: str | None, workroot: Path) -> Backend:
     """``auto`` is Docker whenever an engine answers, else local; no name means $DICOMTLS_BACKEND or auto."""
     name = name or os.environ.get("DICOMTLS_BACKEND") or "auto"
     if name == "auto":
         name = "docker" if docker_answers() else "local"
-    if name == "local":
-        from dicomtls.backends.local import LocalBackend
-
-        return LocalBackend(workroot)
-    if name == "docker":
-        from dicomtls.backends.docker import DockerBackend
-
-        return DockerBackend(workroot)
-    raise UsageError(f"unknown backend {name!r}: use --backend auto, local or docker")
+    return backend_class(name)(workroot)
 
 
 def state_dir() -> Path:

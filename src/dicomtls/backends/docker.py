@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
                                stopped_on_failure)
@@ -102,6 +102,8 @@ class _SharedClient:
 
 class DockerBackend:
     name = "docker"
+    brings_clients: ClassVar[bool] = True  # a client container per dcmtk version of images.py's recipes
+    runs_upstream_images: ClassVar[bool] = True  # dicomtls.upstream_images pulls them
 
     def __init__(self, workroot: Path) -> None:
         self.workroot = workroot.resolve()  # bind mounts need absolute paths

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
                                stopped_on_failure)
@@ -132,6 +133,8 @@ def pki_paths(plan: EnvironmentPlan, identity: ServerIdentity | None = None) -> 
 
 class LocalBackend:
     name = "local"
+    brings_clients: ClassVar[bool] = False  # the probes run this machine's dcmtk and stunnel
+    runs_upstream_images: ClassVar[bool] = False  # installed programs (a bisect: each version's wheel)
 
     def __init__(self, workroot: Path, executables: dict[str, str] | None = None) -> None:
         self.workroot = workroot.resolve()  # components run in their own directories and read configs by this path

@@ -203,7 +203,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
     sidecars: dict[str, str] = {}  # a proven sidecar's config, by its path relative to out
     env_names = [(c.cell.scenario, c.cell.environment) for c in result.cells]
     repeated = {e for _, e in env_names if len({s for s, n in set(env_names) if n == e}) > 1}
-    docker = backend.name == "docker"
+    own_dcmtk = backend.brings_clients  # the backend's dcmtk 3.6.9 sends SNI; an installed one may not
     for r in result.cells:
         if r.actual != "fail" or r.reason in (None, Reason.ENVIRONMENT_FAILED) or r.deadline or r.error:
             continue
@@ -222,7 +222,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
                 except NotApplicable as exc:
                     why = str(exc)
             tried.append((candidate, why))
-        for candidate, why in client_side(r.reason, r.facts, probe, docker):
+        for candidate, why in client_side(r.reason, r.facts, probe, own_dcmtk):
             if why is None:
                 clients.setdefault((scenario.name, env.name), []).append(candidate.changed_probe(probe))
             tried.append((candidate, why))
