@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,11 +32,8 @@ TRANSPORTS = ("tls", "plain")
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """"3.6.9" -> (3, 6, 9); a version that is no number ("unknown", "default") sorts first."""
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return ()
+    """"3.6.9" -> (3, 6, 9); a version with no number ("unknown", "default") sorts first."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 @dataclass(frozen=True)
