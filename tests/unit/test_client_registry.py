@@ -65,3 +65,22 @@ def test_documented_commands_come_in_their_declared_order() -> None:
 def test_only_the_command_line_clients_have_an_image_and_one_client_is_the_sidecar() -> None:
     assert {c.name for c in listed() if c.is_command_line} == {c.name for c in listed() if c.image_recipe}
     assert [c.name for c in listed() if c.is_sidecar] == ["dcmtk-stunnel"]
+
+
+class _EchoOnly:
+    """A probe group's axes, as ClientKind.group_problem reads them."""
+
+    sni = ["none"]
+    client_version = ["default"]
+    transport = ["tls"]
+    operation = ["echo", "store-ct"]
+    client_cert = ["valid"]
+
+
+def test_a_client_declaring_fewer_operations_or_no_certificate_refuses_a_group_asking_for_them() -> None:
+    base = client_class("pynetdicom")
+    echo_only = type("EchoOnly", (base,), {"name": "echo-only", "operations": ("echo",)})
+    no_cert = type("NoCert", (base,), {"name": "no-cert", "sends_client_cert": False})
+    assert base.group_problem(_EchoOnly()) is None
+    assert "cannot run operation store-ct" in str(echo_only.group_problem(_EchoOnly()))
+    assert "sends no client certificate" in str(no_cert.group_problem(_EchoOnly()))

@@ -85,10 +85,13 @@ class ClientKind:
     summary: ClassVar[str]
     """What it is, for the scenario reference."""
     operations: ClassVar[tuple[str, ...]] = OPERATIONS
+    """The operations it runs (a scenario's ``operation`` axis)."""
     transports: ClassVar[tuple[str, ...]] = TRANSPORTS
+    """The transports it speaks (a scenario's ``transport`` axis)."""
     sends_sni_from: ClassVar[str | None] = "0"
     """The first version that can send SNI ("0": every version; None: none)."""
     sends_client_cert: ClassVar[bool] = True
+    """False: it cannot present a client certificate (a scenario may give it ``client_cert: none`` only)."""
     is_command_line: ClassVar[bool] = False
     """It runs dcmtk's command-line tools: in the version a cell asks for (``client_version``), on this machine
     or in a backend's client container, checked before a run starts; the run header names that version."""
@@ -166,6 +169,10 @@ class ClientKind:
             return f"client_version applies to dcmtk only: give {cls.name} its own group"
         if set(group.transport) - set(cls.transports):
             return cls.transport_problem()
+        if unknown := sorted(set(group.operation) - set(cls.operations)):
+            return f"{cls.name} cannot run operation {unknown[0]}: use one of {', '.join(cls.operations)}"
+        if not cls.sends_client_cert and set(group.client_cert) != {"none"}:
+            return f"{cls.name} sends no client certificate: use client_cert: none"
         return None
 
     @classmethod
