@@ -227,7 +227,7 @@ class DockerBackend:
             # A holder owns the address, the aliases and the published ports, as a pod's sandbox does: the
             # component restarts in it with the same IP (nginx and HAProxy resolve their upstream once) and host
             # ports, and a killed component's peers get a reset, not silence from a vanished host. An upstream
-            # image may have no `sleep`: its holder is the dcmtk client image, built here.
+            # image may have no `sleep`: its holder is a command-line client's image (dcmtk's), built here.
             holder_image = self._built(spec_for(holder_recipe(), None)) if upstream \
                 else self.image(component)
             holder = self.client.containers.create(
