@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from dicomtls import clients as client_registry
 from dicomtls.backends import get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
@@ -26,7 +27,6 @@ from dicomtls.plan import plan_environments
 from dicomtls.results import MatrixResult
 from dicomtls.runner import auto_jobs, run_matrix
 from dicomtls.pki import PkiSpec, ensure_pki
-from dicomtls.probes.clients import COMMAND_LINE
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
@@ -299,8 +299,8 @@ def images(scenarios: list[str] | None, component: str | None, version: str | No
                     if built.options.image is not None:
                         continue  # pulled when a run needs it, never built: `images` stays offline
                     specs.append(spec_for(built.recipe(), built.options.version or built.default_image_version()))
-            if any(c.probe.client in COMMAND_LINE for c in scenario.cells()):
-                specs.append(spec_for("dcmtk", None))
+            specs += [spec_for(client.recipe(), None) for client in client_registry.listed()
+                      if client.is_command_line and any(c.probe.client == client.name for c in scenario.cells())]
     for spec in dict.fromkeys(specs):
         say(f"{ensure_image(spec, say)} ready")
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 from cryptography import x509
 
@@ -23,8 +24,7 @@ from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Symptoms, deadline_explan
 from dicomtls.environment import recount_connections, target_of
 from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
-from dicomtls.probes import Client, ProbeOutcome, Target
-from dicomtls.probes.pynetdicom import Pynetdicom
+from dicomtls.probes import Client, MidTransferClient, ProbeOutcome, Target
 from dicomtls.reasons import Facts, Reason
 from dicomtls.results import NOT_VERIFIED, OBSERVE, CellResult
 from dicomtls.scenario import Cell, addressed_site
@@ -57,7 +57,8 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
     client = clients[cell.probe.client]
     assert client is not None, f"no {cell.probe.client} client for {cell.id}"
     if fault is not None and fault.while_sending is not None:
-        outcome = Pynetdicom().run(target, cell.probe, objects, while_sending=fault.while_sending)
+        # The scenario gives a mid-transfer fault only to a client that declares sends_mid_transfer.
+        outcome = cast(MidTransferClient, client).run(target, cell.probe, objects, while_sending=fault.while_sending)
     else:
         outcome = client.run(target, cell.probe, objects)
     if fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying

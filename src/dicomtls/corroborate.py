@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from dicomtls.clients import client_class
 from dicomtls.diagnose import EXPLANATIONS, peer_alert
 from dicomtls.probes import WRONG_SNI
 from dicomtls.reasons import Facts, Reason, Side
@@ -47,7 +48,8 @@ def _explained(r: CellResult, results: list[CellResult], scan: ScanResult | None
         alert = sibling.facts.peer_alert or peer_alert((said,))
         return dataclasses.replace(
             r, reason=sibling.reason, summary=sibling.summary, fix=sibling.fix, facts=sibling.facts,
-            evidence=(*r.evidence, f"pynetdicom with the same certificate got: {alert.printed if alert else said}"))
+            evidence=(*r.evidence, f"{client_class(sibling.cell.probe.client).display_name} with the same certificate "
+                                   f"got: {alert.printed if alert else said}"))
     return r
 
 
@@ -72,9 +74,11 @@ def _sni_summary(sni: str) -> str:
 
 
 def _same_certificate(r: CellResult, results: list[CellResult]) -> CellResult | None:
-    """A pynetdicom cell with the same client certificate (same SNI first) whose failure a TLS alert named."""
+    """A cell of a client that reports the peer's alert (pynetdicom) with the same client certificate (same SNI
+    first) whose failure a TLS alert named."""
     probe = r.cell.probe
-    candidates = [s for s in results if s is not r and s.cell.probe.client == "pynetdicom" and s.actual == "fail"
+    candidates = [s for s in results if s is not r and client_class(s.cell.probe.client).reports_peer_alert
+                  and s.actual == "fail"
                   and s.reason in _TOLD_BY_PEER and s.cell.probe.client_cert == probe.client_cert
                   and s.cell.probe.transport == "tls" and s.cell.probe.profile == "default"]
     same_sni = [s for s in candidates if s.cell.probe.sni == probe.sni]

@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dicomtls.clients import names as client_names
+
 REGENERATE = "invoke docs"
 """The command that rewrites every generated page (named in each page and in the staleness test's message)."""
 
@@ -66,7 +68,10 @@ def type_text(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return type_text(args[0])
+        from dicomtls.scenario import OneOf
+
+        one_of = next((m for m in args[1:] if isinstance(m, OneOf)), None)
+        return " | ".join(f"`{v}`" for v in one_of.values()) if one_of else type_text(args[0])
     if origin is typing.Literal:
         return " | ".join(f"`{'null' if a is None else a}`" for a in args)
     if origin in (typing.Union, types.UnionType):
@@ -231,6 +236,12 @@ def reasons_page() -> str:
             + "\n".join(rows) + "\n")
 
 
+def _one_of(values: list[str]) -> str:
+    """"`a`, `b` or `c`"."""
+    quoted = [f"`{v}`" for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 RESULT_NOTES: dict[str, str] = {
     # What a results.json field means, where the record's key is not a documented field of its own (an entry here
     # wins over the docstring or comment at a field of the same name, which may belong to another class).
@@ -251,7 +262,7 @@ RESULT_NOTES: dict[str, str] = {
                 "match cells by",
     "cells.scenario": "the scenario",
     "cells.environment": "the environment",
-    "cells.client": "`dcmtk`, `pynetdicom` or `dcmtk-stunnel`",
+    "cells.client": _one_of(client_names()),
     "cells.sni": "`none`, `right`, `wrong` or a site's name",
     "cells.client_cert": "`none`, `valid`, `untrusted` or `expired`",
     "cells.operation": "`echo`, `store-ct` or `store-large`",
@@ -288,7 +299,7 @@ def _cell_record_keys() -> list[str]:
     from dicomtls.results import CellResult
     from dicomtls.scenario import Cell, Probe
 
-    probe = Probe(client="dcmtk", sni="none", client_cert="none", operation="echo")
+    probe = Probe(client=client_names()[0], sni="none", client_cert="none", operation="echo")
     result = CellResult(cell=Cell("s", "e", probe, "pass", None), actual="pass", reason=None, summary="", fix="",
                         evidence=(), command="", detail="", duration_s=0.0)
     return list(cell_record(result))

@@ -18,7 +18,7 @@ from dicomtls.backends import docker_answers
 from dicomtls.backends.local import LocalBackend
 from dicomtls.components import Component, programs
 from dicomtls.errors import UsageError
-from dicomtls.probes.dcmtk import DCMTK_BIN
+from dicomtls.clients import listed
 
 CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser")
 
@@ -53,14 +53,6 @@ def _component(cls: type[Component]) -> Check:
     return Check(name, purpose, found, version=component.version(found))
 
 
-def _dcmtk() -> Check:
-    purpose = "DICOM clients echoscu and storescu"
-    missing = [tool for tool in ("echoscu", "storescu") if not os.access(DCMTK_BIN / tool, os.X_OK)]
-    if missing:
-        return Check("dcmtk", purpose, None, problem=f"{', '.join(missing)} not in {DCMTK_BIN}", packages=("dcmtk",))
-    return Check("dcmtk", purpose, str(DCMTK_BIN / "echoscu"))
-
-
 def _docker() -> Check:
     purpose = "Docker backend: client and a running engine"
     client = shutil.which("docker")
@@ -82,14 +74,6 @@ def _debootstrap() -> Check:
     return Check("debootstrap", purpose, found)
 
 
-def _stunnel() -> Check:
-    purpose = "the client dcmtk-stunnel (dcmtk via stunnel)"
-    found = shutil.which("stunnel4")
-    if found is None:
-        return Check("stunnel", purpose, None, problem="stunnel4 not on PATH", packages=("stunnel4",))
-    return Check("stunnel", purpose, found)
-
-
 def _chromium() -> Check:
     found = next((path for name in CHROMIUM if (path := shutil.which(name))), None)
     purpose = "renders report.html in the browser test"
@@ -105,8 +89,7 @@ def checks() -> list[Check]:
     proxies = sorted((c for c in programs() if c.role == "proxy"), key=lambda c: c.pip_package is not None)
     return [
         *(_component(c) for c in servers),
-        _dcmtk(),
-        _stunnel(),
+        *(check for client in listed() for check in client.check_here()),
         *(_component(c) for c in proxies),
         _docker(),
         _debootstrap(),

@@ -48,17 +48,15 @@ class Recipe:
     version_command: tuple[str, ...]
 
 
-# The clients' recipes; a component's comes from its module (Component.debian_versions, pip_package, ...).
-_CLIENT_RECIPES = {
-    "dcmtk": Recipe({"3.6.7": "bookworm", "3.6.9": "trixie"}, None, ("/usr/bin/echoscu", "--version")),
-}
-
-
 def recipe(name: str) -> Recipe | None:
-    """The recipe of images/<name>/: a client's, or the component's whose program it is."""
-    if name in _CLIENT_RECIPES:
-        return _CLIENT_RECIPES[name]
+    """The recipe of images/<name>/: a client's (dicomtls.clients), or the component's whose program it is
+    (Component.debian_versions, pip_package, ...)."""
+    from dicomtls.clients import recipe_owner
     from dicomtls.components import programs
+
+    client = recipe_owner(name)
+    if client is not None:
+        return Recipe(client.image_versions, None, client.image_version_command)
 
     component = next((c for c in programs() if c.kind == name), None)
     if component is None:

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from dicomtls import components
 from dicomtls.backends import Backend, RunningEnvironment
+from dicomtls.clients.pynetdicom import Pynetdicom as LoadClient
 from dicomtls.dicomdata import TestObject, make_object
 from dicomtls.environment import start_environment, target_of
 from dicomtls.errors import UsageError
@@ -50,7 +51,7 @@ TARGETS = tuple(LoadTarget(DIRECT if c.role == "server" else c.kind, *c.load_tar
                 for c in components.listed() if c.load_target)
 DEFAULT_LEVELS = (1, 8, 32)
 # Every association as a modality sends: the right name, the valid client certificate (mTLS targets need it).
-_PROBE = Probe("pynetdicom", "right", "valid", "store-ct")
+_PROBE = Probe(LoadClient.name, "right", "valid", "store-ct")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -15,8 +15,6 @@ from pathlib import Path
 from dicomtls.backends import SOLE_SITE, Backend, EnvironmentPlan, PlannedSite
 from dicomtls.findings import Finding
 from dicomtls.pki import PkiFiles, ensure_pki
-from dicomtls.probes.dcmtk import Dcmtk
-from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.scenario import Cell, Scenario, environment_key
 
 
@@ -88,17 +86,15 @@ def joined(versions: dict[str, list[str]]) -> dict[str, str]:
     return {kind: ", ".join(values) for kind, values in versions.items()}
 
 
-def component_versions(per_env: dict[str, dict[str, list[str]]], dcmtk: Dcmtk | None,
-                       dcmtk_versions: set[str]) -> dict[str, str]:
-    """The run header: every version of each component that ran, so mixed versions show."""
+def component_versions(per_env: dict[str, dict[str, list[str]]], client_versions: dict[str, str]) -> dict[str, str]:
+    """The run header: every version of each component that ran, so mixed versions show, then the clients'
+    (``Clients.versions``)."""
     found: dict[str, list[str]] = {}
     for versions_of_env in per_env.values():
         for kind, values in versions_of_env.items():
             found.setdefault(kind, []).extend(v for v in values if v not in found[kind])
     versions = joined(found)
-    if dcmtk is not None:
-        versions["dcmtk"] = ", ".join(sorted({dcmtk.version(v) for v in dcmtk_versions}))
-    versions["pynetdicom"] = Pynetdicom().version()
+    versions.update(client_versions)
     versions["openssl"] = ssl.OPENSSL_VERSION
     versions["python"] = platform.python_version()
     return versions

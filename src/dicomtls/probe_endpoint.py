@@ -37,6 +37,8 @@ from dicomtls.cell import failed, not_run, run_cell
 from dicomtls.components import Address
 from dicomtls.corroborate import corroborate
 from dicomtls.crash import recorded
+from dicomtls import clients as client_registry
+from dicomtls.clients import EndpointRequest
 from dicomtls.deadlines import Deadlines
 from dicomtls.diagnose import EXPLANATIONS
 from dicomtls.dicomdata import add_source
@@ -46,8 +48,6 @@ from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
 from dicomtls.probes.clients import clients_for
 from dicomtls.probes.dcmtk import Dcmtk
-from dicomtls.probes.pynetdicom import Pynetdicom
-from dicomtls.profiles import _version_tuple
 from dicomtls.reasons import Reason
 from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
 from dicomtls.results import OBSERVE, CellResult, EnvironmentInfo, MatrixResult, RunInfo
@@ -58,8 +58,6 @@ from dicomtls.scenario import Cell, Probe
 
 SCENARIO = "probe"  # the scenario name of every probe cell: nothing is expected of them
 STORE_OPERATION = "store-file"
-DCMTK_PROFILES = ("bcp195", "aes")
-PYNETDICOM_PROFILES = ("dcm4che-tls-aes", "tls1.0-only", "bcp195-rfc8996")
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # Implicit, Explicit VR Little Endian (what is sent)
 
 
@@ -96,23 +94,17 @@ class Request:
                         name=None if ip_literal(self.host) else self.host)
 
 
-def probes(request: Request, dcmtk_version: str = "3.6.7") -> list[Probe]:
-    """The client × SNI × certificate × profile cells worth running against this endpoint."""
-    certs = ["none", *(["valid"] if request.client_cert else []), "untrusted"]
-    best_cert = "valid" if request.client_cert else "none"
-    named = request.server_name is not None
-    snis = ["none", *(["right", "wrong"] if named else [])]
-    best_sni = "right" if named else "none"
-    # dcmtk sends SNI from 3.6.8 on (--request-sni); before, it sends none, whatever the endpoint needs.
-    dcmtk_sni = "right" if named and _version_tuple(dcmtk_version) >= (3, 6, 8) else "none"
-    operations = ["echo", *([STORE_OPERATION] if request.store else [])]
-    found = [Probe("dcmtk", dcmtk_sni, cert, op) for cert in certs for op in operations]
-    found.append(Probe("dcmtk", dcmtk_sni, "none", "echo", server_cert_check="ignore"))
-    found.append(Probe("dcmtk", "none", "none", "echo", "plain"))
-    found += [Probe("pynetdicom", sni, cert, op) for sni in snis for cert in certs for op in operations]
-    found += [Probe("dcmtk", dcmtk_sni, best_cert, "echo", profile=p) for p in DCMTK_PROFILES]
-    found += [Probe("pynetdicom", best_sni, best_cert, "echo", profile=p) for p in PYNETDICOM_PROFILES]
-    return found
+def probes(request: Request, command_line_version: str = "3.6.7") -> list[Probe]:
+    """The client × SNI × certificate × profile cells worth running against this endpoint: each client's own
+    (``ClientKind.endpoint_probes``), then each one's profiles. ``command_line_version``: the version of this
+    machine's command-line client (dcmtk sends SNI from 3.6.8 on; before, it sends none)."""
+    certs = ("none", *(["valid"] if request.client_cert else []), "untrusted")
+    asked = EndpointRequest(named=request.server_name is not None, certs=certs,
+                            best_cert="valid" if request.client_cert else "none",
+                            operations=("echo", *([STORE_OPERATION] if request.store else [])),
+                            version=command_line_version)
+    found = [client.endpoint_probes(asked) for client in client_registry.listed()]
+    return [probe for base, _ in found for probe in base] + [probe for _, profiled in found for probe in profiled]
 
 
 _MAKING_PKI = threading.Lock()
@@ -169,9 +161,9 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
             add_source(STORE_OPERATION, request.store)
     version = Dcmtk().version()
     planned = [(r, [Cell(SCENARIO, r.label, p, OBSERVE, None) for p in probes(r, version)]) for r in requests]
-    clients: dict[str, Client | None] = dict(clients_for((c.probe for _, cells in planned for c in cells),
-                                                         installed=True).by_name)
-    versions = {"dcmtk": version, "pynetdicom": Pynetdicom().version(), "openssl": ssl.OPENSSL_VERSION}
+    built = clients_for((c.probe for _, cells in planned for c in cells), installed=True)
+    clients: dict[str, Client | None] = dict(built.by_name)
+    versions = {**built.versions({"default"}), "openssl": ssl.OPENSSL_VERSION}
     result = MatrixResult(RunInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "none (existing endpoint)", versions, [SCENARIO]))
     # Hosts side by side scan in worker processes, as a matrix's environments do: in this process each scan's
@@ -233,10 +225,11 @@ def _probe_one(request: Request, cells: list[Cell], info: EnvironmentInfo, out: 
         summary, fix = EXPLANATIONS[Reason.DNS_UNRESOLVED]
         return [CellResult(c, "fail", Reason.DNS_UNRESOLVED, summary, fix, (str(exc),), "", "", 0.0) for c in cells]
     info.entry = host_port(address, request.port)
-    if ":" in address and any(c.probe.client == "dcmtk" for c in cells):
-        # dcmtk builds "host:port" and refuses an IPv6 literal in it ("Illegal service parameter").
-        progress.environment(request.label, "dcmtk cannot connect to an IPv6 address: its cells are left out")
-        cells = [c for c in cells if c.probe.client != "dcmtk"]
+    unable = {c.probe.client for c in cells if not client_registry.client_class(c.probe.client).connects_to_ipv6_literal}
+    if ":" in address and unable:
+        for name in sorted(unable):
+            progress.environment(request.label, f"{name} cannot connect to an IPv6 address: its cells are left out")
+        cells = [c for c in cells if c.probe.client not in unable]
     target = _target(request, address, out / "pki")
     plan = EnvironmentPlan(SCENARIO, request.label, (), None, target.pki)
     logs = {f"{path.parent.name}/{path.name}": path for path in request.logs}

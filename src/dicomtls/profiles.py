@@ -1,8 +1,7 @@
 """TLS profiles: what a DICOM client offers, and what DICOM PS3.15 Annex B asks of a server.
 
-Client side: a probe's ``profile`` axis picks a :class:`ClientProfile`. dcmtk
-expresses one with its ``+p?`` option; pynetdicom with an explicit TLS version
-range and OpenSSL cipher string. Knowing what the client offered lets a failed
+Client side: a probe's ``profile`` axis picks a :class:`ClientProfile`; each
+client module (dicomtls.clients) says how it expresses one. Knowing what the client offered lets a failed
 handshake say *what* did not match (the Envoy 1.23 regression: dcm4che's
 ``--tls-aes`` offers only AES128-SHA, which Envoy no longer accepts).
 
@@ -33,7 +32,6 @@ where the standard is open to reading, the rule says how it is read here.
 
 from __future__ import annotations
 
-import re
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -48,19 +46,10 @@ ProfileName = Literal[
 PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
 
 TLS_VERSIONS = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
-_PY_VERSIONS = {
+PY_VERSIONS = {
     "TLS 1.0": ssl.TLSVersion.TLSv1, "TLS 1.1": ssl.TLSVersion.TLSv1_1,
     "TLS 1.2": ssl.TLSVersion.TLSv1_2, "TLS 1.3": ssl.TLSVersion.TLSv1_3,
 }
-_TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256")
-
-# dcmtk's suite lists, from dcmtls/libsrc/tlsciphr.cc (setTLSProfile), in OpenSSL names.
-_BCP195_ND = ("ECDHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256",
-              "ECDHE-RSA-AES256-GCM-SHA384", "DHE-RSA-AES256-GCM-SHA384")
-_BCP195_EX = _BCP195_ND + ("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256")
-_RFC9325 = ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256",
-            "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384")
-_3DES = "DES-CBC3-SHA"
 
 
 @dataclass(frozen=True)
@@ -77,140 +66,25 @@ class Offer:
 
 
 @dataclass(frozen=True)
-class DcmtkProfile:
-    flag: str
-    versions: tuple[str, ...]
-    ciphers: tuple[str, ...]
-    min_dcmtk: tuple[int, int, int] = (3, 6, 0)
-
-
-@dataclass(frozen=True)
-class PythonProfile:
-    """A pynetdicom preset: a TLS version range and an OpenSSL cipher string (``None`` keeps Python's default)."""
-
-    minimum: str
-    maximum: str
-    ciphers: str | None
-
-
-@dataclass(frozen=True)
 class ClientProfile:
+    """A profile as scenarios name it; how each client expresses it is that client's (dicomtls.clients)."""
+
     name: str
     description: str
-    dcmtk: DcmtkProfile | None
-    python: PythonProfile | None
 
 
-_TLS12_13 = ("TLS 1.2", "TLS 1.3")
-_TLS10_13 = ("TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3")
-_TLS10_12 = ("TLS 1.0", "TLS 1.1", "TLS 1.2")
-
-# dcmtk has no option to cap its TLS version, so it cannot be a TLS 1.0/1.1-only client.
-# OpenSSL 3's default security level (1) refuses TLS 1.0/1.1 (their handshake signs with SHA-1/MD5) and NULL
-# suites; the legacy presets lower it with @SECLEVEL=0 on the client side only. Debian 12's OpenSSL has no 3DES
-# at all, so DES-CBC3-SHA in a preset is asked for but never offered (dcmtk likewise leaves it out).
 PROFILES: dict[str, ClientProfile] = {p.name: p for p in (
-    ClientProfile("default", "the client's own default", None, None),
-    ClientProfile(
-        "bcp195-nd", "Non-downgrading BCP 195 (dcmtk +py)",
-        DcmtkProfile("+py", _TLS12_13, _BCP195_ND + _TLS13_SUITES),
-        PythonProfile("TLS 1.2", "TLS 1.3", ":".join(_BCP195_ND)),
-    ),
-    ClientProfile(
-        "bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA (dcmtk +px)",
-        DcmtkProfile("+px", _TLS10_13, _BCP195_ND + ("AES128-SHA",) + _TLS13_SUITES),
-        PythonProfile("TLS 1.0", "TLS 1.3", ":".join((*_BCP195_ND, "AES128-SHA", _3DES)) + ":@SECLEVEL=0"),
-    ),
-    ClientProfile(
-        "bcp195-ex", "Extended BCP 195, TLS 1.2 only (dcmtk +pz)",
-        DcmtkProfile("+pz", ("TLS 1.2",), _BCP195_EX),
-        PythonProfile("TLS 1.2", "TLS 1.2", ":".join(_BCP195_EX)),
-    ),
-    ClientProfile(
-        "bcp195-rfc8996", "BCP 195 RFC 8996/9325 (dcmtk >= 3.6.8 +pg, its default there)",
-        DcmtkProfile("+pg", _TLS12_13, _RFC9325 + _TLS13_SUITES, min_dcmtk=(3, 6, 8)),
-        PythonProfile("TLS 1.2", "TLS 1.3", ":".join(_RFC9325)),
-    ),
-    ClientProfile(
-        "aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2 (dcmtk +pa)",
-        DcmtkProfile("+pa", _TLS10_12, ("AES128-SHA",)),
-        PythonProfile("TLS 1.0", "TLS 1.2", f"AES128-SHA:{_3DES}:@SECLEVEL=0"),
-    ),
-    ClientProfile(
-        "null", "retired authentication-only profile: NULL-SHA, no encryption (dcmtk +pn)",
-        DcmtkProfile("+pn", _TLS10_12, ("NULL-SHA",)),
-        PythonProfile("TLS 1.0", "TLS 1.2", "NULL-SHA:@SECLEVEL=0"),
-    ),
-    ClientProfile(
-        "dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only",
-        # dcmtk's AES profile offers the same suite; it would also speak TLS 1.0/1.1, which no TLS 1.2 server asks for.
-        DcmtkProfile("+pa", _TLS10_12, ("AES128-SHA",)),
-        PythonProfile("TLS 1.2", "TLS 1.2", f"AES128-SHA:{_3DES}"),
-    ),
-    ClientProfile(
-        "tls1.0-only", "TLS 1.0 only, as a very old client",
-        None, PythonProfile("TLS 1.0", "TLS 1.0", "DEFAULT:@SECLEVEL=0"),
-    ),
-    ClientProfile(
-        "tls1.1-only", "TLS 1.1 only, as an old client",
-        None, PythonProfile("TLS 1.1", "TLS 1.1", "DEFAULT:@SECLEVEL=0"),
-    ),
+    ClientProfile("default", "the client's own default"),
+    ClientProfile("bcp195-nd", "Non-downgrading BCP 195 (dcmtk +py)"),
+    ClientProfile("bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA (dcmtk +px)"),
+    ClientProfile("bcp195-ex", "Extended BCP 195, TLS 1.2 only (dcmtk +pz)"),
+    ClientProfile("bcp195-rfc8996", "BCP 195 RFC 8996/9325 (dcmtk >= 3.6.8 +pg, its default there)"),
+    ClientProfile("aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2 (dcmtk +pa)"),
+    ClientProfile("null", "retired authentication-only profile: NULL-SHA, no encryption (dcmtk +pn)"),
+    ClientProfile("dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only"),
+    ClientProfile("tls1.0-only", "TLS 1.0 only, as a very old client"),
+    ClientProfile("tls1.1-only", "TLS 1.1 only, as an old client"),
 )}
-
-
-def unsupported(client: str, profile: str) -> str | None:
-    """Why ``client`` cannot run ``profile`` (one line naming what it can), or None when it can."""
-    chosen = PROFILES[profile]
-    if profile == "default":
-        return None
-    can = supported(client)
-    if client == "dcmtk" and chosen.dcmtk is None:
-        return (f"dcmtk cannot express profile {profile} ({chosen.description}): give it to pynetdicom, "
-                f"or use one of {', '.join(can)} for dcmtk")
-    if client == "dcmtk-stunnel":
-        return "dcmtk-stunnel offers OpenSSL's defaults (stunnel sets no cipher list): use profile default"
-    if client == "pynetdicom" and chosen.python is None:
-        return f"pynetdicom has no preset {profile}: use one of {', '.join(can)}"
-    return None
-
-
-def supported(client: str) -> list[str]:
-    attr = "dcmtk" if client == "dcmtk" else "python"
-    return [n for n, p in PROFILES.items() if n == "default" or getattr(p, attr) is not None]
-
-
-def dcmtk_too_old(profile: str, dcmtk_version: str) -> str | None:
-    chosen = PROFILES[profile].dcmtk
-    if chosen is None or _version_tuple(dcmtk_version) >= chosen.min_dcmtk:
-        return None
-    need = ".".join(map(str, chosen.min_dcmtk))
-    return (f"profile {profile} needs dcmtk >= {need} ({chosen.flag}); this dcmtk is {dcmtk_version}: "
-            f"drop it from the scenario or install dcmtk >= {need}")
-
-
-def dcmtk_offer(profile: str, dcmtk_version: str) -> Offer:
-    """dcmtk's ClientHello for ``profile``; its default is +py before 3.6.8 and +pg from then on."""
-    if profile == "default":
-        profile = "bcp195-rfc8996" if _version_tuple(dcmtk_version) >= (3, 6, 8) else "bcp195-nd"
-    chosen = PROFILES[profile].dcmtk
-    assert chosen is not None, f"dcmtk cannot run profile {profile}"
-    return Offer(chosen.versions, chosen.ciphers)
-
-
-def python_context(profile: str, cafile: str | None = None) -> ssl.SSLContext:
-    """A client context with ``profile`` applied (certificates and hostname checks are the caller's)."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
-    preset = PROFILES[profile].python
-    if profile == "default" or preset is None:
-        return ctx
-    with warnings.catch_warnings():
-        # ssl.TLSVersion.TLSv1/TLSv1_1 are deprecated: using them is the point of the legacy presets.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version = _PY_VERSIONS[preset.minimum]
-        ctx.maximum_version = _PY_VERSIONS[preset.maximum]
-    if preset.ciphers:
-        ctx.set_ciphers(preset.ciphers)
-    return ctx
 
 
 def python_offer(ctx: ssl.SSLContext) -> Offer:
@@ -219,7 +93,7 @@ def python_offer(ctx: ssl.SSLContext) -> Offer:
         warnings.simplefilter("ignore", DeprecationWarning)
         low = ctx.minimum_version
         high = ctx.maximum_version
-    by_py = {v: k for k, v in _PY_VERSIONS.items()}
+    by_py = {v: k for k, v in PY_VERSIONS.items()}
     low_name = by_py.get(low, "TLS 1.2")  # MINIMUM_SUPPORTED: OpenSSL 3 at level 1 starts at TLS 1.2
     high_name = by_py.get(high, "TLS 1.3")
     versions = tuple(v for v in TLS_VERSIONS if TLS_VERSIONS.index(low_name) <= TLS_VERSIONS.index(v)
@@ -237,10 +111,6 @@ def python_offer(ctx: ssl.SSLContext) -> Offer:
             continue
         ciphers.append(name)
     return Offer(versions, tuple(ciphers))
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:3]) or (0,)
 
 
 # --- PS3.15 Annex B, server side -----------------------------------------------------------------

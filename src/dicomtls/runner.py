@@ -29,7 +29,7 @@ from dicomtls.findings import prove
 from dicomtls.plan import (EnvironmentGroup, component_versions, environment_versions, joined, log_directories,
                            plan_environments)
 from dicomtls.probes import Client
-from dicomtls.probes.clients import COMMAND_LINE, clients_for
+from dicomtls.probes.clients import clients_for, is_command_line
 from dicomtls.reasons import Reason
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.scan_pool import ScanPool
@@ -61,12 +61,12 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
     shutil.rmtree(out / "logs", ignore_errors=True)
     # Versions over the whole plan, so every shard records the same run header.
     clients = clients_for((c.probe for g in plan for c in g.cells), installed=not backend.brings_clients)
-    dcmtk_cells = [c for g in plan for c in g.cells if c.probe.client in COMMAND_LINE]
+    command_line = {c.probe.client_version for g in plan for c in g.cells if is_command_line(c.probe.client)}
     per_env = environment_versions(backend, plan)
     result = MatrixResult(RunInfo(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         backend=backend.name,
-        versions=component_versions(per_env, clients.dcmtk, {c.probe.client_version for c in dcmtk_cells}),
+        versions=component_versions(per_env, clients.versions(command_line)),
         scenarios=[s.name for s in scenarios],
         shard=str(shard) if shard else None,
         jobs=jobs,

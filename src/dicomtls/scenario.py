@@ -16,14 +16,16 @@ import os
 import re
 import typing
 from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from dicomtls import clients as client_registry
 from dicomtls.components import DEFAULT_SERVER, Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
@@ -31,11 +33,26 @@ from dicomtls.findings import Finding
 from dicomtls.manifests import Translation, manifest_files, read_manifests, server_names, translate
 from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
 from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
-from dicomtls.profiles import ProfileName, unsupported
+from dicomtls.profiles import ProfileName
 from dicomtls.resources import SCENARIOS
 
-Client = Literal["dcmtk", "pynetdicom", "dcmtk-stunnel"]
-CLIENT_NAMES = {"dcmtk-stunnel": "dcmtk via stunnel"}  # how reports name a client whose value is not its name
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Annotated metadata: the values a string may take, asked when needed (a registry's names, for the reference)."""
+
+    values: Callable[[], list[str]]
+
+
+def _registered_client(name: str) -> str:
+    if name not in client_registry.names():
+        raise ValueError(f"unknown client {name!r}: use one of {', '.join(client_registry.names())}")
+    return name
+
+
+Client = Annotated[str, AfterValidator(_registered_client), OneOf(client_registry.names)]
+"""A registered client's name (dicomtls.clients)."""
 SNI_CHOICES = ("none", "right", "wrong")
 Sni = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 """none, right (the first site's first name), wrong (a name nobody serves), or the name of a site."""
@@ -337,7 +354,7 @@ class ProbeGroup(_Model):
     def _clients_can_run_profiles(self) -> "ProbeGroup":
         for client in self.client:
             for profile in self.profile:
-                if problem := unsupported(client, profile):
+                if problem := client_registry.client_class(client).unsupported(profile):
                     raise ValueError(problem)
         return self
 
@@ -347,23 +364,19 @@ class ProbeGroup(_Model):
         if faults and (set(self.operation) & {"echo"} or self.transport != ["tls"]):
             raise ValueError("a fault cell sends an object again after the fault: use operation store-ct or "
                              "store-large, over tls")
-        if faults - {"upstream-down"} and (self.client != ["pynetdicom"] or self.operation != ["store-large"]):
+        mid_transfer = [c.name for c in client_registry.listed() if c.sends_mid_transfer]
+        if faults - {"upstream-down"} and (set(self.client) - set(mid_transfer) or self.operation != ["store-large"]):
             raise ValueError("upstream-restart and proxy-restart kill a component mid-transfer, as the client sends "
-                             "the dataset: use client pynetdicom and operation store-large")
+                             f"the dataset: use client {' or '.join(mid_transfer)} and operation store-large")
         return self
 
     @model_validator(mode="after")
-    def _dcmtk_sends_sni_from_3_6_8(self) -> "ProbeGroup":
-        if "dcmtk" in self.client and set(self.sni) != {"none"}:
-            old = [v for v in self.client_version if v == "default" or _version_tuple(v) < (3, 6, 8)]
-            if old:
-                raise ValueError(f"dcmtk {old[0]} cannot send SNI (--request-sni came in 3.6.8): "
-                                 "use sni: none, or client_version: 3.6.9 on the Docker backend")
-        if "pynetdicom" in self.client and self.client_version != ["default"]:
-            raise ValueError("client_version applies to dcmtk only: give pynetdicom its own group")
-        if "dcmtk-stunnel" in self.client and self.transport != ["tls"]:
-            raise ValueError("dcmtk-stunnel always speaks TLS (stunnel wraps plain dcmtk): use client dcmtk "
-                             "for transport: plain")
+    def _each_client_can_run_the_group(self) -> "ProbeGroup":
+        # What each client can send (SNI from which version, which transports, whether a version is asked of it)
+        # is its own module's to say.
+        for client in self.client:
+            if problem := client_registry.client_class(client).group_problem(self):
+                raise ValueError(problem)
         return self
 
 
@@ -522,7 +535,7 @@ class Scenario(_Model):
                                          f"use one of {', '.join(choices)}")
         self.pki_spec()  # sites must agree on their names, and their names on one site
         all_sites = sorted({site for e in self.environments for site in e.site_names()})
-        allowed = {"environment": names, "sni": [*SNI_CHOICES, *all_sites],
+        allowed = {"environment": names, "sni": [*SNI_CHOICES, *all_sites], "client": client_registry.names(),
                    **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()
                       if typing.get_origin(kind) is Literal}}
         for index, rule in enumerate(self.expect):
@@ -639,10 +652,6 @@ class Probe:
 PROBE_AXES = tuple(f.name for f in fields(Probe))
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
 @dataclass(frozen=True)
 class Cell:
     scenario: str
@@ -737,24 +746,6 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise UsageError(f"{source}: {exc}") from None
 
 
-MANIFEST_PROBES: list[dict[str, Any]] = [
-    {"client": "dcmtk", "client_cert": ["none", "valid", "untrusted", "expired"], "operation": ["echo", "store-ct"]},
-    {"client": "pynetdicom", "sni": ["none", "right", "wrong"], "client_cert": ["none", "valid"],
-     "operation": ["echo", "store-ct"]},
-    # What the owners of such configs run: dcmtk's -ic (the Traefik workaround their docs give), an expired
-    # client certificate (dcmtk's above: Orthweb's Envoy allows one), dcm4che's --tls12 --tls-aes offer (the
-    # Envoy >= 1.23 regression).
-    {"client": "dcmtk", "server_cert_check": "ignore"},
-    {"client": "pynetdicom", "sni": "right", "client_cert": "expired"},
-    {"client": "dcmtk", "profile": "aes"},
-    {"client": "pynetdicom", "sni": "right", "profile": "dcm4che-tls-aes"},
-]
-DOCKER_MANIFEST_PROBES: list[dict[str, Any]] = [
-    # dcmtk 3.6.9 sends SNI (--request-sni); only the Docker backend has a dcmtk other than the host's.
-    {"client": "dcmtk", "client_version": "3.6.9", "sni": "right", "client_cert": ["none", "valid"]},
-]
-
-
 def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
     """A scenario with one environment per proxy resource in PATH's manifests (a file, or a directory read
     recursively) and nothing expected: the user's own configuration, reported as it behaves, with the PKI its
@@ -765,14 +756,14 @@ def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
     declared = declared_in(files)
     follows = declared is not None and declared.topology is not None
     environments = []
-    probes = [*MANIFEST_PROBES, *(DOCKER_MANIFEST_PROBES if brings_clients else [])]
+    probes = client_registry.manifest_groups(brings_clients)
     for t in found:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
         environments.append({"name": name, "manifests": {"files": [str(f) for f in files], "resource": t.resource,
                                                          "pki": follows}})
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
-            probes.append({"client": "pynetdicom", "sni": [site for site, _ in t.sites], "client_cert": "valid",
+            probes.append({"client": client_registry.site_asker(), "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})
     named = path.resolve().stem if path.is_file() else path.resolve().name
     data = {

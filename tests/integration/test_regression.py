@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dicomtls.profiles import dcmtk_offer
+from dicomtls.clients.dcmtk import offer as dcmtk_offer
 
 from .conftest import run_invoke, started_under
 

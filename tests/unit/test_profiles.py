@@ -8,17 +8,12 @@ import pytest
 
 from dicomtls.diagnose import Reason, Symptoms, diagnose
 from dicomtls.errors import UsageError
-from dicomtls.profiles import (
-    PROFILE_NAMES,
-    PROFILES,
-    Offer,
-    dcmtk_offer,
-    dcmtk_too_old,
-    python_context,
-    python_offer,
-    supported,
-    unsupported,
-)
+from dicomtls.clients import client_class
+from dicomtls.clients.dcmtk import FLAGS
+from dicomtls.clients.dcmtk import offer as dcmtk_offer
+from dicomtls.clients.dcmtk import too_old as dcmtk_too_old
+from dicomtls.clients.pynetdicom import python_context
+from dicomtls.profiles import PROFILE_NAMES, Offer, python_offer
 from dicomtls.scenario import Probe, parse_scenario
 
 SOURCE = "scenarios/under-test.yaml"
@@ -88,12 +83,12 @@ def test_rfc8996_profile_needs_dcmtk_368_and_says_which_is_installed() -> None:
 
 def test_every_profile_runs_on_some_client() -> None:
     for name in PROFILE_NAMES:
-        assert name in supported("dcmtk") or name in supported("pynetdicom"), name
-    assert unsupported("pynetdicom", "bcp195-rfc8996") is None
+        assert name in client_class("dcmtk").profiles() or name in client_class("pynetdicom").profiles(), name
+    assert client_class("pynetdicom").unsupported("bcp195-rfc8996") is None
 
 
 def test_dcmtk_flags_are_its_documented_profile_options() -> None:
-    flags = {n: p.dcmtk.flag for n, p in PROFILES.items() if p.dcmtk}
+    flags = {n: f.flag for n, f in FLAGS.items()}
     assert flags == {"bcp195-nd": "+py", "bcp195": "+px", "bcp195-ex": "+pz", "bcp195-rfc8996": "+pg",
                      "aes": "+pa", "null": "+pn", "dcm4che-tls-aes": "+pa"}
 

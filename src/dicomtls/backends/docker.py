@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from dicomtls.backends import (CommandResult, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, log_tail,
                                stopped_on_failure)
+from dicomtls.clients import holder_recipe
 from dicomtls.components import Address, Component, PkiPaths, Placement, SiteRoute
 from dicomtls.deadlines import bounded
 from dicomtls.errors import UsageError
@@ -228,8 +229,8 @@ class DockerBackend:
             # A holder owns the address, the aliases and the published ports, as a pod's sandbox does: the
             # component restarts in it with the same IP (nginx and HAProxy resolve their upstream once) and host
             # ports, and a killed component's peers get a reset, not silence from a vanished host. An upstream
-            # image may have no `sleep`: its holder is the dcmtk client image, built here.
-            holder_image = self._built(spec_for("dcmtk", None)) if upstream \
+            # image may have no `sleep`: its holder is a command-line client's image (dcmtk's), built here.
+            holder_image = self._built(spec_for(holder_recipe(), None)) if upstream \
                 else self.image(component)
             holder = self.client.containers.create(
                 holder_image, ["sleep", "infinity"], name=f"{handles.network}-{name}{HOLDER_SUFFIX}",

@@ -7,11 +7,12 @@ against the unchanged environment. ``diagnose.EXPLANATIONS`` says the same fixes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from dicomtls.components import FixSetting
-from dicomtls.profiles import PROFILES
+from dicomtls.clients import client_class, listed
 from dicomtls.reasons import Facts, Reason
 from dicomtls.scenario import Probe
 
@@ -55,21 +56,14 @@ def _is_forward_secret(suite: str) -> bool:
 
 def _suite_to_add(probe: Probe) -> str | None:
     """The first encrypting suite the cell's client offered (OpenSSL names), the one the server would add."""
-    profile = PROFILES.get(probe.profile)
-    if profile is None:
-        return None
-    ciphers = profile.dcmtk.ciphers if probe.client == "dcmtk" and profile.dcmtk else (
-        tuple(profile.python.ciphers.split(":")) if profile.python and profile.python.ciphers else ())
+    offered = client_class(probe.client).offered(probe.profile)
+    ciphers = offered.ciphers if offered else ()
     return next((c for c in ciphers if not c.startswith(("NULL", "@", "TLS_"))), None)
 
 
 def _highest_offered(probe: Probe) -> str | None:
-    profile = PROFILES.get(probe.profile)
-    if profile is None:
-        return None
-    if probe.client == "dcmtk" and profile.dcmtk:
-        return profile.dcmtk.versions[-1]
-    return profile.python.maximum if profile.python else None
+    offered = client_class(probe.client).offered(probe.profile)
+    return offered.versions[-1] if offered else None
 
 
 _CATCH_ALL = Candidate(
@@ -103,25 +97,23 @@ _IGNORE = Candidate("client-ignores-server-cert", "client-side",
 
 
 def _send_sni(probe: Probe, docker: bool) -> tuple[Candidate, str | None]:
-    """Send SNI: pynetdicom can, dcmtk from 3.6.8 (--request-sni: the Docker backend's dcmtk 3.6.9)."""
-    if probe.client == "pynetdicom":
-        return Candidate("client-sends-sni", "client-side", "send SNI with the server's name (server_hostname)",
-                         None, probe=(("sni", "right"),)), None
-    if probe.client == "dcmtk-stunnel":
-        return Candidate("client-sends-sni", "client-side", "let the sidecar send the server's name (stunnel: sni = NAME)",
-                         None, probe=(("sni", "right"),)), None
-    candidate = Candidate("client-sends-sni", "client-side",
-                          "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME)", None,
-                          probe=(("sni", "right"), ("client_version", "3.6.9")))
-    return candidate, None if docker else "dcmtk sends SNI from 3.6.8 on: only the Docker backend runs dcmtk 3.6.9"
+    """Send SNI, in the client's own words (ClientKind.sni_fix): some clients only from a version that only the
+    Docker backend runs."""
+    words, changes, docker_only = client_class(probe.client).sni_fix()
+    return (Candidate("client-sends-sni", "client-side", words, None, probe=changes),
+            None if docker else docker_only)
 
 
-SIDECAR = Candidate(
-    "stunnel-sidecar", "client-side",
-    "put stunnel in front of the client: plain DICOM in, TLS out with SNI, the client certificate and the "
-    "server's chain and name verified (dcmtk via stunnel)", None,
-    probe=(("client", "dcmtk-stunnel"), ("sni", "right"), ("server_cert_check", "verify")))
-"""What hospitals deploy in front of modalities that speak no TLS or no SNI; its config is offered as the patch."""
+@functools.cache
+def sidecar_candidate() -> Candidate:
+    """What hospitals deploy in front of modalities that speak no TLS or no SNI (the client that declares
+    ``is_sidecar``); its config is offered as the patch."""
+    wrapped = next(c for c in listed() if c.is_sidecar)
+    return Candidate(
+        "stunnel-sidecar", "client-side",
+        "put stunnel in front of the client: plain DICOM in, TLS out with SNI, the client certificate and the "
+        f"server's chain and name verified ({wrapped.display_name})", None,
+        probe=(("client", wrapped.name), ("sni", "right"), ("server_cert_check", "verify")))
 
 
 def _fallback_rejected(reason: Reason, facts: Facts) -> bool:
@@ -162,8 +154,10 @@ def client_side(reason: Reason, facts: Facts, probe: Probe, docker: bool) -> lis
     sni_failure = reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS) or _fallback_rejected(reason, facts)
     if sni_failure and probe.sni != "right":
         found.append(_send_sni(probe, docker))
-    if sni_failure and probe.client == "dcmtk" and probe.profile == "default" and probe.transport == "tls":
-        found.append((SIDECAR, None))
-    if _fallback_rejected(reason, facts) and probe.client == "dcmtk" and probe.server_cert_check == "verify":
+    client = client_class(probe.client)
+    if sni_failure and client.sidecar_can_wrap and probe.profile == "default" and probe.transport == "tls":
+        found.append((sidecar_candidate(), None))
+    if _fallback_rejected(reason, facts) and client.offers_ignore_fix \
+            and probe.server_cert_check == "verify":
         found.append((_IGNORE, None))
     return found

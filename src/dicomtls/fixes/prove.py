@@ -17,7 +17,7 @@ from dicomtls.backends import Backend
 from dicomtls.deadlines import Deadlines
 from dicomtls.errors import UsageError
 from dicomtls.fixes import envoy_bootstrap, istio, options, patch, sidecar, traefik
-from dicomtls.fixes.candidates import SIDECAR, Candidate, NotApplicable, client_side, server_config
+from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config, sidecar_candidate
 from dicomtls.reasons import Reason
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
 from dicomtls.runner import Progress, run_matrix
@@ -259,7 +259,7 @@ def try_fixes(scenarios: list[Scenario], result: MatrixResult, out: Path, backen
                 mark: Mark = "passes" if got is not None and got.actual == "pass" else "fails"
                 trial = Trial(candidate, mark, outcome(got) if got else "not run", changed.label())
                 info = _info(result, by_name[s], e)
-                if mark == "passes" and candidate is SIDECAR and info is not None:
+                if mark == "passes" and candidate is sidecar_candidate() and info is not None:
                     trial.patch = str((where_of[r.cell.id] / "stunnel-sidecar.conf").relative_to(out))
                     sidecars[trial.patch] = sidecar.deployable_config(info.server_names[0], changed, changed.label(), e)
                 trials.append(trial)

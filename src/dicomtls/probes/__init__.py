@@ -87,6 +87,14 @@ class Client(Protocol):
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome: ...
 
 
+class MidTransferClient(Protocol):
+    """A client that can stop after the first fragment of a dataset went out (``ClientKind.sends_mid_transfer``):
+    ``while_sending`` runs then, on the association's thread, and the rest waits until it returns."""
+
+    def run(self, target: Target, probe: Probe, workdir: Path,
+            while_sending: Callable[[], None] | None = None) -> ProbeOutcome: ...
+
+
 def common_name(der: bytes) -> str | None:
     """Who a served certificate says it is: its common name, else its whole subject."""
     try:

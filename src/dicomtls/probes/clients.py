@@ -2,41 +2,26 @@
 
 Matrix, soak and probe all take their clients from :func:`clients_for`, so no task can leave out a client a
 scenario names: soak once kept a table of its own without dcmtk-stunnel and crashed on that client's first cell.
-Every client name a scenario may give (``scenario.Client``) has a builder in ``BUILDERS``; a new client is one
-entry there, which is where a registry of client plugins would grow from.
+Every client a scenario may name is registered in ``dicomtls.clients``, which builds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dicomtls.clients import client_class, listed
 from dicomtls.probes import Client
 from dicomtls.probes.dcmtk import Dcmtk
-from dicomtls.probes.pynetdicom import Pynetdicom
-from dicomtls.probes.stunnel import DcmtkViaStunnel
 
 if TYPE_CHECKING:
     from dicomtls.scenario import Probe
 
-COMMAND_LINE = frozenset({"dcmtk", "dcmtk-stunnel"})
-"""The clients that run dcmtk's command-line tools: their dcmtk versions and profiles are checked before a run."""
 
-
-def _via_stunnel(dcmtk: Dcmtk) -> Client:
-    client = DcmtkViaStunnel(dcmtk)
-    if dcmtk.installed:  # a backend's client image brings its own stunnel
-        client.check()
-    return client
-
-
-BUILDERS: dict[str, Callable[[Dcmtk], Client]] = {
-    "dcmtk": lambda dcmtk: dcmtk,
-    "pynetdicom": lambda dcmtk: Pynetdicom(),
-    "dcmtk-stunnel": _via_stunnel,
-}
-"""Each client name a probe may give -> how to build that client around the run's dcmtk, checking what it needs."""
+def is_command_line(name: str) -> bool:
+    """The client runs dcmtk's command-line tools: its versions and profiles are checked before a run."""
+    return client_class(name).is_command_line
 
 
 @dataclass(frozen=True)
@@ -48,6 +33,18 @@ class Clients:
     """The dcmtk the command-line clients run (also behind stunnel), for the run header's versions; None when no
     cell runs one."""
 
+    def versions(self, command_line_versions: set[str]) -> dict[str, str]:
+        """The run header's client versions: the command-line clients' dcmtk in every version the cells ask for
+        (when any cell runs one), and each other client's own."""
+        found: dict[str, str] = {}
+        for kind in listed():
+            if kind.is_command_line:
+                if self.dcmtk is not None and kind.image_recipe and kind.image_recipe not in found:
+                    found[kind.image_recipe] = ", ".join(sorted({self.dcmtk.version(v) for v in command_line_versions}))
+            elif (own := kind.version(self.dcmtk)) is not None:
+                found[kind.name] = own
+        return found
+
 
 def clients_for(probes: Iterable[Probe], installed: bool) -> Clients:
     """Every client ``probes`` name, each checked that it can run what they ask of it (the dcmtk versions and
@@ -55,8 +52,8 @@ def clients_for(probes: Iterable[Probe], installed: bool) -> Clients:
     run on this machine; False: in a backend's client containers, in the versions the probes ask for."""
     wanted = list(probes)
     dcmtk = Dcmtk(installed=installed)
-    command_line = {(p.client_version, p.profile) for p in wanted if p.client in COMMAND_LINE}
+    command_line = {(p.client_version, p.profile) for p in wanted if is_command_line(p.client)}
     if command_line:
         dcmtk.check(command_line)
-    by_name = {name: BUILDERS[name](dcmtk) for name in sorted({p.client for p in wanted})}
+    by_name = {name: client_class(name).build(dcmtk) for name in sorted({p.client for p in wanted})}
     return Clients(by_name, dcmtk if command_line else None)

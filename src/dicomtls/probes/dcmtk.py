@@ -14,11 +14,11 @@ from dicomtls.backends import CommandHost
 from dicomtls.components import Address
 from dicomtls.errors import UsageError
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
-from dicomtls.profiles import PROFILES, dcmtk_offer, dcmtk_too_old
+from dicomtls.clients.dcmtk import BIN as DCMTK_BIN, FLAGS, TOOLS, offer, too_old
+from dicomtls.clients.dcmtk import Dcmtk as Kind
 from dicomtls.scenario import Probe
 from dicomtls.dicomdata import TestObject, make_object
 
-DCMTK_BIN = Path("/usr/bin")
 TIMEOUT_S = 15
 # What -v prints (every logger at INFO, "I: message"), with dcmtk.dcmtls at DEBUG for the TLS connection details,
 # flushed line by line so that a client killed at the timeout leaves what it printed (the server's certificate).
@@ -42,26 +42,26 @@ class Dcmtk:
     def check(self, wanted: set[tuple[str, str]]) -> None:
         """Every (version, profile) asked for can run: the version is there, and knows the profile (+pg: 3.6.8)."""
         if self.installed:
-            for tool in ("echoscu", "storescu"):
+            for tool in TOOLS:
                 if not (self.bindir / tool).is_file():
                     raise UsageError(f"dcmtk's {tool} not found in {self.bindir}: apt-get install dcmtk")
         for version, profile in sorted(wanted):
             actual = self.version(version)
             if self.installed and version not in ("default", actual):
                 raise UsageError(f"dcmtk {version} is asked for but {self.bindir} has {actual}: use --backend docker")
-            if problem := dcmtk_too_old(profile, actual):
+            if problem := too_old(profile, actual):
                 raise UsageError(problem)
 
     def version(self, wanted: str = "default") -> str:
         if not self.installed:
             from dicomtls.images import spec_for
 
-            return spec_for("dcmtk", None if wanted == "default" else wanted).version
+            return spec_for(Kind.recipe(), None if wanted == "default" else wanted).version
         return _version(self.bindir)
 
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
         objects = workdir.resolve()
-        host = target.command_host("dcmtk", self._wanted(probe), self.files(target, probe, objects))
+        host = target.command_host(Kind.recipe(), self._wanted(probe), self.files(target, probe, objects))
         argv, sent = self.command(host, target, probe, objects, host.address)
         result = host.run(argv, TIMEOUT_S * 3)
         return self.outcome(probe, argv, result.output, result.code, sent)
@@ -99,7 +99,7 @@ class Dcmtk:
                 args.append("-ic")
             else:
                 args += ["-rc", "+cf", host.path(target.pki.ca_cert)]
-            chosen = PROFILES[probe.profile].dcmtk
+            chosen = FLAGS.get(probe.profile)
             if chosen is not None:
                 args.append(chosen.flag)
         args += [address.host, str(address.port)]
@@ -117,7 +117,7 @@ class Dcmtk:
         peer = _peer_subject(output)
         lines = tuple(l for l in output.splitlines() if l.strip() and not l.startswith("D:"))
         ok = code == 0 and (sent is None or any("Received Store Response (Success)" in l for l in lines))
-        offered = dcmtk_offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
+        offered = offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
         return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer)
 
 

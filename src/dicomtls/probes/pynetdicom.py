@@ -19,7 +19,8 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from dicomtls.deadlines import stopped_at_deadline
 from dicomtls.dicomdata import make_object
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target, common_name
-from dicomtls.profiles import python_context, python_offer
+from dicomtls.clients.pynetdicom import python_context
+from dicomtls.profiles import python_offer
 from dicomtls.scenario import Probe
 
 TIMEOUT_S = 15

@@ -19,11 +19,12 @@ from pathlib import Path
 from dicomtls.components import Address
 from dicomtls.errors import UsageError
 from dicomtls.probes import ProbeOutcome, Target
+from dicomtls.clients.dcmtk import Dcmtk as Kind
+from dicomtls.clients.dcmtk_stunnel import STUNNEL
 from dicomtls.probes.dcmtk import TIMEOUT_S, Dcmtk
 from dicomtls.profiles import Offer, python_offer
 from dicomtls.scenario import Probe
 
-STUNNEL = "stunnel4"  # Debian's name for the binary (`stunnel` is a link to it)
 SERVICE = "dicom"
 LOOPBACK = "127.0.0.1"
 _PORT = "@PORT@"  # in dcmtk's argv: the port stunnel bound, which the wrapper script reads from stunnel's log
@@ -113,7 +114,7 @@ class DcmtkViaStunnel:
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
         objects = workdir.resolve()
         version = None if probe.client_version == "default" else probe.client_version
-        host = target.command_host("dcmtk", version, self.dcmtk.files(target, probe, objects))
+        host = target.command_host(Kind.recipe(), version, self.dcmtk.files(target, probe, objects))
         conf = objects / "stunnel.conf"
         conf.write_text(config_for(target, probe, host.address, host.path))
         conf.chmod(0o600)

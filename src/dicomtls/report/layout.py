@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicomtls.results import NOT_VERIFIED, OBSERVE
-from dicomtls.scenario import CLIENT_NAMES, Probe
+from dicomtls.clients import display_names, documented_commands as client_commands
+from dicomtls.scenario import Probe
 
 _PROBE_FIELDS = dataclasses.fields(Probe)
 _SHOWN = ("client", "sni", "client_cert", "operation")  # their own columns; other axes annotate the client
@@ -92,7 +93,7 @@ def client_label(record: dict[str, Any]) -> str:
         for f in _PROBE_FIELDS
         if f.name not in _SHOWN and f.name in record and record[f.name] != f.default
     ]
-    return CLIENT_NAMES.get(record["client"], record["client"]) + (f" ({', '.join(extras)})" if extras else "")
+    return display_names().get(record["client"], record["client"]) + (f" ({', '.join(extras)})" if extras else "")
 
 
 def grids(cells: list[dict[str, Any]]) -> list[Grid]:
@@ -163,24 +164,6 @@ def got(record: dict[str, Any]) -> str:
     return f"fail ({record['reason']})"
 
 
-DOCUMENTED_COMMANDS: tuple[tuple[str, str, Probe], ...] = (
-    ("echoscu +tla -rc +cf ca.crt HOST PORT", "no SNI", Probe("dcmtk", "none", "none", "echo")),
-    ("echoscu +tls client.key client.crt -rc +cf ca.crt HOST PORT", "no SNI, a client certificate",
-     Probe("dcmtk", "none", "valid", "echo")),
-    ("echoscu +tla -ic HOST PORT", "the Traefik workaround: the server certificate is not checked",
-     Probe("dcmtk", "none", "none", "echo", server_cert_check="ignore")),
-    ("echoscu +tla --request-sni NAME -rc +cf ca.crt HOST PORT", "dcmtk 3.6.9, with SNI",
-     Probe("dcmtk", "right", "none", "echo", client_version="3.6.9")),
-    ("echoscu +tla +pa -rc +cf ca.crt HOST PORT", "the retired AES profile: AES128-SHA",
-     Probe("dcmtk", "none", "none", "echo", profile="aes")),
-    ("storescu -c AET@HOST:PORT --tls12 --tls-aes", "dcm4che's AES128-SHA-only offer, made here by pynetdicom",
-     Probe("pynetdicom", "right", "none", "echo", profile="dcm4che-tls-aes")),
-    ("echoscu +tls expired.key expired.crt -rc +cf ca.crt HOST PORT", "an expired client certificate",
-     Probe("dcmtk", "none", "expired", "echo")),
-)
-"""The commands the owners of such configs document and run, each as the probe that reproduces it."""
-
-
 @dataclass(frozen=True)
 class DocumentedCommand:
     command: str
@@ -209,7 +192,7 @@ def documented_commands(cells: list[dict[str, Any]]) -> OrderedDict[str, list[Do
         if record["expected"] == OBSERVE:
             by_env.setdefault(record["environment"], {})[probe_of(record)] = record
     for environment, probes in by_env.items():
-        ran = [DocumentedCommand(command, note, probes[probe]) for command, note, probe in DOCUMENTED_COMMANDS
+        ran = [DocumentedCommand(command, note, probes[probe]) for command, note, probe in client_commands()
                if probe in probes]
         if ran:
             found[environment] = ran
