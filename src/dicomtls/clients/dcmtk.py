@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from dicomtls.clients import ClientKind, Documented, EndpointRequest, ManifestProbes, register, version_tuple
 from dicomtls.profiles import PROFILES, Offer
