@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -531,7 +532,7 @@ def soak(scenarios: list[str], minutes: str | float, out: str, backend: str | No
         length = float(minutes)
     except ValueError:
         length = -1.0
-    if not length > 0:
+    if not 0 < length < math.inf:  # nan and inf too: a soak ends when its minutes are up
         raise UsageError(f"--minutes {minutes}: give how long to soak, in minutes (e.g. 5 or 0.5)")
     parallel = parse_jobs(jobs)
     loaded = load_scenarios(scenarios)

@@ -159,3 +159,9 @@ def test_a_store_file_without_sop_uids_is_refused_before_anything_connects(tmp_p
     with pytest.raises(UsageError) as caught:
         _check_store_file(tmp_path / "no-class.dcm")
     assert "SOPClassUID" in one_line(caught)
+
+
+@pytest.mark.parametrize("minutes", ["inf", "nan", "-1", "0"])
+def test_a_soak_that_would_never_end_is_refused_before_anything_starts(tmp_path: Path, minutes: str) -> None:
+    with pytest.raises(UsageError, match=f"--minutes {minutes}: give how long to soak"):
+        app.soak(["orthweb-envoy"], minutes, str(tmp_path / "out"), "local")
