@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
-import dicomtls
 from dicomtls.clients import names
 
-SRC = Path(dicomtls.__file__).parent
+from .registered_names import literals
+
 OWNERS = ("clients/", "probes/")
 """Where naming a client is the point: the client modules that declare them, and the runners."""
 EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -18,16 +15,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 def client_literals() -> list[tuple[str, int, str]]:
     """(module, line, name) for every string constant outside the owners that is exactly a registered client."""
-    registered = set(names())
-    found = []
-    for path in sorted(SRC.rglob("*.py")):
-        module = path.relative_to(SRC).as_posix()
-        if module.startswith(OWNERS):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in registered:
-                found.append((module, node.lineno, node.value))
-    return found
+    return literals(set(names()), OWNERS)
 
 
 def test_no_module_outside_the_clients_names_a_client() -> None:

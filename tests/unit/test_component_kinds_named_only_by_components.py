@@ -3,13 +3,10 @@ user's files into it): everything else asks the registry, so a new proxy is one 
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
-import dicomtls
 from dicomtls.components import kinds
 
-SRC = Path(dicomtls.__file__).parent
+from .registered_names import literals
+
 OWNERS = ("components/", "manifests/")
 """Where naming a kind is the point: the component modules, and the readers of Istio, Traefik, Compose, Helm and
 Envoy files, which say which component a user's file becomes."""
@@ -22,16 +19,7 @@ EXCEPTIONS = {
 
 def kind_literals() -> list[tuple[str, int, str]]:
     """(module, line, kind) for every string constant outside the owners that is exactly a registered kind."""
-    registered = set(kinds("server")) | set(kinds("proxy"))
-    found = []
-    for path in sorted(SRC.rglob("*.py")):
-        module = path.relative_to(SRC).as_posix()
-        if module.startswith(OWNERS):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in registered:
-                found.append((module, node.lineno, node.value))
-    return found
+    return literals(set(kinds("server")) | set(kinds("proxy")), OWNERS)
 
 
 def test_no_module_outside_the_components_names_a_component_kind() -> None:
