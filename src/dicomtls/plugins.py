@@ -10,7 +10,7 @@ A distribution declares, in its pyproject.toml::
     my-proxy = "my_package.proxy:MyProxy"           # a dicomtls.components.Component subclass
 
 Each registry (``dicomtls.clients``, ``dicomtls.components``) loads its group once, after its built-in modules, the
-first time anything asks it for a name. A plugin that does not load, is not the class its group wants, or takes a
+first time anything asks it for a name; the command loads both at its start (``start``). A plugin that does not load, is not the class its group wants, or takes a
 name already registered is a usage error naming the entry point and its distribution (exit status 2), never a
 traceback and never a silent replacement of a built-in.
 """
@@ -18,6 +18,7 @@ traceback and never a silent replacement of a built-in.
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -72,3 +73,16 @@ def taken(what: str, name: str, origin: Plugin | None = None) -> UsageError:
     """The error for a second registration of ``name``: a plugin cannot replace a built-in or another plugin."""
     by = f"{origin}: " if origin is not None else ""
     return UsageError(f"{by}{what} {name!r} is already registered: give the plugin's {what} another name")
+
+
+def start() -> None:
+    """Load every plugin now, at the command's start, as pytest does: a broken one is one line on stderr and exit
+    status 2 before any task runs, including where a module reads a registry as it is imported."""
+    from dicomtls import clients, components
+
+    try:
+        clients.names()
+        components.listed()
+    except UsageError as exc:
+        print(f"dicomtls: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
