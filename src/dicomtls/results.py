@@ -9,6 +9,7 @@ be written from a results.json on a machine with none of those. The types behind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from dicomtls.findings import ProvedFinding
@@ -23,10 +24,26 @@ OBSERVE = "observe"  # a cell's expectation when nothing is expected: `invoke pr
 NOT_VERIFIED = "not verified"  # how a passing C-STORE's detail starts when no REST API could check it
 
 
+class Outcome(StrEnum):
+    """What a cell's client achieved (``CellResult.actual``, a cell's ``expected``)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+class Verdict(StrEnum):
+    """Whether a cell came out as its scenario expected (``CellResult.verdict``)."""
+
+    OK = "ok"
+    UNEXPECTED = "unexpected"
+    """Not as expected, or not an outcome at all: a deadline ended the cell, dicomtls failed running it, or a
+    fault's object was lost."""
+
+
 @dataclass
 class CellResult:
     cell: Cell
-    actual: str  # pass | fail
+    actual: str  # an Outcome's value: pass | fail
     reason: Reason | None
     summary: str
     fix: str
@@ -43,17 +60,21 @@ class CellResult:
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
 
     @property
-    def verdict(self) -> str:
+    def outcome(self) -> Outcome:
+        return Outcome(self.actual)
+
+    @property
+    def verdict(self) -> Verdict:
         if self.deadline is not None or self.error is not None:
-            return "unexpected"  # not an outcome at all: the cell did not end, or dicomtls failed running it
+            return Verdict.UNEXPECTED  # not an outcome at all: the cell did not end, or dicomtls failed running it
         if self.fault is not None and not self.fault.retry_ok:
-            return "unexpected"  # whatever the client saw, the object was lost
+            return Verdict.UNEXPECTED  # whatever the client saw, the object was lost
         if self.cell.expected == OBSERVE:
-            return "ok"
+            return Verdict.OK
         same = self.actual == self.cell.expected and (self.actual == "pass" or self.reason == self.cell.expected_reason)
         if same and self.actual == "pass" and self.cell.expected_site is not None:
             same = self.site == self.cell.expected_site
-        return "ok" if same else "unexpected"
+        return Verdict.OK if same else Verdict.UNEXPECTED
 
 
 @dataclass
