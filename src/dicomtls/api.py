@@ -1,17 +1,20 @@
 """dicomtls as a Python library: run a matrix, probe an endpoint, scan one, read a run's results back, all typed.
 
 The ``dicomtls`` command is a client of these functions: what it prints, the reports it writes and its exit
-statuses are its own; what runs is what runs here. Errors in what a caller passes are
-:class:`~dicomtls.errors.UsageError` (one line saying what is wrong and how to fix it), an environment that did not
-start is :class:`~dicomtls.backends.EnvironmentFailed`; a run is silent unless given a ``progress``. A run started
-here tears down everything it started when it returns, raises or is interrupted (KeyboardInterrupt)::
+statuses are its own; what runs is what runs here. Errors in what a caller passes are ``UsageError`` (one line
+saying what is wrong and how to fix it); an environment that did not start is
+``dicomtls.backends.EnvironmentFailed``. A run is silent unless given a ``progress``, and tears down everything it
+started when it returns, raises or is interrupted (KeyboardInterrupt).
 
-    from dicomtls import api
+```python
+from dicomtls import api
 
-    result = api.run_matrix(["haproxy-tls"], out="out", backend="local")
-    for cell in result.cells:
-        if cell.verdict is api.Verdict.UNEXPECTED:
-            print(cell.cell.id, cell.outcome, cell.reason, cell.fix)
+result = api.run_matrix(["haproxy-tls"], out="out", backend="local")
+for cell in result.cells:
+    if cell.verdict is api.Verdict.UNEXPECTED:
+        print(cell.cell.id, cell.outcome, cell.reason, cell.fix)
+api.write_reports(result, "out")
+```
 
 Importing this module loads no client library, backend or component: they load when a function runs.
 """
@@ -87,7 +90,7 @@ def output_directory(out: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class MatrixRun:
-    """A matrix ready to run (what :func:`matrix` chose): its scenarios, on its backend, under ``out``."""
+    """A matrix ready to run (what ``matrix`` chose): its scenarios, on its backend, under ``out``."""
 
     scenarios: list[Scenario]
     backend: Backend
@@ -141,8 +144,8 @@ def run_matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | 
                backend: str | None = None, jobs: int | None = None, timeout: str | Deadlines | None = None,
                shard: str | None = None, force_pki: bool = False, progress: Progress | None = None,
                notes: Callable[[str], None] | None = None) -> MatrixResult:
-    """Run a matrix (see :func:`matrix` for the arguments) and return its result; nothing is written but the
-    environments' files and logs under ``out`` (:func:`write_reports` writes the reports)."""
+    """Run a matrix (see ``matrix`` for the arguments) and return its result; nothing is written but the
+    environments' files and logs under ``out`` (``write_reports`` writes the reports)."""
     return matrix(scenarios, manifests=manifests, out=out, backend=backend, jobs=jobs, timeout=timeout, shard=shard,
                   force_pki=force_pki, notes=notes).run(progress)
 
@@ -166,7 +169,7 @@ def probe(target: str, ca: str | Path, *, sni: str | None = None, client_cert: s
           client_key: str | Path | None = None, called_aet: str = "ORTHANC", out: str | Path = "out",
           pins: Sequence[str] = (), jobs: int | None = None, timeout: str | Deadlines | None = None,
           progress: Progress | None = None) -> MatrixResult:
-    """Probe one endpoint, ``HOST:PORT``, whose certificate ``ca`` issued (see :func:`probe_endpoints`)."""
+    """Probe one endpoint, ``HOST:PORT``, whose certificate ``ca`` issued (see ``probe_endpoints``)."""
     from dicomtls.probe_endpoint import Request
     from dicomtls.resolve import parse_host_port
 

@@ -42,16 +42,18 @@ class Verdict(StrEnum):
 
 @dataclass
 class CellResult:
-    cell: Cell
+    """One cell as it ran: what the client achieved, and for a failure the diagnosis, its fix and its evidence."""
+
+    cell: Cell  # what ran (scenario, environment, the probe's axes) and what was expected of it
     actual: str  # an Outcome's value: pass | fail
-    reason: Reason | None
-    summary: str
-    fix: str
-    evidence: tuple[str, ...]
+    reason: Reason | None  # a failure's diagnosis; None for a pass
+    summary: str  # the diagnosis in one sentence, with what this cell saw
+    fix: str  # what to change, on which side
+    evidence: tuple[str, ...]  # the client's and the proxy's own lines the diagnosis read
     command: str
-    detail: str
+    detail: str  # a pass's detail: the stored object found in the server, or what could not check it
     duration_s: float
-    sent_bytes: int | None = None
+    sent_bytes: int | None = None  # a C-STORE's dataset size
     site: str | None = None  # in an environment with sites: the site whose server took the association
     certificate: str | None = None  # the subject of the leaf certificate the client was served, when it saw one
     fault: FaultReport | None = None  # a fault cell: what was injected, what client and proxy saw, the retry
@@ -79,15 +81,17 @@ class CellResult:
 
 @dataclass
 class EnvironmentInfo:
-    key: str
+    """One environment of a run (or one endpoint of a probe): what ran, where, its logs, its TLS scan."""
+
+    key: str  # identity of what runs: scenarios that describe the same environment share it
     name: str
-    scenarios: list[str]
-    components: list[str]
-    entry: str
-    server_names: list[str]
+    scenarios: list[str]  # the scenarios whose cells ran in it
+    components: list[str]  # the component kinds it ran, the server's and the proxy's
+    entry: str  # HOST:PORT the clients connected to
+    server_names: list[str]  # the names its certificates carry
     pki_dir: str
-    logs: dict[str, str]  # relative to the run's --out directory once the environment has stopped
-    error: str | None = None
+    logs: dict[str, str]  # component -> its log file, relative to the run's --out directory once the environment has stopped
+    error: str | None = None  # why it did not start (its cells are then environment-failed)
     position: int = 0  # index in the whole plan, so merged shards keep an unsharded run's order
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
     versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
@@ -98,9 +102,11 @@ class EnvironmentInfo:
 
 @dataclass
 class RunInfo:
-    started: str
+    """The run's header: when, on which backend, with which versions of everything, which scenarios."""
+
+    started: str  # ISO 8601, UTC
     backend: str
-    versions: dict[str, str]
+    versions: dict[str, str]  # component kind or client -> version; openssl and python too
     scenarios: list[str]
     wall_s: float = 0.0
     shard: str | None = None  # "K/N" when this run is one shard of a larger one
@@ -109,6 +115,8 @@ class RunInfo:
 
 @dataclass
 class MatrixResult:
+    """A whole run: its header, its environments and every cell, in the plan's order."""
+
     run: RunInfo
     environments: list[EnvironmentInfo] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
