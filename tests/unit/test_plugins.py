@@ -25,29 +25,28 @@ def installed(site: Path, distribution: str, group: str, entry: str, module: str
     return site
 
 
-def matrix_with(site: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """`dicomtls matrix` of a default scenario with ``site`` on its path: the scenario asks the registries."""
+def command_with(site: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`dicomtls --list` with ``site`` on its path: the plugins load at the command's start, whatever it runs."""
     path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.run([sys.executable, "-m", "dicomtls", "matrix", "--backend", "local", "--scenario",
-                           "orthanc-native-tls", "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": path, "XDG_STATE_HOME": str(tmp_path)})
+    return subprocess.run([sys.executable, "-m", "dicomtls", "--list"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": path, "XDG_STATE_HOME": str(tmp_path)})
 
 
 def test_a_client_plugin_that_fails_to_import_is_one_line_naming_it_and_its_distribution(tmp_path: Path) -> None:
     site = installed(tmp_path / "site", "broken-client", "dicomtls.clients", "broken = broken_client:Broken",
                      "broken_client", "import a_module_nobody_has\n")
-    done = matrix_with(site, tmp_path)
+    done = command_with(site, tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
         "dicomtls: plugin 'broken' (from broken-client 1.0) failed to load (ModuleNotFoundError: No module named "
         "'a_module_nobody_has'): fix it, or uninstall broken-client"]
-    assert not (tmp_path / "out" / "results.json").exists()
+    assert done.stdout == ""  # no task listed: the command stopped at its start
 
 
 def test_a_component_plugin_that_is_not_a_component_is_refused_in_one_line(tmp_path: Path) -> None:
     site = installed(tmp_path / "site", "odd-proxy", "dicomtls.components", "odd = odd_proxy:Odd",
                      "odd_proxy", "class Odd:\n    kind = 'odd'\n")
-    done = matrix_with(site, tmp_path)
+    done = command_with(site, tmp_path)
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("dicomtls: plugin 'odd' (from odd-proxy 1.0): odd_proxy:Odd is not a "
@@ -59,7 +58,7 @@ def test_a_plugin_client_with_a_built_in_name_is_refused_and_the_built_in_kept(t
     code = f"from dicomtls.clients import ClientKind\n\nclass Again(ClientKind):\n    name = {built_in!r}\n"
     site = installed(tmp_path / "site", "again-client", "dicomtls.clients", "again = again_client:Again",
                      "again_client", code)
-    done = matrix_with(site, tmp_path)
+    done = command_with(site, tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
         f"dicomtls: plugin 'again' (from again-client 1.0): client {built_in!r} is already registered: give the "
@@ -72,7 +71,7 @@ def test_a_plugin_component_that_registers_a_built_in_kind_itself_is_refused(tmp
             f"@register\nclass Again(Component):\n    kind = {built_in!r}\n")
     site = installed(tmp_path / "site", "again-proxy", "dicomtls.components", "again = again_proxy:Again",
                      "again_proxy", code)
-    done = matrix_with(site, tmp_path)
+    done = command_with(site, tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
         f"dicomtls: plugin 'again' (from again-proxy 1.0): component kind {built_in!r} is already registered: give "
