@@ -8,13 +8,14 @@ import os
 import re
 import shutil
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from dicomtls import api
 from dicomtls import clients as client_registry
 from dicomtls.backends import get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
@@ -26,16 +27,15 @@ from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.environment import start_environment
 from dicomtls.plan import plan_environments
 from dicomtls.results import MatrixResult
-from dicomtls.runner import auto_jobs, run_matrix
+from dicomtls.runner import auto_jobs
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
-from dicomtls.resolve import Resolver, Unresolved, check_name, ip_literal, parse_host_port, parse_pin
-from dicomtls.scan import Endpoint
-from dicomtls.scenario import Scenario, available, load_scenario, load_scenarios, manifest_scenario
+from dicomtls.resolve import Resolver, Unresolved, check_name, parse_host_port, parse_pin
+from dicomtls.scenario import available, load_scenario, load_scenarios, runnable
 from dicomtls.shard import merge as shard_merge
-from dicomtls.shard import parse_shard, shard_results
+from dicomtls.shard import shard_results
 
 
 @contextmanager
@@ -70,13 +70,7 @@ def _console() -> Console:
 
 
 def _out_dir(out: str) -> Path:
-    # Absolute, because components run in their own working directories and read their configs by this path.
-    path = Path(out).resolve()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {out} ({exc.strerror}): choose another --out") from None
-    return path
+    return api.output_directory(out)
 
 
 def parse_jobs(text: str | int | None) -> int:
@@ -97,24 +91,16 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
     ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes."""
     deadlines = parse_timeout(timeout)
-    loaded = load_scenarios(scenarios) if scenarios or not manifests else []
-    part = parse_shard(shard) if shard else None
     parallel = parse_jobs(jobs)
     old = json_report.read(Path(baseline)) if baseline else None
-    out_path = _out_dir(out)
-    chosen = get_backend(backend, out_path / "envs")
     console = _console()
-    if manifests:
-        loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients))
-        if not chosen.brings_clients:
-            console.print("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here",
-                          highlight=False)
-    loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
+    prepared = api.matrix(scenarios or (), manifests=manifests, out=out, backend=backend, jobs=parallel,
+                          timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print)
     with interruptible():
-        result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console, parallel), force_pki=force_pki,
-                            shard=part, jobs=parallel, deadlines=deadlines)
-        fixes = try_fixes_of(loaded, result, out_path, chosen, ConsoleProgress(console, parallel), parallel,
-                             Path(manifests) if manifests else None, deadlines) if try_fixes else None
+        result = prepared.run(ConsoleProgress(console, parallel))
+        fixes = try_fixes_of(prepared.scenarios, result, prepared.out, prepared.backend,
+                             ConsoleProgress(console, parallel), parallel, Path(manifests) if manifests else None,
+                             deadlines) if try_fixes else None
     doc = json_report.to_dict(result)
     if fixes is not None:
         doc["fixes"] = fixes.to_dict()
@@ -124,7 +110,7 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
         print_fixes(doc["fixes"], console)
     if changes is not None:
         _print_changes(changes, console, f"since {baseline}")
-    _write_reports(doc, out_path, changes, console)
+    _write_reports(doc, prepared.out, changes, console)
     return 1 if result.exit_code or (changes and changes.regressions) or (fixes and fixes.broken) else 0
 
 
@@ -172,22 +158,6 @@ def diff(old: str, new: str) -> int:
     changes = compare(json_report.read(Path(old)), json_report.read(Path(new)))
     _print_changes(changes, _console(), f"{old} → {new}")
     return 1 if changes.regressions else 0
-
-
-def runnable(scenarios: list[Scenario], backend: str, explicit: bool, say: Callable[[str], None]) -> list[Scenario]:
-    """Drop default scenarios this backend can't run (with a note); a scenario asked for by name is an error."""
-    kept = []
-    for scenario in scenarios:
-        if backend in scenario.backends:
-            kept.append(scenario)
-        elif explicit:
-            raise UsageError(f"scenario {scenario.name} runs on {', '.join(scenario.backends)}, not {backend}: "
-                             f"use --backend {scenario.backends[0]}")
-        else:
-            say(f"skipping scenario {scenario.name}: it needs the {' or '.join(scenario.backends)} backend")
-    if not kept:
-        raise UsageError(f"no scenario runs on the {backend} backend: pick another --backend")
-    return kept
 
 
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
@@ -341,19 +311,16 @@ def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, 
          json_out: str | None, pins: list[str] | None = None) -> int:
     """Scan one TLS endpoint and judge it against the DICOM TLS profiles; 1 when the scan could not complete."""
     from dicomtls.report.console import print_scan
-    from dicomtls.scan import scan as scan_endpoint
 
-    host, port = parse_host_port(target)
+    parse_host_port(target)
     cert, key = _identity(client_cert, client_key)
-    name = None if ip_literal(host) else host
-    chosen_sni = _sni(sni) or name
     try:
-        address = resolver(pins).address(host, port)
+        result = api.scan(target, sni=_sni(sni), ca=_readable(ca, "--ca"), client_cert=cert, client_key=key,
+                          pins=pins or ())
     except Unresolved as exc:
         _console().print(f"✘ {Reason.DNS_UNRESOLVED}: {exc}; {EXPLANATIONS[Reason.DNS_UNRESOLVED][1]}",
                          highlight=False, markup=False)
         return 1
-    result = scan_endpoint(Endpoint(address, port, chosen_sni, _readable(ca, "--ca"), cert, key, name=name))
     print_scan(result, _console())
     if json_out:
         Path(json_out).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -400,7 +367,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
     passing cell or a server check failed."""
-    from dicomtls.probe_endpoint import Request, run_probe
+    from dicomtls.probe_endpoint import Request
 
     deadlines = parse_timeout(timeout)
     if (target is None) == (inventory is None):
@@ -432,13 +399,13 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(called_aet),
                             _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
         deployments = []
-    chosen = resolver(pins)
+    resolver(pins)  # each pin checked before anything runs
     parallel = parse_jobs(jobs)
     out_path = _out_dir(out) / "probe"
-    out_path.mkdir(exist_ok=True)
     console = _console()
     with interruptible():
-        result = run_probe(requests, out_path, ConsoleProgress(console, parallel), chosen, parallel, deadlines)
+        result = api.probe_endpoints(requests, out=out_path, pins=pins or (), jobs=parallel, timeout=deadlines,
+                                     progress=ConsoleProgress(console, parallel))
         if deployments:
             from dicomtls.checks import run_checks
 

@@ -38,6 +38,7 @@ from dicomtls.backends import BACKENDS, Backend, backend_class
 from dicomtls.backends.local import LocalBackend
 from dicomtls.errors import UsageError
 from dicomtls.results import CellResult
+from dicomtls.progress import SilentProgress
 from dicomtls.runner import run_matrix
 from dicomtls.scenario import AXES, Cell, Scenario, available, load_scenario
 from dicomtls.versions import Installed, install
@@ -178,15 +179,6 @@ def _at_version(scenario: Scenario, environment: str, kind: str, version: str,
     return scenario.model_copy(update={"environments": envs}), applied
 
 
-class _Quiet:
-    """Progress that says nothing: a bisect prints one line per version instead."""
-
-    def start(self, total: int) -> None: ...
-    def environment(self, name: str, state: str) -> None: ...
-    def cell_done(self, result: CellResult) -> None: ...
-    def stop(self) -> None: ...
-
-
 def _pulled(variant: Scenario, environment: str, kind: str, version: str, backend: Any,
             say: Callable[[str], None]) -> Installed:
     """The upstream image ``variant`` runs ``kind`` from, pulled unless Docker has it."""
@@ -227,7 +219,7 @@ def bisect(kind: str, versions: list[str], selector: str, scenario_names: list[s
             variant, applied = _at_version(scenario, cell.environment, kind, installed.reports)
             runner = LocalBackend(out / f"{kind}-{version}" / "envs", executables={kind: installed.executable})
         # The scan costs about a second and gives a failure's diagnosis the server's side.
-        matrix = run_matrix([variant], out / f"{kind}-{version}", runner, _Quiet(), only={cell.id})
+        matrix = run_matrix([variant], out / f"{kind}-{version}", runner, SilentProgress(), only={cell.id})
         step = Step(version, installed, matrix.cells[0], applied)
         say(f"{kind} {version}: {step.outcome}")
         steps[index] = step

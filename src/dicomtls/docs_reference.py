@@ -393,7 +393,71 @@ def cli_page() -> str:
     return "".join(parts).rstrip() + "\n"
 
 
+def _signature(function: Callable[..., Any]) -> str:
+    """``name(arg: type = default, *, ...) -> type`` as the source writes its annotations."""
+    signature = inspect.signature(function)
+    parts, keyword_only = [], False
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not keyword_only:
+            parts.append("*")
+            keyword_only = True
+        text = parameter.name
+        if parameter.annotation is not inspect.Parameter.empty:
+            text += f": {parameter.annotation}"
+        if parameter.default is not inspect.Parameter.empty:
+            text += f" = {parameter.default!r}"
+        parts.append(text)
+    returns = signature.return_annotation
+    return f"{function.__name__}({', '.join(parts)})" + (f" -> {returns}" if returns is not inspect.Signature.empty
+                                                          else "")
+
+
+def _class_section(name: str, cls: type) -> str:
+    """A class of the API: its docstring, then its members (an enum), fields (a dataclass) or methods."""
+    import enum
+
+    generated = (cls.__doc__ or "").startswith(f"{cls.__name__}(")  # a dataclass's own signature: not a docstring
+    parts = [f"### {name}\n\n`{cls.__module__}.{cls.__qualname__}`\n\n" + ("" if generated else f"{_doc(cls)}\n\n")]
+    if issubclass(cls, BaseModel):
+        parts.append("A scenario file as loaded and checked: its fields are the [scenario file's](scenario.md).\n\n")
+    if issubclass(cls, enum.Enum):
+        parts.append(", ".join(f"`{member.name}` (`{member.value}`)" for member in cls) + "\n\n")
+    elif dataclasses.is_dataclass(cls):
+        notes = field_notes(cls)
+        rows = ["| field | type | meaning |", "|---|---|---|"]
+        rows += [f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(notes.get(f.name, ''))} |"
+                 for f in dataclasses.fields(cls)]
+        properties = [n for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_")]
+        rows += [f"| `{n}` (property) | `{_cell(str(inspect.signature(vars(cls)[n].fget).return_annotation))}` | "
+                 f"{_cell(_doc(vars(cls)[n]))} |" for n in properties]
+        parts.append("\n".join(rows) + "\n\n")
+    methods = [v for n, v in vars(cls).items() if inspect.isfunction(v) and not n.startswith("_")]
+    if methods and not dataclasses.is_dataclass(cls) or any(v.__doc__ for v in methods):
+        parts += [f"- `{_signature(m)}`" + (f": {_doc(m)}" if m.__doc__ else "") + "\n" for m in methods]
+        parts.append("\n")
+    return "".join(parts)
+
+
+def api_page() -> str:
+    from dicomtls import api
+
+    names = sorted(api.__all__, key=str.lower)
+    exported = {name: getattr(api, name) for name in names}
+    functions = [o for o in exported.values() if inspect.isfunction(o)]
+    classes = {n: o for n, o in exported.items() if inspect.isclass(o)}
+    parts = [_banner("`src/dicomtls/api.py` (its docstrings and signatures)"), "# Python API\n\n",
+             "`dicomtls.api` runs what the command runs, from Python, and returns typed results. ",
+             f"{_doc(api)}\n\n", "## Functions\n\n"]
+    for function in functions:
+        parts.append(f"### {function.__name__}\n\n```python\n{_signature(function)}\n```\n\n{_doc(function)}\n\n")
+    parts.append("## Types\n\nEvery reason's meaning and fix: [Reasons](reasons.md); what results.json records of "
+                 "each: [results.json](results-json.md).\n\n")
+    parts += [_class_section(name, cls) for name, cls in classes.items()]
+    return "".join(parts).rstrip() + "\n"
+
+
 PAGES: dict[str, Callable[[], str]] = {
+    "reference/api.md": api_page,
     "reference/cli.md": cli_page,
     "reference/scenario.md": scenario_page,
     "reference/bundled-scenarios.md": bundled_scenarios_page,

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
+    """Why a cell failed: exactly one per failed cell, named by scenarios' ``expect`` rules and in results.json."""
+
     DNS_UNRESOLVED = "dns-unresolved"
     TCP_REFUSED = "tcp-refused"
     TLS_NO_SHARED_CIPHER = "tls-no-shared-cipher"

@@ -9,6 +9,7 @@ be written from a results.json on a machine with none of those. The types behind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from dicomtls.findings import ProvedFinding
@@ -23,18 +24,36 @@ OBSERVE = "observe"  # a cell's expectation when nothing is expected: `invoke pr
 NOT_VERIFIED = "not verified"  # how a passing C-STORE's detail starts when no REST API could check it
 
 
+class Outcome(StrEnum):
+    """What a cell's client achieved (``CellResult.actual``, a cell's ``expected``)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+class Verdict(StrEnum):
+    """Whether a cell came out as its scenario expected (``CellResult.verdict``)."""
+
+    OK = "ok"
+    UNEXPECTED = "unexpected"
+    """Not as expected, or not an outcome at all: a deadline ended the cell, dicomtls failed running it, or a
+    fault's object was lost."""
+
+
 @dataclass
 class CellResult:
-    cell: Cell
-    actual: str  # pass | fail
-    reason: Reason | None
-    summary: str
-    fix: str
-    evidence: tuple[str, ...]
+    """One cell as it ran: what the client achieved, and for a failure the diagnosis, its fix and its evidence."""
+
+    cell: Cell  # what ran (scenario, environment, the probe's axes) and what was expected of it
+    actual: str  # an Outcome's value: pass | fail
+    reason: Reason | None  # a failure's diagnosis; None for a pass
+    summary: str  # the diagnosis in one sentence, with what this cell saw
+    fix: str  # what to change, on which side
+    evidence: tuple[str, ...]  # the client's and the proxy's own lines the diagnosis read
     command: str
-    detail: str
+    detail: str  # a pass's detail: the stored object found in the server, or what could not check it
     duration_s: float
-    sent_bytes: int | None = None
+    sent_bytes: int | None = None  # a C-STORE's dataset size
     site: str | None = None  # in an environment with sites: the site whose server took the association
     certificate: str | None = None  # the subject of the leaf certificate the client was served, when it saw one
     fault: FaultReport | None = None  # a fault cell: what was injected, what client and proxy saw, the retry
@@ -43,30 +62,36 @@ class CellResult:
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
 
     @property
-    def verdict(self) -> str:
+    def outcome(self) -> Outcome:
+        return Outcome(self.actual)
+
+    @property
+    def verdict(self) -> Verdict:
         if self.deadline is not None or self.error is not None:
-            return "unexpected"  # not an outcome at all: the cell did not end, or dicomtls failed running it
+            return Verdict.UNEXPECTED  # not an outcome at all: the cell did not end, or dicomtls failed running it
         if self.fault is not None and not self.fault.retry_ok:
-            return "unexpected"  # whatever the client saw, the object was lost
+            return Verdict.UNEXPECTED  # whatever the client saw, the object was lost
         if self.cell.expected == OBSERVE:
-            return "ok"
+            return Verdict.OK
         same = self.actual == self.cell.expected and (self.actual == "pass" or self.reason == self.cell.expected_reason)
         if same and self.actual == "pass" and self.cell.expected_site is not None:
             same = self.site == self.cell.expected_site
-        return "ok" if same else "unexpected"
+        return Verdict.OK if same else Verdict.UNEXPECTED
 
 
 @dataclass
 class EnvironmentInfo:
-    key: str
+    """One environment of a run (or one endpoint of a probe): what ran, where, its logs, its TLS scan."""
+
+    key: str  # identity of what runs: scenarios that describe the same environment share it
     name: str
-    scenarios: list[str]
-    components: list[str]
-    entry: str
-    server_names: list[str]
+    scenarios: list[str]  # the scenarios whose cells ran in it
+    components: list[str]  # the component kinds it ran, the server's and the proxy's
+    entry: str  # HOST:PORT the clients connected to
+    server_names: list[str]  # the names its certificates carry
     pki_dir: str
-    logs: dict[str, str]  # relative to the run's --out directory once the environment has stopped
-    error: str | None = None
+    logs: dict[str, str]  # component -> its log file, relative to the run's --out directory once the environment has stopped
+    error: str | None = None  # why it did not start (its cells are then environment-failed)
     position: int = 0  # index in the whole plan, so merged shards keep an unsharded run's order
     scan: ScanResult | None = None  # the entry's TLS versions, suites, chains and DICOM profile verdicts
     versions: dict[str, str] = field(default_factory=dict)  # component kind -> the version this environment runs
@@ -77,9 +102,11 @@ class EnvironmentInfo:
 
 @dataclass
 class RunInfo:
-    started: str
+    """The run's header: when, on which backend, with which versions of everything, which scenarios."""
+
+    started: str  # ISO 8601, UTC
     backend: str
-    versions: dict[str, str]
+    versions: dict[str, str]  # component kind or client -> version; openssl and python too
     scenarios: list[str]
     wall_s: float = 0.0
     shard: str | None = None  # "K/N" when this run is one shard of a larger one
@@ -88,6 +115,8 @@ class RunInfo:
 
 @dataclass
 class MatrixResult:
+    """A whole run: its header, its environments and every cell, in the plan's order."""
+
     run: RunInfo
     environments: list[EnvironmentInfo] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)

@@ -18,7 +18,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
 from dicomtls.backends import Backend, EnvironmentFailed, RunningEnvironment
 from dicomtls.cell import failed, not_run, run_cell, stopped
@@ -29,21 +28,13 @@ from dicomtls.findings import prove
 from dicomtls.plan import (EnvironmentGroup, component_versions, environment_versions, joined, log_directories,
                            plan_environments)
 from dicomtls.probes import Client
+from dicomtls.progress import Progress
 from dicomtls.probes.clients import clients_for, is_command_line
 from dicomtls.reasons import Reason
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Scenario
 from dicomtls.shard import Shard, positions
-
-
-class Progress(Protocol):
-    """What a run tells as it goes (the console's live table, or nothing): called from the environments' threads."""
-
-    def start(self, total: int) -> None: ...
-    def environment(self, name: str, state: str) -> None: ...
-    def cell_done(self, result: CellResult) -> None: ...
-    def stop(self) -> None: ...
 
 
 def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress: Progress,

@@ -799,6 +799,22 @@ def load_scenario(name_or_path: str, directory: Path = SCENARIOS) -> Scenario:
     return parse_scenario(text, str(path))
 
 
+def runnable(scenarios: list[Scenario], backend: str, explicit: bool, say: Callable[[str], None]) -> list[Scenario]:
+    """Drop default scenarios this backend can't run (with a note); a scenario asked for by name is an error."""
+    kept = []
+    for scenario in scenarios:
+        if backend in scenario.backends:
+            kept.append(scenario)
+        elif explicit:
+            raise UsageError(f"scenario {scenario.name} runs on {', '.join(scenario.backends)}, not {backend}: "
+                             f"use --backend {scenario.backends[0]}")
+        else:
+            say(f"skipping scenario {scenario.name}: it needs the {' or '.join(scenario.backends)} backend")
+    if not kept:
+        raise UsageError(f"no scenario runs on the {backend} backend: pick another --backend")
+    return kept
+
+
 def load_scenarios(names: list[str] | None, directory: Path = SCENARIOS) -> list[Scenario]:
     """The named scenarios, or every scenario marked default."""
     if names:

@@ -12,6 +12,10 @@ import sys
 
 from invoke import Collection, Exit
 
+from dicomtls import plugins
+
+plugins.start()  # before the modules below, some of which read the registries as they are imported
+
 from dicomtls import app, doctor as doctor_checks
 from dicomtls.backends import BACKENDS, EnvironmentFailed
 from dicomtls.command import Port, task

@@ -66,9 +66,9 @@ def started_under(directory: Path) -> list[int]:
     return found
 
 
-def matrix_run(tmp: Path, *args: str) -> dict[str, Any]:
-    """One `invoke matrix` with its results and whatever it left behind."""
-    proc = run_invoke(["matrix", "--out", str(tmp / "out"), *args], tmp)
+def matrix_run(tmp: Path, *args: str, **env: str) -> dict[str, Any]:
+    """One `invoke matrix` (``env``: variables set for it) with its results and whatever it left behind."""
+    proc = run_invoke(["matrix", "--out", str(tmp / "out"), *args], tmp, **env)
     pids, ports = leftovers_under(tmp)
     results_file = tmp / "out" / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {"run": {}, "cells": []}

@@ -29,7 +29,8 @@ def within(module: str, packages: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
 
 
-@pytest.mark.parametrize("module", ["dicomtls.report.json", "dicomtls.results", "dicomtls.diff", "dicomtls.shard"])
+@pytest.mark.parametrize("module", ["dicomtls.report.json", "dicomtls.results", "dicomtls.diff", "dicomtls.shard",
+                                    "dicomtls.api"])
 def test_reading_results_loads_no_client_backend_manifest_or_component(module: str) -> None:
     loaded = loaded_by(f"import {module}")
     assert module in loaded

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dicomtls import plugins
 from dicomtls.errors import UsageError
 
 if TYPE_CHECKING:
@@ -210,14 +211,22 @@ _REGISTRY: dict[str, type[ClientKind]] = {}
 
 
 def register(cls: type[ClientKind]) -> type[ClientKind]:
-    _REGISTRY[cls.name] = cls
+    """Add a client; a second client of the same name is refused (a plugin cannot replace a built-in)."""
+    if _REGISTRY.setdefault(cls.name, cls) is not cls:
+        raise plugins.taken("client", cls.name)
     return cls
 
 
 @functools.cache
 def _discover() -> None:
+    """The built-in client modules, then the plugins' (entry-point group ``dicomtls.clients``), once per process."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
+    for cls, origin in plugins.load(plugins.CLIENTS, ClientKind):
+        if _REGISTRY.get(cls.name) is not cls:  # a plugin module may have registered it itself
+            if cls.name in _REGISTRY:
+                raise plugins.taken("client", cls.name, origin)
+            register(cls)
 
 
 def client_class(name: str) -> type[ClientKind]:

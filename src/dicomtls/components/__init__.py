@@ -15,16 +15,21 @@ import functools
 import importlib
 import importlib.metadata
 import ipaddress
+import os
 import pkgutil
 import re
 import subprocess
+from pathlib import Path
 from dataclasses import dataclass, field
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from dicomtls import plugins
 from dicomtls.errors import UsageError
+from dicomtls.render import add_templates
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,11 @@ class Component:
     load_target: ClassVar[tuple[str, str] | None] = None
     """(scenario, environment): the shipped scenario's environment `invoke load` measures the component through."""
     documented_models: ClassVar[tuple[type[BaseModel], ...]] = ()
+    templates: ClassVar[str | os.PathLike[str] | Traversable | None] = None
+    """A plugin's own template directory (``importlib.resources.files(__package__) / "templates"``, shipped as its
+    package data): ``render`` finds its templates there, by paths relative to it, after the built-in ones (so a
+    plugin cannot replace a built-in template; keep yours under a directory named for the kind). None: the
+    component's templates are dicomtls's own (templates/<kind>/)."""
     """Models nested in the options that the reference documents under the component."""
 
     def __init__(self, options: Options) -> None:
@@ -283,16 +293,27 @@ _REGISTRY: dict[str, type[Component]] = {}
 
 
 def register(cls: type[Component]) -> type[Component]:
-    _REGISTRY[cls.kind] = cls
+    """Add a component; a second one of the same kind is refused (a plugin cannot replace a built-in). A plugin's
+    template directory joins the templates ``render`` looks in."""
+    if _REGISTRY.setdefault(cls.kind, cls) is not cls:
+        raise plugins.taken("component kind", cls.kind)
+    if cls.templates is not None:
+        add_templates(Path(str(cls.templates)))
     return cls
 
 
 @functools.cache
 def _discover() -> None:
-    # Once per process, and not "while the registry is empty": importing one component module directly
-    # must not hide the others.
+    """The built-in component modules, then the plugins' (entry-point group ``dicomtls.components``). Once per
+    process, and not "while the registry is empty": importing one component module directly must not hide the
+    others."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
+    for cls, origin in plugins.load(plugins.COMPONENTS, Component):
+        if _REGISTRY.get(cls.kind) is not cls:  # a plugin module may have registered it itself
+            if cls.kind in _REGISTRY:
+                raise plugins.taken("component kind", cls.kind, origin)
+            register(cls)
 
 
 def component_class(kind: str) -> type[Component]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,8 @@ def _results_model() -> type[BaseModel]:
         expected_site: str | None = None
         site: str | None = None
         certificate: str | None = None
+        deadline: str | None = None
+        error: str | None = None
         fault_report: FaultReport | None = None
 
     class _Results(BaseModel):
@@ -120,6 +122,27 @@ def _results_model() -> type[BaseModel]:
     _Results.model_rebuild(_types_namespace={"ScanResult": ScanResult, "Cell": Cell, "FaultReport": FaultReport,
                                              "FixReport": FixReport})
     return _Results
+
+
+def typed(doc: dict[str, Any]) -> MatrixResult:
+    """A results.json document (as ``read`` returns it) as the results model, the types the run itself held.
+    What the file does not record is left at its default: each cell's diagnosis facts (``CellResult.facts``)."""
+    from dicomtls.reasons import Reason
+    from dicomtls.results import CellResult
+    from dicomtls.scenario import Cell, Probe
+
+    checked = _results_model().model_validate_json(json.dumps(doc), strict=True)
+    axes = [f.name for f in fields(Probe)]
+    results = MatrixResult(checked.run, list(checked.environments))  # type: ignore[attr-defined]
+    for record in checked.cells:  # type: ignore[attr-defined]
+        probe = Probe(**{axis: getattr(record, axis) for axis in axes})
+        expected_reason = Reason(record.expected_reason) if record.expected_reason else None
+        cell = Cell(record.scenario, record.environment, probe, record.expected, expected_reason, record.expected_site)
+        results.cells.append(CellResult(
+            cell, record.actual, Reason(record.reason) if record.reason else None, record.summary, record.fix,
+            tuple(record.evidence), record.command, record.detail, record.duration_s, record.sent_bytes, record.site,
+            record.certificate, record.fault_report, deadline=record.deadline, error=record.error))
+    return results
 
 
 def read(path: Path) -> dict[str, Any]:
