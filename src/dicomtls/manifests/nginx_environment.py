@@ -67,7 +67,7 @@ def _translate_server(server: NginxServer, resource: str, deployment: Deployment
     sites: tuple[tuple[str, tuple[str, ...]], ...] = ()
     if passthrough:
         proxy["passthrough"] = True
-        routes = [((_CATCH_ALL,) if r.server_name == "default" else (r.server_name,),
+        routes: list[tuple[tuple[str, ...], str]] = [((_CATCH_ALL,) if r.server_name == "default" else (r.server_name,),
                    re.sub(r":\d+$", "", r.destination.target))  # a site is named after its host, not its port
                   for r in server.sni_routes if r.destination.target not in ("", '""')]
         proxy["sni"] = "any" if any(names == (_CATCH_ALL,) for names, _ in routes) else "named"

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from dicomtls.manifests.deployment import Deployment
 from dicomtls.manifests.recognition import FileKind
 from dicomtls.manifests.translation import Translation
 
-if TYPE_CHECKING:
-    from dicomtls.manifests.deployment import Deployment
-
-Translator = Callable[[Path, "Deployment | None"], list[Translation]]
+Translator = Callable[[Path, Deployment | None], list[Translation]]
 """(the file, the compose deployment that mounts it or None) -> one Translation per environment it describes."""
 
 _TRANSLATORS: dict[FileKind, Translator] = {}
