@@ -191,3 +191,37 @@ def test_the_run_states_where_it_used_another_version_than_the_image() -> None:
     assert departures(images, {"nginx": ["1.22.1"], "orthanc": ["1.10.1"]}) == [
         "c.yaml:3: compose service nginx-proxy runs nginx:1.27.4; this run used nginx 1.22.1 (the version this "
         "backend has)"]
+
+
+def test_a_compose_file_the_makefile_copied_runs_once(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(ORTHWEB, tree)
+    shutil.copy(tree / "docker-compose.yaml.local", tree / "docker-compose.yaml")  # `make local` was run
+    [t] = translate_files(manifest_files(tree))
+    assert any("docker-compose.yaml.local: runs the same configuration as " in u
+               and u.endswith("/docker-compose.yaml: not run twice") for u in t.unhonoured)
+
+
+def test_a_project_mounting_whole_configuration_directories_as_orthweb_does_is_read(tmp_path: Path) -> None:
+    """The shape of Orthweb's configuration repository: `$VAR` images, config/nginx/ and config/orthanc/ mounted as
+    directories, the certificate mounted outside /etc/nginx and not made yet."""
+    (tmp_path / "config" / "orthanc").mkdir(parents=True)
+    (tmp_path / "config" / "nginx").mkdir()
+    (tmp_path / ".env").write_text("NGINX_DOCKER_IMAGE=nginx:1.27.3\nORTHANC_DOCKER_IMAGE=orthancteam/orthanc:25.1.1\n"
+                                   "SITE_KEY_CERT_FILE=config/certs/site.pem\n")
+    (tmp_path / "docker-compose.yaml.local").write_text(
+        "services:\n  nginx-proxy:\n    image: $NGINX_DOCKER_IMAGE\n    ports: [443:443, 11112:11112]\n"
+        "    volumes:\n      - ./$SITE_KEY_CERT_FILE:/usr/local/nginx/conf/site.pem:ro\n"
+        "      - ./config/nginx/:/etc/nginx/:ro\n"
+        "  orthanc-service:\n    image: $ORTHANC_DOCKER_IMAGE\n    command: /etc/orthanc/\n"
+        "    volumes: ['./config/orthanc/:/etc/orthanc/']\n")
+    (tmp_path / "config" / "nginx" / "nginx.conf").write_text(
+        NGINX_CONF.read_text().replace("/etc/nginx/site.pem", "/usr/local/nginx/conf/site.pem"))
+    (tmp_path / "config" / "orthanc" / "orthanc.json.local").write_text('{\n  "DicomAet": "ORTHANC_DCM"\n}\n')
+    (tmp_path / "config" / "orthanc" / "ohif.js").write_text("window.config = {};\n")
+    [t] = translate_files(manifest_files(tmp_path))
+    assert t.proxy["ciphers"] == "HIGH:!aNULL:!MD5:ECDH+AESGCM" and t.server == {"kind": "orthanc",
+                                                                              "aet": "ORTHANC_DCM"}
+    assert [i.reference for i in t.images] == ["nginx:1.27.3", "orthancteam/orthanc:25.1.1"]
+    assert any("include /etc/nginx/mime.types: not found here (no such file in the directory mounted there)" in u
+               for u in t.unhonoured)

@@ -256,17 +256,23 @@ def translate_files(files: list[Path], resource: str | None = None) -> list[Tran
     configs = sorted((f for f in files if kinds[f] in translated_kinds()),
                      key=lambda f: kinds[f] is not FileKind.COMPOSE)
     from_configs: list[Translation] = []
-    claimed: set[Path] = set()
+    claimed: dict[Path, Path] = {}  # a file read -> the file whose translation read it
+    skipped = []
     for file in configs:
         if file.resolve() in claimed:
             continue
         translate_config = translator(kinds[file])
         assert translate_config is not None  # configs holds registered kinds only
         read = translate_config(file, None)
+        mounted = {f.resolve() for t in read for f in t.files} - {file.resolve()}
+        if mounted and mounted <= claimed.keys():  # `cp docker-compose.yaml.local docker-compose.yaml`: run once
+            skipped.append(f"{_shown(file)}: runs the same configuration as {_shown(claimed[min(mounted)])}: "
+                           "not run twice")
+            continue
         from_configs += read
-        claimed.update(f.resolve() for t in read for f in t.files)
-    skipped = [f"{_shown(f)}: an Orthanc configuration no compose service mounts: not read" for f in files
-               if kinds[f] is FileKind.ORTHANC and f.resolve() not in claimed]
+        claimed.update({f.resolve(): file for t in read for f in t.files})
+    skipped += [f"{_shown(f)}: an Orthanc configuration no compose service mounts: not read" for f in files
+                if kinds[f] is FileKind.ORTHANC and f.resolve() not in claimed]
     manifests = [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}]
     found = read_manifests(manifests)
     translations, namespaces = _translations(found)
