@@ -99,13 +99,22 @@ def test_the_orthweb_tree_as_it_is_runs_with_its_ae_title_and_transcoding(tmp_pa
     assert_orthweb_runs(matrix_run(tmp_path, "--backend", "local", "--manifests", str(ORTHWEB)))
 
 
-@pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)")
+on_docker = pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)")
+
+
+@on_docker
 def test_on_docker_the_orthweb_tree_runs_and_states_its_departure(tmp_path: Path) -> None:
     run = matrix_run(tmp_path, "--backend", "docker", "--manifests", str(orthanc_defaults_tree(tmp_path)))
     assert_orthweb_runs(run)
     ran = environment(run, ENV)["versions"]["nginx"]
     assert any(f"runs nginx:1.27.4; this run used nginx {ran}" in line
                for line in environment(run, ENV)["unhonoured"])
+
+
+@on_docker
+@needs_orthanc_options
+def test_on_docker_the_orthweb_tree_as_it_is_runs_with_its_ae_title_and_transcoding(tmp_path: Path) -> None:
+    assert_orthweb_runs(matrix_run(tmp_path, "--backend", "docker", "--manifests", str(ORTHWEB)))
 
 
 def test_an_nginx_conf_that_does_not_parse_is_one_line_naming_file_and_line(tmp_path: Path,
