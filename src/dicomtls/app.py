@@ -87,7 +87,7 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
            jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
-    user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed.
+    user's Istio/Traefik/Envoy manifests or compose + nginx configuration, run instead of the default scenarios (beside any named ones), observed.
     ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
     ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes."""
     deadlines = parse_timeout(timeout)

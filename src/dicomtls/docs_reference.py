@@ -151,13 +151,13 @@ def scenario_page() -> str:
         (s.IssuedConfig, "`pki.cas[]` and `pki.server`: a certificate as declared, as a cert-manager "
                          "Certificate makes it.", ()),
         (s.EnvironmentConfig, "`environments[]`: one DICOM server (or several sites) and the proxy in front.",
-         ("unhonoured", "findings")),
+         ("unhonoured", "findings", "images")),
         (s.ComponentConfig, "`server:` and `proxy:`. Written as a mapping whose `kind` picks the component; "
                             "every other key is one of that component's options ([Components](components.md)).",
          ("options",)),
         (s.SiteConfig, "`environments[].sites[]`: several DICOM sites behind one proxy, routed by SNI.", ()),
-        (s.ManifestSource, "`environments[].manifests`: the proxy read from your Kubernetes manifests or Envoy "
-                           "bootstrap. A plain list is `files`.", ()),
+        (s.ManifestSource, "`environments[].manifests`: the proxy read from your Kubernetes manifests, Envoy "
+                           "bootstrap, compose project or nginx.conf. A plain list is `files`.", ()),
         (s.ProbeGroup, "`probes[]`: each group expands to every combination of its axes, per environment. A single "
                        "value may be written without a list.", ()),
         (s.Expectation, "`expect[]`: the first rule whose `match` fits a cell gives its expected outcome; every "

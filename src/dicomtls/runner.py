@@ -25,6 +25,7 @@ from dicomtls.crash import recorded
 from dicomtls.deadlines import Deadlines
 from dicomtls.environment import dying_component, keep_logs, scan_environment, start_environment, target_of
 from dicomtls.findings import prove
+from dicomtls.manifests.image_versions import departures
 from dicomtls.plan import (EnvironmentGroup, component_versions, environment_versions, joined, log_directories,
                            plan_environments)
 from dicomtls.probes import Client
@@ -306,7 +307,8 @@ def _environment_info(position: int, group: EnvironmentGroup, versions: dict[str
     plan = group.plan
     info = EnvironmentInfo(plan.key, plan.name, group.scenarios, [c.kind for c in plan.components], "",
                            list(plan.server_names), str(plan.pki.directory), {}, position=position,
-                           versions=joined(versions), unhonoured=list(group.unhonoured),
+                           versions=joined(versions),
+                           unhonoured=[*group.unhonoured, *departures(group.images, versions)],
                            findings=[prove(f, []) for f in group.findings])
     if plan.multi_site:
         info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]

@@ -30,8 +30,10 @@ from dicomtls.components import DEFAULT_SERVER, Component, component_class, kind
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
-from dicomtls.manifests import Translation, manifest_files, read_manifests, server_names, translate
+from dicomtls.manifests import (Translation, manifest_files, read_manifests, server_names, translate, translate_files,
+                                yaml_manifests)
 from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
+from dicomtls.manifests.image_versions import DeclaredImage
 from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName
 from dicomtls.resources import SCENARIOS
@@ -179,14 +181,15 @@ class ComponentConfig(_Model):
 
 
 class ManifestSource(_Model):
-    """Manifests (relative to the scenario file) the environment's components are read from: Kubernetes resources
-    or an Envoy bootstrap."""
+    """Manifests (relative to the scenario file) the environment's components are read from: Kubernetes resources,
+    an Envoy bootstrap, a docker compose project (with the nginx.conf and orthanc.json it mounts) or an nginx.conf."""
 
     files: list[str] = Field(min_length=1)
     """Files or directories (read recursively)."""
     resource: str | None = None
-    """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME" or "EnvoyBootstrap/FILE-STEM", when the files hold
-    several ("Gateway/NAMESPACE/NAME" when two share a name)."""
+    """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME", "EnvoyBootstrap/FILE-STEM" or "NginxServer/NAME" (the
+    compose service or the file's stem, "-PORT" added when it has several), when the files hold several
+    ("Gateway/NAMESPACE/NAME" when two share a name)."""
     pki: bool = False
     """true: the scenario's PKI is the one the files' cert-manager Certificates declare (no pki block then)."""
 
@@ -223,21 +226,24 @@ class EnvironmentConfig(_Model):
     """Manifest fields the environment does not reproduce: filled from ``manifests``, listed in the report."""
     findings: tuple[Finding, ...] = ()
     """What the manifests do that the user may not know, with the probes that show it: filled from ``manifests``."""
+    images: tuple[DeclaredImage, ...] = ()
+    """The images the manifests' deployment names (a compose project's): filled from ``manifests``; the report
+    states where the run used another version."""
 
     @model_validator(mode="before")
     @classmethod
     def _from_manifests(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or data.get("manifests") is None:
             return data
-        if "proxy" in data or "unhonoured" in data or "findings" in data:
+        if "proxy" in data or "unhonoured" in data or "findings" in data or "images" in data:
             raise ValueError("manifests build the proxy (and list what they cannot reproduce): drop "
-                             "proxy/unhonoured/findings")
+                             "proxy/unhonoured/findings/images")
         source = data["manifests"]
         source = {"files": source} if isinstance(source, list) else source
         source = ManifestSource.model_validate(source)
         base = Path((info.context or {}).get("base", "."))
         files = [str(f) for entry in source.files for f in manifest_files((base / entry).resolve())]
-        found = translate(read_manifests([Path(f) for f in files]), source.resource)
+        found = translate_files([Path(f) for f in files], source.resource)
         if len(found) > 1:
             raise ValueError(f"manifests hold {', '.join(t.resource for t in found)}: pick one with resource:")
         chosen = found[0]
@@ -246,7 +252,7 @@ class EnvironmentConfig(_Model):
         return {**data, "manifests": {"files": files, "resource": chosen.resource, "pki": source.pki},
                 "proxy": chosen.proxy, "server": data.get("server", chosen.server),
                 "unhonoured": (*chosen.unhonoured, *unhonoured), "findings": (*chosen.findings, *findings),
-                "sites": data.get("sites", sites)}
+                "images": chosen.images, "sites": data.get("sites", sites)}
 
     @model_validator(mode="after")
     def _check_components(self) -> "EnvironmentConfig":
@@ -298,6 +304,9 @@ class EnvironmentConfig(_Model):
 
 def declared_in(files: list[Path]) -> DeclaredPki | None:
     """The PKI the files' cert-manager documents declare for their proxies (None: they hold none)."""
+    files = yaml_manifests(files)
+    if not files:
+        return None
     found = read_manifests(files)
     return declared_pki(found, translate(found))
 
@@ -313,7 +322,7 @@ def _pki_notes(source: ManifestSource, files: list[Path],
         return declared.notes_for(chosen.resource), declared.findings
     if declared.topology is None:
         return declared.unhonoured, ()
-    found = read_manifests(files)
+    found = read_manifests(yaml_manifests(files))
     return tuple(f"{where}: not reproduced: the scenario's pki block makes the PKI (manifests.pki: true follows "
                  "the cert-manager documents)" for where, _ in [*found.of(Certificate), *found.of(Issuer)]), ()
 
@@ -752,7 +761,7 @@ def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
     cert-manager documents declare. ``brings_clients``: the backend's (Backend.brings_clients), for the probes only a
     backend's own dcmtk 3.6.9 can run."""
     files = manifest_files(path)
-    found = translate(read_manifests(files))
+    found = translate_files(files)
     declared = declared_in(files)
     follows = declared is not None and declared.topology is not None
     environments = []
@@ -760,8 +769,8 @@ def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
     for t in found:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
-        environments.append({"name": name, "manifests": {"files": [str(f) for f in files], "resource": t.resource,
-                                                         "pki": follows}})
+        environments.append({"name": name, "manifests": {"files": [str(f) for f in t.files or files],
+                                                         "resource": t.resource, "pki": follows}})
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
             probes.append({"client": client_registry.site_asker(), "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})

@@ -47,8 +47,10 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "force-pki": "regenerate the PKI even if a matching one exists",
         "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
         "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
-        "manifests": "a YAML file or a directory (read recursively) of Istio Gateway/VirtualService, Traefik "
-                     "IngressRouteTCP/TLSOption/TLSStore and Envoy bootstrap YAML, other kinds skipped and listed: "
+        "manifests": "a file or a directory (read recursively) of Istio Gateway/VirtualService, Traefik "
+                     "IngressRouteTCP/TLSOption/TLSStore and Envoy bootstrap YAML, docker compose projects with the "
+                     "nginx.conf and orthanc.json they mount, or an nginx.conf (recognised by content), other kinds "
+                     "skipped and listed: "
                      "reproduce each proxy and report every cell as observed (instead of the default scenarios); its "
                      "cert-manager Issuers/Certificates make the PKI",
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",

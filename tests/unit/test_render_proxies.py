@@ -190,6 +190,22 @@ def test_nginx_terminates_tls_with_the_server_certificate_and_verifies_clients_a
     assert directives(config, "ssl_preread") == []
 
 
+def test_nginx_keeps_the_users_ssl_protocols_and_ciphers_as_written() -> None:
+    config = nginx(protocols=["TLSv1.2", "TLSv1.3"], ciphers="HIGH:!aNULL:!MD5:ECDH+AESGCM")
+    assert directives(config, "ssl_protocols") == ["TLSv1.2 TLSv1.3"]
+    assert directives(config, "ssl_ciphers") == ['"HIGH:!aNULL:!MD5:ECDH+AESGCM"']
+
+
+def test_nginx_without_protocols_or_ciphers_leaves_nginx_its_own_defaults() -> None:
+    config = nginx(protocols=None)
+    assert directives(config, "ssl_protocols") == [] and directives(config, "ssl_ciphers") == []
+
+
+def test_nginx_protocols_and_ciphers_are_refused_with_passthrough() -> None:
+    with pytest.raises(ValidationError, match="only where nginx terminates TLS"):
+        NginxOptions(passthrough=True, ciphers="HIGH")
+
+
 def test_nginx_sni_routing_maps_only_the_server_names_and_leaves_others_without_an_upstream() -> None:
     config = nginx(passthrough=True, sni="named")
     assert directives(config, "listen") == ["127.0.0.1:41104"]  # no ssl: TLS passes through to Orthanc

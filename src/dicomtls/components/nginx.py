@@ -29,12 +29,21 @@ class NginxOptions(Options):
     sni: Literal["any", "named"] = "any"
     """With passthrough: any routes every other client to the first site; named only the sites' names (others
     are closed)."""
+    protocols: list[Literal["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]] | None = ["TLSv1.2", "TLSv1.3"]
+    """ssl_protocols, as written in a user's nginx.conf; null: no ssl_protocols line, nginx's own default for the
+    version run (TLS 1.3 joined it in 1.23.4, TLS 1.0/1.1 left it in 1.27.3)."""
+    ciphers: str | None = None
+    """ssl_ciphers, an OpenSSL cipher string as written (``HIGH:!aNULL:!MD5``); null: nginx's default."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "NginxOptions":
         if self.sni == "named" and not self.passthrough:
             raise ValueError("sni: named needs passthrough: true (nginx 1.22's stream module cannot choose a TLS "
                              "server by SNI)")
+        if self.passthrough and (self.ciphers is not None or self.protocols != NginxOptions.model_fields[
+                "protocols"].default):
+            raise ValueError("protocols and ciphers apply only where nginx terminates TLS: with passthrough, the "
+                             "server behind negotiates TLS")
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where nginx terminates TLS: with passthrough, set "
                              "client_cert on the server")
@@ -92,6 +101,8 @@ class Nginx(Component):
             sites=placement.sites,
             verify_client=_VERIFY_CLIENT[o.client_cert],
             trusted=placement.pki.ca_bundle,
+            protocols=o.protocols,
+            ciphers=o.ciphers,
         )
         return Launch(
             executable=executable,

@@ -1,8 +1,10 @@
 """The manifests a user deploys (Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption on Kubernetes, a
-plain Envoy bootstrap on a VM), read into the options of the component that reproduces them on loopback.
+plain Envoy bootstrap on a VM, a docker compose project with nginx in front of Orthanc, a standalone nginx.conf),
+read into the options of the component that reproduces them on loopback.
 
-One module per source kind (``istio``, ``traefik``, ``envoy_bootstrap``); this one reads the files and hands each
-document to its kind. The secrets and certificate files they name (credentialName, secretName,
+One module per source kind (``istio``, ``traefik``, ``envoy_bootstrap``, and the translators of configuration files,
+``compose_environment``, ``nginx_environment``, registered by the kind of file recognition finds); this one reads the
+files and hands each document or file to its kind. The secrets and certificate files they name (credentialName, secretName,
 clientAuth.secretNames, an Envoy DownstreamTlsContext's files) are replaced by the generated PKI, and every backend a
 route names by the environment's Orthanc. Anything else the tool cannot reproduce is collected as an "unhonoured"
 line for the report, so a matrix never claims more than it ran.
@@ -22,15 +24,20 @@ import yaml
 from pydantic import ValidationError
 
 from dicomtls.errors import UsageError
-from dicomtls.manifests import cert_manager, istio, traefik
+from dicomtls.manifests import cert_manager, compose_environment, istio, nginx_environment, traefik
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
+from dicomtls.manifests.recognition import FileKind, classify, survey
 from dicomtls.manifests.spec import Manifests, Spec
 from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, translate_route
 from dicomtls.manifests.translation import Translation, distinct_sites
+from dicomtls.manifests.translators import translated_kinds, translator
 
 __all__ = ["FALLBACK_SERVER_NAME", "Manifests", "Translation", "manifest_files", "read_manifests", "server_names",
-           "translate"]
+           "translate", "translate_files", "yaml_manifests"]
+
+TRANSLATORS = (compose_environment, nginx_environment)
+"""The modules whose ``@translates`` register them (imported for that)."""
 
 FALLBACK_SERVER_NAME = "dicom.example.test"
 """The PKI's name when no manifest names a host (HostSNI(`*`), hosts "*"): clients need some name for SNI."""
@@ -126,17 +133,20 @@ def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) ->
 
 def manifest_files(path: Path) -> list[Path]:
     """The YAML files under ``path`` (a file, or a directory read recursively like `kubectl apply -R`; hidden
-    directories skipped). A Helm chart is refused: its templates are not manifests until rendered."""
+    directories skipped), and the configurations a translator reads found there by content (compose projects,
+    nginx.conf). A Helm chart is refused: its templates are not manifests until rendered."""
     if os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         files = [path]
     elif os.path.isdir(path):
         files = sorted(f for f in [*path.rglob("*.yaml"), *path.rglob("*.yml")]
                        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts[:-1]))
+        known = {f.resolve() for f in files}  # and what is recognised by content under other names: nginx.conf
+        files += [f for f, kind in survey(path).items() if kind in translated_kinds() and f not in known]
     else:
         raise UsageError(f"--manifests {path}: no such file or directory: give a YAML file or the directory holding "
                          "them")
     if not files:
-        raise UsageError(f"--manifests {path} has no .yaml or .yml files")
+        raise UsageError(f"--manifests {path} has no .yaml or .yml files, compose project or nginx configuration")
     chart = next((f for f in files if f.name in ("Chart.yaml", "Chart.yml")), None)
     if chart is not None:
         raise UsageError(f"{_shown(chart.parent)} is a Helm chart ({chart.name}): render it first, e.g. "
@@ -197,26 +207,85 @@ def _distinct_resources(translations: list[Translation], namespaces: list[str | 
     return result
 
 
-def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
-    """Every Gateway with a TLS server, IngressRouteTCP and Envoy bootstrap as an environment, or just
-    ``resource`` ("Kind/name")."""
-    skipped = [*found.skipped, *_not_dicom(found)]
+def _translations(found: Manifests) -> tuple[list[Translation], list[str | None]]:
+    """Every Gateway with a TLS server, IngressRouteTCP and Envoy bootstrap as an environment, with the namespace
+    each was read from."""
     gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
     routes, bootstraps = found.of(IngressRouteTCP), found.of(EnvoyBootstrap)
     translations = [*(translate_gateway(w, g, found) for w, g in gateways),
                     *(translate_route(w, r, found) for w, r in routes),
                     *(translate_bootstrap(w, b) for w, b in bootstraps)]
     namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in bootstraps)]
-    translations = distinct_sites(_distinct_resources(translations, namespaces))
+    return translations, namespaces
+
+
+def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
+    """Every Gateway with a TLS server, IngressRouteTCP and Envoy bootstrap as an environment, or just
+    ``resource`` ("Kind/name")."""
+    translations, namespaces = _translations(found)
+    return _chosen(distinct_sites(_distinct_resources(translations, namespaces)), found, [], resource,
+                   f"{len(found.kinds)} document{'s' if len(found.kinds) != 1 else ''} ({_kinds(found)}): none "
+                   "carries DICOM over TLS (an Istio Gateway with a TLS server, a Traefik IngressRouteTCP or an Envoy "
+                   "bootstrap)")
+
+
+def _chosen(translations: list[Translation], found: Manifests, skipped: list[str], resource: str | None,
+            none: str) -> list[Translation]:
+    """``resource``'s translation, or all of them; each with the skipped documents and files listed."""
     if not translations:
-        raise UsageError(f"manifests: {len(found.kinds)} document{'s' if len(found.kinds) != 1 else ''} "
-                         f"({_kinds(found)}): none carries DICOM over TLS (an Istio Gateway with a TLS server, a "
-                         "Traefik IngressRouteTCP or an Envoy bootstrap)")
+        raise UsageError(f"manifests: {none}")
     if resource is not None:
         translations = [t for t in translations if t.resource == resource]
         if not translations:
             raise UsageError(f"manifests: no {resource} that carries DICOM over TLS among them")
+    skipped = [*found.skipped, *_not_dicom(found), *skipped]
     return [replace(t, unhonoured=(*t.unhonoured, *skipped)) for t in translations]
+
+
+def yaml_manifests(files: list[Path]) -> list[Path]:
+    """The files read together as Kubernetes/Envoy YAML: all but the configurations a translator reads on its own
+    (compose projects, nginx.conf) and Orthanc's configuration (read with the compose project mounting it)."""
+    return [f for f in files if classify(f) not in {*translated_kinds(), FileKind.ORTHANC}]
+
+
+def translate_files(files: list[Path], resource: str | None = None) -> list[Translation]:
+    """Every environment ``files`` describe (manifest_files' list): compose projects first, with the files they
+    mount (read once, as part of their project), then standalone configurations, then the Kubernetes/Envoy YAML;
+    or just ``resource``."""
+    kinds = {f: classify(f) for f in files}
+    configs = sorted((f for f in files if kinds[f] in translated_kinds()),
+                     key=lambda f: kinds[f] is not FileKind.COMPOSE)
+    from_configs: list[Translation] = []
+    claimed: dict[Path, Path] = {}  # a file read -> the file whose translation read it
+    skipped = []
+    for file in configs:
+        if file.resolve() in claimed:
+            continue
+        translate_config = translator(kinds[file])
+        assert translate_config is not None  # configs holds registered kinds only
+        read = translate_config(file, None)
+        mounted = {f.resolve() for t in read for f in t.files} - {file.resolve()}
+        if mounted and mounted <= claimed.keys():  # `cp docker-compose.yaml.local docker-compose.yaml`: run once
+            skipped.append(f"{_shown(file)}: runs the same configuration as {_shown(claimed[min(mounted)])}: "
+                           "not run twice")
+            continue
+        from_configs += read
+        claimed.update({f.resolve(): file for t in read for f in t.files})
+    skipped += [f"{_shown(f)}: an Orthanc configuration no compose service mounts: not read" for f in files
+                if kinds[f] is FileKind.ORTHANC and f.resolve() not in claimed]
+    manifests = [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}]
+    found = read_manifests(manifests)
+    translations, namespaces = _translations(found)
+    translations = distinct_sites(_distinct_resources([*from_configs, *translations],
+                                                      [*(None for _ in from_configs), *namespaces]))
+    if not configs:
+        none = (f"{len(found.kinds)} document{'s' if len(found.kinds) != 1 else ''} ({_kinds(found)}): none carries "
+                "DICOM over TLS (an Istio Gateway with a TLS server, a Traefik IngressRouteTCP or an Envoy bootstrap)")
+    else:
+        none = (f"{', '.join(str(_shown(f)) for f in configs)}{' and YAML documents' if found.kinds else ''}: none "
+                "carries DICOM over TLS (an nginx stream server listening with ssl or routing by ssl_preread, an Istio "
+                "Gateway with a TLS server, a Traefik IngressRouteTCP, an Envoy bootstrap)")
+    return _chosen(translations, found, skipped, resource, none)
 
 
 def server_names(translations: list[Translation]) -> list[str]:

@@ -153,7 +153,9 @@ def _spliced(statements: list[dict[str, Any]], path: Path, conf_dir: Path, mount
             continue
         files = _included(stmt["args"][0], conf_dir, mounts)
         if not files:
-            why = ("a path in the container that the project does not mount" if stmt["args"][0].startswith("/")
+            mounted = _mount_of(stmt["args"][0], mounts)
+            why = ("no such file in the directory mounted there" if mounted is not None
+                   else "a path in the container that the project does not mount" if stmt["args"][0].startswith("/")
                    else "no such file beside the configuration")
             notes.append(f"{_at(stmt)}: include {stmt['args'][0]}: not found here ({why}): not read")
         for included in files:
@@ -165,8 +167,7 @@ def _spliced(statements: list[dict[str, Any]], path: Path, conf_dir: Path, mount
 
 def _included(pattern: str, conf_dir: Path, mounts: dict[str, Path]) -> list[Path]:
     if pattern.startswith("/"):
-        mount = max((m for m in mounts if pattern == m or pattern.startswith(m.rstrip("/") + "/")), key=len,
-                    default=None)
+        mount = _mount_of(pattern, mounts)
         if mount is None:
             return []
         base, rest = mounts[mount], pattern[len(mount):].lstrip("/")
@@ -175,6 +176,13 @@ def _included(pattern: str, conf_dir: Path, mounts: dict[str, Path]) -> list[Pat
     if not rest:
         return [base] if base.is_file() else []
     return sorted(p for p in base.glob(rest) if p.is_file())
+
+
+def _mount_of(pattern: str, mounts: dict[str, Path]) -> str | None:
+    """The container path of the mount an absolute include falls under (the longest), or None."""
+    if not pattern.startswith("/"):
+        return None
+    return max((m for m in mounts if pattern == m or pattern.startswith(m.rstrip("/") + "/")), key=len, default=None)
 
 
 def _at(stmt: dict[str, Any]) -> At:

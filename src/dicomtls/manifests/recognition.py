@@ -93,7 +93,11 @@ def _haproxy_kind(text: str) -> FileKind | None:
 
 
 def _nginx_kind(path: Path, text: str) -> FileKind | None:
-    if not (_NGINX_BLOCK.search(text) or _NGINX_MAIN.search(text)):
+    """nginx's own blocks at the start of a line are nginx even when the file does not lex (an unclosed quote):
+    the reader then says where it breaks. Main-context directives alone must lex, being common words."""
+    if _NGINX_BLOCK.search(text):
+        return FileKind.NGINX
+    if not _NGINX_MAIN.search(text):
         return None
     try:
         list(crossplane.lex(str(path)))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from dicomtls.findings import Finding
+from dicomtls.manifests.image_versions import DeclaredImage
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class Translation:
     """(site, the names routed to it) when routes reach two or more destinations: one Orthanc each."""
     findings: tuple[Finding, ...] = ()
     """What the resource does that weakens or surprises (kept, not removed), with the probes that show it."""
+    files: tuple[Path, ...] = ()
+    """The files it was read from, when it is a configuration of its own (a compose project, an nginx.conf): what
+    the environment is rebuilt from, and what no other translation reads again."""
+    images: tuple[DeclaredImage, ...] = ()
+    """The images its deployment names, for stating the run's departure from their versions."""
 
 
 def sites_of(routes: list[tuple[tuple[str, ...], str]]) -> tuple[dict[str, str], tuple[tuple[str, tuple[str, ...]], ...]]:

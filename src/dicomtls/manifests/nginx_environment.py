@@ -1,0 +1,134 @@
+"""A user's nginx.conf as environments: every `stream {}` server that carries DICOM TLS runs as the nginx component
+with the user's ssl_* directives as written (protocols, ciphers, client verification), or, with `ssl_preread` and a
+`map $ssl_preread_server_name`, as SNI passthrough to one Orthanc per upstream. Certificate, key and CA files are
+replaced by the generated PKI and every upstream by the environment's Orthanc; the `http {}` HTTPS servers are
+recorded for the HTTPS cells to come. Whatever else a server sets is an unhonoured line with its file and line."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dicomtls.manifests.image_versions import DeclaredImage
+from dicomtls.manifests.nginx import NginxConfig, NginxServer, read_nginx
+from dicomtls.manifests.orthanc_server import orthanc_server
+from dicomtls.manifests.recognition import FileKind
+from dicomtls.manifests.translation import Translation, sites_of
+from dicomtls.manifests.translators import translates
+
+if TYPE_CHECKING:
+    from dicomtls.manifests.deployment import Deployment
+
+KIND = "nginx"
+_CLIENT_CERT = {None: "none", "off": "none", "optional": "optional", "optional_no_ca": "optional", "on": "required"}
+"""ssl_verify_client -> the component's client_cert."""
+_CATCH_ALL = "*"  # a name standing for the map's `default` entry (sites_of puts catch-all routes first)
+
+
+@translates(FileKind.NGINX)
+def translate_nginx(path: Path, deployment: Deployment | None) -> list[Translation]:
+    """One Translation per stream server carrying DICOM TLS in ``path`` (read through ``deployment``'s mounts and
+    with its Orthanc when a compose project mounts it); none when it has no such server."""
+    config = deployment.proxy_config if deployment is not None else None
+    if not isinstance(config, NginxConfig):
+        config = read_nginx(path)
+    name = deployment.proxy.name if deployment is not None and deployment.proxy is not None else path.stem
+    recorded = [f"{s.at}: http server on port {', '.join(map(str, s.ports))} with ssl"
+                f"{' (' + ' '.join(s.server_names) + ')' if s.server_names else ''}: recorded for the HTTPS cells, "
+                "not probed yet" for s in config.http_servers]
+    servers = config.stream_servers
+    certified = {c: s.server_names for s in config.http_servers for c in s.certificates}
+    files = (path,) if deployment is None else tuple(f for f in (
+        deployment.compose.file, config.file, deployment.orthanc_config.file if deployment.orthanc_config else None)
+        if f is not None)
+    translations = []
+    for server in servers:
+        resource = f"NginxServer/{name}" + (f"-{server.ports[0]}" if len(servers) > 1 and server.ports else "")
+        translation = _translate_server(server, resource, deployment)
+        if not translation.server_names:  # the names its certificate serves on the HTTPS side, if any
+            names = [n for c in server.certificates for n in certified.get(c, ()) if _is_name(n)]
+            translation = replace(translation, server_names=tuple(dict.fromkeys(names)))
+        translations.append(replace(translation, unhonoured=(*translation.unhonoured, *config.not_reproduced,
+                                                             *recorded), files=files, images=_images(deployment)))
+    return translations
+
+
+def _translate_server(server: NginxServer, resource: str, deployment: Deployment | None) -> Translation:
+    notes = list(server.not_reproduced)
+    notes += [f"{listen.at}: listen {listen.port} {' '.join(listen.parameters)}: parameters not reproduced"
+              for listen in server.listen if listen.parameters]
+    notes += [f"{server.settings[name]}: {name}: not reproduced" for name in ("ssl_verify_depth",
+                                                                               "ssl_prefer_server_ciphers", "ssl_crl")
+              if name in server.settings]
+    passthrough = server.preread and not server.terminates_tls
+    proxy: dict[str, Any] = {"kind": KIND}
+    sites: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if passthrough:
+        proxy["passthrough"] = True
+        routes: list[tuple[tuple[str, ...], str]] = [((_CATCH_ALL,) if r.server_name == "default" else (r.server_name,),
+                   re.sub(r":\d+$", "", r.destination.target))  # a site is named after its host, not its port
+                  for r in server.sni_routes if r.destination.target not in ("", '""')]
+        proxy["sni"] = "any" if any(names == (_CATCH_ALL,) for names, _ in routes) else "named"
+        _, sites = sites_of(routes)
+        names = [n for names, _ in routes for n in names if _is_name(n)]
+        notes += [f"{r.at}: {r.server_name} -> {r.destination.target}: passed through to the environment's "
+                  "Orthanc" + (" for its site" if sites else "") for r in server.sni_routes]
+        if not server.sni_routes and server.proxy_pass is not None:
+            notes.append(f"{server.proxy_pass.at}: proxy_pass {server.proxy_pass.target}: passed through to the "
+                         "environment's Orthanc")
+    else:
+        proxy["client_cert"] = _CLIENT_CERT[server.verify_client]
+        proxy["protocols"] = list(server.protocols) if server.protocols is not None else None
+        if server.ciphers is not None:
+            proxy["ciphers"] = server.ciphers
+        names = [n for n in server.server_names if _is_name(n)]
+        if server.verify_client == "optional_no_ca":
+            notes.append(f"{server.settings['ssl_verify_client']}: ssl_verify_client optional_no_ca: reproduced as "
+                         "optional (a client certificate is verified against the generated CA when sent)")
+        notes += [f"{server.settings[d]}: {d}: replaced by the generated PKI's server certificate and key"
+                  for d in ("ssl_certificate", "ssl_certificate_key") if d in server.settings]
+        notes += [f"{server.settings[d]}: {d}: replaced by the generated PKI's CA bundle"
+                  for d in ("ssl_client_certificate", "ssl_trusted_certificate") if d in server.settings]
+        if server.preread:
+            notes.append(f"{server.settings['ssl_preread']}: ssl_preread on a server that terminates TLS: not "
+                         "reproduced")
+        if server.proxy_pass is not None:
+            destination = server.proxy_pass
+            many = f" (upstream of {len(destination.servers)} servers: all of it)" if len(
+                destination.servers) > 1 else ""
+            notes.append(f"{destination.at}: proxy_pass {destination.target}{many}: pointed at the environment's "
+                         "Orthanc")
+    orthanc, orthanc_notes = _orthanc(deployment, terminates=not passthrough)
+    return Translation(resource, proxy, orthanc, tuple(dict.fromkeys(names)),
+                       (*_deployment_notes(deployment), *notes, *orthanc_notes), sites)
+
+
+def _is_name(name: str) -> bool:
+    """A host name a client can send as SNI: not nginx's catch-alls ("_", ""), wildcards or regular expressions."""
+    return bool(name) and name not in ("_", "default") and not name.startswith("~") and "*" not in name \
+        and re.fullmatch(r"[A-Za-z0-9.-]+", name) is not None
+
+
+def _orthanc(deployment: Deployment | None, terminates: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
+    if deployment is not None and deployment.orthanc_config is not None:
+        return orthanc_server(deployment.orthanc_config, proxy_terminates_tls=terminates)
+    server: dict[str, Any] = {"kind": "orthanc", **({} if terminates else {"tls": True, "client_cert": "optional"})}
+    why = ("its compose project mounts no Orthanc configuration this tool found" if deployment is not None
+           else "a standalone nginx.conf names no Orthanc configuration")
+    return server, (f"the environment's Orthanc runs with Orthanc's defaults: {why}",)
+
+
+def _deployment_notes(deployment: Deployment | None) -> tuple[str, ...]:
+    return deployment.not_reproduced if deployment is not None else ()
+
+
+def _images(deployment: Deployment | None) -> tuple[DeclaredImage, ...]:
+    """The proxy's and Orthanc's images, as the compose file names them."""
+    if deployment is None:
+        return ()
+    return tuple(DeclaredImage(kind=service.image.kind, reference=service.image.reference,
+                               version=service.image.version, where=f"{service.at}: compose service {service.name}")
+                 for service in (deployment.proxy, deployment.orthanc)
+                 if service is not None and service.image is not None and service.image.kind is not None)
