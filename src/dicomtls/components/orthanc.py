@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import field_validator
+from pydicom.uid import UID
+from pynetdicom.utils import set_ae
+
 from dicomtls.components import Component, Launch, Options, Placement, register
 from dicomtls.render import render
 
@@ -15,6 +19,42 @@ class OrthancOptions(Options):
     """DicomTlsRemoteCertificateRequired: Orthanc's default is to require a client certificate."""
     server_cert: Literal["valid", "mismatched"] = "valid"
     """With tls: mismatched presents the certificate for wrong-host.invalid."""
+    aet: str = "ORTHANC"
+    """DicomAet: the AE title Orthanc answers to; every client's association calls it (dcmtk's ``-aec``)."""
+    check_called_aet: bool = False
+    """DicomCheckCalledAet: refuse an association that calls another AE title (Orthanc's default: accept any)."""
+    always_allow_echo: bool = True
+    """DicomAlwaysAllowEcho: answer C-ECHO from any calling AE title, not only the DicomModalities (none here)."""
+    always_allow_store: bool = True
+    """DicomAlwaysAllowStore: accept C-STORE from any calling AE title; false refuses the probes' stores, as
+    dicomtls declares no DicomModalities."""
+    ingest_transcoding: str | None = None
+    """IngestTranscoding: the transfer syntax UID Orthanc re-encodes every received instance to before storing it
+    (``1.2.840.10008.1.2.4.70``: JPEG Lossless SV1). What is stored then differs from what was sent, so a C-STORE
+    is verified by content: every attribute equal and the decoded pixels equal. The Debian and dicomtls images'
+    Orthanc writes uncompressed, JPEG and JPEG-LS syntaxes itself (JPEG 2000 needs the GDCM plugin, not run)."""
+    storage_compression: bool = False
+    """StorageCompression: zlib on Orthanc's disk; the REST API hands back the file as it was before, so the byte
+    check stands."""
+
+    @field_validator("aet")
+    @classmethod
+    def _ae_title(cls, value: str) -> str:
+        """A DICOM AE title, as the clients that call it require (pynetdicom's own check)."""
+        try:
+            return set_ae(value, "aet", allow_empty=False, allow_none=False) or value
+        except ValueError as exc:
+            why = str(exc).rpartition(" - ")[2]
+            raise ValueError(f"{value!r} is not a DICOM AE title ({why}): 1-16 ASCII characters, no backslash "
+                             "or control character, not only spaces") from None
+
+    @field_validator("ingest_transcoding")
+    @classmethod
+    def _transfer_syntax(cls, value: str | None) -> str | None:
+        if value is not None and not UID(value).is_transfer_syntax:
+            raise ValueError(f"{value!r} is not a DICOM transfer syntax UID (e.g. 1.2.840.10008.1.2.4.70, "
+                             "JPEG Lossless SV1)")
+        return value
 
 
 @register
@@ -48,6 +88,7 @@ class Orthanc(Component):
             private_key=private_key,
             trusted=pki.ca_bundle,
             client_cert_required=o.client_cert == "required",
+            options=o,
         )
         return Launch(
             executable=executable,
@@ -57,6 +98,9 @@ class Orthanc(Component):
 
     def terminates_tls(self) -> bool:
         return self.options.tls
+
+    def ae_title(self) -> str:
+        return self.options.aet
 
     @classmethod
     def cipher_setting(cls, suite: str) -> str:
