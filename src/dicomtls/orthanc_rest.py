@@ -1,20 +1,30 @@
-"""Orthanc's REST API, used to prove that a C-STORE delivered the very object that was sent."""
+"""Orthanc's REST API, used to prove that a C-STORE delivered the very object that was sent: byte for byte, or,
+where Orthanc stored it in another transfer syntax (IngestTranscoding), by content (``dicomtls.stored_instance``)."""
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+import pydicom
+from pydicom.errors import InvalidDicomError
+
 from dicomtls.deadlines import bounded
 from dicomtls.dicomdata import TestObject, dataset_digest
+from dicomtls.stored_instance import ContentComparison, compare_content
 
 
 @dataclass(frozen=True)
 class StoreCheck:
     ok: bool
     detail: str
+    unknown: bool = False
+    """Nothing was measured either way (the stored syntax cannot be decoded here): never a pass, nor a verdict."""
+    content: ContentComparison | None = None
+    """The comparison by content, when the stored transfer syntax is not the one sent."""
 
 
 REST_TIMEOUT_S = 30.0
@@ -38,9 +48,29 @@ def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return StoreCheck(False, f"Orthanc REST API at {rest_url} failed: {exc}")
     digest = dataset_digest(stored)
-    if digest != sent.digest:
-        return StoreCheck(False, f"stored dataset sha256 {digest[:16]}… differs from sent {sent.digest[:16]}…")
-    return StoreCheck(True, f"Orthanc instance {ids[0]} holds the sent dataset (sha256 {digest[:16]}…, {sent.size} bytes)")
+    if digest == sent.digest:
+        return StoreCheck(True, f"Orthanc instance {ids[0]} holds the sent dataset (sha256 {digest[:16]}…, "
+                                f"{sent.size} bytes)")
+    return _by_content(ids[0], stored, sent, digest)
+
+
+def _by_content(instance: str, stored: bytes, sent: TestObject, digest: str) -> StoreCheck:
+    """Bytes that differ: a failure where the transfer syntax is the one sent, else the content compared."""
+    differs = f"stored dataset sha256 {digest[:16]}… differs from sent {sent.digest[:16]}…"
+    try:
+        held = pydicom.dcmread(io.BytesIO(stored))
+    except (InvalidDicomError, ValueError, EOFError) as exc:
+        return StoreCheck(False, f"{differs}, and Orthanc's file of instance {instance} is not DICOM: {exc}")
+    if str(held.file_meta.get("TransferSyntaxUID", "")) == sent.transfer_syntax:
+        return StoreCheck(False, f"{differs} (both {sent.transfer_syntax})")
+    try:
+        original = pydicom.dcmread(sent.path)
+    except OSError as exc:
+        return StoreCheck(False, f"Orthanc instance {instance} is in another transfer syntax, and the sent file to "
+                                 f"compare it with is gone: {exc}", unknown=True)
+    content = compare_content(original, held)
+    detail = f"Orthanc instance {instance}, compared by content: {content.describe()}"
+    return StoreCheck(content.verdict == "equal", detail, content.verdict == "unknown", content)
 
 
 def instance_ids(rest_url: str, sop_instance_uid: str) -> list[str]:
