@@ -3,9 +3,9 @@
 An Orthanc with ``IngestTranscoding`` never stores the bytes it received: the pixel data is encoded again (JPEG
 Lossless, JPEG-LS, …) and the file meta names the new transfer syntax. Delivery is then proven by content: every
 attribute equal, and the pixel data, decoded, equal to what was sent. Only what the transfer syntax legitimately
-changes is left out of the attribute comparison: the file meta group, group lengths (the encoded size of a group),
-the pixel data's encoding (compared decoded instead), and the attributes an encoder writes to record the compression
-(PS3.3 C.7.6.1.1.5, C.7.6.1.1.3).
+changes is left out of the attribute comparison: the file meta group, what only describes the encoding (group
+lengths, trailing padding, the offset tables of encapsulated pixel data), the pixel data's encoding (compared decoded
+instead), and the attributes an encoder writes to record the compression (PS3.3 C.7.6.1.1.5, C.7.6.1.1.3).
 A stored syntax that cannot be decoded here, or a lossy one, leaves the pixels unmeasured: the comparison is
 unknown with that reason, never equal.
 """
@@ -26,6 +26,13 @@ from pydicom.uid import (UID, DeflatedExplicitVRLittleEndian, HTJ2KLossless, HTJ
                          UncompressedTransferSyntaxes)
 
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
+ENCODING_ONLY = frozenset(Tag(t) for t in (
+    0x7FE00010,  # PixelData: compared decoded
+    0x7FE00001,  # ExtendedOffsetTable
+    0x7FE00002,  # ExtendedOffsetTableLengths
+    0xFFFCFFFC,  # DataSetTrailingPadding
+))
+"""Attributes whose value is the encoding itself, not compared as attributes (with group lengths, gggg,0000)."""
 ENCODER_WRITES = frozenset(Tag(t) for t in (
     0x00082111,  # DerivationDescription: dcmtk's encoders append "Lossless JPEG compression, …" (seen from Orthanc)
     0x00089215,  # DerivationCodeSequence
@@ -116,12 +123,12 @@ def _syntax(uid: str) -> str:
 
 
 def _attributes(sent: Dataset, stored: Dataset) -> tuple[list[AttributeDifference], list[str], int]:
-    """Every top-level attribute but the file meta, group lengths and pixel data, compared by value (sequences
+    """Every top-level attribute but the file meta, group lengths and ENCODING_ONLY, compared by value (sequences
     recursively)."""
     differences: list[AttributeDifference] = []
     written: list[str] = []
     tags = sorted({t for t in (*sent.keys(), *stored.keys())
-                   if t.group != 0x0002 and t.element != 0x0000 and t != PIXEL_DATA})
+                   if t.group != 0x0002 and t.element != 0x0000 and t not in ENCODING_ONLY})
     for tag in tags:
         mine, theirs = sent.get(tag), stored.get(tag)
         if mine is not None and theirs is not None and _value(mine) == _value(theirs):

@@ -9,6 +9,7 @@ from pydicom.uid import UID
 from pynetdicom.utils import set_ae
 
 from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.probes import CALLING_AET
 from dicomtls.render import render
 
 
@@ -24,10 +25,11 @@ class OrthancOptions(Options):
     check_called_aet: bool = False
     """DicomCheckCalledAet: refuse an association that calls another AE title (Orthanc's default: accept any)."""
     always_allow_echo: bool = True
-    """DicomAlwaysAllowEcho: answer C-ECHO from any calling AE title, not only the DicomModalities (none here)."""
+    """DicomAlwaysAllowEcho: answer C-ECHO from any calling AE title, not only from the DicomModalities. With this
+    or always_allow_store false, the probes' calling AE title (DICOMTLS) is declared a modality, as the user's
+    own modalities are: otherwise Orthanc refuses every probe."""
     always_allow_store: bool = True
-    """DicomAlwaysAllowStore: accept C-STORE from any calling AE title; false refuses the probes' stores, as
-    dicomtls declares no DicomModalities."""
+    """DicomAlwaysAllowStore: accept C-STORE from any calling AE title, not only from the DicomModalities."""
     ingest_transcoding: str | None = None
     """IngestTranscoding: the transfer syntax UID Orthanc re-encodes every received instance to before storing it
     (``1.2.840.10008.1.2.4.70``: JPEG Lossless SV1). What is stored then differs from what was sent, so a C-STORE
@@ -89,6 +91,8 @@ class Orthanc(Component):
             trusted=pki.ca_bundle,
             client_cert_required=o.client_cert == "required",
             options=o,
+            # Only modalities may echo or store when the options say so: the probes are one (any host).
+            modality=CALLING_AET if not (o.always_allow_echo and o.always_allow_store) else None,
         )
         return Launch(
             executable=executable,
