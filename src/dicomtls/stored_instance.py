@@ -143,7 +143,7 @@ def _attributes(sent: Dataset, stored: Dataset) -> tuple[list[AttributeDifferenc
 def _value(element: DataElement) -> object:
     """An element's value for comparison: a sequence item by item, each as its own (tag, value) pairs."""
     if element.VR == "SQ":
-        return [[(t, _value(e)) for t, e in sorted(item.items())] for item in element.value]
+        return [[(t, _value(item[t])) for t in sorted(item.keys())] for item in element.value]  # item[t]: parsed
     return element.value
 
 

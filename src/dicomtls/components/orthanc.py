@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import field_validator
-from pydicom.uid import UID
+from pydicom.uid import RE_VALID_UID, UID
 from pynetdicom.utils import set_ae
 
 from dicomtls.components import Component, Launch, Options, Placement, register
@@ -53,7 +54,7 @@ class OrthancOptions(Options):
     @field_validator("ingest_transcoding")
     @classmethod
     def _transfer_syntax(cls, value: str | None) -> str | None:
-        if value is not None and not UID(value).is_transfer_syntax:
+        if value is not None and not (re.fullmatch(RE_VALID_UID, value) and UID(value).is_transfer_syntax):
             raise ValueError(f"{value!r} is not a DICOM transfer syntax UID (e.g. 1.2.840.10008.1.2.4.70, "
                              "JPEG Lossless SV1)")
         return value
