@@ -51,12 +51,13 @@ def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
     if digest == sent.digest:
         return StoreCheck(True, f"Orthanc instance {ids[0]} holds the sent dataset (sha256 {digest[:16]}…, "
                                 f"{sent.size} bytes)")
-    return _by_content(ids[0], stored, sent, digest)
+    return check_other_bytes(ids[0], stored, sent)
 
 
-def _by_content(instance: str, stored: bytes, sent: TestObject, digest: str) -> StoreCheck:
-    """Bytes that differ: a failure where the transfer syntax is the one sent, else the content compared."""
-    differs = f"stored dataset sha256 {digest[:16]}… differs from sent {sent.digest[:16]}…"
+def check_other_bytes(instance: str, stored: bytes, sent: TestObject) -> StoreCheck:
+    """Orthanc's file of ``instance``, whose dataset is not the bytes sent: a failure where its transfer syntax is
+    the one sent, else the content compared (``dicomtls.stored_instance``)."""
+    differs = f"stored dataset sha256 {dataset_digest(stored)[:16]}… differs from sent {sent.digest[:16]}…"
     try:
         held = pydicom.dcmread(io.BytesIO(stored))
     except (InvalidDicomError, ValueError, EOFError) as exc:

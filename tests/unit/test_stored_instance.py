@@ -11,8 +11,11 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.uid import ExplicitVRLittleEndian, HTJ2KLossless, JPEGBaseline8Bit, RLELossless
 
+from dicomtls.dicomdata import make_object
+from dicomtls.orthanc_rest import check_other_bytes
 from dicomtls.stored_instance import Pixels, compare_content
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stored"
@@ -135,3 +138,46 @@ def test_the_same_syntax_on_both_sides_compares_as_equal_content() -> None:
     sent = read("MR_small.dcm")
     assert sent.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     assert compare_content(sent, copy.deepcopy(sent)).verdict == "equal"
+
+
+# --- Orthanc's file of the instance against the object a probe sent (dicomtls.orthanc_rest) ----------------------
+
+
+def orthanc_file(ds: Dataset) -> bytes:
+    buffer = DicomBytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_a_store_kept_in_another_lossless_syntax_is_verified_by_content(tmp_path: Path) -> None:
+    sent = make_object("store-ct", tmp_path)
+    stored = rle_copy(pydicom.dcmread(sent.path))
+    check = check_other_bytes("abc", orthanc_file(stored), sent)
+    assert (check.ok, check.unknown) == (True, False)
+    assert check.detail.startswith("Orthanc instance abc, compared by content: stored as RLELossless 1.2.840.10008.1.2.5")
+
+
+def test_other_bytes_in_the_syntax_sent_fail_without_a_content_comparison(tmp_path: Path) -> None:
+    sent = make_object("store-ct", tmp_path)
+    stored = pydicom.dcmread(sent.path)
+    stored.PatientName = "Someone^Else"
+    check = check_other_bytes("abc", orthanc_file(stored), sent)
+    assert (check.ok, check.unknown, check.content) == (False, False, None)
+    assert "differs from sent" in check.detail and "(both 1.2.840.10008.1.2.1)" in check.detail
+
+
+def test_a_store_kept_in_a_syntax_no_decoder_here_reads_is_unknown_never_a_pass(tmp_path: Path) -> None:
+    sent = make_object("store-ct", tmp_path)
+    stored = rle_copy(pydicom.dcmread(sent.path))
+    stored.file_meta.TransferSyntaxUID = HTJ2KLossless  # encapsulated frames pylibjpeg-openjpeg would read
+    check = check_other_bytes("abc", orthanc_file(stored), sent)
+    assert (check.ok, check.unknown) == (False, True)
+    assert "pixels not compared" in check.detail
+
+
+def test_a_transcoded_store_whose_sent_file_is_gone_is_unknown(tmp_path: Path) -> None:
+    sent = make_object("store-ct", tmp_path)
+    stored = orthanc_file(rle_copy(pydicom.dcmread(sent.path)))
+    sent.path.unlink()
+    check = check_other_bytes("abc", stored, sent)
+    assert (check.ok, check.unknown) == (False, True)
