@@ -174,7 +174,9 @@ def _verify_everywhere(env: RunningEnvironment, outcome: ProbeOutcome) -> tuple[
     Returns (ok, detail, the site holding it, unmeasured: no site holds it intact and some site holds it in a form
     that could not be compared)."""
     assert outcome.sent is not None
-    checks = {site: verify_stored(url, outcome.sent) for site, url in env.rest_urls.items()}
+    servers = {site.name: site.server for site in env.plan.sites}
+    checks = {site: verify_stored(url, outcome.sent, servers[site].ingest_syntax() if site in servers else None)
+              for site, url in env.rest_urls.items()}
     holders = [site for site, check in checks.items() if check.ok]
     unmeasured = not holders and any(check.unknown for check in checks.values())
     if not env.plan.multi_site:

@@ -22,7 +22,8 @@ class StoreCheck:
     ok: bool
     detail: str
     unknown: bool = False
-    """Nothing was measured either way (the stored syntax cannot be decoded here): never a pass, nor a verdict."""
+    """Nothing was measured either way (a stored syntax not decoded here, or lossy; the sent file gone): never a
+    pass, nor a verdict."""
     content: ContentComparison | None = None
     """The comparison by content, when the stored transfer syntax is not the one sent."""
 
@@ -37,8 +38,10 @@ def _request(url: str, data: bytes | None = None, timeout: float = REST_TIMEOUT_
         return resp.read()
 
 
-def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
-    """The instance exists under the sent SOPInstanceUID and its dataset bytes hash equal to what was sent."""
+def verify_stored(rest_url: str, sent: TestObject, transcoding: str | None = None) -> StoreCheck:
+    """The instance exists under the sent SOPInstanceUID and its dataset bytes hash equal to what was sent, or, in
+    another transfer syntax, its content does. ``transcoding``: the syntax the server was told to store (its
+    IngestTranscoding); bytes kept as sent despite it are said, as a departure from the configuration."""
     try:
         found = json.loads(_request(f"{rest_url}/tools/lookup", sent.sop_instance_uid.encode()))
         ids = [item["ID"] for item in found if item.get("Type") == "Instance"]
@@ -49,8 +52,12 @@ def verify_stored(rest_url: str, sent: TestObject) -> StoreCheck:
         return StoreCheck(False, f"Orthanc REST API at {rest_url} failed: {exc}")
     digest = dataset_digest(stored)
     if digest == sent.digest:
+        kept = ""
+        if transcoding is not None and transcoding != sent.transfer_syntax:
+            kept = (f"; not transcoded to {transcoding} as IngestTranscoding asks: this Orthanc's transcoder does "
+                    "not write that syntax for this object, so it stored the object as received")
         return StoreCheck(True, f"Orthanc instance {ids[0]} holds the sent dataset (sha256 {digest[:16]}…, "
-                                f"{sent.size} bytes)")
+                                f"{sent.size} bytes){kept}")
     return check_other_bytes(ids[0], stored, sent)
 
 

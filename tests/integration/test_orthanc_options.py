@@ -71,3 +71,10 @@ def test_an_orthanc_answering_only_its_modalities_takes_the_probes_as_one(run: d
     assert {(c["operation"], c["actual"]) for c in only} == {("echo", "pass"), ("store-ct", "pass")}
     # Nothing transcodes there: the byte check stands.
     assert all("holds the sent dataset" in c["detail"] for c in only if c["operation"] == "store-ct")
+
+
+def test_a_transcoding_orthanc_cannot_do_is_said_and_checked_on_what_was_really_stored(run: dict[str, Any]) -> None:
+    (store,) = cells(run, environment="nginx-orthanc-rle-not-written", operation="store-ct")
+    assert store["actual"] == "pass"
+    assert "holds the sent dataset" in store["detail"]
+    assert "not transcoded to 1.2.840.10008.1.2.5 as IngestTranscoding asks" in store["detail"], store["detail"]

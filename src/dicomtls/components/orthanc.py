@@ -34,8 +34,10 @@ class OrthancOptions(Options):
     ingest_transcoding: str | None = None
     """IngestTranscoding: the transfer syntax UID Orthanc re-encodes every received instance to before storing it
     (``1.2.840.10008.1.2.4.70``: JPEG Lossless SV1). What is stored then differs from what was sent, so a C-STORE
-    is verified by content: every attribute equal and the decoded pixels equal. The Debian and dicomtls images'
-    Orthanc writes uncompressed, JPEG and JPEG-LS syntaxes itself (JPEG 2000 needs the GDCM plugin, not run)."""
+    is verified by content: every attribute equal and the decoded pixels equal. Orthanc's own transcoder (dcmtk)
+    wrote JPEG Lossless (…4.57, …4.70) and JPEG-LS Lossless (…4.80) for the 16-bit CT; what it cannot write for an
+    object (RLE, JPEG 2000: the GDCM plugin, not loaded; 8/12-bit JPEG for 16-bit pixels) it stores as received,
+    which the cell says."""
     storage_compression: bool = False
     """StorageCompression: zlib on Orthanc's disk; the REST API hands back the file as it was before, so the byte
     check stands."""
@@ -106,6 +108,9 @@ class Orthanc(Component):
 
     def ae_title(self) -> str:
         return self.options.aet
+
+    def ingest_syntax(self) -> str | None:
+        return self.options.ingest_transcoding
 
     @classmethod
     def cipher_setting(cls, suite: str) -> str:
