@@ -24,7 +24,7 @@ from dicomtls.errors import UsageError
 from dicomtls.checks import is_check
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
-from dicomtls.environment import start_environment
+from dicomtls.environment import start_environment, target_of
 from dicomtls.plan import plan_environments
 from dicomtls.results import MatrixResult
 from dicomtls.runner import auto_jobs
@@ -203,6 +203,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                     "address": env.entry.host,
                     "port": env.entry.port,
                     "sni_names": list(group.plan.all_names),
+                    "called_aet": target_of(env).called_aet,
                     "ca": str(pki_files.ca_cert),
                     "client_cert": str(pki_files.client_fullchain),
                     "client_key": str(pki_files.client_key),
@@ -228,7 +229,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
             console.print(f"  site {site}: SNI {', '.join(where['sni_names'])}  REST {where['orthanc_rest']}",
                           highlight=False)
         console.print(
-            f"  try: /usr/bin/echoscu -v -aec ORTHANC +tls {r['client_key']} {r['client_cert']} -rc +cf {r['ca']} "
+            f"  try: /usr/bin/echoscu -v -aec {r['called_aet']} +tls {r['client_key']} {r['client_cert']} -rc +cf {r['ca']} "
             f"{r['address']} {r['port']}",
             highlight=False, markup=False,
         )

@@ -20,7 +20,7 @@ from cryptography import x509
 
 from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, RunningEnvironment
 from dicomtls.deadlines import CellWatch, Deadlines
-from dicomtls.diagnose import EXPLANATIONS, Diagnosis, Symptoms, deadline_explanation, diagnose
+from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Symptoms, deadline_explanation, diagnose
 from dicomtls.environment import recount_connections, target_of
 from dicomtls.faults import FaultReport, Injection
 from dicomtls.orthanc_rest import verify_stored
@@ -130,8 +130,10 @@ def _judge(cell: Cell, env: RunningEnvironment, target: Target, outcome: ProbeOu
         # A matrix cell always has its REST API, and a store it cannot check fails.
         detail = f"{NOT_VERIFIED}: the C-STORE answered success, but no Orthanc REST API was given to check it"
     elif ok and outcome.sent is not None:
-        ok, detail, holder = _verify_everywhere(env, outcome)
+        ok, detail, holder, unmeasured = _verify_everywhere(env, outcome)
         site = holder or site
+        if unmeasured:
+            return _unmeasured(cell, outcome, detail, round(time.monotonic() - began, 3), site)
         if not ok:
             stage = "verify"
     duration = round(time.monotonic() - began, 3)
@@ -166,22 +168,34 @@ def _site_reached(env: RunningEnvironment, cursor: LogCursor) -> str | None:
     return None
 
 
-def _verify_everywhere(env: RunningEnvironment, outcome: ProbeOutcome) -> tuple[bool, str, str | None]:
+def _verify_everywhere(env: RunningEnvironment, outcome: ProbeOutcome) -> tuple[bool, str, str | None, bool]:
     """The sent object, intact, in exactly one site's Orthanc (checked through every site's REST API).
 
-    Returns (ok, detail, the site holding it)."""
+    Returns (ok, detail, the site holding it, unmeasured: no site holds it intact and some site holds it in a form
+    that could not be compared)."""
     assert outcome.sent is not None
-    checks = {site: verify_stored(url, outcome.sent) for site, url in env.rest_urls.items()}
+    servers = {site.name: site.server for site in env.plan.sites}
+    checks = {site: verify_stored(url, outcome.sent, servers[site].ingest_syntax() if site in servers else None)
+              for site, url in env.rest_urls.items()}
     holders = [site for site, check in checks.items() if check.ok]
+    unmeasured = not holders and any(check.unknown for check in checks.values())
     if not env.plan.multi_site:
         check = next(iter(checks.values()))
-        return check.ok, check.detail, None
+        return check.ok, check.detail, None, check.unknown
     if len(holders) == 1:
         others = ", ".join(site for site in checks if site != holders[0])
-        return True, f"{holders[0]}: {checks[holders[0]].detail}; not in {others}", holders[0]
+        return True, f"{holders[0]}: {checks[holders[0]].detail}; not in {others}", holders[0], False
     if holders:
-        return False, f"the object arrived in {len(holders)} sites: {', '.join(holders)}", None
-    return False, "; ".join(f"{site}: {check.detail}" for site, check in checks.items()), None
+        return False, f"the object arrived in {len(holders)} sites: {', '.join(holders)}", None, False
+    return False, "; ".join(f"{site}: {check.detail}" for site, check in checks.items()), None, unmeasured
+
+
+def _unmeasured(cell: Cell, outcome: ProbeOutcome, detail: str, duration: float, site: str | None) -> CellResult:
+    """A C-STORE that answered success, whose stored object could not be compared with what was sent (a transfer
+    syntax no decoder here reads): unknown, never a pass, nor a verdict on the endpoint."""
+    return CellResult(cell, "fail", Reason.UNKNOWN, SUMMARIES["store-unmeasured"], SUMMARIES["store-unmeasured-fix"],
+                      (f"orthanc: {detail}",), outcome.command, detail, duration,
+                      outcome.sent.size if outcome.sent else None, site, outcome.peer_certificate)
 
 
 def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, detail: str,

@@ -156,6 +156,12 @@ SUMMARIES: dict[str, str] = {
                             "connection to its HTTPS handler, which waits for an HTTP request: {proxy} logged the "
                             "certificate it served and no TCP connection, and the client timed out waiting for the "
                             "A-ASSOCIATE-AC",
+    "store-unmeasured": "the C-STORE answered success, but Orthanc stored the object in another transfer syntax "
+                        "and what it holds could not be compared with what was sent, so delivery is not proven",
+    "store-unmeasured-fix": "the evidence names the stored transfer syntax and why its pixels were not compared: "
+                            "where no decoder reads it here, install one pydicom uses (python-gdcm, or pylibjpeg "
+                            "with its plugins) and run again; a lossy IngestTranscoding cannot give back the pixels "
+                            "sent, so check delivery with a lossless one",
 }
 """The words of every summary that refines a reason's explanation, by what the facts established. Nothing decides
 on them: ``Facts`` carries what was found, so the wording can change without changing a verdict."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, stopped_on_failure
 from dicomtls.deadlines import Deadlines
-from dicomtls.probes import Target
+from dicomtls.probes import DEFAULT_AET, Target
 from dicomtls.probes.pynetdicom import echo_through
 from dicomtls.report import redact
 from dicomtls.scan import Endpoint, ScanResult, scan
@@ -37,7 +37,7 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, cancelled: Callab
             detail = ""
             while True:
                 env.connections += 1
-                ok, detail = echo_through(target, site.server_names[0])
+                ok, detail = echo_through(target, site.server_names[0], target.aet(site.name))
                 if ok:
                     break
                 if gone := backend.exited(env):
@@ -56,9 +56,12 @@ def start_environment(backend: Backend, plan: EnvironmentPlan, cancelled: Callab
 
 
 def target_of(env: RunningEnvironment) -> Target:
+    """Where the clients aim: the entry, its names, and the AE title each site's server answers to."""
     plan = env.plan
     sites = {site.name: site.server_names[0] for site in plan.sites} if plan.multi_site else {}
-    return Target(env.entry, plan.server_names, plan.pki, command_hosts=env.command_hosts, sites=sites)
+    aets = {site.name: site.server.ae_title() or DEFAULT_AET for site in plan.sites}
+    return Target(env.entry, plan.server_names, plan.pki, called_aet=next(iter(aets.values()), DEFAULT_AET),
+                  command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {})
 
 
 def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, str]:

@@ -24,8 +24,9 @@ def test_up_prints_endpoints_a_person_can_probe_and_down_stops_them(tmp_path: Pa
         state = json.loads((tmp_path / "state" / "dicomtls" / "up.json").read_text())
         endpoint = state[0]
         assert f"{endpoint['address']}:{endpoint['port']}" in up.stdout
+        assert f"echoscu -v -aec {endpoint['called_aet']} +tls" in up.stdout
         echo = subprocess.run(
-            ["/usr/bin/echoscu", "-aec", "ORTHANC", "+tls", endpoint["client_key"], endpoint["client_cert"],
+            ["/usr/bin/echoscu", "-aec", endpoint["called_aet"], "+tls", endpoint["client_key"], endpoint["client_cert"],
              "-rc", "+cf", endpoint["ca"], endpoint["address"], str(endpoint["port"])],
             capture_output=True, text=True, timeout=60,
         )

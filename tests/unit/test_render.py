@@ -159,7 +159,8 @@ def test_envoy_presents_the_server_certificate_the_options_pick(server_cert: str
 
 
 @pytest.mark.parametrize("options", [{}, {"tls": True}, {"tls": True, "client_cert": "optional"},
-                                     {"tls": True, "server_cert": "mismatched"}])
+                                     {"tls": True, "server_cert": "mismatched"},
+                                     {"ingest_transcoding": "1.2.840.10008.1.2.4.70", "always_allow_store": False}])
 def test_orthanc_config_sets_each_option_once(options: dict[str, Any]) -> None:
     _, config = orthanc_config(**options)
     assert config["SyncStorageArea"] is False
@@ -263,3 +264,41 @@ def test_envoy_named_sites_have_no_default_chain() -> None:
     _, config = envoy_config(placement(sites=SITES), sni="named")
     assert [c["filter_chain_match"]["server_names"] for c in listener(config)["filter_chains"]] == [
         ["north.dicom.test"], ["south.dicom.test"]]
+
+
+def test_orthanc_config_takes_the_users_dicom_options() -> None:
+    _, config = orthanc_config(aet="SOMEAET", check_called_aet=True, ingest_transcoding="1.2.840.10008.1.2.4.70",
+                               storage_compression=True)
+    assert config["DicomAet"] == "SOMEAET"
+    assert config["DicomCheckCalledAet"] is True
+    assert config["IngestTranscoding"] == "1.2.840.10008.1.2.4.70"
+    assert config["StorageCompression"] is True
+    assert "DicomModalities" not in config  # anyone may echo and store: no modality to declare
+
+
+def test_orthanc_defaults_are_orthancs_own() -> None:
+    _, config = orthanc_config()
+    assert (config["DicomAet"], config["DicomCheckCalledAet"], config["StorageCompression"]) == ("ORTHANC", False,
+                                                                                                  False)
+    assert (config["DicomAlwaysAllowEcho"], config["DicomAlwaysAllowStore"]) == (True, True)
+    assert "IngestTranscoding" not in config
+
+
+@pytest.mark.parametrize("closed", ["always_allow_echo", "always_allow_store"])
+def test_orthanc_that_answers_only_its_modalities_declares_the_probes_calling_aet_one(closed: str) -> None:
+    _, config = orthanc_config(**{closed: False})
+    assert [entry[0] for entry in config["DicomModalities"].values()] == ["DICOMTLS"]
+
+
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("aet", "A" * 17, "must not exceed 16 characters"),
+    ("aet", "    ", "must not consist entirely of spaces"),
+    ("aet", "PACS\\MAIN", "backslash"),
+    ("aet", "PACS\x07", "control"),
+    ("ingest_transcoding", "1.2.840.10008.5.1.4.1.1.2", "not a DICOM transfer syntax UID"),
+    ("ingest_transcoding", "JPEG", "not a DICOM transfer syntax UID"),
+])
+def test_orthanc_refuses_an_ae_title_or_transfer_syntax_it_could_not_use(option: str, value: str,
+                                                                         words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        OrthancOptions(**{option: value})

@@ -528,3 +528,11 @@ def test_an_expected_site_outside_environments_with_sites_is_rejected() -> None:
 def test_pki_server_names_are_needed_where_an_environment_has_no_sites() -> None:
     text = variant("pki:\n  server_names: [dicom.example.test]\n", "pki:\n  topology: one-level\n")
     assert "pki.server_names is missing" in error_for(text)
+
+
+def test_server_ae_title_that_is_not_one_is_a_one_line_error_naming_the_option() -> None:
+    message = error_for(variant("    proxy: { kind: envoy, client_cert: optional }\n",
+                                "    server: { kind: orthanc, aet: MY-VERY-LONG-PACS-TITLE }\n"
+                                "    proxy: { kind: envoy, client_cert: optional }\n"))
+    assert "orthanc option aet" in message and "not a DICOM AE title" in message
+    assert "\n" not in message

@@ -12,7 +12,9 @@ from dicomtls.cell import _site_reached
 from dicomtls.components import Address, component_class
 from dicomtls.diagnose import Reason
 from dicomtls.pki import ServerIdentity
-from dicomtls.probes.dcmtk import _peer_subject
+from dicomtls.backends.local import LocalCommandHost
+from dicomtls.environment import target_of
+from dicomtls.probes.dcmtk import Dcmtk, _peer_subject
 from dicomtls.report import json as json_report, layout, markdown
 from dicomtls.report.console import print_result
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult, RunInfo
@@ -130,3 +132,26 @@ def test_reports_show_where_each_cell_arrived_and_what_it_was_served() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "✔ south" in text and "served certificate" in text
     assert "arrived at site south, but the scenario expects site north" in text
+
+
+def sites_with_their_own_ae_titles(tmp_path: Path) -> RunningEnvironment:
+    orthanc = component_class("orthanc")
+    identity = ServerIdentity(Path("k"), Path("c"), Path("f"))
+    north, south = (orthanc(orthanc.options_model(aet=aet)) for aet in ("NORTHPACS", "SOUTHPACS"))
+    plan = EnvironmentPlan("key", "edge", (PlannedSite("north", ("north.dicom.test",), north, identity),
+                                          PlannedSite("south", ("south.dicom.test",), south, identity)),
+                           None, placements.pki_layout(("north.dicom.test",)))
+    return RunningEnvironment(plan, Address("127.0.0.1", 1), {}, {}, tmp_path)
+
+
+def test_each_site_is_called_by_its_own_servers_ae_title_and_the_catch_all_by_the_first(tmp_path: Path) -> None:
+    target = target_of(sites_with_their_own_ae_titles(tmp_path))
+    assert target.aet("south") == "SOUTHPACS"
+    assert {target.aet(choice) for choice in ("north", "right", "none", "wrong")} == {"NORTHPACS"}
+
+
+def test_dcmtk_calls_the_ae_title_of_the_site_its_sni_addresses(tmp_path: Path) -> None:
+    target = target_of(sites_with_their_own_ae_titles(tmp_path))
+    argv, _ = Dcmtk().command(LocalCommandHost(target.address), target, Probe("dcmtk", "south", "valid", "echo"),
+                              tmp_path, target.address)
+    assert argv[argv.index("-aec") + 1] == "SOUTHPACS"

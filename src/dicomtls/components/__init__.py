@@ -241,6 +241,15 @@ class Component:
         """True when clients must speak TLS to this component's entry port."""
         raise NotImplementedError
 
+    def ae_title(self) -> str | None:
+        """The AE title a DICOM server answers to, which every probe calls (None: a proxy answers to none)."""
+        return None
+
+    def ingest_syntax(self) -> str | None:
+        """The transfer syntax a DICOM server re-encodes every received object to before storing it (None: it
+        stores what it receives)."""
+        return None
+
     def sites_problem(self, sites: tuple[str, ...]) -> str | None:
         """Why this proxy cannot route to these DICOM sites by SNI (none: one server, no sites), or None."""
         return None

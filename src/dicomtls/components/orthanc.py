@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
+from pydantic import field_validator
+from pydicom.uid import RE_VALID_UID, UID
+from pynetdicom.utils import set_ae
+
 from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.probes import CALLING_AET
 from dicomtls.render import render
 
 
@@ -15,6 +21,45 @@ class OrthancOptions(Options):
     """DicomTlsRemoteCertificateRequired: Orthanc's default is to require a client certificate."""
     server_cert: Literal["valid", "mismatched"] = "valid"
     """With tls: mismatched presents the certificate for wrong-host.invalid."""
+    aet: str = "ORTHANC"
+    """DicomAet: the AE title Orthanc answers to; every client's association calls it (dcmtk's ``-aec``)."""
+    check_called_aet: bool = False
+    """DicomCheckCalledAet: refuse an association that calls another AE title (Orthanc's default: accept any)."""
+    always_allow_echo: bool = True
+    """DicomAlwaysAllowEcho: answer C-ECHO from any calling AE title, not only from the DicomModalities. With this
+    or always_allow_store false, the probes' calling AE title (DICOMTLS) is declared a modality, as the user's
+    own modalities are: otherwise Orthanc refuses every probe."""
+    always_allow_store: bool = True
+    """DicomAlwaysAllowStore: accept C-STORE from any calling AE title, not only from the DicomModalities."""
+    ingest_transcoding: str | None = None
+    """IngestTranscoding: the transfer syntax UID Orthanc re-encodes every received instance to before storing it
+    (``1.2.840.10008.1.2.4.70``: JPEG Lossless SV1). What is stored then differs from what was sent, so a C-STORE
+    is verified by content: every attribute equal and the decoded pixels equal. Orthanc's own transcoder (dcmtk)
+    wrote JPEG Lossless (…4.57, …4.70) and JPEG-LS Lossless (…4.80) for the 16-bit CT; what it cannot write for an
+    object (RLE, JPEG 2000: the GDCM plugin, not loaded; 8/12-bit JPEG for 16-bit pixels) it stores as received,
+    which the cell says."""
+    storage_compression: bool = False
+    """StorageCompression: zlib on Orthanc's disk; the REST API hands back the file as it was before, so the byte
+    check stands."""
+
+    @field_validator("aet")
+    @classmethod
+    def _ae_title(cls, value: str) -> str:
+        """A DICOM AE title, as the clients that call it require (pynetdicom's own check)."""
+        try:
+            return set_ae(value, "aet", allow_empty=False, allow_none=False) or value
+        except ValueError as exc:
+            why = str(exc).rpartition(" - ")[2]
+            raise ValueError(f"{value!r} is not a DICOM AE title ({why}): 1-16 ASCII characters, no backslash "
+                             "or control character, not only spaces") from None
+
+    @field_validator("ingest_transcoding")
+    @classmethod
+    def _transfer_syntax(cls, value: str | None) -> str | None:
+        if value is not None and not (re.fullmatch(RE_VALID_UID, value) and UID(value).is_transfer_syntax):
+            raise ValueError(f"{value!r} is not a DICOM transfer syntax UID (e.g. 1.2.840.10008.1.2.4.70, "
+                             "JPEG Lossless SV1)")
+        return value
 
 
 @register
@@ -48,6 +93,9 @@ class Orthanc(Component):
             private_key=private_key,
             trusted=pki.ca_bundle,
             client_cert_required=o.client_cert == "required",
+            options=o,
+            # Only modalities may echo or store when the options say so: the probes are one (any host).
+            modality=CALLING_AET if not (o.always_allow_echo and o.always_allow_store) else None,
         )
         return Launch(
             executable=executable,
@@ -57,6 +105,12 @@ class Orthanc(Component):
 
     def terminates_tls(self) -> bool:
         return self.options.tls
+
+    def ae_title(self) -> str:
+        return self.options.aet
+
+    def ingest_syntax(self) -> str | None:
+        return self.options.ingest_transcoding
 
     @classmethod
     def cipher_setting(cls, suite: str) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dicomtls.scenario import Probe
 
 CALLING_AET = "DICOMTLS"
+DEFAULT_AET = "ORTHANC"  # Orthanc's own default DicomAet: what an endpoint is called when nobody says otherwise
 WRONG_SNI = "wrong-sni.invalid"
 
 
@@ -35,11 +36,14 @@ class Target:
     address: Address
     server_names: tuple[str, ...]
     pki: PkiFiles
-    called_aet: str = "ORTHANC"
+    called_aet: str = DEFAULT_AET
+    """The AE title the clients call: the (first site's) server's configured one."""
     command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
     """Where command-line clients run (a backend's client containers); None: on this machine."""
     sites: dict[str, str] = field(default_factory=dict)
     """Site -> the name that reaches it, when several DICOM sites sit behind one proxy."""
+    site_aets: dict[str, str] = field(default_factory=dict)
+    """Site -> the AE title its server answers to, when several DICOM sites sit behind one proxy."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""
@@ -52,6 +56,11 @@ class Target:
         if choice in self.sites:
             return self.sites[choice]
         return {"none": None, "right": self.server_names[0], "wrong": WRONG_SNI}[choice]
+
+    def aet(self, choice: str) -> str:
+        """The AE title to call for an sni axis value: a site's server's, else the first site's, where a client
+        without SNI (or with another name) is routed."""
+        return self.site_aets.get(choice, self.called_aet)
 
     def client_identity(self, choice: str) -> tuple[Path, Path] | None:
         """(certificate chain, key) for the probe's client_cert axis value."""

@@ -116,8 +116,9 @@ class Pynetdicom:
             sent = make_object(probe.operation, workdir)
             ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
         tls_args = tls_context(target, probe) if probe.transport == "tls" else None
+        called = target.aet(probe.sni)
         command = (
-            f"pynetdicom associate {target.address} ae_title={target.called_aet} "
+            f"pynetdicom associate {target.address} ae_title={called} "
             f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
             + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
             + (f" profile={probe.profile}" if probe.profile != "default" else "")
@@ -130,7 +131,7 @@ class Pynetdicom:
         try:
             with stopped_at_deadline(ae.cut):  # the cell's deadline cuts its connection
                 # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
-                assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
+                assoc = ae.associate(target.address.host, target.address.port, ae_title=called,
                                      tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args),
                                      evt_handlers=_on_first_dataset_fragment(while_sending))
                 threads |= {assoc.name, assoc.dul.name}
@@ -187,8 +188,9 @@ def _peer_certificate(assoc: Any) -> str | None:
     return common_name(der) if der else None
 
 
-def echo_through(target: Target, sni: str, timeout_s: float = 5.0) -> tuple[bool, str]:
-    """One C-ECHO with the good client identity and SNI, hostname unchecked: is the path to that name up?"""
+def echo_through(target: Target, sni: str, called_aet: str | None = None, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """One C-ECHO with the good client identity and SNI, hostname unchecked: is the path to that name up?
+    ``called_aet``: the AE title of the server behind that name (default: the target's)."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
     ctx.check_hostname = False
     ctx.load_cert_chain(str(target.pki.client_fullchain), str(target.pki.client_key))
@@ -197,7 +199,7 @@ def echo_through(target: Target, sni: str, timeout_s: float = 5.0) -> tuple[bool
     ae.connection_timeout = timeout_s
     ae.add_requested_context(Verification)
     try:
-        assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called_aet,
+        assoc = ae.associate(target.address.host, target.address.port, ae_title=called_aet or target.called_aet,
                              tls_args=(ctx, sni))
         if not assoc.is_established:
             return False, "association not established"
