@@ -23,6 +23,23 @@ OBSERVE = "observe"  # a cell's expectation when nothing is expected: `invoke pr
 NOT_VERIFIED = "not verified"  # how a passing C-STORE's detail starts when no REST API could check it
 
 
+@dataclass(frozen=True)
+class BrokenRule:
+    """A policy rule a cell broke (dicomtls.policy): its name, and what it wants of the cell."""
+
+    rule: str
+    wants: str  # "pass", "fail", or "fail (REASON or REASON)"
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    """A policy rule broken by something other than a cell: a finding, a PS3.15 verdict, the served certificate."""
+
+    rule: str
+    environment: str
+    what: str
+
+
 @dataclass
 class CellResult:
     cell: Cell
@@ -41,11 +58,14 @@ class CellResult:
     facts: Facts = field(default_factory=Facts)  # what the diagnosis established: decisions read these, not summary
     deadline: str | None = None  # "cell" or "run": the deadline that ended the cell (its reason is timeout)
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
+    policy: tuple[BrokenRule, ...] = ()  # the policy rules this cell broke (``--policy``)
 
     @property
     def verdict(self) -> str:
         if self.deadline is not None or self.error is not None:
             return "unexpected"  # not an outcome at all: the cell did not end, or dicomtls failed running it
+        if self.policy:
+            return "unexpected"  # whatever the scenario expects, a policy says it must not be so
         if self.fault is not None and not self.fault.retry_ok:
             return "unexpected"  # whatever the client saw, the object was lost
         if self.cell.expected == OBSERVE:
@@ -91,12 +111,14 @@ class MatrixResult:
     run: RunInfo
     environments: list[EnvironmentInfo] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
+    violations: list[PolicyViolation] = field(default_factory=list)  # policy rules broken by more than a cell
 
     @property
     def exit_code(self) -> int:
         """1 when a cell was not as expected, or when something did not run at all: an environment that failed
-        to start or a component that stopped fails an observed run too, since its cells prove nothing."""
+        to start or a component that stopped fails an observed run too, since its cells prove nothing; and when a
+        policy rule was broken."""
         broken = any(e.error for e in self.environments) or any(
-            c.reason is Reason.ENVIRONMENT_FAILED for c in self.cells)
+            c.reason is Reason.ENVIRONMENT_FAILED for c in self.cells) or bool(self.violations)
         return 0 if all(c.verdict == "ok" for c in self.cells) and not broken else 1
 

@@ -125,7 +125,8 @@ def merge(documents: Sequence[dict[str, Any]], sources: Sequence[str]) -> dict[s
     run["wall_s"] = max(doc["run"].get("wall_s", 0.0) for doc in documents)  # shards run side by side
     run["versions"] = _merged_versions([doc["run"].get("versions", {}) for doc in documents])
     run["shard"] = None
-    merged = {**documents[0], "run": run, "environments": [env for _, env, _ in environments], "cells": cells}
+    merged = {**documents[0], "run": run, "environments": [env for _, env, _ in environments], "cells": cells,
+              "policy_violations": [v for doc in documents for v in doc.get("policy_violations", [])]}
     return merged
 
 
