@@ -36,8 +36,17 @@ from dicomtls.scan import ScanResult
 from dicomtls.scenario import SAFE_LOADER, CellMatch, _Model, format_error
 
 PROFILE_NAMES = tuple(p.name for p in DICOM_PROFILES)
-_PARAMETRIC = {"ps315": "PROFILE", "cert-days": "N"}
-PRESETS = ("documented-commands", "client-auth", *(f"{name}:{arg}" for name, arg in _PARAMETRIC.items()))
+PRESET_NOTES = {
+    "documented-commands": "every documented `echoscu`/`storescu` command the run reproduces works (the report's "
+                           "\"your documented commands\"; dicomtls.clients declares them).",
+    "client-auth": "client authentication refuses an untrusted and an expired client certificate, and a client "
+                   "without one wherever the environment requires one (some cell of it failed with "
+                   "tls-cert-required): a gateway that takes any certificate breaks it.",
+    "ps315:PROFILE": f"the PS3.15 profile PROFILE holds ({', '.join(PROFILE_NAMES)}): compliant, not unknown.",
+    "cert-days:N": "every certificate the entry serves has at least N days left.",
+}
+"""What each preset holds to, for the reference page."""
+PRESETS = tuple(PRESET_NOTES)
 """The presets' names as a user writes them (PROFILE: a PS3.15 profile name, N: a number of days)."""
 POLICY_HELP = (f"what must hold, or the run exits 1: a policy YAML file, or preset:NAME ({', '.join(PRESETS)}; "
                f"PROFILE one of {', '.join(PROFILE_NAMES)}) (repeatable)")
@@ -50,6 +59,7 @@ class CellRule(CellMatch):
     name: str = Field(min_length=1)
     """Shown with every cell that breaks it."""
     outcome: Literal["pass", "fail"]
+    """What each matching cell must do."""
     reason: list[Reason] = []
     """With fail: the reasons a failure may have (a single one may be written alone); none: any reason."""
     where_seen: Reason | None = None
@@ -80,13 +90,16 @@ class FindingRule(_Model):
     """No finding of the configuration (or of the TLS scan) at this severity or worse."""
 
     name: str = Field(min_length=1)
+    """Shown with every finding that breaks it."""
     severity: Severity
+    """The least severity that breaks it (info < low < medium < high < critical)."""
 
 
 class ProfileRule(_Model):
     """The entry is compliant with this PS3.15 Annex B profile (an unknown verdict does not hold)."""
 
     name: str = Field(min_length=1)
+    """Shown when the verdict is not compliant."""
     profile: str
     """bcp195 (B.9), bcp195-nd (B.10), bcp195-ex (B.11) or bcp195-rfc8996 (B.12)."""
 
@@ -102,7 +115,9 @@ class CertificateRule(_Model):
     """Every certificate the entry serves (to its names, and without SNI) has at least this many days left."""
 
     name: str = Field(min_length=1)
+    """Shown with every certificate that breaks it."""
     days: int = Field(ge=0)
+    """The fewest days left that hold."""
 
 
 class Policy(_Model):
@@ -111,9 +126,13 @@ class Policy(_Model):
     presets: list[str] = []
     """documented-commands, client-auth, ps315:PROFILE, cert-days:N."""
     cells: list[CellRule] = []
+    """Rules on cells: a cell that breaks one is unexpected."""
     findings: list[FindingRule] = []
+    """Rules on the findings in the configuration and the TLS scan's breached PS3.15 requirements."""
     profiles: list[ProfileRule] = []
+    """PS3.15 Annex B profiles the entry must comply with."""
     certificate: list[CertificateRule] = []
+    """Days the served certificates must have left."""
 
     @field_validator("presets", mode="before")
     @classmethod

@@ -36,8 +36,12 @@ class PolicyViolation:
     """A policy rule broken by something other than a cell: a finding, a PS3.15 verdict, the served certificate."""
 
     rule: str
+    """The rule's name (a preset's, or the policy file's ``name:``)."""
     environment: str
+    """The environment (or, for `invoke scan`, the target) that broke it."""
     what: str
+    """What broke it: the finding, the verdict's first failed requirement, the certificate and its days left; or
+    why it could not be judged (no scan, a scan error, an unknown verdict), which does not hold either."""
 
 
 @dataclass
