@@ -27,7 +27,7 @@ from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.environment import start_environment
 from dicomtls.plan import plan_environments
 from dicomtls.policy import apply as apply_policy
-from dicomtls.policy import load_policies, scan_violations
+from dicomtls.policy import Policy, load_policies, scan_violations
 from dicomtls.results import MatrixResult
 from dicomtls.runner import auto_jobs, run_matrix
 from dicomtls.pki import PkiSpec, ensure_pki
@@ -439,6 +439,8 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
 
         deployments = load_inventory(Path(inventory), limit)
         requests = [d.request() for d in deployments]
+        own = {d.host: _host_policy(d.policies, f"inventory {inventory}: host {d.host}: dicomtls_policy")
+               for d in deployments if d.policies}
     else:
         assert target is not None
         if ca is None:
@@ -450,7 +452,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         log_files = tuple(path for log in logs or () if (path := _readable(log, "--log")) is not None)
         requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(called_aet),
                             _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
-        deployments = []
+        deployments, own = [], {}
     chosen = resolver(pins)
     parallel = parse_jobs(jobs)
     out_path = _out_dir(out) / "probe"
@@ -464,6 +466,8 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
             run_checks(deployments, result, out_path.parent)  # a crash's log: OUT/crash.log
         if policy is not None:
             apply_policy(policy, result)
+        for host, host_policy in own.items():
+            apply_policy(host_policy, result, environment=host)
     from dicomtls.report.console import print_scan
 
     for info in result.environments:
@@ -472,6 +476,16 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     print_result(result, console)
     _write_reports(json_report.to_dict(result), out_path, None, console)
     return probe_exit_code(result)
+
+
+def _host_policy(specs: tuple[str, ...], where: str) -> Policy:
+    """An inventory host's dicomtls_policy, read as --policy reads it; its errors name the host's variable."""
+    try:
+        found = load_policies(list(specs))
+    except UsageError as exc:
+        raise UsageError(f"{where}: {str(exc).removeprefix('--policy ')}") from None
+    assert found is not None
+    return found
 
 
 def probe_exit_code(result: MatrixResult) -> int:

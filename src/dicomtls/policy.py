@@ -253,18 +253,24 @@ def load_policies(specs: list[str] | None, severity: str | None = None) -> Polic
 # --- evaluation ------------------------------------------------------------------------------------------------
 
 
-def apply(policy: Policy, result: MatrixResult, now: datetime.datetime | None = None) -> None:
-    """Mark each cell with the rules it breaks and list every other broken rule in ``result.violations``."""
+def apply(policy: Policy, result: MatrixResult, now: datetime.datetime | None = None,
+          environment: str | None = None) -> None:
+    """Mark each cell with the rules it breaks and list every other broken rule in ``result.violations``; only in
+    ``environment`` when given (an inventory host's own policy)."""
     for env_name, cells in _by_environment(result.cells).items():
+        if environment is not None and env_name != environment:
+            continue
         seen = {c.reason for c in cells}
         for cell in cells:
             if cell.deadline is not None or cell.error is not None:
                 continue  # no outcome to judge: already unexpected
             values = {"environment": env_name, **asdict(cell.cell.probe)}
-            cell.policy = tuple(BrokenRule(rule.name, rule.wants()) for rule in policy.cells
-                                if rule.matches(values) and (rule.where_seen is None or rule.where_seen in seen)
-                                and not rule.holds(cell))
+            cell.policy += tuple(BrokenRule(rule.name, rule.wants()) for rule in policy.cells
+                                 if rule.matches(values) and (rule.where_seen is None or rule.where_seen in seen)
+                                 and not rule.holds(cell))
     for env in result.environments:
+        if environment is not None and env.name != environment:
+            continue
         result.violations += _finding_violations(policy, env.name, [(f.severity, f.text) for f in env.findings])
         result.violations += scan_violations(policy, env.name, env.scan, now)
 

@@ -244,3 +244,57 @@ def test_a_shard_merge_keeps_every_shards_policy_violations() -> None:
     second["policy_violations"] = [{"rule": "r", "environment": "other", "what": "w"}]
     merged = merge([first, second], ["a", "b"])
     assert [v["environment"] for v in merged["policy_violations"]] == ["envoy-bootstrap-envoy", "other"]
+
+
+def _inventory(tmp_path: Path, policy: str) -> Path:
+    (tmp_path / "ca.crt").write_text("not parsed here\n")
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "bhs.yaml").write_text("presets: [cert-days:30]\n")
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(f"all:\n  vars:\n    dicomtls_ca: ca.crt\n    dicomtls_port: 11112\n  children:\n    bhs:\n"
+                         f"      vars:\n        dicomtls_policy: {policy}\n      hosts:\n        pacs-bhs:\n"
+                         f"    mhr:\n      hosts:\n        pacs-mhr:\n")
+    return inventory
+
+
+def test_an_inventory_group_names_its_hosts_policy_as_presets_and_files_beside_it(tmp_path: Path) -> None:
+    from dicomtls.inventory import load_inventory
+
+    bhs, mhr = load_inventory(_inventory(tmp_path, "[preset:client-auth, policies/bhs.yaml]"))
+    assert bhs.policies == ("preset:client-auth", str(tmp_path / "policies" / "bhs.yaml"))
+    assert mhr.policies == ()
+
+
+@pytest.mark.parametrize(("policy", "error"), [
+    ("3", "host pacs-bhs: dicomtls_policy is 3: give preset:NAME or a policy file, or a list of them"),
+    ("policies/none.yaml", "host pacs-bhs: dicomtls_policy names {tmp}/policies/none.yaml, which is not a readable "
+                           "file: fix the path"),
+])
+def test_a_bad_inventory_policy_names_the_host_and_the_variable(tmp_path: Path, policy: str, error: str) -> None:
+    from dicomtls.inventory import load_inventory
+
+    with pytest.raises(UsageError) as caught:
+        load_inventory(_inventory(tmp_path, policy))
+    assert str(caught.value) == f"inventory {tmp_path / 'inventory.yml'}: {error.format(tmp=tmp_path)}"
+
+
+def test_an_unknown_preset_in_an_inventory_names_the_host_and_the_variable() -> None:
+    from dicomtls.app import _host_policy
+
+    with pytest.raises(UsageError) as caught:
+        _host_policy(("preset:mtls",), "inventory i.yml: host pacs-bhs: dicomtls_policy")
+    assert str(caught.value) == ("inventory i.yml: host pacs-bhs: dicomtls_policy: preset:mtls: unknown preset "
+                                 "'mtls': use one of documented-commands, client-auth, ps315:PROFILE, cert-days:N")
+
+
+def test_a_hosts_own_policy_judges_only_that_hosts_cells_and_scan() -> None:
+    assert broken(judged_in("other")) == {} and judged_in("other").violations == []
+    assert broken(judged_in("envoy-bootstrap-envoy"))
+
+
+def judged_in(environment: str) -> MatrixResult:
+    result = captured()
+    policy = load_policies(["preset:client-auth"], "high")
+    assert policy is not None
+    apply_policy(policy, result, environment=environment)
+    return result
