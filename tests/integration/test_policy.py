@@ -63,11 +63,16 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         ran = {name: run_invoke(["probe", *target, "--out", str(tmp / name), *options], tmp)
                for name, options in {"holds": ["--policy", "preset:client-auth", "--policy", "preset:cert-days:30"],
                                      "broken": ["--policy", str(policy), "--policy", "preset:cert-days:400"]}.items()}
+        scans = {days: run_invoke(["scan", target[1], *target[2:6], "--json", str(tmp / f"scan-{days}.json"),
+                                   "--policy", f"preset:cert-days:{days}", "--policy", "preset:ps315:bcp195-nd",
+                                   "--fail-on", "high"], tmp) for days in (30, 400)}
     finally:
         down = run_invoke(["down"], tmp)
     assert down.returncode == 0 and not started_under(tmp)
-    yield {name: {"proc": proc, "results": json.loads((tmp / name / "probe" / "results.json").read_text())}
-           for name, proc in ran.items()}
+    yield {**{name: {"proc": proc, "results": json.loads((tmp / name / "probe" / "results.json").read_text())}
+              for name, proc in ran.items()},
+           "scans": {days: {"proc": proc, "json": json.loads((tmp / f"scan-{days}.json").read_text())}
+                     for days, proc in scans.items()}}
 
 
 def test_probe_passes_when_every_rule_holds(probes: dict[str, Any]) -> None:
@@ -95,3 +100,13 @@ def test_a_bad_policy_is_refused_before_anything_starts(tmp_path: Path) -> None:
         "dicomtls: --policy preset:client-authentication: unknown preset 'client-authentication': use one of "
         "documented-commands, client-auth, ps315:PROFILE, cert-days:N"]
     assert not (tmp_path / "o" / "envs").exists()
+
+
+def test_scan_judges_profile_certificate_and_finding_rules(probes: dict[str, Any]) -> None:
+    holds, broken = probes["scans"][30], probes["scans"][400]
+    assert holds["proc"].returncode == 0, holds["proc"].stdout[-3000:] + holds["proc"].stderr[-2000:]
+    assert holds["json"]["policy_violations"] == []
+    assert broken["proc"].returncode == 1, broken["proc"].stdout[-3000:] + broken["proc"].stderr[-2000:]
+    assert {v["rule"] for v in broken["json"]["policy_violations"]} == {
+        "cert-days:400: the served certificate has 400 days left"}
+    assert "policy rule 'cert-days:400: the served certificate has 400 days left' broken" in broken["proc"].stdout
