@@ -491,9 +491,8 @@ def _host_policy(specs: tuple[str, ...], where: str) -> Policy:
 def probe_exit_code(result: MatrixResult) -> int:
     """1 when an endpoint passed no cell or a check on a server failed: each host must be reachable and sound;
     when a cell did not end (a deadline) or dicomtls failed running one; and when a policy rule was broken."""
-    if any(c.deadline or c.error or c.policy for c in result.cells) or any(e.error for e in result.environments):
-        return 1
-    if result.violations:
+    if (any(c.deadline or c.error or c.policy for c in result.cells) or any(e.error for e in result.environments)
+            or result.violations):
         return 1
     for info in result.environments:
         mine = [c for c in result.cells if c.cell.environment == info.name]
