@@ -39,7 +39,8 @@ def docs(c, check=False):
     iterable=["target"],
     help={
         "examples": "mutated inputs to try in all, shared by the targets by weight (default 2000)",
-        "target": "only this target: scenario, manifests, inventory, results, options or store (repeatable; default all)",
+        "target": "only this target: scenario, manifests, inventory, results, options, store or policy (repeatable; "
+                  "default all)",
         "seed": "the random seed, to run a campaign again exactly (default: a new one, printed)",
         "verbose": "print every input tried, as the mutations that made it",
     },
@@ -47,9 +48,9 @@ def docs(c, check=False):
 def fuzz(c, examples=2000, target=None, seed=None, verbose=False):
     """Fuzz every input dicomtls reads; list each crash site with an input that hits it, exit 1 if any.
 
-    Mutated scenarios, manifest trees, inventories, results.json files, option values and --store DICOM files go
-    through the readers the tasks use; a crash site is an exception other than a one-line usage error, named by
-    its type and the innermost dicomtls line it came from."""
+    Mutated scenarios, manifest trees, inventories, results.json files, option values, --store DICOM files and
+    policies go through the readers the tasks use; a crash site is an exception other than a one-line usage error,
+    named by its type and the innermost dicomtls line it came from."""
     from tests.fuzz.campaign import campaign
     from tests.fuzz.targets import TARGETS
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -26,6 +27,8 @@ from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.environment import start_environment, target_of
 from dicomtls.plan import plan_environments
+from dicomtls.policy import apply as apply_policy
+from dicomtls.policy import Policy, load_policies, scan_violations
 from dicomtls.results import MatrixResult
 from dicomtls.runner import auto_jobs
 from dicomtls.pki import PkiSpec, ensure_pki
@@ -84,13 +87,16 @@ def parse_jobs(text: str | int | None) -> int:
 
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
-           jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None) -> int:
+           jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None,
+           policies: list[str] | None = None, fail_on: str | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
     user's Istio/Traefik/Envoy manifests or compose + nginx configuration, run instead of the default scenarios (beside any named ones), observed.
     ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
-    ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes."""
+    ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes.
+    ``policies``: ``--policy FILE|preset:NAME`` (dicomtls.policy), with ``fail_on``'s severity: what must hold."""
     deadlines = parse_timeout(timeout)
+    policy = load_policies(policies, fail_on)
     parallel = parse_jobs(jobs)
     old = json_report.read(Path(baseline)) if baseline else None
     console = _console()
@@ -98,6 +104,8 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
                           timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print)
     with interruptible():
         result = prepared.run(ConsoleProgress(console, parallel))
+        if policy is not None:
+            apply_policy(policy, result)
         fixes = try_fixes_of(prepared.scenarios, result, prepared.out, prepared.backend,
                              ConsoleProgress(console, parallel), parallel, Path(manifests) if manifests else None,
                              deadlines) if try_fixes else None
@@ -147,9 +155,9 @@ def merge(shard_dirs: list[str], out: str) -> int:
             shutil.copytree(f.parent / "logs", out_path / "logs", dirs_exist_ok=True)
     console = _console()
     _write_reports(doc, out_path, None, console)
-    problems = sum(1 for c in doc["cells"] if c["verdict"] != "ok")
+    problems = sum(1 for c in doc["cells"] if c["verdict"] != "ok") + len(doc.get("policy_violations", []))
     console.print(f"merged {len(files)} shards: {len(doc['cells']) - problems}/{len(doc['cells'])} cells as expected, "
-                  f"{problems} unexpected", highlight=False)
+                  f"{problems} unexpected or policy violations", highlight=False)
     return 1 if problems else 0
 
 
@@ -309,10 +317,13 @@ def _sni(sni: str | None) -> str | None:
 
 
 def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
-         json_out: str | None, pins: list[str] | None = None) -> int:
-    """Scan one TLS endpoint and judge it against the DICOM TLS profiles; 1 when the scan could not complete."""
-    from dicomtls.report.console import print_scan
+         json_out: str | None, pins: list[str] | None = None, policies: list[str] | None = None,
+         fail_on: str | None = None) -> int:
+    """Scan one TLS endpoint and judge it against the DICOM TLS profiles; 1 when the scan could not complete or a
+    policy's profile, certificate or finding rule (``policies``, ``fail_on``) is broken."""
+    from dicomtls.report.console import print_scan, print_violations
 
+    policy = load_policies(policies, fail_on)
     parse_host_port(target)
     cert, key = _identity(client_cert, client_key)
     try:
@@ -322,10 +333,16 @@ def scan(target: str, sni: str | None, ca: str | None, client_cert: str | None, 
         _console().print(f"✘ {Reason.DNS_UNRESOLVED}: {exc}; {EXPLANATIONS[Reason.DNS_UNRESOLVED][1]}",
                          highlight=False, markup=False)
         return 1
-    print_scan(result, _console())
+    console = _console()
+    print_scan(result, console)
+    violations = scan_violations(policy, target, result) if policy is not None else []
+    print_violations(violations, console)
     if json_out:
-        Path(json_out).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    return 1 if result.error else 0
+        doc = result.to_dict()
+        if policy is not None:
+            doc["policy_violations"] = [dataclasses.asdict(v) for v in violations]
+        Path(json_out).write_text(json.dumps(doc, indent=2) + "\n")
+    return 1 if result.error or violations else 0
 
 
 def bisect(component: str, versions: str, cell: str, scenarios: list[str] | None, out: str,
@@ -364,13 +381,15 @@ def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
 def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
           called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
           logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
-          limit: str | None = None, jobs: str | None = "auto", timeout: str | None = None) -> int:
+          limit: str | None = None, jobs: str | None = "auto", timeout: str | None = None,
+          policies: list[str] | None = None, fail_on: str | None = None) -> int:
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
-    passing cell or a server check failed."""
+    passing cell, a server check failed, or a policy rule (``policies``, ``fail_on``) is broken."""
     from dicomtls.probe_endpoint import Request
 
     deadlines = parse_timeout(timeout)
+    policy = load_policies(policies, fail_on)
     if (target is None) == (inventory is None):
         raise UsageError("name what to probe: --target HOST:PORT, or --inventory FILE (not both)")
     if limit is not None and inventory is None:
@@ -388,6 +407,8 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
 
         deployments = load_inventory(Path(inventory), limit)
         requests = [d.request() for d in deployments]
+        own = {d.host: _host_policy(d.policies, f"inventory {inventory}: host {d.host}: dicomtls_policy")
+               for d in deployments if d.policies}
     else:
         assert target is not None
         if ca is None:
@@ -399,7 +420,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         log_files = tuple(path for log in logs or () if (path := _readable(log, "--log")) is not None)
         requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(called_aet),
                             _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
-        deployments = []
+        deployments, own = [], {}
     resolver(pins)  # each pin checked before anything runs
     parallel = parse_jobs(jobs)
     out_path = _out_dir(out) / "probe"
@@ -411,6 +432,10 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
             from dicomtls.checks import run_checks
 
             run_checks(deployments, result, out_path.parent)  # a crash's log: OUT/crash.log
+        if policy is not None:
+            apply_policy(policy, result)
+        for host, host_policy in own.items():
+            apply_policy(host_policy, result, environment=host)
     from dicomtls.report.console import print_scan
 
     for info in result.environments:
@@ -421,10 +446,21 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     return probe_exit_code(result)
 
 
+def _host_policy(specs: tuple[str, ...], where: str) -> Policy:
+    """An inventory host's dicomtls_policy, read as --policy reads it; its errors name the host's variable."""
+    try:
+        found = load_policies(list(specs))
+    except UsageError as exc:
+        raise UsageError(f"{where}: {str(exc).removeprefix('--policy ')}") from None
+    assert found is not None
+    return found
+
+
 def probe_exit_code(result: MatrixResult) -> int:
     """1 when an endpoint passed no cell or a check on a server failed: each host must be reachable and sound;
-    and when a cell did not end (a deadline) or dicomtls failed running one."""
-    if any(c.deadline or c.error for c in result.cells) or any(e.error for e in result.environments):
+    when a cell did not end (a deadline) or dicomtls failed running one; and when a policy rule was broken."""
+    if (any(c.deadline or c.error or c.policy for c in result.cells) or any(e.error for e in result.environments)
+            or result.violations):
         return 1
     for info in result.environments:
         mine = [c for c in result.cells if c.cell.environment == info.name]

@@ -285,6 +285,9 @@ RESULT_NOTES: dict[str, str] = {
     "cells.duration_s": "seconds the cell took",
     "cells.sent_bytes": "bytes of the object sent by a C-STORE",
     "cells.fault_report": "a fault cell: what was injected, what the client saw and the proxy logged, the retry",
+    "cells.policy": "the policy rules the cell broke (`--policy`, [Policies](../how-to/policy.md)): each `rule` "
+                    "(its name) and what it `wants` (`pass`, `fail`, `fail (REASON or ...)`); a cell with one is "
+                    "unexpected",
     "fault_report.fault": "the fault injected",
     "fault_report.component": "the component it was injected into",
     "fault_report.client_saw": "the client's own words",
@@ -307,7 +310,7 @@ def _cell_record_keys() -> list[str]:
 
 def results_page() -> str:
     from dicomtls.faults import FaultReport
-    from dicomtls.results import CellResult, EnvironmentInfo, RunInfo
+    from dicomtls.results import CellResult, EnvironmentInfo, PolicyViolation, RunInfo
     from dicomtls.scan import ScanResult
     from dicomtls.scenario import Cell, Probe
 
@@ -352,12 +355,42 @@ def results_page() -> str:
             + "\n## environments[]\n\n" + table("environments", fields_of(EnvironmentInfo), (EnvironmentInfo,))
             + "\n## cells[]\n\nOne per cell, in plan order.\n\n"
             + table("cells", _cell_record_keys(), (CellResult, Cell, Probe))  # the probe's axes win over CellResult.fault
-            + "\n## cells[].fault_report\n\n" + table("fault_report", fields_of(FaultReport), (FaultReport,)))
+            + "\n## cells[].fault_report\n\n" + table("fault_report", fields_of(FaultReport), (FaultReport,))
+            + "\n## policy_violations[]\n\nThe policy rules broken by something other than a cell (a finding, a "
+              "PS3.15 verdict, the served certificate's days left); empty without `--policy` or `--fail-on`. Any "
+              "makes the run exit 1.\n\n"
+            + table("policy_violations", fields_of(PolicyViolation), (PolicyViolation,)))
     stale = sorted(set(RESULT_NOTES) - used)
     if stale:
         raise ValueError(f"dicomtls.docs_reference.RESULT_NOTES describes fields results.json no longer has: "
                          f"{', '.join(stale)}")
     return page
+
+
+def policy_page() -> str:
+    from dicomtls import policy as p
+
+    sections: list[tuple[type[BaseModel], str]] = [
+        (p.Policy, "The top level of a policy file (given to `--policy FILE`)."),
+        (p.CellRule, "`cells[]`: what the cells a rule matches must do. `match` maps an axis (`environment`, "
+                     "`client`, `sni`, `client_cert`, ...: those of a scenario's `expect` rules) to the values it "
+                     "takes; `{}` matches every cell."),
+        (p.FindingRule, "`findings[]`: no finding at this severity or worse (`--fail-on SEVERITY` is one)."),
+        (p.ProfileRule, "`profiles[]`: a PS3.15 Annex B profile's verdict ([TLS profiles](profiles.md))."),
+        (p.CertificateRule, "`certificate[]`: the days left on every certificate the entry serves."),
+    ]
+    presets = "".join(f"- `{name}`: {_markdown(text)}\n" for name, text in p.PRESET_NOTES.items())
+    parts = [_banner("the pydantic models in `src/dicomtls/policy.py`"),
+             "# Policy files\n\n",
+             f"{_doc(p)}\n\nUnknown fields are errors. How to write one: [Make a run fail on what it finds]"
+             "(../how-to/policy.md).\n\n## Presets\n\n" + presets + "\n"]
+    for model, intro in sections:
+        parts.append(f"## {model.__name__}\n\n{intro}\n\n")
+        doc = _doc(model)
+        if doc:
+            parts.append(f"{doc}\n\n")
+        parts.append(model_table(model) + "\n")
+    return "".join(parts).rstrip() + "\n"
 
 
 def cli_page() -> str:
@@ -460,6 +493,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "reference/api.md": api_page,
     "reference/cli.md": cli_page,
     "reference/scenario.md": scenario_page,
+    "reference/policy.md": policy_page,
     "reference/bundled-scenarios.md": bundled_scenarios_page,
     "reference/components.md": components_page,
     "reference/reasons.md": reasons_page,

@@ -10,18 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+"""How much a finding weakens the deployment, decided where the finding is made: critical lets any client in,
+high breaks DICOM for some clients or accepts what must be refused, medium weakens or surprises, low is a
+naming or hygiene matter, info is a note. ``--fail-on SEVERITY`` fails a run on a finding at or above it."""
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+def at_least(severity: str, threshold: str) -> bool:
+    """True when ``severity`` is ``threshold`` or worse."""
+    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
 
 
 @dataclass(frozen=True)
 class Finding:
     text: str
+    severity: Severity
     proof: tuple[tuple[str, str], ...] = ()
     """(probe field, value) pairs a proving cell matches, e.g. (("client_cert", "expired"),); empty: none can."""
 
     @classmethod
-    def of(cls, text: str, **proof: str) -> "Finding":
-        return cls(text, tuple(sorted(proof.items())))
+    def of(cls, text: str, severity: Severity, **proof: str) -> "Finding":
+        return cls(text, severity, tuple(sorted(proof.items())))
 
 
 @dataclass(frozen=True)
@@ -30,19 +42,21 @@ class ProvedFinding:
 
     text: str
     cells: tuple[dict[str, Any], ...] = ()
+    severity: Severity = "medium"
+    """Its severity (a results.json written before findings had one reads as medium)."""
 
 
 def prove(finding: Finding, cells: Iterable[Any]) -> ProvedFinding:
     """Pick the cells (CellResult-like: ``.cell.probe``, ``.cell.id``, ``.actual``, ``.reason``) that match."""
     if not finding.proof:
-        return ProvedFinding(finding.text)
+        return ProvedFinding(finding.text, severity=finding.severity)
     shown = []
     for result in cells:
         probe = asdict(result.cell.probe)
         if all(str(probe.get(key)) == value for key, value in finding.proof):
             shown.append({"id": result.cell.id, "actual": result.actual,
                           "reason": str(result.reason) if result.reason else None})
-    return ProvedFinding(finding.text, tuple(shown))
+    return ProvedFinding(finding.text, tuple(shown), finding.severity)
 
 
 def describe(cell: dict[str, Any]) -> str:

@@ -55,6 +55,8 @@ class Deployment:
     key_owner: str | None = None  # who must own the server key (default: whoever runs the proxy)
     inventory: Path = Path(".")
     groups: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    """dicomtls_policy: what must hold for this host, as --policy takes it (preset:NAME, or a policy file here)."""
 
     @property
     def declares_server_side(self) -> bool:
@@ -151,6 +153,22 @@ class _Vars:
             raise self.fail(name, f"is {value!r}: give a TCP port number (1-65535)")
         return port
 
+    def policies(self, name: str) -> tuple[str, ...]:
+        """``preset:NAME`` or policy files on this machine (relative to the inventory), one or a list."""
+        value = self.get(name)
+        listed = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+        if value is None:
+            return ()
+        if not listed or not all(isinstance(v, str) and v.strip() for v in listed):
+            raise self.fail(name, f"is {value!r}: give preset:NAME or a policy file, or a list of them")
+        found = []
+        for spec in listed:
+            path = Path(spec) if spec.startswith("preset:") or Path(spec).is_absolute() else self.inventory.parent / spec
+            if not spec.startswith("preset:") and not os.path.isfile(path):
+                raise self.fail(name, f"names {path}, which is not a readable file: fix the path")
+            found.append(spec if spec.startswith("preset:") else str(path))
+        return tuple(found)
+
     def file(self, name: str) -> Path | None:
         """A file on this machine; relative paths are relative to the inventory."""
         text = self.text(name)
@@ -194,4 +212,5 @@ def _deployment(host: str, v: _Vars, inventory: Path) -> Deployment:
         orthanc_config=v.text("dicomtls_orthanc_config"), proxy=proxy,
         listen_port=v.port("dicomtls_listen_port"), key_owner=v.text("dicomtls_key_owner"),
         inventory=inventory, groups=tuple(str(g) for g in v.get("group_names") or ()),
+        policies=v.policies("dicomtls_policy"),
     )

@@ -36,8 +36,29 @@ class Verdict(StrEnum):
 
     OK = "ok"
     UNEXPECTED = "unexpected"
-    """Not as expected, or not an outcome at all: a deadline ended the cell, dicomtls failed running it, or a
-    fault's object was lost."""
+    """Not as expected, a policy rule broken, or not an outcome at all: a deadline ended the cell, dicomtls failed
+    running it, or a fault's object was lost."""
+
+
+@dataclass(frozen=True)
+class BrokenRule:
+    """A policy rule a cell broke (dicomtls.policy): its name, and what it wants of the cell."""
+
+    rule: str
+    wants: str  # "pass", "fail", or "fail (REASON or REASON)"
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    """A policy rule broken by something other than a cell: a finding, a PS3.15 verdict, the served certificate."""
+
+    rule: str
+    """The rule's name (a preset's, or the policy file's ``name:``)."""
+    environment: str
+    """The environment (or, for `invoke scan`, the target) that broke it."""
+    what: str
+    """What broke it: the finding, the verdict's first failed requirement, the certificate and its days left; or
+    why it could not be judged (no scan, a scan error, an unknown verdict), which does not hold either."""
 
 
 @dataclass
@@ -60,6 +81,7 @@ class CellResult:
     facts: Facts = field(default_factory=Facts)  # what the diagnosis established: decisions read these, not summary
     deadline: str | None = None  # "cell" or "run": the deadline that ended the cell (its reason is timeout)
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
+    policy: tuple[BrokenRule, ...] = ()  # the policy rules this cell broke (``--policy``)
 
     @property
     def outcome(self) -> Outcome:
@@ -69,6 +91,8 @@ class CellResult:
     def verdict(self) -> Verdict:
         if self.deadline is not None or self.error is not None:
             return Verdict.UNEXPECTED  # not an outcome at all: the cell did not end, or dicomtls failed running it
+        if self.policy:
+            return Verdict.UNEXPECTED  # whatever the scenario expects, a policy says it must not be so
         if self.fault is not None and not self.fault.retry_ok:
             return Verdict.UNEXPECTED  # whatever the client saw, the object was lost
         if self.cell.expected == OBSERVE:
@@ -120,12 +144,14 @@ class MatrixResult:
     run: RunInfo
     environments: list[EnvironmentInfo] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
+    violations: list[PolicyViolation] = field(default_factory=list)  # policy rules broken by more than a cell
 
     @property
     def exit_code(self) -> int:
         """1 when a cell was not as expected, or when something did not run at all: an environment that failed
-        to start or a component that stopped fails an observed run too, since its cells prove nothing."""
+        to start or a component that stopped fails an observed run too, since its cells prove nothing; and when a
+        policy rule was broken."""
         broken = any(e.error for e in self.environments) or any(
-            c.reason is Reason.ENVIRONMENT_FAILED for c in self.cells)
+            c.reason is Reason.ENVIRONMENT_FAILED for c in self.cells) or bool(self.violations)
         return 0 if all(c.verdict == "ok" for c in self.cells) and not broken else 1
 

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from dicomtls.crash import first_line
+from dicomtls.findings import Severity
 from dicomtls.probes import WRONG_SNI
 from dicomtls.profiles import DICOM_PROFILES, TLS_VERSIONS, DicomProfile, Rule
 from dicomtls.resolve import host_port
@@ -120,6 +121,8 @@ class Finding:
     source: str
     requirement: str
     observed: str
+    severity: Severity = "medium"
+    """A breached shall rule is medium (high when it lets broken crypto in), a should rule low: see ``judge``."""
 
 
 @dataclass
@@ -635,6 +638,17 @@ def _observe(rule: Rule, result: ScanResult) -> str | None:
     raise AssertionError(f"unknown rule check {rule.check}")
 
 
+_BROKEN_CRYPTO = frozenset({"no-ssl", "no-broken-suites"})
+"""Shall rules whose breach lets in what no client should get (SSL, NULL/export/RC4 suites): high, not medium."""
+
+
+def _severity(rule: Rule) -> Severity:
+    """A breached rule's severity, for ``--fail-on``: profile verdicts themselves are a policy's to require."""
+    if rule.level == "should":
+        return "low"
+    return "high" if rule.check in _BROKEN_CRYPTO else "medium"
+
+
 def judge(profile: DicomProfile, result: ScanResult) -> ProfileVerdict:
     """A breach that was seen fails a rule whatever else is unknown; a rule that holds as far as was seen, but
     reads a version whose probe ended in an error, could not be judged: a shall rule so makes the verdict
@@ -644,10 +658,10 @@ def judge(profile: DicomProfile, result: ScanResult) -> ProfileVerdict:
         observed = _observe(rule, result)
         unknown = [f"{v}: {result.unknown[v]}" for v in rule.versions if v in result.unknown]
         if observed is not None:
-            finding = Finding(rule.source, rule.text, observed)
+            finding = Finding(rule.source, rule.text, observed, _severity(rule))
             (verdict.failures if rule.level == "shall" else verdict.warnings).append(finding)
         elif unknown:
-            finding = Finding(rule.source, rule.text, f"could not be judged: {'; '.join(unknown)}")
+            finding = Finding(rule.source, rule.text, f"could not be judged: {'; '.join(unknown)}", _severity(rule))
             (verdict.unknown if rule.level == "shall" else verdict.warnings).append(finding)
     verdict.compliant = False if verdict.failures else None if verdict.unknown else True
     return verdict

@@ -389,16 +389,11 @@ class ProbeGroup(_Model):
         return self
 
 
-class Expectation(_Model):
+class CellMatch(_Model):
+    """Which cells a rule is about: a scenario's ``expect`` rules and a policy's cell rules (dicomtls.policy)."""
+
     match: dict[str, list[str]] = {}
     """Axis -> the values it takes (a single value may be written alone); {} matches every cell."""
-    outcome: Literal["pass", "fail", "observe"]
-    """observe: nothing is expected, the cell is reported as it turns out (a matrix from manifests)."""
-    reason: Reason | None = None
-    """The reason an expected failure must have (required with fail)."""
-    site: str | None = None
-    """In an environment with sites: the site a passing cell must reach. A cell whose SNI names a site (or is
-    `right`, the first site) expects that site unless told otherwise."""
 
     @field_validator("match", mode="before")
     @classmethod
@@ -410,6 +405,19 @@ class Expectation(_Model):
             raise ValueError(f"unknown axis {unknown[0]!r}: match on {', '.join(AXES)}")
         return {k: _as_list(v) for k, v in value.items()}
 
+    def matches(self, values: dict[str, str]) -> bool:
+        return all(values[axis] in allowed for axis, allowed in self.match.items())
+
+
+class Expectation(CellMatch):
+    outcome: Literal["pass", "fail", "observe"]
+    """observe: nothing is expected, the cell is reported as it turns out (a matrix from manifests)."""
+    reason: Reason | None = None
+    """The reason an expected failure must have (required with fail)."""
+    site: str | None = None
+    """In an environment with sites: the site a passing cell must reach. A cell whose SNI names a site (or is
+    `right`, the first site) expects that site unless told otherwise."""
+
     @model_validator(mode="after")
     def _reason_iff_fail(self) -> "Expectation":
         if self.outcome == "fail" and self.reason is None:
@@ -419,9 +427,6 @@ class Expectation(_Model):
         if self.site is not None and self.outcome != "pass":
             raise ValueError("site says where a passing cell arrives: it goes with outcome: pass")
         return self
-
-    def matches(self, values: dict[str, str]) -> bool:
-        return all(values[axis] in allowed for axis, allowed in self.match.items())
 
 
 class Scenario(_Model):
@@ -692,9 +697,9 @@ def environment_key(spec: PkiSpec, env: EnvironmentConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
+def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str] | None:
     """The fields of the model that holds ``loc``'s last part, to say what an unknown field could have been."""
-    model: type[BaseModel] | None = Scenario
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -720,11 +725,12 @@ _SHAPES = {
 """How to write a value of the shape a field needs, for a value of another shape (a scalar where a list belongs)."""
 
 
-def _format_error(source: str, error: ValidationError) -> str:
+def format_error(source: str, error: ValidationError, root: type[BaseModel] | None = None) -> str:
+    """One line naming the file and the field: what a scenario or a policy (``root``) got wrong."""
     first = error.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if p not in ("options",))
     msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden" and (allowed := _allowed_fields(first["loc"])):
+    if first["type"] == "extra_forbidden" and (allowed := _allowed_fields(first["loc"], root or Scenario)):
         msg = f"unknown field: use one of {', '.join(allowed)}"
     elif first["type"] in _SHAPES:
         got = repr(first["input"])
@@ -734,13 +740,13 @@ def _format_error(source: str, error: ValidationError) -> str:
     return f"{where}{msg}{more}"
 
 
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML has it: parsing the scenarios was a tenth of a second per run in pure Python."""
 
 
 def parse_scenario(text: str, source: str) -> Scenario:
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -750,7 +756,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     try:
         return Scenario.model_validate(data, context={"base": Path(source).parent})
     except ValidationError as exc:
-        raise UsageError(_format_error(source, exc)) from None
+        raise UsageError(format_error(source, exc)) from None
     except UsageError as exc:
         raise UsageError(f"{source}: {exc}") from None
 
@@ -786,7 +792,7 @@ def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise UsageError(_format_error(str(path), exc)) from None
+        raise UsageError(format_error(str(path), exc)) from None
 
 
 def available(directory: Path = SCENARIOS) -> list[str]:

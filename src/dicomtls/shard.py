@@ -126,6 +126,8 @@ def merge(documents: Sequence[dict[str, Any]], sources: Sequence[str]) -> dict[s
     run["versions"] = _merged_versions([doc["run"].get("versions", {}) for doc in documents])
     run["shard"] = None
     merged = {**documents[0], "run": run, "environments": [env for _, env, _ in environments], "cells": cells}
+    if any("policy_violations" in doc for doc in documents):  # each shard's own environments broke them
+        merged["policy_violations"] = [v for doc in documents for v in doc.get("policy_violations", [])]
     return merged
 
 

@@ -22,6 +22,7 @@ from dicomtls.command import Port, task
 from dicomtls.deadlines import TIMEOUT_HELP
 from dicomtls.crash import Crashed
 from dicomtls.errors import UsageError
+from dicomtls.policy import FAIL_ON_HELP, POLICY_HELP
 
 
 def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -39,7 +40,7 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @task(
-    iterable=["scenario"],
+    iterable=["scenario", "policy"],
     help={
         "scenario": "scenario name or path to a .yaml file (repeatable; default: every default scenario)",
         "out": "directory for results.json, junit.xml, summary.md, report.html, logs/ and the PKI (default: out)",
@@ -57,26 +58,28 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "try-fixes": "then try each failing cell's fix candidates on a copy of its config and write the proven ones "
                      "as patches under OUT/fixes/ (what `invoke fix` does)",
         "timeout": TIMEOUT_HELP,
+        "policy": POLICY_HELP,
+        "fail-on": FAIL_ON_HELP,
     },
 )
 def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-           jobs="auto", try_fixes=False, timeout=None):
-    """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected."""
+           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None):
+    """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected and every policy holds."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes,
-                    timeout)
+                    timeout, policy or None, fail_on)
     if code:
         raise Exit(code=code)
 
 
-@task(iterable=["scenario"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
+@task(iterable=["scenario", "policy"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
 def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-        jobs="auto", timeout=None):
+        jobs="auto", timeout=None, policy=None, fail_on=None):
     """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
 
     Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
     the changed client against the unchanged environment."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True,
-                    timeout)
+                    timeout, policy or None, fail_on)
     if code:
         raise Exit(code=code)
 
@@ -168,12 +171,16 @@ def clean(c):
         "client-cert": "client certificate chain, for endpoints that require one (with --client-key)",
         "client-key": "the client certificate's private key",
         "json": "also write the full scan to this JSON file",
+        "policy": POLICY_HELP + "; a scan judges profile, certificate and finding rules",
+        "fail-on": FAIL_ON_HELP + " (a scan's findings: breached PS3.15 rules)",
     },
-    iterable=["resolve"],
+    iterable=["resolve", "policy"],
 )
-def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None, resolve=None):
+def scan(c, target, sni=None, ca=None, client_cert=None, client_key=None, json=None, resolve=None, policy=None,
+         fail_on=None):
     """Scan a TLS endpoint: versions, suites, chains with/without SNI, and a verdict per DICOM TLS profile."""
-    code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json, resolve or None)
+    code = _guarded(app.scan, target, sni, ca, client_cert, client_key, json, resolve or None, policy or None,
+                    fail_on)
     if code:
         raise Exit(code=code)
 
@@ -218,15 +225,18 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
         "limit": "with --inventory: only the hosts or groups this Ansible pattern selects (e.g. 'bhs:!staging')",
         "jobs": "with --inventory: hosts to probe at the same time, or auto (default)",
         "timeout": TIMEOUT_HELP,
+        "policy": POLICY_HELP,
+        "fail-on": FAIL_ON_HELP,
     },
-    iterable=["log", "resolve"],
+    iterable=["log", "resolve", "policy"],
 )
 def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
-          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto", timeout=None):
+          orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto", timeout=None,
+          policy=None, fail_on=None):
     """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
     SNI, certificate and profile, and scan them."""
     code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
-                    log or None, resolve or None, inventory, limit, jobs, timeout)
+                    log or None, resolve or None, inventory, limit, jobs, timeout, policy or None, fail_on)
     if code:
         raise Exit(code=code)
 

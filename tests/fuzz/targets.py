@@ -330,6 +330,9 @@ OPTION_SEEDS: dict[str, list[str]] = {
     "baseline": ["tests/fixtures/results_envoy_sni_named_hosts.json", "tests/fixtures"],
     "inventory": ["tests/fixtures/inventories/two-sites/inventory.yml"],
     "ca": ["tests/fixtures/inventories/one-file/ca.crt"],
+    "policy": ["preset:client-auth", "preset:cert-days:30", "preset:ps315:bcp195-nd",
+               "tests/fixtures/policies/orthweb.yaml"],
+    "fail-on": ["high", "medium"],
     "limit": ["bhs", "all:!bhs", "pacs-mhr", "bhs:&mhr", "pacs-*", "~pacs-(bhs|mhr)"],
     "cell": ["envoy-sni-named-hosts/envoy-named-hosts/pynetdicom sni=right cert=none echo",
              "scenario=envoy-mtls environment=edge client=dcmtk client_cert=valid operation=echo",
@@ -345,7 +348,7 @@ def option_seeds() -> list[tuple[str, Any]]:
 
 def run_option(case: Mutated) -> None:
     """The value through the parser its option goes to (paths relative to the clone, as `invoke` runs there)."""
-    from dicomtls import bisect, load, resolve, scenario, shard
+    from dicomtls import bisect, load, policy, resolve, scenario, shard
     from dicomtls.report import json as json_report
     from dicomtls.inventory import load_inventory
 
@@ -359,10 +362,26 @@ def run_option(case: Mutated) -> None:
         "scenario": scenario.load_scenario, "manifests": lambda t: manifest_scenario(Path(t)),
         "baseline": lambda t: json_report.read(Path(t)), "inventory": lambda t: load_inventory(Path(t)),
         "ca": lambda t: app._readable(t, "--ca"),
+        "policy": lambda t: policy.load_policies([t]), "fail-on": policy.fail_on,
         "limit": lambda t: load_inventory(FIXTURES / "inventories" / "two-sites" / "inventory.yml", t),
     }
     with contextlib.redirect_stderr(io.StringIO()):  # Ansible's warnings
         parsers[case.seed](text)
+
+
+# --- policies --------------------------------------------------------------------------------------------------------
+
+
+def policy_seeds() -> list[tuple[str, Any]]:
+    files = sorted((FIXTURES / "policies").glob("*.yaml"))
+    return [(str(f.relative_to(ROOT)), yaml.safe_load(f.read_text())) for f in files]
+
+
+def run_policy(case: Mutated) -> None:
+    """As `--policy FILE` reads it, presets expanded."""
+    from dicomtls.policy import parse_policy
+
+    parse_policy(dump_yaml(case.tree), case.seed).resolved()
 
 
 def _strategy(seeds: Callable[[], list[tuple[str, Any]]], most: int = 3) -> st.SearchStrategy[Mutated]:
@@ -376,4 +395,5 @@ TARGETS = [
     Target("results", _strategy(results_seeds), run_results, weight=1),
     Target("options", _strategy(option_seeds), run_option, weight=1),
     Target("store", _strategy(store_seeds), run_store, weight=1),
+    Target("policy", _strategy(policy_seeds), run_policy, weight=2),
 ]

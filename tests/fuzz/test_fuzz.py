@@ -1,5 +1,5 @@
-"""Whatever is wrong with a scenario, a manifest tree, an inventory, a results.json, an option's value or a
---store file, dicomtls ends in a result or in a one-line usage error (exit 2), never in a traceback.
+"""Whatever is wrong with a scenario, a manifest tree, an inventory, a results.json, an option's value, a
+--store file or a policy, dicomtls ends in a result or in a one-line usage error (exit 2), never in a traceback.
 
 The same mutated inputs on every run (the "ci" profile is derandomized and keeps no example database),
 about 12 s of one core in all; `invoke fuzz --examples N` explores far more of them with a fresh seed.
@@ -15,7 +15,8 @@ from tests.fuzz.campaign import CI, check
 from tests.fuzz.mutate import Mutated
 from tests.fuzz.targets import TARGETS, Target
 
-CI_EXAMPLES = {"scenario": 300, "manifests": 80, "inventory": 120, "results": 60, "options": 300, "store": 40}
+CI_EXAMPLES = {"scenario": 300, "manifests": 80, "inventory": 120, "results": 60, "options": 300, "store": 40,
+               "policy": 200}
 """Per target, sized by how long one input takes to read (a manifest tree, a merge with its four reports)."""
 
 

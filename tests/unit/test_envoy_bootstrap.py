@@ -541,19 +541,19 @@ def findings_of(validation: dict[str, Any], **context: Any) -> list[Finding]:
 def test_allow_expired_certificate_is_kept_and_proved_by_the_expired_client_certificate() -> None:
     assert findings_of({"allow_expired_certificate": True}) == [Finding.of(
         f"{VALIDATION_AT}.allow_expired_certificate: true: Envoy accepts an expired client certificate",
-        client_cert="expired")]
+        severity="high", client_cert="expired")]
 
 
 def test_accept_untrusted_is_kept_and_proved_by_the_untrusted_client_certificate() -> None:
     assert findings_of({"trust_chain_verification": "ACCEPT_UNTRUSTED"}) == [Finding.of(
         f"{VALIDATION_AT}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client certificate no trusted "
-        "CA issued", client_cert="untrusted")]
+        "CA issued", severity="critical", client_cert="untrusted")]
 
 
 def test_an_optional_client_certificate_is_proved_by_a_client_without_one() -> None:
     assert findings_of({}, require_client_certificate=False) == [Finding.of(
         "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.require_client_certificate: "
-        "false: Envoy accepts a client that sends no certificate", client_cert="none")]
+        "false: Envoy accepts a client that sends no certificate", severity="medium", client_cert="none")]
     assert findings_of({}, require_client_certificate=True) == []
 
 
@@ -573,7 +573,7 @@ def test_subject_alt_name_matchers_are_removed_as_no_client_could_pass_and_repor
     assert findings(doc) == [Finding(  # and not "accepts a client that sends no certificate": it does not
         f"{VALIDATION_AT}.match_typed_subject_alt_names: Envoy accepts only client certificates whose names match "
         "exact modality.example.org, suffix .hospital.example, and requires one even where "
-        "require_client_certificate is false")]
+        "require_client_certificate is false", severity="info")]
 
 
 def test_the_orthweb_2023_bootstrap_reports_its_findings_with_their_file() -> None:

@@ -18,7 +18,7 @@ def _result(cell_id: str, client_cert: str, actual: str, reason: str | None) -> 
 
 
 def test_a_finding_is_proved_by_exactly_the_cells_matching_its_probe_fields() -> None:
-    finding = Finding.of("accepts an expired client certificate", client_cert="expired")
+    finding = Finding.of("accepts an expired client certificate", severity="high", client_cert="expired")
     proved = prove(finding, [_result("a", "expired", "pass", None), _result("b", "valid", "pass", None),
                              _result("c", "expired", "fail", "tls-cert-expired")])
     assert [c["id"] for c in proved.cells] == ["a", "c"]
@@ -26,7 +26,7 @@ def test_a_finding_is_proved_by_exactly_the_cells_matching_its_probe_fields() ->
 
 
 def test_a_finding_no_probe_can_show_has_no_cells() -> None:
-    assert prove(Finding("int-ca is a self-signed root"), [_result("a", "none", "pass", None)]).cells == ()
+    assert prove(Finding("int-ca is a self-signed root", "low"), [_result("a", "none", "pass", None)]).cells == ()
 
 
 def test_reports_show_findings_next_to_the_cells_that_prove_them() -> None:

@@ -360,18 +360,19 @@ def findings(bootstrap: Any, listener: str | None = None) -> list[Finding]:
         at = f"{where}.common_tls_context.{field}"
         if validation.get("allow_expired_certificate") is True:
             found.append(Finding.of(f"{at}.allow_expired_certificate: true: Envoy accepts an expired client "
-                                    "certificate", client_cert="expired"))
+                                    "certificate", severity="high", client_cert="expired"))
         if validation.get("trust_chain_verification") == "ACCEPT_UNTRUSTED":
             found.append(Finding.of(f"{at}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client "
-                                    "certificate no trusted CA issued", client_cert="untrusted"))
+                                    "certificate no trusted CA issued", severity="critical",
+                                    client_cert="untrusted"))
         sans = [key for key in ("match_typed_subject_alt_names", "match_subject_alt_names") if validation.get(key)]
         if context.get("require_client_certificate") is False and not sans:  # SAN matchers demand one anyway
             found.append(Finding.of(f"{where}.require_client_certificate: false: Envoy accepts a client that "
-                                    "sends no certificate", client_cert="none"))
+                                    "sends no certificate", severity="medium", client_cert="none"))
         for key in sans:  # no cell can show it: the tool's certificates carry other names
             found.append(Finding(f"{at}.{key}: Envoy accepts only client certificates whose names match "
                                  f"{_matchers(validation[key])}, and requires one even where "
-                                 "require_client_certificate is false"))
+                                 "require_client_certificate is false", severity="info"))
     return list(dict.fromkeys(found))
 
 

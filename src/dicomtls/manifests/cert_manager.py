@@ -336,7 +336,7 @@ def _resolve(found: Manifests, resource: str, leaf_where: str, leaf: Certificate
         levels = "one CA level" if len(cas) == 1 else "two CA levels"
         path = " → ".join([*(str(c.common_name) for c in cas), "the server certificate"])
         findings.append(Finding(f"{root.metadata.name} is a self-signed root, not an intermediate: the chain is "
-                                f"{levels} ({path})"))
+                                f"{levels} ({path})", severity="low"))
     for where, doc in used:
         notes += unhonoured_fields(doc.spec, f"{where}: spec")
     ids = {id(doc) for _, doc in used}

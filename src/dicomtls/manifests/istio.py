@@ -153,8 +153,8 @@ def _dropped_ciphers(here: str, kept: tuple[str, ...], dropped: tuple[str, ...])
     text = (f"{here}.tls.cipherSuites {', '.join(dropped)} dropped by Istio: not an OpenSSL name it accepts; "
             + (f"Envoy gets only {', '.join(kept)}" if kept else "Envoy's defaults apply"))
     if DCM4CHE_AES & set(dropped):
-        return Finding.of(text, profile="dcm4che-tls-aes")  # the client those names were meant for
-    return Finding(text)
+        return Finding.of(text, severity="high", profile="dcm4che-tls-aes")  # the client those names were meant for
+    return Finding(text, severity="low")
 
 
 def carries_tls(gateway: Gateway) -> bool:
@@ -200,7 +200,8 @@ def translate_gateway(where: str, gateway: Gateway, found: Manifests) -> Transla
             continue
         if tls.mode == "OPTIONAL_MUTUAL":
             findings.append(Finding(f"{here}.tls.mode OPTIONAL_MUTUAL: Istio has it only from 1.19 (a client "
-                                    "certificate is checked when sent, not required); Istio 1.15-1.18 refuse it"))
+                                    "certificate is checked when sent, not required); Istio 1.15-1.18 refuse it",
+                                    severity="medium"))
         if tls.server_certificate or tls.credential_names:
             notes.append(f"{here}.tls: the server certificate is the generated PKI's, not the one named here")
         hosts = [_bare_host(h) for h in s.hosts]
@@ -280,11 +281,11 @@ def _unrouted(where: str, gateway: Gateway, servers: list[dict[str, Any]],
     if len(unrouted) < len(servers):
         return [Finding(f"{where}: hosts {', '.join(s['hosts'])}: no VirtualService tcp route matches them on port "
                         f"{port}, so Istio builds no filter chain for them: a client asking for them is closed "
-                        "without a TLS alert") for s in unrouted]
+                        "without a TLS alert", severity="high") for s in unrouted]
     bound = ", ".join(f"VirtualService/{vs.metadata.name}" for _, vs in services)
     why = (f"{bound} bind it, but no tcp route of theirs matches its servers' hosts on port {port}" if services
            else f"no VirtualService binds gateway {gateway.metadata.name}")
-    return [Finding(f"{where}: Istio builds no listener on port {port}: {why}")]
+    return [Finding(f"{where}: Istio builds no listener on port {port}: {why}", severity="critical")]
 
 
 def _passthrough_routes(services: list[tuple[str, VirtualService]], port: int) -> list[tuple[tuple[str, ...], str]]:

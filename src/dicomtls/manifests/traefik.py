@@ -173,7 +173,7 @@ def translate_route(where: str, route: IngressRouteTCP, found: Manifests) -> Tra
     v2 = [f"{r.kind} {r.metadata.name}" for r in used if r.api_version.startswith(f"{V2_GROUP}/")]
     findings = (Finding(f"{', '.join(v2)}: apiVersion {V2_GROUP}/v1alpha1, the Traefik v2 API group, which Traefik "
                         f"v3 dropped: this run uses Traefik {_traefik_version()} and reads it anyway, but a Traefik v3 "
-                        "cluster ignores these resources altogether (use traefik.io/v1alpha1)"),) if v2 else ()
+                        "cluster ignores these resources altogether (use traefik.io/v1alpha1)", severity="high"),) if v2 else ()
     return Translation(
         f"IngressRouteTCP/{route.metadata.name}",
         options,

@@ -19,7 +19,7 @@ from dicomtls.findings import describe
 from dicomtls.report import fixes as fix_rows
 from dicomtls.report import layout, redact
 from dicomtls.report.json import cell_record
-from dicomtls.results import OBSERVE, CellResult, MatrixResult
+from dicomtls.results import OBSERVE, CellResult, MatrixResult, PolicyViolation
 from dicomtls.scan import ScanResult
 
 
@@ -125,17 +125,21 @@ def print_result(result: MatrixResult, console: Console) -> None:
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
         _print_unexpected(r, console)
+    print_violations(result.violations, console)
     observed = bool(result.cells) and all(r.cell.expected == OBSERVE for r in result.cells)
     _print_legend([r for r in result.cells if r.actual == "fail" and r.verdict == "ok"], console,
                   "failures" if observed else "expected failures")
     ok = len(result.cells) - len(unexpected)
-    style = "green" if not unexpected else "bold red"
+    style = "green" if not unexpected and not result.violations else "bold red"
+    violations = f", {len(result.violations)} policy violations" if result.violations else ""
     if observed:
         passed = sum(1 for r in result.cells if r.actual == "pass")
-        console.print(f"{passed} passed, {len(result.cells) - passed} failed in {run.wall_s:.1f}s", highlight=False)
+        broken = (f", {len(unexpected)} unexpected" if unexpected else "") + violations
+        line = f"{passed} passed, {len(result.cells) - passed} failed{broken} in {run.wall_s:.1f}s"
+        console.print(f"[bold red]{line}[/]" if broken else line, highlight=False)
         return
     console.print(
-        f"[{style}]{ok}/{len(result.cells)} cells as expected, {len(unexpected)} unexpected[/] "
+        f"[{style}]{ok}/{len(result.cells)} cells as expected, {len(unexpected)} unexpected{violations}[/] "
         f"across {len(result.environments)} environments in {run.wall_s:.1f}s",
         highlight=False,
     )
@@ -185,7 +189,7 @@ def _print_findings(result: MatrixResult, console: Console) -> None:
         if env.findings:
             console.print(f"[bold yellow]{env.name}[/]: findings:", highlight=False)
             for finding in env.findings:
-                console.print(f"  ⚠ {finding.text}", highlight=False, markup=False)
+                console.print(f"  ⚠ [{finding.severity}] {finding.text}", highlight=False, markup=False)
                 for cell in finding.cells:
                     console.print(f"      {describe(cell)}", highlight=False, markup=False)
 
@@ -214,6 +218,16 @@ def _print_faults(result: MatrixResult, console: Console) -> None:
 
 
 def _print_unexpected(r: CellResult, console: Console) -> None:
+    if r.policy:
+        got = "passed" if r.actual == "pass" else f"failed ({r.reason})"
+        for broken in r.policy:
+            console.print(Text(f"‼ {r.cell.id}: {got}, but policy rule {broken.rule!r} wants {broken.wants}",
+                               style="bold red"))
+        if r.actual == "fail":
+            console.print(f"    why: {r.summary}", highlight=False, markup=False)
+        if r.command:
+            console.print(f"    ran: {r.command}", highlight=False, markup=False)
+        return
     if r.actual == "pass" and r.cell.expected == "pass":
         console.print(Text(f"‼ {r.cell.id}: arrived at site {r.site or '(none logged it)'}, but the scenario expects "
                            f"site {r.cell.expected_site}", style="bold red"))
@@ -272,6 +286,12 @@ def _print_scans(result: MatrixResult, console: Console) -> None:
         for (mark, requirement, observed), sections in failing.items():
             console.print(f"      {mark} {', '.join(sections)}: {requirement}: {observed}", highlight=False,
                           markup=False)
+
+
+def print_violations(violations: list[PolicyViolation], console: Console) -> None:
+    """The policy rules a run broke beyond its cells: one red line each, with what broke it."""
+    for v in violations:
+        console.print(Text(f"‼ {v.environment}: policy rule {v.rule!r} broken: {v.what}", style="bold red"))
 
 
 def print_scan(scan: ScanResult, console: Console) -> None:

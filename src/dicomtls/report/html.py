@@ -23,12 +23,12 @@ from dicomtls.scenario import Probe
 
 TEMPLATE = "report/report.html.j2"
 
-_KNOWN_DOC = {"run", "environments", "cells", "fixes"}
+_KNOWN_DOC = {"run", "environments", "cells", "fixes", "policy_violations"}
 _KNOWN_RUN = {"started", "backend", "versions", "scenarios", "wall_s", "shard", "jobs"}
 _KNOWN_ENV = {"key", "name", "scenarios", "components", "versions", "entry", "server_names", "pki_dir", "logs", "error",
               "position", "unhonoured", "findings"}
 _KNOWN_CELL = {"id", "scenario", "environment", "expected", "expected_reason", "actual", "verdict", "reason",
-               "summary", "fix", "evidence", "command", "detail", "duration_s", "sent_bytes", "fault_report",
+               "summary", "fix", "evidence", "command", "detail", "duration_s", "sent_bytes", "fault_report", "policy",
                *(f.name for f in dataclasses.fields(Probe))}
 
 _env = jinja2.Environment(
@@ -53,6 +53,8 @@ def render(doc: dict[str, Any]) -> str:
     cells = doc["cells"]
     environments = doc["environments"]
     problems = layout.unexpected(cells)
+    violations = doc.get("policy_violations") or []
+    also = f", {len(violations)} policy violations" if violations else ""
     anchors = {(s, e["name"]): e["key"] for e in environments for s in e.get("scenarios", [])}
     template = _env.get_template(TEMPLATE)
     return template.render(
@@ -61,11 +63,13 @@ def render(doc: dict[str, Any]) -> str:
         environments=environments,
         grids=layout.grids(cells),
         unexpected=problems,
+        violations=violations,
+        broken_rules=layout.broken_rules,
         legend=layout.expected_failures(cells),
         fixes=fix_rows.grouped(fix_rows.rows(doc["fixes"])) if doc.get("fixes") else None,
         fixes_headline=fix_rows.headline(doc["fixes"]) if doc.get("fixes") else "",
         faults=layout.faults(cells),
-        headline=f"{len(cells) - len(problems)}/{len(cells)} cells as expected, {len(problems)} unexpected",
+        headline=f"{len(cells) - len(problems)}/{len(cells)} cells as expected, {len(problems)} unexpected{also}",
         wanted=layout.wanted,
         got=layout.got,
         table_columns=_table_columns,

@@ -42,6 +42,7 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "error": redact(r.error) if r.error else None,
         "fault_report": {k: redact(v) if isinstance(v, str) else v for k, v in asdict(r.fault).items()}
         if r.fault else None,
+        "policy": [asdict(broken) for broken in r.policy],
     }
 
 
@@ -50,6 +51,7 @@ def to_dict(result: MatrixResult) -> dict[str, Any]:
         "run": asdict(result.run),
         "environments": [{**asdict(e), **({"scan": e.scan.to_dict()} if e.scan else {})} for e in result.environments],
         "cells": [cell_record(r) for r in result.cells],
+        "policy_violations": [asdict(v) for v in result.violations],
     }
 
 
@@ -67,7 +69,7 @@ def _results_model() -> type[BaseModel]:
     which a reader of results should not have to import (reports load only the results model)."""
     from dicomtls.faults import FaultReport
     from dicomtls.fixes.prove import FixReport
-    from dicomtls.results import EnvironmentInfo, RunInfo
+    from dicomtls.results import BrokenRule, EnvironmentInfo, PolicyViolation, RunInfo
     from dicomtls.scan import ScanResult
     from dicomtls.scenario import Cell
 
@@ -107,6 +109,7 @@ def _results_model() -> type[BaseModel]:
         deadline: str | None = None
         error: str | None = None
         fault_report: FaultReport | None = None
+        policy: list[BrokenRule] = []
 
     class _Results(BaseModel):
         """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
@@ -118,6 +121,7 @@ def _results_model() -> type[BaseModel]:
         environments: list[EnvironmentInfo]
         cells: list[_CellRecord]
         fixes: FixReport | None = None
+        policy_violations: list[PolicyViolation] = []
 
     _Results.model_rebuild(_types_namespace={"ScanResult": ScanResult, "Cell": Cell, "FaultReport": FaultReport,
                                              "FixReport": FixReport})

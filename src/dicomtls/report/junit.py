@@ -30,7 +30,16 @@ def write_document(doc: dict[str, Any], path: Path) -> None:
         if r["verdict"] != "ok":
             message = f"expected {layout.wanted(r)}, got {layout.got(r)}" + (f": {r['summary']}" if r["summary"] else "")
             failure = ET.SubElement(case, "failure", message=redact(message),
-                                    type=str(r["reason"] or "unexpected-pass"))
+                                    type="policy" if r.get("policy") else str(r["reason"] or "unexpected-pass"))
             failure.text = redact("\n".join([*r["evidence"], f"fix: {r['fix']}" if r["fix"] else "", r["command"]]).strip())
+    violations = doc.get("policy_violations") or []
+    if violations:  # one failing case per broken rule that no cell carries
+        policy = ET.SubElement(suites, "testsuite", name="dicomtls policy", tests=str(len(violations)),
+                               failures=str(len(violations)), errors="0", timestamp=run["started"], time="0")
+        for v in violations:
+            case = ET.SubElement(policy, "testcase", classname=f"policy.{v['environment']}", name=v["rule"], time="0")
+            ET.SubElement(case, "failure", message=redact(v["what"]), type="policy")
+        suites.set("tests", str(len(cells) + len(violations)))
+        suites.set("failures", str(failures + len(violations)))
     ET.indent(suites)
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)

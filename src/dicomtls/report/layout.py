@@ -37,6 +37,8 @@ class GridCell:
             return f"✔ {r['site']}" if r.get("site") else "✔"
         if self.status == "xfail":
             return f"✘ {r['reason']}"
+        if r.get("policy"):
+            return f"‼ {'✔' if r['actual'] == 'pass' else '✘ ' + str(r['reason'])} breaks the policy"
         if r["actual"] == "pass":
             if r.get("expected_site") and r["expected"] == "pass":
                 return f"‼ ✔ at {r.get('site') or 'no site'}, expected {r['expected_site']}"
@@ -151,8 +153,16 @@ def unexpected(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in cells if status(r) == "unexpected"]
 
 
+def broken_rules(record: dict[str, Any]) -> str:
+    """The policy rules a cell broke, by name."""
+    return "; ".join(f"policy rule {b['rule']!r}" for b in record.get("policy") or ())
+
+
 def wanted(record: dict[str, Any]) -> str:
-    """What the scenario expects of a cell, in words: ``pass``, ``pass at SITE`` or ``fail (reason)``."""
+    """What the scenario (or a policy rule the cell broke) expects of a cell, in words: ``pass``, ``pass at SITE``
+    or ``fail (reason)``."""
+    if record.get("policy"):
+        return "; ".join(f"{b['wants']} ({b['rule']})" for b in record["policy"])
     if record["expected"] == "pass":
         return f"pass at {record['expected_site']}" if record.get("expected_site") else "pass"
     return f"fail ({record['expected_reason']})"

@@ -60,6 +60,8 @@ def _mark(cell: layout.GridCell) -> str:
         return EMOJI["pass"] + (f" {_cell(r['site'])}" if r.get("site") else "")
     if cell.status == "xfail":
         return f"{EMOJI['xfail']} {_cell(r['reason'])}"
+    if r.get("policy"):
+        return f"{EMOJI['unexpected']} {_cell(layout.got(r))}, breaks the policy"
     if r["actual"] == "pass" and r["expected"] == "pass":  # arrived at another site than expected
         return f"{EMOJI['unexpected']} {_cell(layout.got(r))}, expected {_cell(layout.wanted(r))}"
     if r["actual"] == "pass":
@@ -71,10 +73,12 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
     doc = redact_all(doc)
     cells, run = doc["cells"], doc["run"]
     problems = layout.unexpected(cells)
+    violations = doc.get("policy_violations") or []
     ok = len(cells) - len(problems)
     out: list[str] = []
-    if problems:
-        out.append(f"## ❌ dicomtls: {len(problems)} unexpected, {ok}/{len(cells)} cells as expected")
+    if problems or violations:
+        also = f", {len(violations)} policy violations" if violations else ""
+        out.append(f"## ❌ dicomtls: {len(problems)} unexpected{also}, {ok}/{len(cells)} cells as expected")
     else:
         out.append(f"## ✅ dicomtls: {ok}/{len(cells)} cells as expected")
     versions = ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())
@@ -89,6 +93,12 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
             out += _unexpected(r)
         if len(problems) > MAX_DETAILED:
             out += [f"… and {len(problems) - MAX_DETAILED} more: see report.html or results.json", ""]
+
+    if violations:
+        out += ["### Policy violations", ""]
+        out += [f"- {EMOJI['unexpected']} **{_text(v['environment'])}**: {_text(v['rule'])}: {_text(v['what'])}"
+                for v in violations]
+        out.append("")
 
     if changes is not None:
         out += _changes(changes)
@@ -146,7 +156,8 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         if env.get("findings"):
             out += ["", f"**{_text(env['name'])}**: findings:", ""]
             for finding in env["findings"]:
-                out.append(f"- ⚠ {_text(finding['text'])}")
+                severity = f"**{_text(finding['severity'])}** " if finding.get("severity") else ""
+                out.append(f"- ⚠ {severity}{_text(finding['text'])}")
                 out += [f"  - {_text(describe(cell))}" for cell in finding.get("cells", [])]
     for env in doc["environments"]:
         if env.get("unhonoured"):
