@@ -10,6 +10,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
 from dicomtls.environment import start_environment
 from dicomtls.plan import plan_environments
+from dicomtls.reach import Reached, reach
 from dicomtls.results import MatrixResult
 from dicomtls.runner import auto_jobs, run_matrix
 from dicomtls.pki import PkiSpec, ensure_pki
@@ -244,6 +246,12 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                 }
                 started.append(record)
                 state.parent.mkdir(parents=True, exist_ok=True)
+                state.write_text(json.dumps(started, indent=2))  # recorded first: `down` stops it whatever follows
+                try:
+                    reached = reach(env, group.scenarios[0], chosen, out_path / "reach" / group.plan.name)
+                finally:  # the clients' containers serve this process only: `down` finds the environment alone
+                    chosen.finish()
+                record["clients"] = [asdict(r) for r in reached]
                 state.write_text(json.dumps(started, indent=2))
     except BaseException:  # whatever stops the start (a version this machine lacks, Ctrl-C): nothing is left up
         down()
@@ -257,11 +265,8 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
         for site, where in r.get("sites", {}).items():
             console.print(f"  site {site}: SNI {', '.join(where['sni_names'])}  REST {where['orthanc_rest']}",
                           highlight=False)
-        console.print(
-            f"  try: /usr/bin/echoscu -v -aec ORTHANC +tls {r['client_key']} {r['client_cert']} -rc +cf {r['ca']} "
-            f"{r['address']} {r['port']}",
-            highlight=False, markup=False,
-        )
+        for reached in r["clients"]:
+            console.print(f"  {Reached(**reached).line()}", highlight=False, markup=False)
     console.print("stop them with: invoke down")
 
 
