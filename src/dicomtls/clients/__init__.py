@@ -16,7 +16,7 @@ import pkgutil
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from dicomtls.errors import UsageError
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 OPERATIONS = ("echo", "store-ct", "store-large")
 TRANSPORTS = ("tls", "plain")
+Advice = Literal["send-sni", "send-client-cert", "use-tls", "trust-ca", "skip-server-check", "default-profile"]
+"""What a diagnosis or a fix candidate may tell a client to do, in each client's own words (``ClientKind.advice``)."""
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -112,11 +114,16 @@ class ClientKind:
     endpoint without its logs, its failure explains another client's vague one with the same certificate."""
     is_sidecar: ClassVar[bool] = False
     """It is a plain client behind a TLS sidecar: the client-side fix "put a sidecar in front" runs it."""
+    sidecar_program: ClassVar[str] = ""
+    """The sidecar's program, as that fix's text names it (``is_sidecar``)."""
     sidecar_can_wrap: ClassVar[bool] = False
     """A sidecar can take its TLS over: that fix is a candidate when it failed for want of SNI."""
     offers_ignore_fix: ClassVar[bool] = False
     """Skipping the server certificate's check is a workaround its users are told (dcmtk -ic, in Traefik setups'
     documentation): a candidate when it rejected a proxy's fallback certificate."""
+    advice: ClassVar[Mapping[Advice, str]] = {}
+    """Its own words for what a fix tells a client to do (send-client-cert: dcmtk's ``+tls KEY CRT``), quoted after
+    its display name by the diagnoses' and fix candidates' texts; what it has no words for, it is left out of."""
     manifest_probes: ClassVar[tuple[ManifestProbes, ...]] = ()
     asks_each_site: ClassVar[bool] = False
     """In a manifest run with several sites behind one proxy, it asks each site by its name (it sends any SNI)."""
@@ -241,6 +248,12 @@ def listed() -> list[type[ClientKind]]:
 def display_names() -> Mapping[str, str]:
     _discover()
     return {c.name: c.display_name for c in _REGISTRY.values()}
+
+
+def advised(what: Advice, clients: list[type[ClientKind]] | None = None) -> str:
+    """How each client (``clients``, default: every registered one) does ``what``, in its words after its display
+    name ("dcmtk: +tls KEY CRT; pynetdicom: …"), in listing order: the clients' part of a fix's text."""
+    return "; ".join(f"{c.display_name}: {c.advice[what]}" for c in clients or listed() if what in c.advice)
 
 
 def manifest_groups(brings_clients: bool) -> list[dict[str, Any]]:

@@ -23,8 +23,10 @@ class DcmtkStunnel(ClientKind):
     summary = "dcmtk-stunnel (plain dcmtk through a stunnel sidecar)"
     transports = ("tls",)
     is_sidecar = True
+    sidecar_program = "stunnel"
     is_command_line = True
     image_recipe = "dcmtk"  # the client image brings stunnel too
+    advice = {"send-sni": "sni = NAME", "send-client-cert": "cert = CRT and key = KEY", "trust-ca": "CAfile = CA"}
     listing_order = 30
 
     @classmethod
