@@ -108,9 +108,9 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     console = _console()
     if manifests:
         loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients))
-        if not chosen.brings_clients:
-            console.print("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here",
-                          highlight=False)
+        for left_out in client_registry.manifest_groups_left_out(chosen.brings_clients):
+            console.print(f"manifests: {left_out} needs a backend that brings its own clients: left out on "
+                          f"{chosen.name}", highlight=False)
     loaded = runnable(loaded, chosen.name, explicit=bool(scenarios or manifests), say=console.print)
     with interruptible():
         result = run_matrix(loaded, out_path, chosen, ConsoleProgress(console, parallel), force_pki=force_pki,

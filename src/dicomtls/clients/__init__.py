@@ -62,6 +62,8 @@ class ManifestProbes:
     """The group's axes besides the client, as a scenario writes them."""
     docker_only: bool = False
     """Only the Docker backend can run it (a client version other than the host's)."""
+    what: str = ""
+    """What a docker_only group runs, for the note that a backend without its own clients leaves it out."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,12 @@ def manifest_groups(brings_clients: bool) -> list[dict[str, Any]]:
     found = [(m.order, {"client": c.name, **m.axes}) for c in listed() for m in c.manifest_probes
              if brings_clients or not m.docker_only]
     return [group for _, group in sorted(found, key=lambda found: found[0])]
+
+
+def manifest_groups_left_out(brings_clients: bool) -> list[str]:
+    """What the manifest-run groups a backend leaves out run (``ManifestProbes.what``): those that need the
+    clients' other versions, when the backend does not bring them."""
+    return [] if brings_clients else [m.what for c in listed() for m in c.manifest_probes if m.docker_only]
 
 
 def site_asker() -> str:

@@ -103,7 +103,7 @@ class Dcmtk(ClientKind):
         ManifestProbes(30, {"server_cert_check": "ignore"}),
         ManifestProbes(50, {"profile": "aes"}),
         ManifestProbes(70, {"client_version": "3.6.9", "sni": "right", "client_cert": ["none", "valid"]},
-                       docker_only=True),
+                       docker_only=True, what="dcmtk 3.6.9 with --request-sni"),
     )
     documented = (
         Documented(10, "echoscu +tla -rc +cf ca.crt HOST PORT", "no SNI",
