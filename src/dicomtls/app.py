@@ -207,7 +207,8 @@ def _state_file() -> Path:
 
 
 def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
-    """Start a scenario's environments and leave them running for hand probing."""
+    """Start a scenario's environments and leave them running for hand probing; each registered client reaches each
+    one once (dicomtls.reach), and the command it ran, or why it failed, is printed and recorded."""
     if not scenarios:
         raise UsageError("name the scenario to start: invoke up --scenario NAME")
     state = _state_file()

@@ -122,7 +122,7 @@ def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_na
     },
 )
 def up(c, scenario=None, out="out", backend=None, port: Port | None = None):
-    """Start a scenario's environments and leave them running; prints each endpoint."""
+    """Start a scenario's environments and leave them running; prints each endpoint and how every client reaches it."""
     _guarded(app.up, scenario or [], out, backend, port)
 
 
