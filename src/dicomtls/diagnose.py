@@ -50,7 +50,8 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
         ),
         Reason.TLS_UNKNOWN_CA: (
             "a certificate was not issued by a CA the other side trusts",
-            f"give the verifying side the issuing CA (the server: its trusted CA bundle; the client: {advised('trust-ca')}), "
+            "give the verifying side the issuing CA (the server: its trusted CA bundle; the client: "
+            f"{advised('trust-ca')}), "
             "or use a certificate from the CA it already trusts",
         ),
         Reason.TLS_CERT_REQUIRED: (

@@ -80,7 +80,8 @@ def _catch_all() -> Candidate:
 def _default_certificate() -> Candidate:
     return Candidate(
         "default-certificate", "server-config",
-        f"serve the server certificate to clients without SNI ({'; '.join(components.said('default_certificate_setting'))})",
+        "serve the server certificate to clients without SNI "
+        f"({'; '.join(components.said('default_certificate_setting'))})",
         None, (Edit("default-certificate"),))
 
 
