@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dicomtls.backends import docker_answers
 from dicomtls.clients import ClientKind, listed, names
 
 from .conftest import leftovers_under, run_invoke, started_under
@@ -165,3 +166,33 @@ def test_probe_of_a_running_environment_runs_every_client(up: dict[str, Any]) ->
                 and c["profile"] == "default" and c["transport"] == "tls" and c["server_cert_check"] == "verify"
                 and (c["sni"] == "right" or "right" not in sni_choices(next(k for k in listed() if k.name == name)))]
         assert best and all(c["actual"] == "pass" for c in best), [(c["id"], c["actual"], c["reason"]) for c in mine]
+
+
+@pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)")
+def test_up_on_docker_reaches_with_every_client_and_keeps_no_client_container(scenario: Path, tmp_path: Path) -> None:
+    """On a backend that brings its own clients, their containers serve `up`'s cells and go: `down` finds the
+    environments alone, and nothing of dicomtls's is left on the engine."""
+    up = run_invoke(["up", "--scenario", str(scenario), "--backend", "docker", "--out", str(tmp_path / "out")],
+                    tmp_path)
+    try:
+        assert_ended(up)
+        records = json.loads((tmp_path / "state" / "dicomtls" / "up.json").read_text())
+        for record in records:
+            assert [r["client"] for r in record["clients"]] == names(), record["clients"]
+            open_route = record["environment"] == "open"
+            assert all(r["outcome"] == "pass" for r in record["clients"]
+                       if open_route or "right" in sni_choices(next(k for k in listed() if k.name == r["client"]))), \
+                record["clients"]
+        containers = labelled_containers()
+        assert len(containers) == sum(len(h["containers"]) for r in records for h in r["handles"]), containers
+    finally:
+        down = run_invoke(["down"], tmp_path)
+    assert_ended(down)
+    assert labelled_containers() == []
+
+
+def labelled_containers() -> list[str]:
+    import docker
+
+    api = docker.from_env().api
+    return [c["Names"][0].lstrip("/") for c in api.containers(all=True, filters={"label": "dicomtls"})]
