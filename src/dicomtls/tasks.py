@@ -136,7 +136,7 @@ def down(c):
 @task(
     iterable=["scenario"],
     help={"scenario": "build only what these scenarios need (repeatable; default: every scenario)",
-          "component": "build one component's image: orthanc, dcmtk or envoy (with --version)",
+          "component": "build one image: a component's kind or a client's image recipe (e.g. envoy, dcmtk; with --version)",
           "version": "version for --component"},
 )
 def images(c, scenario=None, component=None, version=None):
@@ -276,7 +276,8 @@ def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto", ti
 
 @task
 def doctor(c):
-    """Say which of Orthanc, dcmtk, nginx, HAProxy, Docker, Chromium are missing, and how to install them; exit 1 if any."""
+    """Say which of the programs dicomtls runs (Orthanc, the proxies, the clients, Docker, Chromium) are missing, and how
+    to install them; exit 1 if any."""
     code = _guarded(doctor_checks.report, print)
     if code:
         raise Exit(code=code)
