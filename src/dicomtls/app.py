@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from dicomtls import clients as client_registry
-from dicomtls.backends import get_backend, release, state_dir
+from dicomtls.backends import RunningEnvironment, get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
@@ -223,6 +224,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
     if port is not None and len(groups) > 1:
         raise UsageError(f"--port fixes one entry port but the scenarios start {len(groups)} environments: drop --port")
     started: list[dict[str, Any]] = []
+    running: list[tuple[RunningEnvironment, str]] = []
     try:
         with interruptible():
             for group in groups:
@@ -248,12 +250,17 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                 started.append(record)
                 state.parent.mkdir(parents=True, exist_ok=True)
                 state.write_text(json.dumps(started, indent=2))  # recorded first: `down` stops it whatever follows
+                running.append((env, group.scenarios[0]))
+            # Each environment's cells in turn, the environments side by side, as a matrix runs them.
+            with ThreadPoolExecutor(max_workers=auto_jobs(), thread_name_prefix="reach") as pool:
                 try:
-                    reached = reach(env, group.scenarios[0], chosen, out_path / "reach" / group.plan.name)
-                finally:  # the clients' containers serve this process only: `down` finds the environment alone
+                    reached = list(pool.map(lambda found: reach(found[0], found[1], chosen, out_path / "reach" /
+                                                                found[0].plan.name), running))
+                finally:  # the clients' containers serve this process only: `down` finds the environments alone
                     chosen.finish()
-                record["clients"] = [asdict(r) for r in reached]
-                state.write_text(json.dumps(started, indent=2))
+            for record, found in zip(started, reached):
+                record["clients"] = [asdict(r) for r in found]
+            state.write_text(json.dumps(started, indent=2))
     except BaseException:  # whatever stops the start (a version this machine lacks, Ctrl-C): nothing is left up
         down()
         raise
