@@ -120,6 +120,7 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
     ``jobs``: environments at once (None: the machine's choice). ``timeout``: ``"run=S,cell=S"`` (or Deadlines),
     counted from now. ``shard``: ``"K/N"``. ``notes``: hears why a default scenario or a manifest probe group was
     left out on this backend (default: nobody)."""
+    from dicomtls import clients as client_registry
     from dicomtls.backends import get_backend
     from dicomtls.scenario import load_scenarios, manifest_scenario, runnable
     from dicomtls.shard import parse_shard
@@ -134,8 +135,8 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
     chosen = get_backend(backend, out_path / "envs")
     if manifests is not None:
         loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients))
-        if not chosen.brings_clients:
-            say("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here")
+        for left_out in client_registry.manifest_groups_left_out(chosen.brings_clients):
+            say(f"manifests: {left_out} needs a backend that brings its own clients: left out on {chosen.name}")
     loaded = runnable(loaded, chosen.name, explicit=bool(named or manifests is not None), say=say)
     return MatrixRun(loaded, chosen, out_path, parallel, deadlines, part, force_pki)
 

@@ -10,7 +10,9 @@ import re
 import shutil
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from rich.console import Console
 
 from dicomtls import api
 from dicomtls import clients as client_registry
-from dicomtls.backends import get_backend, release, state_dir
+from dicomtls.backends import RunningEnvironment, get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
@@ -29,6 +31,7 @@ from dicomtls.environment import start_environment, target_of
 from dicomtls.plan import plan_environments
 from dicomtls.policy import apply as apply_policy
 from dicomtls.policy import Policy, load_policies, scan_violations
+from dicomtls.reach import Reached, reach
 from dicomtls.results import MatrixResult
 from dicomtls.runner import auto_jobs
 from dicomtls.pki import PkiSpec, ensure_pki
@@ -183,7 +186,8 @@ def _state_file() -> Path:
 
 
 def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
-    """Start a scenario's environments and leave them running for hand probing."""
+    """Start a scenario's environments and leave them running for hand probing; each registered client reaches each
+    one once (dicomtls.reach), and the command it ran, or why it failed, is printed and recorded."""
     if not scenarios:
         raise UsageError("name the scenario to start: invoke up --scenario NAME")
     state = _state_file()
@@ -198,6 +202,7 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
     if port is not None and len(groups) > 1:
         raise UsageError(f"--port fixes one entry port but the scenarios start {len(groups)} environments: drop --port")
     started: list[dict[str, Any]] = []
+    running: list[tuple[RunningEnvironment, str]] = []
     try:
         with interruptible():
             for group in groups:
@@ -223,7 +228,18 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                 }
                 started.append(record)
                 state.parent.mkdir(parents=True, exist_ok=True)
-                state.write_text(json.dumps(started, indent=2))
+                state.write_text(json.dumps(started, indent=2))  # recorded first: `down` stops it whatever follows
+                running.append((env, group.scenarios[0]))
+            # Each environment's cells in turn, the environments side by side, as a matrix runs them.
+            with ThreadPoolExecutor(max_workers=auto_jobs(), thread_name_prefix="reach") as pool:
+                try:
+                    reached = list(pool.map(lambda found: reach(found[0], found[1], chosen, out_path / "reach" /
+                                                                found[0].plan.name), running))
+                finally:  # the clients' containers serve this process only: `down` finds the environments alone
+                    chosen.finish()
+            for record, found in zip(started, reached):
+                record["clients"] = [asdict(r) for r in found]
+            state.write_text(json.dumps(started, indent=2))
     except BaseException:  # whatever stops the start (a version this machine lacks, Ctrl-C): nothing is left up
         down()
         raise
@@ -236,11 +252,8 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
         for site, where in r.get("sites", {}).items():
             console.print(f"  site {site}: SNI {', '.join(where['sni_names'])}  REST {where['orthanc_rest']}",
                           highlight=False)
-        console.print(
-            f"  try: /usr/bin/echoscu -v -aec {r['called_aet']} +tls {r['client_key']} {r['client_cert']} -rc +cf {r['ca']} "
-            f"{r['address']} {r['port']}",
-            highlight=False, markup=False,
-        )
+        for reached in r["clients"]:
+            console.print(f"  {Reached(**reached).line()}", highlight=False, markup=False)
     console.print("stop them with: invoke down")
 
 

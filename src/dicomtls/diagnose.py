@@ -15,116 +15,156 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 
 from dicomtls import components
+from dicomtls.clients import advised
 from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
 from dicomtls.reasons import Facts, PeerAlert, Reason, Side
 
 
-EXPLANATIONS: dict[Reason, tuple[str, str]] = {
-    Reason.DNS_UNRESOLVED: (
-        "the host name does not resolve to an address",
-        "check the name (and this machine's DNS), or pin it with --resolve HOST:PORT:ADDRESS",
-    ),
-    Reason.TCP_REFUSED: (
-        "nothing accepted the TCP connection on that address and port",
-        "check the host, the port and that the proxy or server is running",
-    ),
-    Reason.TLS_NO_SHARED_CIPHER: (
-        "client and server have no cipher suite in common",
-        "add a suite the client offers to the server's list (Envoy: tls_params.cipher_suites), "
-        "or make the client offer ECDHE-RSA-AES128-GCM-SHA256",
-    ),
-    Reason.TLS_PROTOCOL_VERSION: (
-        "client and server share no TLS protocol version",
-        "align the server's minimum/maximum TLS version with what the client can speak",
-    ),
-    Reason.TLS_UNKNOWN_CA: (
-        "a certificate was not issued by a CA the other side trusts",
-        "give the verifying side the issuing CA (client: +cf / cafile; server: its trusted CA bundle), "
-        "or use a certificate from the CA it already trusts",
-    ),
-    Reason.TLS_CERT_REQUIRED: (
-        "the server requires a client certificate and the client sent none",
-        "send a client certificate (dcmtk: +tls KEY CRT), or make it optional on the server",
-    ),
-    Reason.TLS_CERT_EXPIRED: (
-        "a certificate in the handshake is outside its validity period",
-        "renew the certificate (and check the clocks of both machines)",
-    ),
-    Reason.TLS_HOSTNAME_MISMATCH: (
-        "the server's certificate does not name the host the client asked for",
-        "issue the server certificate with a SAN for that name, or connect by a name it carries",
-    ),
-    Reason.TLS_NO_MATCHING_SNI: (
-        "the proxy closed the connection: no route or certificate matches the client's SNI (or lack of one)",
-        "send SNI with a configured name (dcmtk >= 3.6.8: --request-sni NAME), "
-        "or give the proxy a catch-all route (Istio hosts: \"*\", Traefik HostSNI(`*`), an Envoy default filter chain)",
-    ),
-    Reason.TLS_PLAINTEXT_TO_TLS_PORT: (
-        "the client spoke plain DICOM to a port that expects TLS",
-        "enable TLS in the client (dcmtk: +tla or +tls KEY CRT)",
-    ),
-    Reason.TLS_FELL_TO_HTTPS: (
-        "the TLS handshake completed, but no TCP route matched the client's SNI (or lack of one), so the proxy "
-        "handed the connection to its HTTPS handler, which waits for an HTTP request instead of passing DICOM on",
-        "make the TCP route match every client (Traefik: HostSNI(`*`), with TLS terminated or passed through), "
-        "or send SNI with the name the route carries (dcmtk >= 3.6.8: --request-sni NAME; pynetdicom: "
-        "server_hostname)",
-    ),
-    Reason.TLS_HANDSHAKE_FAILED: (
-        "the TLS handshake failed for a reason neither side named",
-        "read the evidence; run `openssl s_client` against the endpoint with the same options",
-    ),
-    Reason.DICOM_ASSOCIATION_REJECTED: (
-        "TLS worked but the DICOM server rejected the association",
-        "check the called AE title and the server's accepted calling AE titles and SOP classes",
-    ),
-    Reason.DICOM_ASSOCIATION_ABORTED: (
-        "the association was aborted or the connection closed before it was accepted",
-        "read the proxy and server logs in the evidence",
-    ),
-    Reason.DIMSE_FAILURE: (
-        "the association was accepted but the DIMSE operation returned a failure status",
-        "check the server's log for why it refused the object",
-    ),
-    Reason.UPSTREAM_UNREACHABLE: (
-        "the proxy took the connection but could not connect to the DICOM server behind it, so it closed the "
-        "client's connection",
-        "check that the server runs and listens where the proxy's route points (the upstream address and port: "
-        "Envoy cluster, Traefik service, nginx proxy_pass, HAProxy server; a Kubernetes Service's targetPort), "
-        "and that the proxy may reach it",
-    ),
-    Reason.CONNECTION_LOST: (
-        "the association was established, then the path broke before the operation completed: the proxy or "
-        "the server behind it went away (or reset the connection) mid-operation",
-        "read the proxy's and the server's logs for a restart or crash at that time; the object was not "
-        "stored, so send it again once the path is back (a modality's retry does)",
-    ),
-    Reason.STORE_NOT_VERIFIED: (
-        "the C-STORE reported success but the object in Orthanc is missing or differs from what was sent",
-        "something on the path altered or lost the data: check the proxy and the server",
-    ),
-    Reason.SERVER_CHECK_FAILED: (
-        "a check on the server itself (its files, processes or ports) failed",
-        "read the check's evidence: it names the file, setting or process and what was found",
-    ),
-    Reason.MISROUTED: (
-        "the DICOM operation worked, but at another site than the one the client's SNI asked for",
-        "route each site's names to that site's server (one route or filter chain per site, matched on SNI), "
-        "and keep the catch-all route for clients without SNI only",
-    ),
-    Reason.TIMEOUT: (
-        "no answer within the time limit",
-        "check that the proxy forwards to a live upstream and that nothing drops packets",
-    ),
-    Reason.ENVIRONMENT_FAILED: (
-        "the environment did not come up, so the probe never ran",
-        "read the environment's logs named in the evidence",
-    ),
-    Reason.UNKNOWN: ("the failure matched no known pattern", "read the evidence"),
-}
+def _explanations() -> dict[Reason, tuple[str, str]]:
+    """Each reason's (summary, fix), the clients' and proxies' parts in their own words (``ClientKind.advice``,
+    the components' settings), so that a new client or proxy is named where it has something to say."""
+    reference = components.component_class(components.REFERENCE_PROXY)
+    https_routes = [c.catch_all_route for c in components.listed()
+                    if c.log_words.tcp_routed is not None and c.catch_all_route is not None]
+    return {
+        Reason.DNS_UNRESOLVED: (
+            "the host name does not resolve to an address",
+            "check the name (and this machine's DNS), or pin it with --resolve HOST:PORT:ADDRESS",
+        ),
+        Reason.TCP_REFUSED: (
+            "nothing accepted the TCP connection on that address and port",
+            "check the host, the port and that the proxy or server is running",
+        ),
+        Reason.TLS_NO_SHARED_CIPHER: (
+            "client and server have no cipher suite in common",
+            f"add a suite the client offers to the server's list ({reference.cipher_setting('AES128-SHA')}), "
+            "or make the client offer ECDHE-RSA-AES128-GCM-SHA256",
+        ),
+        Reason.TLS_PROTOCOL_VERSION: (
+            "client and server share no TLS protocol version",
+            "align the server's minimum/maximum TLS version with what the client can speak",
+        ),
+        Reason.TLS_UNKNOWN_CA: (
+            "a certificate was not issued by a CA the other side trusts",
+            "give the verifying side the issuing CA (the server: its trusted CA bundle; the client: "
+            f"{advised('trust-ca')}), "
+            "or use a certificate from the CA it already trusts",
+        ),
+        Reason.TLS_CERT_REQUIRED: (
+            "the server requires a client certificate and the client sent none",
+            f"send a client certificate ({advised('send-client-cert')}), or make it optional on the server",
+        ),
+        Reason.TLS_CERT_EXPIRED: (
+            "a certificate in the handshake is outside its validity period",
+            "renew the certificate (and check the clocks of both machines)",
+        ),
+        Reason.TLS_HOSTNAME_MISMATCH: (
+            "the server's certificate does not name the host the client asked for",
+            "issue the server certificate with a SAN for that name, or connect by a name it carries",
+        ),
+        Reason.TLS_NO_MATCHING_SNI: (
+            "the proxy closed the connection: no route or certificate matches the client's SNI (or lack of one)",
+            f"send SNI with a configured name ({advised('send-sni')}), "
+            f"or give the proxy a catch-all route ({', '.join(components.said('catch_all_route'))})",
+        ),
+        Reason.TLS_PLAINTEXT_TO_TLS_PORT: (
+            "the client spoke plain DICOM to a port that expects TLS",
+            f"enable TLS in the client ({advised('use-tls')})",
+        ),
+        Reason.TLS_FELL_TO_HTTPS: (
+            "the TLS handshake completed, but no TCP route matched the client's SNI (or lack of one), so the proxy "
+            "handed the connection to its HTTPS handler, which waits for an HTTP request instead of passing DICOM on",
+            f"make the TCP route match every client ({', '.join(https_routes)}, with TLS terminated or passed through), "
+            f"or send SNI with the name the route carries ({advised('send-sni')})",
+        ),
+        Reason.TLS_HANDSHAKE_FAILED: (
+            "the TLS handshake failed for a reason neither side named",
+            "read the evidence; run `openssl s_client` against the endpoint with the same options",
+        ),
+        Reason.DICOM_ASSOCIATION_REJECTED: (
+            "TLS worked but the DICOM server rejected the association",
+            "check the called AE title and the server's accepted calling AE titles and SOP classes",
+        ),
+        Reason.DICOM_ASSOCIATION_ABORTED: (
+            "the association was aborted or the connection closed before it was accepted",
+            "read the proxy and server logs in the evidence",
+        ),
+        Reason.DIMSE_FAILURE: (
+            "the association was accepted but the DIMSE operation returned a failure status",
+            "check the server's log for why it refused the object",
+        ),
+        Reason.UPSTREAM_UNREACHABLE: (
+            "the proxy took the connection but could not connect to the DICOM server behind it, so it closed the "
+            "client's connection",
+            "check that the server runs and listens where the proxy's route points (the upstream address and port: "
+            f"{', '.join(components.said('upstream_setting'))}; a Kubernetes Service's targetPort), "
+            "and that the proxy may reach it",
+        ),
+        Reason.CONNECTION_LOST: (
+            "the association was established, then the path broke before the operation completed: the proxy or "
+            "the server behind it went away (or reset the connection) mid-operation",
+            "read the proxy's and the server's logs for a restart or crash at that time; the object was not "
+            "stored, so send it again once the path is back (a modality's retry does)",
+        ),
+        Reason.STORE_NOT_VERIFIED: (
+            "the C-STORE reported success but the object the server stored is missing or differs from what was sent",
+            "something on the path altered or lost the data: check the proxy and the server",
+        ),
+        Reason.SERVER_CHECK_FAILED: (
+            "a check on the server itself (its files, processes or ports) failed",
+            "read the check's evidence: it names the file, setting or process and what was found",
+        ),
+        Reason.MISROUTED: (
+            "the DICOM operation worked, but at another site than the one the client's SNI asked for",
+            "route each site's names to that site's server (one route or filter chain per site, matched on SNI), "
+            "and keep the catch-all route for clients without SNI only",
+        ),
+        Reason.TIMEOUT: (
+            "no answer within the time limit",
+            "check that the proxy forwards to a live upstream and that nothing drops packets",
+        ),
+        Reason.ENVIRONMENT_FAILED: (
+            "the environment did not come up, so the probe never ran",
+            "read the environment's logs named in the evidence",
+        ),
+        Reason.UNKNOWN: ("the failure matched no known pattern", "read the evidence"),
+    }
+
+
+class _Explanations(MutableMapping[Reason, tuple[str, str]]):
+    """``EXPLANATIONS``, worded on first use: the clients' and proxies' words come from their registries, which
+    importing this module does not discover."""
+
+    def __init__(self) -> None:
+        self._table: dict[Reason, tuple[str, str]] | None = None
+
+    def _filled(self) -> dict[Reason, tuple[str, str]]:
+        if self._table is None:
+            self._table = _explanations()
+        return self._table
+
+    def __getitem__(self, reason: Reason) -> tuple[str, str]:
+        return self._filled()[reason]
+
+    def __setitem__(self, reason: Reason, words: tuple[str, str]) -> None:
+        self._filled()[reason] = words
+
+    def __delitem__(self, reason: Reason) -> None:
+        del self._filled()[reason]
+
+    def __iter__(self) -> Iterator[Reason]:
+        return iter(self._filled())
+
+    def __len__(self) -> int:
+        return len(self._filled())
+
+
+EXPLANATIONS: MutableMapping[Reason, tuple[str, str]] = _Explanations()
+"""Each reason's (summary, fix): what a diagnosis says before the facts refine it, and the reasons' reference."""
 
 
 SUMMARIES: dict[str, str] = {
@@ -142,9 +182,9 @@ SUMMARIES: dict[str, str] = {
     "fallback-for-the-sni-sent": "no certificate matches the SNI the client sent",
     "fallback-without-sni": "the client sent no SNI",
     "fallback-certificate-fix":
-        "send SNI with the server's name (dcmtk >= 3.6.8: --request-sni NAME), or make the server certificate "
-        "the proxy's default (Traefik: tls.stores.default.defaultCertificate); ignoring the server certificate "
-        "(dcmtk -ic) connects too, but no longer authenticates the server",
+        "send SNI with the server's name ({send_sni}), or make the server certificate the proxy's default "
+        "({default_certificate}); ignoring the server certificate ({skip_check}) connects too, but no longer "
+        "authenticates the server",
     "the-sni-sent": "the SNI the client sent",
     "without-sni": "a client without SNI",
     "http-answer": "answered the A-ASSOCIATE-RQ with HTTP (PDU type 0x48 is the \"H\" of \"HTTP/1.1 400 Bad Request\")",
@@ -471,7 +511,10 @@ def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] 
 def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:
     """(summary, fix) when the certificate the client rejected is the proxy's fallback, not the server's."""
     why = SUMMARIES["fallback-for-the-sni-sent" if sent_sni else "fallback-without-sni"]
-    return SUMMARIES["fallback-certificate"].format(why=why), SUMMARIES["fallback-certificate-fix"]
+    fix = SUMMARIES["fallback-certificate-fix"].format(
+        send_sni=advised("send-sni"), default_certificate="; ".join(components.said("default_certificate_setting")),
+        skip_check=advised("skip-server-check"))
+    return SUMMARIES["fallback-certificate"].format(why=why), fix
 
 
 def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:

@@ -46,7 +46,7 @@ from dicomtls.environment import recount_connections
 from dicomtls.errors import UsageError
 from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.probes import Client, Target
-from dicomtls.probes.clients import clients_for
+from dicomtls.probes.clients import Clients, clients_for
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.reasons import Reason
 from dicomtls.resolve import Resolver, Unresolved, host_port, ip_literal
@@ -107,6 +107,18 @@ def probes(request: Request, command_line_version: str = "3.6.7") -> list[Probe]
     return [probe for base, _ in found for probe in base] + [probe for _, profiled in found for probe in profiled]
 
 
+def _runnable_clients(wanted: list[Probe]) -> tuple[Clients, dict[str, str]]:
+    """The clients this machine can run for ``wanted``, and why each other one cannot (stunnel not installed):
+    probing an endpoint needs no particular client, so one that is missing here leaves out its own cells only."""
+    missing: dict[str, str] = {}
+    for name in dict.fromkeys(p.client for p in wanted):
+        try:
+            clients_for([p for p in wanted if p.client == name], installed=True)
+        except UsageError as exc:
+            missing[name] = str(exc)
+    return clients_for([p for p in wanted if p.client not in missing], installed=True), missing
+
+
 _MAKING_PKI = threading.Lock()
 
 
@@ -161,7 +173,8 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
             add_source(STORE_OPERATION, request.store)
     version = Dcmtk().version()
     planned = [(r, [Cell(SCENARIO, r.label, p, OBSERVE, None) for p in probes(r, version)]) for r in requests]
-    built = clients_for((c.probe for _, cells in planned for c in cells), installed=True)
+    built, missing = _runnable_clients([c.probe for _, cells in planned for c in cells])
+    planned = [(r, [c for c in cells if c.probe.client not in missing]) for r, cells in planned]
     clients: dict[str, Client | None] = dict(built.by_name)
     versions = {**built.versions({"default"}), "openssl": ssl.OPENSSL_VERSION}
     result = MatrixResult(RunInfo(datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -172,6 +185,8 @@ def run_probe(requests: list[Request], out: Path, progress: Progress, resolver: 
     scans = ScanPool(min(in_flight, os.cpu_count() or 1)) if in_flight > 1 else None
     progress.start(sum(len(cells) for _, cells in planned))
     def one(position: int, request: Request, cells: list[Cell]) -> tuple[EnvironmentInfo, list[CellResult]]:
+        for name, why in missing.items():
+            progress.environment(request.label, f"{why}: its cells are left out")
         info = EnvironmentInfo(request.label, request.label, [SCENARIO], [], host_port(request.host, request.port),
                                [n for n in (request.server_name,) if n], str(out / "pki"), {}, position=position)
         infos[position] = info

@@ -75,12 +75,12 @@ class ClientProfile:
 
 PROFILES: dict[str, ClientProfile] = {p.name: p for p in (
     ClientProfile("default", "the client's own default"),
-    ClientProfile("bcp195-nd", "Non-downgrading BCP 195 (dcmtk +py)"),
-    ClientProfile("bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA (dcmtk +px)"),
-    ClientProfile("bcp195-ex", "Extended BCP 195, TLS 1.2 only (dcmtk +pz)"),
-    ClientProfile("bcp195-rfc8996", "BCP 195 RFC 8996/9325 (dcmtk >= 3.6.8 +pg, its default there)"),
-    ClientProfile("aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2 (dcmtk +pa)"),
-    ClientProfile("null", "retired authentication-only profile: NULL-SHA, no encryption (dcmtk +pn)"),
+    ClientProfile("bcp195-nd", "Non-downgrading BCP 195"),
+    ClientProfile("bcp195", "BCP 195, may downgrade to TLS 1.0 and AES128-SHA"),
+    ClientProfile("bcp195-ex", "Extended BCP 195, TLS 1.2 only"),
+    ClientProfile("bcp195-rfc8996", "BCP 195 RFC 8996/9325"),
+    ClientProfile("aes", "retired AES profile: AES128-SHA (+3DES), up to TLS 1.2"),
+    ClientProfile("null", "retired authentication-only profile: NULL-SHA, no encryption"),
     ClientProfile("dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only"),
     ClientProfile("tls1.0-only", "TLS 1.0 only, as a very old client"),
     ClientProfile("tls1.1-only", "TLS 1.1 only, as an old client"),
@@ -267,8 +267,11 @@ def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None,
     server_side = (f"the server accepts {', '.join(server)} over {'/'.join(shared_versions)}" if server
                    else "the server's accepted suites are unknown (no scan)")
     ecdhe_gcm = [c for c in server if c.startswith("ECDHE-") and "GCM" in c] or ["ECDHE-RSA-AES128-GCM-SHA256"]
+    from dicomtls.clients import advised
+
+    # dcm4che is no client of dicomtls: its users are told the option that caused the Envoy 1.23 regression.
     client_fix = (f"make the client offer an ECDHE-GCM suite the server accepts such as {ecdhe_gcm[0]} "
-                  "(dcmtk: its default profile; dcm4che: --tls12 without --tls-aes)")
+                  f"({advised('default-profile')}; dcm4che: --tls12 without --tls-aes)")
     encrypted = [c for c in client_legacy if not c.startswith("NULL")]
     if not encrypted:  # a server should never take an unencrypted suite: only the client can move
         return Mismatch(f"the client offered {offered.describe()}; {server_side}", client_fix)

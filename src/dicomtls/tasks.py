@@ -131,7 +131,7 @@ def pki(c, topology="one-level", out="out/pki/manual", key="rsa-2048", server_na
     },
 )
 def up(c, scenario=None, out="out", backend=None, port: Port | None = None):
-    """Start a scenario's environments and leave them running; prints each endpoint."""
+    """Start a scenario's environments and leave them running; prints each endpoint and how every client reaches it."""
     _guarded(app.up, scenario or [], out, backend, port)
 
 
@@ -145,7 +145,7 @@ def down(c):
 @task(
     iterable=["scenario"],
     help={"scenario": "build only what these scenarios need (repeatable; default: every scenario)",
-          "component": "build one component's image: orthanc, dcmtk or envoy (with --version)",
+          "component": "build one image: a component's kind or a client's image recipe (e.g. envoy, dcmtk; with --version)",
           "version": "version for --component"},
 )
 def images(c, scenario=None, component=None, version=None):
@@ -292,7 +292,8 @@ def soak(c, scenario=None, minutes="5", out="out", backend=None, jobs="auto", ti
 
 @task
 def doctor(c):
-    """Say which of Orthanc, dcmtk, nginx, HAProxy, Docker, Chromium are missing, and how to install them; exit 1 if any."""
+    """Say which of the programs dicomtls runs (Orthanc, the proxies, the clients, Docker, Chromium) are missing, and how
+    to install them; exit 1 if any."""
     code = _guarded(doctor_checks.report, print)
     if code:
         raise Exit(code=code)

@@ -16,7 +16,7 @@ import pkgutil
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from dicomtls import plugins
 from dicomtls.errors import UsageError
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 OPERATIONS = ("echo", "store-ct", "store-large")
 TRANSPORTS = ("tls", "plain")
+Advice = Literal["send-sni", "send-client-cert", "use-tls", "trust-ca", "skip-server-check", "default-profile"]
+"""What a diagnosis or a fix candidate may tell a client to do, in each client's own words (``ClientKind.advice``)."""
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -61,6 +63,8 @@ class ManifestProbes:
     """The group's axes besides the client, as a scenario writes them."""
     docker_only: bool = False
     """Only the Docker backend can run it (a client version other than the host's)."""
+    what: str = ""
+    """What a docker_only group runs, for the note that a backend without its own clients leaves it out."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,16 @@ class ClientKind:
     endpoint without its logs, its failure explains another client's vague one with the same certificate."""
     is_sidecar: ClassVar[bool] = False
     """It is a plain client behind a TLS sidecar: the client-side fix "put a sidecar in front" runs it."""
+    sidecar_program: ClassVar[str] = ""
+    """The sidecar's program, as that fix's text names it (``is_sidecar``)."""
     sidecar_can_wrap: ClassVar[bool] = False
     """A sidecar can take its TLS over: that fix is a candidate when it failed for want of SNI."""
     offers_ignore_fix: ClassVar[bool] = False
     """Skipping the server certificate's check is a workaround its users are told (dcmtk -ic, in Traefik setups'
     documentation): a candidate when it rejected a proxy's fallback certificate."""
+    advice: ClassVar[Mapping[Advice, str]] = {}
+    """Its own words for what a fix tells a client to do (send-client-cert: dcmtk's ``+tls KEY CRT``), quoted after
+    its display name by the diagnoses' and fix candidates' texts; what it has no words for, it is left out of."""
     manifest_probes: ClassVar[tuple[ManifestProbes, ...]] = ()
     asks_each_site: ClassVar[bool] = False
     """In a manifest run with several sites behind one proxy, it asks each site by its name (it sends any SNI)."""
@@ -252,12 +261,24 @@ def display_names() -> Mapping[str, str]:
     return {c.name: c.display_name for c in _REGISTRY.values()}
 
 
+def advised(what: Advice, clients: list[type[ClientKind]] | None = None) -> str:
+    """How each client (``clients``, default: every registered one) does ``what``, in its words after its display
+    name ("dcmtk: +tls KEY CRT; pynetdicom: …"), in listing order: the clients' part of a fix's text."""
+    return "; ".join(f"{c.display_name}: {c.advice[what]}" for c in clients or listed() if what in c.advice)
+
+
 def manifest_groups(brings_clients: bool) -> list[dict[str, Any]]:
     """Every client's manifest-run probe groups, in their order (``brings_clients``: the backend runs the clients'
     other versions too, so the groups that need one of them are in)."""
     found = [(m.order, {"client": c.name, **m.axes}) for c in listed() for m in c.manifest_probes
              if brings_clients or not m.docker_only]
     return [group for _, group in sorted(found, key=lambda found: found[0])]
+
+
+def manifest_groups_left_out(brings_clients: bool) -> list[str]:
+    """What the manifest-run groups a backend leaves out run (``ManifestProbes.what``): those that need the
+    clients' other versions, when the backend does not bring them."""
+    return [] if brings_clients else [m.what for c in listed() for m in c.manifest_probes if m.docker_only]
 
 
 def site_asker() -> str:

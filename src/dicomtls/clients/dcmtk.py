@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dicomtls.clients import ClientKind, Documented, EndpointRequest, ManifestProbes, register, version_tuple
+from dicomtls.clients import (ClientKind, Documented, EndpointRequest, ManifestProbes, listed, register,
+                              version_tuple)
 from dicomtls.profiles import PROFILES, Offer
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Dcmtk(ClientKind):
         ManifestProbes(30, {"server_cert_check": "ignore"}),
         ManifestProbes(50, {"profile": "aes"}),
         ManifestProbes(70, {"client_version": "3.6.9", "sni": "right", "client_cert": ["none", "valid"]},
-                       docker_only=True),
+                       docker_only=True, what="dcmtk 3.6.9 with --request-sni"),
     )
     documented = (
         Documented(10, "echoscu +tla -rc +cf ca.crt HOST PORT", "no SNI",
@@ -119,6 +120,9 @@ class Dcmtk(ClientKind):
                    {"sni": "none", "client_cert": "expired", "operation": "echo"}),
     )
     offers_ignore_fix = True
+    advice = {"send-sni": "--request-sni NAME, from 3.6.8 on", "send-client-cert": "+tls KEY CRT",
+              "use-tls": "+tla or +tls KEY CRT", "trust-ca": "+cf CA", "skip-server-check": "-ic",
+              "default-profile": "its default profile"}
     listing_order = 10
 
     @classmethod
@@ -134,8 +138,10 @@ class Dcmtk(ClientKind):
     def unsupported(cls, profile: str) -> str | None:
         if profile in cls.profiles():
             return None
-        return (f"dcmtk cannot express profile {profile} ({PROFILES[profile].description}): give it to pynetdicom, "
-                f"or use one of {', '.join(cls.profiles())} for dcmtk")
+        able = [c.name for c in listed() if profile in c.profiles()]
+        elsewhere = f"give it to {' or '.join(able)}, or " if able else ""
+        return (f"dcmtk cannot express profile {profile} ({PROFILES[profile].description}): {elsewhere}"
+                f"use one of {', '.join(cls.profiles())} for dcmtk")
 
     @classmethod
     def offered(cls, profile: str) -> Offer | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
-from dicomtls.clients import ClientKind, register
+from dicomtls.clients import ClientKind, EndpointRequest, register
 
 if TYPE_CHECKING:
     from dicomtls.doctor import Check
     from dicomtls.probes import Client
     from dicomtls.probes.dcmtk import Dcmtk as DcmtkRunner
+    from dicomtls.scenario import Probe
 
 STUNNEL = "stunnel4"  # Debian's name for the binary (`stunnel` is a link to it)
 
@@ -22,8 +23,10 @@ class DcmtkStunnel(ClientKind):
     summary = "dcmtk-stunnel (plain dcmtk through a stunnel sidecar)"
     transports = ("tls",)
     is_sidecar = True
+    sidecar_program = "stunnel"
     is_command_line = True
     image_recipe = "dcmtk"  # the client image brings stunnel too
+    advice = {"send-sni": "sni = NAME", "send-client-cert": "cert = CRT and key = KEY", "trust-ca": "CAfile = CA"}
     listing_order = 30
 
     @classmethod
@@ -39,6 +42,18 @@ class DcmtkStunnel(ClientKind):
     @classmethod
     def sni_fix(cls) -> tuple[str, tuple[tuple[str, str], ...], str | None]:
         return "let the sidecar send the server's name (stunnel: sni = NAME)", (("sni", "right"),), None
+
+    @classmethod
+    def endpoint_probes(cls, request: EndpointRequest) -> tuple[list[Probe], list[Probe]]:
+        from dicomtls.scenario import Probe
+
+        # The sidecar sends the endpoint's name whatever dcmtk's version: what hospitals put in front of a dcmtk
+        # that cannot; without SNI once, to show what a named route makes of that. It has no profiles of its own.
+        sni = "right" if request.named else "none"
+        base = [Probe(cls.name, sni, cert, op) for cert in request.certs for op in request.operations]
+        if request.named:
+            base.append(Probe(cls.name, "none", request.best_cert, "echo"))
+        return base, []
 
     @classmethod
     def check_here(cls) -> list[Check]:

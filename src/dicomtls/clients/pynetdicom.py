@@ -93,6 +93,8 @@ class Pynetdicom(ClientKind):
                    "dcm4che's AES128-SHA-only offer, made here by pynetdicom",
                    {"sni": "right", "client_cert": "none", "operation": "echo", "profile": "dcm4che-tls-aes"}),
     )
+    advice = {"send-sni": "server_hostname", "send-client-cert": "load_cert_chain on the SSLContext",
+              "use-tls": "tls_args", "trust-ca": "cafile"}
     listing_order = 20
 
     @classmethod

@@ -213,6 +213,15 @@ class Component:
     """The suites the program accepts when its cipher option is empty: a fix adds a suite next to these."""
     protocol_setting: ClassVar[str | None] = None
     """Where the minimum TLS version is set, for a fix's words (None: the component does not say)."""
+    catch_all_route: ClassVar[str | None] = None
+    """How its configuration takes a client whatever SNI it sends, or none (Traefik's ``HostSNI(`*`)``), in its
+    users' words, for the catch-all fix's text (None: the component does not say)."""
+    default_certificate_setting: ClassVar[str | None] = None
+    """Where the certificate it serves a client no name matched is set, for the fix of a rejected fallback
+    certificate (None: it serves none of its own)."""
+    upstream_setting: ClassVar[str | None] = None
+    """Where its route names the server behind it (address and port), for the text of an unreachable upstream's
+    fix (None: the component does not say)."""
     fix_options: ClassVar[Mapping[FixSetting, str | tuple[str, Any]]] = {}
     """Where each fix setting lives in the component's options: an option's name (add-cipher appends the suite to
     that list, min-version sets it to the version), or (option, the value it takes). A setting absent here cannot
@@ -299,6 +308,12 @@ class Component:
 
 
 _REGISTRY: dict[str, type[Component]] = {}
+
+
+def said(setting: str) -> list[str]:
+    """Each registered component's words for one of its settings (a ClassVar above, such as ``catch_all_route``),
+    once each and in listing order: the components' part of a fix's text."""
+    return list(dict.fromkeys(words for c in listed() if (words := getattr(c, setting)) is not None))
 
 
 def register(cls: type[Component]) -> type[Component]:

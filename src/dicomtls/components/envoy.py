@@ -113,6 +113,8 @@ class Envoy(Component):
     )
     cipher_suites_default = DEFAULT_CIPHERS
     protocol_setting = "Envoy: common_tls_context.tls_params.tls_minimum_protocol_version"
+    catch_all_route = "an Envoy default filter chain"
+    upstream_setting = "Envoy cluster"
     fix_options = {"add-cipher": "cipher_suites", "client-cert-optional": ("client_cert", "optional"),
                    "catch-all-route": ("sni", "any")}
     load_target: ClassVar[tuple[str, str] | None] = ("orthweb-envoy", "envoy-optional-cert")

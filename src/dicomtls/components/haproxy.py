@@ -51,6 +51,8 @@ class Haproxy(Component):
     image_executable = "/usr/sbin/haproxy"
     display_name = "HAProxy"
     listing_order = 50
+    catch_all_route = "an HAProxy default_backend"
+    upstream_setting = "HAProxy server"
     apt_packages = ("haproxy",)
     debian_versions = {"2.6.12": "bookworm"}
     log_words = LogWords(

@@ -128,6 +128,7 @@ class IstioGateway(Envoy):
     options_model = IstioGatewayOptions
     listing_order = 20
     fix_options = {}  # the user's manifests are edited instead (dicomtls.fixes.istio)
+    catch_all_route = 'Istio hosts: "*"'
     load_target = ("korthweb-istio", "istio-wildcard-simple")
     documented_models = (GatewayServer,)
     options: IstioGatewayOptions  # type: ignore[assignment]

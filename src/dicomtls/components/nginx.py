@@ -75,6 +75,8 @@ class Nginx(Component):
     image_executable = "/usr/sbin/nginx"
     display_name = "nginx"
     listing_order = 40
+    catch_all_route = "an nginx map default entry (with ssl_preread)"
+    upstream_setting = "nginx proxy_pass"
     apt_packages = ("nginx", "libnginx-mod-stream")
     debian_versions = {"1.22.1": "bookworm"}
     log_words = LogWords(

@@ -60,6 +60,9 @@ class Traefik(Component):
         fallback_certificate=r"Serving default certificate",
         tcp_routed=r"Handling TCP connection",  # at DEBUG, for every connection a TCP router takes
     )
+    catch_all_route = "Traefik HostSNI(`*`)"
+    default_certificate_setting = "Traefik: tls.stores.default.defaultCertificate"
+    upstream_setting = "Traefik service"
     fix_options = {"catch-all-route": ("sni", "any"), "default-certificate": ("default_certificate", True),
                    "client-cert-optional": ("client_cert", "optional"), "min-version": "min_version"}
     load_target = ("korthweb-traefik", "traefik-hostsni-any")

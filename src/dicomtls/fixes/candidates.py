@@ -11,8 +11,9 @@ import functools
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from dicomtls import components
 from dicomtls.components import FixSetting
-from dicomtls.clients import client_class, listed
+from dicomtls.clients import advised, client_class, listed
 from dicomtls.reasons import Facts, Reason
 from dicomtls.scenario import Probe
 
@@ -66,34 +67,62 @@ def _highest_offered(probe: Probe) -> str | None:
     return offered.versions[-1] if offered else None
 
 
-_CATCH_ALL = Candidate(
-    "catch-all-route", "server-config",
-    "give the proxy a catch-all route for clients without SNI (Traefik HostSNI(`*`), an Envoy default filter "
-    "chain, Istio hosts \"*\", HAProxy a default backend)",
-    "a catch-all route accepts clients that send no SNI or any name, so routing by name no longer keeps them out",
-    (Edit("catch-all-route"),))
-_DEFAULT_CERTIFICATE = Candidate(
-    "default-certificate", "server-config",
-    "serve the server certificate to clients without SNI (Traefik TLSStore default: defaultCertificate)",
-    None, (Edit("default-certificate"),))
-_BOTH = Candidate(
-    "catch-all-route+default-certificate", "server-config",
-    "a catch-all route and the server certificate as the default one, together",
-    _CATCH_ALL.cost, (Edit("catch-all-route"), Edit("default-certificate")))
+@functools.cache
+def _catch_all() -> Candidate:
+    return Candidate(
+        "catch-all-route", "server-config",
+        f"give the proxy a catch-all route for clients without SNI ({', '.join(components.said('catch_all_route'))})",
+        "a catch-all route accepts clients that send no SNI or any name, so routing by name no longer keeps them out",
+        (Edit("catch-all-route"),))
+
+
+@functools.cache
+def _default_certificate() -> Candidate:
+    return Candidate(
+        "default-certificate", "server-config",
+        "serve the server certificate to clients without SNI "
+        f"({'; '.join(components.said('default_certificate_setting'))})",
+        None, (Edit("default-certificate"),))
+
+
+@functools.cache
+def _both() -> Candidate:
+    return Candidate(
+        "catch-all-route+default-certificate", "server-config",
+        "a catch-all route and the server certificate as the default one, together",
+        _catch_all().cost, (Edit("catch-all-route"), Edit("default-certificate")))
+
+
 _OPTIONAL_CERT = Candidate(
     "client-cert-optional", "server-config",
     "make the client certificate optional on the server (verified when sent)",
     "mutual authentication is dropped: a client without a certificate is accepted unauthenticated",
     (Edit("client-cert-optional"),))
-_SEND_CERT = Candidate("client-sends-cert", "client-side", "send the client certificate (dcmtk: +tls KEY CRT)",
-                       None, probe=(("client_cert", "valid"),))
 _PROFILE = Candidate("client-default-profile", "client-side",
                      "make the client offer its own default profile (ECDHE-GCM suites, TLS 1.2 and 1.3)", None,
                      probe=(("profile", "default"),))
-_IGNORE = Candidate("client-ignores-server-cert", "client-side",
-                    "let dcmtk skip verifying the server certificate (-ic), the workaround Traefik setups document",
-                    "-ic drops server authentication: the client talks to whoever answers",
-                    probe=(("server_cert_check", "ignore"),))
+
+
+def _send_cert(probe: Probe) -> Candidate:
+    """Send the valid client certificate, in the client's own words."""
+    words = advised("send-client-cert", [client_class(probe.client)])
+    return Candidate("client-sends-cert", "client-side",
+                     f"send the client certificate{f' ({words})' if words else ''}", None,
+                     probe=(("client_cert", "valid"),))
+
+
+def _ignore(probe: Probe) -> Candidate:
+    """Skip the server certificate's check, in the client's own words, as setups of the proxies that serve a
+    fallback certificate document it."""
+    client = client_class(probe.client)
+    option = client.advice.get("skip-server-check", "")
+    documented = " / ".join(c.display_name for c in components.listed() if c.log_words.fallback_certificate)
+    return Candidate("client-ignores-server-cert", "client-side",
+                     f"let {client.display_name} skip verifying the server certificate"
+                     f"{f' ({option})' if option else ''}, the workaround {documented} setups document",
+                     f"{option or 'skipping the check'} drops server authentication: the client talks to whoever "
+                     "answers",
+                     probe=(("server_cert_check", "ignore"),))
 
 
 def _send_sni(probe: Probe, docker: bool) -> tuple[Candidate, str | None]:
@@ -111,7 +140,8 @@ def sidecar_candidate() -> Candidate:
     wrapped = next(c for c in listed() if c.is_sidecar)
     return Candidate(
         "stunnel-sidecar", "client-side",
-        "put stunnel in front of the client: plain DICOM in, TLS out with SNI, the client certificate and the "
+        f"put {wrapped.sidecar_program} in front of the client: plain DICOM in, TLS out with SNI, the client "
+        "certificate and the "
         f"server's chain and name verified ({wrapped.display_name})", None,
         probe=(("client", wrapped.name), ("sni", "right"), ("server_cert_check", "verify")))
 
@@ -138,9 +168,9 @@ def server_config(reason: Reason, facts: Facts, probe: Probe) -> list[Candidate]
     if reason is Reason.TLS_CERT_REQUIRED:
         return [_OPTIONAL_CERT]
     if reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS):
-        return [_CATCH_ALL]
+        return [_catch_all()]
     if _fallback_rejected(reason, facts):
-        return [_DEFAULT_CERTIFICATE, _CATCH_ALL, _BOTH]
+        return [_default_certificate(), _catch_all(), _both()]
     return []
 
 
@@ -150,7 +180,7 @@ def client_side(reason: Reason, facts: Facts, probe: Probe, docker: bool) -> lis
     if reason in (Reason.TLS_NO_SHARED_CIPHER, Reason.TLS_PROTOCOL_VERSION) and probe.profile != "default":
         found.append((_PROFILE, None))
     if reason is Reason.TLS_CERT_REQUIRED and probe.client_cert == "none":
-        found.append((_SEND_CERT, None))
+        found.append((_send_cert(probe), None))
     sni_failure = reason in (Reason.TLS_NO_MATCHING_SNI, Reason.TLS_FELL_TO_HTTPS) or _fallback_rejected(reason, facts)
     if sni_failure and probe.sni != "right":
         found.append(_send_sni(probe, docker))
@@ -159,5 +189,5 @@ def client_side(reason: Reason, facts: Facts, probe: Probe, docker: bool) -> lis
         found.append((sidecar_candidate(), None))
     if _fallback_rejected(reason, facts) and client.offers_ignore_fix \
             and probe.server_cert_check == "verify":
-        found.append((_IGNORE, None))
+        found.append((_ignore(probe), None))
     return found
