@@ -196,7 +196,7 @@ SUMMARIES: dict[str, str] = {
                             "connection to its HTTPS handler, which waits for an HTTP request: {proxy} logged the "
                             "certificate it served and no TCP connection, and the client timed out waiting for the "
                             "A-ASSOCIATE-AC",
-    "store-unmeasured": "the C-STORE answered success, but Orthanc stored the object in another transfer syntax "
+    "store-unmeasured": "the C-STORE answered success, but the server stored the object in another transfer syntax "
                         "and what it holds could not be compared with what was sent, so delivery is not proven",
     "store-unmeasured-fix": "the evidence names the stored transfer syntax and why its pixels were not compared: "
                             "where no decoder reads it here, install one pydicom uses (python-gdcm, or pylibjpeg "
