@@ -254,6 +254,12 @@ def up(scenarios: list[str], out: str, backend: str, port: int | None) -> None:
                           highlight=False)
         for reached in r["clients"]:
             console.print(f"  {Reached(**reached).line()}", highlight=False, markup=False)
+        # The clients' lines may name paths inside a client container; this one runs from here as it is.
+        console.print(
+            f"  try: /usr/bin/echoscu -v -aec {r['called_aet']} +tls {r['client_key']} {r['client_cert']} -rc "
+            f"+cf {r['ca']} {r['address']} {r['port']}",
+            highlight=False, markup=False,
+        )
     console.print("stop them with: invoke down")
 
 
