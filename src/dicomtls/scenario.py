@@ -744,7 +744,9 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML has it: parsing the scenarios was a tenth of a second per run in pure Python."""
 
 
-def parse_scenario(text: str, source: str) -> Scenario:
+def yaml_mapping(text: str, source: str, shape: str) -> dict[str, Any]:
+    """A YAML file's mapping; a usage error naming the file (and the line of a syntax error), or saying ``shape``
+    (what such a file is: "a scenario is a YAML mapping with …")."""
     try:
         data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
@@ -752,7 +754,13 @@ def parse_scenario(text: str, source: str) -> Scenario:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UsageError(f"{source}: not valid YAML{where}: fix the syntax") from None
     if not isinstance(data, dict):
-        raise UsageError(f"{source}: a scenario is a YAML mapping with name, description, pki, environments, probes, expect")
+        raise UsageError(f"{source}: {shape}")
+    return data
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    data = yaml_mapping(text, source, "a scenario is a YAML mapping with name, description, pki, environments, "
+                                      "probes, expect")
     try:
         return Scenario.model_validate(data, context={"base": Path(source).parent})
     except ValidationError as exc:
