@@ -20,6 +20,7 @@ from dicomtls.backends import get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
 from dicomtls.errors import UsageError
+from dicomtls.manifests import ChartValues
 from dicomtls.checks import is_check
 from dicomtls.diagnose import EXPLANATIONS, Reason
 from dicomtls.fixes.prove import try_fixes as try_fixes_of
@@ -90,13 +91,17 @@ def parse_jobs(text: str | int | None) -> int:
 
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
-           jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None) -> int:
+           jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None,
+           values: list[str] | None = None, sets: list[str] | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
     user's Istio/Traefik manifests, run instead of the default scenarios (beside any named ones), observed.
     ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
-    ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes."""
+    ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes.
+    ``values``/``sets``: what the Helm charts among the manifests are rendered with (`helm template`'s --values and
+    --set)."""
     deadlines = parse_timeout(timeout)
+    chart_values = _chart_values(manifests, values or [], sets or [])
     loaded = load_scenarios(scenarios) if scenarios or not manifests else []
     part = parse_shard(shard) if shard else None
     parallel = parse_jobs(jobs)
@@ -105,7 +110,7 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     chosen = get_backend(backend, out_path / "envs")
     console = _console()
     if manifests:
-        loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients))
+        loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients, chart_values))
         if not chosen.brings_clients:
             console.print("manifests: dcmtk 3.6.9 with --request-sni needs the Docker backend: left out here",
                           highlight=False)
@@ -126,6 +131,21 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
         _print_changes(changes, console, f"since {baseline}")
     _write_reports(doc, out_path, changes, console)
     return 1 if result.exit_code or (changes and changes.regressions) or (fixes and fixes.broken) else 0
+
+
+def _chart_values(manifests: str | None, values: list[str], sets: list[str]) -> ChartValues:
+    """--values and --set as Helm takes them, checked before anything starts: they go with --manifests."""
+    if (values or sets) and not manifests:
+        raise UsageError("--values and --set render the Helm charts of --manifests: give --manifests CHART_DIR too")
+    for value in values:
+        if not os.path.isfile(value):
+            raise UsageError(f"--values {value}: no such file: give the values file `helm template --values` reads")
+    for expression in sets:
+        key, equals, _ = expression.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--set {expression}: write KEY=VALUE (e.g. --set dicom.hostSNI=dicom.example.test), "
+                             "as `helm template --set` takes it")
+    return ChartValues(tuple(Path(v).resolve() for v in values), tuple(sets))
 
 
 def _write_reports(doc: dict[str, Any], out: Path, changes: Diff | None, console: Console) -> None:

@@ -23,14 +23,18 @@ from pydantic import ValidationError
 
 from dicomtls.errors import UsageError
 from dicomtls.manifests import cert_manager, istio, traefik
+from dicomtls.manifests.charts import ChartValues, chart_sources, rendered_documents
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
+from dicomtls.manifests.haproxy import HaproxyConfig, read_haproxy
+from dicomtls.manifests.haproxy_environment import translate_haproxy
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
+from dicomtls.manifests.recognition import FileKind, classify
 from dicomtls.manifests.spec import Manifests, Spec
 from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, translate_route
 from dicomtls.manifests.translation import Translation, distinct_sites
 
-__all__ = ["FALLBACK_SERVER_NAME", "Manifests", "Translation", "manifest_files", "read_manifests", "server_names",
-           "translate"]
+__all__ = ["FALLBACK_SERVER_NAME", "ChartValues", "Manifests", "Translation", "manifest_files", "read_manifests",
+           "server_names", "translate"]
 
 FALLBACK_SERVER_NAME = "dicom.example.test"
 """The PKI's name when no manifest names a host (HostSNI(`*`), hosts "*"): clients need some name for SNI."""
@@ -45,7 +49,7 @@ _KINDS: dict[tuple[str, str], type[Spec]] = {
 }
 
 
-def _where(path: Path, index: int, resource: dict[str, Any]) -> str:
+def _file_where(path: Path, index: int, resource: dict[str, Any]) -> str:
     metadata = resource.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     what = f", {resource.get('kind')} {name}" if name else ""
@@ -59,10 +63,22 @@ _ENVOY_KEYS = {"admin", "node", "dynamic_resources", "layered_runtime", "cluster
 """Top-level keys of an Envoy bootstrap: a mapping with them but no static_resources is an error, not skipped."""
 
 
-def read_manifests(paths: list[Path]) -> Manifests:
-    """Parse every YAML document in ``paths``; an invalid one is a UsageError naming its file and field."""
+def read_manifests(paths: list[Path], values: ChartValues | None = None) -> Manifests:
+    """Parse every YAML document in ``paths``; an invalid one is a UsageError naming its file and field. A Helm
+    chart's directory among them is rendered by Helm with ``values`` (--values files, --set expressions), and an
+    HAProxy configuration read as one."""
     found = Manifests()
     for path in paths:
+        if os.path.isdir(path):
+            rendered = rendered_documents(path, values or ChartValues())
+            found.kinds.append("Helm chart")
+            found.skipped += rendered.not_reproduced
+            _read_documents(rendered.path, list(rendered.documents), found, rendered.where)
+            continue
+        if classify(path) is FileKind.HAPROXY:
+            found.kinds.append("HAProxy configuration")
+            found.resources.append((str(_shown(path)), read_haproxy(path)))
+            continue
         try:
             text = path.read_text()
         except OSError as exc:
@@ -75,38 +91,47 @@ def read_manifests(paths: list[Path]) -> Manifests:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
             raise UsageError(f"{path}: not valid YAML{where}: fix the syntax") from None
-        for index, doc in enumerate(documents):
-            if doc is None:
-                continue
-            if _runs(doc) and _GO_TEMPLATE.search(json.dumps(doc)):
-                _refuse_template(_where(path, index, doc))
-            if is_envoy_bootstrap(doc):
-                found.kinds.append("Envoy bootstrap")
-                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
-                continue
-            if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
-                # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
-                kustomization = path.stem in ("kustomization", "Kustomization")
-                found.kinds.append("Kustomization" if kustomization else "document without apiVersion/kind")
-                found.skipped.append(f"{_shown(path)} (document {index + 1}): " + (
-                    "a Kustomization is not read (the tree's resources run as written, without its patches)"
-                    if kustomization else "no apiVersion and kind, so not a Kubernetes resource: not read"))
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-                raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
-                                 "and kind (or static_resources, for an Envoy bootstrap)")
-            model = _KINDS.get((str(doc["apiVersion"]), str(doc["kind"])))
-            found.kinds.append(str(doc["kind"]))
-            if model is None:
-                found.skipped.append(f"{_where(path, index, doc)}: {doc['apiVersion']} {doc['kind']} is not read")
-                continue
-            try:
-                found.resources.append((_where(path, index, doc), model.model_validate(doc)))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                loc = ".".join(str(p) for p in first["loc"])
-                raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
+        _read_documents(path, documents, found)
     return found
+
+
+def _read_documents(path: Path, documents: list[Any], found: Manifests,
+                    where_of: Any = None) -> None:
+    """The documents of one file (or of one rendered chart: ``where_of(index, doc)`` names the template)."""
+    def _where(path: Path, index: int, doc: dict[str, Any]) -> str:
+        return str(where_of(index, doc)) if where_of is not None else _file_where(path, index, doc)
+
+    for index, doc in enumerate(documents):
+        if doc is None:
+            continue
+        if _runs(doc) and _GO_TEMPLATE.search(json.dumps(doc)):
+            _refuse_template(_where(path, index, doc))
+        if is_envoy_bootstrap(doc):
+            found.kinds.append("Envoy bootstrap")
+            found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
+            continue
+        if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
+            # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
+            kustomization = path.stem in ("kustomization", "Kustomization")
+            found.kinds.append("Kustomization" if kustomization else "document without apiVersion/kind")
+            found.skipped.append(f"{_shown(path)} (document {index + 1}): " + (
+                "a Kustomization is not read (the tree's resources run as written, without its patches)"
+                if kustomization else "no apiVersion and kind, so not a Kubernetes resource: not read"))
+            continue
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
+                             "and kind (or static_resources, for an Envoy bootstrap)")
+        model = _KINDS.get((str(doc["apiVersion"]), str(doc["kind"])))
+        found.kinds.append(str(doc["kind"]))
+        if model is None:
+            found.skipped.append(f"{_where(path, index, doc)}: {doc['apiVersion']} {doc['kind']} is not read")
+            continue
+        try:
+            found.resources.append((_where(path, index, doc), model.model_validate(doc)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
 
 
 def _runs(doc: Any) -> bool:
@@ -119,28 +144,30 @@ def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) ->
     """The bootstrap named after its file: "EnvoyBootstrap/<stem>" must pick exactly one."""
     taken = [where for where, r in found.resources if isinstance(r, EnvoyBootstrap) and r.name == path.stem]
     if taken:
-        raise UsageError(f"{_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} ({taken[0]}): "
+        raise UsageError(f"{_file_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} ({taken[0]}): "
                          "Envoy reads one bootstrap per file, so give each its own file with its own name")
     return EnvoyBootstrap(path.stem, doc)
 
 
 def manifest_files(path: Path) -> list[Path]:
     """The YAML files under ``path`` (a file, or a directory read recursively like `kubectl apply -R`; hidden
-    directories skipped). A Helm chart is refused: its templates are not manifests until rendered."""
+    directories skipped), the HAProxy configurations among its files, and each Helm chart's directory in place of
+    its files (read_manifests renders it)."""
     if os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         files = [path]
     elif os.path.isdir(path):
-        files = sorted(f for f in [*path.rglob("*.yaml"), *path.rglob("*.yml")]
-                       if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts[:-1]))
+        def kept(f: Path) -> bool:
+            return f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts[:-1])
+        charts = chart_sources(path)
+        files = sorted({*(f for f in [*path.rglob("*.yaml"), *path.rglob("*.yml")] if kept(f)),
+                        *(f for f in path.rglob("*") if kept(f) and f.suffix not in (".yaml", ".yml")
+                          and classify(f) is FileKind.HAPROXY)})
+        files = [*charts, *(f for f in files if not any(f.is_relative_to(c) for c in charts))]
     else:
         raise UsageError(f"--manifests {path}: no such file or directory: give a YAML file or the directory holding "
                          "them")
     if not files:
-        raise UsageError(f"--manifests {path} has no .yaml or .yml files")
-    chart = next((f for f in files if f.name in ("Chart.yaml", "Chart.yml")), None)
-    if chart is not None:
-        raise UsageError(f"{_shown(chart.parent)} is a Helm chart ({chart.name}): render it first, e.g. "
-                         f"`helm template RELEASE {_shown(chart.parent)} > rendered.yaml`, and give that file")
+        raise UsageError(f"--manifests {path} has no .yaml or .yml files, Helm chart or HAProxy configuration")
     return files
 
 
@@ -203,15 +230,16 @@ def translate(found: Manifests, resource: str | None = None) -> list[Translation
     skipped = [*found.skipped, *_not_dicom(found)]
     gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
     routes, bootstraps = found.of(IngressRouteTCP), found.of(EnvoyBootstrap)
+    haproxy = [t for w, config in found.of(HaproxyConfig) for t in translate_haproxy(w, config)]
     translations = [*(translate_gateway(w, g, found) for w, g in gateways),
                     *(translate_route(w, r, found) for w, r in routes),
-                    *(translate_bootstrap(w, b) for w, b in bootstraps)]
-    namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in bootstraps)]
+                    *(translate_bootstrap(w, b) for w, b in bootstraps), *haproxy]
+    namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in [*bootstraps, *haproxy])]
     translations = distinct_sites(_distinct_resources(translations, namespaces))
     if not translations:
         raise UsageError(f"manifests: {len(found.kinds)} document{'s' if len(found.kinds) != 1 else ''} "
                          f"({_kinds(found)}): none carries DICOM over TLS (an Istio Gateway with a TLS server, a "
-                         "Traefik IngressRouteTCP or an Envoy bootstrap)")
+                         "Traefik IngressRouteTCP, an Envoy bootstrap or an HAProxy frontend with `bind … ssl`)")
     if resource is not None:
         translations = [t for t in translations if t.resource == resource]
         if not translations:
