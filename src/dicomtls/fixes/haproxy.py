@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from dicomtls.fixes.candidates import Edit, NotApplicable, Setting
-from dicomtls.manifests.haproxy import Frontend, HaproxyConfig, read_haproxy
+from dicomtls.manifests.haproxy import Frontend, read_haproxy
 from dicomtls.manifests.recognition import FileKind, classify
 
 SETTINGS: dict[Setting, str | None] = {"client-cert-optional": None, "min-version": None, "add-cipher": None,
@@ -19,22 +19,17 @@ def apply(files: list[Path], resource: str, edits: tuple[Edit, ...]) -> dict[Pat
     """The new text of the haproxy.cfg holding ``resource`` ("HAProxyFrontend/NAME") with the edits made."""
     name = resource.split("/", 1)[1]
     for path in files:
-        if path.is_file():
-            config = _config(path)
-            frontend = next((f for f in config.frontends if f.name == name) if config else (), None)
-            if config is not None and frontend is not None:
-                lines = path.read_text().splitlines(keepends=True)
-                for edit in edits:
-                    _edit(lines, frontend, config, edit)
-                return {path: "".join(lines)}
+        config = read_haproxy(path) if path.is_file() and classify(path) is FileKind.HAPROXY else None
+        frontend = next((f for f in config.frontends if f.name == name), None) if config is not None else None
+        if frontend is not None:
+            lines = path.read_text().splitlines(keepends=True)
+            for edit in edits:
+                _edit(lines, frontend, edit)
+            return {path: "".join(lines)}
     raise NotApplicable(f"no frontend {name} in the HAProxy configurations")
 
 
-def _config(path: Path) -> HaproxyConfig | None:
-    return read_haproxy(path) if classify(path) is FileKind.HAPROXY else None
-
-
-def _edit(lines: list[str], frontend: Frontend, config: HaproxyConfig, edit: Edit) -> None:
+def _edit(lines: list[str], frontend: Frontend, edit: Edit) -> None:
     if edit.setting == "catch-all-route":
         _catch_all(lines, frontend)
         return

@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -96,10 +97,10 @@ def read_manifests(paths: list[Path], values: ChartValues | None = None) -> Mani
 
 
 def _read_documents(path: Path, documents: list[Any], found: Manifests,
-                    where_of: Any = None) -> None:
+                    where_of: Callable[[int, dict[str, Any]], str] | None = None) -> None:
     """The documents of one file (or of one rendered chart: ``where_of(index, doc)`` names the template)."""
     def _where(path: Path, index: int, doc: dict[str, Any]) -> str:
-        return str(where_of(index, doc)) if where_of is not None else _file_where(path, index, doc)
+        return where_of(index, doc) if where_of is not None else _file_where(path, index, doc)
 
     for index, doc in enumerate(documents):
         if doc is None:
@@ -144,8 +145,9 @@ def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) ->
     """The bootstrap named after its file: "EnvoyBootstrap/<stem>" must pick exactly one."""
     taken = [where for where, r in found.resources if isinstance(r, EnvoyBootstrap) and r.name == path.stem]
     if taken:
-        raise UsageError(f"{_file_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} ({taken[0]}): "
-                         "Envoy reads one bootstrap per file, so give each its own file with its own name")
+        raise UsageError(f"{_file_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} "
+                         f"({taken[0]}): Envoy reads one bootstrap per file, so give each its own file with its own "
+                         "name")
     return EnvoyBootstrap(path.stem, doc)
 
 
