@@ -1,6 +1,7 @@
 """The user's Helm chart and haproxy.cfg as they are, run on the local backend: a Korthweb-shaped chart rendered by
-Helm (default values, and with --set changing its HostSNI), HAProxy frontends as environments, a fix proven on the
-user's haproxy.cfg whose patch applies; and their bad input one line, exit 2, nothing left running."""
+Helm (default values, and with --set changing its HostSNI), HAProxy frontends as environments, fixes proven on the
+user's haproxy.cfg and on a chart's values.yaml whose patches apply; and their bad input one line, exit 2, nothing
+left running."""
 
 from __future__ import annotations
 
@@ -87,6 +88,30 @@ def test_a_fix_proven_on_haproxy_cfg_is_a_patch_that_applies_to_the_users_file(t
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (holder / MTLS.name / "haproxy.cfg").read_text() == \
         (run["out"] / trials[0]["tree"] / "haproxy.cfg").read_text()
+
+
+def test_a_fix_proven_on_a_chart_is_a_values_patch_that_applies_to_the_users_chart(tmp_path: Path) -> None:
+    chart = tmp_path / "user" / "orthanc"
+    shutil.copytree(CHART, chart)
+    values = chart / "values.yaml"
+    values.write_text(values.read_text().replace("clientAuthType: NoClientCert",
+                                                 "clientAuthType: RequireAndVerifyClientCert"))
+    original = tmp_path / "original"
+    shutil.copytree(chart.parent, original)
+    run = matrix_run(tmp_path / "fix", "--backend", "local", "--try-fixes", "--manifests", str(chart))
+    assert run["proc"].returncode == 0, run["proc"].stdout[-3000:] + run["proc"].stderr[-2000:]
+    assert run["leftovers"] == (set(), set())
+    trials = [t for c in run["results"]["fixes"]["cells"] if c["cell"] == "pynetdicom sni=right cert=none echo"
+              for t in c["trials"] if t["candidate"]["id"] == "client-cert-optional"]
+    assert trials and {t["mark"] for t in trials} == {"passes"}
+    patch_file = run["out"] / trials[0]["patch"]
+    assert "+    clientAuthType: VerifyClientCertIfGiven" in patch_file.read_text()
+    applied = subprocess.run(["patch", "-p1", "--forward", "-i", str(patch_file)], cwd=original,
+                             capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert (original / "orthanc" / "values.yaml").read_text() == \
+        (run["out"] / trials[0]["tree"] / "values.yaml").read_text()
+    assert values.read_text() != (original / "orthanc" / "values.yaml").read_text(), "the user's chart is untouched"
 
 
 def _chart_with(tmp_path: Path, template: str) -> Path:

@@ -10,6 +10,9 @@ import pytest
 import yaml
 
 from dicomtls.errors import UsageError
+from dicomtls.fixes import chart_values
+from dicomtls.fixes import traefik as traefik_fix
+from dicomtls.fixes.candidates import Edit, NotApplicable
 from dicomtls.manifests import ChartValues, manifest_files, read_manifests, translate
 from dicomtls.scenario import EnvironmentConfig, manifest_scenario
 
@@ -83,3 +86,38 @@ def test_a_chart_that_fails_to_render_names_the_template_and_line(tmp_path: Path
     (tmp_path / "templates" / "cm.yaml").write_text("kind: ConfigMap\nmetadata:\n  name: {{ .Values.x | nosuch }}\n")
     with pytest.raises(UsageError, match=r"templates/cm.yaml:3: Helm cannot render the chart"):
         read_manifests(manifest_files(tmp_path))
+
+
+# --- fixes written into the chart's values -----------------------------------------------------------------------
+
+
+def _chart_requiring_client_certificates(tmp_path: Path) -> Path:
+    chart = tmp_path / "orthanc"
+    shutil.copytree(CHART, chart)
+    values = chart / "values.yaml"
+    values.write_text(values.read_text().replace("clientAuthType: NoClientCert",
+                                                 "clientAuthType: RequireAndVerifyClientCert"))
+    return chart
+
+
+def test_a_fix_on_a_rendered_resource_is_written_to_the_values_key_that_renders_it(tmp_path: Path) -> None:
+    chart = _chart_requiring_client_certificates(tmp_path)
+    [(path, text)] = chart_values.apply(traefik_fix, [chart], "IngressRouteTCP/release-orthanc-dicom",
+                                        (Edit("client-cert-optional"),), ChartValues()).items()
+    assert path == chart / "values.yaml"
+    old, new = (chart / "values.yaml").read_text().splitlines(), text.splitlines()
+    assert [(a, b) for a, b in zip(old, new, strict=True) if a != b] == [
+        ("    clientAuthType: RequireAndVerifyClientCert", "    clientAuthType: VerifyClientCertIfGiven")]
+
+
+def test_a_fix_the_templates_cannot_render_is_not_applicable(tmp_path: Path) -> None:
+    with pytest.raises(NotApplicable, match=r"adds an item to spec.routes, which the chart's templates do not render"):
+        chart_values.apply(traefik_fix, [CHART], "IngressRouteTCP/release-orthanc-dicom", (Edit("catch-all-route"),),
+                           ChartValues())
+
+
+def test_a_value_given_with_set_is_to_be_changed_there(tmp_path: Path) -> None:
+    with pytest.raises(NotApplicable, match=r"dicom.tls.clientAuthType comes from --set"):
+        chart_values.apply(traefik_fix, [CHART], "IngressRouteTCP/release-orthanc-dicom",
+                           (Edit("client-cert-optional"),),
+                           ChartValues(sets=("dicom.tls.clientAuthType=RequireAndVerifyClientCert",)))

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from dicomtls.backends import Backend
 from dicomtls.deadlines import Deadlines
 from dicomtls.errors import UsageError
-from dicomtls.fixes import envoy_bootstrap, haproxy, istio, options, patch, sidecar, traefik
+from dicomtls.fixes import chart_values, envoy_bootstrap, haproxy, istio, options, patch, sidecar, traefik
 from dicomtls.manifests.haproxy_environment import RESOURCE as HAPROXY_RESOURCE
 from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config, sidecar_candidate
 from dicomtls.reasons import Reason
@@ -130,8 +130,14 @@ def _manifest_variant(scenario: Scenario, env: EnvironmentConfig, candidate: Can
     assert env.manifests is not None
     kind, resource = _resource(env)
     files = [Path(f) for f in env.manifests.files]
-    changed = _SOURCES[kind].apply(files, resource, candidate.edits)
+    if any(f.is_dir() for f in files):  # a Helm chart: its values are edited, for it to render the fix
+        changed = chart_values.apply(_SOURCES[kind], files, resource, candidate.edits,
+                                     env.manifests.chart_values(Path.cwd()))
+    else:
+        changed = _SOURCES[kind].apply(files, resource, candidate.edits)
     root = _tree_root(files, manifests_root)
+    if outside := [str(f) for f in changed if not f.is_relative_to(root)]:
+        raise NotApplicable(f"the change goes to {', '.join(outside)}, outside the tree {root}: make it there")
     copy = where / candidate.id / root.name
     shutil.rmtree(copy, ignore_errors=True)
     copies = []
@@ -171,8 +177,6 @@ def _unsupported(env: EnvironmentConfig, candidate: Candidate) -> str | None:
     source = _SOURCES.get(kind)
     if source is None:
         return f"editing {kind} manifests is not built yet"
-    if any(Path(f).is_dir() for f in env.manifests.files):
-        return "editing a Helm chart's values is not built yet: change the rendered resource by hand"
     for edit in candidate.edits:
         if edit.setting not in source.SETTINGS:
             return f"{resource} has no {edit.setting}"
