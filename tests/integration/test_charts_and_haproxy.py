@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from dicomtls.backends import docker_answers
+
 from .conftest import ROOT, cells, environment, leftovers_under, matrix_run, run_invoke
 from .test_bad_input import assert_one_line_error
 
@@ -152,3 +154,15 @@ def test_values_and_sets_helm_would_refuse_are_one_line(tmp_path: Path, clean_sl
                        str(tmp_path / "out")], tmp_path)
     assert_one_line_error(proc, *needles)
     assert leftovers_under(tmp_path) == (set(), set())
+
+
+@pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)")
+def test_on_docker_haproxy_frontends_run_and_dcmtk_3_6_9_with_sni_reaches_them(tmp_path: Path) -> None:
+    run = matrix_run(tmp_path, "--backend", "docker", "--manifests", str(HAPROXY))
+    proc = run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    for env in ("haproxy-dicom-tls", "haproxy-dicom-sni"):
+        newer = cells(run, environment=env, client="dcmtk", client_version="3.6.9")
+        assert {(c["client_cert"], c["actual"]) for c in newer} == {("none", "pass"), ("valid", "pass")}
+    assert {c.get("site") for c in cells(run, environment="haproxy-dicom-sni", client_version="3.6.9")} == \
+        {"orthanc-a"}
