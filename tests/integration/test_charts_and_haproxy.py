@@ -166,3 +166,12 @@ def test_on_docker_haproxy_frontends_run_and_dcmtk_3_6_9_with_sni_reaches_them(t
         assert {(c["client_cert"], c["actual"]) for c in newer} == {("none", "pass"), ("valid", "pass")}
     assert {c.get("site") for c in cells(run, environment="haproxy-dicom-sni", client_version="3.6.9")} == \
         {"orthanc-a"}
+
+
+def test_a_values_file_that_is_not_yaml_is_one_line_naming_its_line(tmp_path: Path, clean_slate: Path) -> None:
+    values = tmp_path / "prod-values.yaml"
+    values.write_text("dicom:\n  hostSNI: [pacs.hospital.test\n")
+    proc = run_invoke(["matrix", "--backend", "local", "--manifests", str(CHART), "--values", str(values), "--out",
+                       str(tmp_path / "out")], tmp_path)
+    assert_one_line_error(proc, "prod-values.yaml:2", "not a values file Helm reads")
+    assert leftovers_under(tmp_path) == (set(), set())
