@@ -90,6 +90,15 @@ def test_a_fix_proven_on_haproxy_cfg_is_a_patch_that_applies_to_the_users_file(t
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (holder / MTLS.name / "haproxy.cfg").read_text() == \
         (run["out"] / trials[0]["tree"] / "haproxy.cfg").read_text()
+    cipher = next(t for c in run["results"]["fixes"]["cells"] if c["environment"] == "haproxy-dicom-modalities"
+                  and c["reason"] == "tls-no-shared-cipher" for t in c["trials"]
+                  if t["candidate"]["id"] == "add-cipher-aes128-sha")
+    assert (cipher["after"], cipher["mark"]) == ("pass", "breaks")  # ⚠: B.10 and B.11 no longer hold
+    assert "+    bind :11113 ssl crt orthanc.pem ciphers ECDHE-ECDSA-AES128-GCM-SHA256:" in \
+        (run["out"] / cipher["patch"]).read_text()
+    dry = subprocess.run(["patch", "-p1", "--dry-run", "-i", str(run["out"] / cipher["patch"])], cwd=holder,
+                         capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
 
 
 def test_a_fix_proven_on_a_chart_is_a_values_patch_that_applies_to_the_users_chart(tmp_path: Path) -> None:
