@@ -316,7 +316,7 @@ def _environment_info(position: int, group: EnvironmentGroup, versions: dict[str
     info = EnvironmentInfo(plan.key, plan.name, group.scenarios, [c.kind for c in plan.components], "",
                            list(plan.server_names), str(plan.pki.directory), {}, position=position,
                            versions=joined(versions), unhonoured=list(group.unhonoured),
-                           findings=[prove(f, []) for f in group.findings])
+                           findings=[prove(f, []) for f in group.findings], manifests=group.manifests)
     if plan.multi_site:
         info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]
     return info

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dicomtls.backends import docker_answers
+from dicomtls.scenario import EnvironmentConfig
 
 from .conftest import ROOT, cells, environment, leftovers_under, matrix_run, run_invoke
 from .test_bad_input import assert_one_line_error
@@ -53,7 +54,11 @@ def test_set_changes_the_host_the_chart_routes_and_the_run_follows_it(tmp_path: 
     run = matrix_run(tmp_path, "--backend", "local", "--manifests", str(CHART), "--set",
                      "dicom.hostSNI=pacs.hospital.test")
     assert run["proc"].returncode == 0, run["proc"].stdout[-3000:] + run["proc"].stderr[-2000:]
-    assert environment(run, CHART_ENV)["server_names"] == ["pacs.hospital.test"]
+    env = environment(run, CHART_ENV)
+    assert env["server_names"] == ["pacs.hospital.test"]
+    assert env["manifests"]["set"] == ["dicom.hostSNI=pacs.hospital.test"]
+    again = EnvironmentConfig.model_validate({"name": CHART_ENV, "manifests": env["manifests"]})
+    assert again.proxy is not None and again.unhonoured == tuple(env["unhonoured"])
     with_sni = cells(run, environment=CHART_ENV, client="pynetdicom", sni="right", client_cert="none",
                      profile="default")
     assert {c["actual"] for c in with_sni} == {"pass"}

@@ -57,7 +57,7 @@ def test_a_tree_with_a_chart_and_other_manifests_renders_the_chart_and_reads_the
     shutil.copy(ROOT / "tests" / "fixtures" / "manifests" / "haproxy-mtls" / "haproxy.cfg", other)
     assert manifest_files(tmp_path) == [chart, other]
     assert [t.resource for t in translate(read_manifests(manifest_files(tmp_path)))] == [
-        "IngressRouteTCP/release-orthanc-dicom", "HAProxyFrontend/dicom_mtls"]
+        "IngressRouteTCP/release-orthanc-dicom", "HAProxyFrontend/dicom_mtls", "HAProxyFrontend/dicom_modalities"]
 
 
 def test_the_scenario_records_the_values_and_renders_the_same_when_rebuilt(tmp_path: Path) -> None:
