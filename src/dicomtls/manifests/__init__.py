@@ -1,8 +1,9 @@
 """The manifests a user deploys (Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption on Kubernetes, a
-plain Envoy bootstrap on a VM), read into the options of the component that reproduces them on loopback.
+plain Envoy bootstrap or an haproxy.cfg on a VM, a Helm chart rendered with its values), read into the options of the
+component that reproduces them on loopback.
 
-One module per source kind (``istio``, ``traefik``, ``envoy_bootstrap``); this one reads the files and hands each
-document to its kind. The secrets and certificate files they name (credentialName, secretName,
+One module per source kind (``istio``, ``traefik``, ``envoy_bootstrap``, ``haproxy_environment``; ``charts`` renders
+a chart's directory into documents); this one reads the files and hands each document to its kind. The secrets and certificate files they name (credentialName, secretName,
 clientAuth.secretNames, an Envoy DownstreamTlsContext's files) are replaced by the generated PKI, and every backend a
 route names by the environment's Orthanc. Anything else the tool cannot reproduce is collected as an "unhonoured"
 line for the report, so a matrix never claims more than it ran.
