@@ -91,20 +91,25 @@ def parse_jobs(text: str | int | None) -> int:
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
            jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None,
-           policies: list[str] | None = None, fail_on: str | None = None) -> int:
+           policies: list[str] | None = None, fail_on: str | None = None, values: list[str] | None = None,
+           sets: list[str] | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
-    user's Istio/Traefik/Envoy manifests or compose + nginx configuration, run instead of the default scenarios (beside any named ones), observed.
+    user's configuration (Istio/Traefik/Envoy manifests, Helm charts, compose + nginx or HAProxy), run instead of the
+    default scenarios (beside any named ones), observed.
     ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
     ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes.
-    ``policies``: ``--policy FILE|preset:NAME`` (dicomtls.policy), with ``fail_on``'s severity: what must hold."""
+    ``policies``: ``--policy FILE|preset:NAME`` (dicomtls.policy), with ``fail_on``'s severity: what must hold.
+    ``values``/``sets``: what the Helm charts among the manifests are rendered with (`helm template`'s --values and
+    --set)."""
     deadlines = parse_timeout(timeout)
     policy = load_policies(policies, fail_on)
     parallel = parse_jobs(jobs)
     old = json_report.read(Path(baseline)) if baseline else None
     console = _console()
     prepared = api.matrix(scenarios or (), manifests=manifests, out=out, backend=backend, jobs=parallel,
-                          timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print)
+                          timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print,
+                          values=values or (), sets=sets or ())
     with interruptible():
         result = prepared.run(ConsoleProgress(console, parallel))
         if policy is not None:

@@ -122,6 +122,9 @@ class EnvironmentInfo:
     unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
     findings: list[ProvedFinding] = field(default_factory=list)  # what the manifests do, with the cells showing it
     sites: list[dict[str, object]] = field(default_factory=list)  # name and server_names of each site behind one proxy
+    manifests: dict[str, object] | None = None
+    """The user's files it was read from (files, resource, a chart's values files and --set): read again, they
+    make the same environment."""
 
 
 @dataclass

@@ -309,7 +309,7 @@ def _environment_info(position: int, group: EnvironmentGroup, versions: dict[str
                            list(plan.server_names), str(plan.pki.directory), {}, position=position,
                            versions=joined(versions),
                            unhonoured=[*group.unhonoured, *departures(group.images, versions)],
-                           findings=[prove(f, []) for f in group.findings])
+                           findings=[prove(f, []) for f in group.findings], manifests=group.manifests)
     if plan.multi_site:
         info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]
     return info

@@ -40,7 +40,7 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @task(
-    iterable=["scenario", "policy"],
+    iterable=["scenario", "policy", "values", "set"],
     help={
         "scenario": "scenario name or path to a .yaml file (repeatable; default: every default scenario)",
         "out": "directory for results.json, junit.xml, summary.md, report.html, logs/ and the PKI (default: out)",
@@ -49,11 +49,15 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
         "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
         "manifests": "a file or a directory (read recursively) of Istio Gateway/VirtualService, Traefik "
-                     "IngressRouteTCP/TLSOption/TLSStore and Envoy bootstrap YAML, docker compose projects with the "
-                     "nginx.conf and orthanc.json they mount, or an nginx.conf (recognised by content), other kinds "
-                     "skipped and listed: "
-                     "reproduce each proxy and report every cell as observed (instead of the default scenarios); its "
+                     "IngressRouteTCP/TLSOption/TLSStore and Envoy bootstrap YAML, Helm charts (rendered by Helm), "
+                     "docker compose projects with the nginx.conf or haproxy.cfg and orthanc.json they mount, or an "
+                     "nginx.conf or haproxy.cfg (recognised by content), other kinds skipped and listed: reproduce "
+                     "each proxy and report every cell as observed (instead of the default scenarios); its "
                      "cert-manager Issuers/Certificates make the PKI",
+        "values": "with --manifests: a values file the Helm charts are rendered with, as `helm template --values` "
+                  "takes it (repeatable; later ones win)",
+        "set": "with --manifests: KEY=VALUE the Helm charts are rendered with, as `helm template --set` takes it "
+               "(repeatable)",
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
         "try-fixes": "then try each failing cell's fix candidates on a copy of its config and write the proven ones "
                      "as patches under OUT/fixes/ (what `invoke fix` does)",
@@ -63,23 +67,23 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     },
 )
 def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None):
+           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None, values=None, set=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected and every policy holds."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes,
-                    timeout, policy or None, fail_on)
+                    timeout, policy or None, fail_on, values or [], set or [])
     if code:
         raise Exit(code=code)
 
 
-@task(iterable=["scenario", "policy"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
+@task(iterable=["scenario", "policy", "values", "set"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
 def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-        jobs="auto", timeout=None, policy=None, fail_on=None):
+        jobs="auto", timeout=None, policy=None, fail_on=None, values=None, set=None):
     """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
 
     Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
     the changed client against the unchanged environment."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True,
-                    timeout, policy or None, fail_on)
+                    timeout, policy or None, fail_on, values or [], set or [])
     if code:
         raise Exit(code=code)
 

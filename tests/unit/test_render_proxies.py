@@ -266,6 +266,19 @@ def test_haproxy_named_sni_when_terminating_means_strict_sni() -> None:
     assert "strict-sni" not in bind_line(haproxy(sni="any"))
 
 
+def test_haproxy_binds_with_the_users_ciphers_and_versions_when_given() -> None:
+    line = bind_line(haproxy(ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", ciphersuites="TLS_AES_128_GCM_SHA256",
+                             min_version="1.2", max_version="1.3"))
+    assert line.endswith(' ciphers "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA" ciphersuites "TLS_AES_128_GCM_SHA256" '
+                         "ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3")
+    assert "ciphers" not in bind_line(haproxy()) and "ssl-min-ver" not in bind_line(haproxy())
+
+
+def test_haproxy_refuses_tls_settings_where_it_passes_tls_through() -> None:
+    with pytest.raises(ValidationError, match="min_version apply only where HAProxy terminates TLS"):
+        component_class("haproxy").options_model(passthrough=True, min_version="1.2")
+
+
 def test_haproxy_sni_routing_passes_tls_through_to_orthanc_for_the_server_names_only() -> None:
     config = haproxy(passthrough=True, sni="named")
     assert bind_line(config) == "bind 127.0.0.1:41104"
