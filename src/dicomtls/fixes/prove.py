@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from dicomtls.backends import Backend
 from dicomtls.deadlines import Deadlines
 from dicomtls.errors import UsageError
-from dicomtls.fixes import envoy_bootstrap, istio, options, patch, sidecar, traefik
+from dicomtls.fixes import envoy_bootstrap, istio, nginx, options, patch, sidecar, traefik
 from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config, sidecar_candidate
 from dicomtls.reasons import Reason
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
@@ -26,7 +26,8 @@ from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup,
 Mark = Literal["passes", "fails", "breaks", "not tried"]
 MARKS: dict[str, str] = {"passes": "✔", "fails": "✘", "breaks": "⚠", "not tried": "–"}
 
-_SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik, "Gateway": istio}
+_SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik, "Gateway": istio,
+                                   "NginxServer": nginx}
 """The manifest kinds whose files a candidate can edit (the resource's prefix)."""
 
 
