@@ -43,7 +43,7 @@ def test_the_orthweb_tree_is_one_nginx_environment_with_its_ssl_directives_as_wr
 def test_the_compose_project_reads_its_nginx_conf_once_not_again_as_a_file_of_its_own() -> None:
     translations = translate_files(manifest_files(ORTHWEB))
     assert len(translations) == 1
-    assert {f.name for f in translations[0].files} == {"docker-compose.yaml.local", "nginx.conf",
+    assert {f.name for f in translations[0].files} == {"docker-compose.yaml.local", ".env", "nginx.conf",
                                                         "orthanc.json.local"}
 
 

@@ -244,8 +244,11 @@ def _chosen(translations: list[Translation], found: Manifests, skipped: list[str
 
 def yaml_manifests(files: list[Path]) -> list[Path]:
     """The files read together as Kubernetes/Envoy YAML: all but the configurations a translator reads on its own
-    (compose projects, nginx.conf) and Orthanc's configuration (read with the compose project mounting it)."""
-    return [f for f in files if classify(f) not in {*translated_kinds(), FileKind.ORTHANC}]
+    (compose projects, nginx.conf), Orthanc's configuration (read with the compose project mounting it) and the
+    other files a project brings that are not YAML by name or content (its `.env`)."""
+    kinds = {f: classify(f) for f in files}
+    return [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}
+            and (kinds[f] is not None or f.suffix in (".yaml", ".yml"))]
 
 
 def translate_files(files: list[Path], resource: str | None = None) -> list[Translation]:
@@ -273,8 +276,7 @@ def translate_files(files: list[Path], resource: str | None = None) -> list[Tran
         claimed.update({f.resolve(): file for t in read for f in t.files})
     skipped += [f"{_shown(f)}: an Orthanc configuration no compose service mounts: not read" for f in files
                 if kinds[f] is FileKind.ORTHANC and f.resolve() not in claimed]
-    manifests = [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}]
-    found = read_manifests(manifests)
+    found = read_manifests(yaml_manifests(files))
     translations, namespaces = _translations(found)
     translations = distinct_sites(_distinct_resources([*from_configs, *translations],
                                                       [*(None for _ in from_configs), *namespaces]))

@@ -324,8 +324,10 @@ def _sni_routes(stmt: dict[str, Any], maps: dict[str, dict[str, Any]],
             continue
         if len(entry["args"]) != 1:
             raise UsageError(f"{_at(entry)}: map entry {_text(entry)}: expects a name and one value")
-        routes.append(SniRoute(server_name=entry["directive"],
-                               destination=_destination(entry["args"][0], _at(entry), upstreams), at=_at(entry)))
+        value = entry["args"][0]
+        destination = (Destination(target="", servers=(), at=_at(entry)) if not value  # `""`: the connection is closed
+                       else _destination(value, _at(entry), upstreams))
+        routes.append(SniRoute(server_name=entry["directive"], destination=destination, at=_at(entry)))
     return tuple(routes)
 
 
