@@ -42,10 +42,13 @@ def wanted(component: Component) -> bool:
 
 
 def reference(component: Component) -> str:
-    """The full image reference a component's ``image`` option names, with the registry and tag filled in."""
-    image = component.options.image
+    """The full image reference a component's ``image`` option (or else its ``declared_image``) names, with the
+    registry and tag filled in."""
+    image = component.options.image or component.options.declared_image
     assert image is not None
     cls = type(component)
+    if component.options.image is None and ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        image = f"{image}:latest"  # a deployment's bare repository means what Docker makes of it
     if image == "upstream":
         if cls.upstream_repository is None:
             raise UsageError(f"{cls.kind} has no known upstream image: name one with image: REPOSITORY:TAG")
@@ -66,6 +69,38 @@ def with_registry(image: str) -> str:
     if names_registry or chosen is None or chosen == DOCKER_HUB:
         return image
     return f"{chosen}/{image}"
+
+
+def runs_upstream(client: Any, component: Component) -> bool:
+    """Whether the component runs from an upstream image: the one its ``image`` names, or the image its user's
+    deployment declares when that image can be had without contacting a registry the user did not name (in
+    Docker's cache, or pulled from DICOMTLS_REGISTRY) and dicomtls knows where its program is."""
+    if wanted(component):
+        return True
+    if component.options.declared_image is None or type(component).upstream_executable is None:
+        return False
+    ref = reference(component)
+    with _LOCK:
+        if ref in _SEEN:
+            return True
+        if ref in _UNAVAILABLE:
+            return False
+    import docker
+
+    try:
+        client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        if registry() is None:
+            with _LOCK:
+                _UNAVAILABLE[ref] = "not in Docker's cache, and no registry is named (DICOMTLS_REGISTRY)"
+            return False
+    try:
+        pull(client, component)
+    except UsageError as exc:
+        with _LOCK:
+            _UNAVAILABLE[ref] = str(exc)
+        return False
+    return True
 
 
 def executable(component: Component) -> str:
@@ -99,6 +134,7 @@ class Pulled:
 
 _LOCK = threading.Lock()  # environments side by side may want the same image: pull it once
 _SEEN: dict[str, Pulled] = {}
+_UNAVAILABLE: dict[str, str] = {}  # a declared image that could not be had, and why: asked once per process
 
 
 def pull(client: Any, component: Component) -> Pulled:

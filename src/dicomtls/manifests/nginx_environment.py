@@ -113,6 +113,9 @@ def _translate_server(server: NginxServer, resource: str, deployment: Deployment
                 destination.servers) > 1 else ""
             notes.append(f"{destination.at}: proxy_pass {destination.target}{many}: pointed at the environment's "
                          "Orthanc")
+    if deployment is not None and deployment.proxy is not None and deployment.proxy.image is not None \
+            and deployment.proxy.image.kind == KIND:
+        proxy["declared_image"] = deployment.proxy.image.reference  # run where Docker can have it
     orthanc, orthanc_notes = _orthanc(deployment, terminates=not passthrough)
     return Translation(resource, proxy, orthanc, tuple(dict.fromkeys(names)),
                        (*_deployment_notes(deployment), *notes, *orthanc_notes), sites)
