@@ -9,8 +9,10 @@ waits for ports from outside the container, follows its output through
 Docker's log API and runs it as the image's own user.
 
 Nothing is pulled unless a scenario names an image (the ``image`` option, or
-``invoke bisect --backend docker``): the default, air-gapped run contacts no
-registry. ``DICOMTLS_REGISTRY`` names the registry a reference without one is
+``invoke bisect --backend docker``), or a user's deployment declares one
+(``declared_image``, from a compose file) and DICOMTLS_REGISTRY is set: the
+default, air-gapped run contacts no registry. A declared image that cannot be
+had is no error: the run uses the version this backend has, and says so. ``DICOMTLS_REGISTRY`` names the registry a reference without one is
 pulled from (a mirror, or ``127.0.0.1:PORT`` in the tests); unset, Docker's
 default (Docker Hub) serves it. A reference already present is never pulled
 again, so a run with the registry gone still works.
