@@ -81,6 +81,15 @@ def test_a_directive_left_at_its_default_is_added_after_the_listen_with_nginxs_d
         in after
 
 
+def test_edits_made_together_each_find_their_line_after_an_added_one(tmp_path: Path) -> None:
+    path = standalone(tmp_path, "        listen 11112 ssl;\n        ssl_certificate /c.pem;\n"
+                                "        ssl_certificate_key /c.pem;\n        ssl_verify_client on;\n"
+                                "        ssl_client_certificate /ca.crt;\n        proxy_pass orthanc:4242;\n")
+    after = nginx.apply([path], "NginxServer/nginx", (Edit("add-cipher", "AES128-SHA"), Edit("client-cert-optional")))
+    assert "        listen 11112 ssl;\n        ssl_ciphers HIGH:!aNULL:!MD5:AES128-SHA;\n" in after[path]
+    assert "        ssl_verify_client optional;\n" in after[path]
+
+
 def test_a_directive_inherited_from_the_stream_block_is_changed_there(tmp_path: Path) -> None:
     path = standalone(tmp_path, "        listen 11112 ssl;\n        proxy_pass orthanc:4242;\n",
                       stream="    ssl_certificate /c.pem;\n    ssl_certificate_key /c.pem;\n"

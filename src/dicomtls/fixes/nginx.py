@@ -57,6 +57,11 @@ class _Texts:
     def __init__(self, files: list[Path]) -> None:
         self.files = {f.resolve(): f for f in files}
         self.texts: dict[Path, str] = {}
+        self.added: dict[Path, list[int]] = {}  # the lines a line was added after, as the reader numbered them
+
+    def _line(self, path: Path, line: int) -> int:
+        """The reader's ``line`` in the text as edited so far."""
+        return line + sum(1 for after in self.added.get(path, []) if after < line)
 
     def _text(self, at: At) -> tuple[Path, str]:
         path = self.files.get(at.file.resolve())
@@ -71,7 +76,7 @@ class _Texts:
         """The statement ``directive`` that starts on ``at``'s line gets ``arguments`` (quoted as it was)."""
         assert at.line is not None  # crossplane gives every statement's line
         path, text = self._text(at)
-        start = self._line_start(text, at.line)
+        start = self._line_start(text, self._line(path, at.line))
         found = re.compile(rf"\b{re.escape(directive)}(\s+)([^;]*?)(\s*;)").search(text, start)
         if found is None:
             raise NotApplicable(f"{at}: no `{directive} ...;` found on that line")
@@ -82,13 +87,15 @@ class _Texts:
         """``statement`` on a line of its own after ``at``'s line, indented like it."""
         assert at.line is not None
         path, text = self._text(at)
+        line = self._line(path, at.line)
         lines = text.splitlines(keepends=True)
-        previous = lines[at.line - 1]
+        previous = lines[line - 1]
         indent = previous[:len(previous) - len(previous.lstrip())]
         ending = "" if previous.endswith("\n") else "\n"
-        lines[at.line - 1] = previous + ending
-        lines.insert(at.line, f"{indent}{statement}\n")
+        lines[line - 1] = previous + ending
+        lines.insert(line, f"{indent}{statement}\n")
         self.texts[path] = "".join(lines)
+        self.added.setdefault(path, []).append(at.line)
 
     def changed(self) -> dict[Path, str]:
         return {path: text for path, text in self.texts.items() if text != path.read_text()}
