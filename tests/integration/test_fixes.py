@@ -24,6 +24,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 ORTHWEB = FIXTURES / "manifests" / "orthweb-envoy"
 TRAEFIK = FIXTURES / "manifests" / "korthweb-traefik"
 NGINX_MUTUAL = FIXTURES / "manifests" / "orthweb-compose-mutual"
+NGINX_PREREAD = FIXTURES / "manifests" / "nginx-preread-named"
 
 
 def _digests(tree: Path) -> dict[str, str]:
@@ -197,3 +198,19 @@ def test_nginx_patch_applies_to_the_users_tree_and_its_rerun_passes_the_client_w
     after = {layout_label(c): outcome(c) for c in rerun["results"]["cells"]}
     assert after[cell] == "pass"
     assert all(after[c["cell"]] == c["after"] for c in found["changed"])
+
+
+def test_nginx_sni_map_without_default_gets_a_proven_default_entry_for_clients_without_sni(tmp_path: Path) -> None:
+    run = fix_run(tmp_path, NGINX_PREREAD, "--try-fixes", "--manifests", str(NGINX_PREREAD))
+    assert run["proc"].returncode == 0, run["proc"].stdout[-3000:]
+    assert run["untouched"] and run["leftovers"] == (set(), set())
+    found = trial(run, "pynetdicom sni=none cert=none echo", "catch-all-route")
+    assert (found["mark"], found["after"]) == ("passes", "pass")
+    text = (run["out"] / found["patch"]).read_text()
+    assert [line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        "+        default orthanc:4242;"]
+    holder = tmp_path / "user"
+    shutil.copytree(NGINX_PREREAD, holder / NGINX_PREREAD.name)
+    check = subprocess.run(["git", "apply", "--check", str(run["out"] / found["patch"])], cwd=holder,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
