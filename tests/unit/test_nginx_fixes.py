@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dicomtls.fixes import nginx, patch
-from dicomtls.fixes.candidates import _BOTH, _OPTIONAL_CERT, Edit, NotApplicable
+from dicomtls.fixes.candidates import Candidate, Edit, NotApplicable
 from dicomtls.fixes.prove import _unsupported
 from dicomtls.manifests import manifest_files, translate_files
 from dicomtls.scenario import EnvironmentConfig
@@ -149,8 +149,10 @@ def test_tls_edits_are_refused_where_nginx_passes_tls_through(tmp_path: Path) ->
 def test_an_nginx_environment_takes_its_settings_but_not_a_default_certificate(tree: Path) -> None:
     env = EnvironmentConfig.model_validate({"name": "e", "manifests": {"files": [str(f) for f in files(tree)],
                                                                        "resource": RESOURCE}})
-    assert _unsupported(env, _OPTIONAL_CERT) is None
-    assert _unsupported(env, _BOTH) == f"{RESOURCE} has no default-certificate"
+    optional = Candidate("optional", "server-config", "", None, (Edit("client-cert-optional"),))
+    both = Candidate("both", "server-config", "", None, (Edit("catch-all-route"), Edit("default-certificate")))
+    assert _unsupported(env, optional) is None
+    assert _unsupported(env, both) == f"{RESOURCE} has no default-certificate"
 
 
 @pytest.mark.parametrize("edit", [Edit("client-cert-optional"), Edit("min-version", "1.1"),

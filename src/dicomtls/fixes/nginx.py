@@ -134,7 +134,7 @@ def _apply(texts: _Texts, server: NginxServer, edit: Edit) -> None:
         else:
             texts.add_line_after(server.sni_routes[-1].at, f"default {routed[0].destination.target};")
     else:
-        raise NotApplicable(f"an nginx stream server has no {edit.setting}")
+        raise NotApplicable(f"a stream server has no {edit.setting} setting")
 
 
 def _server(files: list[Path], resource: str) -> NginxServer:
