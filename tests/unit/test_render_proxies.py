@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 import subprocess
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from dicomtls.components import Address, Launch, Placement, component_class
 from dicomtls.components.haproxy import assemble_and_run
-from dicomtls.components.nginx import NginxOptions, stream_module
+from dicomtls.components.nginx import Nginx, NginxOptions, stream_module
 from tests.unit import placements
 
 SERVER_NAMES = ("dicom.korthweb.test", "dicom2.korthweb.test")
@@ -174,6 +175,14 @@ def test_nginx_built_with_a_static_stream_module_loads_nothing(tmp_path: Path) -
     static = fake_nginx(tmp_path, "--with-stream --with-stream_ssl_module")
     assert stream_module(static) is None
     assert directives(nginx(static), "load_module") == []
+
+
+def test_nginx_from_its_upstream_image_loads_nothing_as_that_image_builds_the_stream_module_in(
+        tmp_path: Path) -> None:
+    debian = fake_nginx(tmp_path, "--modules-path=/usr/lib/nginx/modules --with-stream=dynamic")
+    upstream = dataclasses.replace(placement(), upstream_image=True)
+    config = Nginx(NginxOptions()).launch(upstream, debian).files["nginx.conf"]
+    assert directives(config, "load_module") == []
 
 
 @pytest.mark.parametrize(("client_cert", "verify"), [("none", "off"), ("optional", "optional"), ("required", "on")])

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from dicomtls.backends import Backend
 from dicomtls.deadlines import Deadlines
 from dicomtls.errors import UsageError
-from dicomtls.fixes import chart_values, envoy_bootstrap, haproxy, istio, options, patch, sidecar, traefik
+from dicomtls.fixes import chart_values, envoy_bootstrap, haproxy, istio, nginx, options, patch, sidecar, traefik
 from dicomtls.manifests.haproxy_environment import RESOURCE as HAPROXY_RESOURCE
 from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config, sidecar_candidate
 from dicomtls.reasons import Reason
@@ -28,7 +28,7 @@ Mark = Literal["passes", "fails", "breaks", "not tried"]
 MARKS: dict[str, str] = {"passes": "✔", "fails": "✘", "breaks": "⚠", "not tried": "–"}
 
 _SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik, "Gateway": istio,
-                                   HAPROXY_RESOURCE: haproxy}
+                                   HAPROXY_RESOURCE: haproxy, "NginxServer": nginx}
 """The manifest kinds whose files a candidate can edit (the resource's prefix)."""
 
 

@@ -264,8 +264,12 @@ def _chosen(translations: list[Translation], found: Manifests, skipped: list[str
 
 def yaml_manifests(files: list[Path]) -> list[Path]:
     """The files read together as Kubernetes/Envoy YAML: all but the configurations a translator reads on its own
-    (compose projects, nginx.conf) and Orthanc's configuration (read with the compose project mounting it)."""
-    return [f for f in files if classify(f) not in {*translated_kinds(), FileKind.ORTHANC}]
+    (compose projects, nginx.conf), Orthanc's configuration (read with the compose project mounting it) and the
+    other files a project brings that are not YAML by name or content (its `.env`); a Helm chart's directory stays
+    (read_manifests renders it)."""
+    kinds = {f: classify(f) for f in files}
+    return [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}
+            and (kinds[f] is not None or f.suffix in (".yaml", ".yml") or os.path.isdir(f))]
 
 
 def translate_files(files: list[Path], resource: str | None = None,
@@ -294,8 +298,7 @@ def translate_files(files: list[Path], resource: str | None = None,
         claimed.update({f.resolve(): file for t in read for f in t.files})
     skipped += [f"{_shown(f)}: an Orthanc configuration no compose service mounts: not read" for f in files
                 if kinds[f] is FileKind.ORTHANC and f.resolve() not in claimed]
-    manifests = [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}]
-    found = read_manifests(manifests, values)
+    found = read_manifests(yaml_manifests(files), values)
     translations, namespaces = _translations(found)
     translations = distinct_sites(_distinct_resources([*from_configs, *translations],
                                                       [*(None for _ in from_configs), *namespaces]))

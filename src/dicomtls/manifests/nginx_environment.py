@@ -30,19 +30,14 @@ _CATCH_ALL = "*"  # a name standing for the map's `default` entry (sites_of puts
 def translate_nginx(path: Path, deployment: Deployment | None) -> list[Translation]:
     """One Translation per stream server carrying DICOM TLS in ``path`` (read through ``deployment``'s mounts and
     with its Orthanc when a compose project mounts it); none when it has no such server."""
-    config = deployment.proxy_config if deployment is not None else None
-    if not isinstance(config, NginxConfig):
-        config = read_nginx(path)
-    name = deployment.proxy.name if deployment is not None and deployment.proxy is not None else path.stem
+    config = config_of(path, deployment)
     recorded = [f"{s.at}: http server on port {', '.join(map(str, s.ports))} with ssl"
                 f"{' (' + ' '.join(s.server_names) + ')' if s.server_names else ''}: recorded for the HTTPS cells, "
                 "not probed yet" for s in config.http_servers]
-    servers = config.stream_servers
     certified = {c: s.server_names for s in config.http_servers for c in s.certificates}
-    files = project_files(config.file, deployment)
+    files = project_files(config.file, deployment, config.included)
     translations = []
-    for server in servers:
-        resource = f"NginxServer/{name}" + (f"-{server.ports[0]}" if len(servers) > 1 and server.ports else "")
+    for resource, server in servers_by_resource(path, deployment, config).items():
         translation = _translate_server(server, resource, deployment)
         if not translation.server_names:  # the names its certificate serves on the HTTPS side, if any
             names = [n for c in server.certificates for n in certified.get(c, ()) if _is_name(n)]
@@ -50,6 +45,24 @@ def translate_nginx(path: Path, deployment: Deployment | None) -> list[Translati
         translations.append(replace(translation, unhonoured=(*translation.unhonoured, *config.not_reproduced,
                                                              *recorded), files=files, images=project_images(deployment)))
     return translations
+
+
+def config_of(path: Path, deployment: Deployment | None) -> NginxConfig:
+    """The nginx configuration in ``path``, as the compose project that mounts it read it (its includes through the
+    project's mounts)."""
+    config = deployment.proxy_config if deployment is not None else None
+    return config if isinstance(config, NginxConfig) else read_nginx(path)
+
+
+def servers_by_resource(path: Path, deployment: Deployment | None,
+                        config: NginxConfig | None = None) -> dict[str, NginxServer]:
+    """Each stream server carrying DICOM TLS by the resource that names its environment: "NginxServer/<the compose
+    service, or the file's stem>", with "-<port>" when there are several."""
+    config = config or config_of(path, deployment)
+    name = deployment.proxy.name if deployment is not None and deployment.proxy is not None else path.stem
+    servers = config.stream_servers
+    return {f"NginxServer/{name}" + (f"-{server.ports[0]}" if len(servers) > 1 and server.ports else ""): server
+            for server in servers}
 
 
 def _translate_server(server: NginxServer, resource: str, deployment: Deployment | None) -> Translation:
@@ -97,6 +110,9 @@ def _translate_server(server: NginxServer, resource: str, deployment: Deployment
                 destination.servers) > 1 else ""
             notes.append(f"{destination.at}: proxy_pass {destination.target}{many}: pointed at the environment's "
                          "Orthanc")
+    if deployment is not None and deployment.proxy is not None and deployment.proxy.image is not None \
+            and deployment.proxy.image.kind == KIND:
+        proxy["declared_image"] = deployment.proxy.image.reference  # run where Docker can have it
     orthanc, orthanc_notes = project_orthanc(deployment, not passthrough, "nginx.conf")
     return Translation(resource, proxy, orthanc, tuple(dict.fromkeys(names)),
                        (*project_notes(deployment), *notes, *orthanc_notes), sites)

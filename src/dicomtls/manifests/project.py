@@ -43,10 +43,12 @@ def project_images(deployment: Deployment | None) -> tuple[DeclaredImage, ...]:
                  if service is not None and service.image is not None and service.image.kind is not None)
 
 
-def project_files(path: Path, deployment: Deployment | None) -> tuple[Path, ...]:
-    """The files an environment was read from: the proxy's configuration ``path``, and with a project its compose
-    file and Orthanc's configuration (what a fix edits, and what a rebuilt scenario reads again)."""
+def project_files(path: Path, deployment: Deployment | None, included: tuple[Path, ...] = ()) -> tuple[Path, ...]:
+    """The files an environment was read from: the proxy's configuration ``path`` and the files it ``included``,
+    and with a project its compose file, the ``.env`` beside it and Orthanc's configuration (what a fix copies and
+    edits, and what a rebuilt scenario reads again)."""
     if deployment is None:
-        return (path,)
-    return tuple(f for f in (deployment.compose.file, path,
-                             deployment.orthanc_config.file if deployment.orthanc_config else None) if f is not None)
+        return (path, *included)
+    return tuple(f for f in (deployment.compose.file, deployment.compose.env_file, path, *included,
+                             deployment.orthanc_config.file if deployment.orthanc_config else None)
+                 if f is not None and f.is_file())
