@@ -351,6 +351,9 @@ def results_page() -> str:
               "`environments` and `cells`; `invoke diff`, `invoke merge`, `--baseline` and `invoke bisect --cell` "
               "read it. A run of `invoke fix` (or `--try-fixes`) adds `fixes`, every candidate tried "
               "([Prove a fix](../how-to/prove-a-fix.md)). Other outputs and exit statuses: [Outputs](outputs.md).\n\n"
+            + "`schema_version` is the layout's version (`1`), `dicomtls_version` the dicomtls that wrote the file "
+              "(both absent in a file written before they were recorded); the layout is published as a JSON Schema, "
+              "[results.schema.json](schemas/results.schema.json) ([JSON Schemas](schemas.md)).\n\n"
             + "## run\n\n" + table("run", fields_of(RunInfo), (RunInfo,))
             + "\n## environments[]\n\n" + table("environments", fields_of(EnvironmentInfo), (EnvironmentInfo,))
             + "\n## cells[]\n\nOne per cell, in plan order.\n\n"

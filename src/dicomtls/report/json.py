@@ -11,9 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dicomtls import __version__
 from dicomtls.errors import UsageError
 from dicomtls.report import redact
 from dicomtls.results import CellResult, MatrixResult
+
+
+SCHEMA_VERSION = "1"
+"""The version of results.json's layout, described by the JSON Schema dicomtls/schemas/results.schema.json: raised
+when a field changes meaning or goes away (a new optional field keeps it)."""
 
 
 def cell_record(r: CellResult) -> dict[str, Any]:
@@ -48,6 +54,8 @@ def cell_record(r: CellResult) -> dict[str, Any]:
 
 def to_dict(result: MatrixResult) -> dict[str, Any]:
     return {
+        "schema_version": SCHEMA_VERSION,
+        "dicomtls_version": __version__,
         "run": asdict(result.run),
         "environments": [{**asdict(e), **({"scan": e.scan.to_dict()} if e.scan else {})} for e in result.environments],
         "cells": [cell_record(r) for r in result.cells],
@@ -117,6 +125,10 @@ def _results_model() -> type[BaseModel]:
 
         model_config = ConfigDict(extra="allow", strict=True)
 
+        schema_version: str | None = None
+        """The layout's version ("1"); absent in a file written before it was recorded."""
+        dicomtls_version: str | None = None
+        """The dicomtls that wrote the file."""
         run: RunInfo
         environments: list[EnvironmentInfo]
         cells: list[_CellRecord]
