@@ -97,6 +97,7 @@ def _rules(defs: Schema) -> None:
 
 
 def scenario() -> Schema:
+    from dicomtls.clients import names as client_names
     from dicomtls.scenario import Scenario
 
     def shape(schema: Schema) -> None:
@@ -115,6 +116,7 @@ def scenario() -> Schema:
         site = defs["SiteConfig"]["properties"]
         site["server"] = {"anyOf": [server, {"type": "null"}], "description": site["server"].get("description", "")}
         group = defs["ProbeGroup"]["properties"]
+        group["client"]["items"] = {"enum": client_names()}  # the model asks the registry when it validates
         for axis in group:
             group[axis] = _one_or_many(group[axis])
         group["profile"]["anyOf"].append({"type": "null"})  # YAML's unquoted null: dcmtk's NULL-cipher profile
