@@ -33,7 +33,7 @@ Schema = dict[str, Any]
 
 def _one_or_many(prop: Schema) -> Schema:
     """A list property that also takes a single item (the model's before-validators make it a list)."""
-    kept = {k: prop.pop(k) for k in ("default", "description", "title") if k in prop}
+    kept: Schema = {k: prop.pop(k) for k in ("default", "description", "title") if k in prop}
     options = prop.pop("anyOf", None) or [prop]
     arrays = [o for o in options if o.get("type") == "array"]
     return {"anyOf": [*(a["items"] for a in arrays), *options], **kept}
