@@ -283,6 +283,8 @@ RESULT_NOTES: dict[str, str] = {
     "cells.command": "the client command line, as you could run it",
     "cells.detail": "more of what the client printed",
     "cells.duration_s": "seconds the cell took",
+    "cells.association_s": "seconds from connecting to the accepted association (TCP, TLS handshake, "
+                           "A-ASSOCIATE), where the client measures it (pynetdicom); null otherwise",
     "cells.sent_bytes": "bytes of the object sent by a C-STORE",
     "cells.fault_report": "a fault cell: what was injected, what the client saw and the proxy logged, the retry",
     "cells.policy": "the policy rules the cell broke (`--policy`, [Policies](../how-to/policy.md)): each `rule` "

@@ -57,6 +57,9 @@ def test_textfile_parses_and_carries_the_certificates_expiry(probed: dict[str, A
     assert expiry(probed["textfile"]) == {probed["sni"]: served_not_after(probed["results"]),
                                           "none": served_not_after(probed["results"])}
     assert "dicomtls_probe_success{target=" in probed["textfile"]
+    associations = [s.value for family in text_string_to_metric_families(probed["textfile"]) for s in family.samples
+                    if s.name == "dicomtls_association_duration_seconds"]
+    assert associations and all(0 < value < 15 for value in associations)
 
 
 def test_prometheus_on_stdout_is_the_exposition_alone_with_the_policy_verdict(probed: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from dicomtls.report import nagios, prometheus
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results_probe_orthweb_envoy.json"
-TARGET = "127.0.0.1:28886"
-NOT_AFTER = datetime.fromisoformat("2027-12-07T19:29:55+00:00").timestamp()
+TARGET = "127.0.0.1:28156"
+NOT_AFTER = datetime.fromisoformat("2027-12-07T19:45:16+00:00").timestamp()
 
 
 @pytest.fixture
@@ -52,6 +52,14 @@ def test_textfile_has_one_success_and_duration_per_cell(doc: dict[str, Any], tmp
     assert len(found["dicomtls_cell_duration_seconds"]) == len(doc["cells"])
     dcmtk_untrusted = next(v for k, v in success.items() if ("client", "dcmtk") in k and ("client_cert", "untrusted") in k)
     assert dcmtk_untrusted == 0.0
+
+
+def test_association_latency_where_the_client_measured_it(doc: dict[str, Any], tmp_path: Path) -> None:
+    found = samples(textfile(doc, tmp_path))
+    timed = {tuple(sorted(s.labels.items())): s.value for s in found["dicomtls_association_duration_seconds"]}
+    measured = [c for c in doc["cells"] if c["association_s"] is not None]
+    assert measured and len(timed) == len(measured)
+    assert all(0 < value < 15 for value in timed.values())
 
 
 def test_policy_verdict_only_when_a_policy_judged_the_run(doc: dict[str, Any], tmp_path: Path) -> None:

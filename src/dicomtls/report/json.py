@@ -49,6 +49,7 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "fault_report": {k: redact(v) if isinstance(v, str) else v for k, v in asdict(r.fault).items()}
         if r.fault else None,
         "policy": [asdict(broken) for broken in r.policy],
+        "association_s": r.association_s,
     }
 
 
@@ -118,6 +119,7 @@ def _results_model() -> type[BaseModel]:
         error: str | None = None
         fault_report: FaultReport | None = None
         policy: list[BrokenRule] = []
+        association_s: float | None = None
 
     class _Results(BaseModel):
         """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
@@ -157,7 +159,8 @@ def typed(doc: dict[str, Any]) -> MatrixResult:
         results.cells.append(CellResult(
             cell, record.actual, Reason(record.reason) if record.reason else None, record.summary, record.fix,
             tuple(record.evidence), record.command, record.detail, record.duration_s, record.sent_bytes, record.site,
-            record.certificate, record.fault_report, deadline=record.deadline, error=record.error))
+            record.certificate, record.fault_report, deadline=record.deadline, error=record.error,
+            association_s=record.association_s))
     return results
 
 

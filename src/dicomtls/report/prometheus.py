@@ -39,6 +39,9 @@ def registry(doc: dict[str, Any], policy: bool) -> CollectorRegistry:
                          CELL_LABELS)
     cell_duration = gauge("cell_duration", "The cell's client run: connection, TLS handshake, association, the "
                                            "operation and release", CELL_LABELS, unit="seconds")
+    association = gauge("association_duration", "From connecting to the accepted association: TCP, the TLS "
+                                                "handshake and A-ASSOCIATE (where the client measures it)",
+                        CELL_LABELS, unit="seconds")
     check_success = gauge("check_success", "1 when the inventory host's server check passed", ("target", "check"))
     scan_success = gauge("scan_success", "1 when the TLS scan of the endpoint completed")
     expiry = gauge("certificate_expiry", "When the certificate the endpoint serves expires (its notAfter), as Unix "
@@ -60,6 +63,8 @@ def registry(doc: dict[str, Any], policy: bool) -> CollectorRegistry:
             labels = [status.name, *(str(cell[axis]) for axis in CELL_LABELS[1:])]
             cell_success.labels(*labels).set(1 if cell["actual"] == "pass" else 0)
             cell_duration.labels(*labels).set(cell["duration_s"])
+            if cell.get("association_s") is not None:
+                association.labels(*labels).set(cell["association_s"])
         for check in status.checks:
             if not unmeasured(check):
                 check_success.labels(status.name, check["id"]).set(1 if check["actual"] == "pass" else 0)
