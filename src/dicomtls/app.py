@@ -172,6 +172,16 @@ def diff(old: str, new: str) -> int:
     return 1 if changes.regressions else 0
 
 
+def schema(name: str, path: bool) -> None:
+    """The shipped JSON Schema ``name`` (dicomtls.json_schemas) on stdout, or its file's path."""
+    from dicomtls import json_schemas
+
+    if name not in json_schemas.SCHEMAS:
+        raise UsageError(f"no schema {name!r}: give one of {', '.join(json_schemas.SCHEMAS)}")
+    found = json_schemas.PACKAGE_DIR / json_schemas.file_name(name)
+    print(found if path else found.read_text(encoding="utf-8"), end="\n" if path else "")
+
+
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
     spec = PkiSpec(topology, key, tuple(server_names or ("dicom.example.test",)))  # type: ignore[arg-type]
     files = ensure_pki(spec, _out_dir(out), force=force)

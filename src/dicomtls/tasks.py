@@ -106,6 +106,13 @@ def diff(c, old, new):
         raise Exit(code=code)
 
 
+@task(help={"name": "scenario, policy or results", "path": "print where the schema file is instead of the schema"})
+def schema(c, name, path=False):
+    """Print the JSON Schema of scenario files, policy files or results.json (as this dicomtls ships it), for
+    editors and validators."""
+    _guarded(app.schema, name, path)
+
+
 @task(
     help={
         "topology": "one-level (Test CA) or two-level (Root -> Intermediate)",

@@ -87,3 +87,15 @@ def test_a_results_json_without_cells_is_refused() -> None:
     doc = json.loads(RESULTS[0].read_text())
     del doc["cells"]
     assert errors("results", doc)
+
+
+def test_the_schema_command_prints_the_shipped_schema_and_its_path(capsys: pytest.CaptureFixture[str]) -> None:
+    from dicomtls import app
+    from dicomtls.errors import UsageError
+
+    app.schema("results", path=False)
+    assert json.loads(capsys.readouterr().out) == json_schemas.bundled("results")
+    app.schema("policy", path=True)
+    assert Path(capsys.readouterr().out.strip()) == json_schemas.PACKAGE_DIR / "policy.schema.json"
+    with pytest.raises(UsageError, match="no schema 'bogus': give one of scenario, policy, results"):
+        app.schema("bogus", path=False)
