@@ -69,10 +69,11 @@ def interruptible() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def _console() -> Console:
-    """A terminal gets rich output at its width; a CI log gets long unwrapped lines."""
-    console = Console()
-    return console if console.is_terminal else Console(width=240, soft_wrap=True)
+def _console(stderr: bool = False) -> Console:
+    """A terminal gets rich output at its width; a CI log gets long unwrapped lines. ``stderr``: when stdout
+    carries a monitoring format (`probe --format`)."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(width=240, soft_wrap=True, stderr=stderr)
 
 
 def _out_dir(out: str) -> Path:
@@ -174,6 +175,16 @@ def diff(old: str, new: str) -> int:
     changes = compare(json_report.read(Path(old)), json_report.read(Path(new)))
     _print_changes(changes, _console(), f"{old} → {new}")
     return 1 if changes.regressions else 0
+
+
+def schema(name: str, path: bool) -> None:
+    """The shipped JSON Schema ``name`` (dicomtls.json_schemas) on stdout, or its file's path."""
+    from dicomtls import json_schemas
+
+    if name not in json_schemas.SCHEMAS:
+        raise UsageError(f"no schema {name!r}: give one of {', '.join(json_schemas.SCHEMAS)}")
+    found = json_schemas.PACKAGE_DIR / json_schemas.file_name(name)
+    print(found if path else found.read_text(encoding="utf-8"), end="\n" if path else "")
 
 
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
@@ -402,18 +413,52 @@ def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
     return called_aet
 
 
+TEXT, PROMETHEUS, NAGIOS = "text", "prometheus", "nagios"
+FORMATS = (TEXT, PROMETHEUS, NAGIOS)
+"""`probe --format`: the terminal's report (and the files in --out), or also a monitoring system's on stdout."""
+DEFAULT_WARN_DAYS = 14.0
+
+
+def _monitor_options(output: str, textfile: str | None, warn_days: str | float | None) -> float:
+    """``--format``, ``--textfile`` and ``--warn-days`` checked together; the days."""
+    if output not in FORMATS:
+        raise UsageError(f"--format {output}: give one of {', '.join(FORMATS)}")
+    if textfile is not None:
+        if output != PROMETHEUS:
+            raise UsageError("--textfile is where --format prometheus writes: add --format prometheus, or drop it")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(textfile))):
+            raise UsageError(f"--textfile {textfile}: its directory does not exist: give a file in node_exporter's "
+                             "--collector.textfile.directory")
+        if not textfile.endswith(".prom"):
+            raise UsageError(f"--textfile {textfile}: node_exporter reads only *.prom files: name it so")
+    if warn_days is not None and output != NAGIOS:
+        raise UsageError("--warn-days sets when --format nagios warns: add --format nagios, or drop it")
+    try:
+        days = DEFAULT_WARN_DAYS if warn_days is None else float(warn_days)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days < math.inf:
+        raise UsageError(f"--warn-days {warn_days}: give the days a certificate may have left before a warning, "
+                         "0 or more")
+    return days
+
+
 def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
           called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
           logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
           limit: str | None = None, jobs: str | None = "auto", timeout: str | None = None,
-          policies: list[str] | None = None, fail_on: str | None = None) -> int:
+          policies: list[str] | None = None, fail_on: str | None = None, output: str = TEXT,
+          textfile: str | None = None, warn_days: str | float | None = None) -> int:
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
-    passing cell, a server check failed, or a policy rule (``policies``, ``fail_on``) is broken."""
+    passing cell, a server check failed, or a policy rule (``policies``, ``fail_on``) is broken. ``output``:
+    ``--format`` (text, prometheus to ``textfile`` or stdout, nagios: its exit status, warned ``warn_days``
+    before a certificate's end)."""
     from dicomtls.probe_endpoint import Request
 
     deadlines = parse_timeout(timeout)
     policy = load_policies(policies, fail_on)
+    days = _monitor_options(output, textfile, warn_days)
     if (target is None) == (inventory is None):
         raise UsageError("name what to probe: --target HOST:PORT, or --inventory FILE (not both)")
     if limit is not None and inventory is None:
@@ -448,7 +493,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     resolver(pins)  # each pin checked before anything runs
     parallel = parse_jobs(jobs)
     out_path = _out_dir(out) / "probe"
-    console = _console()
+    console = _console(stderr=output != TEXT)
     with interruptible():
         result = api.probe_endpoints(requests, out=out_path, pins=pins or (), jobs=parallel, timeout=deadlines,
                                      progress=ConsoleProgress(console, parallel))
@@ -466,8 +511,22 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         if info.scan is not None:
             print_scan(info.scan, console)
     print_result(result, console)
-    _write_reports(json_report.to_dict(result), out_path, None, console)
+    doc = json_report.to_dict(result)
+    _write_reports(doc, out_path, None, console)
+    if output == PROMETHEUS:
+        from dicomtls.report import prometheus
+
+        prometheus.write(doc, Path(textfile) if textfile else None, policy=policy is not None or bool(own))
+    elif output == NAGIOS:
+        from dicomtls.policy import fail_on as fail_on_policy
+        from dicomtls.report import nagios
+
+        warning = fail_on_policy(fail_on)
+        found = nagios.status(doc, days, {r.name for r in warning.findings} if warning else set())
+        print(found.line, flush=True)
+        return found.state
     return probe_exit_code(result)
+
 
 
 def _host_policy(specs: tuple[str, ...], where: str) -> Policy:

@@ -82,6 +82,7 @@ class CellResult:
     deadline: str | None = None  # "cell" or "run": the deadline that ended the cell (its reason is timeout)
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
     policy: tuple[BrokenRule, ...] = ()  # the policy rules this cell broke (``--policy``)
+    association_s: float | None = None  # connect to association accepted, where the client measures it
 
     @property
     def outcome(self) -> Outcome:

@@ -110,6 +110,13 @@ def diff(c, old, new):
         raise Exit(code=code)
 
 
+@task(help={"name": "scenario, policy or results", "path": "print where the schema file is instead of the schema"})
+def schema(c, name, path=False):
+    """Print the JSON Schema of scenario files, policy files or results.json (as this dicomtls ships it), for
+    editors and validators."""
+    _guarded(app.schema, name, path)
+
+
 @task(
     help={
         "topology": "one-level (Test CA) or two-level (Root -> Intermediate)",
@@ -230,17 +237,34 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
         "jobs": "with --inventory: hosts to probe at the same time, or auto (default)",
         "timeout": TIMEOUT_HELP,
         "policy": POLICY_HELP,
-        "fail-on": FAIL_ON_HELP,
+        "fail-on": FAIL_ON_HELP + " (with --format nagios: WARNING)",
+        "format": "text (default); prometheus: also a node_exporter textfile (to --textfile, else stdout); nagios: "
+                  "also one status line on stdout, and a Nagios plugin's exit status (0 OK, 1 WARNING, 2 CRITICAL, "
+                  "3 UNKNOWN)",
+        "textfile": "with --format prometheus: the *.prom file to write (atomically) in node_exporter's textfile "
+                    "directory",
+        "warn-days": f"with --format nagios: WARNING when a served certificate has fewer days left (default "
+                     f"{app.DEFAULT_WARN_DAYS:g})",
     },
     iterable=["log", "resolve", "policy"],
 )
 def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
           orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto", timeout=None,
-          policy=None, fail_on=None):
+          policy=None, fail_on=None, format=app.TEXT, textfile=None, warn_days: float | None = None):
     """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
     SNI, certificate and profile, and scan them."""
-    code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
-                    log or None, resolve or None, inventory, limit, jobs, timeout, policy or None, fail_on)
+    try:
+        code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
+                        log or None, resolve or None, inventory, limit, jobs, timeout, policy or None, fail_on, format,
+                        textfile, warn_days)
+    except Exit as exc:
+        if format != app.NAGIOS or exc.code == 130:
+            raise
+        from dicomtls.report.nagios import unknown  # a refused command line or a failed run: UNKNOWN, as plugins do
+
+        found = unknown(str(exc.message).removeprefix("dicomtls: "))
+        print(found.line, flush=True)
+        raise Exit(code=found.state) from None
     if code:
         raise Exit(code=code)
 
