@@ -189,3 +189,16 @@ def test_a_values_file_that_is_not_yaml_is_one_line_naming_its_line(tmp_path: Pa
                        str(tmp_path / "out")], tmp_path)
     assert_one_line_error(proc, "prod-values.yaml:2", "not a values file Helm reads")
     assert leftovers_under(tmp_path) == (set(), set())
+
+
+@pytest.mark.skipif(not docker_answers(), reason="no Docker engine answers (install.sh starts one)")
+def test_on_docker_a_chart_rendered_with_set_runs_its_route_at_the_set_host(tmp_path: Path) -> None:
+    run = matrix_run(tmp_path, "--backend", "docker", "--manifests", str(CHART), "--set",
+                     "dicom.hostSNI=pacs.hospital.test")
+    assert run["proc"].returncode == 0, run["proc"].stdout[-3000:] + run["proc"].stderr[-2000:]
+    env = environment(run, CHART_ENV)
+    assert env["server_names"] == ["pacs.hospital.test"]
+    with_sni = cells(run, environment=CHART_ENV, client="pynetdicom", sni="right", client_cert="none",
+                     profile="default")
+    assert with_sni and {c["actual"] for c in with_sni} == {"pass"}
+    assert run["leftovers"] == (set(), set())
