@@ -86,7 +86,7 @@ def find_rules(cells: Sequence[Observed]) -> list[PinnedRule]:
     for ending in order:
         left = [c for c in pinnable if c.ending == ending]
         while left:
-            box = _pure_box(pinnable, left, ending, axes, domain)
+            box = _pure_box(cells, left, ending, axes, domain)  # kept pure of the unpinnable ones too
             inside = [c for c in pinnable if _fits(c, box)]
             match = {a: [v for v in domain[a] if v in box[a]] for a in axes if len(box[a]) < len(domain[a])}
             certs = tuple(dict.fromkeys(c.values["client_cert"] for c in inside))
