@@ -177,9 +177,17 @@ def _protects(rule: PinnedRule, explain: Callable[[Reason], str]) -> list[str]:
 
 def _finding_threshold(result: MatrixResult) -> str | None:
     """The least severity no observed finding reached: a worse finding is news. None when critical was seen."""
-    seen = [SEVERITIES.index(f.severity) for env in result.environments for f in env.findings]
+    seen = [SEVERITIES.index(s) for s in _severities(result)]
     worst = max(seen, default=SEVERITIES.index("info"))  # info never fails a run: low is the least to pin
     return SEVERITIES[worst + 1] if worst + 1 < len(SEVERITIES) else None
+
+
+def _severities(result: MatrixResult) -> list[str]:
+    """Every finding's severity a finding rule judges: the configuration's, and the TLS scan's breached PS3.15
+    requirements (dicomtls.policy.scan_violations)."""
+    found = [f.severity for env in result.environments for f in env.findings]
+    return found + [f.severity for env in result.environments if env.scan is not None
+                    for v in env.scan.verdicts for f in [*v.failures, *v.warnings]]
 
 
 def usage(result: MatrixResult, policy: str, manifests: str | None = None) -> str:
@@ -228,8 +236,9 @@ def render(result: MatrixResult, rules: list[PinnedRule], usage: str, source: st
     threshold = _finding_threshold(result)
     if threshold is not None:
         worst = SEVERITIES[SEVERITIES.index(threshold) - 1]
-        seen = f"{worst} at worst" if any(env.findings for env in result.environments) else "none observed"
-        lines += ["", f"# protects: the configuration gets no finding worse than those observed ({seen}).",
+        seen = f"{worst} at worst" if _severities(result) else "none observed"
+        lines += ["", "# protects: no finding (of the configuration, or a PS3.15 requirement its TLS scan breaches) "
+                      f"worse than those observed ({seen}).",
                   "findings:",
                   f"  - name: {json.dumps(f'no finding of severity {threshold} or worse')}",
                   f"    severity: {threshold}"]
