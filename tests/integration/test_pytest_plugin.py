@@ -25,15 +25,15 @@ ENDPOINT = dict(ca={ca!r}, sni={sni!r}, client_cert={client_cert!r}, client_key=
 def test_clients_with_the_right_name_and_certificate_get_in(dicomtls_probe):
     probed: Probed = dicomtls_probe({target!r}, **ENDPOINT)
     probed.assert_pass(sni="right", client_cert="valid", profile="default")
-    assert probed.passed(client="pynetdicom", sni="right", client_cert="valid", operation="echo")
+    assert probed.passed(client="pynetdicom", sni="right", client_cert="valid", operation="echo", profile="default")
 
 
 def test_untrusted_client_certificates_are_refused(dicomtls_probe):
-    dicomtls_probe({target!r}, **ENDPOINT).assert_fail("tls-unknown-ca", client_cert="untrusted")
+    dicomtls_probe({target!r}, **ENDPOINT).assert_fail("tls-unknown-ca", sni="right", client_cert="untrusted")
 
 
 def test_a_wrong_expectation_fails(dicomtls_probe):
-    dicomtls_probe({target!r}, **ENDPOINT).assert_fail(sni="right", client_cert="valid", operation="echo")
+    dicomtls_probe({target!r}, **ENDPOINT).assert_fail(sni="right", client_cert="valid", profile="default")
 
 
 def test_the_testinfra_host_is_probed(host, dicomtls_probe):
@@ -65,6 +65,7 @@ def test_the_plugin_example_passes_and_a_wrong_expectation_fails(
                                            "--hosts=local://", "-p", "no:cacheprovider", timeout=600)
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*test_a_wrong_expectation_fails*",
-                                 "*cells with sni=right, client_cert=valid, operation=echo did not fail:*"])
+                                 "*cells with sni=right, client_cert=valid, profile=default did not fail:*",
+                                 "*pynetdicom sni=right cert=valid echo: pass*"])
     probed = [p.name for p in pytester.path.rglob("probe-*") if p.is_dir()]
     assert probed == ["probe-1"], "each endpoint is probed once per session, however many tests ask"
