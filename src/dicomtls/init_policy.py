@@ -76,7 +76,7 @@ def find_rules(cells: Sequence[Observed]) -> list[PinnedRule]:
     common first). A cell whose twin on every axis ended otherwise cannot be pinned and is left out."""
     axes = [a for a in AXES if len({c.values[a] for c in cells}) > 1]
     domain = {a: list(dict.fromkeys(c.values[a] for c in cells)) for a in axes}
-    endings = {}
+    endings: dict[tuple[str, ...], set[Ending]] = {}
     for c in cells:
         endings.setdefault(_key(c, axes), set()).add(c.ending)
     pinnable = [c for c in cells if len(endings[_key(c, axes)]) == 1]
@@ -185,7 +185,7 @@ def _finding_threshold(result: MatrixResult) -> str | None:
 def _severities(result: MatrixResult) -> list[str]:
     """Every finding's severity a finding rule judges: the configuration's, and the TLS scan's breached PS3.15
     requirements (dicomtls.policy.scan_violations)."""
-    found = [f.severity for env in result.environments for f in env.findings]
+    found: list[str] = [f.severity for env in result.environments for f in env.findings]
     return found + [f.severity for env in result.environments if env.scan is not None
                     for v in env.scan.verdicts for f in [*v.failures, *v.warnings]]
 

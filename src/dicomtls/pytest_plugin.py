@@ -83,13 +83,16 @@ def _host_address(request: pytest.FixtureRequest) -> str | None:
     """The address of testinfra's ``host`` when the test takes it; None otherwise."""
     if "host" not in request.fixturenames:
         return None
-    backend = request.getfixturevalue("host").backend
-    kind = backend.get_connection_type()
-    if kind == "local":
-        return "127.0.0.1"
-    if kind == "ansible":
-        return str(request.getfixturevalue("host").ansible.get_variables().get("ansible_host", backend.hostname))
-    return str(backend.hostname)
+    host = request.getfixturevalue("host")
+    address = _TESTINFRA_ADDRESS.get(host.backend.get_connection_type(), lambda h: h.backend.hostname)
+    return str(address(host))
+
+
+# testinfra's connection types (not dicomtls backends) whose hostname is not the address to connect to.
+_TESTINFRA_ADDRESS: dict[str, Callable[[Any], str]] = {
+    "local": lambda host: "127.0.0.1",  # this machine; its hostname is "local"
+    "ansible": lambda host: host.ansible.get_variables().get("ansible_host", host.backend.hostname),
+}
 
 
 class DicomtlsProbe:
