@@ -154,3 +154,14 @@ def test_init_needs_a_run_or_manifests_but_not_both(tmp_path: Path, capsys: pyte
         code, _, err = run("init", "--write", str(tmp_path / "p.yaml"), *argv, capsys=capsys)
         assert code == 2 and err.strip().splitlines() == [
             "dicomtls: say what to pin: --from OUT/results.json (a run's), or --manifests PATH (run it now)"]
+
+
+def test_the_header_names_the_command_that_checks_a_run_like_the_pinned_one() -> None:
+    result = api.read_results(ORTHWEB_2023)
+    assert usage(result, "p.yaml", "envoy.yaml") == "invoke matrix --manifests envoy.yaml --policy p.yaml"
+    assert usage(result, "p.yaml").startswith("invoke matrix --manifests PATH --policy p.yaml")
+    result.run.scenarios = ["probe"]
+    assert usage(result, "p.yaml").startswith(f"invoke probe --target {result.environments[0].entry} --ca CA.crt "
+                                              "--policy p.yaml")
+    result.run.scenarios = ["envoy-mtls", "haproxy-tls"]
+    assert usage(result, "p.yaml") == "invoke matrix --scenario envoy-mtls --scenario haproxy-tls --policy p.yaml"
