@@ -17,7 +17,6 @@ pytestmark = pytest.mark.integration
 
 MANIFESTS = ROOT / "tests" / "fixtures" / "manifests"
 
-# HAProxy and Helm join when --manifests reads them (haproxy.cfg, a chart: being wired).
 BREAKS = {
     # fixture: (file, what it says, what the broken copy says): each makes a client without a certificate (or with
     # an expired one) end otherwise than the run init pinned.
@@ -26,6 +25,8 @@ BREAKS = {
     "korthweb-traefik": ("tlsoption.yaml", "clientAuthType: NoClientCert",
                          "clientAuthType: RequireAndVerifyClientCert"),
     "korthweb-manual": ("orthweb.yaml", "mode: SIMPLE", "mode: MUTUAL"),
+    "haproxy": ("haproxy.cfg", "verify optional", "verify required"),
+    "korthweb-helm": ("values.yaml", "clientAuthType: NoClientCert", "clientAuthType: RequireAndVerifyClientCert"),
     "orthweb-compose": ("config/nginx/nginx.conf", "ssl_handshake_timeout 30s;",
                         "ssl_handshake_timeout 30s;\n        ssl_verify_client on;\n"
                         "        ssl_client_certificate /etc/nginx/site.pem;"),
