@@ -584,13 +584,12 @@ def init(results: str | None, manifests: str | None, write: str, force: bool, ou
     ``manifests``, run first as `matrix --manifests` runs them) to ``write``; 1 when the run had an environment
     that did not start (what it did not measure is no baseline) or when nothing could be pinned."""
     from dicomtls.diagnose import EXPLANATIONS
-    from dicomtls.init_policy import find_rules, observed_cells, render, usage, write_policy
+    from dicomtls.init_policy import find_rules, observed_cells, refuse_overwrite, render, usage, write_policy
 
     if (results is None) == (manifests is None):
         raise UsageError("say what to pin: --from OUT/results.json (a run's), or --manifests PATH (run it now)")
     target = Path(write)
-    if target.exists() and not force:  # before a run of minutes, not after it
-        raise UsageError(f"{write} exists: give --force to replace it, or --write another file")
+    refuse_overwrite(target, force)  # before a run of minutes, not after it
     console = _console()
     if results is not None:
         result, source = api.read_results(results), results

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dicomtls.checks import is_check
+from dicomtls.errors import UsageError
 from dicomtls.findings import SEVERITIES
 from dicomtls.reasons import Reason
 from dicomtls.results import MatrixResult
@@ -245,12 +246,15 @@ def render(result: MatrixResult, rules: list[PinnedRule], usage: str, source: st
     return "\n".join(lines) + "\n"
 
 
-def write_policy(path: Path, text: str, force: bool) -> None:
-    """Write ``text`` to ``path``, refusing to replace a file the user may have edited unless ``force``."""
-    from dicomtls.errors import UsageError
-
+def refuse_overwrite(path: Path, force: bool) -> None:
+    """A usage error when ``path`` exists and ``force`` was not given: the user may have edited it since."""
     if path.exists() and not force:
         raise UsageError(f"{path} exists: give --force to replace it, or --write another file")
+
+
+def write_policy(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path``, refusing to replace a file the user may have edited unless ``force``."""
+    refuse_overwrite(path, force)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

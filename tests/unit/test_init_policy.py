@@ -165,3 +165,11 @@ def test_the_header_names_the_command_that_checks_a_run_like_the_pinned_one() ->
                                               "--policy p.yaml")
     result.run.scenarios = ["envoy-mtls", "haproxy-tls"]
     assert usage(result, "p.yaml") == "invoke matrix --scenario envoy-mtls --scenario haproxy-tls --policy p.yaml"
+
+
+def test_init_from_a_file_that_is_not_a_run_is_one_line_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "p.yaml"
+    code, _, err = run("init", "--from", str(tmp_path / "nothing.json"), "--write", str(target), capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "nothing.json: no such file" in err
+    assert not target.exists()
