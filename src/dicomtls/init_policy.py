@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dicomtls.checks import is_check
@@ -50,11 +50,13 @@ class PinnedRule:
     cells: int
     client_certs: tuple[str, ...] = ()
     """The client certificates of the cells it matched: a pass with an untrusted or expired one is worth a note."""
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+    """Per restricted axis, the observed values it does not take: named instead of the values when fewer."""
 
     @property
     def name(self) -> str:
         outcome, reason = self.ending
-        where = describe(self.match)
+        where = describe(self.match, self.left_out)
         return f"{where} passes" if outcome == "pass" else f"{where} fails with {reason}" if reason \
             else f"{where} fails"
 
@@ -91,7 +93,8 @@ def find_rules(cells: Sequence[Observed]) -> list[PinnedRule]:
             inside = [c for c in pinnable if _fits(c, box)]
             match = {a: [v for v in domain[a] if v in box[a]] for a in axes if len(box[a]) < len(domain[a])}
             certs = tuple(dict.fromkeys(c.values["client_cert"] for c in inside))
-            rules.append(PinnedRule(match, ending, len(inside), certs))
+            left_out = {a: [v for v in domain[a] if v not in box[a]] for a in match}
+            rules.append(PinnedRule(match, ending, len(inside), certs, left_out))
             left = [c for c in left if not _fits(c, box)]
     return _without_redundant(rules, pinnable)
 
@@ -149,11 +152,19 @@ def _matches(rule: PinnedRule, cell: Observed) -> bool:
     return all(cell.values[a] in allowed for a, allowed in rule.match.items())
 
 
-def describe(match: dict[str, list[str]]) -> str:
-    """A match as words: ``client_cert untrusted, sni none/right``; ``every cell`` for none."""
+def describe(match: dict[str, list[str]], left_out: dict[str, list[str]] | None = None) -> str:
+    """A match as words: ``client_cert untrusted, sni none/right``; where an axis takes more than three values and
+    leaves out fewer, the ones it leaves out of those observed (``environment other than a/b``); ``every cell``
+    for none."""
     if not match:
         return "every cell"
-    return ", ".join(f"{axis} {'/'.join(values)}" for axis, values in match.items())
+    def words(axis: str, values: list[str]) -> str:
+        out = (left_out or {}).get(axis, [])
+        if len(values) > 3 and 0 < len(out) < len(values):
+            return f"{axis} other than {'/'.join(out)}"
+        return f"{axis} {'/'.join(values)}"
+
+    return ", ".join(words(axis, values) for axis, values in match.items())
 
 
 # --- writing ---------------------------------------------------------------------------------------------------

@@ -173,3 +173,15 @@ def test_init_from_a_file_that_is_not_a_run_is_one_line_and_writes_nothing(
     code, _, err = run("init", "--from", str(tmp_path / "nothing.json"), "--write", str(target), capsys=capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "nothing.json: no such file" in err
     assert not target.exists()
+
+
+def test_a_long_list_of_environments_is_named_by_the_ones_it_leaves_out() -> None:
+    base = {"environment": "e", "client": "dcmtk", "sni": "none", "client_cert": "valid", "operation": "echo",
+            "transport": "tls", "server_cert_check": "verify", "profile": "default", "client_version": "default",
+            "fault": "none"}
+    cells = [Observed({**base, "environment": env, "sni": sni},
+                      ("fail", Reason.TLS_NO_MATCHING_SNI) if env == "named" and sni == "none" else ("pass", None))
+             for env in ("a", "b", "c", "d", "named") for sni in ("none", "right")]
+    assert names(find_rules(cells)) == ["environment other than named passes", "sni right passes",
+                                        "environment named, sni none fails with tls-no-matching-sni"]
+    assert find_rules(cells)[0].match == {"environment": ["a", "b", "c", "d"]}
