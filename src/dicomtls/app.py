@@ -640,3 +640,46 @@ def soak(scenarios: list[str], minutes: str | float, out: str, backend: str | No
     say(f"{len(result.changed)} changed cells, {len(result.unexpected)} unexpected, {len(result.leftovers)} leftovers "
         f"after {result.rounds} rounds; written to {out_path / 'soak.json'}")
     return result.exit_code
+
+
+def init(results: str | None, manifests: str | None, write: str, force: bool, out: str, backend: str | None,
+         jobs: str | None = "auto", timeout: str | None = None) -> int:
+    """Write a policy pinning what a run observed (``results``: its results.json or --out directory; or
+    ``manifests``, run first as `matrix --manifests` runs them) to ``write``; 1 when the run had an environment
+    that did not start (what it did not measure is no baseline) or when nothing could be pinned."""
+    from dicomtls.diagnose import EXPLANATIONS
+    from dicomtls.init_policy import find_rules, observed_cells, refuse_overwrite, render, usage, write_policy
+
+    if (results is None) == (manifests is None):
+        raise UsageError("say what to pin: --from OUT/results.json (a run's), or --manifests PATH (run it now)")
+    target = Path(write)
+    refuse_overwrite(target, force)  # before a run of minutes, not after it
+    console = _console()
+    if results is not None:
+        result, source = api.read_results(results), results
+    else:
+        assert manifests is not None
+        deadlines = parse_timeout(timeout)
+        parallel = parse_jobs(jobs)
+        prepared = api.matrix((), manifests=manifests, out=out, backend=backend, jobs=parallel, timeout=deadlines,
+                              notes=console.print)
+        with interruptible():
+            result = prepared.run(ConsoleProgress(console, parallel))
+        print_result(result, console)
+        _write_reports(json_report.to_dict(result), prepared.out, None, console)
+        source = f"--manifests {manifests}"
+    failed = [e.name for e in result.environments if e.error]
+    if failed:
+        console.print(f"init: {', '.join(failed)} did not start: nothing written, since what did not run cannot be "
+                      "pinned; fix it and run init again", highlight=False, markup=False)
+        return 1
+    rules = find_rules(observed_cells(result))
+    if not rules:
+        console.print("init: no cell ended (every one timed out or could not run): nothing to pin, nothing written",
+                      highlight=False, markup=False)
+        return 1
+    text = render(result, rules, usage(result, write, manifests), source, lambda r: EXPLANATIONS[r][0])
+    write_policy(target, text, force)
+    console.print(f"init: wrote {write}: {len(rules)} cell rules pinning {len(observed_cells(result))} cells; check a "
+                  f"later run with `{usage(result, write, manifests)}`", highlight=False, markup=False)
+    return 0

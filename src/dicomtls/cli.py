@@ -202,7 +202,7 @@ def _option_rows(context: ParserContext) -> list[tuple[str, str]]:
     for arg in sorted(context.args.values(), key=lambda a: a.name):
         flags = ", ".join(sorted((f"-{n}" if len(n) == 1 else f"--{n}" for n in arg.names), key=len))
         name = str(arg.name)
-        value = "" if not arg.takes_value else _METAVARS.get(name, name.upper().replace("-", "_"))
+        value = "" if not arg.takes_value else _METAVARS.get(name, name.strip("_").upper().replace("-", "_"))
         rows.append((f"{flags} {value}".rstrip(), arg.help or ""))
     return rows
 

@@ -89,6 +89,29 @@ def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, 
 
 
 @task(
+    help={
+        "from": "a run's results.json (or its --out directory) to pin",
+        "manifests": "or run these manifests first (as `matrix --manifests` does) and pin what they do",
+        "write": "the policy file to write (default: dicomtls-policy.yaml)",
+        "force": "replace --write's file if it exists",
+        "out": "with --manifests: directory for the run's reports, logs and PKI (default: out)",
+        "backend": "with --manifests: local, docker, or auto (default: $DICOMTLS_BACKEND or auto)",
+        "jobs": "with --manifests: environments to run at the same time, or auto (default)",
+        "timeout": TIMEOUT_HELP,
+    },
+)
+def init(c, from_=None, manifests=None, write="dicomtls-policy.yaml", force=False, out="out", backend=None,
+         jobs="auto", timeout=None):
+    """Write a policy that pins what a run observed, in a few commented rules; check later runs with --policy.
+
+    The cells are grouped by what they share (every cell with an untrusted client certificate fails with
+    tls-unknown-ca, say): edit the file to say what must hold, commit it, and pass it to `matrix --policy`."""
+    code = _guarded(app.init, from_, manifests, write, force, out, backend, jobs, timeout)
+    if code:
+        raise Exit(code=code)
+
+
+@task(
     iterable=["shards"],
     help={
         "shards": "a shard's --out directory, or a directory of them (repeatable)",
