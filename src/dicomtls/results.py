@@ -59,6 +59,9 @@ class PolicyViolation:
     what: str
     """What broke it: the finding, the verdict's first failed requirement, the certificate and its days left; or
     why it could not be judged (no scan, a scan error, an unknown verdict), which does not hold either."""
+    file: str | None = None
+    line: int | None = None
+    """Where the user's setting that broke it is (a finding's file and line), for a CI annotation there."""
 
 
 @dataclass

@@ -89,7 +89,8 @@ def read_manifests(paths: list[Path]) -> Manifests:
                 _refuse_template(_where(path, index, doc))
             if is_envoy_bootstrap(doc):
                 found.kinds.append("Envoy bootstrap")
-                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
+                node = list(yaml.compose_all(text, Loader=yaml.SafeLoader))[index]  # composed again for its lines: a bootstrap is one file
+                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, node, found)))
                 continue
             if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
                 # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
@@ -122,13 +123,13 @@ def _runs(doc: Any) -> bool:
                                        and (str(doc.get("apiVersion")), str(doc.get("kind"))) in _KINDS)
 
 
-def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) -> EnvoyBootstrap:
+def _bootstrap(path: Path, index: int, doc: dict[str, Any], node: yaml.Node, found: Manifests) -> EnvoyBootstrap:
     """The bootstrap named after its file: "EnvoyBootstrap/<stem>" must pick exactly one."""
     taken = [where for where, r in found.resources if isinstance(r, EnvoyBootstrap) and r.name == path.stem]
     if taken:
         raise UsageError(f"{_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} ({taken[0]}): "
                          "Envoy reads one bootstrap per file, so give each its own file with its own name")
-    return EnvoyBootstrap(path.stem, doc)
+    return EnvoyBootstrap(path.stem, doc, path, node)
 
 
 def manifest_files(path: Path) -> list[Path]:
