@@ -171,6 +171,14 @@ def diff(old: str, new: str) -> int:
     return 1 if changes.regressions else 0
 
 
+def annotations(results: str) -> None:
+    """Print each annotation of a run's results.json as a workflow command, one a line (the runner reads stdout)."""
+    from dicomtls.report import github_annotations as github
+
+    for annotation in github.annotations(json_report.read(Path(results)), github.workspace()):
+        print(annotation.command())
+
+
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
     spec = PkiSpec(topology, key, tuple(server_names or ("dicom.example.test",)))  # type: ignore[arg-type]
     files = ensure_pki(spec, _out_dir(out), force=force)
