@@ -413,8 +413,8 @@ def cli_page() -> str:
              "help. Other options are long only.\n"
              "- **Values** follow their option (`--out DIR`) or an `=` (`--out=DIR`); a repeatable option is given "
              "once per value. Number options are checked before any task on the line runs.\n"
-             "- **Arguments:** `diff OLD NEW`, `scan TARGET` and `bisect COMPONENT VERSIONS CELL` take them in order "
-             "or as their options (`--old`, `--target`, `--component`, ...).\n\n"]
+             "- **Arguments:** `diff OLD NEW`, `scan TARGET`, `annotations RESULTS` and `bisect COMPONENT VERSIONS "
+             "CELL` take them in order or as their options (`--old`, `--target`, `--component`, ...).\n\n"]
     for name in sorted(contexts):
         task = namespace[name]
         parts.append(f"## {name}\n\n{_doc(task.body)}\n\n")

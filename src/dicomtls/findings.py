@@ -49,8 +49,9 @@ class ProvedFinding:
     severity: Severity = "medium"
     """Its severity (a results.json written before findings had one reads as medium)."""
     file: str | None = None
+    """The user's file that makes it (as the run was given it); None when unknown."""
     line: int | None = None
-    """Where the finding's setting is (``Finding.file``, ``Finding.line``); None when unknown."""
+    """The 1-based line of its setting in ``file``; None when unknown."""
 
 
 def prove(finding: Finding, cells: Iterable[Any]) -> ProvedFinding:

@@ -60,8 +60,9 @@ class PolicyViolation:
     """What broke it: the finding, the verdict's first failed requirement, the certificate and its days left; or
     why it could not be judged (no scan, a scan error, an unknown verdict), which does not hold either."""
     file: str | None = None
+    """The user's file whose setting broke it (a finding's), for a CI annotation there; None when unknown."""
     line: int | None = None
-    """Where the user's setting that broke it is (a finding's file and line), for a CI annotation there."""
+    """The setting's 1-based line in ``file``; None when unknown."""
 
 
 @dataclass

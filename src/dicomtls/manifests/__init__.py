@@ -89,7 +89,8 @@ def read_manifests(paths: list[Path]) -> Manifests:
                 _refuse_template(_where(path, index, doc))
             if is_envoy_bootstrap(doc):
                 found.kinds.append("Envoy bootstrap")
-                node = list(yaml.compose_all(text, Loader=yaml.SafeLoader))[index]  # composed again for its lines: a bootstrap is one file
+                # composed again for the lines its findings point at (a plain load keeps none)
+                node = list(yaml.compose_all(text, Loader=yaml.SafeLoader))[index]
                 found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, node, found)))
                 continue
             if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():

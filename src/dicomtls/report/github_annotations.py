@@ -95,7 +95,8 @@ def _complaint(cell: dict[str, Any]) -> tuple[str, str]:
         return "dicomtls: a cell did not end", f"ended by the {cell['deadline']} deadline"
     if cell.get("error"):
         return "dicomtls: a cell could not run", f"dicomtls failed running it: {cell['error']}"
-    actual = ("passed" if cell["actual"] == "pass" else "failed") + (f" ({cell['reason']})" if cell.get("reason") else "")
+    actual = "passed" if cell["actual"] == "pass" else "failed"
+    actual += f" ({cell['reason']})" if cell.get("reason") else ""
     if cell.get("policy"):
         rules = "; ".join(f"'{b['rule']}' wants {b['wants']}" for b in cell["policy"])
         return f"dicomtls: policy rule {', '.join(repr(b['rule']) for b in cell['policy'])} broken", \
