@@ -151,7 +151,7 @@ def scenario_page() -> str:
         (s.IssuedConfig, "`pki.cas[]` and `pki.server`: a certificate as declared, as a cert-manager "
                          "Certificate makes it.", ()),
         (s.EnvironmentConfig, "`environments[]`: one DICOM server (or several sites) and the proxy in front.",
-         ("unhonoured", "findings", "images")),
+         ("unhonoured", "findings", "images", "source")),
         (s.ComponentConfig, "`server:` and `proxy:`. Written as a mapping whose `kind` picks the component; "
                             "every other key is one of that component's options ([Components](components.md)).",
          ("options",)),

@@ -126,6 +126,10 @@ class EnvironmentInfo:
     unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
     findings: list[ProvedFinding] = field(default_factory=list)  # what the manifests do, with the cells showing it
     sites: list[dict[str, object]] = field(default_factory=list)  # name and server_names of each site behind one proxy
+    source_file: str | None = None
+    """The manifest its proxy was read from (a run of ``--manifests``), for CI annotations; None otherwise."""
+    source_line: int | None = None
+    """The first line of its resource in ``source_file`` (a YAML document's); None when the whole file is it."""
 
 
 @dataclass

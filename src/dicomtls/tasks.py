@@ -161,11 +161,11 @@ def clean(c):
 
 
 
-@task(help={"results": "a run's results.json (or its --out directory; a probe's is OUT/probe)"})
-def annotations(c, results):
+@task(name="annotations", help={"results": "a run's results.json (or its --out directory; a probe's is OUT/probe)"})
+def github_annotations(c, results):
     """Print a run's findings, unexpected cells and broken policy rules as GitHub annotations (workflow commands)
     at the user's file and line, relative to $GITHUB_WORKSPACE (what the Action does after a run)."""
-    _guarded(app.annotations, results)
+    _guarded(app.print_annotations, results)
 
 
 @task(

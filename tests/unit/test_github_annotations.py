@@ -8,7 +8,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from dicomtls.report.github_annotations import Annotation, annotations
+from dicomtls.report.github_annotations import Annotation, of_run as annotations
 
 from .recorded_run import real_run
 
@@ -79,3 +79,23 @@ def test_a_run_with_nothing_to_say_prints_nothing() -> None:
         env["findings"] = []
     assert all(c["verdict"] == "ok" for c in doc["cells"])
     assert annotations(doc) == []
+
+
+def test_a_cell_no_finding_proves_is_annotated_at_its_environments_manifest(tmp_path: Path) -> None:
+    doc = _run(tmp_path)
+    env = doc["environments"][0]
+    env["findings"] = []
+    env["source_file"], env["source_line"] = str(tmp_path / "gitops" / "gateway.yaml"), 3
+    [error] = [a for a in annotations(doc, tmp_path) if a.level == "error"]
+    assert (error.file, error.line) == ("gitops/gateway.yaml", 3)
+
+
+def test_a_violation_without_a_file_lands_at_its_environments_manifest_else_nowhere(tmp_path: Path) -> None:
+    doc = _run(tmp_path)
+    env = doc["environments"][0]
+    env["source_file"], env["source_line"] = "gitops/gateway.yaml", 3
+    doc["policy_violations"] = [
+        {"rule": "cert-days:30", "environment": env["name"], "what": "dicom.example.org has 12.0 days left"},
+        {"rule": "cert-days:30", "environment": "elsewhere", "what": "no certificate was served"}]
+    violations = [a for a in annotations(doc, Path.cwd()) if a.title.startswith("dicomtls: policy rule 'cert-days")]
+    assert [(a.file, a.line) for a in violations] == [("gitops/gateway.yaml", 3), (None, None)]

@@ -27,6 +27,7 @@ from dicomtls.errors import UsageError
 from dicomtls.manifests import cert_manager, compose_environment, istio, nginx_environment, traefik
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
+from dicomtls.manifests.located import At
 from dicomtls.manifests.recognition import FileKind, classify, survey
 from dicomtls.manifests.spec import Manifests, Spec
 from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, translate_route
@@ -75,7 +76,7 @@ def read_manifests(paths: list[Path]) -> Manifests:
         except OSError as exc:
             raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
         try:
-            documents = list(yaml.safe_load_all(text))
+            documents, nodes = _documents(text)
         except yaml.YAMLError as exc:
             if (template := _GO_TEMPLATE.search(text)) is not None:  # the likelier cause
                 _refuse_template(f"{_shown(path)} line {text.count(chr(10), 0, template.start()) + 1}")
@@ -89,9 +90,8 @@ def read_manifests(paths: list[Path]) -> Manifests:
                 _refuse_template(_where(path, index, doc))
             if is_envoy_bootstrap(doc):
                 found.kinds.append("Envoy bootstrap")
-                # composed again for the lines its findings point at (a plain load keeps none)
-                node = list(yaml.compose_all(text, Loader=yaml.SafeLoader))[index]
-                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, node, found)))
+                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, nodes[index], found)))
+                found.located[_where(path, index, doc)] = At(file=path, line=nodes[index].start_mark.line + 1)
                 continue
             if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
                 # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
@@ -111,11 +111,29 @@ def read_manifests(paths: list[Path]) -> Manifests:
                 continue
             try:
                 found.resources.append((_where(path, index, doc), model.model_validate(doc)))
+                found.located[_where(path, index, doc)] = At(file=path, line=nodes[index].start_mark.line + 1)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 loc = ".".join(str(p) for p in first["loc"])
                 raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
     return found
+
+
+def _documents(text: str) -> tuple[list[Any], list[yaml.Node]]:
+    """Each YAML document of ``text`` and its composed node, in one parse: the node keeps the lines (marks) that
+    findings and annotations point at, which a plain load drops."""
+    loader = yaml.SafeLoader(text)
+    documents: list[Any] = []
+    nodes: list[yaml.Node] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            assert node is not None  # check_node said a document follows
+            nodes.append(node)
+            documents.append(loader.construct_document(node))
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+    return documents, nodes
 
 
 def _runs(doc: Any) -> bool:
@@ -214,9 +232,10 @@ def _translations(found: Manifests) -> tuple[list[Translation], list[str | None]
     each was read from."""
     gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
     routes, bootstraps = found.of(IngressRouteTCP), found.of(EnvoyBootstrap)
-    translations = [*(translate_gateway(w, g, found) for w, g in gateways),
-                    *(translate_route(w, r, found) for w, r in routes),
-                    *(translate_bootstrap(w, b) for w, b in bootstraps)]
+    translations = [replace(t, source=found.located.get(w)) for t, w in [
+        *((translate_gateway(w, g, found), w) for w, g in gateways),
+        *((translate_route(w, r, found), w) for w, r in routes),
+        *((translate_bootstrap(w, b), w) for w, b in bootstraps)]]
     namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in bootstraps)]
     return translations, namespaces
 
@@ -265,7 +284,7 @@ def translate_files(files: list[Path], resource: str | None = None) -> list[Tran
             continue
         translate_config = translator(kinds[file])
         assert translate_config is not None  # configs holds registered kinds only
-        read = translate_config(file, None)
+        read = [t if t.source else replace(t, source=At(file=file)) for t in translate_config(file, None)]
         mounted = {f.resolve() for t in read for f in t.files} - {file.resolve()}
         if mounted and mounted <= claimed.keys():  # `cp docker-compose.yaml.local docker-compose.yaml`: run once
             skipped.append(f"{_shown(file)}: runs the same configuration as {_shown(claimed[min(mounted)])}: "

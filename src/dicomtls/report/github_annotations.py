@@ -3,8 +3,8 @@
 
 Read from results.json alone (what the Action has after the run, and what a later job downloads). A cell is
 annotated where the finding that proves it points (the Envoy line that lets an expired certificate through), else
-on no file; cells with the same complaint at one place make one annotation, since GitHub shows at most ten of a
-level per step.
+at its environment's manifest (the resource's first line), else on no file; cells with the same complaint at one
+place make one annotation, since GitHub shows at most ten of a level per step.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def _property(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(doc: dict[str, Any], workspace: Path | None = None) -> list[Annotation]:
-    """Every annotation of a results.json document: errors for environments that did not start, broken policy
-    rules and unexpected cells, then a warning (medium and worse) or notice per finding not already an error.
+def of_run(doc: dict[str, Any], workspace: Path | None = None) -> list[Annotation]:
+    """Every annotation of a results.json document: errors for environments that did not start (at their
+    manifest), broken policy rules and unexpected cells, then a warning (medium and worse) or notice per finding not already an error.
     Files are made relative to ``workspace`` (GitHub's $GITHUB_WORKSPACE) when they are inside it."""
     base = (workspace or Path.cwd()).resolve()
     found = [*_environment_errors(doc), *_violations(doc), *_cells(doc), *_findings(doc)]
@@ -70,13 +70,22 @@ def _environment_errors(doc: dict[str, Any]) -> Iterator[Annotation]:
     for env in doc["environments"]:
         if env.get("error"):
             yield Annotation("error", f"dicomtls: {env['name']} did not run",
-                             f"{env['name']}: {env['error']}: its cells prove nothing")
+                             f"{env['name']}: {env['error']}: its cells prove nothing", env.get("source_file"),
+                             env.get("source_line"))
+
+
+def _sources(doc: dict[str, Any]) -> dict[str, tuple[str | None, int | None]]:
+    """Each environment's name -> the manifest (file, line) its proxy was read from; (None, None) when none."""
+    return {env["name"]: (env.get("source_file"), env.get("source_line")) for env in doc["environments"]}
 
 
 def _violations(doc: dict[str, Any]) -> Iterator[Annotation]:
+    sources = _sources(doc)
     for broken in doc.get("policy_violations", []):
+        file, line = (broken["file"], broken.get("line")) if broken.get("file") else \
+            sources.get(broken["environment"], (None, None))
         yield Annotation("error", f"dicomtls: policy rule '{broken['rule']}' broken",
-                         f"{broken['environment']}: {broken['what']}", broken.get("file"), broken.get("line"))
+                         f"{broken['environment']}: {broken['what']}", file, line)
 
 
 def _proving(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -109,14 +118,16 @@ def _complaint(cell: dict[str, Any]) -> tuple[str, str]:
 
 
 def _cells(doc: dict[str, Any]) -> Iterator[Annotation]:
-    proving = _proving(doc)
+    proving, sources = _proving(doc), _sources(doc)
     grouped: dict[tuple[str | None, int | None, str, str], list[str]] = {}
     for cell in doc["cells"]:
         if cell["verdict"] != "unexpected":
             continue
         finding = proving.get(cell["id"], {})
+        file, line = (finding["file"], finding.get("line")) if finding.get("file") else \
+            sources.get(cell["environment"], (None, None))
         title, what = _complaint(cell)
-        grouped.setdefault((finding.get("file"), finding.get("line"), title, what), []).append(cell["id"])
+        grouped.setdefault((file, line, title, what), []).append(cell["id"])
     for (file, line, title, what), ids in grouped.items():
         cells = f"{len(ids)} cells" if len(ids) > 1 else "a cell"
         yield Annotation("error", title, f"{what}: {cells}: " + "; ".join(ids), file, line)
