@@ -8,11 +8,13 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from dicomtls.manifests import manifest_files, translate_files
 from dicomtls.report.github_annotations import Annotation, of_run as annotations
 
 from .recorded_run import real_run
 
 ENVOY = "gitops/envoy.yaml"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp_path: Path) -> dict[str, Any]:
@@ -99,3 +101,13 @@ def test_a_violation_without_a_file_lands_at_its_environments_manifest_else_nowh
         {"rule": "cert-days:30", "environment": "elsewhere", "what": "no certificate was served"}]
     violations = [a for a in annotations(doc, Path.cwd()) if a.title.startswith("dicomtls: policy rule 'cert-days")]
     assert [(a.file, a.line) for a in violations] == [("gitops/gateway.yaml", 3), (None, None)]
+
+
+def test_a_finding_whose_reader_knows_no_line_points_at_its_resources_first_line() -> None:
+    unrouted = Path("tests/fixtures/manifests/istio-unrouted")
+    [translation] = translate_files(manifest_files(ROOT / unrouted))
+    lines = (ROOT / unrouted / "gateway.yaml").read_text().splitlines()
+    assert translation.findings
+    for finding in translation.findings:
+        assert finding.file is not None and finding.file.endswith(str(unrouted / "gateway.yaml"))
+        assert finding.line is not None and lines[finding.line - 1].startswith("apiVersion:")

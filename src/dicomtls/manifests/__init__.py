@@ -27,7 +27,7 @@ from dicomtls.errors import UsageError
 from dicomtls.manifests import cert_manager, compose_environment, istio, nginx_environment, traefik
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
-from dicomtls.manifests.located import At
+from dicomtls.manifests.located import At, shown
 from dicomtls.manifests.recognition import FileKind, classify, survey
 from dicomtls.manifests.spec import Manifests, Spec
 from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, translate_route
@@ -232,12 +232,22 @@ def _translations(found: Manifests) -> tuple[list[Translation], list[str | None]
     each was read from."""
     gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
     routes, bootstraps = found.of(IngressRouteTCP), found.of(EnvoyBootstrap)
-    translations = [replace(t, source=found.located.get(w)) for t, w in [
+    translations = [_located(t, found.located.get(w)) for t, w in [
         *((translate_gateway(w, g, found), w) for w, g in gateways),
         *((translate_route(w, r, found), w) for w, r in routes),
         *((translate_bootstrap(w, b), w) for w, b in bootstraps)]]
     namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in bootstraps)]
     return translations, namespaces
+
+
+def _located(translation: Translation, source: At | None) -> Translation:
+    """The translation read from ``source``; its findings that know no line of their own point at it (an Istio
+    Gateway's, say: its first line), so an annotation lands on the resource at least."""
+    if source is None:
+        return translation
+    findings = tuple(f if f.file else replace(f, file=str(shown(source.file)), line=source.line)
+                     for f in translation.findings)
+    return replace(translation, source=source, findings=findings)
 
 
 def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
@@ -284,7 +294,7 @@ def translate_files(files: list[Path], resource: str | None = None) -> list[Tran
             continue
         translate_config = translator(kinds[file])
         assert translate_config is not None  # configs holds registered kinds only
-        read = [t if t.source else replace(t, source=At(file=file)) for t in translate_config(file, None)]
+        read = [t if t.source else _located(t, At(file=file)) for t in translate_config(file, None)]
         mounted = {f.resolve() for t in read for f in t.files} - {file.resolve()}
         if mounted and mounted <= claimed.keys():  # `cp docker-compose.yaml.local docker-compose.yaml`: run once
             skipped.append(f"{_shown(file)}: runs the same configuration as {_shown(claimed[min(mounted)])}: "
