@@ -22,16 +22,17 @@ DOCS = Path(__file__).resolve().parent / "docs"
 def docs(c, check=False):
     """Regenerate docs/reference/ from the code (clone only).
 
-    The pages of CLI options, scenario and component options, bundled scenarios, reasons and results.json fields;
-    then `mkdocs build --strict` or `mkdocs serve` shows the site."""
-    from dicomtls import docs_reference
+    The pages of CLI options, scenario and component options, bundled scenarios, reasons and results.json fields,
+    and the JSON Schemas (into the site and the package); then `mkdocs build --strict` or `mkdocs serve` shows the
+    site."""
+    from dicomtls import docs_reference, json_schemas
 
     if check:
-        stale = docs_reference.stale(DOCS)
+        stale = docs_reference.stale(DOCS) + json_schemas.stale(DOCS.parent)
         if stale:
             raise Exit(f"stale: {', '.join(stale)}: run `{docs_reference.REGENERATE}`", code=1)
         return
-    changed = docs_reference.write(DOCS)
+    changed = docs_reference.write(DOCS) + json_schemas.write(DOCS.parent)
     print(f"docs: rewrote {', '.join(changed)}" if changed else "docs: every generated page is current")
 
 

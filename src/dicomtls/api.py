@@ -21,6 +21,7 @@ Importing this module loads no client library, backend or component: they load w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from dicomtls.reasons import Facts, PeerAlert, Reason, Side
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult, Outcome, RunInfo, Verdict
 
 if TYPE_CHECKING:
+    from dicomtls.manifests.charts import ChartValues
     from dicomtls.backends import Backend
     from dicomtls.deadlines import Deadlines
     from dicomtls.probe_endpoint import Request as ProbeRequest
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CellResult", "EnvironmentInfo", "Facts", "MatrixResult", "MatrixRun", "Outcome", "PeerAlert", "ProbeRequest",
     "Progress", "Reason", "RunInfo", "ScanResult", "Scenario", "Side", "SilentProgress", "Unresolved", "UsageError",
-    "Verdict", "matrix", "output_directory", "probe", "probe_endpoints", "read_results", "run_matrix", "scan",
+    "Verdict", "chart_values", "matrix", "output_directory", "probe", "probe_endpoints", "read_results", "run_matrix", "scan",
     "write_reports",
 ]
 
@@ -111,7 +113,8 @@ class MatrixRun:
 def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None = None, out: str | Path = "out",
            backend: str | None = None, jobs: int | None = None, timeout: str | Deadlines | None = None,
            shard: str | None = None, force_pki: bool = False,
-           notes: Callable[[str], None] | None = None) -> MatrixRun:
+           notes: Callable[[str], None] | None = None, values: Sequence[str | Path] = (),
+           sets: Sequence[str] = ()) -> MatrixRun:
     """Load and check a matrix without running it.
 
     ``scenarios``: bundled scenario names or paths to .yaml files; none (and no ``manifests``): every default
@@ -119,13 +122,15 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
     run as one more scenario, observed. ``backend``: local, docker or auto (None: $DICOMTLS_BACKEND, else auto).
     ``jobs``: environments at once (None: the machine's choice). ``timeout``: ``"run=S,cell=S"`` (or Deadlines),
     counted from now. ``shard``: ``"K/N"``. ``notes``: hears why a default scenario or a manifest probe group was
-    left out on this backend (default: nobody)."""
+    left out on this backend (default: nobody). ``values`` and ``sets``: what the Helm charts among ``manifests``
+    are rendered with, as `helm template --values FILE --set KEY=VALUE` takes them."""
     from dicomtls import clients as client_registry
     from dicomtls.backends import get_backend
     from dicomtls.scenario import load_scenarios, manifest_scenario, runnable
     from dicomtls.shard import parse_shard
 
     say = notes or (lambda _: None)
+    rendered_with = chart_values(manifests, [str(v) for v in values], list(sets))
     deadlines = _deadlines(timeout)
     named = [str(s) for s in scenarios]
     loaded = load_scenarios(named) if named or manifests is None else []
@@ -134,11 +139,29 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
     out_path = output_directory(out)
     chosen = get_backend(backend, out_path / "envs")
     if manifests is not None:
-        loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients))
+        loaded.append(manifest_scenario(Path(manifests), chosen.brings_clients, rendered_with))
         for left_out in client_registry.manifest_groups_left_out(chosen.brings_clients):
             say(f"manifests: {left_out} needs a backend that brings its own clients: left out on {chosen.name}")
     loaded = runnable(loaded, chosen.name, explicit=bool(named or manifests is not None), say=say)
     return MatrixRun(loaded, chosen, out_path, parallel, deadlines, part, force_pki)
+
+
+def chart_values(manifests: str | Path | None, values: list[str], sets: list[str]) -> ChartValues:
+    """``values`` files and ``sets`` (KEY=VALUE) as Helm takes them, checked before anything starts: they render
+    the charts of ``manifests``."""
+    from dicomtls.manifests.charts import ChartValues
+
+    if (values or sets) and not manifests:
+        raise UsageError("--values and --set render the Helm charts of --manifests: give --manifests CHART_DIR too")
+    for value in values:
+        if not os.path.isfile(value):
+            raise UsageError(f"--values {value}: no such file: give the values file `helm template --values` reads")
+    for expression in sets:
+        key, equals, _ = expression.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--set {expression}: write KEY=VALUE (e.g. --set dicom.hostSNI=dicom.example.test), "
+                             "as `helm template --set` takes it")
+    return ChartValues(tuple(Path(v).resolve() for v in values), tuple(sets))
 
 
 def run_matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None = None, out: str | Path = "out",

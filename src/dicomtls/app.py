@@ -69,10 +69,11 @@ def interruptible() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def _console() -> Console:
-    """A terminal gets rich output at its width; a CI log gets long unwrapped lines."""
-    console = Console()
-    return console if console.is_terminal else Console(width=240, soft_wrap=True)
+def _console(stderr: bool = False) -> Console:
+    """A terminal gets rich output at its width; a CI log gets long unwrapped lines. ``stderr``: when stdout
+    carries a monitoring format (`probe --format`)."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(width=240, soft_wrap=True, stderr=stderr)
 
 
 def _out_dir(out: str) -> Path:
@@ -91,20 +92,25 @@ def parse_jobs(text: str | int | None) -> int:
 def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool = False,
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
            jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None,
-           policies: list[str] | None = None, fail_on: str | None = None) -> int:
+           policies: list[str] | None = None, fail_on: str | None = None, values: list[str] | None = None,
+           sets: list[str] | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
-    user's Istio/Traefik/Envoy manifests or compose + nginx configuration, run instead of the default scenarios (beside any named ones), observed.
+    user's configuration (Istio/Traefik/Envoy manifests, Helm charts, compose + nginx or HAProxy), run instead of the
+    default scenarios (beside any named ones), observed.
     ``try_fixes``: then prove each failing cell's fix candidates (dicomtls.fixes); 1 if a variant did not start.
     ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes.
-    ``policies``: ``--policy FILE|preset:NAME`` (dicomtls.policy), with ``fail_on``'s severity: what must hold."""
+    ``policies``: ``--policy FILE|preset:NAME`` (dicomtls.policy), with ``fail_on``'s severity: what must hold.
+    ``values``/``sets``: what the Helm charts among the manifests are rendered with (`helm template`'s --values and
+    --set)."""
     deadlines = parse_timeout(timeout)
     policy = load_policies(policies, fail_on)
     parallel = parse_jobs(jobs)
     old = json_report.read(Path(baseline)) if baseline else None
     console = _console()
     prepared = api.matrix(scenarios or (), manifests=manifests, out=out, backend=backend, jobs=parallel,
-                          timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print)
+                          timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print,
+                          values=values or (), sets=sets or ())
     with interruptible():
         result = prepared.run(ConsoleProgress(console, parallel))
         if policy is not None:
@@ -177,6 +183,16 @@ def print_annotations(results: str) -> None:
 
     for annotation in github.of_run(json_report.read(Path(results)), github.workspace()):
         print(annotation.command())
+
+
+def schema(name: str, path: bool) -> None:
+    """The shipped JSON Schema ``name`` (dicomtls.json_schemas) on stdout, or its file's path."""
+    from dicomtls import json_schemas
+
+    if name not in json_schemas.SCHEMAS:
+        raise UsageError(f"no schema {name!r}: give one of {', '.join(json_schemas.SCHEMAS)}")
+    found = json_schemas.PACKAGE_DIR / json_schemas.file_name(name)
+    print(found if path else found.read_text(encoding="utf-8"), end="\n" if path else "")
 
 
 def pki(topology: str, out: str, key: str, server_names: list[str] | None, force: bool) -> None:
@@ -405,18 +421,52 @@ def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
     return called_aet
 
 
+TEXT, PROMETHEUS, NAGIOS = "text", "prometheus", "nagios"
+FORMATS = (TEXT, PROMETHEUS, NAGIOS)
+"""`probe --format`: the terminal's report (and the files in --out), or also a monitoring system's on stdout."""
+DEFAULT_WARN_DAYS = 14.0
+
+
+def _monitor_options(output: str, textfile: str | None, warn_days: str | float | None) -> float:
+    """``--format``, ``--textfile`` and ``--warn-days`` checked together; the days."""
+    if output not in FORMATS:
+        raise UsageError(f"--format {output}: give one of {', '.join(FORMATS)}")
+    if textfile is not None:
+        if output != PROMETHEUS:
+            raise UsageError("--textfile is where --format prometheus writes: add --format prometheus, or drop it")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(textfile))):
+            raise UsageError(f"--textfile {textfile}: its directory does not exist: give a file in node_exporter's "
+                             "--collector.textfile.directory")
+        if not textfile.endswith(".prom"):
+            raise UsageError(f"--textfile {textfile}: node_exporter reads only *.prom files: name it so")
+    if warn_days is not None and output != NAGIOS:
+        raise UsageError("--warn-days sets when --format nagios warns: add --format nagios, or drop it")
+    try:
+        days = DEFAULT_WARN_DAYS if warn_days is None else float(warn_days)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days < math.inf:
+        raise UsageError(f"--warn-days {warn_days}: give the days a certificate may have left before a warning, "
+                         "0 or more")
+    return days
+
+
 def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str | None, client_key: str | None,
           called_aet: str, store: str | None, orthanc_rest: str | None, out: str,
           logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
           limit: str | None = None, jobs: str | None = "auto", timeout: str | None = None,
-          policies: list[str] | None = None, fail_on: str | None = None) -> int:
+          policies: list[str] | None = None, fail_on: str | None = None, output: str = TEXT,
+          textfile: str | None = None, warn_days: str | float | None = None) -> int:
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
-    passing cell, a server check failed, or a policy rule (``policies``, ``fail_on``) is broken."""
+    passing cell, a server check failed, or a policy rule (``policies``, ``fail_on``) is broken. ``output``:
+    ``--format`` (text, prometheus to ``textfile`` or stdout, nagios: its exit status, warned ``warn_days``
+    before a certificate's end)."""
     from dicomtls.probe_endpoint import Request
 
     deadlines = parse_timeout(timeout)
     policy = load_policies(policies, fail_on)
+    days = _monitor_options(output, textfile, warn_days)
     if (target is None) == (inventory is None):
         raise UsageError("name what to probe: --target HOST:PORT, or --inventory FILE (not both)")
     if limit is not None and inventory is None:
@@ -451,7 +501,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     resolver(pins)  # each pin checked before anything runs
     parallel = parse_jobs(jobs)
     out_path = _out_dir(out) / "probe"
-    console = _console()
+    console = _console(stderr=output != TEXT)
     with interruptible():
         result = api.probe_endpoints(requests, out=out_path, pins=pins or (), jobs=parallel, timeout=deadlines,
                                      progress=ConsoleProgress(console, parallel))
@@ -469,8 +519,22 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         if info.scan is not None:
             print_scan(info.scan, console)
     print_result(result, console)
-    _write_reports(json_report.to_dict(result), out_path, None, console)
+    doc = json_report.to_dict(result)
+    _write_reports(doc, out_path, None, console)
+    if output == PROMETHEUS:
+        from dicomtls.report import prometheus
+
+        prometheus.write(doc, Path(textfile) if textfile else None, policy=policy is not None or bool(own))
+    elif output == NAGIOS:
+        from dicomtls.policy import fail_on as fail_on_policy
+        from dicomtls.report import nagios
+
+        warning = fail_on_policy(fail_on)
+        found = nagios.status(doc, days, {r.name for r in warning.findings} if warning else set())
+        print(found.line, flush=True)
+        return found.state
     return probe_exit_code(result)
+
 
 
 def _host_policy(specs: tuple[str, ...], where: str) -> Policy:

@@ -65,6 +65,7 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         env.settle()
     try:
         result = _judge(cell, env, target, outcome, cursor, began, server_accepts)
+        result.association_s = outcome.association_s
         if fault is not None:
             result.fault = _after_fault(fault, env, cell, outcome, result)
     finally:

@@ -283,6 +283,8 @@ RESULT_NOTES: dict[str, str] = {
     "cells.command": "the client command line, as you could run it",
     "cells.detail": "more of what the client printed",
     "cells.duration_s": "seconds the cell took",
+    "cells.association_s": "seconds from connecting to the accepted association (TCP, TLS handshake, "
+                           "A-ASSOCIATE), where the client measures it (pynetdicom); null otherwise",
     "cells.sent_bytes": "bytes of the object sent by a C-STORE",
     "cells.fault_report": "a fault cell: what was injected, what the client saw and the proxy logged, the retry",
     "cells.policy": "the policy rules the cell broke (`--policy`, [Policies](../how-to/policy.md)): each `rule` "
@@ -351,6 +353,9 @@ def results_page() -> str:
               "`environments` and `cells`; `invoke diff`, `invoke merge`, `--baseline` and `invoke bisect --cell` "
               "read it. A run of `invoke fix` (or `--try-fixes`) adds `fixes`, every candidate tried "
               "([Prove a fix](../how-to/prove-a-fix.md)). Other outputs and exit statuses: [Outputs](outputs.md).\n\n"
+            + "`schema_version` is the layout's version (`1`), `dicomtls_version` the dicomtls that wrote the file "
+              "(both absent in a file written before they were recorded); the layout is published as a JSON Schema, "
+              "[results.schema.json](schemas/results.schema.json) ([JSON Schemas](schemas.md)).\n\n"
             + "## run\n\n" + table("run", fields_of(RunInfo), (RunInfo,))
             + "\n## environments[]\n\n" + table("environments", fields_of(EnvironmentInfo), (EnvironmentInfo,))
             + "\n## cells[]\n\nOne per cell, in plan order.\n\n"

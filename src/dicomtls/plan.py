@@ -31,6 +31,7 @@ class EnvironmentGroup:
     findings: list[Finding] = field(default_factory=list)
     images: list[DeclaredImage] = field(default_factory=list)
     """The images its manifests name, for the report's departure lines (manifests.image_versions)."""
+    manifests: dict[str, object] | None = None  # ManifestSource, when read from the user's files
     source: At | None = None
     """The manifest it is read from (the first scenario's that names one), for CI annotations."""
 
@@ -60,7 +61,9 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
                     for site, server in env.servers()
                 )
                 proxy = env.proxy.build("proxy") if env.proxy is not None else None
-                groups[key] = EnvironmentGroup(EnvironmentPlan(key, env.name, sites, proxy, pki), [], [])
+                groups[key] = EnvironmentGroup(EnvironmentPlan(key, env.name, sites, proxy, pki), [], [],
+                                               manifests=env.manifests.model_dump(mode="json") if env.manifests
+                                               else None)
             groups[key].cells.append(cell)
             if cell.probe.fault != "none" and not groups[key].plan.restartable:
                 groups[key].plan = replace(groups[key].plan, restartable=True)

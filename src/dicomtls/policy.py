@@ -21,7 +21,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from dicomtls import clients as client_registry
@@ -33,7 +32,7 @@ from dicomtls.profiles import DICOM_PROFILES
 from dicomtls.reasons import Reason
 from dicomtls.results import BrokenRule, CellResult, MatrixResult, PolicyViolation
 from dicomtls.scan import ScanResult
-from dicomtls.scenario import SAFE_LOADER, CellMatch, _Model, format_error
+from dicomtls.scenario import CellMatch, _Model, format_error, yaml_mapping
 
 PROFILE_NAMES = tuple(p.name for p in DICOM_PROFILES)
 PRESET_NOTES = {
@@ -212,14 +211,8 @@ def fail_on(severity: str | None) -> Policy | None:
 
 def parse_policy(text: str, source: str) -> Policy:
     """A policy file's text; a usage error naming the file and the field otherwise."""
-    try:
-        data = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"{source}: not valid YAML{where}: fix the syntax") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{source}: a policy is a YAML mapping with presets, cells, findings, profiles, certificate")
+    data = yaml_mapping(text, source, "a policy is a YAML mapping with presets, cells, findings, profiles, "
+                                      "certificate")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

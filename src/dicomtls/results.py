@@ -86,6 +86,7 @@ class CellResult:
     deadline: str | None = None  # "cell" or "run": the deadline that ended the cell (its reason is timeout)
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
     policy: tuple[BrokenRule, ...] = ()  # the policy rules this cell broke (``--policy``)
+    association_s: float | None = None  # connect to association accepted, where the client measures it
 
     @property
     def outcome(self) -> Outcome:
@@ -126,6 +127,9 @@ class EnvironmentInfo:
     unhonoured: list[str] = field(default_factory=list)  # manifest fields the environment does not reproduce
     findings: list[ProvedFinding] = field(default_factory=list)  # what the manifests do, with the cells showing it
     sites: list[dict[str, object]] = field(default_factory=list)  # name and server_names of each site behind one proxy
+    manifests: dict[str, object] | None = None
+    """The user's files it was read from (files, resource, a chart's values files and --set): read again, they
+    make the same environment."""
     source_file: str | None = None
     """The manifest its proxy was read from (a run of ``--manifests``), for CI annotations; None otherwise."""
     source_line: int | None = None

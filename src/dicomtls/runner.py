@@ -310,7 +310,7 @@ def _environment_info(position: int, group: EnvironmentGroup, versions: dict[str
                            list(plan.server_names), str(plan.pki.directory), {}, position=position,
                            versions=joined(versions),
                            unhonoured=[*group.unhonoured, *departures(group.images, versions)],
-                           findings=[prove(f, []) for f in group.findings])
+                           findings=[prove(f, []) for f in group.findings], manifests=group.manifests)
     if group.source is not None:
         info.source_file, info.source_line = str(shown(group.source.file)), group.source.line
     if plan.multi_site:

@@ -30,8 +30,8 @@ from dicomtls.components import DEFAULT_SERVER, Component, component_class, kind
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
 from dicomtls.findings import Finding
-from dicomtls.manifests import (Translation, manifest_files, read_manifests, server_names, translate, translate_files,
-                                yaml_manifests)
+from dicomtls.manifests import (ChartValues, Translation, manifest_files, read_manifests, server_names, translate,
+                                translate_files, yaml_manifests)
 from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
 from dicomtls.manifests.image_versions import DeclaredImage
 from dicomtls.manifests.located import At
@@ -183,16 +183,25 @@ class ComponentConfig(_Model):
 
 class ManifestSource(_Model):
     """Manifests (relative to the scenario file) the environment's components are read from: Kubernetes resources,
-    an Envoy bootstrap, a docker compose project (with the nginx.conf and orthanc.json it mounts) or an nginx.conf."""
+    an Envoy bootstrap, a docker compose project (with the nginx.conf or haproxy.cfg and the orthanc.json it mounts),
+    an nginx.conf, an haproxy.cfg, or a Helm chart rendered with its values."""
 
     files: list[str] = Field(min_length=1)
-    """Files or directories (read recursively)."""
+    """Files or directories (read recursively; a directory holding Chart.yaml is a Helm chart, rendered)."""
     resource: str | None = None
-    """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME", "EnvoyBootstrap/FILE-STEM" or "NginxServer/NAME" (the
-    compose service or the file's stem, "-PORT" added when it has several), when the files hold several
-    ("Gateway/NAMESPACE/NAME" when two share a name)."""
+    """Which proxy, "Gateway/NAME", "IngressRouteTCP/NAME", "EnvoyBootstrap/FILE-STEM", "HAProxyFrontend/NAME" or
+    "NginxServer/NAME" (the compose service or the file's stem, "-PORT" added when it has several), when the files
+    hold several ("Gateway/NAMESPACE/NAME" when two share a name)."""
     pki: bool = False
     """true: the scenario's PKI is the one the files' cert-manager Certificates declare (no pki block then)."""
+    values: list[str] = []
+    """Values files the charts among the files are rendered with (`helm template --values`; later ones win)."""
+    set: list[str] = []
+    """KEY=VALUE settings the charts are rendered with (`helm template --set`), after the values files."""
+
+    def chart_values(self, base: Path) -> ChartValues:
+        """The values files (relative to ``base``, the scenario's directory) and settings, as Helm takes them."""
+        return ChartValues(tuple((base / v).resolve() for v in self.values), tuple(self.set))
 
 
 class SiteConfig(_Model):
@@ -247,13 +256,15 @@ class EnvironmentConfig(_Model):
         source = ManifestSource.model_validate(source)
         base = Path((info.context or {}).get("base", "."))
         files = [str(f) for entry in source.files for f in manifest_files((base / entry).resolve())]
-        found = translate_files([Path(f) for f in files], source.resource)
+        values = source.chart_values(base)
+        found = translate_files([Path(f) for f in files], source.resource, values)
         if len(found) > 1:
             raise ValueError(f"manifests hold {', '.join(t.resource for t in found)}: pick one with resource:")
         chosen = found[0]
-        unhonoured, findings = _pki_notes(source, [Path(f) for f in files], chosen)
+        unhonoured, findings = _pki_notes(source, [Path(f) for f in files], chosen, values)
         sites = [{"name": name, "server_names": list(names)} for name, names in chosen.sites]
-        return {**data, "manifests": {"files": files, "resource": chosen.resource, "pki": source.pki},
+        return {**data, "manifests": {"files": files, "resource": chosen.resource, "pki": source.pki,
+                                      "values": [str(v) for v in values.files], "set": list(values.sets)},
                 "proxy": chosen.proxy, "server": data.get("server", chosen.server),
                 "unhonoured": (*chosen.unhonoured, *unhonoured), "findings": (*chosen.findings, *findings),
                 "images": chosen.images, "sites": data.get("sites", sites), "source": chosen.source}
@@ -306,27 +317,27 @@ class EnvironmentConfig(_Model):
         return [site.name for site in self.sites]
 
 
-def declared_in(files: list[Path]) -> DeclaredPki | None:
+def declared_in(files: list[Path], values: ChartValues | None = None) -> DeclaredPki | None:
     """The PKI the files' cert-manager documents declare for their proxies (None: they hold none)."""
     files = yaml_manifests(files)
     if not files:
         return None
-    found = read_manifests(files)
+    found = read_manifests(files, values)
     return declared_pki(found, translate(found))
 
 
-def _pki_notes(source: ManifestSource, files: list[Path],
-               chosen: Translation) -> tuple[tuple[str, ...], tuple[Finding, ...]]:
+def _pki_notes(source: ManifestSource, files: list[Path], chosen: Translation,
+               values: ChartValues) -> tuple[tuple[str, ...], tuple[Finding, ...]]:
     """What the environment reports about the files' cert-manager documents: the declared PKI's unhonoured
     lines and findings when it follows them, else that it does not."""
-    declared = declared_in(files)
+    declared = declared_in(files, values)
     if declared is None:
         return (), ()
     if source.pki:
         return declared.notes_for(chosen.resource), declared.findings
     if declared.topology is None:
         return declared.unhonoured, ()
-    found = read_manifests(yaml_manifests(files))
+    found = read_manifests(yaml_manifests(files), values)
     return tuple(f"{where}: not reproduced: the scenario's pki block makes the PKI (manifests.pki: true follows "
                  "the cert-manager documents)" for where, _ in [*found.of(Certificate), *found.of(Issuer)]), ()
 
@@ -521,7 +532,11 @@ class Scenario(_Model):
             files = env["manifests"].get("files")
             if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
                 return data  # the environment's own validation says what is wrong
-            declared = declared_in([(base / f).resolve() for f in files])
+            values, sets = env["manifests"].get("values") or [], env["manifests"].get("set") or []
+            if not all(isinstance(v, str) for v in [*values, *sets]):
+                return data
+            declared = declared_in([(base / f).resolve() for f in files],
+                                   ChartValues(tuple((base / v).resolve() for v in values), tuple(sets)))
             if declared is None or declared.topology is None:
                 raise ValueError(f"environments[{i}].manifests.pki: no DICOM proxy in them serves a secret a "
                                  "cert-manager Certificate makes: drop pki: true and give a pki block")
@@ -748,7 +763,9 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML has it: parsing the scenarios was a tenth of a second per run in pure Python."""
 
 
-def parse_scenario(text: str, source: str) -> Scenario:
+def yaml_mapping(text: str, source: str, shape: str) -> dict[str, Any]:
+    """A YAML file's mapping; a usage error naming the file (and the line of a syntax error), or saying ``shape``
+    (what such a file is: "a scenario is a YAML mapping with …")."""
     try:
         data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
@@ -756,7 +773,13 @@ def parse_scenario(text: str, source: str) -> Scenario:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UsageError(f"{source}: not valid YAML{where}: fix the syntax") from None
     if not isinstance(data, dict):
-        raise UsageError(f"{source}: a scenario is a YAML mapping with name, description, pki, environments, probes, expect")
+        raise UsageError(f"{source}: {shape}")
+    return data
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    data = yaml_mapping(text, source, "a scenario is a YAML mapping with name, description, pki, environments, "
+                                      "probes, expect")
     try:
         return Scenario.model_validate(data, context={"base": Path(source).parent})
     except ValidationError as exc:
@@ -765,14 +788,18 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise UsageError(f"{source}: {exc}") from None
 
 
-def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
+def manifest_scenario(path: Path, brings_clients: bool = False, values: ChartValues | None = None) -> Scenario:
     """A scenario with one environment per proxy resource in PATH's manifests (a file, or a directory read
-    recursively) and nothing expected: the user's own configuration, reported as it behaves, with the PKI its
-    cert-manager documents declare. ``brings_clients``: the backend's (Backend.brings_clients), for the probes only a
-    backend's own dcmtk 3.6.9 can run."""
+    recursively; its Helm charts rendered with ``values``) and nothing expected: the user's own configuration,
+    reported as it behaves, with the PKI its cert-manager documents declare. ``brings_clients``: the backend's
+    (Backend.brings_clients), for the probes only a backend's own dcmtk 3.6.9 can run."""
+    values = values or ChartValues()
     files = manifest_files(path)
-    found = translate_files(files)
-    declared = declared_in(files)
+    if values != ChartValues() and not any(f.is_dir() for f in files):
+        raise UsageError(f"--values/--set: {path} holds no Helm chart (a directory with Chart.yaml) to render with "
+                         "them: drop them, or give the chart")
+    found = translate_files(files, values=values)
+    declared = declared_in(files, values)
     follows = declared is not None and declared.topology is not None
     environments = []
     probes = client_registry.manifest_groups(brings_clients)
@@ -780,7 +807,9 @@ def manifest_scenario(path: Path, brings_clients: bool = False) -> Scenario:
         resource_name = t.resource.split("/", 1)[1]
         name = re.sub(r"[^a-z0-9-]+", "-", f"{t.proxy['kind']}-{resource_name}".lower()).strip("-")
         environments.append({"name": name, "manifests": {"files": [str(f) for f in t.files or files],
-                                                         "resource": t.resource, "pki": follows}})
+                                                         "resource": t.resource, "pki": follows,
+                                                         "values": [str(v) for v in values.files],
+                                                         "set": list(values.sets)}})
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
             probes.append({"client": client_registry.site_asker(), "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})

@@ -40,7 +40,7 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @task(
-    iterable=["scenario", "policy"],
+    iterable=["scenario", "policy", "values", "set"],
     help={
         "scenario": "scenario name or path to a .yaml file (repeatable; default: every default scenario)",
         "out": "directory for results.json, junit.xml, summary.md, report.html, logs/ and the PKI (default: out)",
@@ -49,11 +49,15 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         "shard": "run only shard K of N (K/N): a balanced share of the environments; combine with `invoke merge`",
         "baseline": "an earlier results.json (or its directory): list what changed, exit 1 if a passing cell fails now",
         "manifests": "a file or a directory (read recursively) of Istio Gateway/VirtualService, Traefik "
-                     "IngressRouteTCP/TLSOption/TLSStore and Envoy bootstrap YAML, docker compose projects with the "
-                     "nginx.conf and orthanc.json they mount, or an nginx.conf (recognised by content), other kinds "
-                     "skipped and listed: "
-                     "reproduce each proxy and report every cell as observed (instead of the default scenarios); its "
+                     "IngressRouteTCP/TLSOption/TLSStore and Envoy bootstrap YAML, Helm charts (rendered by Helm), "
+                     "docker compose projects with the nginx.conf or haproxy.cfg and orthanc.json they mount, or an "
+                     "nginx.conf or haproxy.cfg (recognised by content), other kinds skipped and listed: reproduce "
+                     "each proxy and report every cell as observed (instead of the default scenarios); its "
                      "cert-manager Issuers/Certificates make the PKI",
+        "values": "with --manifests: a values file the Helm charts are rendered with, as `helm template --values` "
+                  "takes it (repeatable; later ones win)",
+        "set": "with --manifests: KEY=VALUE the Helm charts are rendered with, as `helm template --set` takes it "
+               "(repeatable)",
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
         "try-fixes": "then try each failing cell's fix candidates on a copy of its config and write the proven ones "
                      "as patches under OUT/fixes/ (what `invoke fix` does)",
@@ -63,23 +67,23 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     },
 )
 def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None):
+           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None, values=None, set=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected and every policy holds."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes,
-                    timeout, policy or None, fail_on)
+                    timeout, policy or None, fail_on, values or [], set or [])
     if code:
         raise Exit(code=code)
 
 
-@task(iterable=["scenario", "policy"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
+@task(iterable=["scenario", "policy", "values", "set"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
 def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-        jobs="auto", timeout=None, policy=None, fail_on=None):
+        jobs="auto", timeout=None, policy=None, fail_on=None, values=None, set=None):
     """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
 
     Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
     the changed client against the unchanged environment."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True,
-                    timeout, policy or None, fail_on)
+                    timeout, policy or None, fail_on, values or [], set or [])
     if code:
         raise Exit(code=code)
 
@@ -104,6 +108,13 @@ def diff(c, old, new):
     code = _guarded(app.diff, old, new)
     if code:
         raise Exit(code=code)
+
+
+@task(help={"name": "scenario, policy or results", "path": "print where the schema file is instead of the schema"})
+def schema(c, name, path=False):
+    """Print the JSON Schema of scenario files, policy files or results.json (as this dicomtls ships it), for
+    editors and validators."""
+    _guarded(app.schema, name, path)
 
 
 @task(
@@ -233,17 +244,34 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
         "jobs": "with --inventory: hosts to probe at the same time, or auto (default)",
         "timeout": TIMEOUT_HELP,
         "policy": POLICY_HELP,
-        "fail-on": FAIL_ON_HELP,
+        "fail-on": FAIL_ON_HELP + " (with --format nagios: WARNING)",
+        "format": "text (default); prometheus: also a node_exporter textfile (to --textfile, else stdout); nagios: "
+                  "also one status line on stdout, and a Nagios plugin's exit status (0 OK, 1 WARNING, 2 CRITICAL, "
+                  "3 UNKNOWN)",
+        "textfile": "with --format prometheus: the *.prom file to write (atomically) in node_exporter's textfile "
+                    "directory",
+        "warn-days": f"with --format nagios: WARNING when a served certificate has fewer days left (default "
+                     f"{app.DEFAULT_WARN_DAYS:g})",
     },
     iterable=["log", "resolve", "policy"],
 )
 def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
           orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto", timeout=None,
-          policy=None, fail_on=None):
+          policy=None, fail_on=None, format=app.TEXT, textfile=None, warn_days: float | None = None):
     """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
     SNI, certificate and profile, and scan them."""
-    code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
-                    log or None, resolve or None, inventory, limit, jobs, timeout, policy or None, fail_on)
+    try:
+        code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
+                        log or None, resolve or None, inventory, limit, jobs, timeout, policy or None, fail_on, format,
+                        textfile, warn_days)
+    except Exit as exc:
+        if format != app.NAGIOS or exc.code == 130:
+            raise
+        from dicomtls.report.nagios import unknown  # a refused command line or a failed run: UNKNOWN, as plugins do
+
+        found = unknown(str(exc.message).removeprefix("dicomtls: "))
+        print(found.line, flush=True)
+        raise Exit(code=found.state) from None
     if code:
         raise Exit(code=code)
 

@@ -9,8 +9,10 @@ waits for ports from outside the container, follows its output through
 Docker's log API and runs it as the image's own user.
 
 Nothing is pulled unless a scenario names an image (the ``image`` option, or
-``invoke bisect --backend docker``): the default, air-gapped run contacts no
-registry. ``DICOMTLS_REGISTRY`` names the registry a reference without one is
+``invoke bisect --backend docker``), or a user's deployment declares one
+(``declared_image``, from a compose file) and DICOMTLS_REGISTRY is set: the
+default, air-gapped run contacts no registry. A declared image that cannot be
+had is no error: the run uses the version this backend has, and says so. ``DICOMTLS_REGISTRY`` names the registry a reference without one is
 pulled from (a mirror, or ``127.0.0.1:PORT`` in the tests); unset, Docker's
 default (Docker Hub) serves it. A reference already present is never pulled
 again, so a run with the registry gone still works.
@@ -42,10 +44,13 @@ def wanted(component: Component) -> bool:
 
 
 def reference(component: Component) -> str:
-    """The full image reference a component's ``image`` option names, with the registry and tag filled in."""
-    image = component.options.image
+    """The full image reference a component's ``image`` option (or else its ``declared_image``) names, with the
+    registry and tag filled in."""
+    image = component.options.image or component.options.declared_image
     assert image is not None
     cls = type(component)
+    if component.options.image is None and ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        image = f"{image}:latest"  # a deployment's bare repository means what Docker makes of it
     if image == "upstream":
         if cls.upstream_repository is None:
             raise UsageError(f"{cls.kind} has no known upstream image: name one with image: REPOSITORY:TAG")
@@ -66,6 +71,38 @@ def with_registry(image: str) -> str:
     if names_registry or chosen is None or chosen == DOCKER_HUB:
         return image
     return f"{chosen}/{image}"
+
+
+def runs_upstream(client: Any, component: Component) -> bool:
+    """Whether the component runs from an upstream image: the one its ``image`` names, or the image its user's
+    deployment declares when that image can be had without contacting a registry the user did not name (in
+    Docker's cache, or pulled from DICOMTLS_REGISTRY) and dicomtls knows where its program is."""
+    if wanted(component):
+        return True
+    if component.options.declared_image is None or type(component).upstream_executable is None:
+        return False
+    ref = reference(component)
+    with _LOCK:
+        if ref in _SEEN:
+            return True
+        if ref in _UNAVAILABLE:
+            return False
+    import docker
+
+    try:
+        client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        if registry() is None:
+            with _LOCK:
+                _UNAVAILABLE[ref] = "not in Docker's cache, and no registry is named (DICOMTLS_REGISTRY)"
+            return False
+    try:
+        pull(client, component)
+    except UsageError as exc:
+        with _LOCK:
+            _UNAVAILABLE[ref] = str(exc)
+        return False
+    return True
 
 
 def executable(component: Component) -> str:
@@ -99,6 +136,7 @@ class Pulled:
 
 _LOCK = threading.Lock()  # environments side by side may want the same image: pull it once
 _SEEN: dict[str, Pulled] = {}
+_UNAVAILABLE: dict[str, str] = {}  # a declared image that could not be had, and why: asked once per process
 
 
 def pull(client: Any, component: Component) -> Pulled:

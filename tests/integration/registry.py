@@ -133,3 +133,39 @@ def minimal_envoy(client: Any, version: str) -> str:
         client.images.build(path=ctx, tag=tag, rm=True, forcerm=True,
                             labels={"dicomtls": "test-minimal", RECIPE_LABEL: recipe})
     return tag
+
+
+STANDIN_NGINX = "dicomtls-test/nginx-standin"
+_STANDIN_NGINX_RECIPE = """\
+# nginx as its official image has it: the program at /usr/sbin/nginx with the stream module usable without a
+# load_module line (the official build has it in statically). Debian's package in dicomtls's own image loads it
+# as a dynamic module, so the program here is a wrapper that loads it from the command line.
+ARG BASE
+FROM ${BASE}
+RUN mv /usr/sbin/nginx /usr/sbin/nginx.debian \\
+ && printf '#!/bin/sh\\nexec /usr/sbin/nginx.debian -g "load_module %s;" "$@"\\n' \\
+      /usr/lib/nginx/modules/ngx_stream_module.so > /usr/sbin/nginx \\
+ && chmod 755 /usr/sbin/nginx
+"""
+
+
+def standin_nginx(client: Any) -> str:
+    """An offline stand-in for the official nginx image, built on the image dicomtls builds from Debian's nginx
+    package (nothing pulled): the tests push it under nginx:TAG to their registry. Its program reports Debian's
+    version, which the run's report states."""
+    from dicomtls.images import ensure_image, spec_for
+
+    import docker
+
+    base = ensure_image(spec_for("nginx", None), client=client)
+    recipe = hashlib.sha256(f"{_STANDIN_NGINX_RECIPE}{client.images.get(base).id}".encode()).hexdigest()[:16]
+    try:
+        if client.images.get(STANDIN_NGINX).labels.get(RECIPE_LABEL) == recipe:
+            return STANDIN_NGINX
+    except docker.errors.ImageNotFound:
+        pass
+    with tempfile.TemporaryDirectory(prefix="dicomtls-standin-") as ctx:
+        (Path(ctx) / "Dockerfile").write_text(_STANDIN_NGINX_RECIPE)
+        client.images.build(path=ctx, tag=STANDIN_NGINX, buildargs={"BASE": base}, rm=True, forcerm=True,
+                            labels={"dicomtls": "test-standin", RECIPE_LABEL: recipe})
+    return STANDIN_NGINX

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from dicomtls.components.orthanc import OrthancOptions
 from dicomtls.manifests import FALLBACK_SERVER_NAME
 
 from .conftest import ROOT, cells, environment, matrix_run, run_invoke
+from .registry import LocalRegistry, standin_nginx
 from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.integration
@@ -109,6 +111,49 @@ def test_on_docker_the_orthweb_tree_runs_and_states_its_departure(tmp_path: Path
     ran = environment(run, ENV)["versions"]["nginx"]
     assert any(f"runs nginx:1.27.4; this run used nginx {ran}" in line
                for line in environment(run, ENV)["unhonoured"])
+
+
+@pytest.fixture(scope="module")
+def nginx_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """A registry on 127.0.0.1 holding the offline nginx stand-in as nginx:1.27.4 and nginx:1.22.1."""
+    import docker
+
+    client = docker.from_env()
+    reg = LocalRegistry(tmp_path_factory.mktemp("nginx-registry"))
+    reg.start()
+    try:
+        image = standin_nginx(client)
+        for tag in ("1.27.4", "1.22.1"):
+            reg.push(client, image, "nginx", tag)
+        yield reg
+    finally:
+        reg.stop()
+        reg.remove_local_tags(client)
+
+
+@on_docker
+def test_on_docker_the_nginx_image_the_compose_file_names_runs_from_the_registry_and_its_version_is_stated(
+        tmp_path: Path, nginx_registry: LocalRegistry) -> None:
+    run = matrix_run(tmp_path, "--backend", "docker", "--manifests", str(orthanc_defaults_tree(tmp_path)),
+                     DICOMTLS_REGISTRY=nginx_registry.host)
+    assert_orthweb_runs(run)
+    ran = environment(run, ENV)["versions"]["nginx"]
+    assert ran.startswith(f"1.22.1 ({nginx_registry.host}/nginx:1.27.4@sha256:")  # the stand-in's Debian nginx
+    assert nginx_registry.manifest_requests("nginx") >= 1
+    lines = [line for line in environment(run, ENV)["unhonoured"] if "compose service nginx-proxy runs" in line]
+    assert len(lines) == 1
+    assert lines[0].endswith(f"runs nginx:1.27.4; this run used nginx {ran} (its program reports that version)")
+
+
+@on_docker
+def test_on_docker_the_declared_nginx_image_of_the_version_it_runs_states_no_departure(
+        tmp_path: Path, nginx_registry: LocalRegistry) -> None:
+    tree = orthanc_defaults_tree(tmp_path)
+    (tree / ".env").write_text((tree / ".env").read_text().replace("NGINX_IMG=nginx:1.27.4", "NGINX_IMG=nginx:1.22.1"))
+    run = matrix_run(tmp_path, "--backend", "docker", "--manifests", str(tree), DICOMTLS_REGISTRY=nginx_registry.host)
+    assert_orthweb_runs(run)
+    assert environment(run, ENV)["versions"]["nginx"].startswith(f"1.22.1 ({nginx_registry.host}/nginx:1.22.1@")
+    assert not [line for line in environment(run, ENV)["unhonoured"] if "compose service nginx-proxy runs" in line]
 
 
 @on_docker

@@ -1,5 +1,6 @@
 """`invoke fix` on the user's own files: the Orthweb-shaped Envoy bootstrap (Envoy 1.40 refuses dcm4che's
---tls-aes offer) and Korthweb-style Traefik manifests (a named HostSNI, dcmtk without SNI). Each proven patch is
+--tls-aes offer), Korthweb-style Traefik manifests (a named HostSNI, dcmtk without SNI) and an Orthweb-shaped
+compose project whose nginx.conf requires client certificates (a client without one). Each proven patch is
 applied with `patch -p1` to a copy of the original tree, and a plain `invoke matrix --manifests` of the patched
 tree must give what the fix run reported."""
 
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.integration
 FIXTURES = ROOT / "tests" / "fixtures"
 ORTHWEB = FIXTURES / "manifests" / "orthweb-envoy"
 TRAEFIK = FIXTURES / "manifests" / "korthweb-traefik"
+NGINX_MUTUAL = FIXTURES / "manifests" / "orthweb-compose-mutual"
+NGINX_PREREAD = FIXTURES / "manifests" / "nginx-preread-named"
 
 
 def _digests(tree: Path) -> dict[str, str]:
@@ -51,20 +54,31 @@ def traefik(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "untouched": _digests(TRAEFIK) == before, "leftovers": leftovers_under(tmp)}
 
 
+@pytest.fixture(scope="module")
+def nginx_mutual(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("fix-nginx")
+    before = _digests(NGINX_MUTUAL)
+    proc = run_invoke(["fix", "--backend", "local", "--jobs", "4", "--out", str(tmp / "out"), "--manifests",
+                       str(NGINX_MUTUAL)], tmp)
+    return {"proc": proc, "results": json.loads((tmp / "out" / "results.json").read_text()), "out": tmp / "out",
+            "untouched": _digests(NGINX_MUTUAL) == before, "leftovers": leftovers_under(tmp)}
+
+
 def trial(run: dict[str, Any], cell: str, candidate: str) -> dict[str, Any]:
     entry = next(c for c in run["results"]["fixes"]["cells"] if c["cell"] == cell)
     return next(t for t in entry["trials"] if t["candidate"]["id"] == candidate)
 
 
 def patched_rerun(run: dict[str, Any], found: dict[str, Any], original: Path, tmp: Path) -> dict[str, Any]:
-    """The patch applied with `patch -p1` to a copy of the user's tree (from the directory holding it), equal to
-    the tree the fix run ran, then a plain `invoke matrix --manifests` of it."""
+    """The patch applied with `patch -p1` to a copy of the user's tree (from the directory holding it), its files
+    equal to those of the tree the fix run ran, then a plain `invoke matrix --manifests` of it."""
     holder = tmp / "user"
     shutil.copytree(original, holder / original.name)
     proc = subprocess.run(["patch", "-p1", "--forward", "-i", str(run["out"] / found["patch"])], cwd=holder,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert _digests(holder / original.name) == _digests(run["out"] / found["tree"])
+    ran = _digests(run["out"] / found["tree"])  # the files the environment reads (not a makefile beside them)
+    assert {f: d for f, d in _digests(holder / original.name).items() if f in ran} == ran
     return matrix_run(tmp / "rerun", "--backend", "local", "--manifests", str(holder / original.name))
 
 
@@ -73,8 +87,9 @@ def outcome(cell: dict[str, Any]) -> str:
 
 
 def test_fix_run_leaves_the_users_files_as_they_were_and_nothing_running(orthweb: dict[str, Any],
-                                                                         traefik: dict[str, Any]) -> None:
-    for run in (orthweb, traefik):
+                                                                         traefik: dict[str, Any],
+                                                                         nginx_mutual: dict[str, Any]) -> None:
+    for run in (orthweb, traefik, nginx_mutual):
         assert run["proc"].returncode == 0, run["proc"].stdout + run["proc"].stderr
         assert run["untouched"]
         assert run["leftovers"] == (set(), set())
@@ -154,3 +169,48 @@ def test_traefik_client_without_sni_is_fixed_by_the_stunnel_sidecar_whose_config
     config = (traefik["out"] / found["patch"]).read_text()
     assert "sni = dicom.korthweb.test" in config and "verifyChain = yes" in config
     assert "checkHost = dicom.korthweb.test" in config
+
+
+def test_nginx_optional_client_cert_is_proven_and_its_patch_changes_only_ssl_verify_client(
+        nginx_mutual: dict[str, Any]) -> None:
+    cell = "dcmtk sni=none cert=none echo"
+    before = next(c for c in nginx_mutual["results"]["cells"] if layout_label(c) == cell)
+    assert outcome(before) == "tls-cert-required"
+    found = trial(nginx_mutual, cell, "client-cert-optional")
+    assert (found["mark"], found["after"]) == ("passes", "pass")
+    assert found["candidate"]["cost"] and "mutual authentication" in found["candidate"]["cost"]
+    text = (nginx_mutual["out"] / found["patch"]).read_text()
+    removed = [line for line in text.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [line for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert (removed, added) == (["-        ssl_verify_client on;"], ["+        ssl_verify_client optional;"])
+    assert "+++ b/orthweb-compose-mutual/config/nginx/nginx.conf" in text
+
+
+def test_nginx_patch_applies_to_the_users_tree_and_its_rerun_passes_the_client_without_certificate(
+        nginx_mutual: dict[str, Any], tmp_path: Path) -> None:
+    cell = "dcmtk sni=none cert=none echo"
+    found = trial(nginx_mutual, cell, "client-cert-optional")
+    check = subprocess.run(["git", "apply", "--check", str(nginx_mutual["out"] / found["patch"])],
+                           cwd=NGINX_MUTUAL.parent, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    rerun = patched_rerun(nginx_mutual, found, NGINX_MUTUAL, tmp_path)
+    assert rerun["proc"].returncode == 0, rerun["proc"].stdout[-3000:]
+    after = {layout_label(c): outcome(c) for c in rerun["results"]["cells"]}
+    assert after[cell] == "pass"
+    assert all(after[c["cell"]] == c["after"] for c in found["changed"])
+
+
+def test_nginx_sni_map_without_default_gets_a_proven_default_entry_for_clients_without_sni(tmp_path: Path) -> None:
+    run = fix_run(tmp_path, NGINX_PREREAD, "--try-fixes", "--manifests", str(NGINX_PREREAD))
+    assert run["proc"].returncode == 0, run["proc"].stdout[-3000:]
+    assert run["untouched"] and run["leftovers"] == (set(), set())
+    found = trial(run, "pynetdicom sni=none cert=none echo", "catch-all-route")
+    assert (found["mark"], found["after"]) == ("passes", "pass")
+    text = (run["out"] / found["patch"]).read_text()
+    assert [line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        "+        default orthanc:4242;"]
+    holder = tmp_path / "user"
+    shutil.copytree(NGINX_PREREAD, holder / NGINX_PREREAD.name)
+    check = subprocess.run(["git", "apply", "--check", str(run["out"] / found["patch"])], cwd=holder,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr

@@ -94,6 +94,19 @@ def test_the_wheel_carries_templates_scenarios_manifests_and_image_recipes(wheel
     assert "dicomtls = dicomtls.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
+def test_the_wheel_carries_the_json_schemas_and_dicomtls_schema_finds_them(wheel: Path, venv: Path,
+                                                                          workdir: Path) -> None:
+    from dicomtls.json_schemas import SCHEMAS, file_name
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"dicomtls/schemas/{file_name(name)}" for name in SCHEMAS} <= names
+    proc = dicomtls(venv, workdir, "schema", "scenario", "--path")
+    assert proc.returncode == 0, proc.stderr
+    path = Path(proc.stdout.strip())
+    assert path.is_relative_to(venv) and path.read_text() == (ROOT / "src" / "dicomtls" / "schemas" /
+                                                              file_name("scenario")).read_text()
+
+
 def test_the_installed_package_reads_its_own_files_not_the_clones(venv: Path, workdir: Path) -> None:
     code = ("import dicomtls, dicomtls.resources as r; "
             "print(dicomtls.__file__); print(r.TEMPLATES); print(r.SCENARIOS); print(r.IMAGES)")

@@ -1,6 +1,6 @@
 """The user's own trees, as they are: a Korthweb-shaped GitOps directory and `manual/` file run their DICOM
 Gateway by the real Envoy of the Istio twin, everything else listed; a Traefik TLSStore's default certificate
-is what a client without SNI is served; a Helm chart or a tree with no DICOM proxy is one line, exit 2."""
+is what a client without SNI is served; a tree with no DICOM proxy is one line, exit 2."""
 
 from __future__ import annotations
 
@@ -103,15 +103,6 @@ def test_traefik_tls_store_default_certificate_lets_dcmtk_without_sni_trust_the_
     finding = environment(run, "with-tlsstore")["findings"][0]["text"]
     assert "traefik.containo.us/v1alpha1, the Traefik v2 API group" in finding
     assert "Traefik v2 API group" in proc.stdout
-
-
-def test_a_helm_chart_is_one_line_saying_to_render_it_first(tmp_path: Path, clean_slate: Path) -> None:
-    chart = tmp_path / "chart"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: orthweb\nversion: 0.1.0\n")
-    (chart / "templates" / "gateway.yaml").write_text("kind: Gateway\nmetadata: {name: {{ .Release.Name }}}\n")
-    proc = run_invoke(["matrix", "--manifests", str(chart), "--out", str(tmp_path / "out")], tmp_path)
-    assert_one_line_error(proc, "is a Helm chart", "helm template")
 
 
 def test_a_tree_with_nothing_carrying_dicom_over_tls_is_one_line_naming_what_it_holds(

@@ -15,6 +15,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the editor of the user's Envoy bootstrap files says what it found in them: the file format's name",
     ("fixes/traefik.py", "traefik"):
         "the editor of the user's Traefik manifests says what it found in them: the file format's name",
+    ("fixes/haproxy.py", "haproxy"):
+        "the editor of the user's haproxy.cfg says what it found in it: the file format's name",
     ("fixes/sidecar.py", "stunnel"):
         "it writes the sidecar's own configuration file, whose paths are stunnel's",
 }

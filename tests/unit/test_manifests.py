@@ -638,13 +638,12 @@ def test_a_go_template_that_is_not_yaml_is_refused_naming_its_line(tmp_path: Pat
         read_manifests([write(tmp_path, text)])
 
 
-def test_a_helm_chart_is_refused_whole(tmp_path: Path) -> None:
+def test_a_helm_chart_is_taken_whole_to_be_rendered_beside_the_trees_other_files(tmp_path: Path) -> None:
     (tmp_path / "chart" / "templates").mkdir(parents=True)
     write(tmp_path / "chart", "apiVersion: v2\nname: orthweb\nversion: 0.1.0\n", "Chart.yaml")
     write(tmp_path / "chart" / "templates", "{{- if .Values.istio }}\nkind: Gateway\n{{- end }}\n", "gw.yaml")
-    with pytest.raises(UsageError, match=r"chart is a Helm chart \(Chart\.yaml\): render it first, e\.g\. "
-                                         r"`helm template RELEASE .*chart > rendered\.yaml`"):
-        manifest_files(tmp_path)
+    other = write(tmp_path, GATEWAY.format(version="v1", hosts='["*"]', mode="SIMPLE"))
+    assert manifest_files(tmp_path) == [tmp_path / "chart", other]
 
 
 def test_a_config_maps_own_templates_are_not_taken_for_a_helm_chart(tmp_path: Path) -> None:

@@ -36,14 +36,14 @@ def test_the_orthweb_tree_is_one_nginx_environment_with_its_ssl_directives_as_wr
     [t] = translate_files(manifest_files(ORTHWEB))
     assert t.resource == "NginxServer/nginx-proxy"
     assert t.proxy == {"kind": "nginx", "client_cert": "none", "protocols": ["TLSv1.2", "TLSv1.3"],
-                       "ciphers": "HIGH:!aNULL:!MD5:ECDH+AESGCM"}
+                       "ciphers": "HIGH:!aNULL:!MD5:ECDH+AESGCM", "declared_image": "nginx:1.27.4"}
     assert t.sites == ()
 
 
 def test_the_compose_project_reads_its_nginx_conf_once_not_again_as_a_file_of_its_own() -> None:
     translations = translate_files(manifest_files(ORTHWEB))
     assert len(translations) == 1
-    assert {f.name for f in translations[0].files} == {"docker-compose.yaml.local", "nginx.conf",
+    assert {f.name for f in translations[0].files} == {"docker-compose.yaml.local", ".env", "nginx.conf",
                                                         "orthanc.json.local"}
 
 
@@ -191,6 +191,21 @@ def test_the_run_states_where_it_used_another_version_than_the_image() -> None:
     assert departures(images, {"nginx": ["1.22.1"], "orthanc": ["1.10.1"]}) == [
         "c.yaml:3: compose service nginx-proxy runs nginx:1.27.4; this run used nginx 1.22.1 (the version this "
         "backend has)"]
+
+
+def test_a_run_of_the_declared_image_states_no_departure_and_a_mislabelled_one_says_what_it_ran() -> None:
+    images = [DeclaredImage(kind="nginx", reference="nginx:1.27.4", version="1.27.4", where="c.yaml:3: compose "
+                            "service nginx-proxy")]
+    assert departures(images, {"nginx": ["1.27.4 (127.0.0.1:5000/nginx:1.27.4@sha256:ab)"]}) == []
+    assert departures(images, {"nginx": ["1.22.1 (127.0.0.1:5000/nginx:1.27.4@sha256:ab)"]}) == [
+        "c.yaml:3: compose service nginx-proxy runs nginx:1.27.4; this run used nginx 1.22.1 "
+        "(127.0.0.1:5000/nginx:1.27.4@sha256:ab) (its program reports that version)"]
+
+
+def test_the_compose_proxy_image_is_declared_for_the_docker_backend_to_run() -> None:
+    [t] = translate_files(manifest_files(ORTHWEB))
+    assert t.proxy["declared_image"] == "nginx:1.27.4"
+    assert "declared_image" not in t.server  # no upstream Orthanc image is known to dicomtls
 
 
 def test_a_compose_file_the_makefile_copied_runs_once(tmp_path: Path) -> None:

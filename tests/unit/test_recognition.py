@@ -117,7 +117,8 @@ def test_the_repository_lists_charts_and_manifests_beside_deployments() -> None:
     repository = read_repository(FIXTURES)
     assert FIXTURES / "korthweb-helm" in repository.charts
     assert FIXTURES / "orthweb-envoy" / "envoy.yaml" in repository.manifests
-    assert [d.compose.file.name for d in repository.deployments] == ["docker-compose.yaml.local"]
+    assert sorted(str(d.compose.file.relative_to(FIXTURES)) for d in repository.deployments) == [
+        "orthweb-compose-mutual/docker-compose.yaml.local", "orthweb-compose/docker-compose.yaml.local"]
 
 
 def test_surveying_a_file_instead_of_a_directory_is_a_usage_error() -> None:

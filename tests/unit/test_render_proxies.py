@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 import subprocess
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from dicomtls.components import Address, Launch, Placement, component_class
 from dicomtls.components.haproxy import assemble_and_run
-from dicomtls.components.nginx import NginxOptions, stream_module
+from dicomtls.components.nginx import Nginx, NginxOptions, stream_module
 from tests.unit import placements
 
 SERVER_NAMES = ("dicom.korthweb.test", "dicom2.korthweb.test")
@@ -176,6 +177,14 @@ def test_nginx_built_with_a_static_stream_module_loads_nothing(tmp_path: Path) -
     assert directives(nginx(static), "load_module") == []
 
 
+def test_nginx_from_its_upstream_image_loads_nothing_as_that_image_builds_the_stream_module_in(
+        tmp_path: Path) -> None:
+    debian = fake_nginx(tmp_path, "--modules-path=/usr/lib/nginx/modules --with-stream=dynamic")
+    upstream = dataclasses.replace(placement(), upstream_image=True)
+    config = Nginx(NginxOptions()).launch(upstream, debian).files["nginx.conf"]
+    assert directives(config, "load_module") == []
+
+
 @pytest.mark.parametrize(("client_cert", "verify"), [("none", "off"), ("optional", "optional"), ("required", "on")])
 def test_nginx_terminates_tls_with_the_server_certificate_and_verifies_clients_as_asked(client_cert: str,
                                                                                        verify: str) -> None:
@@ -264,6 +273,19 @@ def test_haproxy_terminates_tls_with_the_assembled_pem_and_verifies_clients_as_a
 def test_haproxy_named_sni_when_terminating_means_strict_sni() -> None:
     assert " strict-sni " in bind_line(haproxy(sni="named"))
     assert "strict-sni" not in bind_line(haproxy(sni="any"))
+
+
+def test_haproxy_binds_with_the_users_ciphers_and_versions_when_given() -> None:
+    line = bind_line(haproxy(ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", ciphersuites="TLS_AES_128_GCM_SHA256",
+                             min_version="1.2", max_version="1.3"))
+    assert line.endswith(' ciphers "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA" ciphersuites "TLS_AES_128_GCM_SHA256" '
+                         "ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3")
+    assert "ciphers" not in bind_line(haproxy()) and "ssl-min-ver" not in bind_line(haproxy())
+
+
+def test_haproxy_refuses_tls_settings_where_it_passes_tls_through() -> None:
+    with pytest.raises(ValidationError, match="min_version apply only where HAProxy terminates TLS"):
+        component_class("haproxy").options_model(passthrough=True, min_version="1.2")
 
 
 def test_haproxy_sni_routing_passes_tls_through_to_orthanc_for_the_server_names_only() -> None:

@@ -120,8 +120,12 @@ class DockerBackend:
     def labels(self, role: str) -> dict[str, str]:
         return {LABEL: role, RUN_LABEL: self.run_id, OWNER_LABEL: str(os.getpid())}
 
+    def _upstream(self, component: Component) -> bool:
+        """The component runs from an upstream image (its ``image``, or the one its deployment declares)."""
+        return upstream_images.runs_upstream(self.client, component)
+
     def executable(self, component: Component) -> str:
-        if upstream_images.wanted(component):
+        if self._upstream(component):
             return upstream_images.executable(component)
         return component.image_executable
 
@@ -129,7 +133,7 @@ class DockerBackend:
         return _exists(self.client, reference)
 
     def image(self, component: Component) -> str:
-        if upstream_images.wanted(component):
+        if self._upstream(component):
             return upstream_images.pull(self.client, component).image_id
         return self._built(spec_for(component.recipe(), self.component_version(component)))
 
@@ -194,9 +198,10 @@ class DockerBackend:
         listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.ports}
         workdir = env.workdir / name
         workdir.mkdir(exist_ok=True)
-        version = upstream_images.pull(self.client, component).version if upstream_images.wanted(component) \
+        version = upstream_images.pull(self.client, component).version if self._upstream(component) \
             else self.component_version(component)
-        placement = Placement(name=plan.name, workdir="/work", listen=listen, pki=pki, sites=sites, version=version)
+        placement = Placement(name=plan.name, workdir="/work", listen=listen, pki=pki, sites=sites, version=version,
+                              upstream_image=self._upstream(component))
         launch = component.launch(placement, self.executable(component))
         for filename, content in launch.files.items():
             (workdir / filename).write_text(content)
@@ -211,7 +216,7 @@ class DockerBackend:
             published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
         if not handles.published:
             published = {}
-        upstream = upstream_images.wanted(component)
+        upstream = self._upstream(component)
         if upstream:
             # Nothing but the program: it is the entrypoint, its output comes through Docker's log API.
             command: dict[str, Any] = {"entrypoint": [launch.executable], "command": launch.args}
@@ -329,7 +334,7 @@ class DockerBackend:
         shutil.rmtree(self.workroot / _CLIENT_FILES, ignore_errors=True)
 
     def component_version(self, component: Component) -> str:
-        if upstream_images.wanted(component):
+        if self._upstream(component):
             return upstream_images.pull(self.client, component).report
         # Images are checked against their version when built, so the tag is the truth.
         return component.options.version or component.default_image_version()
@@ -363,7 +368,7 @@ class DockerBackend:
         survives. In a restartable plan its holder kept address and ports; otherwise Docker publishes them anew."""
         container = self._container(env, name)
         component = env.plan.component_named(name)
-        upstream = upstream_images.wanted(component)
+        upstream = self._upstream(component)
         restarted = int(time.time())
         container.start()
         if upstream:  # the earlier follower ended with the stopped container; say only what is new

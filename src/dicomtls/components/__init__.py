@@ -106,6 +106,9 @@ class Placement:
     version: str | None = None
     """The version of the program the backend runs, when it knows it before the start: configs that differ between
     releases render for it (None: for the newest)."""
+    upstream_image: bool = False
+    """The program runs from its project's own image (dicomtls.upstream_images), not one built here: how that
+    image builds the program (nginx's official one has the stream module built in) is its documentation's."""
 
     @property
     def server_names(self) -> tuple[str, ...]:
@@ -177,6 +180,10 @@ class Options(BaseModel):
     """Docker backend: run the program from this container image instead of one built here: a reference
     (``envoyproxy/envoy:v1.22.5``), a repository (tagged from ``version`` by the component's convention), or
     ``upstream`` (the component's upstream repository). See dicomtls.upstream_images."""
+    declared_image: str | None = None
+    """The image the user's deployment runs (a compose file's ``nginx:1.27.4``): the Docker backend runs it where it
+    is in Docker's cache or DICOMTLS_REGISTRY has it, and otherwise, like every other backend, the version it has;
+    the report states the departure. Filled in from ``manifests``."""
 
 
 class Component:

@@ -30,12 +30,25 @@ class HaproxyOptions(Options):
     sni: Literal["any", "named"] = "any"
     """named: strict-sni when terminating; with passthrough, route only the sites' names (any: the rest go to the
     first site)."""
+    ciphers: str | None = None
+    """bind ... ciphers: the OpenSSL cipher string for TLS 1.2 and below; none: HAProxy's default."""
+    ciphersuites: str | None = None
+    """bind ... ciphersuites: the TLS 1.3 suites; none: HAProxy's default."""
+    min_version: Literal["1.0", "1.1", "1.2", "1.3"] | None = None
+    """bind ... ssl-min-ver; none: HAProxy's default (TLS 1.2 since HAProxy 2.2)."""
+    max_version: Literal["1.0", "1.1", "1.2", "1.3"] | None = None
+    """bind ... ssl-max-ver; none: the highest the OpenSSL build has."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "HaproxyOptions":
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where HAProxy terminates TLS: with passthrough, set "
                              "client_cert on the server")
+        tls = [name for name in ("ciphers", "ciphersuites", "min_version", "max_version")
+               if getattr(self, name) is not None]
+        if self.passthrough and tls:
+            raise ValueError(f"{', '.join(tls)} apply only where HAProxy terminates TLS: with passthrough, the "
+                             "server behind chooses")
         return self
 
 
@@ -62,7 +75,8 @@ class Haproxy(Component):
         upstream_broke=r"\s\d+/\d+/\d+ \d+ [sS]D\b",  # terminated by the server side during the data phase
         unknown_ca=r"client certificate not trusted",
     )
-    fix_options = {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")}
+    fix_options = {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any"),
+                   "min-version": "min_version"}
     load_target = ("haproxy-tls", "haproxy-tls-client-cert-optional")
     options: HaproxyOptions
 
@@ -79,6 +93,10 @@ class Haproxy(Component):
             pems=pems,
             verify=o.client_cert,  # HAProxy's own words: verify none / optional / required
             trusted=placement.pki.ca_bundle,
+            ciphers=o.ciphers,
+            ciphersuites=o.ciphersuites,
+            min_version=o.min_version and f"TLSv{o.min_version}",
+            max_version=o.max_version and f"TLSv{o.max_version}",
         )
         if o.passthrough:
             return Launch(executable=executable, args=["-f", config_path, "-db"], files={"haproxy.cfg": config},

@@ -73,6 +73,8 @@ class Nginx(Component):
     version_args = ("-v",)
     install_hint = "apt-get install nginx libnginx-mod-stream"
     image_executable = "/usr/sbin/nginx"
+    upstream_repository = "nginx"  # the official image: https://hub.docker.com/_/nginx
+    upstream_executable = "/usr/sbin/nginx"
     display_name = "nginx"
     listing_order = 40
     catch_all_route = "an nginx map default entry (with ssl_preread)"
@@ -94,7 +96,8 @@ class Nginx(Component):
         o = self.options
         config = render(
             "nginx/nginx.conf.j2",
-            stream_module=stream_module(executable),
+            # The official image builds the stream module in (its configure: --with-stream): nothing to load.
+            stream_module=None if placement.upstream_image else stream_module(executable),
             pid=f"{placement.workdir}/nginx.pid",
             access_log=f"{placement.workdir}/access.log",
             listen=placement.listen["dicom"],

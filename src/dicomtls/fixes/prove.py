@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from dicomtls.backends import Backend
 from dicomtls.deadlines import Deadlines
 from dicomtls.errors import UsageError
-from dicomtls.fixes import envoy_bootstrap, istio, options, patch, sidecar, traefik
+from dicomtls.fixes import chart_values, envoy_bootstrap, haproxy, istio, nginx, options, patch, sidecar, traefik
+from dicomtls.manifests.haproxy_environment import RESOURCE as HAPROXY_RESOURCE
 from dicomtls.fixes.candidates import Candidate, NotApplicable, client_side, server_config, sidecar_candidate
 from dicomtls.reasons import Reason
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
@@ -26,7 +27,8 @@ from dicomtls.scenario import EnvironmentConfig, Expectation, Probe, ProbeGroup,
 Mark = Literal["passes", "fails", "breaks", "not tried"]
 MARKS: dict[str, str] = {"passes": "✔", "fails": "✘", "breaks": "⚠", "not tried": "–"}
 
-_SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik, "Gateway": istio}
+_SOURCES: dict[str, ModuleType] = {"EnvoyBootstrap": envoy_bootstrap, "IngressRouteTCP": traefik, "Gateway": istio,
+                                   HAPROXY_RESOURCE: haproxy, "NginxServer": nginx}
 """The manifest kinds whose files a candidate can edit (the resource's prefix)."""
 
 
@@ -128,19 +130,33 @@ def _manifest_variant(scenario: Scenario, env: EnvironmentConfig, candidate: Can
     assert env.manifests is not None
     kind, resource = _resource(env)
     files = [Path(f) for f in env.manifests.files]
-    changed = _SOURCES[kind].apply(files, resource, candidate.edits)
+    if any(f.is_dir() for f in files):  # a Helm chart: its values are edited, for it to render the fix
+        changed = chart_values.apply(_SOURCES[kind], files, resource, candidate.edits,
+                                     env.manifests.chart_values(Path.cwd()))
+    else:
+        changed = _SOURCES[kind].apply(files, resource, candidate.edits)
     root = _tree_root(files, manifests_root)
+    if outside := [str(f) for f in changed if not f.is_relative_to(root)]:
+        raise NotApplicable(f"the change goes to {', '.join(outside)}, outside the tree {root}: make it there")
     copy = where / candidate.id / root.name
     shutil.rmtree(copy, ignore_errors=True)
     copies = []
     for f in files:
         target = copy / f.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(changed.get(f, f.read_text()))
+        if f.is_dir():  # a Helm chart: copied whole, rendered again from the copy
+            shutil.copytree(f, target, dirs_exist_ok=True)
+        else:
+            target.write_text(f.read_text())
         copies.append(str(target))
+    for f, text in changed.items():
+        (copy / f.relative_to(root)).write_text(text)
+    values = [str(copy / v.relative_to(root)) if v in changed and v.is_relative_to(root) else str(v)
+              for v in map(Path, env.manifests.values)]
     diff = patch.unified({f"{root.name}/{f.relative_to(root)}": (f.read_text(), text) for f, text in changed.items()})
     variant_env = EnvironmentConfig.model_validate({
-        "name": env.name, "manifests": {"files": copies, "resource": resource, "pki": env.manifests.pki},
+        "name": env.name, "manifests": {"files": copies, "resource": resource, "pki": env.manifests.pki,
+                                        "values": values, "set": env.manifests.set},
         "server": {"kind": env.server.kind, **env.server.options, "per_version": env.server.per_version}})
     return _Variant(_only(scenario, variant_env, name), str((where / f"{candidate.id}.patch").relative_to(out)),
                     str(copy.relative_to(out)), diff)

@@ -1,10 +1,12 @@
 """The manifests a user deploys (Istio Gateway/VirtualService, Traefik IngressRouteTCP/TLSOption on Kubernetes, a
-plain Envoy bootstrap on a VM, a docker compose project with nginx in front of Orthanc, a standalone nginx.conf),
-read into the options of the component that reproduces them on loopback.
+plain Envoy bootstrap on a VM, a docker compose project with nginx or HAProxy in front of Orthanc, a standalone
+nginx.conf or haproxy.cfg, a Helm chart rendered with its values), read into the options of the component that
+reproduces them on loopback.
 
 One module per source kind (``istio``, ``traefik``, ``envoy_bootstrap``, and the translators of configuration files,
-``compose_environment``, ``nginx_environment``, registered by the kind of file recognition finds); this one reads the
-files and hands each document or file to its kind. The secrets and certificate files they name (credentialName, secretName,
+``compose_environment``, ``nginx_environment``, ``haproxy_environment``, registered by the kind of file recognition
+finds; ``charts`` renders a chart's directory into documents); this one reads the files and hands each document or
+file to its kind. The secrets and certificate files they name (credentialName, secretName,
 clientAuth.secretNames, an Envoy DownstreamTlsContext's files) are replaced by the generated PKI, and every backend a
 route names by the environment's Orthanc. Anything else the tool cannot reproduce is collected as an "unhonoured"
 line for the report, so a matrix never claims more than it ran.
@@ -16,6 +18,7 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,7 +27,8 @@ import yaml
 from pydantic import ValidationError
 
 from dicomtls.errors import UsageError
-from dicomtls.manifests import cert_manager, compose_environment, istio, nginx_environment, traefik
+from dicomtls.manifests import cert_manager, compose_environment, haproxy_environment, istio, nginx_environment, traefik
+from dicomtls.manifests.charts import ChartValues, chart_sources, rendered_documents
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
 from dicomtls.manifests.located import At, shown
@@ -34,10 +38,10 @@ from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, tra
 from dicomtls.manifests.translation import Translation, distinct_sites
 from dicomtls.manifests.translators import translated_kinds, translator
 
-__all__ = ["FALLBACK_SERVER_NAME", "Manifests", "Translation", "manifest_files", "read_manifests", "server_names",
-           "translate", "translate_files", "yaml_manifests"]
+__all__ = ["FALLBACK_SERVER_NAME", "ChartValues", "Manifests", "Translation", "manifest_files", "read_manifests",
+           "server_names", "translate", "translate_files", "yaml_manifests"]
 
-TRANSLATORS = (compose_environment, nginx_environment)
+TRANSLATORS = (compose_environment, nginx_environment, haproxy_environment)
 """The modules whose ``@translates`` register them (imported for that)."""
 
 FALLBACK_SERVER_NAME = "dicom.example.test"
@@ -53,7 +57,7 @@ _KINDS: dict[tuple[str, str], type[Spec]] = {
 }
 
 
-def _where(path: Path, index: int, resource: dict[str, Any]) -> str:
+def _file_where(path: Path, index: int, resource: dict[str, Any]) -> str:
     metadata = resource.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     what = f", {resource.get('kind')} {name}" if name else ""
@@ -67,10 +71,17 @@ _ENVOY_KEYS = {"admin", "node", "dynamic_resources", "layered_runtime", "cluster
 """Top-level keys of an Envoy bootstrap: a mapping with them but no static_resources is an error, not skipped."""
 
 
-def read_manifests(paths: list[Path]) -> Manifests:
-    """Parse every YAML document in ``paths``; an invalid one is a UsageError naming its file and field."""
+def read_manifests(paths: list[Path], values: ChartValues | None = None) -> Manifests:
+    """Parse every YAML document in ``paths``; an invalid one is a UsageError naming its file and field. A Helm
+    chart's directory among them is rendered by Helm with ``values`` (--values files, --set expressions)."""
     found = Manifests()
     for path in paths:
+        if os.path.isdir(path):
+            rendered = rendered_documents(path, values or ChartValues())
+            found.kinds.append("Helm chart")
+            found.skipped += rendered.not_reproduced
+            _read_documents(rendered.path, list(rendered.documents), found, rendered.where)
+            continue
         try:
             text = path.read_text()
         except OSError as exc:
@@ -83,40 +94,58 @@ def read_manifests(paths: list[Path]) -> Manifests:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
             raise UsageError(f"{path}: not valid YAML{where}: fix the syntax") from None
-        for index, doc in enumerate(documents):
-            if doc is None:
-                continue
-            if _runs(doc) and _GO_TEMPLATE.search(json.dumps(doc)):
-                _refuse_template(_where(path, index, doc))
-            if is_envoy_bootstrap(doc):
-                found.kinds.append("Envoy bootstrap")
-                found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, nodes[index], found)))
-                found.located[_where(path, index, doc)] = At(file=path, line=nodes[index].start_mark.line + 1)
-                continue
-            if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
-                # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
-                kustomization = path.stem in ("kustomization", "Kustomization")
-                found.kinds.append("Kustomization" if kustomization else "document without apiVersion/kind")
-                found.skipped.append(f"{_shown(path)} (document {index + 1}): " + (
-                    "a Kustomization is not read (the tree's resources run as written, without its patches)"
-                    if kustomization else "no apiVersion and kind, so not a Kubernetes resource: not read"))
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-                raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
-                                 "and kind (or static_resources, for an Envoy bootstrap)")
-            model = _KINDS.get((str(doc["apiVersion"]), str(doc["kind"])))
-            found.kinds.append(str(doc["kind"]))
-            if model is None:
-                found.skipped.append(f"{_where(path, index, doc)}: {doc['apiVersion']} {doc['kind']} is not read")
-                continue
-            try:
-                found.resources.append((_where(path, index, doc), model.model_validate(doc)))
-                found.located[_where(path, index, doc)] = At(file=path, line=nodes[index].start_mark.line + 1)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                loc = ".".join(str(p) for p in first["loc"])
-                raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
+        _read_documents(path, documents, found, nodes=nodes)
     return found
+
+
+def _read_documents(path: Path, documents: list[Any], found: Manifests,
+                    where_of: Callable[[int, dict[str, Any]], str] | None = None,
+                    nodes: list[yaml.Node] | None = None) -> None:
+    """The documents of one file (or of one rendered chart: ``where_of(index, doc)`` names the template), and,
+    with their composed ``nodes``, where each resource starts (``found.located``), for annotations."""
+    def _where(path: Path, index: int, doc: dict[str, Any]) -> str:
+        return where_of(index, doc) if where_of is not None else _file_where(path, index, doc)
+
+    for index, doc in enumerate(documents):
+        if doc is None:
+            continue
+        if _runs(doc) and _GO_TEMPLATE.search(json.dumps(doc)):
+            _refuse_template(_where(path, index, doc))
+        if is_envoy_bootstrap(doc):
+            found.kinds.append("Envoy bootstrap")
+            node = nodes[index] if nodes is not None else None
+            found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, node, found)))
+            _locate(found, _where(path, index, doc), path, node)
+            continue
+        if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
+            # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
+            kustomization = path.stem in ("kustomization", "Kustomization")
+            found.kinds.append("Kustomization" if kustomization else "document without apiVersion/kind")
+            found.skipped.append(f"{_shown(path)} (document {index + 1}): " + (
+                "a Kustomization is not read (the tree's resources run as written, without its patches)"
+                if kustomization else "no apiVersion and kind, so not a Kubernetes resource: not read"))
+            continue
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            raise UsageError(f"{path} (document {index + 1}): not a Kubernetes resource: it needs apiVersion "
+                             "and kind (or static_resources, for an Envoy bootstrap)")
+        model = _KINDS.get((str(doc["apiVersion"]), str(doc["kind"])))
+        found.kinds.append(str(doc["kind"]))
+        if model is None:
+            found.skipped.append(f"{_where(path, index, doc)}: {doc['apiVersion']} {doc['kind']} is not read")
+            continue
+        try:
+            found.resources.append((_where(path, index, doc), model.model_validate(doc)))
+            _locate(found, _where(path, index, doc), path, nodes[index] if nodes is not None else None)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
+
+
+def _locate(found: Manifests, where: str, path: Path, node: yaml.Node | None) -> None:
+    """Record where a resource's document starts (a rendered chart's documents have no file line of their own)."""
+    if node is not None:
+        found.located[where] = At(file=path, line=node.start_mark.line + 1)
 
 
 def _documents(text: str) -> tuple[list[Any], list[yaml.Node]]:
@@ -142,19 +171,21 @@ def _runs(doc: Any) -> bool:
                                        and (str(doc.get("apiVersion")), str(doc.get("kind"))) in _KINDS)
 
 
-def _bootstrap(path: Path, index: int, doc: dict[str, Any], node: yaml.Node, found: Manifests) -> EnvoyBootstrap:
+def _bootstrap(path: Path, index: int, doc: dict[str, Any], node: yaml.Node | None,
+               found: Manifests) -> EnvoyBootstrap:
     """The bootstrap named after its file: "EnvoyBootstrap/<stem>" must pick exactly one."""
     taken = [where for where, r in found.resources if isinstance(r, EnvoyBootstrap) and r.name == path.stem]
     if taken:
-        raise UsageError(f"{_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} ({taken[0]}): "
-                         "Envoy reads one bootstrap per file, so give each its own file with its own name")
-    return EnvoyBootstrap(path.stem, doc, path, node)
+        raise UsageError(f"{_file_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} "
+                         f"({taken[0]}): Envoy reads one bootstrap per file, so give each its own file with its own "
+                         "name")
+    return EnvoyBootstrap(path.stem, doc, path if node is not None else None, node)  # a chart's: no file line
 
 
 def manifest_files(path: Path) -> list[Path]:
     """The YAML files under ``path`` (a file, or a directory read recursively like `kubectl apply -R`; hidden
-    directories skipped), and the configurations a translator reads found there by content (compose projects,
-    nginx.conf). A Helm chart is refused: its templates are not manifests until rendered."""
+    directories skipped), the configurations a translator reads found there by content (compose projects,
+    nginx.conf, haproxy.cfg), and each Helm chart's directory in place of its files (read_manifests renders it)."""
     if os.path.isfile(path):  # os.path: False for a name too long for the file system too, where Path raises
         files = [path]
     elif os.path.isdir(path):
@@ -162,15 +193,14 @@ def manifest_files(path: Path) -> list[Path]:
                        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts[:-1]))
         known = {f.resolve() for f in files}  # and what is recognised by content under other names: nginx.conf
         files += [f for f, kind in survey(path).items() if kind in translated_kinds() and f not in known]
+        charts = chart_sources(path)
+        files = [*charts, *(f for f in files if not any(f.is_relative_to(c) for c in charts))]
     else:
         raise UsageError(f"--manifests {path}: no such file or directory: give a YAML file or the directory holding "
                          "them")
     if not files:
-        raise UsageError(f"--manifests {path} has no .yaml or .yml files, compose project or nginx configuration")
-    chart = next((f for f in files if f.name in ("Chart.yaml", "Chart.yml")), None)
-    if chart is not None:
-        raise UsageError(f"{_shown(chart.parent)} is a Helm chart ({chart.name}): render it first, e.g. "
-                         f"`helm template RELEASE {_shown(chart.parent)} > rendered.yaml`, and give that file")
+        raise UsageError(f"--manifests {path} has no .yaml or .yml files, Helm chart, compose project, nginx or "
+                         "HAProxy configuration")
     return files
 
 
@@ -275,14 +305,19 @@ def _chosen(translations: list[Translation], found: Manifests, skipped: list[str
 
 def yaml_manifests(files: list[Path]) -> list[Path]:
     """The files read together as Kubernetes/Envoy YAML: all but the configurations a translator reads on its own
-    (compose projects, nginx.conf) and Orthanc's configuration (read with the compose project mounting it)."""
-    return [f for f in files if classify(f) not in {*translated_kinds(), FileKind.ORTHANC}]
+    (compose projects, nginx.conf), Orthanc's configuration (read with the compose project mounting it) and the
+    other files a project brings that are not YAML by name or content (its `.env`); a Helm chart's directory stays
+    (read_manifests renders it)."""
+    kinds = {f: classify(f) for f in files}
+    return [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}
+            and (kinds[f] is not None or f.suffix in (".yaml", ".yml") or os.path.isdir(f))]
 
 
-def translate_files(files: list[Path], resource: str | None = None) -> list[Translation]:
+def translate_files(files: list[Path], resource: str | None = None,
+                    values: ChartValues | None = None) -> list[Translation]:
     """Every environment ``files`` describe (manifest_files' list): compose projects first, with the files they
     mount (read once, as part of their project), then standalone configurations, then the Kubernetes/Envoy YAML;
-    or just ``resource``."""
+    or just ``resource``. ``values``: what a Helm chart among them is rendered with."""
     kinds = {f: classify(f) for f in files}
     configs = sorted((f for f in files if kinds[f] in translated_kinds()),
                      key=lambda f: kinds[f] is not FileKind.COMPOSE)
@@ -304,8 +339,7 @@ def translate_files(files: list[Path], resource: str | None = None) -> list[Tran
         claimed.update({f.resolve(): file for t in read for f in t.files})
     skipped += [f"{_shown(f)}: an Orthanc configuration no compose service mounts: not read" for f in files
                 if kinds[f] is FileKind.ORTHANC and f.resolve() not in claimed]
-    manifests = [f for f in files if kinds[f] not in {*translated_kinds(), FileKind.ORTHANC}]
-    found = read_manifests(manifests)
+    found = read_manifests(yaml_manifests(files), values)
     translations, namespaces = _translations(found)
     translations = distinct_sites(_distinct_resources([*from_configs, *translations],
                                                       [*(None for _ in from_configs), *namespaces]))
@@ -314,8 +348,9 @@ def translate_files(files: list[Path], resource: str | None = None) -> list[Tran
                 "DICOM over TLS (an Istio Gateway with a TLS server, a Traefik IngressRouteTCP or an Envoy bootstrap)")
     else:
         none = (f"{', '.join(str(_shown(f)) for f in configs)}{' and YAML documents' if found.kinds else ''}: none "
-                "carries DICOM over TLS (an nginx stream server listening with ssl or routing by ssl_preread, an Istio "
-                "Gateway with a TLS server, a Traefik IngressRouteTCP, an Envoy bootstrap)")
+                "carries DICOM over TLS (an nginx stream server listening with ssl or routing by ssl_preread, an HAProxy "
+                "frontend with `bind … ssl` or req.ssl_sni routes, an Istio Gateway with a TLS server, a Traefik "
+                "IngressRouteTCP, an Envoy bootstrap)")
     return _chosen(translations, found, skipped, resource, none)
 
 

@@ -39,7 +39,7 @@ class Bind(Spec):
     certificates: tuple[str, ...] = ()  # crt (and crt-list) paths, as HAProxy sees them
     ca_file: str | None = None
     crl_file: str | None = None
-    verify: Literal["none", "optional", "required"] | None = None  # None: HAProxy's default, "required" with ca-file
+    verify: Literal["none", "optional", "required"] | None = None  # None: HAProxy's default, none (even with ca-file)
     ciphers: str | None = None  # TLS ≤ 1.2 (own or ssl-default-bind-ciphers)
     ciphersuites: str | None = None  # TLS 1.3
     min_version: str | None = None

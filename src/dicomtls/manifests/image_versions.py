@@ -1,6 +1,7 @@
-"""The container images a user's deployment names (``nginx:1.27.4``), against the versions a run used: the run uses
-the program this machine (or its Docker backend) has, so each difference is stated in every report beside the
-environment's other unhonoured lines, never left for the user to notice."""
+"""The container images a user's deployment names (``nginx:1.27.4``), against the versions a run used: the Docker
+backend runs such an image where it can have it (dicomtls.upstream_images), and otherwise, like every backend, the
+program it has; each difference is stated in every report beside the environment's other unhonoured lines, never
+left for the user to notice."""
 
 from __future__ import annotations
 
@@ -32,9 +33,12 @@ def departures(images: Sequence[DeclaredImage], versions: Mapping[str, Sequence[
     for image in images:
         ran = [v for v in versions.get(image.kind, []) if v]
         component = lookup(image.kind)
-        if component is None or not ran or (image.version is not None and ran == [image.version]):
+        # An upstream image's version reads "1.27.4 (REFERENCE@DIGEST)": the number is what its program reports.
+        if component is None or not ran or (image.version is not None
+                                            and [v.split(" ", 1)[0] for v in ran] == [image.version]):
             continue
         name = component.display_name
-        lines.append(f"{image.where} runs {image.reference}; this run used {name} {', '.join(ran)} (the version "
-                     "this backend has)")
+        source = ("its program reports that version" if all(" (" in v for v in ran)
+                  else "the version this backend has")
+        lines.append(f"{image.where} runs {image.reference}; this run used {name} {', '.join(ran)} ({source})")
     return lines

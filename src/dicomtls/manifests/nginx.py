@@ -90,6 +90,8 @@ class NginxConfig(Spec):
     """Servers in `http {}` listening with `ssl` (HTTPS), kept for later HTTPS checks."""
     not_reproduced: tuple[str, ...] = ()
     """Includes not found here, stream servers without TLS, and the like."""
+    included: tuple[Path, ...] = ()
+    """The files its includes read, in the order read: part of the configuration a fix edits and copies."""
 
 
 def default_protocols(version: str) -> tuple[str, ...]:
@@ -125,7 +127,16 @@ def read_nginx(path: Path, mounts: dict[str, Path] | None = None) -> NginxConfig
         elif block["directive"] == "http":
             https += [s for s in _servers(block, "http") if s.terminates_tls]
     return NginxConfig(file=path, stream_servers=tuple(streams), http_servers=tuple(https),
-                       not_reproduced=tuple(notes))
+                       not_reproduced=tuple(notes), included=tuple(p for p in _files(main) if p != path))
+
+
+def _files(statements: list[dict[str, Any]]) -> dict[Path, None]:
+    """The files the statements came from, in order, once each."""
+    found: dict[Path, None] = {}
+    for stmt in statements:
+        found[Path(stmt["file"])] = None
+        found |= _files(stmt.get("block", []))
+    return found
 
 
 def _parse(path: Path, conf_dir: Path, mounts: dict[str, Path], notes: list[str], check_ctx: bool,
@@ -313,8 +324,10 @@ def _sni_routes(stmt: dict[str, Any], maps: dict[str, dict[str, Any]],
             continue
         if len(entry["args"]) != 1:
             raise UsageError(f"{_at(entry)}: map entry {_text(entry)}: expects a name and one value")
-        routes.append(SniRoute(server_name=entry["directive"],
-                               destination=_destination(entry["args"][0], _at(entry), upstreams), at=_at(entry)))
+        value = entry["args"][0]
+        destination = (Destination(target="", servers=(), at=_at(entry)) if not value  # `""`: the connection is closed
+                       else _destination(value, _at(entry), upstreams))
+        routes.append(SniRoute(server_name=entry["directive"], destination=destination, at=_at(entry)))
     return tuple(routes)
 
 

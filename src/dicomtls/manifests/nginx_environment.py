@@ -11,9 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomtls.manifests.image_versions import DeclaredImage
 from dicomtls.manifests.nginx import NginxConfig, NginxServer, read_nginx
-from dicomtls.manifests.orthanc_server import orthanc_server
+from dicomtls.manifests.project import project_files, project_images, project_notes, project_orthanc
 from dicomtls.manifests.recognition import FileKind
 from dicomtls.manifests.translation import Translation, sites_of
 from dicomtls.manifests.translators import translates
@@ -31,28 +30,39 @@ _CATCH_ALL = "*"  # a name standing for the map's `default` entry (sites_of puts
 def translate_nginx(path: Path, deployment: Deployment | None) -> list[Translation]:
     """One Translation per stream server carrying DICOM TLS in ``path`` (read through ``deployment``'s mounts and
     with its Orthanc when a compose project mounts it); none when it has no such server."""
-    config = deployment.proxy_config if deployment is not None else None
-    if not isinstance(config, NginxConfig):
-        config = read_nginx(path)
-    name = deployment.proxy.name if deployment is not None and deployment.proxy is not None else path.stem
+    config = config_of(path, deployment)
     recorded = [f"{s.at}: http server on port {', '.join(map(str, s.ports))} with ssl"
                 f"{' (' + ' '.join(s.server_names) + ')' if s.server_names else ''}: recorded for the HTTPS cells, "
                 "not probed yet" for s in config.http_servers]
-    servers = config.stream_servers
     certified = {c: s.server_names for s in config.http_servers for c in s.certificates}
-    files = (path,) if deployment is None else tuple(f for f in (
-        deployment.compose.file, config.file, deployment.orthanc_config.file if deployment.orthanc_config else None)
-        if f is not None)
+    files = project_files(config.file, deployment, config.included)
     translations = []
-    for server in servers:
-        resource = f"NginxServer/{name}" + (f"-{server.ports[0]}" if len(servers) > 1 and server.ports else "")
+    for resource, server in servers_by_resource(path, deployment, config).items():
         translation = _translate_server(server, resource, deployment)
         if not translation.server_names:  # the names its certificate serves on the HTTPS side, if any
             names = [n for c in server.certificates for n in certified.get(c, ()) if _is_name(n)]
             translation = replace(translation, server_names=tuple(dict.fromkeys(names)))
         translations.append(replace(translation, unhonoured=(*translation.unhonoured, *config.not_reproduced,
-                                                             *recorded), files=files, images=_images(deployment)))
+                                                             *recorded), files=files, images=project_images(deployment)))
     return translations
+
+
+def config_of(path: Path, deployment: Deployment | None) -> NginxConfig:
+    """The nginx configuration in ``path``, as the compose project that mounts it read it (its includes through the
+    project's mounts)."""
+    config = deployment.proxy_config if deployment is not None else None
+    return config if isinstance(config, NginxConfig) else read_nginx(path)
+
+
+def servers_by_resource(path: Path, deployment: Deployment | None,
+                        config: NginxConfig | None = None) -> dict[str, NginxServer]:
+    """Each stream server carrying DICOM TLS by the resource that names its environment: "NginxServer/<the compose
+    service, or the file's stem>", with "-<port>" when there are several."""
+    config = config or config_of(path, deployment)
+    name = deployment.proxy.name if deployment is not None and deployment.proxy is not None else path.stem
+    servers = config.stream_servers
+    return {f"NginxServer/{name}" + (f"-{server.ports[0]}" if len(servers) > 1 and server.ports else ""): server
+            for server in servers}
 
 
 def _translate_server(server: NginxServer, resource: str, deployment: Deployment | None) -> Translation:
@@ -100,35 +110,15 @@ def _translate_server(server: NginxServer, resource: str, deployment: Deployment
                 destination.servers) > 1 else ""
             notes.append(f"{destination.at}: proxy_pass {destination.target}{many}: pointed at the environment's "
                          "Orthanc")
-    orthanc, orthanc_notes = _orthanc(deployment, terminates=not passthrough)
+    if deployment is not None and deployment.proxy is not None and deployment.proxy.image is not None \
+            and deployment.proxy.image.kind == KIND:
+        proxy["declared_image"] = deployment.proxy.image.reference  # run where Docker can have it
+    orthanc, orthanc_notes = project_orthanc(deployment, not passthrough, "nginx.conf")
     return Translation(resource, proxy, orthanc, tuple(dict.fromkeys(names)),
-                       (*_deployment_notes(deployment), *notes, *orthanc_notes), sites)
+                       (*project_notes(deployment), *notes, *orthanc_notes), sites)
 
 
 def _is_name(name: str) -> bool:
     """A host name a client can send as SNI: not nginx's catch-alls ("_", ""), wildcards or regular expressions."""
     return bool(name) and name not in ("_", "default") and not name.startswith("~") and "*" not in name \
         and re.fullmatch(r"[A-Za-z0-9.-]+", name) is not None
-
-
-def _orthanc(deployment: Deployment | None, terminates: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
-    if deployment is not None and deployment.orthanc_config is not None:
-        return orthanc_server(deployment.orthanc_config, proxy_terminates_tls=terminates)
-    server: dict[str, Any] = {"kind": "orthanc", **({} if terminates else {"tls": True, "client_cert": "optional"})}
-    why = ("its compose project mounts no Orthanc configuration this tool found" if deployment is not None
-           else "a standalone nginx.conf names no Orthanc configuration")
-    return server, (f"the environment's Orthanc runs with Orthanc's defaults: {why}",)
-
-
-def _deployment_notes(deployment: Deployment | None) -> tuple[str, ...]:
-    return deployment.not_reproduced if deployment is not None else ()
-
-
-def _images(deployment: Deployment | None) -> tuple[DeclaredImage, ...]:
-    """The proxy's and Orthanc's images, as the compose file names them."""
-    if deployment is None:
-        return ()
-    return tuple(DeclaredImage(kind=service.image.kind, reference=service.image.reference,
-                               version=service.image.version, where=f"{service.at}: compose service {service.name}")
-                 for service in (deployment.proxy, deployment.orthanc)
-                 if service is not None and service.image is not None and service.image.kind is not None)

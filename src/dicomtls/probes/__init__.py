@@ -85,6 +85,9 @@ class ProbeOutcome:
     sent: TestObject | None = None
     offered: Offer | None = None  # the TLS versions and suites the client put in its ClientHello
     peer_certificate: str | None = None  # the subject of the leaf certificate the server presented, if the client saw it
+    association_s: float | None = None
+    """Seconds from connecting to an accepted association (TCP, the TLS handshake, A-ASSOCIATE), where the client
+    measures it (in-process pynetdicom; a command-line client's run is only timed whole)."""
 
 
 STAGES = ("connect", "associate", "dimse", "done")

@@ -6,6 +6,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,18 +126,19 @@ class Pynetdicom:
         )
         capture = _Capture()
         _LOGGER.addHandler(capture)
-        stage, ok, peer = "connect", False, None
+        stage, ok, peer, associated = "connect", False, None, None
         threads = {threading.current_thread().name}
         notes: list[str] = []
         try:
             with stopped_at_deadline(ae.cut):  # the cell's deadline cuts its connection
                 # pynetdicom's hint says str, but server_hostname=None is how Python's ssl sends no SNI.
+                began = time.monotonic()
                 assoc = ae.associate(target.address.host, target.address.port, ae_title=called,
                                      tls_args=cast("tuple[ssl.SSLContext, str] | None", tls_args),
                                      evt_handlers=_on_first_dataset_fragment(while_sending))
                 threads |= {assoc.name, assoc.dul.name}
                 if assoc.is_established:
-                    stage = "dimse"
+                    stage, associated = "dimse", round(time.monotonic() - began, 4)
                     peer = _peer_certificate(assoc)
                     try:
                         status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
@@ -158,7 +160,8 @@ class Pynetdicom:
             _LOGGER.removeHandler(capture)
             ae.shutdown()
         lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
-        return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer)
+        return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer,
+                            associated)
 
 
 def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:

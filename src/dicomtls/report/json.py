@@ -11,9 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dicomtls import __version__
 from dicomtls.errors import UsageError
 from dicomtls.report import redact
 from dicomtls.results import CellResult, MatrixResult
+
+
+SCHEMA_VERSION = "1"
+"""The version of results.json's layout, described by the JSON Schema dicomtls/schemas/results.schema.json: raised
+when a field changes meaning or goes away (a new optional field keeps it)."""
 
 
 def cell_record(r: CellResult) -> dict[str, Any]:
@@ -43,11 +49,14 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         "fault_report": {k: redact(v) if isinstance(v, str) else v for k, v in asdict(r.fault).items()}
         if r.fault else None,
         "policy": [asdict(broken) for broken in r.policy],
+        "association_s": r.association_s,
     }
 
 
 def to_dict(result: MatrixResult) -> dict[str, Any]:
     return {
+        "schema_version": SCHEMA_VERSION,
+        "dicomtls_version": __version__,
         "run": asdict(result.run),
         "environments": [{**asdict(e), **({"scan": e.scan.to_dict()} if e.scan else {})} for e in result.environments],
         "cells": [cell_record(r) for r in result.cells],
@@ -110,6 +119,7 @@ def _results_model() -> type[BaseModel]:
         error: str | None = None
         fault_report: FaultReport | None = None
         policy: list[BrokenRule] = []
+        association_s: float | None = None
 
     class _Results(BaseModel):
         """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
@@ -117,6 +127,10 @@ def _results_model() -> type[BaseModel]:
 
         model_config = ConfigDict(extra="allow", strict=True)
 
+        schema_version: str | None = None
+        """The layout's version ("1"); absent in a file written before it was recorded."""
+        dicomtls_version: str | None = None
+        """The dicomtls that wrote the file."""
         run: RunInfo
         environments: list[EnvironmentInfo]
         cells: list[_CellRecord]
@@ -145,7 +159,8 @@ def typed(doc: dict[str, Any]) -> MatrixResult:
         results.cells.append(CellResult(
             cell, record.actual, Reason(record.reason) if record.reason else None, record.summary, record.fix,
             tuple(record.evidence), record.command, record.detail, record.duration_s, record.sent_bytes, record.site,
-            record.certificate, record.fault_report, deadline=record.deadline, error=record.error))
+            record.certificate, record.fault_report, deadline=record.deadline, error=record.error,
+            association_s=record.association_s))
     return results
 
 
