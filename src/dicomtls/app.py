@@ -177,6 +177,14 @@ def diff(old: str, new: str) -> int:
     return 1 if changes.regressions else 0
 
 
+def print_annotations(results: str) -> None:
+    """Print each annotation of a run's results.json as a workflow command, one a line (the runner reads stdout)."""
+    from dicomtls.report import github_annotations as github
+
+    for annotation in github.of_run(json_report.read(Path(results)), github.workspace()):
+        print(annotation.command())
+
+
 def schema(name: str, path: bool) -> None:
     """The shipped JSON Schema ``name`` (dicomtls.json_schemas) on stdout, or its file's path."""
     from dicomtls import json_schemas

@@ -151,7 +151,7 @@ def scenario_page() -> str:
         (s.IssuedConfig, "`pki.cas[]` and `pki.server`: a certificate as declared, as a cert-manager "
                          "Certificate makes it.", ()),
         (s.EnvironmentConfig, "`environments[]`: one DICOM server (or several sites) and the proxy in front.",
-         ("unhonoured", "findings", "images")),
+         ("unhonoured", "findings", "images", "source")),
         (s.ComponentConfig, "`server:` and `proxy:`. Written as a mapping whose `kind` picks the component; "
                             "every other key is one of that component's options ([Components](components.md)).",
          ("options",)),
@@ -418,8 +418,8 @@ def cli_page() -> str:
              "help. Other options are long only.\n"
              "- **Values** follow their option (`--out DIR`) or an `=` (`--out=DIR`); a repeatable option is given "
              "once per value. Number options are checked before any task on the line runs.\n"
-             "- **Arguments:** `diff OLD NEW`, `scan TARGET` and `bisect COMPONENT VERSIONS CELL` take them in order "
-             "or as their options (`--old`, `--target`, `--component`, ...).\n\n"]
+             "- **Arguments:** `diff OLD NEW`, `scan TARGET`, `annotations RESULTS` and `bisect COMPONENT VERSIONS "
+             "CELL` take them in order or as their options (`--old`, `--target`, `--component`, ...).\n\n"]
     for name in sorted(contexts):
         task = namespace[name]
         parts.append(f"## {name}\n\n{_doc(task.body)}\n\n")

@@ -30,6 +30,10 @@ class Finding:
     severity: Severity
     proof: tuple[tuple[str, str], ...] = ()
     """(probe field, value) pairs a proving cell matches, e.g. (("client_cert", "expired"),); empty: none can."""
+    file: str | None = None
+    """The user's file that makes it (as the run was given it), so a CI annotation lands on that file."""
+    line: int | None = None
+    """The 1-based line of the setting in ``file``, where the reader knows it."""
 
     @classmethod
     def of(cls, text: str, severity: Severity, **proof: str) -> "Finding":
@@ -44,19 +48,23 @@ class ProvedFinding:
     cells: tuple[dict[str, Any], ...] = ()
     severity: Severity = "medium"
     """Its severity (a results.json written before findings had one reads as medium)."""
+    file: str | None = None
+    """The user's file that makes it (as the run was given it); None when unknown."""
+    line: int | None = None
+    """The 1-based line of its setting in ``file``; None when unknown."""
 
 
 def prove(finding: Finding, cells: Iterable[Any]) -> ProvedFinding:
     """Pick the cells (CellResult-like: ``.cell.probe``, ``.cell.id``, ``.actual``, ``.reason``) that match."""
     if not finding.proof:
-        return ProvedFinding(finding.text, severity=finding.severity)
+        return ProvedFinding(finding.text, severity=finding.severity, file=finding.file, line=finding.line)
     shown = []
     for result in cells:
         probe = asdict(result.cell.probe)
         if all(str(probe.get(key)) == value for key, value in finding.proof):
             shown.append({"id": result.cell.id, "actual": result.actual,
                           "reason": str(result.reason) if result.reason else None})
-    return ProvedFinding(finding.text, tuple(shown), finding.severity)
+    return ProvedFinding(finding.text, tuple(shown), finding.severity, finding.file, finding.line)
 
 
 def describe(cell: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from dicomtls.backends import SOLE_SITE, Backend, EnvironmentPlan, PlannedSite
 from dicomtls.findings import Finding
 from dicomtls.manifests.image_versions import DeclaredImage
+from dicomtls.manifests.located import At
 from dicomtls.pki import PkiFiles, ensure_pki
 from dicomtls.scenario import Cell, Scenario, environment_key
 
@@ -31,6 +32,8 @@ class EnvironmentGroup:
     images: list[DeclaredImage] = field(default_factory=list)
     """The images its manifests name, for the report's departure lines (manifests.image_versions)."""
     manifests: dict[str, object] | None = None  # ManifestSource, when read from the user's files
+    source: At | None = None
+    """The manifest it is read from (the first scenario's that names one), for CI annotations."""
 
 
 def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool = False,
@@ -67,6 +70,7 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
             groups[key].unhonoured += [u for u in env.unhonoured if u not in groups[key].unhonoured]
             groups[key].findings += [f for f in env.findings if f not in groups[key].findings]
             groups[key].images += [i for i in env.images if i not in groups[key].images]
+            groups[key].source = groups[key].source or env.source
             if scenario.name not in groups[key].scenarios:
                 groups[key].scenarios.append(scenario.name)
     return list(groups.values())

@@ -17,7 +17,7 @@ import datetime
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -264,7 +264,8 @@ def apply(policy: Policy, result: MatrixResult, now: datetime.datetime | None = 
     for env in result.environments:
         if environment is not None and env.name != environment:
             continue
-        result.violations += _finding_violations(policy, env.name, [(f.severity, f.text) for f in env.findings])
+        result.violations += [replace(broken, file=f.file, line=f.line) for f in env.findings
+                              for broken in _finding_violations(policy, env.name, [(f.severity, f.text)])]
         result.violations += scan_violations(policy, env.name, env.scan, now)
 
 

@@ -59,6 +59,10 @@ class PolicyViolation:
     what: str
     """What broke it: the finding, the verdict's first failed requirement, the certificate and its days left; or
     why it could not be judged (no scan, a scan error, an unknown verdict), which does not hold either."""
+    file: str | None = None
+    """The user's file whose setting broke it (a finding's), for a CI annotation there; None when unknown."""
+    line: int | None = None
+    """The setting's 1-based line in ``file``; None when unknown."""
 
 
 @dataclass
@@ -126,6 +130,10 @@ class EnvironmentInfo:
     manifests: dict[str, object] | None = None
     """The user's files it was read from (files, resource, a chart's values files and --set): read again, they
     make the same environment."""
+    source_file: str | None = None
+    """The manifest its proxy was read from (a run of ``--manifests``), for CI annotations; None otherwise."""
+    source_line: int | None = None
+    """The first line of its resource in ``source_file`` (a YAML document's); None when the whole file is it."""
 
 
 @dataclass

@@ -26,6 +26,7 @@ from dicomtls.deadlines import Deadlines
 from dicomtls.environment import dying_component, keep_logs, scan_environment, start_environment, target_of
 from dicomtls.findings import prove
 from dicomtls.manifests.image_versions import departures
+from dicomtls.manifests.located import shown
 from dicomtls.plan import (EnvironmentGroup, component_versions, environment_versions, joined, log_directories,
                            plan_environments)
 from dicomtls.probes import Client
@@ -310,6 +311,8 @@ def _environment_info(position: int, group: EnvironmentGroup, versions: dict[str
                            versions=joined(versions),
                            unhonoured=[*group.unhonoured, *departures(group.images, versions)],
                            findings=[prove(f, []) for f in group.findings], manifests=group.manifests)
+    if group.source is not None:
+        info.source_file, info.source_line = str(shown(group.source.file)), group.source.line
     if plan.multi_site:
         info.sites = [{"name": s.name, "server_names": list(s.server_names)} for s in plan.sites]
     return info

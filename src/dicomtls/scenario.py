@@ -34,6 +34,7 @@ from dicomtls.manifests import (ChartValues, Translation, manifest_files, read_m
                                 translate_files, yaml_manifests)
 from dicomtls.manifests.cert_manager import Certificate, DeclaredPki, Issuer, declared_pki
 from dicomtls.manifests.image_versions import DeclaredImage
+from dicomtls.manifests.located import At
 from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName
 from dicomtls.resources import SCENARIOS
@@ -238,15 +239,18 @@ class EnvironmentConfig(_Model):
     images: tuple[DeclaredImage, ...] = ()
     """The images the manifests' deployment names (a compose project's): filled from ``manifests``; the report
     states where the run used another version."""
+    source: At | None = None
+    """The manifest (file and line) the proxy is read from: filled from ``manifests``; CI annotations of its cells
+    land there."""
 
     @model_validator(mode="before")
     @classmethod
     def _from_manifests(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or data.get("manifests") is None:
             return data
-        if "proxy" in data or "unhonoured" in data or "findings" in data or "images" in data:
+        if {"proxy", "unhonoured", "findings", "images", "source"} & data.keys():
             raise ValueError("manifests build the proxy (and list what they cannot reproduce): drop "
-                             "proxy/unhonoured/findings/images")
+                             "proxy/unhonoured/findings/images/source")
         source = data["manifests"]
         source = {"files": source} if isinstance(source, list) else source
         source = ManifestSource.model_validate(source)
@@ -263,7 +267,7 @@ class EnvironmentConfig(_Model):
                                       "values": [str(v) for v in values.files], "set": list(values.sets)},
                 "proxy": chosen.proxy, "server": data.get("server", chosen.server),
                 "unhonoured": (*chosen.unhonoured, *unhonoured), "findings": (*chosen.findings, *findings),
-                "images": chosen.images, "sites": data.get("sites", sites)}
+                "images": chosen.images, "sites": data.get("sites", sites), "source": chosen.source}
 
     @model_validator(mode="after")
     def _check_components(self) -> "EnvironmentConfig":

@@ -195,6 +195,13 @@ def clean(c):
 
 
 
+@task(name="annotations", help={"results": "a run's results.json (or its --out directory; a probe's is OUT/probe)"})
+def github_annotations(c, results):
+    """Print a run's findings, unexpected cells and broken policy rules as GitHub annotations (workflow commands)
+    at the user's file and line, relative to $GITHUB_WORKSPACE (what the Action does after a run)."""
+    _guarded(app.print_annotations, results)
+
+
 @task(
     help={
         "target": "HOST:PORT of the TLS endpoint: a DNS name, an IPv4 address or [IPv6]",

@@ -588,3 +588,13 @@ def test_a_manifest_run_sends_dcmtk_an_expired_client_certificate() -> None:
     cells = manifest_scenario(ORTHWEB_2023).cells()
     expired = [c.probe for c in cells if c.probe.client_cert == "expired"]
     assert ("dcmtk", "echo") in [(p.client, p.operation) for p in expired]
+
+
+def test_each_finding_points_at_the_line_of_its_setting_in_the_users_file() -> None:
+    [t] = translate(read_manifests([ORTHWEB_2023 / "envoy.yaml"]))
+    lines = (ORTHWEB_2023 / "envoy.yaml").read_text().splitlines()
+    at = {f.text.rsplit(": ", 2)[0].rsplit(".", 1)[-1]: f for f in t.findings}
+    expired, no_cert = at["allow_expired_certificate"], at["require_client_certificate"]
+    assert expired.file == "tests/fixtures/manifests/orthweb-envoy-2023/envoy.yaml" == no_cert.file
+    assert lines[expired.line - 1].strip() == "allow_expired_certificate: true"
+    assert lines[no_cert.line - 1].strip() == "require_client_certificate: false"

@@ -170,7 +170,7 @@ def test_actionlint_and_shellcheck_find_nothing_wrong_with_the_actions_steps(tmp
 
 
 def test_shellcheck_would_catch_an_unquoted_variable_in_the_actions_scripts(tmp_path: Path) -> None:
-    broken = yaml.safe_load(ACTION.read_text().replace('cat "$INPUT_OUT/summary.md"', "cat $INPUT_OUT/summary.md"))
+    broken = yaml.safe_load(ACTION.read_text().replace('cat "$REPORTS/summary.md"', "cat $REPORTS/summary.md"))
     proc = lint_action(broken, tmp_path)
     assert proc.returncode == 1
     assert "shellcheck" in proc.stdout and "SC2086" in proc.stdout
@@ -187,29 +187,41 @@ def test_the_action_is_composite_and_uses_every_input_it_declares() -> None:
         assert "uses" in s or s.get("shell") == "bash", s.get("name")
 
 
-def test_the_action_installs_its_own_checkout_and_runs_the_matrix_with_the_inputs() -> None:
+def test_the_action_installs_its_own_checkout_and_runs_the_command_with_the_inputs() -> None:
     install = action_step("pip install")
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
     assert 'pip install -q "$ACTION_PATH"' in install["run"]
     run = action_step("dicomtls \"${args[@]}\"")
     assert "if" not in run  # its exit status (1 on unexpected cells or a regression) fails the step
-    assert run["run"].count("args=(matrix ") == 1
+    assert 'args=("$INPUT_COMMAND" --out "$INPUT_OUT")' in run["run"] and "args=(probe --out" in run["run"]
     for option, variable in (("--manifests", "INPUT_MANIFESTS"), ("--backend", "INPUT_BACKEND"),
-                             ("--baseline", "INPUT_BASELINE"), ("--shard", "INPUT_SHARD"), ("--scenario", "scenario")):
+                             ("--baseline", "INPUT_BASELINE"), ("--shard", "INPUT_SHARD"), ("--scenario", "scenario"),
+                             ("--target", "INPUT_TARGET"), ("--inventory", "INPUT_INVENTORY"),
+                             ("--policy", "policy"), ("--fail-on", "INPUT_FAIL_ON")):
         assert f'args+=({option} "${variable}")' in run["run"], option
 
 
-def test_the_action_publishes_the_summary_and_uploads_the_reports_even_after_a_failure() -> None:
-    summary = action_step("GITHUB_STEP_SUMMARY")
-    assert summary["if"] == "always()"
-    assert 'cat "$INPUT_OUT/summary.md" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+def test_the_action_annotates_summarises_and_uploads_the_reports_even_after_a_failure() -> None:
+    report = action_step("GITHUB_STEP_SUMMARY")
+    assert report["if"] == "always()"
+    assert 'cat "$REPORTS/summary.md" >> "$GITHUB_STEP_SUMMARY"' in report["run"]
+    assert 'dicomtls annotations "$REPORTS/results.json"' in report["run"]
     upload = action_step("actions/upload-artifact")
     assert upload["if"] == "always()" and "@v" in upload["uses"]
     paths = upload["with"]["path"].splitlines()
-    for report in ("report.html", "results.json", "junit.xml"):
-        assert f"${{{{ inputs.out }}}}/{report}" in paths
-    assert "${{ inputs.out }}/fixes/**/*.patch" in paths  # what report.html links (args: --try-fixes), no more
+    for name in ("report.html", "results.json", "junit.xml"):
+        assert f"${{{{ steps.plan.outputs.reports }}}}/{name}" in paths
+    assert "${{ steps.plan.outputs.reports }}/fixes/**/*.patch" in paths  # what report.html links, no more
     assert not any("pki" in p for p in paths)
+
+
+def test_the_action_caches_pip_and_the_docker_images_by_their_sources() -> None:
+    caches = [s for s in action()["runs"]["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    keys = {c["with"]["key"] for c in caches}
+    assert keys == {"dicomtls-pip-${{ runner.os }}-${{ steps.plan.outputs.pip-key }}",
+                    "dicomtls-images-${{ runner.os }}-${{ steps.plan.outputs.images-key }}"}
+    plan = action_step("pip-key=")["run"]
+    assert '"$ACTION_PATH/pyproject.toml"' in plan and "find images" in plan
 
 
 def test_the_workflow_runs_the_action_from_this_checkout_on_a_fixture_repository() -> None:

@@ -13,7 +13,8 @@ so next to the cells that show it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -345,12 +346,18 @@ def _validation(context: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "validation_context", validation if isinstance(validation, dict) else {}
 
 
-def findings(bootstrap: Any, listener: str | None = None) -> list[Finding]:
+def findings(bootstrap: Any, listener: str | None = None,
+             line_of: Callable[[str], int | None] = lambda field: None) -> list[Finding]:
     """What the DICOM listener's TLS settings accept (or demand) that the user may not expect, each with the
     client certificate that shows it: the rewrite keeps these settings, so the matrix tests them as written.
-    Subject alt name matchers are the exception (removed, see _SANS), reported without proof."""
+    Subject alt name matchers are the exception (removed, see _SANS), reported without proof. ``line_of`` gives
+    a field's line in the user's file (the reader knows it; a plain mapping does not), set on each finding."""
     index, chosen = _dicom_listener(bootstrap, listener)
     found: list[Finding] = []
+
+    def add(field: str, finding: Finding) -> None:
+        found.append(replace(finding, line=line_of(field)))
+
     for here, chain in _carrying(chosen, f"static_resources.listeners[{index}]"):
         context = _tls_context(chain)
         if context is None:
@@ -359,20 +366,22 @@ def findings(bootstrap: Any, listener: str | None = None) -> list[Finding]:
         field, validation = _validation(context)
         at = f"{where}.common_tls_context.{field}"
         if validation.get("allow_expired_certificate") is True:
-            found.append(Finding.of(f"{at}.allow_expired_certificate: true: Envoy accepts an expired client "
-                                    "certificate", severity="high", client_cert="expired"))
+            add(f"{at}.allow_expired_certificate",
+                Finding.of(f"{at}.allow_expired_certificate: true: Envoy accepts an expired client certificate",
+                           severity="high", client_cert="expired"))
         if validation.get("trust_chain_verification") == "ACCEPT_UNTRUSTED":
-            found.append(Finding.of(f"{at}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client "
-                                    "certificate no trusted CA issued", severity="critical",
-                                    client_cert="untrusted"))
+            add(f"{at}.trust_chain_verification",
+                Finding.of(f"{at}.trust_chain_verification: ACCEPT_UNTRUSTED: Envoy accepts a client certificate no "
+                           "trusted CA issued", severity="critical", client_cert="untrusted"))
         sans = [key for key in ("match_typed_subject_alt_names", "match_subject_alt_names") if validation.get(key)]
         if context.get("require_client_certificate") is False and not sans:  # SAN matchers demand one anyway
-            found.append(Finding.of(f"{where}.require_client_certificate: false: Envoy accepts a client that "
-                                    "sends no certificate", severity="medium", client_cert="none"))
+            add(f"{where}.require_client_certificate",
+                Finding.of(f"{where}.require_client_certificate: false: Envoy accepts a client that sends no "
+                           "certificate", severity="medium", client_cert="none"))
         for key in sans:  # no cell can show it: the tool's certificates carry other names
-            found.append(Finding(f"{at}.{key}: Envoy accepts only client certificates whose names match "
-                                 f"{_matchers(validation[key])}, and requires one even where "
-                                 "require_client_certificate is false", severity="info"))
+            add(f"{at}.{key}", Finding(f"{at}.{key}: Envoy accepts only client certificates whose names match "
+                                       f"{_matchers(validation[key])}, and requires one even where "
+                                       "require_client_certificate is false", severity="info"))
     return list(dict.fromkeys(found))
 
 

@@ -31,6 +31,7 @@ from dicomtls.manifests import cert_manager, compose_environment, haproxy_enviro
 from dicomtls.manifests.charts import ChartValues, chart_sources, rendered_documents
 from dicomtls.manifests.envoy_bootstrap import EnvoyBootstrap, is_envoy_bootstrap, translate_bootstrap
 from dicomtls.manifests.istio import Gateway, VirtualService, translate_gateway
+from dicomtls.manifests.located import At, shown
 from dicomtls.manifests.recognition import FileKind, classify, survey
 from dicomtls.manifests.spec import Manifests, Spec
 from dicomtls.manifests.traefik import IngressRouteTCP, TLSOption, TLSStore, translate_route
@@ -86,20 +87,22 @@ def read_manifests(paths: list[Path], values: ChartValues | None = None) -> Mani
         except OSError as exc:
             raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
         try:
-            documents = list(yaml.safe_load_all(text))
+            documents, nodes = _documents(text)
         except yaml.YAMLError as exc:
             if (template := _GO_TEMPLATE.search(text)) is not None:  # the likelier cause
                 _refuse_template(f"{_shown(path)} line {text.count(chr(10), 0, template.start()) + 1}")
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
             raise UsageError(f"{path}: not valid YAML{where}: fix the syntax") from None
-        _read_documents(path, documents, found)
+        _read_documents(path, documents, found, nodes=nodes)
     return found
 
 
 def _read_documents(path: Path, documents: list[Any], found: Manifests,
-                    where_of: Callable[[int, dict[str, Any]], str] | None = None) -> None:
-    """The documents of one file (or of one rendered chart: ``where_of(index, doc)`` names the template)."""
+                    where_of: Callable[[int, dict[str, Any]], str] | None = None,
+                    nodes: list[yaml.Node] | None = None) -> None:
+    """The documents of one file (or of one rendered chart: ``where_of(index, doc)`` names the template), and,
+    with their composed ``nodes``, where each resource starts (``found.located``), for annotations."""
     def _where(path: Path, index: int, doc: dict[str, Any]) -> str:
         return where_of(index, doc) if where_of is not None else _file_where(path, index, doc)
 
@@ -110,7 +113,9 @@ def _read_documents(path: Path, documents: list[Any], found: Manifests,
             _refuse_template(_where(path, index, doc))
         if is_envoy_bootstrap(doc):
             found.kinds.append("Envoy bootstrap")
-            found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, found)))
+            node = nodes[index] if nodes is not None else None
+            found.resources.append((_where(path, index, doc), _bootstrap(path, index, doc, node, found)))
+            _locate(found, _where(path, index, doc), path, node)
             continue
         if isinstance(doc, dict) and not {"kind", "apiVersion"} <= doc.keys() and not _ENVOY_KEYS & doc.keys():
             # kustomize's own files (a kustomization.yaml without kind, its configurations) sit in real trees.
@@ -130,10 +135,34 @@ def _read_documents(path: Path, documents: list[Any], found: Manifests,
             continue
         try:
             found.resources.append((_where(path, index, doc), model.model_validate(doc)))
+            _locate(found, _where(path, index, doc), path, nodes[index] if nodes is not None else None)
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
             raise UsageError(f"{_where(path, index, doc)}: {loc}: {first['msg']}") from None
+
+
+def _locate(found: Manifests, where: str, path: Path, node: yaml.Node | None) -> None:
+    """Record where a resource's document starts (a rendered chart's documents have no file line of their own)."""
+    if node is not None:
+        found.located[where] = At(file=path, line=node.start_mark.line + 1)
+
+
+def _documents(text: str) -> tuple[list[Any], list[yaml.Node]]:
+    """Each YAML document of ``text`` and its composed node, in one parse: the node keeps the lines (marks) that
+    findings and annotations point at, which a plain load drops."""
+    loader = yaml.SafeLoader(text)
+    documents: list[Any] = []
+    nodes: list[yaml.Node] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            assert node is not None  # check_node said a document follows
+            nodes.append(node)
+            documents.append(loader.construct_document(node))
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+    return documents, nodes
 
 
 def _runs(doc: Any) -> bool:
@@ -142,14 +171,15 @@ def _runs(doc: Any) -> bool:
                                        and (str(doc.get("apiVersion")), str(doc.get("kind"))) in _KINDS)
 
 
-def _bootstrap(path: Path, index: int, doc: dict[str, Any], found: Manifests) -> EnvoyBootstrap:
+def _bootstrap(path: Path, index: int, doc: dict[str, Any], node: yaml.Node | None,
+               found: Manifests) -> EnvoyBootstrap:
     """The bootstrap named after its file: "EnvoyBootstrap/<stem>" must pick exactly one."""
     taken = [where for where, r in found.resources if isinstance(r, EnvoyBootstrap) and r.name == path.stem]
     if taken:
         raise UsageError(f"{_file_where(path, index, doc)}: another Envoy bootstrap is also named {path.stem} "
                          f"({taken[0]}): Envoy reads one bootstrap per file, so give each its own file with its own "
                          "name")
-    return EnvoyBootstrap(path.stem, doc)
+    return EnvoyBootstrap(path.stem, doc, path if node is not None else None, node)  # a chart's: no file line
 
 
 def manifest_files(path: Path) -> list[Path]:
@@ -232,11 +262,22 @@ def _translations(found: Manifests) -> tuple[list[Translation], list[str | None]
     each was read from."""
     gateways = [(w, g) for w, g in found.of(Gateway) if istio.carries_tls(g)]
     routes, bootstraps = found.of(IngressRouteTCP), found.of(EnvoyBootstrap)
-    translations = [*(translate_gateway(w, g, found) for w, g in gateways),
-                    *(translate_route(w, r, found) for w, r in routes),
-                    *(translate_bootstrap(w, b) for w, b in bootstraps)]
+    translations = [_located(t, found.located.get(w)) for t, w in [
+        *((translate_gateway(w, g, found), w) for w, g in gateways),
+        *((translate_route(w, r, found), w) for w, r in routes),
+        *((translate_bootstrap(w, b), w) for w, b in bootstraps)]]
     namespaces = [*(r.metadata.namespace for _, r in [*gateways, *routes]), *(None for _ in bootstraps)]
     return translations, namespaces
+
+
+def _located(translation: Translation, source: At | None) -> Translation:
+    """The translation read from ``source``; its findings that know no line of their own point at it (an Istio
+    Gateway's, say: its first line), so an annotation lands on the resource at least."""
+    if source is None:
+        return translation
+    findings = tuple(f if f.file else replace(f, file=str(shown(source.file)), line=source.line)
+                     for f in translation.findings)
+    return replace(translation, source=source, findings=findings)
 
 
 def translate(found: Manifests, resource: str | None = None) -> list[Translation]:
@@ -288,7 +329,7 @@ def translate_files(files: list[Path], resource: str | None = None,
             continue
         translate_config = translator(kinds[file])
         assert translate_config is not None  # configs holds registered kinds only
-        read = translate_config(file, None)
+        read = [t if t.source else _located(t, At(file=file)) for t in translate_config(file, None)]
         mounted = {f.resolve() for t in read for f in t.files} - {file.resolve()}
         if mounted and mounted <= claimed.keys():  # `cp docker-compose.yaml.local docker-compose.yaml`: run once
             skipped.append(f"{_shown(file)}: runs the same configuration as {_shown(claimed[min(mounted)])}: "

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from dicomtls.components import envoy_bootstrap
 from dicomtls.errors import UsageError
+from dicomtls.manifests.located import shown, yaml_line
 from dicomtls.manifests.translation import Translation, sites_of
 
 
@@ -17,6 +22,9 @@ class EnvoyBootstrap:
 
     name: str
     document: dict[str, Any]
+    file: Path | None = None
+    node: yaml.Node | None = None
+    """The document as composed (with each setting's line), so findings point at the line to change."""
 
 
 def is_envoy_bootstrap(doc: Any) -> bool:
@@ -30,7 +38,7 @@ def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
     doc = bootstrap.document
     try:
         notes = envoy_bootstrap.unhonoured(doc)
-        found = envoy_bootstrap.findings(doc)
+        found = envoy_bootstrap.findings(doc, line_of=partial(yaml_line, bootstrap.node))
         passthrough = envoy_bootstrap.passes_through(doc)
         names = [n for n in envoy_bootstrap.server_names(doc) if "*" not in n]
         _, sites = sites_of(envoy_bootstrap.routes(doc))
@@ -43,5 +51,6 @@ def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
         tuple(dict.fromkeys(names)),
         tuple(f"{where}: {note}" for note in notes),
         sites,
-        tuple(replace(f, text=f"{where}: {f.text}") for f in found),
+        tuple(replace(f, text=f"{where}: {f.text}", file=str(shown(bootstrap.file)) if bootstrap.file else None)
+              for f in found),
     )

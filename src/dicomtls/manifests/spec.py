@@ -50,6 +50,8 @@ class Manifests:
     resources: list[tuple[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # documents of kinds the tool does not read
     kinds: list[str] = field(default_factory=list)  # every document's kind, read or not, for saying what was found
+    located: dict[str, Any] = field(default_factory=dict)
+    """A resource's where (as in ``resources``) -> its document's file and first line (located.At)."""
 
     def of(self, kind: type) -> list[tuple[str, Any]]:
         return [(where, r) for where, r in self.resources if isinstance(r, kind)]

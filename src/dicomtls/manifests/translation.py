@@ -9,6 +9,7 @@ from typing import Any
 
 from dicomtls.findings import Finding
 from dicomtls.manifests.image_versions import DeclaredImage
+from dicomtls.manifests.located import At
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Translation:
     the environment is rebuilt from, and what no other translation reads again."""
     images: tuple[DeclaredImage, ...] = ()
     """The images its deployment names, for stating the run's departure from their versions."""
+    source: At | None = None
+    """The file (and line) it is read from: where a CI annotation about its cells lands."""
 
 
 def sites_of(routes: list[tuple[tuple[str, ...], str]]) -> tuple[dict[str, str], tuple[tuple[str, tuple[str, ...]], ...]]:
