@@ -53,7 +53,7 @@ def test_the_written_policy_loads_and_holds_on_the_run_it_pins(fixture: Path, tm
 def test_every_observed_cell_is_pinned_by_a_few_rules(fixture: Path) -> None:
     cells = observed_cells(api.read_results(fixture))
     rules = find_rules(cells)
-    assert len(rules) <= 4 < len(cells)
+    assert 3 * len(rules) < len(cells)  # a few readable rules: fewer than one per three cells
     for cell in cells:
         matching = [r for r in rules if all(cell.values[a] in v for a, v in r.match.items())]
         assert matching and all(r.ending == cell.ending for r in matching), cell
