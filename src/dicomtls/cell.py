@@ -37,7 +37,7 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mappi
     back and the object sent again (dicomtls.faults). ``deadlines``: a cell still running at the cell's (or the
     run's) deadline has its client stopped and is ``timeout``, with what was seen until then."""
     with (deadlines or Deadlines()).watch() as watch:
-        result, outcome, cursor = _run_cell(cell, env, target, clients, objects, server_accepts, backend)
+        result, outcome, cursor = _run_cell(cell, env, target, clients, objects, server_accepts, backend, watch)
     if watch.passed:
         return _at_deadline(result, outcome, cursor, watch)
     return result
@@ -45,7 +45,7 @@ def run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mappi
 
 def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapping[str, Client | None],
               objects: Path, server_accepts: dict[str, tuple[str, ...]] | None,
-              backend: Backend | None) -> tuple[CellResult, ProbeOutcome, LogCursor]:
+              backend: Backend | None, watch: CellWatch) -> tuple[CellResult, ProbeOutcome, LogCursor]:
     cursor = env.log_cursor()
     began = time.monotonic()
     fault = None
@@ -61,7 +61,9 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         outcome = cast(MidTransferClient, client).run(target, cell.probe, objects, while_sending=fault.while_sending)
     else:
         outcome = client.run(target, cell.probe, objects)
-    if fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying
+    if watch.passed:  # a client stopped by its deadline may never have connected: take the proxy's own count
+        recount_connections(env)
+    elif fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying
         env.settle()
     try:
         result = _judge(cell, env, target, outcome, cursor, began, server_accepts)

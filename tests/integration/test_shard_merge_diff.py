@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 SCENARIO = "envoy-sni-named-hosts"
 REGRESSED = {f"{SCENARIO}/envoy-named-hosts/pynetdicom sni=right cert=none {op}" for op in ("echo", "store-ct")}
 
-_DROPPED = {"started", "wall_s", "duration_s", "entry", "pki_dir", "sent_bytes", "sha256"}
+_DROPPED = {"started", "wall_s", "duration_s", "association_s", "entry", "pki_dir", "sent_bytes", "sha256"}
 _PRESENCE_ONLY = {"evidence", "command", "detail"}
 
 
