@@ -262,6 +262,9 @@ def _enumerate(endpoint: Endpoint, credentials: _Credentials | None, result: Sca
     # sslyze wants a hostname; with ip_address set it connects there and never resolves the name.
     location = ServerNetworkLocation(hostname=endpoint.sni or endpoint.name or endpoint.host, port=endpoint.port,
                                      ip_address=endpoint.host)
+    if silent := _silent(endpoint):
+        result.error = f"could not complete a TLS handshake with {endpoint}: {silent}"
+        return
     config = configuration(credentials.chain if credentials else None)
     failed = _connectivity(location, config)
     if failed is not None and failed.on_this_side and credentials is not None and credentials.leaf != credentials.chain:
@@ -325,6 +328,25 @@ def _connectivity(location: Any, config: Any) -> _Unconnected | None:
     except Exception as exc:  # noqa: BLE001 - nassl/sslyze raise several types for "could not even try"
         return _Unconnected(f"sslyze's connectivity test failed on this side: {first_line(exc)}", on_this_side=True)
     return None
+
+
+def _silent(endpoint: Endpoint) -> str | None:
+    """Why the endpoint cannot be scanned at all when it takes the connection but answers no ClientHello within
+    SCAN_TIMEOUT_S (a socket that never answers, a proxy waiting on a backend): sslyze's connectivity test would
+    try every version and retry each before saying so, about a minute. Anything else proves nothing here."""
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=SCAN_TIMEOUT_S) as sock:
+            with context.wrap_socket(sock, server_hostname=endpoint.sni or endpoint.name or None):
+                return None
+    except TimeoutError:
+        return f"it took the connection but answered no ClientHello within {SCAN_TIMEOUT_S} s"
+    except (OSError, ValueError):
+        return None
 
 
 class _EnumerationFailed(Exception):

@@ -26,6 +26,7 @@ from dicomtls.probes import Target
 from dicomtls.probes.dcmtk import Dcmtk
 from dicomtls.probes.pynetdicom import Pynetdicom
 from dicomtls.probes.stunnel import DcmtkViaStunnel
+from dicomtls.scan import SCAN_TIMEOUT_S, Endpoint, scan
 from dicomtls.scenario import Cell, Probe, parse_scenario
 
 from .conftest import run_invoke, started_under
@@ -139,6 +140,14 @@ def test_probe_of_an_endpoint_that_never_answers_times_out_each_cell_and_exits_1
     assert all(c["evidence"] and c["duration_s"] < 4.0 for c in cells), cells
     assert {c["client"] for c in cells} == set(clients.names())  # probe runs every registered client
     assert not clients_of(silent.port)
+
+
+def test_scan_of_an_endpoint_that_never_answers_is_a_scan_error_after_one_handshake_timeout(
+        silent: SilentEndpoint) -> None:
+    result = scan(Endpoint("127.0.0.1", silent.port, sni=NAME))
+    assert result.error is not None and "answered no ClientHello within" in result.error, result.error
+    # One handshake's timeout, not sslyze's every version with retries (about a minute).
+    assert result.duration_s < 3 * SCAN_TIMEOUT_S, result.duration_s
 
 
 ONE_ENVOY = """
