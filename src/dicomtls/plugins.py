@@ -17,9 +17,11 @@ traceback and never a silent replacement of a built-in.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import pkgutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -67,6 +69,20 @@ def load(group: str, base: type[T]) -> Iterator[tuple[type[T], Plugin]]:
             raise UsageError(f"{origin}: {entry_point.value} is not a {base.__module__}.{base.__name__} subclass: "
                              f"point the {group} entry point at one")
         yield found, origin
+
+
+def discover(package: str, path: Iterable[str], group: str, base: type[T], registry: Mapping[str, type[T]],
+             key: Callable[[type[T]], str], register: Callable[[type[T]], object], what: str) -> None:
+    """Fill a registry package: import its own modules (each registers itself), then the plugins of ``group``,
+    each registered under ``key`` unless its own import already did; a name taken is ``taken``'s error."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
+    for cls, origin in load(group, base):
+        name = key(cls)
+        if registry.get(name) is not cls:  # a plugin module may have registered it itself
+            if name in registry:
+                raise taken(what, name, origin)
+            register(cls)
 
 
 def taken(what: str, name: str, origin: Plugin | None = None) -> UsageError:

@@ -32,7 +32,7 @@ from dicomtls.profiles import DICOM_PROFILES
 from dicomtls.reasons import Reason
 from dicomtls.results import BrokenRule, CellResult, MatrixResult, PolicyViolation
 from dicomtls.scan import ScanResult
-from dicomtls.scenario import CellMatch, _Model, format_error, yaml_mapping
+from dicomtls.scenario import CellMatch, StrictModel, format_error, yaml_mapping
 
 PROFILE_NAMES = tuple(p.name for p in DICOM_PROFILES)
 PRESET_NOTES = {
@@ -85,7 +85,7 @@ class CellRule(CellMatch):
         return result.actual != "pass" and (not self.reason or result.reason in self.reason)
 
 
-class FindingRule(_Model):
+class FindingRule(StrictModel):
     """No finding of the configuration (or of the TLS scan) at this severity or worse."""
 
     name: str = Field(min_length=1)
@@ -94,7 +94,7 @@ class FindingRule(_Model):
     """The least severity that breaks it (info < low < medium < high < critical)."""
 
 
-class ProfileRule(_Model):
+class ProfileRule(StrictModel):
     """The entry is compliant with this PS3.15 Annex B profile (an unknown verdict does not hold)."""
 
     name: str = Field(min_length=1)
@@ -110,7 +110,7 @@ class ProfileRule(_Model):
         return value
 
 
-class CertificateRule(_Model):
+class CertificateRule(StrictModel):
     """Every certificate the entry serves (to its names, and without SNI) has at least this many days left."""
 
     name: str = Field(min_length=1)
@@ -119,7 +119,7 @@ class CertificateRule(_Model):
     """The fewest days left that hold."""
 
 
-class Policy(_Model):
+class Policy(StrictModel):
     """A policy file: presets and rules, all of which must hold."""
 
     presets: list[str] = []

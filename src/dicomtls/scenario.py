@@ -71,7 +71,9 @@ _AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operat
 AXES = ("environment", *_AXIS_VALUES)
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """A model of user input: an unknown key is an error (a typo never silently does nothing), and it is frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -82,7 +84,7 @@ def _as_list(value: Any) -> Any:
 KeyName = Literal["rsa-2048", "rsa-4096", "ecdsa-p256"]
 
 
-class IssuedConfig(_Model):
+class IssuedConfig(StrictModel):
     """A certificate of the chain as declared (what a cert-manager Certificate makes), instead of the tool's own."""
 
     common_name: str | None
@@ -98,7 +100,7 @@ class IssuedConfig(_Model):
         return Issued(self.common_name, self.key, self.validity_hours, tuple(self.usages))
 
 
-class PkiConfig(_Model):
+class PkiConfig(StrictModel):
     topology: Literal["one-level", "two-level"] = "one-level"
     """one-level: a self-signed Test CA signs everything; two-level: Root CA -> Intermediate CA -> leaves."""
     key: KeyName = "rsa-2048"
@@ -113,7 +115,7 @@ class PkiConfig(_Model):
     """The server certificate's subject, key, lifetime and usages (its names are server_names)."""
 
 
-class ComponentConfig(_Model):
+class ComponentConfig(StrictModel):
     """``kind`` picks the component; the other keys are that component's options.
 
     ``per_version`` maps version specifiers ("<1.40", "==1.38.*") to option overrides, applied when a version
@@ -181,7 +183,7 @@ class ComponentConfig(_Model):
             raise ValueError(f"{self.kind} {where}option {field}: {msg}") from None
 
 
-class ManifestSource(_Model):
+class ManifestSource(StrictModel):
     """Manifests (relative to the scenario file) the environment's components are read from: Kubernetes resources,
     an Envoy bootstrap, a docker compose project (with the nginx.conf or haproxy.cfg and the orthanc.json it mounts),
     an nginx.conf, an haproxy.cfg, or a Helm chart rendered with its values."""
@@ -204,7 +206,7 @@ class ManifestSource(_Model):
         return ChartValues(tuple((base / v).resolve() for v in self.values), tuple(self.set))
 
 
-class SiteConfig(_Model):
+class SiteConfig(StrictModel):
     """One DICOM site behind the environment's proxy: its own Orthanc and its own server certificate."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
@@ -221,7 +223,7 @@ class SiteConfig(_Model):
         return value
 
 
-class EnvironmentConfig(_Model):
+class EnvironmentConfig(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     """Lower-case letters, digits and dashes; unique in the scenario."""
     server: ComponentConfig = ComponentConfig(kind=DEFAULT_SERVER)
@@ -342,7 +344,7 @@ def _pki_notes(source: ManifestSource, files: list[Path], chosen: Translation,
                  "the cert-manager documents)" for where, _ in [*found.of(Certificate), *found.of(Issuer)]), ()
 
 
-class ProbeGroup(_Model):
+class ProbeGroup(StrictModel):
     client: list[Client]
     """dcmtk (echoscu/storescu), pynetdicom (can send SNI), dcmtk-stunnel (plain dcmtk through a stunnel sidecar)."""
     sni: list[Sni] = ["none"]
@@ -404,7 +406,7 @@ class ProbeGroup(_Model):
         return self
 
 
-class CellMatch(_Model):
+class CellMatch(StrictModel):
     """Which cells a rule is about: a scenario's ``expect`` rules and a policy's cell rules (dicomtls.policy)."""
 
     match: dict[str, list[str]] = {}
@@ -444,7 +446,7 @@ class Expectation(CellMatch):
         return self
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     """Lower-case letters, digits and dashes: what --scenario takes and cell ids start with."""
     description: str

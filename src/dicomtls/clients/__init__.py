@@ -11,8 +11,6 @@ scenario or a report loads no client library.
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -229,13 +227,7 @@ def register(cls: type[ClientKind]) -> type[ClientKind]:
 @functools.cache
 def _discover() -> None:
     """The built-in client modules, then the plugins' (entry-point group ``dicomtls.clients``), once per process."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    for cls, origin in plugins.load(plugins.CLIENTS, ClientKind):
-        if _REGISTRY.get(cls.name) is not cls:  # a plugin module may have registered it itself
-            if cls.name in _REGISTRY:
-                raise plugins.taken("client", cls.name, origin)
-            register(cls)
+    plugins.discover(__name__, __path__, plugins.CLIENTS, ClientKind, _REGISTRY, lambda c: c.name, register, "client")
 
 
 def client_class(name: str) -> type[ClientKind]:

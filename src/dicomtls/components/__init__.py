@@ -16,7 +16,6 @@ import importlib
 import importlib.metadata
 import ipaddress
 import os
-import pkgutil
 import re
 import subprocess
 from pathlib import Path
@@ -338,13 +337,8 @@ def _discover() -> None:
     """The built-in component modules, then the plugins' (entry-point group ``dicomtls.components``). Once per
     process, and not "while the registry is empty": importing one component module directly must not hide the
     others."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    for cls, origin in plugins.load(plugins.COMPONENTS, Component):
-        if _REGISTRY.get(cls.kind) is not cls:  # a plugin module may have registered it itself
-            if cls.kind in _REGISTRY:
-                raise plugins.taken("component kind", cls.kind, origin)
-            register(cls)
+    plugins.discover(__name__, __path__, plugins.COMPONENTS, Component, _REGISTRY, lambda c: c.kind, register,
+                     "component kind")
 
 
 def component_class(kind: str) -> type[Component]:
