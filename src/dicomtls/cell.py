@@ -220,6 +220,7 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         transport=cell.probe.transport,
         peer_certificate=outcome.peer_certificate,
         server_kind=server_kind,
+        rejection=outcome.rejection,
     ))
 
 

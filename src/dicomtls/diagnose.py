@@ -19,6 +19,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 
 from dicomtls import components
+from dicomtls.association import Rejection
 from dicomtls.clients import advised
 from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
 from dicomtls.reasons import Facts, PeerAlert, Reason, Side
@@ -88,6 +89,18 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
         Reason.DICOM_ASSOCIATION_REJECTED: (
             "TLS worked but the DICOM server rejected the association",
             "check the called AE title and the server's accepted calling AE titles and SOP classes",
+        ),
+        Reason.ASSOCIATION_REJECTED_CALLING_AET: (
+            "TLS worked, but the DICOM server rejected the association: it does not know the client's calling AE "
+            "title (A-ASSOCIATE-RJ: calling AE title not recognized)",
+            "call as an AE title the server knows (--calling-aet, a scenario's calling_aet, dicomtls_calling_aet), or "
+            "declare the client's AE title on the server (Orthanc: DicomModalities; or DicomAlwaysAllowEcho/Store)",
+        ),
+        Reason.ASSOCIATION_REJECTED_CALLED_AET: (
+            "TLS worked, but the DICOM server rejected the association: it does not answer to the called AE title "
+            "(A-ASSOCIATE-RJ: called AE title not recognized)",
+            "call the server's own AE title (--called-aet, or AET@HOST:PORT; Orthanc: its DicomAet), or let it "
+            "accept any (Orthanc: DicomCheckCalledAet false)",
         ),
         Reason.DICOM_ASSOCIATION_ABORTED: (
             "the association was aborted or the connection closed before it was accepted",
@@ -253,6 +266,7 @@ class Symptoms:
     peer_certificate: str | None = None  # the server certificate's name, when the client got through the handshake
     server_accepts: Accepts | None = None  # the server's, from a scan of the endpoint
     server_kind: str | None = None  # the component that terminates TLS (envoy, traefik, …), for fixes in its terms
+    rejection: Rejection | None = None  # the server's A-ASSOCIATE-RJ, as the client received it
 
 
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
@@ -426,6 +440,8 @@ def _summary(reason: Reason, refused_by: Side | None, symptoms: Symptoms) -> str
 
 def diagnose(symptoms: Symptoms) -> Diagnosis:
     """Name the reason for one failed cell, with the lines that show it."""
+    if symptoms.rejection is not None:
+        return _rejected(symptoms, symptoms.rejection)
     client = _first_match(symptoms.client_lines, _CLIENT_PATTERNS)
     words = _proxy_words()
     proxy = _first_match(symptoms.proxy_lines, words.patterns)
@@ -471,6 +487,23 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
     facts = replace(facts, proxy_logged_no_route=refused_by_a_live_proxy(tuple(evidence)))
     return Diagnosis(reason, summary, fix, tuple(evidence), facts)
+
+
+def _rejected(symptoms: Symptoms, rejection: Rejection) -> Diagnosis:
+    """The server's A-ASSOCIATE-RJ names the reason: TLS worked, and the server answered."""
+    if rejection.calling_aet_unknown:
+        reason = Reason.ASSOCIATION_REJECTED_CALLING_AET
+    elif rejection.called_aet_unknown:
+        reason = Reason.ASSOCIATION_REJECTED_CALLED_AET
+    else:
+        reason = Reason.DICOM_ASSOCIATION_REJECTED
+    summary, fix = EXPLANATIONS[reason]
+    if reason is Reason.DICOM_ASSOCIATION_REJECTED:
+        summary = f"{summary} ({rejection.describe()})"
+    shown = [l for l in symptoms.client_lines if re.search(r"Rejected|Result:|Reason:", l)]
+    evidence = list(dict.fromkeys(f"client: {line.strip()}" for line in shown or symptoms.client_lines[-1:]))
+    evidence += [f"proxy: {line.strip()}" for line in symptoms.proxy_lines if re.search(r"Reject", line)][:1]
+    return Diagnosis(reason, summary, fix, tuple(evidence), Facts(rejection=rejection))
 
 
 def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] | None:

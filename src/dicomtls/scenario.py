@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dicomtls import clients as client_registry
+from dicomtls.association import DEFAULT_CALLING_AET, check_ae_title
 from dicomtls.components import DEFAULT_SERVER, Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
@@ -65,9 +66,11 @@ Transport = Literal["tls", "plain"]
 ServerCertCheck = Literal["verify", "ignore"]  # ignore: dcmtk -ic, the workaround for a proxy's fallback certificate
 ClientVersion = Annotated[str, Field(pattern=r"^(default|\d+\.\d+\.\d+)$")]  # default: the backend's own client
 Fault = Literal["none", "upstream-down", "upstream-restart", "proxy-restart"]  # injected by dicomtls.faults
+AeTitle = Annotated[str, AfterValidator(lambda value: check_ae_title(value, "calling_aet"))]
+"""A DICOM AE title: 1-16 printable ASCII characters, no backslash."""
 _AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport,
                 "server_cert_check": ServerCertCheck, "profile": ProfileName, "client_version": ClientVersion,
-                "fault": Fault}
+                "fault": Fault, "calling_aet": AeTitle}
 AXES = ("environment", *_AXIS_VALUES)
 
 
@@ -361,6 +364,9 @@ class ProbeGroup(_Model):
     """The dcmtk version (Docker backend: 3.6.7 or 3.6.9); default: the backend's own."""
     fault: list[Fault] = ["none"]
     """What breaks on the path during the cell (dicomtls.faults)."""
+    calling_aet: list[AeTitle] = [DEFAULT_CALLING_AET]
+    """The AE title the client calls as (dcmtk's -aet); a server that knows only its modalities rejects the others.
+    `--calling-aet` replaces the default for the groups that do not set it."""
     environments: list[str] | None = None
     """The environments this group runs in; default: all of them."""
 
@@ -586,6 +592,15 @@ class Scenario(_Model):
     def environment(self, name: str) -> EnvironmentConfig:
         return next(e for e in self.environments if e.name == name)
 
+    def calling_as(self, aet: str) -> "Scenario":
+        """The scenario with ``aet`` as the calling AE title of every probe group that does not name its own
+        (`--calling-aet`): its cells are labelled and matched with it."""
+        groups = [g if "calling_aet" in g.model_fields_set else g.model_copy(update={"calling_aet": [aet]})
+                  for g in self.probes]
+        changed = self.model_copy(update={"probes": groups})
+        changed.cells()  # every cell still needs an expectation
+        return changed
+
     def pki_spec(self) -> PkiSpec:
         """The PKI: the server certificate, and one per site over every environment (a site keeps its names)."""
         sites: dict[str, tuple[str, ...]] = {}
@@ -663,6 +678,7 @@ class Probe:
     profile: str = "default"
     client_version: str = "default"
     fault: str = "none"
+    calling_aet: str = DEFAULT_CALLING_AET
 
     @property
     def client_label(self) -> str:

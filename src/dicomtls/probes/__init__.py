@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from dicomtls.association import DEFAULT_CALLING_AET, Rejection
 from dicomtls.backends import CommandHost
 from dicomtls.backends.local import LocalCommandHost
 from dicomtls.components import Address
@@ -24,7 +25,7 @@ from dicomtls.profiles import Offer
 if TYPE_CHECKING:
     from dicomtls.scenario import Probe
 
-CALLING_AET = "DICOMTLS"
+CALLING_AET = DEFAULT_CALLING_AET
 DEFAULT_AET = "ORTHANC"  # Orthanc's own default DicomAet: what an endpoint is called when nobody says otherwise
 WRONG_SNI = "wrong-sni.invalid"
 
@@ -88,6 +89,8 @@ class ProbeOutcome:
     association_s: float | None = None
     """Seconds from connecting to an accepted association (TCP, the TLS handshake, A-ASSOCIATE), where the client
     measures it (in-process pynetdicom; a command-line client's run is only timed whole)."""
+    rejection: Rejection | None = None
+    """The server's A-ASSOCIATE-RJ, when it rejected the association: a diagnosis reads the reason from it."""
 
 
 STAGES = ("connect", "associate", "dimse", "done")

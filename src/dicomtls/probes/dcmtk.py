@@ -13,7 +13,8 @@ from pathlib import Path
 from dicomtls.backends import CommandHost
 from dicomtls.components import Address
 from dicomtls.errors import UsageError
-from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
+from dicomtls.association import from_dcmtk
+from dicomtls.probes import ProbeOutcome, Target
 from dicomtls.clients.dcmtk import BIN as DCMTK_BIN, FLAGS, TOOLS, offer, too_old
 from dicomtls.clients.dcmtk import Dcmtk as Kind
 from dicomtls.scenario import Probe
@@ -85,7 +86,7 @@ class Dcmtk:
         # -v's output, plus dcmtls's TLS details (the server's certificate), which are read for that and dropped.
         log_config = objects / "dcmtk-log.cfg"
         log_config.write_text(LOG_CONFIG)
-        args = ["-lc", host.path(log_config), "-aet", CALLING_AET, "-aec", target.aet(probe.sni), "-to", str(TIMEOUT_S),
+        args = ["-lc", host.path(log_config), "-aet", probe.calling_aet, "-aec", target.aet(probe.sni), "-to", str(TIMEOUT_S),
                 "-ta", str(TIMEOUT_S), "-td", str(TIMEOUT_S)]
         if probe.transport == "tls":
             if identity is None:
@@ -118,7 +119,8 @@ class Dcmtk:
         lines = tuple(l for l in output.splitlines() if l.strip() and not l.startswith("D:"))
         ok = code == 0 and (sent is None or any("Received Store Response (Success)" in l for l in lines))
         offered = offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
-        return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer)
+        return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer,
+                            rejection=from_dcmtk(lines))
 
 
 _PEER_SUBJECT = re.compile(r"^D: Peer X\.509v3 Certificate\s*\nD:\s+Subject\s*:\s*(.+)$", re.MULTILINE)

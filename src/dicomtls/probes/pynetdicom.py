@@ -17,6 +17,7 @@ from pynetdicom import AE, evt
 from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from dicomtls.association import Rejection
 from dicomtls.deadlines import stopped_at_deadline
 from dicomtls.dicomdata import make_object
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target, common_name
@@ -107,7 +108,7 @@ class Pynetdicom:
             while_sending: Callable[[], None] | None = None) -> ProbeOutcome:
         """``while_sending``: called once, on the association's own thread, right after the first fragment of a
         C-STORE's dataset went out: the rest waits until it returns, so what it does happens mid-transfer."""
-        ae = _StoppableAE(CALLING_AET)
+        ae = _StoppableAE(probe.calling_aet)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
         ae.connection_timeout = 5
         sent = None
@@ -121,12 +122,13 @@ class Pynetdicom:
         command = (
             f"pynetdicom associate {target.address} ae_title={called} "
             f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
+            + (f" calling={probe.calling_aet}" if probe.calling_aet != CALLING_AET else "")
             + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
             + (f" profile={probe.profile}" if probe.profile != "default" else "")
         )
         capture = _Capture()
         _LOGGER.addHandler(capture)
-        stage, ok, peer, associated = "connect", False, None, None
+        stage, ok, peer, associated, rejection = "connect", False, None, None, None
         threads = {threading.current_thread().name}
         notes: list[str] = []
         try:
@@ -154,6 +156,7 @@ class Pynetdicom:
                 elif assoc.is_rejected:
                     stage = "associate"
                     notes.append("Association Rejected")
+                    rejection = _rejection(assoc)
                 elif assoc.is_aborted:
                     notes.append("Association Aborted")
         finally:
@@ -161,7 +164,7 @@ class Pynetdicom:
             ae.shutdown()
         lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
         return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer,
-                            associated)
+                            associated, rejection)
 
 
 def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:
@@ -182,6 +185,15 @@ def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:
     return [(evt.EVT_PDU_SENT, sent)]
 
 
+def _rejection(assoc: Any) -> Rejection | None:
+    """The A-ASSOCIATE-RJ's fields, from the primitive pynetdicom made of it (``assoc.acceptor.primitive``)."""
+    primitive = getattr(assoc.acceptor, "primitive", None)
+    result, source, reason = (getattr(primitive, name, None) for name in ("result", "result_source", "diagnostic"))
+    if not (isinstance(result, int) and isinstance(source, int) and isinstance(reason, int)):
+        return None
+    return Rejection(result, source, reason)
+
+
 def _peer_certificate(assoc: Any) -> str | None:
     """The common name of the certificate the server presented (the binary form is there even when unverified)."""
     sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
@@ -193,7 +205,8 @@ def _peer_certificate(assoc: Any) -> str | None:
 
 def echo_through(target: Target, sni: str, called_aet: str | None = None, timeout_s: float = 5.0) -> tuple[bool, str]:
     """One C-ECHO with the good client identity and SNI, hostname unchecked: is the path to that name up?
-    ``called_aet``: the AE title of the server behind that name (default: the target's)."""
+    ``called_aet``: the AE title of the server behind that name (default: the target's). A server that rejects the
+    association (it knows only its own modalities' calling AE titles) answered through the whole path: up too."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
     ctx.check_hostname = False
     ctx.load_cert_chain(str(target.pki.client_fullchain), str(target.pki.client_key))
@@ -204,6 +217,9 @@ def echo_through(target: Target, sni: str, called_aet: str | None = None, timeou
     try:
         assoc = ae.associate(target.address.host, target.address.port, ae_title=called_aet or target.called_aet,
                              tls_args=(ctx, sni))
+        if assoc.is_rejected:  # a server that knows only its own modalities: it answered, the path is up
+            rejected = _rejection(assoc)
+            return True, f"association rejected ({rejected.describe() if rejected else 'unread'}): the server answered"
         if not assoc.is_established:
             return False, "association not established"
         status = assoc.send_c_echo()

@@ -100,6 +100,7 @@ def _results_model() -> type[BaseModel]:
         profile: str = "default"
         client_version: str = "default"
         fault: str = "none"
+        calling_aet: str = "DICOMTLS"
         expected: str
         expected_reason: str | None
         actual: str
