@@ -23,6 +23,7 @@ from dicomtls.deadlines import CellWatch, Deadlines
 from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Symptoms, deadline_explanation, diagnose
 from dicomtls.environment import recount_connections, target_of
 from dicomtls.faults import FaultReport, Injection
+from dicomtls.operations import operation
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.probes import Client, MidTransferClient, ProbeOutcome, Target
 from dicomtls.reasons import Facts, Reason
@@ -221,6 +222,7 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         peer_certificate=outcome.peer_certificate,
         server_kind=server_kind,
         rejection=outcome.rejection,
+        operation_failure=operation(cell.probe.operation).failure(proxy_lines),
     ))
 
 

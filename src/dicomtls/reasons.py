@@ -32,6 +32,8 @@ class Reason(StrEnum):
     ASSOCIATION_REJECTED_CALLED_AET = "association-rejected-called-aet"
     DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
     DIMSE_FAILURE = "dimse-failure"
+    MOVE_DESTINATION_UNREACHABLE = "move-destination-unreachable"
+    MOVE_DESTINATION_UNKNOWN = "move-destination-unknown"
     UPSTREAM_UNREACHABLE = "upstream-unreachable"
     CONNECTION_LOST = "connection-lost"
     STORE_NOT_VERIFIED = "store-not-verified"

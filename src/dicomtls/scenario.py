@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dicomtls import clients as client_registry
+from dicomtls import operations
 from dicomtls.association import DEFAULT_CALLING_AET, check_ae_title
 from dicomtls.components import DEFAULT_SERVER, Component, component_class, kinds
 from dicomtls.diagnose import Reason
@@ -61,7 +62,16 @@ SNI_CHOICES = ("none", "right", "wrong")
 Sni = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 """none, right (the first site's first name), wrong (a name nobody serves), or the name of a site."""
 ClientCert = Literal["none", "valid", "untrusted", "expired"]
-Operation = Literal["echo", "store-ct", "store-large"]
+
+
+def _registered_operation(name: str) -> str:
+    if name not in operations.names():
+        raise ValueError(f"unknown operation {name!r}: use one of {', '.join(operations.names())}")
+    return name
+
+
+Operation = Annotated[str, AfterValidator(_registered_operation), OneOf(operations.names)]
+"""A registered operation's name (dicomtls.operations)."""
 Transport = Literal["tls", "plain"]
 ServerCertCheck = Literal["verify", "ignore"]  # ignore: dcmtk -ic, the workaround for a proxy's fallback certificate
 ClientVersion = Annotated[str, Field(pattern=r"^(default|\d+\.\d+\.\d+)$")]  # default: the backend's own client
@@ -391,13 +401,15 @@ class ProbeGroup(_Model):
     @model_validator(mode="after")
     def _faults_send_an_object(self) -> "ProbeGroup":
         faults = set(self.fault) - {"none"}
-        if faults and (set(self.operation) & {"echo"} or self.transport != ["tls"]):
-            raise ValueError("a fault cell sends an object again after the fault: use operation store-ct or "
-                             "store-large, over tls")
+        stores = [o.name for o in operations.listed() if o.dimse == "C-STORE" and o.in_scenarios]
+        if faults and (set(self.operation) - set(stores) or self.transport != ["tls"]):
+            raise ValueError("a fault cell sends an object again after the fault: use operation "
+                             f"{' or '.join(stores)}, over tls")
         mid_transfer = [c.name for c in client_registry.listed() if c.sends_mid_transfer]
-        if faults - {"upstream-down"} and (set(self.client) - set(mid_transfer) or self.operation != ["store-large"]):
+        large = [o.name for o in operations.listed() if o.mid_transfer]
+        if faults - {"upstream-down"} and (set(self.client) - set(mid_transfer) or set(self.operation) - set(large)):
             raise ValueError("upstream-restart and proxy-restart kill a component mid-transfer, as the client sends "
-                             f"the dataset: use client {' or '.join(mid_transfer)} and operation store-large")
+                             f"the dataset: use client {' or '.join(mid_transfer)} and operation {' or '.join(large)}")
         return self
 
     @model_validator(mode="after")
@@ -575,6 +587,7 @@ class Scenario(_Model):
         self.pki_spec()  # sites must agree on their names, and their names on one site
         all_sites = sorted({site for e in self.environments for site in e.site_names()})
         allowed = {"environment": names, "sni": [*SNI_CHOICES, *all_sites], "client": client_registry.names(),
+                   "operation": operations.names(),
                    **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()
                       if typing.get_origin(kind) is Literal}}
         for index, rule in enumerate(self.expect):

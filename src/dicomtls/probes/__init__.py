@@ -19,6 +19,7 @@ from dicomtls.backends import CommandHost
 from dicomtls.backends.local import LocalCommandHost
 from dicomtls.components import Address
 from dicomtls.dicomdata import TestObject
+from dicomtls.move_destination import MoveDestinations
 from dicomtls.pki import PkiFiles
 from dicomtls.profiles import Offer
 
@@ -45,6 +46,8 @@ class Target:
     """Site -> the name that reaches it, when several DICOM sites sit behind one proxy."""
     site_aets: dict[str, str] = field(default_factory=dict)
     """Site -> the AE title its server answers to, when several DICOM sites sit behind one proxy."""
+    move_destinations: MoveDestinations | None = None
+    """How a C-MOVE cell tells the servers where its Storage SCP listens; None: it cannot."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""

@@ -19,7 +19,9 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from dicomtls.association import Rejection
 from dicomtls.deadlines import stopped_at_deadline
-from dicomtls.dicomdata import make_object
+from dicomtls.dicomdata import TestObject, make_object
+from dicomtls.operations import Operation, operation
+from dicomtls.probes.query_retrieve import FIND_MODEL, MOVE_MODEL, find_study, move_study
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target, common_name
 from dicomtls.clients.pynetdicom import python_context
 from dicomtls.profiles import python_offer
@@ -112,11 +114,14 @@ class Pynetdicom:
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
         ae.connection_timeout = 5
         sent = None
-        if probe.operation == "echo":
+        op = operation(probe.operation)
+        if op.dimse == "C-ECHO":
             ae.add_requested_context(Verification)
-        else:
-            sent = make_object(probe.operation, workdir)
+        if op.sends is not None:
+            sent = make_object(op.sends, workdir, own_study=op.own_study)
             ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
+        if op.dimse in QUERY_MODELS:
+            ae.add_requested_context(QUERY_MODELS[op.dimse])
         tls_args = tls_context(target, probe) if probe.transport == "tls" else None
         called = target.aet(probe.sni)
         command = (
@@ -143,13 +148,12 @@ class Pynetdicom:
                     stage, associated = "dimse", round(time.monotonic() - began, 4)
                     peer = _peer_certificate(assoc)
                     try:
-                        status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
+                        code = _operate(assoc, op, sent, target, notes)
                     finally:
                         assoc.release()
-                    code = getattr(status, "Status", None)
                     if code == 0x0000:
                         ok, stage = True, "done"
-                    else:
+                    elif code is not None or not notes:
                         notes.append(
                             f"DIMSE status {code:#06x}" if code is not None else "no DIMSE response (connection lost)"
                         )
@@ -165,6 +169,27 @@ class Pynetdicom:
         lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
         return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer,
                             associated, rejection)
+
+
+QUERY_MODELS = {"C-FIND": FIND_MODEL, "C-MOVE": MOVE_MODEL}
+
+
+def _operate(assoc: Any, op: type[Operation], sent: TestObject | None, target: Target, notes: list[str]) -> int | None:
+    """The operation's DIMSE exchanges on an established association: the final status (None: no answer, or an
+    answer that does not match what was sent, said in ``notes``). A query stores its object first."""
+    if sent is None:
+        return getattr(assoc.send_c_echo(), "Status", None)
+    code = getattr(assoc.send_c_store(sent.path), "Status", None)
+    if code != 0x0000 or op.dimse == "C-STORE":
+        return code
+    if op.dimse == "C-FIND":
+        return find_study(assoc, sent, notes)
+    if target.move_destinations is None:
+        notes.append("no way to tell the server where the move destination listens (no REST API, or a backend "
+                     "whose servers cannot reach this machine)")
+        return None
+    assert op.destination is not None
+    return move_study(assoc, sent, target.move_destinations, op.destination, notes)
 
 
 def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:
