@@ -92,3 +92,18 @@ def test_targets_take_dcm4ches_aet_at_host_port_form(text: str, parsed: tuple[st
 def test_a_malformed_aet_before_the_at_is_a_one_line_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="called AE title"):
         parse_target(text)
+
+
+def test_a_target_naming_its_called_aet_and_another_called_aet_option_is_refused() -> None:
+    from dicomtls import app
+
+    with pytest.raises(UsageError, match="name the called AE title once"):
+        app.probe("ORTHANC@dicom.example.org:11112", None, "ca.crt", None, None, "PACS", None, None, "out")
+
+
+def test_a_calling_aet_that_is_no_ae_title_is_refused_before_anything_runs() -> None:
+    from dicomtls import app
+
+    with pytest.raises(UsageError, match="--calling-aet 'A\\\\\\\\B' is not a DICOM AE title"):
+        app.probe("dicom.example.org:11112", None, __file__, None, None, None, None, None, "out",
+                  calling_aet="A\\B")
