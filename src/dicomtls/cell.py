@@ -135,6 +135,8 @@ def _judge(cell: Cell, env: RunningEnvironment, target: Target, outcome: ProbeOu
         detail = f"{NOT_VERIFIED}: the C-STORE answered success, but no Orthanc REST API was given to check it"
     elif ok and outcome.sent is not None:
         ok, detail, holder, unmeasured = _verify_everywhere(env, outcome)
+        if outcome.confirmed:
+            detail = f"{detail}; {outcome.confirmed}"
         site = holder or site
         if unmeasured:
             return _unmeasured(cell, outcome, detail, round(time.monotonic() - began, 3), site)

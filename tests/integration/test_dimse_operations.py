@@ -35,6 +35,9 @@ def test_find_and_move_pass_through_every_proxy_and_an_unreachable_destination_i
         passed = cells(run, operation=name)
         assert {c["actual"] for c in passed} == {"pass"} and {c["environment"] for c in passed} == environments
         assert all("holds the sent dataset" in c["detail"] for c in passed)  # the object stored first, verified
+    assert all("C-FIND named the stored study" in c["detail"] for c in cells(run, operation="find"))
+    assert all("the moved object arrived at the client's SCP, intact" in c["detail"]
+               for c in cells(run, operation="move"))
     unreachable = cells(run, operation="move-unreachable")
     assert {(c["actual"], c["reason"]) for c in unreachable} == {("fail", "move-destination-unreachable")}
     for cell in unreachable:

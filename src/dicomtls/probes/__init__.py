@@ -94,6 +94,8 @@ class ProbeOutcome:
     measures it (in-process pynetdicom; a command-line client's run is only timed whole)."""
     rejection: Rejection | None = None
     """The server's A-ASSOCIATE-RJ, when it rejected the association: a diagnosis reads the reason from it."""
+    confirmed: str = ""
+    """What the client checked beyond a success status (a C-FIND's answer, a C-MOVE's arrival), for the report."""
 
 
 STAGES = ("connect", "associate", "dimse", "done")

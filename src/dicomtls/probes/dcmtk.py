@@ -83,7 +83,7 @@ class Dcmtk:
         seen = replace(seen, command=f"{shlex.join(store_argv)} && {seen.command}")
         problem = find_problem(result.output, sent)
         if seen.ok and problem is None:
-            return seen
+            return replace(seen, confirmed="C-FIND named the stored study")
         return replace(seen, ok=False, stage="dimse",
                        lines=seen.lines + ((problem,) if problem and result.code == 0 else ()))
 

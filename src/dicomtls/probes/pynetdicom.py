@@ -168,7 +168,7 @@ class Pynetdicom:
             ae.shutdown()
         lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
         return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer,
-                            associated, rejection)
+                            associated, rejection, confirmed=notes[-1] if ok and notes else "")
 
 
 QUERY_MODELS = {"C-FIND": FIND_MODEL, "C-MOVE": MOVE_MODEL}
