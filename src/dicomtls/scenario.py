@@ -78,9 +78,11 @@ ClientVersion = Annotated[str, Field(pattern=r"^(default|\d+\.\d+\.\d+)$")]  # d
 Fault = Literal["none", "upstream-down", "upstream-restart", "proxy-restart"]  # injected by dicomtls.faults
 AeTitle = Annotated[str, AfterValidator(lambda value: check_ae_title(value, "calling_aet"))]
 """A DICOM AE title: 1-16 printable ASCII characters, no backslash."""
+CalledAeTitle = Annotated[str, AfterValidator(lambda value: value and check_ae_title(value, "called_aet"))]
+"""A DICOM AE title, or empty: the server's own."""
 _AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport,
                 "server_cert_check": ServerCertCheck, "profile": ProfileName, "client_version": ClientVersion,
-                "fault": Fault, "calling_aet": AeTitle}
+                "fault": Fault, "calling_aet": AeTitle, "called_aet": CalledAeTitle}
 AXES = ("environment", *_AXIS_VALUES)
 
 
@@ -377,6 +379,8 @@ class ProbeGroup(_Model):
     calling_aet: list[AeTitle] = [DEFAULT_CALLING_AET]
     """The AE title the client calls as (dcmtk's -aet); a server that knows only its modalities rejects the others.
     `--calling-aet` replaces the default for the groups that do not set it."""
+    called_aet: list[CalledAeTitle] = [""]
+    """The AE title the client calls (dcmtk's -aec); empty: the server's own (its ``aet``, each site's)."""
     environments: list[str] | None = None
     """The environments this group runs in; default: all of them."""
 
@@ -692,6 +696,7 @@ class Probe:
     client_version: str = "default"
     fault: str = "none"
     calling_aet: str = DEFAULT_CALLING_AET
+    called_aet: str = ""
 
     @property
     def client_label(self) -> str:

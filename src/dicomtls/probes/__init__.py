@@ -66,6 +66,10 @@ class Target:
         without SNI (or with another name) is routed."""
         return self.site_aets.get(choice, self.called_aet)
 
+    def called(self, probe: Probe) -> str:
+        """The AE title a probe calls: its own ``called_aet`` when it names one, else the server's (``aet``)."""
+        return probe.called_aet or self.aet(probe.sni)
+
     def client_identity(self, choice: str) -> tuple[Path, Path] | None:
         """(certificate chain, key) for the probe's client_cert axis value."""
         return None if choice == "none" else self.client_identities()[choice]

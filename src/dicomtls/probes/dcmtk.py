@@ -106,7 +106,7 @@ class Dcmtk:
         # -v's output, plus dcmtls's TLS details (the server's certificate), which are read for that and dropped.
         log_config = objects / "dcmtk-log.cfg"
         log_config.write_text(LOG_CONFIG)
-        args = ["-lc", host.path(log_config), "-aet", probe.calling_aet, "-aec", target.aet(probe.sni), "-to", str(TIMEOUT_S),
+        args = ["-lc", host.path(log_config), "-aet", probe.calling_aet, "-aec", target.called(probe), "-to", str(TIMEOUT_S),
                 "-ta", str(TIMEOUT_S), "-td", str(TIMEOUT_S)]
         if probe.transport == "tls":
             if identity is None:

@@ -123,7 +123,7 @@ class Pynetdicom:
         if op.dimse in QUERY_MODELS:
             ae.add_requested_context(QUERY_MODELS[op.dimse])
         tls_args = tls_context(target, probe) if probe.transport == "tls" else None
-        called = target.aet(probe.sni)
+        called = target.called(probe)
         command = (
             f"pynetdicom associate {target.address} ae_title={called} "
             f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"

@@ -101,6 +101,7 @@ def _results_model() -> type[BaseModel]:
         client_version: str = "default"
         fault: str = "none"
         calling_aet: str = "DICOMTLS"
+        called_aet: str = ""
         expected: str
         expected_reason: str | None
         actual: str
