@@ -540,9 +540,10 @@ def test_server_ae_title_that_is_not_one_is_a_one_line_error_naming_the_option()
 
 def test_calling_aet_option_replaces_the_default_only_where_a_group_names_none() -> None:
     scenario = load_scenario("calling-aet")
-    labels = {cell.probe.label() for cell in scenario.calling_as("CT1").cells()}
-    assert all("calling-aet=" in label for label in labels)
-    assert {label.rsplit("calling-aet=", 1)[1] for label in labels} == {"CT1", "MODALITY1"}
+    assert {cell.probe.calling_aet for cell in scenario.cells()} == {"DICOMTLS", "MODALITY1"}
+    probes = [cell.probe for cell in scenario.calling_as("CT1").cells()]
+    assert {probe.calling_aet for probe in probes} == {"CT1", "MODALITY1"}
+    assert all(f"calling-aet={probe.calling_aet}" in probe.label() for probe in probes)
 
 
 def test_a_calling_aet_that_is_no_ae_title_names_the_field() -> None:
