@@ -46,8 +46,11 @@ def test_pynetdicom_rejection_is_read_from_the_reject_primitive(name: str, reaso
     rejection = pynetdicom_rejection(name)
     assert rejection is not None
     assert rejection == from_dcmtk(dcmtk_lines(name))  # both clients read the same reject the same way
-    found = diagnose(Symptoms(client_lines=("Association Rejected",), dicom_stage="associate", rejection=rejection))
+    logged = (FIXTURES / "pynetdicom-3.0.4-log-reject.txt").read_text().split("Requesting Association\n")
+    lines = tuple(logged[1 if name == "calling" else 2].splitlines())  # what its logger said of this association
+    found = diagnose(Symptoms(client_lines=lines, dicom_stage="associate", rejection=rejection))
     assert found.reason is reason
+    assert f"client: Reason: {name.capitalize()} AE title not recognised" in found.evidence
 
 
 def test_rejection_with_tls_words_nearby_is_still_the_association_reason() -> None:

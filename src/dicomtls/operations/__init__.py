@@ -104,11 +104,6 @@ def operation(name: str) -> type[Operation]:
         raise UsageError(f"unknown operation {name!r}: use one of {', '.join(names())}") from None
 
 
-def sending() -> list[str]:
-    """The operations that send an object (a fault cell needs one: it sends it again after the fault)."""
-    return [o.name for o in listed() if o.sends is not None and o.in_scenarios]
-
-
 def of_service(*services: str) -> tuple[str, ...]:
     """The operations of these DIMSE services (what a client that speaks only those runs)."""
     return tuple(o.name for o in listed() if o.dimse in services and o.in_scenarios)
