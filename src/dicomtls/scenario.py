@@ -365,7 +365,8 @@ class ProbeGroup(_Model):
     client_cert: list[ClientCert] = ["none"]
     """none, valid, untrusted (from an unrelated CA) or expired."""
     operation: list[Operation] = ["echo"]
-    """C-ECHO, or a C-STORE of a CT object (store-large: at least 10 MiB), verified in Orthanc's REST API."""
+    """C-ECHO, or a C-STORE of a CT object (store-large: at least 10 MiB), verified in Orthanc's REST API; find,
+    move, move-unreachable: a study-root C-FIND or C-MOVE of the study the cell stored first (dicomtls.operations)."""
     transport: list[Transport] = ["tls"]
     """plain: DICOM without TLS (to see what a TLS port says to it)."""
     server_cert_check: list[ServerCertCheck] = ["verify"]
