@@ -114,7 +114,7 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
            backend: str | None = None, jobs: int | None = None, timeout: str | Deadlines | None = None,
            shard: str | None = None, force_pki: bool = False,
            notes: Callable[[str], None] | None = None, values: Sequence[str | Path] = (),
-           sets: Sequence[str] = ()) -> MatrixRun:
+           sets: Sequence[str] = (), calling_aet: str | None = None) -> MatrixRun:
     """Load and check a matrix without running it.
 
     ``scenarios``: bundled scenario names or paths to .yaml files; none (and no ``manifests``): every default
@@ -123,7 +123,8 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
     ``jobs``: environments at once (None: the machine's choice). ``timeout``: ``"run=S,cell=S"`` (or Deadlines),
     counted from now. ``shard``: ``"K/N"``. ``notes``: hears why a default scenario or a manifest probe group was
     left out on this backend (default: nobody). ``values`` and ``sets``: what the Helm charts among ``manifests``
-    are rendered with, as `helm template --values FILE --set KEY=VALUE` takes them."""
+    are rendered with, as `helm template --values FILE --set KEY=VALUE` takes them. ``calling_aet``: the AE title
+    every probe group that names none calls as (default: DICOMTLS)."""
     from dicomtls import clients as client_registry
     from dicomtls.backends import get_backend
     from dicomtls.scenario import load_scenarios, manifest_scenario, runnable
@@ -143,7 +144,20 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
         for left_out in client_registry.manifest_groups_left_out(chosen.brings_clients):
             say(f"manifests: {left_out} needs a backend that brings its own clients: left out on {chosen.name}")
     loaded = runnable(loaded, chosen.name, explicit=bool(named or manifests is not None), say=say)
+    if calling_aet is not None:
+        loaded = [_calling_as(s, calling_aet) for s in loaded]
     return MatrixRun(loaded, chosen, out_path, parallel, deadlines, part, force_pki)
+
+
+def _calling_as(scenario: Scenario, aet: str) -> Scenario:
+    """``scenario`` calling as ``aet`` wherever it names no calling AE title; a usage error if a cell then has no
+    expectation or ``aet`` is no AE title."""
+    from dicomtls.association import check_ae_title
+
+    try:
+        return scenario.calling_as(check_ae_title(aet, "calling_aet"))
+    except ValueError as exc:
+        raise UsageError(f"--calling-aet {aet}: scenario {scenario.name}: {exc}") from None
 
 
 def chart_values(manifests: str | Path | None, values: list[str], sets: list[str]) -> ChartValues:
@@ -195,11 +209,11 @@ def probe(target: str, ca: str | Path, *, sni: str | None = None, client_cert: s
           progress: Progress | None = None) -> MatrixResult:
     """Probe one endpoint, ``HOST:PORT``, whose certificate ``ca`` issued (see ``probe_endpoints``)."""
     from dicomtls.probe_endpoint import Request
-    from dicomtls.resolve import parse_host_port
+    from dicomtls.resolve import parse_target
 
-    host, port = parse_host_port(target, "target")
+    aet, host, port = parse_target(target, "target")
     request = Request(host, port, _file(ca, "ca"), sni, _optional_file(client_cert, "client_cert"),
-                      _optional_file(client_key, "client_key"), called_aet)
+                      _optional_file(client_key, "client_key"), aet or called_aet)
     return probe_endpoints([request], out=out, pins=pins, jobs=jobs, timeout=timeout, progress=progress)
 
 

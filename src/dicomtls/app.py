@@ -20,6 +20,7 @@ from rich.console import Console
 
 from dicomtls import api
 from dicomtls import clients as client_registry
+from dicomtls.association import DEFAULT_CALLING_AET, check_ae_title
 from dicomtls.backends import RunningEnvironment, get_backend, release, state_dir
 from dicomtls.deadlines import parse_timeout
 from dicomtls.diff import Diff, compare
@@ -38,7 +39,7 @@ from dicomtls.pki import PkiSpec, ensure_pki
 from dicomtls.report import json as json_report
 from dicomtls.report import html, junit, markdown
 from dicomtls.report.console import ConsoleProgress, print_fixes, print_result
-from dicomtls.resolve import Resolver, Unresolved, check_name, parse_host_port, parse_pin
+from dicomtls.resolve import Resolver, Unresolved, check_name, parse_host_port, parse_pin, parse_target
 from dicomtls.scenario import available, load_scenario, load_scenarios, runnable
 from dicomtls.shard import merge as shard_merge
 from dicomtls.shard import shard_results
@@ -93,7 +94,7 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
            shard: str | None = None, baseline: str | None = None, manifests: str | None = None,
            jobs: str | None = "auto", try_fixes: bool = False, timeout: str | None = None,
            policies: list[str] | None = None, fail_on: str | None = None, values: list[str] | None = None,
-           sets: list[str] | None = None) -> int:
+           sets: list[str] | None = None, calling_aet: str | None = None) -> int:
     """Run the matrix and write the reports; the exit status says whether every cell was as expected
     (and, against a baseline, that no cell which passed there fails now). ``manifests``: a file or directory of the
     user's configuration (Istio/Traefik/Envoy manifests, Helm charts, compose + nginx or HAProxy), run instead of the
@@ -102,7 +103,7 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     ``timeout``: ``run=S,cell=S`` (dicomtls.deadlines), the run's counted from here and shared with the fixes.
     ``policies``: ``--policy FILE|preset:NAME`` (dicomtls.policy), with ``fail_on``'s severity: what must hold.
     ``values``/``sets``: what the Helm charts among the manifests are rendered with (`helm template`'s --values and
-    --set)."""
+    --set). ``calling_aet``: the AE title every probe group that names none calls as (`--calling-aet`)."""
     deadlines = parse_timeout(timeout)
     policy = load_policies(policies, fail_on)
     parallel = parse_jobs(jobs)
@@ -110,7 +111,8 @@ def matrix(scenarios: list[str] | None, out: str, backend: str, force_pki: bool 
     console = _console()
     prepared = api.matrix(scenarios or (), manifests=manifests, out=out, backend=backend, jobs=parallel,
                           timeout=deadlines, shard=shard, force_pki=force_pki, notes=console.print,
-                          values=values or (), sets=sets or ())
+                          values=values or (), sets=sets or (),
+                          calling_aet=_calling_aet(calling_aet) if calling_aet is not None else None)
     with interruptible():
         result = prepared.run(ConsoleProgress(console, parallel))
         if policy is not None:
@@ -421,6 +423,15 @@ def _called_aet(called_aet: str, what: str = "--called-aet") -> str:
     return called_aet
 
 
+def _calling_aet(calling_aet: str) -> str:
+    try:
+        return check_ae_title(calling_aet, "--calling-aet")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+DEFAULT_AET = "ORTHANC"
+"""The called AE title when nobody names one: Orthanc's default DicomAet."""
 TEXT, PROMETHEUS, NAGIOS = "text", "prometheus", "nagios"
 FORMATS = (TEXT, PROMETHEUS, NAGIOS)
 """`probe --format`: the terminal's report (and the files in --out), or also a monitoring system's on stdout."""
@@ -456,12 +467,13 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
           logs: list[str] | None = None, pins: list[str] | None = None, inventory: str | None = None,
           limit: str | None = None, jobs: str | None = "auto", timeout: str | None = None,
           policies: list[str] | None = None, fail_on: str | None = None, output: str = TEXT,
-          textfile: str | None = None, warn_days: str | float | None = None) -> int:
+          textfile: str | None = None, warn_days: str | float | None = None, calling_aet: str | None = None) -> int:
     """Probe existing endpoints (one --target, or every host of an --inventory) with every client, SNI,
     certificate and a few profiles, and check an inventory's hosts from the inside; 1 when an endpoint had no
     passing cell, a server check failed, or a policy rule (``policies``, ``fail_on``) is broken. ``output``:
     ``--format`` (text, prometheus to ``textfile`` or stdout, nagios: its exit status, warned ``warn_days``
-    before a certificate's end)."""
+    before a certificate's end). ``called_aet``: None is ORTHANC, or the AET of an AET@HOST:PORT target;
+    ``calling_aet``: what the clients call as (default DICOMTLS; an inventory host's dicomtls_calling_aet wins)."""
     from dicomtls.probe_endpoint import Request
 
     deadlines = parse_timeout(timeout)
@@ -472,7 +484,7 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
     if limit is not None and inventory is None:
         raise UsageError("--limit selects hosts of an --inventory: give one")
     if inventory is not None:
-        from dicomtls.inventory import load_inventory
+        from dicomtls.inventory import Deployment, load_inventory
 
         per_host = {"--ca": ca, "--sni": sni, "--client-cert": client_cert, "--client-key": client_key,
                     "--orthanc-rest": orthanc_rest}
@@ -482,21 +494,29 @@ def probe(target: str | None, sni: str | None, ca: str | None, client_cert: str 
         if store or logs:
             raise UsageError(f"{'--store' if store else '--log'} applies to --target only: drop it with --inventory")
 
-        deployments = load_inventory(Path(inventory), limit)
-        requests = [d.request() for d in deployments]
-        own = {d.host: _host_policy(d.policies, f"inventory {inventory}: host {d.host}: dicomtls_policy")
-               for d in deployments if d.policies}
+        if called_aet is not None:
+            raise UsageError("--called-aet applies to --target; with --inventory set dicomtls_called_aet for the host "
+                             "or its group")
+        deployments: list[Deployment] = load_inventory(Path(inventory), limit)
+        calling = _calling_aet(calling_aet) if calling_aet is not None else None
+        requests = [d.request(calling) for d in deployments]
+        own: dict[str, Policy] = {
+            d.host: _host_policy(d.policies, f"inventory {inventory}: host {d.host}: dicomtls_policy")
+            for d in deployments if d.policies}
     else:
         assert target is not None
         if ca is None:
             raise UsageError("--ca is needed: the CA certificate that issued the endpoint's certificate")
-        host, port = parse_host_port(target)
+        aet, host, port = parse_target(target)
+        if aet is not None and called_aet is not None and aet != called_aet:
+            raise UsageError(f"--target {target} calls {aet}, --called-aet {called_aet}: name the called AE title once")
         cert, key = _identity(client_cert, client_key)
         ca_file = _readable(ca, "--ca")
         assert ca_file is not None
         log_files = tuple(path for log in logs or () if (path := _readable(log, "--log")) is not None)
-        requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(called_aet),
-                            _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files)]
+        requests = [Request(host, port, ca_file, _sni(sni), cert, key, _called_aet(aet or called_aet or DEFAULT_AET),
+                            _readable(store, "--store"), _orthanc_rest(orthanc_rest), log_files,
+                            calling_aet=_calling_aet(calling_aet or DEFAULT_CALLING_AET))]
         deployments, own = [], {}
     resolver(pins)  # each pin checked before anything runs
     parallel = parse_jobs(jobs)

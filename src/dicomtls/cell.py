@@ -23,6 +23,7 @@ from dicomtls.deadlines import CellWatch, Deadlines
 from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Symptoms, deadline_explanation, diagnose
 from dicomtls.environment import recount_connections, target_of
 from dicomtls.faults import FaultReport, Injection
+from dicomtls.operations import operation
 from dicomtls.orthanc_rest import verify_stored
 from dicomtls.probes import Client, MidTransferClient, ProbeOutcome, Target
 from dicomtls.reasons import Facts, Reason
@@ -134,6 +135,8 @@ def _judge(cell: Cell, env: RunningEnvironment, target: Target, outcome: ProbeOu
         detail = f"{NOT_VERIFIED}: the C-STORE answered success, but no Orthanc REST API was given to check it"
     elif ok and outcome.sent is not None:
         ok, detail, holder, unmeasured = _verify_everywhere(env, outcome)
+        if outcome.confirmed:
+            detail = f"{detail}; {outcome.confirmed}"
         site = holder or site
         if unmeasured:
             return _unmeasured(cell, outcome, detail, round(time.monotonic() - began, 3), site)
@@ -220,6 +223,8 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         transport=cell.probe.transport,
         peer_certificate=outcome.peer_certificate,
         server_kind=server_kind,
+        rejection=outcome.rejection,
+        operation_failure=operation(cell.probe.operation).failure(proxy_lines),
     ))
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 
 from dicomtls import components
+from dicomtls.association import Rejection
 from dicomtls.clients import advised
 from dicomtls.profiles import Accepts, Offer, explain_cipher_mismatch, explain_version_mismatch
 from dicomtls.reasons import Facts, PeerAlert, Reason, Side
@@ -89,6 +90,19 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
             "TLS worked but the DICOM server rejected the association",
             "check the called AE title and the server's accepted calling AE titles and SOP classes",
         ),
+        Reason.ASSOCIATION_REJECTED_CALLING_AET: (
+            "TLS worked, but the DICOM server rejected the association: it does not know the client's calling AE "
+            "title (A-ASSOCIATE-RJ: calling AE title not recognized)",
+            "call as an AE title the server knows (--calling-aet, a scenario's calling_aet, dicomtls_calling_aet), or "
+            "declare the client's AE title among the server's known modalities (DicomModalities; or let it answer "
+            "any: DicomAlwaysAllowEcho/Store)",
+        ),
+        Reason.ASSOCIATION_REJECTED_CALLED_AET: (
+            "TLS worked, but the DICOM server rejected the association: it does not answer to the called AE title "
+            "(A-ASSOCIATE-RJ: called AE title not recognized)",
+            "call the server's own AE title (--called-aet, or AET@HOST:PORT; the server's DicomAet), or let it "
+            "accept any (DicomCheckCalledAet false)",
+        ),
         Reason.DICOM_ASSOCIATION_ABORTED: (
             "the association was aborted or the connection closed before it was accepted",
             "read the proxy and server logs in the evidence",
@@ -96,6 +110,18 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
         Reason.DIMSE_FAILURE: (
             "the association was accepted but the DIMSE operation returned a failure status",
             "check the server's log for why it refused the object",
+        ),
+        Reason.MOVE_DESTINATION_UNREACHABLE: (
+            "the C-MOVE failed: the server knows the move destination but could not open the return association to "
+            "it (nothing accepted its connection at the destination's address)",
+            "point the destination's entry on the server (DicomModalities) at the client's Storage SCP as the "
+            "server reaches it (not the ingress: the return association is plain DICOM from the server to the "
+            "destination), and open that path (firewall, NetworkPolicy, the SCP listening)",
+        ),
+        Reason.MOVE_DESTINATION_UNKNOWN: (
+            "the C-MOVE failed: the server does not know the move destination's AE title",
+            "declare the destination AE title on the server with the client's address and port "
+            "(DicomModalities, or PUT /modalities/{id} over REST), or move to an AE title it knows",
         ),
         Reason.UPSTREAM_UNREACHABLE: (
             "the proxy took the connection but could not connect to the DICOM server behind it, so it closed the "
@@ -253,6 +279,8 @@ class Symptoms:
     peer_certificate: str | None = None  # the server certificate's name, when the client got through the handshake
     server_accepts: Accepts | None = None  # the server's, from a scan of the endpoint
     server_kind: str | None = None  # the component that terminates TLS (envoy, traefik, …), for fixes in its terms
+    rejection: Rejection | None = None  # the server's A-ASSOCIATE-RJ, as the client received it
+    operation_failure: tuple[Reason, str] | None = None  # the server's log line naming why the operation failed
 
 
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
@@ -426,6 +454,8 @@ def _summary(reason: Reason, refused_by: Side | None, symptoms: Symptoms) -> str
 
 def diagnose(symptoms: Symptoms) -> Diagnosis:
     """Name the reason for one failed cell, with the lines that show it."""
+    if symptoms.rejection is not None:
+        return _rejected(symptoms, symptoms.rejection)
     client = _first_match(symptoms.client_lines, _CLIENT_PATTERNS)
     words = _proxy_words()
     proxy = _first_match(symptoms.proxy_lines, words.patterns)
@@ -441,6 +471,8 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         evidence.append(f"proxy: {symptoms.proxy_lines[-1].strip()}")
 
     reason = _choose(symptoms, client, proxy)
+    if symptoms.operation_failure is not None and reason is symptoms.operation_failure[0]:
+        evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {symptoms.operation_failure[1]}"]
     broke = next((l for l in symptoms.proxy_lines if words.upstream_broke.search(l)), None)
     if reason is Reason.CONNECTION_LOST and broke and not proxy:
         evidence = [e for e in evidence if not e.startswith("proxy: ")] + [f"proxy: {broke.strip()}"]
@@ -471,6 +503,23 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         summary, fix = f"{summary}: {mismatch.summary}", mismatch.fix
     facts = replace(facts, proxy_logged_no_route=refused_by_a_live_proxy(tuple(evidence)))
     return Diagnosis(reason, summary, fix, tuple(evidence), facts)
+
+
+def _rejected(symptoms: Symptoms, rejection: Rejection) -> Diagnosis:
+    """The server's A-ASSOCIATE-RJ names the reason: TLS worked, and the server answered."""
+    if rejection.calling_aet_unknown:
+        reason = Reason.ASSOCIATION_REJECTED_CALLING_AET
+    elif rejection.called_aet_unknown:
+        reason = Reason.ASSOCIATION_REJECTED_CALLED_AET
+    else:
+        reason = Reason.DICOM_ASSOCIATION_REJECTED
+    summary, fix = EXPLANATIONS[reason]
+    if reason is Reason.DICOM_ASSOCIATION_REJECTED:
+        summary = f"{summary} ({rejection.describe()})"
+    shown = [l for l in symptoms.client_lines if re.search(r"Rejected|Result:|Reason:", l)]
+    evidence = list(dict.fromkeys(f"client: {line.strip()}" for line in shown or symptoms.client_lines[-1:]))
+    evidence += [f"proxy: {line.strip()}" for line in symptoms.proxy_lines if re.search(r"Reject", line)][:1]
+    return Diagnosis(reason, summary, fix, tuple(evidence), Facts(rejection=rejection))
 
 
 def _fell_to_https(symptoms: Symptoms, reason: Reason) -> tuple[str, list[str]] | None:
@@ -522,6 +571,8 @@ def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[
         return Reason.STORE_NOT_VERIFIED
     if symptoms.dicom_stage == "dimse" and not client and any(_LOST_MIDWAY.search(l) for l in symptoms.client_lines):
         return Reason.CONNECTION_LOST
+    if symptoms.dicom_stage == "dimse" and not client and symptoms.operation_failure is not None:
+        return symptoms.operation_failure[0]
     if symptoms.dicom_stage == "dimse" and not client:
         return Reason.DIMSE_FAILURE
     # A generic handshake_failure alert (or a bare close) is explained better by the proxy.

@@ -33,6 +33,8 @@ class TestObject:
     transfer_syntax: str
     digest: str  # sha256 of the dataset bytes after the file meta group
     size: int
+    study_instance_uid: str | None = None
+    """Set when the object has a study of its own (a query's or a retrieve's key)."""
 
 
 def dataset_offset(data: bytes) -> int:
@@ -133,9 +135,25 @@ def _meta(sop_class_uid: str, uid: str) -> FileMetaDataset:
     return meta
 
 
-def make_object(kind: str, directory: Path) -> TestObject:
+def make_object(kind: str, directory: Path, own_study: bool = False) -> TestObject:
     """Write a fresh instance of ``kind`` (store-ct, store-large) with new UIDs into ``directory``: the bytes
-    pydicom writes for the source dataset with that SOPInstanceUID."""
+    pydicom writes for the source dataset with that SOPInstanceUID. ``own_study``: in a study and series of its
+    own too, so that a query or a retrieve by study finds this object only."""
+    made = _fresh_instance(kind, directory)
+    return _in_own_study(made) if own_study else made
+
+
+def _in_own_study(made: TestObject) -> TestObject:
+    """``made`` rewritten with a new StudyInstanceUID and SeriesInstanceUID (a small object: written once more)."""
+    ds = pydicom.dcmread(made.path)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.save_as(made.path, enforce_file_format=True)
+    data = made.path.read_bytes()
+    return TestObject(made.path, made.sop_class_uid, made.sop_instance_uid, made.transfer_syntax, dataset_digest(data),
+                      len(data), str(ds.StudyInstanceUID))
+
+
+def _fresh_instance(kind: str, directory: Path) -> TestObject:
     with _reading:
         if kind not in _cache:
             _cache[kind] = _encode(_SOURCES[kind]())

@@ -271,6 +271,8 @@ RESULT_NOTES: dict[str, str] = {
     "cells.profile": "the TLS profile the client offered ([TLS profiles](profiles.md))",
     "cells.client_version": "the dcmtk version (`default`: the backend's own)",
     "cells.fault": "what was broken on the path during the cell",
+    "cells.calling_aet": "the AE title the client called as",
+    "cells.called_aet": "the AE title the client called, when the probe named one (empty: the server's own)",
     "cells.expected": "`pass`, `fail` or `observe`",
     "cells.expected_reason": "the reason an expected failure must have",
     "cells.actual": "`pass` or `fail`",

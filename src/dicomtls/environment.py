@@ -13,6 +13,7 @@ from pathlib import Path
 from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, RunningEnvironment, stopped_on_failure
 from dicomtls.deadlines import Deadlines
 from dicomtls.probes import DEFAULT_AET, Target
+from dicomtls.move_destination import MoveDestinations
 from dicomtls.probes.pynetdicom import echo_through
 from dicomtls.report import redact
 from dicomtls.scan import Endpoint, ScanResult, scan
@@ -60,8 +61,11 @@ def target_of(env: RunningEnvironment) -> Target:
     plan = env.plan
     sites = {site.name: site.server_names[0] for site in plan.sites} if plan.multi_site else {}
     aets = {site.name: site.server.ae_title() or DEFAULT_AET for site in plan.sites}
+    destinations = (MoveDestinations(tuple(env.rest_urls.values()), env.client_address)
+                    if env.client_address is not None and env.rest_urls else None)
     return Target(env.entry, plan.server_names, plan.pki, called_aet=next(iter(aets.values()), DEFAULT_AET),
-                  command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {})
+                  command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {},
+                  move_destinations=destinations)
 
 
 def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, str]:

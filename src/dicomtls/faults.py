@@ -138,7 +138,7 @@ def send_again(target: Target, probe: Probe, sent: TestObject) -> tuple[bool, st
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
     ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
     try:
-        assoc = ae.associate(target.address.host, target.address.port, ae_title=target.aet(probe.sni),
+        assoc = ae.associate(target.address.host, target.address.port, ae_title=target.called(probe),
                              tls_args=cast("tuple[ssl.SSLContext, str]", (ctx, server_hostname)))
         if not assoc.is_established:
             return False, "association not established"

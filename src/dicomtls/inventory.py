@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dicomtls.association import DEFAULT_CALLING_AET, check_ae_title
 from dicomtls.checks import PROGRAMS
 from dicomtls.errors import UsageError
 from dicomtls.probe_endpoint import Request
@@ -46,6 +47,8 @@ class Deployment:
     client_cert: Path | None = None
     client_key: Path | None = None
     called_aet: str = "ORTHANC"
+    calling_aet: str | None = None
+    """dicomtls_calling_aet: the AE title the clients call this host as (None: --calling-aet, else DICOMTLS)."""
     orthanc_rest: str | None = None
     server_cert: str | None = None
     server_key: str | None = None
@@ -63,9 +66,11 @@ class Deployment:
         """Whether the host says anything about itself: only then is it inspected (and must be reachable so)."""
         return any((self.proxy, self.listen_port, self.server_cert, self.server_key, self.orthanc_config))
 
-    def request(self) -> Request:
+    def request(self, calling_aet: str | None = None) -> Request:
+        """The probe request for this host; ``calling_aet`` (--calling-aet) where the host sets none."""
         return Request(self.address, self.port, self.ca, self.sni, self.client_cert, self.client_key,
-                       self.called_aet, orthanc_rest=self.orthanc_rest, name=self.host)
+                       self.called_aet, orthanc_rest=self.orthanc_rest, name=self.host,
+                       calling_aet=self.calling_aet or calling_aet or DEFAULT_CALLING_AET)
 
 
 def load_inventory(path: Path, limit: str | None = None) -> list[Deployment]:
@@ -180,6 +185,17 @@ class _Vars:
         return path
 
 
+def _calling_aet(v: _Vars) -> str | None:
+    title = v.text("dicomtls_calling_aet")
+    if title is None:
+        return None
+    try:
+        return check_ae_title(title, "AE title")
+    except ValueError as exc:
+        raise v.fail("dicomtls_calling_aet", f"is {title!r}: not a DICOM AE title "
+                                             f"({str(exc).split(': ', 1)[1]})") from None
+
+
 def _deployment(host: str, v: _Vars, inventory: Path) -> Deployment:
     for name in REQUIRED:
         if v.get(name) is None:
@@ -207,6 +223,7 @@ def _deployment(host: str, v: _Vars, inventory: Path) -> Deployment:
         host=host, address=address, port=port, ca=ca,
         sni=check_name(sni, f"inventory {inventory}: host {host}: dicomtls_sni") if sni else None,
         client_cert=cert, client_key=key, called_aet=v.text("dicomtls_called_aet") or "ORTHANC",
+        calling_aet=_calling_aet(v),
         orthanc_rest=rest.rstrip("/") if rest else None,
         server_cert=v.text("dicomtls_server_cert"), server_key=v.text("dicomtls_server_key"),
         orthanc_config=v.text("dicomtls_orthanc_config"), proxy=proxy,

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import pydicom
 
+from dicomtls.association import DEFAULT_CALLING_AET
 from dicomtls.backends import SOLE_SITE, EnvironmentPlan, RunningEnvironment
 from dicomtls.cell import failed, not_run, run_cell
 from dicomtls.components import Address
@@ -80,6 +81,8 @@ class Request:
     named *access.log is read as one line per connection (Envoy's, as `invoke up` configures it)."""
     name: str | None = None
     """What reports call it (an inventory's host); default: HOST:PORT."""
+    calling_aet: str = DEFAULT_CALLING_AET
+    """The AE title the clients call as."""
 
     @property
     def server_name(self) -> str | None:
@@ -104,7 +107,8 @@ def probes(request: Request, command_line_version: str = "3.6.7") -> list[Probe]
                             operations=("echo", *([STORE_OPERATION] if request.store else [])),
                             version=command_line_version)
     found = [client.endpoint_probes(asked) for client in client_registry.listed()]
-    return [probe for base, _ in found for probe in base] + [probe for _, profiled in found for probe in profiled]
+    chosen = [probe for base, _ in found for probe in base] + [probe for _, profiled in found for probe in profiled]
+    return [dataclasses.replace(probe, calling_aet=request.calling_aet) for probe in chosen]
 
 
 def _runnable_clients(wanted: list[Probe]) -> tuple[Clients, dict[str, str]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dicomtls.association import Rejection
+
 
 class Reason(StrEnum):
     """Why a cell failed: exactly one per failed cell, named by scenarios' ``expect`` rules and in results.json."""
@@ -26,8 +28,12 @@ class Reason(StrEnum):
     TLS_FELL_TO_HTTPS = "tls-fell-to-https"
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"
     DICOM_ASSOCIATION_REJECTED = "dicom-association-rejected"
+    ASSOCIATION_REJECTED_CALLING_AET = "association-rejected-calling-aet"
+    ASSOCIATION_REJECTED_CALLED_AET = "association-rejected-called-aet"
     DICOM_ASSOCIATION_ABORTED = "dicom-association-aborted"
     DIMSE_FAILURE = "dimse-failure"
+    MOVE_DESTINATION_UNREACHABLE = "move-destination-unreachable"
+    MOVE_DESTINATION_UNKNOWN = "move-destination-unknown"
     UPSTREAM_UNREACHABLE = "upstream-unreachable"
     CONNECTION_LOST = "connection-lost"
     STORE_NOT_VERIFIED = "store-not-verified"
@@ -72,6 +78,8 @@ class Facts:
     proxy_logged_no_route: bool = False
     """The proxy's own log line for this connection turns it away for want of a route: a proxy that was up and
     deciding (see ``refused_by_a_live_proxy``)."""
+    rejection: Rejection | None = None
+    """The server's A-ASSOCIATE-RJ (result, source, reason), as the client received it."""
 
     @property
     def refused(self) -> Side | None:

@@ -72,6 +72,16 @@ def parse_host_port(text: str, what: str = "--target") -> tuple[str, int]:
     return ip_literal(host) or check_name(host, what), int(port)
 
 
+def parse_target(text: str, what: str = "--target") -> tuple[str | None, str, int]:
+    """``HOST:PORT``, or dcm4che's ``AET@HOST:PORT`` (the called AE title first) -> (AET or None, host, port)."""
+    aet, at, rest = text.rpartition("@") if "@" in text else (None, "", text)
+    if at and not (aet and re.fullmatch(r"[ -\[\]-~]{1,16}", aet) and aet.strip()):
+        raise UsageError(f"{what} {text!r}: before @ goes the called AE title (1-16 printable ASCII characters, no "
+                         "backslash): write it like ORTHANC@dicom.example.org:11112")
+    host, port = parse_host_port(rest, what)
+    return aet or None, host, port
+
+
 @dataclass(frozen=True)
 class Pin:
     """``--resolve HOST:PORT:ADDR``: connect to ADDR for HOST:PORT, and ask no resolver about HOST."""

@@ -26,6 +26,8 @@ from packaging.version import InvalidVersion, Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from dicomtls import clients as client_registry
+from dicomtls import operations
+from dicomtls.association import DEFAULT_CALLING_AET, check_ae_title
 from dicomtls.components import DEFAULT_SERVER, Component, component_class, kinds
 from dicomtls.diagnose import Reason
 from dicomtls.errors import UsageError
@@ -60,14 +62,27 @@ SNI_CHOICES = ("none", "right", "wrong")
 Sni = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 """none, right (the first site's first name), wrong (a name nobody serves), or the name of a site."""
 ClientCert = Literal["none", "valid", "untrusted", "expired"]
-Operation = Literal["echo", "store-ct", "store-large"]
+
+
+def _registered_operation(name: str) -> str:
+    if name not in operations.names():
+        raise ValueError(f"unknown operation {name!r}: use one of {', '.join(operations.names())}")
+    return name
+
+
+Operation = Annotated[str, AfterValidator(_registered_operation), OneOf(operations.names)]
+"""A registered operation's name (dicomtls.operations)."""
 Transport = Literal["tls", "plain"]
 ServerCertCheck = Literal["verify", "ignore"]  # ignore: dcmtk -ic, the workaround for a proxy's fallback certificate
 ClientVersion = Annotated[str, Field(pattern=r"^(default|\d+\.\d+\.\d+)$")]  # default: the backend's own client
 Fault = Literal["none", "upstream-down", "upstream-restart", "proxy-restart"]  # injected by dicomtls.faults
+AeTitle = Annotated[str, AfterValidator(lambda value: check_ae_title(value, "calling_aet"))]
+"""A DICOM AE title: 1-16 printable ASCII characters, no backslash."""
+CalledAeTitle = Annotated[str, AfterValidator(lambda value: value and check_ae_title(value, "called_aet"))]
+"""A DICOM AE title, or empty: the server's own."""
 _AXIS_VALUES = {"client": Client, "sni": Sni, "client_cert": ClientCert, "operation": Operation, "transport": Transport,
                 "server_cert_check": ServerCertCheck, "profile": ProfileName, "client_version": ClientVersion,
-                "fault": Fault}
+                "fault": Fault, "calling_aet": AeTitle, "called_aet": CalledAeTitle}
 AXES = ("environment", *_AXIS_VALUES)
 
 
@@ -352,7 +367,8 @@ class ProbeGroup(StrictModel):
     client_cert: list[ClientCert] = ["none"]
     """none, valid, untrusted (from an unrelated CA) or expired."""
     operation: list[Operation] = ["echo"]
-    """C-ECHO, or a C-STORE of a CT object (store-large: at least 10 MiB), verified in Orthanc's REST API."""
+    """C-ECHO, or a C-STORE of a CT object (store-large: at least 10 MiB), verified in Orthanc's REST API; find,
+    move, move-unreachable: a study-root C-FIND or C-MOVE of the study the cell stored first (dicomtls.operations)."""
     transport: list[Transport] = ["tls"]
     """plain: DICOM without TLS (to see what a TLS port says to it)."""
     server_cert_check: list[ServerCertCheck] = ["verify"]
@@ -363,6 +379,11 @@ class ProbeGroup(StrictModel):
     """The dcmtk version (Docker backend: 3.6.7 or 3.6.9); default: the backend's own."""
     fault: list[Fault] = ["none"]
     """What breaks on the path during the cell (dicomtls.faults)."""
+    calling_aet: list[AeTitle] = [DEFAULT_CALLING_AET]
+    """The AE title the client calls as (dcmtk's -aet); a server that knows only its modalities rejects the others.
+    `--calling-aet` replaces the default for the groups that do not set it."""
+    called_aet: list[CalledAeTitle] = [""]
+    """The AE title the client calls (dcmtk's -aec); empty: the server's own (its ``aet``, each site's)."""
     environments: list[str] | None = None
     """The environments this group runs in; default: all of them."""
 
@@ -387,13 +408,15 @@ class ProbeGroup(StrictModel):
     @model_validator(mode="after")
     def _faults_send_an_object(self) -> "ProbeGroup":
         faults = set(self.fault) - {"none"}
-        if faults and (set(self.operation) & {"echo"} or self.transport != ["tls"]):
-            raise ValueError("a fault cell sends an object again after the fault: use operation store-ct or "
-                             "store-large, over tls")
+        stores = [o.name for o in operations.listed() if o.dimse == "C-STORE" and o.in_scenarios]
+        if faults and (set(self.operation) - set(stores) or self.transport != ["tls"]):
+            raise ValueError("a fault cell sends an object again after the fault: use operation "
+                             f"{' or '.join(stores)}, over tls")
         mid_transfer = [c.name for c in client_registry.listed() if c.sends_mid_transfer]
-        if faults - {"upstream-down"} and (set(self.client) - set(mid_transfer) or self.operation != ["store-large"]):
+        large = [o.name for o in operations.listed() if o.mid_transfer]
+        if faults - {"upstream-down"} and (set(self.client) - set(mid_transfer) or set(self.operation) - set(large)):
             raise ValueError("upstream-restart and proxy-restart kill a component mid-transfer, as the client sends "
-                             f"the dataset: use client {' or '.join(mid_transfer)} and operation store-large")
+                             f"the dataset: use client {' or '.join(mid_transfer)} and operation {' or '.join(large)}")
         return self
 
     @model_validator(mode="after")
@@ -571,6 +594,7 @@ class Scenario(StrictModel):
         self.pki_spec()  # sites must agree on their names, and their names on one site
         all_sites = sorted({site for e in self.environments for site in e.site_names()})
         allowed = {"environment": names, "sni": [*SNI_CHOICES, *all_sites], "client": client_registry.names(),
+                   "operation": operations.names(),
                    **{axis: list(get_args(kind)) for axis, kind in _AXIS_VALUES.items()
                       if typing.get_origin(kind) is Literal}}
         for index, rule in enumerate(self.expect):
@@ -587,6 +611,15 @@ class Scenario(StrictModel):
 
     def environment(self, name: str) -> EnvironmentConfig:
         return next(e for e in self.environments if e.name == name)
+
+    def calling_as(self, aet: str) -> "Scenario":
+        """The scenario with ``aet`` as the calling AE title of every probe group that does not name its own
+        (`--calling-aet`): its cells are labelled and matched with it."""
+        groups = [g if "calling_aet" in g.model_fields_set else g.model_copy(update={"calling_aet": [aet]})
+                  for g in self.probes]
+        changed = self.model_copy(update={"probes": groups})
+        changed.cells()  # every cell still needs an expectation
+        return changed
 
     def pki_spec(self) -> PkiSpec:
         """The PKI: the server certificate, and one per site over every environment (a site keeps its names)."""
@@ -665,6 +698,8 @@ class Probe:
     profile: str = "default"
     client_version: str = "default"
     fault: str = "none"
+    calling_aet: str = DEFAULT_CALLING_AET
+    called_aet: str = ""
 
     @property
     def client_label(self) -> str:

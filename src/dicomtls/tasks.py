@@ -58,6 +58,7 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
                   "takes it (repeatable; later ones win)",
         "set": "with --manifests: KEY=VALUE the Helm charts are rendered with, as `helm template --set` takes it "
                "(repeatable)",
+        "calling-aet": "the AE title the clients call as, for every probe group that names none (default: DICOMTLS)",
         "jobs": "environments to run at the same time, or auto (from the machine's cores and memory; default)",
         "try-fixes": "then try each failing cell's fix candidates on a copy of its config and write the proven ones "
                      "as patches under OUT/fixes/ (what `invoke fix` does)",
@@ -67,23 +68,24 @@ def _guarded(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     },
 )
 def matrix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None, values=None, set=None):
+           jobs="auto", try_fixes=False, timeout=None, policy=None, fail_on=None, values=None, set=None,
+           calling_aet=None):
     """Run the DICOM-over-TLS matrix and print it; exit 0 iff every cell is as expected and every policy holds."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, try_fixes,
-                    timeout, policy or None, fail_on, values or [], set or [])
+                    timeout, policy or None, fail_on, values or [], set or [], calling_aet)
     if code:
         raise Exit(code=code)
 
 
 @task(iterable=["scenario", "policy", "values", "set"], help={k: v for k, v in matrix.help.items() if k != "try-fixes"})
 def fix(c, scenario=None, out="out", backend=None, force_pki=False, shard=None, baseline=None, manifests=None,
-        jobs="auto", timeout=None, policy=None, fail_on=None, values=None, set=None):
+        jobs="auto", timeout=None, policy=None, fail_on=None, values=None, set=None, calling_aet=None):
     """Run the matrix, then prove each failing cell's fix candidates; patches of the proven ones in OUT/fixes/.
 
     Server-config candidates run on a copy of the user's files (or the component's options), client-side ones with
     the changed client against the unchanged environment."""
     code = _guarded(app.matrix, scenario or None, out, backend, force_pki, shard, baseline, manifests, jobs, True,
-                    timeout, policy or None, fail_on, values or [], set or [])
+                    timeout, policy or None, fail_on, values or [], set or [], calling_aet)
     if code:
         raise Exit(code=code)
 
@@ -247,7 +249,8 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
 
 @task(
     help={
-        "target": "HOST:PORT of the running DICOM TLS endpoint: a DNS name, an IPv4 address or [IPv6]",
+        "target": "HOST:PORT of the running DICOM TLS endpoint: a DNS name, an IPv4 address or [IPv6]; AET@HOST:PORT "
+                  "(dcm4che's form) also names the called AE title",
         "sni": "the server name clients should send (default: the target's name, if it is one); adds SNI "
                "right/wrong cells",
         "resolve": "HOST:PORT:ADDRESS: connect to ADDRESS for HOST:PORT without looking HOST up, like curl "
@@ -255,7 +258,8 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
         "ca": "CA certificate that issued the endpoint's certificate",
         "client-cert": "your client certificate chain (with --client-key); adds the cert=valid cells",
         "client-key": "its private key",
-        "called-aet": "called AE title (default: ORTHANC)",
+        "called-aet": "called AE title (default: ORTHANC; AET@HOST:PORT in --target names it too)",
+        "calling-aet": "the AE title the clients call as (default: DICOMTLS)",
         "store": "also C-STORE this DICOM file (uncompressed); verified only with --orthanc-rest",
         "orthanc-rest": "Orthanc's REST API, http://HOST:PORT, to check that each C-STORE arrived intact",
         "out": "directory for probe/results.json, junit.xml, summary.md and report.html (default: out)",
@@ -278,15 +282,15 @@ def bisect(c, component, versions, cell, scenario=None, out="out", jobs="auto", 
     },
     iterable=["log", "resolve", "policy"],
 )
-def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet="ORTHANC", store=None,
+def probe(c, target=None, ca=None, sni=None, client_cert=None, client_key=None, called_aet=None, store=None,
           orthanc_rest=None, out="out", log=None, resolve=None, inventory=None, limit=None, jobs="auto", timeout=None,
-          policy=None, fail_on=None, format=app.TEXT, textfile=None, warn_days: float | None = None):
+          policy=None, fail_on=None, format=app.TEXT, textfile=None, warn_days: float | None = None, calling_aet=None):
     """Probe running endpoints (--target, or an --inventory's hosts, checked from the inside too) with every client,
     SNI, certificate and profile, and scan them."""
     try:
         code = _guarded(app.probe, target, sni, ca, client_cert, client_key, called_aet, store, orthanc_rest, out,
                         log or None, resolve or None, inventory, limit, jobs, timeout, policy or None, fail_on, format,
-                        textfile, warn_days)
+                        textfile, warn_days, calling_aet)
     except Exit as exc:
         if format != app.NAGIOS or exc.code == 130:
             raise

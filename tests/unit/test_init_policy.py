@@ -98,7 +98,7 @@ def test_findings_worse_than_the_worst_observed_are_pinned(tmp_path: Path) -> No
 def test_cells_alike_on_every_axis_that_ended_differently_are_left_unpinned() -> None:
     base = {"environment": "e", "client": "dcmtk", "sni": "none", "client_cert": "valid", "operation": "echo",
             "transport": "tls", "server_cert_check": "verify", "profile": "default", "client_version": "default",
-            "fault": "none"}
+            "fault": "none", "calling_aet": "DICOMTLS", "called_aet": ""}
     cells = [Observed(base, ("pass", None)), Observed(base, ("fail", Reason.TLS_UNKNOWN_CA)),
              Observed({**base, "client_cert": "none"}, ("fail", Reason.TLS_CERT_REQUIRED))]
     rules = find_rules(cells)
@@ -108,7 +108,7 @@ def test_cells_alike_on_every_axis_that_ended_differently_are_left_unpinned() ->
 def test_where_no_box_of_shared_values_fits_each_cell_gets_its_own_rule() -> None:
     base = {"environment": "e", "client": "dcmtk", "sni": "none", "client_cert": "valid", "operation": "echo",
             "transport": "tls", "server_cert_check": "verify", "profile": "default", "client_version": "default",
-            "fault": "none"}
+            "fault": "none", "calling_aet": "DICOMTLS", "called_aet": ""}
     xor = [Observed({**base, "sni": sni, "client_cert": cert}, ("pass", None) if (sni == "none") == (cert == "valid")
                     else ("fail", Reason.TLS_CERT_REQUIRED))
            for sni in ("none", "right") for cert in ("valid", "none")]
@@ -178,7 +178,7 @@ def test_init_from_a_file_that_is_not_a_run_is_one_line_and_writes_nothing(
 def test_a_long_list_of_environments_is_named_by_the_ones_it_leaves_out() -> None:
     base = {"environment": "e", "client": "dcmtk", "sni": "none", "client_cert": "valid", "operation": "echo",
             "transport": "tls", "server_cert_check": "verify", "profile": "default", "client_version": "default",
-            "fault": "none"}
+            "fault": "none", "calling_aet": "DICOMTLS", "called_aet": ""}
     cells = [Observed({**base, "environment": env, "sni": sni},
                       ("fail", Reason.TLS_NO_MATCHING_SNI) if env == "named" and sni == "none" else ("pass", None))
              for env in ("a", "b", "c", "d", "named") for sni in ("none", "right")]

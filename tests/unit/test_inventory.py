@@ -79,6 +79,7 @@ def test_a_host_without_a_required_variable_is_one_line_naming_host_and_variable
     ("dicomtls_sni: not a name", "neither an IP address nor a DNS name"),
     ("dicomtls_client_cert: pki/bhs-client.crt\ndicomtls_client_key: null", "go together"),
     ("dicomtls_proxy: caddy", "dicomtls_proxy is 'caddy': give one of envoy, traefik, nginx, haproxy, orthanc"),
+    ("dicomtls_calling_aet: SEVENTEEN_LETTERS", "dicomtls_calling_aet is 'SEVENTEEN_LETTERS': not a DICOM AE title"),
 ])
 def test_malformed_variables_are_one_line_usage_errors(site: Path, variables: str, message: str) -> None:
     (site.parent / "host_vars" / "pacs-mhr.yml").write_text(variables + "\n")
@@ -95,3 +96,11 @@ def test_an_unparsable_or_missing_inventory_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
     with pytest.raises(UsageError, match="no such file"):
         load_inventory(tmp_path / "absent.yml")
+
+
+def test_a_hosts_calling_aet_wins_over_the_command_lines_and_that_over_the_default(site: Path) -> None:
+    (site.parent / "host_vars" / "pacs-mhr.yml").write_text("dicomtls_calling_aet: MHR_MODALITY\n")
+    bhs, mhr = load_inventory(site)
+    assert mhr.request("CLI_AET").calling_aet == "MHR_MODALITY"
+    assert bhs.request("CLI_AET").calling_aet == "CLI_AET"
+    assert bhs.request().calling_aet == "DICOMTLS"

@@ -195,7 +195,7 @@ def test_a_policy_file_combines_presets_and_rules() -> None:
      "p.yaml: cells.0.reasons: unknown field: use one of match, name, outcome, reason, where_seen"),
     ("cells:\n  - name: x\n    match: {cert: none}\n    outcome: fail\n",
      "p.yaml: cells.0.match: unknown axis 'cert': match on environment, client, sni, client_cert, operation, "
-     "transport, server_cert_check, profile, client_version, fault"),
+     "transport, server_cert_check, profile, client_version, fault, calling_aet, called_aet"),
     ("cells:\n  - name: x\n    outcome: pass\n    reason: tls-unknown-ca\n",
      "p.yaml: cells.0: reason says how a cell must fail: it goes with outcome: fail"),
     ("presets: [client-auth, cert-days:soon]\n",

@@ -302,3 +302,9 @@ def test_orthanc_refuses_an_ae_title_or_transfer_syntax_it_could_not_use(option:
                                                                          words: str) -> None:
     with pytest.raises(ValueError, match=words):
         OrthancOptions(**{option: value})
+
+
+def test_locked_down_orthanc_declares_only_the_modalities_it_is_given() -> None:
+    _, config = orthanc_config(always_allow_echo=False, always_allow_store=False, modalities=["CT1", "MR-2"])
+    assert [entry[0] for entry in config["DicomModalities"].values()] == ["CT1", "MR-2"]
+    assert (config["DicomAlwaysAllowEcho"], config["DicomAlwaysAllowStore"]) == (False, False)

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from dicomtls.errors import UsageError
-from dicomtls.resolve import Pin, Resolver, Unresolved, parse_host_port, parse_pin
+from dicomtls.resolve import Pin, Resolver, Unresolved, parse_host_port, parse_pin, parse_target
 
 
 @pytest.mark.parametrize("text, parsed", [
@@ -76,3 +76,34 @@ def test_a_pin_covers_its_own_port_only() -> None:
 def test_a_name_that_does_not_resolve_is_unresolved_not_an_os_error() -> None:
     with pytest.raises(Unresolved, match="Name or service not known"):
         Resolver((), Spy()).address("nowhere.example.test", 11112)
+
+
+@pytest.mark.parametrize(("text", "parsed"), [
+    ("ORTHANC@dicom.example.org:11112", ("ORTHANC", "dicom.example.org", 11112)),
+    ("PACS@[::1]:104", ("PACS", "::1", 104)),
+    ("dicom.example.org:11112", (None, "dicom.example.org", 11112)),
+])
+def test_targets_take_dcm4ches_aet_at_host_port_form(text: str, parsed: tuple[str | None, str, int]) -> None:
+    assert parse_target(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["@dicom.example.org:11112", "A\\B@dicom.example.org:11112",
+                                  "SEVENTEEN_LETTERS@dicom.example.org:11112"])
+def test_a_malformed_aet_before_the_at_is_a_one_line_usage_error(text: str) -> None:
+    with pytest.raises(UsageError, match="called AE title"):
+        parse_target(text)
+
+
+def test_a_target_naming_its_called_aet_and_another_called_aet_option_is_refused() -> None:
+    from dicomtls import app
+
+    with pytest.raises(UsageError, match="name the called AE title once"):
+        app.probe("ORTHANC@dicom.example.org:11112", None, "ca.crt", None, None, "PACS", None, None, "out")
+
+
+def test_a_calling_aet_that_is_no_ae_title_is_refused_before_anything_runs() -> None:
+    from dicomtls import app
+
+    with pytest.raises(UsageError, match="--calling-aet 'A\\\\\\\\B' is not a DICOM AE title"):
+        app.probe("dicom.example.org:11112", None, __file__, None, None, None, None, None, "out",
+                  calling_aet="A\\B")

@@ -536,3 +536,22 @@ def test_server_ae_title_that_is_not_one_is_a_one_line_error_naming_the_option()
                                 "    proxy: { kind: envoy, client_cert: optional }\n"))
     assert "orthanc option aet" in message and "not a DICOM AE title" in message
     assert "\n" not in message
+
+
+def test_calling_aet_option_replaces_the_default_only_where_a_group_names_none() -> None:
+    scenario = load_scenario("calling-aet")
+    assert {cell.probe.calling_aet for cell in scenario.cells()} == {"DICOMTLS", "MODALITY1"}
+    probes = [cell.probe for cell in scenario.calling_as("CT1").cells()]
+    assert {probe.calling_aet for probe in probes} == {"CT1", "MODALITY1"}
+    assert all(f"calling-aet={probe.calling_aet}" in probe.label() for probe in probes)
+
+
+def test_a_calling_aet_that_is_no_ae_title_names_the_field() -> None:
+    text = variant("    client_cert: valid\n", "    client_cert: valid\n    calling_aet: 'PACS\\\\MAIN'\n",
+                   (SCENARIOS / "calling-aet.yaml").read_text())
+    assert "calling_aet" in error_for(text) and "not a DICOM AE title" in error_for(text)
+
+
+def test_an_unknown_operation_lists_the_registered_ones() -> None:
+    text = variant("operation: [echo, store-ct]", "operation: [echo, get]", (SCENARIOS / "calling-aet.yaml").read_text())
+    assert "unknown operation 'get': use one of echo, store-ct, store-large, find, move" in error_for(text)

@@ -179,6 +179,8 @@ class RunningEnvironment:
     client_entry: Address | None = None  # where command-line client containers connect, if not `entry`
     handles: list[object] = field(default_factory=list)
     command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
+    client_address: str | None = None
+    """The address the servers reach this machine's clients at (a C-MOVE's destination); None: not known."""
     """(client, version, files it needs) -> where to run it; set by the backend."""
 
     @property

@@ -71,6 +71,12 @@ def _pki_files(plan: EnvironmentPlan) -> dict[str, Path]:
     return files
 
 
+def _gateway(network: dict[str, Any]) -> str | None:
+    """The address of this host on a bridge network, as its containers reach it."""
+    configs = (network.get("IPAM") or {}).get("Config") or []
+    return next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+
+
 def _pki_paths(identity: ServerIdentity | None = None) -> PkiPaths:
     """The PKI as a container sees it under /pki; ``identity``: the server certificate it presents (a site's)."""
     return PkiPaths(
@@ -162,6 +168,8 @@ class DockerBackend:
         with stopped_on_failure(self, env):
             self.client.api.create_network(handles.network, driver="bridge",
                                            labels={**self.labels("network"), **extra_labels})
+            if self.routed:  # the containers reach this host at their network's gateway (a C-MOVE's destination)
+                env.client_address = _gateway(self.client.api.inspect_network(handles.network))
             routes: list[SiteRoute] = []
             for site in plan.sites:
                 name = plan.component_name(site)

@@ -167,7 +167,8 @@ class LocalBackend:
         if entry_port is not None and port_in_use(entry_port):
             raise UsageError(f"port {entry_port} on {HOST} is already in use: stop what listens there or pick another --port")
 
-        env = RunningEnvironment(plan=plan, entry=Address(HOST, 0), rest_urls={}, logs={}, workdir=envdir)
+        env = RunningEnvironment(plan=plan, entry=Address(HOST, 0), rest_urls={}, logs={}, workdir=envdir,
+                                 client_address=HOST)  # the servers reach this machine on loopback
         with stopped_on_failure(self, env):
             routes: list[SiteRoute] = []
             for site in plan.sites:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from dicomtls import plugins
+from dicomtls import operations, plugins
 from dicomtls.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from dicomtls.profiles import Offer
     from dicomtls.scenario import Probe
 
-OPERATIONS = ("echo", "store-ct", "store-large")
+OPERATIONS = tuple(operations.names())
 TRANSPORTS = ("tls", "plain")
 Advice = Literal["send-sni", "send-client-cert", "use-tls", "trust-ca", "skip-server-check", "default-profile"]
 """What a diagnosis or a fix candidate may tell a client to do, in each client's own words (``ClientKind.advice``)."""

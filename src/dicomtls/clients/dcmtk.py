@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from dicomtls.clients import (ClientKind, Documented, EndpointRequest, ManifestProbes, listed, register,
                               version_tuple)
+from dicomtls.operations import of_service
 from dicomtls.profiles import PROFILES, Offer
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ ENDPOINT_PROFILES = ("bcp195", "aes")
 class Dcmtk(ClientKind):
     name = "dcmtk"
     display_name = "dcmtk"
-    summary = "dcmtk (echoscu/storescu)"
+    summary = "dcmtk (echoscu/storescu/findscu)"
+    # movescu and getscu have no TLS options (3.6.7): a C-MOVE over TLS is not a dcmtk cell.
+    operations = of_service("C-ECHO", "C-STORE", "C-FIND")
     sends_sni_from = "3.6.8"  # --request-sni
     is_command_line = True
     image_recipe = "dcmtk"

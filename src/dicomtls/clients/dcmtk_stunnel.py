@@ -6,6 +6,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from dicomtls.clients import ClientKind, EndpointRequest, register
+from dicomtls.operations import of_service
 
 if TYPE_CHECKING:
     from dicomtls.doctor import Check
@@ -22,6 +23,7 @@ class DcmtkStunnel(ClientKind):
     display_name = "dcmtk via stunnel"
     summary = "dcmtk-stunnel (plain dcmtk through a stunnel sidecar)"
     transports = ("tls",)
+    operations = of_service("C-ECHO", "C-STORE")  # the wrapper runs one dcmtk command: a query stores first
     is_sidecar = True
     sidecar_program = "stunnel"
     is_command_line = True

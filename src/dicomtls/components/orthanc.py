@@ -31,6 +31,11 @@ class OrthancOptions(Options):
     own modalities are: otherwise Orthanc refuses every probe."""
     always_allow_store: bool = True
     """DicomAlwaysAllowStore: accept C-STORE from any calling AE title, not only from the DicomModalities."""
+    modalities: list[str] | None = None
+    """DicomModalities: the calling AE titles Orthanc knows (any host). With always_allow_echo and
+    always_allow_store false (Orthanc 1.10's DicomAlwaysAllowFind/Get/Move are false already), Orthanc rejects an
+    association from any other AE title (A-ASSOCIATE-RJ: calling AE title not recognized): a locked-down Orthanc.
+    Default: the probes' own AE title (DICOMTLS) when either is false."""
     ingest_transcoding: str | None = None
     """IngestTranscoding: the transfer syntax UID Orthanc re-encodes every received instance to before storing it
     (``1.2.840.10008.1.2.4.70``: JPEG Lossless SV1). What is stored then differs from what was sent, so a C-STORE
@@ -52,6 +57,13 @@ class OrthancOptions(Options):
             why = str(exc).rpartition(" - ")[2]
             raise ValueError(f"{value!r} is not a DICOM AE title ({why}): 1-16 ASCII characters, no backslash "
                              "or control character, not only spaces") from None
+
+    @field_validator("modalities")
+    @classmethod
+    def _modality_titles(cls, value: list[str] | None) -> list[str] | None:
+        for title in value or ():
+            cls._ae_title(title)
+        return value
 
     @field_validator("ingest_transcoding")
     @classmethod
@@ -94,8 +106,10 @@ class Orthanc(Component):
             trusted=pki.ca_bundle,
             client_cert_required=o.client_cert == "required",
             options=o,
-            # Only modalities may echo or store when the options say so: the probes are one (any host).
-            modality=CALLING_AET if not (o.always_allow_echo and o.always_allow_store) else None,
+            # Only modalities may echo or store when the options say so: the probes are one (any host), unless
+            # the options name the modalities themselves.
+            modalities=o.modalities if o.modalities is not None else
+            [CALLING_AET] if not (o.always_allow_echo and o.always_allow_store) else [],
         )
         return Launch(
             executable=executable,

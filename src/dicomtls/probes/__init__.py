@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING, Protocol
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from dicomtls.association import DEFAULT_CALLING_AET, Rejection
 from dicomtls.backends import CommandHost
 from dicomtls.backends.local import LocalCommandHost
 from dicomtls.components import Address
 from dicomtls.dicomdata import TestObject
+from dicomtls.move_destination import MoveDestinations
 from dicomtls.pki import PkiFiles
 from dicomtls.profiles import Offer
 
 if TYPE_CHECKING:
     from dicomtls.scenario import Probe
 
-CALLING_AET = "DICOMTLS"
+CALLING_AET = DEFAULT_CALLING_AET
 DEFAULT_AET = "ORTHANC"  # Orthanc's own default DicomAet: what an endpoint is called when nobody says otherwise
 WRONG_SNI = "wrong-sni.invalid"
 
@@ -44,6 +46,8 @@ class Target:
     """Site -> the name that reaches it, when several DICOM sites sit behind one proxy."""
     site_aets: dict[str, str] = field(default_factory=dict)
     """Site -> the AE title its server answers to, when several DICOM sites sit behind one proxy."""
+    move_destinations: MoveDestinations | None = None
+    """How a C-MOVE cell tells the servers where its Storage SCP listens; None: it cannot."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""
@@ -61,6 +65,10 @@ class Target:
         """The AE title to call for an sni axis value: a site's server's, else the first site's, where a client
         without SNI (or with another name) is routed."""
         return self.site_aets.get(choice, self.called_aet)
+
+    def called(self, probe: Probe) -> str:
+        """The AE title a probe calls: its own ``called_aet`` when it names one, else the server's (``aet``)."""
+        return probe.called_aet or self.aet(probe.sni)
 
     def client_identity(self, choice: str) -> tuple[Path, Path] | None:
         """(certificate chain, key) for the probe's client_cert axis value."""
@@ -88,6 +96,10 @@ class ProbeOutcome:
     association_s: float | None = None
     """Seconds from connecting to an accepted association (TCP, the TLS handshake, A-ASSOCIATE), where the client
     measures it (in-process pynetdicom; a command-line client's run is only timed whole)."""
+    rejection: Rejection | None = None
+    """The server's A-ASSOCIATE-RJ, when it rejected the association: a diagnosis reads the reason from it."""
+    confirmed: str = ""
+    """What the client checked beyond a success status (a C-FIND's answer, a C-MOVE's arrival), for the report."""
 
 
 STAGES = ("connect", "associate", "dimse", "done")

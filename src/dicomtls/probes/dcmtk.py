@@ -6,18 +6,22 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 from dicomtls.backends import CommandHost
 from dicomtls.components import Address
 from dicomtls.errors import UsageError
-from dicomtls.probes import CALLING_AET, ProbeOutcome, Target
+from dicomtls.association import from_dcmtk
+from dicomtls.probes import ProbeOutcome, Target
 from dicomtls.clients.dcmtk import BIN as DCMTK_BIN, FLAGS, TOOLS, offer, too_old
 from dicomtls.clients.dcmtk import Dcmtk as Kind
 from dicomtls.scenario import Probe
 from dicomtls.dicomdata import TestObject, make_object
+from dicomtls.operations import Operation, operation
+from dicomtls.probes.dcmtk_query_retrieve import TOOLS as QUERY_TOOLS
+from dicomtls.probes.dcmtk_query_retrieve import find_problem, query_argv
 
 TIMEOUT_S = 15
 # What -v prints (every logger at INFO, "I: message"), with dcmtk.dcmtls at DEBUG for the TLS connection details,
@@ -64,7 +68,24 @@ class Dcmtk:
         host = target.command_host(Kind.recipe(), self._wanted(probe), self.files(target, probe, objects))
         argv, sent = self.command(host, target, probe, objects, host.address)
         result = host.run(argv, TIMEOUT_S * 3)
-        return self.outcome(probe, argv, result.output, result.code, sent)
+        op = operation(probe.operation)
+        if op.dimse not in QUERY_TOOLS or sent is None or result.code != 0:
+            return self.outcome(probe, argv, result.output, result.code, sent)
+        return self._query(host, probe, op, argv, result.output, sent)
+
+    def _query(self, host: CommandHost, probe: Probe, op: type[Operation], store_argv: list[str], stored: str,
+               sent: TestObject) -> ProbeOutcome:
+        """findscu after the store: the outcome of both, failed when the answer does not name the stored study
+        (said as the client's last line)."""
+        argv = query_argv(store_argv, self.bindir / QUERY_TOOLS[op.dimse], sent)
+        result = host.run(argv, TIMEOUT_S * 3)
+        seen = self.outcome(probe, argv, f"{stored}\n{result.output}", result.code, sent)
+        seen = replace(seen, command=f"{shlex.join(store_argv)} && {seen.command}")
+        problem = find_problem(result.output, sent)
+        if seen.ok and problem is None:
+            return replace(seen, confirmed="C-FIND named the stored study")
+        return replace(seen, ok=False, stage="dimse",
+                       lines=seen.lines + ((problem,) if problem and result.code == 0 else ()))
 
     def files(self, target: Target, probe: Probe, objects: Path) -> tuple[Path, ...]:
         """What the client container must see: every client identity of the test PKI, the CA certificate, the
@@ -85,7 +106,7 @@ class Dcmtk:
         # -v's output, plus dcmtls's TLS details (the server's certificate), which are read for that and dropped.
         log_config = objects / "dcmtk-log.cfg"
         log_config.write_text(LOG_CONFIG)
-        args = ["-lc", host.path(log_config), "-aet", CALLING_AET, "-aec", target.aet(probe.sni), "-to", str(TIMEOUT_S),
+        args = ["-lc", host.path(log_config), "-aet", probe.calling_aet, "-aec", target.called(probe), "-to", str(TIMEOUT_S),
                 "-ta", str(TIMEOUT_S), "-td", str(TIMEOUT_S)]
         if probe.transport == "tls":
             if identity is None:
@@ -104,11 +125,10 @@ class Dcmtk:
                 args.append(chosen.flag)
         args += [address.host, str(address.port)]
         sent = None
-        if probe.operation == "echo":
-            tool = "echoscu"
-        else:
-            tool = "storescu"
-            sent = make_object(probe.operation, objects)
+        op = operation(probe.operation)
+        tool = "echoscu" if op.sends is None else "storescu"  # a query stores its object first (run)
+        if op.sends is not None:
+            sent = make_object(op.sends, objects, own_study=op.own_study)
             args.append(host.path(sent.path))
         return [str(self.bindir / tool), *args], sent
 
@@ -118,7 +138,8 @@ class Dcmtk:
         lines = tuple(l for l in output.splitlines() if l.strip() and not l.startswith("D:"))
         ok = code == 0 and (sent is None or any("Received Store Response (Success)" in l for l in lines))
         offered = offer(probe.profile, self.version(probe.client_version)) if probe.transport == "tls" else None
-        return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer)
+        return ProbeOutcome(ok, _stage(lines, ok), _relevant(lines), shlex.join(argv), sent, offered, peer,
+                            rejection=from_dcmtk(lines))
 
 
 _PEER_SUBJECT = re.compile(r"^D: Peer X\.509v3 Certificate\s*\nD:\s+Subject\s*:\s*(.+)$", re.MULTILINE)

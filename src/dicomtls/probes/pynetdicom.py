@@ -17,8 +17,11 @@ from pynetdicom import AE, evt
 from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from dicomtls.association import Rejection
 from dicomtls.deadlines import stopped_at_deadline
-from dicomtls.dicomdata import make_object
+from dicomtls.dicomdata import TestObject, make_object
+from dicomtls.operations import Operation, operation
+from dicomtls.probes.query_retrieve import FIND_MODEL, MOVE_MODEL, find_study, move_study
 from dicomtls.probes import CALLING_AET, ProbeOutcome, Target, common_name
 from dicomtls.clients.pynetdicom import python_context
 from dicomtls.profiles import python_offer
@@ -107,26 +110,30 @@ class Pynetdicom:
             while_sending: Callable[[], None] | None = None) -> ProbeOutcome:
         """``while_sending``: called once, on the association's own thread, right after the first fragment of a
         C-STORE's dataset went out: the rest waits until it returns, so what it does happens mid-transfer."""
-        ae = _StoppableAE(CALLING_AET)
+        ae = _StoppableAE(probe.calling_aet)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
         ae.connection_timeout = 5
         sent = None
-        if probe.operation == "echo":
+        op = operation(probe.operation)
+        if op.dimse == "C-ECHO":
             ae.add_requested_context(Verification)
-        else:
-            sent = make_object(probe.operation, workdir)
+        if op.sends is not None:
+            sent = make_object(op.sends, workdir, own_study=op.own_study)
             ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
+        if op.dimse in QUERY_MODELS:
+            ae.add_requested_context(QUERY_MODELS[op.dimse])
         tls_args = tls_context(target, probe) if probe.transport == "tls" else None
-        called = target.aet(probe.sni)
+        called = target.called(probe)
         command = (
             f"pynetdicom associate {target.address} ae_title={called} "
             f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
+            + (f" calling={probe.calling_aet}" if probe.calling_aet != CALLING_AET else "")
             + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
             + (f" profile={probe.profile}" if probe.profile != "default" else "")
         )
         capture = _Capture()
         _LOGGER.addHandler(capture)
-        stage, ok, peer, associated = "connect", False, None, None
+        stage, ok, peer, associated, rejection = "connect", False, None, None, None
         threads = {threading.current_thread().name}
         notes: list[str] = []
         try:
@@ -141,19 +148,19 @@ class Pynetdicom:
                     stage, associated = "dimse", round(time.monotonic() - began, 4)
                     peer = _peer_certificate(assoc)
                     try:
-                        status = assoc.send_c_echo() if sent is None else assoc.send_c_store(sent.path)
+                        code = _operate(assoc, op, sent, target, notes)
                     finally:
                         assoc.release()
-                    code = getattr(status, "Status", None)
                     if code == 0x0000:
                         ok, stage = True, "done"
-                    else:
+                    elif code is not None or not notes:
                         notes.append(
                             f"DIMSE status {code:#06x}" if code is not None else "no DIMSE response (connection lost)"
                         )
                 elif assoc.is_rejected:
                     stage = "associate"
                     notes.append("Association Rejected")
+                    rejection = _rejection(assoc)
                 elif assoc.is_aborted:
                     notes.append("Association Aborted")
         finally:
@@ -161,7 +168,28 @@ class Pynetdicom:
             ae.shutdown()
         lines = tuple(r for r in [*capture.lines(threads), *notes] if not ok or "Accepted" in r)
         return ProbeOutcome(ok, stage, lines, command, sent, python_offer(tls_args[0]) if tls_args else None, peer,
-                            associated)
+                            associated, rejection, confirmed=notes[-1] if ok and notes else "")
+
+
+QUERY_MODELS = {"C-FIND": FIND_MODEL, "C-MOVE": MOVE_MODEL}
+
+
+def _operate(assoc: Any, op: type[Operation], sent: TestObject | None, target: Target, notes: list[str]) -> int | None:
+    """The operation's DIMSE exchanges on an established association: the final status (None: no answer, or an
+    answer that does not match what was sent, said in ``notes``). A query stores its object first."""
+    if sent is None:
+        return getattr(assoc.send_c_echo(), "Status", None)
+    code = getattr(assoc.send_c_store(sent.path), "Status", None)
+    if code != 0x0000 or op.dimse == "C-STORE":
+        return code
+    if op.dimse == "C-FIND":
+        return find_study(assoc, sent, notes)
+    if target.move_destinations is None:
+        notes.append("no way to tell the server where the move destination listens (no REST API, or a backend "
+                     "whose servers cannot reach this machine)")
+        return None
+    assert op.destination is not None
+    return move_study(assoc, sent, target.move_destinations, op.destination, notes)
 
 
 def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:
@@ -182,6 +210,15 @@ def _on_first_dataset_fragment(call: Callable[[], None] | None) -> list[Any]:
     return [(evt.EVT_PDU_SENT, sent)]
 
 
+def _rejection(assoc: Any) -> Rejection | None:
+    """The A-ASSOCIATE-RJ's fields, from the primitive pynetdicom made of it (``assoc.acceptor.primitive``)."""
+    primitive = getattr(assoc.acceptor, "primitive", None)
+    result, source, reason = (getattr(primitive, name, None) for name in ("result", "result_source", "diagnostic"))
+    if not (isinstance(result, int) and isinstance(source, int) and isinstance(reason, int)):
+        return None
+    return Rejection(result, source, reason)
+
+
 def _peer_certificate(assoc: Any) -> str | None:
     """The common name of the certificate the server presented (the binary form is there even when unverified)."""
     sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
@@ -193,7 +230,8 @@ def _peer_certificate(assoc: Any) -> str | None:
 
 def echo_through(target: Target, sni: str, called_aet: str | None = None, timeout_s: float = 5.0) -> tuple[bool, str]:
     """One C-ECHO with the good client identity and SNI, hostname unchecked: is the path to that name up?
-    ``called_aet``: the AE title of the server behind that name (default: the target's)."""
+    ``called_aet``: the AE title of the server behind that name (default: the target's). A server that rejects the
+    association (it knows only its own modalities' calling AE titles) answered through the whole path: up too."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(target.pki.ca_cert))
     ctx.check_hostname = False
     ctx.load_cert_chain(str(target.pki.client_fullchain), str(target.pki.client_key))
@@ -204,6 +242,9 @@ def echo_through(target: Target, sni: str, called_aet: str | None = None, timeou
     try:
         assoc = ae.associate(target.address.host, target.address.port, ae_title=called_aet or target.called_aet,
                              tls_args=(ctx, sni))
+        if assoc.is_rejected:  # a server that knows only its own modalities: it answered, the path is up
+            rejected = _rejection(assoc)
+            return True, f"association rejected ({rejected.describe() if rejected else 'unread'}): the server answered"
         if not assoc.is_established:
             return False, "association not established"
         status = assoc.send_c_echo()

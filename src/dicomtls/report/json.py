@@ -100,6 +100,8 @@ def _results_model() -> type[BaseModel]:
         profile: str = "default"
         client_version: str = "default"
         fault: str = "none"
+        calling_aet: str = "DICOMTLS"
+        called_aet: str = ""
         expected: str
         expected_reason: str | None
         actual: str
