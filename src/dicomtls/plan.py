@@ -45,14 +45,14 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
     groups: OrderedDict[str, EnvironmentGroup] = OrderedDict()
     pki_cache: dict[str, PkiFiles] = {}
     for scenario in scenarios:
-        spec = scenario.pki_spec()
-        if spec.digest() not in pki_cache:
-            pki_cache[spec.digest()] = ensure_pki(spec, pki_root / spec.digest(), force=force_pki)
-        pki = pki_cache[spec.digest()]
         for cell in scenario.cells():
             if only is not None and cell.id not in only:
                 continue
             env = scenario.environment(cell.environment)
+            spec = scenario.pki_spec(env)  # an environment may have its own server key
+            if spec.digest() not in pki_cache:
+                pki_cache[spec.digest()] = ensure_pki(spec, pki_root / spec.digest(), force=force_pki)
+            pki = pki_cache[spec.digest()]
             key = environment_key(spec, env)
             if key not in groups:
                 sites = tuple(

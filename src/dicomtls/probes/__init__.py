@@ -79,7 +79,7 @@ class Target:
 @dataclass(frozen=True)
 class ProbeOutcome:
     ok: bool
-    stage: str  # how far it got: connect | associate | dimse | done
+    stage: str  # how far it got: setup (the client's own TLS setup failed, nothing sent) | connect | associate | dimse | done
     lines: tuple[str, ...]  # the client's own words, errors last
     command: str  # what ran, for a person to repeat by hand
     sent: TestObject | None = None
@@ -90,7 +90,7 @@ class ProbeOutcome:
     measures it (in-process pynetdicom; a command-line client's run is only timed whole)."""
 
 
-STAGES = ("connect", "associate", "dimse", "done")
+STAGES = ("setup", "connect", "associate", "dimse", "done")
 
 
 class Client(Protocol):
