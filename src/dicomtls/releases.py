@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
@@ -74,15 +74,10 @@ class ReleaseRow(BaseModel):
     """What the release changed, in one line."""
     clients: str
     """The DICOM clients whose answer it changed."""
-    before: list[ReleaseSide]
-    """The cells that behave as before the release (one mapping, or several where some are twins and some not)."""
-    after: list[ReleaseSide]
+    before: list[ReleaseSide] = Field(min_length=1)
+    """The cells that behave as before the release (several entries where some are twins and some not)."""
+    after: list[ReleaseSide] = Field(min_length=1)
     """The cells that behave as the release and those after it."""
-
-    @field_validator("before", "after", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
 
     @field_validator("version")
     @classmethod

@@ -598,7 +598,7 @@ class Scenario(_Model):
                                          f"use one of {', '.join(allowed[axis])}")
         self.cells()  # every cell needs an expectation
         for row in self.releases:
-            for side in (row.before, row.after):
+            for side in (*row.before, *row.after):
                 if unknown := sorted(set(side.match) - set(AXES)):
                     raise ValueError(f"release {row.release!r} matches on unknown axis {unknown[0]!r}: use "
                                      f"{', '.join(AXES)}")
