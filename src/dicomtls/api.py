@@ -145,8 +145,8 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
     loaded = runnable(loaded, chosen.name, explicit=bool(named or manifests is not None), say=say)
     trimmed = []
     for scenario in loaded:  # environments and probe groups that name other backends
-        kept, left_out = scenario.on_backend(chosen.name)
-        for note in left_out:
+        kept, notes_left_out = scenario.on_backend(chosen.name)
+        for note in notes_left_out:
             say(note)
         trimmed.append(kept)
     loaded = trimmed

@@ -598,9 +598,9 @@ class Scenario(_Model):
                                          f"use one of {', '.join(allowed[axis])}")
         self.cells()  # every cell needs an expectation
         for row in self.releases:
-            for side in (*row.before, *row.after):
-                if unknown := sorted(set(side.match) - set(AXES)):
-                    raise ValueError(f"release {row.release!r} matches on unknown axis {unknown[0]!r}: use "
+            for entry in (*row.before, *row.after):
+                if not_axes := sorted(set(entry.match) - set(AXES)):
+                    raise ValueError(f"release {row.release!r} matches on unknown axis {not_axes[0]!r}: use "
                                      f"{', '.join(AXES)}")
         runs = {k for role in ("server", "proxy") for k in kinds(role)} | set(client_registry.names())
         if problems := row_problems(self.releases, self.cells(), runs):

@@ -208,3 +208,36 @@ def test_the_docs_table_lists_every_release_with_its_cells_and_twins() -> None:
     for row in scenario.releases:
         assert f"| {row.release} |" in table
     assert "client-offers-nothing" in table and "JDK 24" in table and "*before twin:" in table
+
+
+# --- Orthanc 1.12.4's DICOM TLS options -----------------------------------------------------------------------------
+
+
+def _orthanc_json(**options: object) -> dict[str, object]:
+    import json
+
+    orthanc = component_class("orthanc")
+    where = placements.placement("/w", {"dicom": Address("127.0.0.1", 4242), "http": Address("127.0.0.1", 8042)},
+                                 ("dicom.test",))
+    return json.loads(orthanc(orthanc.options_model(**options)).launch(where, "/bin/false").files["orthanc.json"])
+
+
+def test_orthanc_tls_minimum_and_ciphers_are_written_only_when_set() -> None:
+    assert "DicomTlsMinimumProtocolVersion" not in _orthanc_json(tls=True)
+    written = _orthanc_json(tls=True, version="1.12.7", tls_minimum_protocol_version=4,
+                            tls_ciphers_accepted=["ECDHE-RSA-AES128-GCM-SHA256"])
+    assert written["DicomTlsMinimumProtocolVersion"] == 4
+    assert written["DicomTlsCiphersAccepted"] == ["ECDHE-RSA-AES128-GCM-SHA256"]
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"tls_minimum_protocol_version": 4, "tls_ciphers_accepted": ["AES128-SHA"]}, "came in Orthanc 1.12.4"),
+    ({"version": "1.10.1", "tls_ciphers_accepted": ["AES128-SHA"]}, "came in Orthanc 1.12.4"),
+    ({"version": "1.12.7", "tls_minimum_protocol_version": 4}, "without tls_ciphers_accepted"),
+])
+def test_orthanc_tls_options_an_orthanc_would_ignore_or_refuse_are_usage_errors(options: dict[str, object],
+                                                                                words: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=words):
+        component_class("orthanc").options_model(tls=True, **options)
