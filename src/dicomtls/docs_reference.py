@@ -242,10 +242,13 @@ def releases_page() -> str:
             + "- dcmtk 3.6.7's default profile offers only RSA-authenticated suites for TLS 1.2, but also TLS 1.3, "
               "whose suites do not depend on the certificate's key: against an ECDSA-only server that allows TLS 1.3 "
               "(Envoy does by default) it gets through; it fails only where the server stops at TLS 1.2.\n"
-            + "- nginx 1.27.3 turned TLS 1.0/1.1 off by default, but an nginx on OpenSSL 3 at its default security "
-              "level could not sign a TLS 1.0 handshake before that either (its log: `no suitable signature "
-              "algorithm`): the row's before side holds both, the real nginx that fails and a twin on an OpenSSL "
-              "that still signs TLS 1.0 handshakes.\n"
+            + "- nginx 1.27.3 turned TLS 1.0/1.1 off by default, but a Debian nginx refused TLS 1.0 clients before "
+              "that already, through its OpenSSL: Debian 12's nginx 1.22 cannot sign a TLS 1.0 handshake at OpenSSL "
+              "3.0's default security level (its log: `no suitable signature algorithm`), and Debian 13's nginx "
+              "1.26 refuses TLS 1.0 as a protocol version. The row's before side holds both real ones and a twin on "
+              "an OpenSSL that still signs TLS 1.0 handshakes.\n"
+            + "- Orthanc 1.12.4 changed no default: at `DicomTlsMinimumProtocolVersion` 0 it still accepts "
+              "dcm4che's `--tls-aes`, as 1.10 did; a minimum of 4 with a list of ECDHE-GCM suites refuses it.\n"
             + "- JDK 24's refusal happens in the client before any byte is sent: its reason is "
               "`client-offers-nothing`, never a proxy's.\n")
 
