@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
-    from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult
+    from dicomtls.results import EnvironmentInfo, MatrixResult
     from dicomtls.scenario import Cell, Scenario
 
 Basis = Literal["real", "upstream-image", "twin", "version-mismatch"]
@@ -197,12 +197,3 @@ def docs_table(scenario: Scenario) -> str:
                      f"{_cells_text(after)} |")
     return "\n".join(lines)
 
-
-def cells_of(result_cells: Iterable[CellResult], scenario: Scenario) -> dict[str, list[CellResult]]:
-    """Per release, the results of its cells (both sides), for a test that every row ran."""
-    found: dict[str, list[CellResult]] = {row.release: [] for row in scenario.releases}
-    for r in result_cells:
-        for row in scenario.releases:
-            if r.cell.scenario == scenario.name and row.side(r.cell) is not None:
-                found[row.release].append(r)
-    return found
