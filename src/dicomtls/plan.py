@@ -84,7 +84,8 @@ def environment_versions(backend: Backend, groups: list[EnvironmentGroup]) -> di
     for group in groups:
         found = per_env.setdefault(group.plan.key, {})
         for component in group.plan.components:
-            identity = f"{component.kind}:{component.options.version}"
+            o = component.options  # an upstream image (image, declared_image) reports its own version and digest
+            identity = f"{component.kind}:{o.version}:{o.image}:{o.declared_image}"
             if identity not in seen:
                 seen[identity] = backend.component_version(component)
             if seen[identity] not in found.setdefault(component.kind, []):

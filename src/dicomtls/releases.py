@@ -125,18 +125,20 @@ def row_problems(rows: Iterable[ReleaseRow], cells: list[Cell], runs: set[str]) 
 
 
 def basis(row: ReleaseRow, side: Side, entry: ReleaseSide, ran: str | None) -> Basis:
-    """What a cell on ``side`` of ``row`` (matched by ``entry``) was made of: a twin where the entry says how it is
-    configured, else from the version of ``row.program`` that ran (None: it did not run, or reported no version).
-    An upstream image's version reads "1.22.5 (REFERENCE@DIGEST)"."""
-    if entry.twin is not None:
-        return "twin"
+    """What a cell on ``side`` of ``row`` (matched by ``entry``) was made of, from the version of ``row.program``
+    that ran (None: it did not run, or reported no version; an upstream image's reads "1.22.5 (REFERENCE@DIGEST)"):
+    the project's image of a release on that side, else a twin where the entry says how it is configured, else the
+    program itself on the right side of the release, or not."""
     if row.version is None:
-        return "real"  # a change of configuration: nothing stands in for anything
+        return "twin" if entry.twin is not None else "real"  # a change of configuration
     number = re.match(r"\d+(\.\d+)*", ran) if ran else None  # the first of "3.6.7, 3.6.9" is the default client
     running = Version(number.group(0)) if number else None
-    if running is not None and (running < Version(row.version)) == (side == "before"):
-        return "upstream-image" if ran and " (" in ran else "real"
-    return "version-mismatch"
+    fits = running is not None and (running < Version(row.version)) == (side == "before")
+    if fits and ran is not None and " (" in ran:
+        return "upstream-image"  # the release's own build: a twin's settings only restate its defaults
+    if entry.twin is not None:
+        return "twin"  # configured away from what it is (another version, or another build's defaults)
+    return "real" if fits else "version-mismatch"
 
 
 def program_version(row: ReleaseRow, cell: Cell, env: EnvironmentInfo | None, run_versions: dict[str, str]) -> str | None:

@@ -156,9 +156,15 @@ def test_a_cell_running_a_release_on_its_side_is_real_and_from_an_upstream_image
     assert basis(row, "after", row.after[0], "1.23.0 (envoyproxy/envoy:v1.23.0@sha256:abc)") == "upstream-image"
 
 
-def test_a_declared_twin_is_a_twin_and_an_undeclared_wrong_version_is_a_mismatch() -> None:
+def test_a_declared_twin_is_a_twin_unless_the_releases_own_image_ran() -> None:
     row = _row()
     assert basis(row, "before", row.before[0], "1.40.0") == "twin"
+    assert basis(row, "before", row.before[0], "1.22.0") == "twin"  # configured: another build's defaults
+    assert basis(row, "before", row.before[0], "1.22.5 (envoyproxy/envoy:v1.22.5@sha256:abc)") == "upstream-image"
+
+
+def test_an_undeclared_wrong_version_is_a_mismatch() -> None:
+    row = _row()
     assert basis(row, "after", row.after[0], "1.22.5") == "version-mismatch"
     assert basis(row, "after", row.after[0], None) == "version-mismatch"
 
@@ -241,3 +247,22 @@ def test_orthanc_tls_options_an_orthanc_would_ignore_or_refuse_are_usage_errors(
 
     with pytest.raises(ValidationError, match=words):
         component_class("orthanc").options_model(tls=True, **options)
+
+
+def test_an_upstream_image_reports_its_own_version_beside_the_same_kinds_built_one() -> None:
+    from types import SimpleNamespace
+
+    from dicomtls.plan import environment_versions
+
+    def group(key: str, declared: str | None) -> SimpleNamespace:
+        options = SimpleNamespace(version=None, image=None, declared_image=declared)
+        return SimpleNamespace(plan=SimpleNamespace(key=key, components=[SimpleNamespace(kind="envoy", options=options)]))
+
+    class Backend:
+        def component_version(self, component: SimpleNamespace) -> str:
+            declared = component.options.declared_image
+            return f"1.40.0 ({declared}@sha256:abc)" if declared else "1.40.0"
+
+    found = environment_versions(Backend(), [group("built", None), group("upstream", "envoyproxy/envoy:v1.40.0")])  # type: ignore[arg-type]
+    assert found == {"built": {"envoy": ["1.40.0"]},
+                     "upstream": {"envoy": ["1.40.0 (envoyproxy/envoy:v1.40.0@sha256:abc)"]}}
