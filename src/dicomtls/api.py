@@ -144,6 +144,13 @@ def matrix(scenarios: Sequence[str | Path] = (), *, manifests: str | Path | None
         for left_out in client_registry.manifest_groups_left_out(chosen.brings_clients):
             say(f"manifests: {left_out} needs a backend that brings its own clients: left out on {chosen.name}")
     loaded = runnable(loaded, chosen.name, explicit=bool(named or manifests is not None), say=say)
+    trimmed = []
+    for scenario in loaded:  # environments and probe groups that name other backends
+        kept, notes_left_out = scenario.on_backend(chosen.name)
+        for note in notes_left_out:
+            say(note)
+        trimmed.append(kept)
+    loaded = trimmed
     if calling_aet is not None:
         loaded = [_calling_as(s, calling_aet) for s in loaded]
     return MatrixRun(loaded, chosen, out_path, parallel, deadlines, part, force_pki)

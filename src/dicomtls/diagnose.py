@@ -86,6 +86,13 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
             "the TLS handshake failed for a reason neither side named",
             "read the evidence; run `openssl s_client` against the endpoint with the same options",
         ),
+        Reason.CLIENT_OFFERS_NOTHING: (
+            "the client refused to start: after what its TLS library disables, its profile has no cipher suite or "
+            "protocol left to offer, so it sent nothing and no server or proxy was involved",
+            "give the client a profile its TLS library still allows, such as an ECDHE-GCM suite "
+            f"({advised('default-profile')}; dcm4che on JDK 24: --tls12 without --tls-aes), or re-enable the "
+            "suites on the client (JDK: jdk.tls.disabledAlgorithms in java.security)",
+        ),
         Reason.DICOM_ASSOCIATION_REJECTED: (
             "TLS worked but the DICOM server rejected the association",
             "check the called AE title and the server's accepted calling AE titles and SOP classes",
@@ -286,6 +293,9 @@ class Symptoms:
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
 # case-insensitively with underscores read as spaces, so "NO_SHARED_CIPHER" and "no shared cipher" are one.
 _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
+    # Python's ssl (set_ciphers), and JSSE's SSLHandshakeException when every enabled suite is disabled.
+    (r"No cipher can be selected|No appropriate protocol \(protocol is disabled or cipher suites are inappropriate\)",
+     Reason.CLIENT_OFFERS_NOTHING),
     (r"connection refused|ECONNREFUSED|Errno 111", Reason.TCP_REFUSED),
     (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
     (r"unsupported protocol|alert protocol version|wrong ssl version|no protocols available", Reason.TLS_PROTOCOL_VERSION),
@@ -567,6 +577,8 @@ def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:
 
 
 def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:
+    if symptoms.dicom_stage == "setup" or client is not None and client[0] is Reason.CLIENT_OFFERS_NOTHING:
+        return Reason.CLIENT_OFFERS_NOTHING  # nothing left the client: no proxy line can be about it
     if symptoms.dicom_stage == "verify":
         return Reason.STORE_NOT_VERIFIED
     if symptoms.dicom_stage == "dimse" and not client and any(_LOST_MIDWAY.search(l) for l in symptoms.client_lines):

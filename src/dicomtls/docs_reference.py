@@ -144,6 +144,7 @@ def _doc(obj: Any) -> str:
 
 def scenario_page() -> str:
     from dicomtls import scenario as s
+    from dicomtls.releases import ReleaseRow, ReleaseSide
 
     sections: list[tuple[type[BaseModel], str, tuple[str, ...]]] = [
         (s.Scenario, "The top level of a scenario file (`scenarios/*.yaml`, or any file given to `--scenario`).", ()),
@@ -163,6 +164,9 @@ def scenario_page() -> str:
         (s.Expectation, "`expect[]`: the first rule whose `match` fits a cell gives its expected outcome; every "
                         "cell must match one. `match` maps an axis (" + ", ".join(f"`{a}`" for a in s.AXES)
                         + ") to the values it takes.", ()),
+        (ReleaseRow, "`releases[]`: a release that changed whether a DICOM client gets through, with the cells "
+                     "before and after it ([Which release changed what](../explanation/releases.md)).", ()),
+        (ReleaseSide, "`releases[].before` and `releases[].after`: a list of these, each a `match` and, for a twin, how it is configured.", ()),
     ]
     parts = [_banner("the pydantic models in `src/dicomtls/scenario.py`"),
              "# Scenario files\n\n",
@@ -216,6 +220,39 @@ def bundled_scenarios_page() -> str:
               "the local backend. Their files are in `scenarios/` and make good starting points for your own "
               "([Describe your setup as a scenario](../how-to/scenario.md)).\n\n"
             + "\n".join(rows) + "\n")
+
+
+def releases_page() -> str:
+    from dicomtls.releases import docs_table
+    from dicomtls.scenario import load_scenario
+
+    scenario = load_scenario("releases")
+    return (_banner("`scenarios/releases.yaml`")
+            + "# Which release changed what, for which client\n\n"
+            + "Each row is a release that changed whether a DICOM client gets through, with the cells of the "
+              "`releases` scenario that stand for the behaviour before and after it and what each is expected to do "
+              "(✔ passes; ✘ fails with that reason). Every cell here runs in `invoke matrix --scenario releases`, "
+              "and each cell's `release_basis` in results.json says what it ran: `real` (a version of the program "
+              "on that side of the release: this machine's package, a Docker image built from Debian's, a client "
+              "version), `upstream-image` (the project's own image), or `twin` (another version configured as that "
+              "side's defaults, said in italics). Rows that need dcmtk 3.6.9, nginx 1.26 or Orthanc 1.12.7 run on "
+              "the Docker backend; the local backend leaves them out and says so. The current Envoy runs from "
+              "`envoyproxy/envoy:v1.40.0` where the Docker backend can have it (in its cache, or from "
+              "`DICOMTLS_REGISTRY`, as on the GitHub job): its cells are then `upstream-image`.\n\n"
+            + docs_table(scenario) + "\n\n"
+            + "What the rows show beyond their release notes:\n\n"
+            + "- dcmtk 3.6.7's default profile offers only RSA-authenticated suites for TLS 1.2, but also TLS 1.3, "
+              "whose suites do not depend on the certificate's key: against an ECDSA-only server that allows TLS 1.3 "
+              "(Envoy does by default) it gets through; it fails only where the server stops at TLS 1.2.\n"
+            + "- nginx 1.27.3 turned TLS 1.0/1.1 off by default, but a Debian nginx refused TLS 1.0 clients before "
+              "that already, through its OpenSSL: Debian 12's nginx 1.22 cannot sign a TLS 1.0 handshake at OpenSSL "
+              "3.0's default security level (its log: `no suitable signature algorithm`), and Debian 13's nginx "
+              "1.26 refuses TLS 1.0 as a protocol version. The row's before side holds both real ones and a twin on "
+              "an OpenSSL that still signs TLS 1.0 handshakes.\n"
+            + "- Orthanc 1.12.4 changed no default: at `DicomTlsMinimumProtocolVersion` 0 it still accepts "
+              "dcm4che's `--tls-aes`, as 1.10 did; a minimum of 4 with a list of ECDHE-GCM suites refuses it.\n"
+            + "- JDK 24's refusal happens in the client before any byte is sent: its reason is "
+              "`client-offers-nothing`, never a proxy's.\n")
 
 
 def reasons_page() -> str:
@@ -504,6 +541,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "reference/bundled-scenarios.md": bundled_scenarios_page,
     "reference/components.md": components_page,
     "reference/reasons.md": reasons_page,
+    "explanation/releases.md": releases_page,
     "reference/results-json.md": results_page,
 }
 """Each generated page, relative to docs/, and the function that writes it."""

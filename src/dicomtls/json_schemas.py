@@ -88,8 +88,9 @@ def _published(model: type[BaseModel], title: str, description: str, shape: Call
 
 
 def _rules(defs: Schema) -> None:
-    """What a scenario's expect rules and a policy's cell rules share: ``match``, and a reason or several."""
-    for name in ("Expectation", "CellRule"):
+    """What a scenario's expect rules, its releases' sides and a policy's cell rules share: ``match``, and a reason or
+    several."""
+    for name in ("Expectation", "CellRule", "ReleaseSide"):
         if name in defs:
             defs[name]["properties"]["match"] = _match(defs[name]["properties"]["match"])
     if "CellRule" in defs:

@@ -103,6 +103,9 @@ class PkiSpec:
     """The declared CAs, root first, one per topology level; empty: the tool's own ("dicomtls Test CA", a year)."""
     server: Issued | None = None
     """The declared server certificate (its names stay ``server_names``); None: the tool's own."""
+    server_key: KeyType | None = None
+    """The key of every server certificate (the server's, each site's, the mismatched one); None: ``key``. An
+    ECDSA server key with RSA clients and CAs is what breaks clients that offer only RSA suites over TLS 1.2."""
 
     def __post_init__(self) -> None:
         # Callers building a spec from CLI or YAML often hand over lists.
@@ -142,6 +145,16 @@ class PkiSpec:
                              "declare one per level, root first")
         if any(not ca.common_name for ca in self.cas):
             raise UsageError("a declared CA needs a common name: certificates name their issuer by it")
+        if self.server_key is not None and self.server_key not in get_args(KeyType):
+            raise UsageError(f"unknown server key type {self.server_key!r}: use one of {', '.join(get_args(KeyType))}")
+        if self.server_key is not None and self.server is not None:
+            raise UsageError("server_key and a declared server certificate both set the server's key: give the key "
+                             "in the declared certificate (pki.server.key)")
+
+    @property
+    def server_key_type(self) -> KeyType:
+        """The key type of the server certificates."""
+        return self.server_key or self.key
 
     def _check_sites(self) -> None:
         owner: dict[str, str] = {}
@@ -166,7 +179,7 @@ class PkiSpec:
     def digest(self) -> str:
         """Short id that changes whenever any field does, for naming and comparing PKIs."""
         fields = asdict(self)
-        for name in ("sites", "cas", "server"):
+        for name in ("sites", "cas", "server", "server_key"):
             if not fields[name]:
                 del fields[name]  # PKIs made before these fields existed keep their directories
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
@@ -283,7 +296,8 @@ def _is_dns_name(name: str) -> bool:
 def _summary(spec: PkiSpec) -> str:
     names = ", ".join(spec.server_names + spec.ip_sans)
     cas = f"; CAs {' → '.join(str(ca.common_name) for ca in spec.cas)}" if spec.cas else ""
-    return f"{spec.topology} {spec.key} ({names}; client {spec.client_name}{cas}; spec {spec.digest()})"
+    server_key = f", server {spec.server_key}" if spec.server_key else ""
+    return f"{spec.topology} {spec.key}{server_key} ({names}; client {spec.client_name}{cas}; spec {spec.digest()})"
 
 
 def _layout(directory: Path, spec: PkiSpec) -> PkiFiles:
@@ -383,6 +397,7 @@ def _read_record(directory: Path) -> PkiSpec:
             sites=tuple((site, tuple(names)) for site, names in fields.get("sites", ())),
             cas=tuple(_issued(ca) for ca in fields.get("cas", ())),
             server=_issued(fields["server"]) if fields.get("server") else None,
+            server_key=fields.get("server_key"),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as exc:
         raise UsageError(f"{record} is unreadable ({exc}): regenerate the PKI with --force") from None
@@ -572,15 +587,16 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
     if spec.server:
         server = _declared(spec.server, issuing, now, is_ca=False, dns_names=spec.server_names, ip_sans=spec.ip_sans)
     else:
-        server = _leaf(spec.server_names[0], spec.key, issuing, good, server=True, dns_names=spec.server_names,
-                       ip_sans=spec.ip_sans)
+        server = _leaf(spec.server_names[0], spec.server_key_type, issuing, good, server=True,
+                       dns_names=spec.server_names, ip_sans=spec.ip_sans)
     # Bad clients keep the good client's CN so the only difference a proxy can object to is the one under test.
     client = _leaf(spec.client_name, spec.key, issuing, good, server=False)
     untrusted_client = _leaf(spec.client_name, spec.key, untrusted_ca, good, server=False)
     expired_client = _leaf(spec.client_name, spec.key, issuing, expired, server=False)
-    mismatched = _leaf(_WRONG_HOST, spec.key, issuing, good, server=True, dns_names=[_WRONG_HOST])
+    mismatched = _leaf(_WRONG_HOST, spec.server_key_type, issuing, good, server=True, dns_names=[_WRONG_HOST])
     # Each site's certificate names only that site, so which one a client got tells where the proxy sent it.
-    sites = {site: _leaf(names[0], spec.key, issuing, good, server=True, dns_names=names) for site, names in spec.sites}
+    sites = {site: _leaf(names[0], spec.server_key_type, issuing, good, server=True, dns_names=names)
+             for site, names in spec.sites}
 
     _clear(files)
     files.directory.mkdir(parents=True, exist_ok=True)

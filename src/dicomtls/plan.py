@@ -45,14 +45,14 @@ def plan_environments(scenarios: list[Scenario], pki_root: Path, force_pki: bool
     groups: OrderedDict[str, EnvironmentGroup] = OrderedDict()
     pki_cache: dict[str, PkiFiles] = {}
     for scenario in scenarios:
-        spec = scenario.pki_spec()
-        if spec.digest() not in pki_cache:
-            pki_cache[spec.digest()] = ensure_pki(spec, pki_root / spec.digest(), force=force_pki)
-        pki = pki_cache[spec.digest()]
         for cell in scenario.cells():
             if only is not None and cell.id not in only:
                 continue
             env = scenario.environment(cell.environment)
+            spec = scenario.pki_spec(env)  # an environment may have its own server key
+            if spec.digest() not in pki_cache:
+                pki_cache[spec.digest()] = ensure_pki(spec, pki_root / spec.digest(), force=force_pki)
+            pki = pki_cache[spec.digest()]
             key = environment_key(spec, env)
             if key not in groups:
                 sites = tuple(
@@ -84,7 +84,8 @@ def environment_versions(backend: Backend, groups: list[EnvironmentGroup]) -> di
     for group in groups:
         found = per_env.setdefault(group.plan.key, {})
         for component in group.plan.components:
-            identity = f"{component.kind}:{component.options.version}"
+            o = component.options  # an upstream image (image, declared_image) reports its own version and digest
+            identity = f"{component.kind}:{o.version}:{o.image}:{o.declared_image}"
             if identity not in seen:
                 seen[identity] = backend.component_version(component)
             if seen[identity] not in found.setdefault(component.kind, []):

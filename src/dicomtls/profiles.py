@@ -41,7 +41,7 @@ from dicomtls import components
 
 ProfileName = Literal[
     "default", "bcp195-nd", "bcp195", "bcp195-ex", "bcp195-rfc8996", "aes", "null",
-    "dcm4che-tls-aes", "tls1.0-only", "tls1.1-only",
+    "dcm4che-tls-aes", "tls1.0-only", "tls1.1-only", "tls1.3-only", "dcm4che-tls-aes-jdk24",
 ]
 PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
 
@@ -84,6 +84,9 @@ PROFILES: dict[str, ClientProfile] = {p.name: p for p in (
     ClientProfile("dcm4che-tls-aes", "like dcm4che --tls12 --tls-aes: TLS 1.2, AES128-SHA and 3DES only"),
     ClientProfile("tls1.0-only", "TLS 1.0 only, as a very old client"),
     ClientProfile("tls1.1-only", "TLS 1.1 only, as an old client"),
+    ClientProfile("tls1.3-only", "TLS 1.3 only, as a client that has dropped TLS 1.2"),
+    ClientProfile("dcm4che-tls-aes-jdk24", "dcm4che --tls12 --tls-aes on JDK 24, which disables every TLS_RSA_* "
+                  "suite: nothing is left to offer"),
 )}
 
 
@@ -272,6 +275,13 @@ def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None,
     # dcm4che is no client of dicomtls: its users are told the option that caused the Envoy 1.23 regression.
     client_fix = (f"make the client offer an ECDHE-GCM suite the server accepts such as {ecdhe_gcm[0]} "
                   f"({advised('default-profile')}; dcm4che: --tls12 without --tls-aes)")
+    if ecdsa_only_server(server) and client_legacy and not any("ECDSA" in c for c in client_legacy):
+        # No cipher list fixes this: an RSA suite needs an RSA certificate (Korthweb moved cert-manager to RSA for it).
+        return Mismatch(
+            f"ECDSA server certificate, the client offers only RSA suites: the client offered {offered.describe()}; "
+            f"{server_side}",
+            "give the server an RSA certificate (or an RSA one beside the ECDSA one), or make the client offer an "
+            f"ECDHE-ECDSA suite or TLS 1.3 ({advised('default-profile')}; dcm4che: --tls12 without --tls-aes)")
     encrypted = [c for c in client_legacy if not c.startswith("NULL")]
     if not encrypted:  # a server should never take an unencrypted suite: only the client can move
         return Mismatch(f"the client offered {offered.describe()}; {server_side}", client_fix)
@@ -280,6 +290,12 @@ def explain_cipher_mismatch(offered: Offer | None, accepts: Accepts | None,
         f"the client offered {offered.describe()}; {server_side}",
         f"either add {add} to the server's cipher list ({cipher_setting(server_kind, add)}), or {client_fix}",
     )
+
+
+def ecdsa_only_server(accepted: list[str]) -> bool:
+    """The TLS <= 1.2 suites a server accepted all authenticate with ECDSA: its certificate has an ECDSA key."""
+    legacy = [c for c in accepted if not c.startswith("TLS_")]
+    return bool(legacy) and all("ECDSA" in c for c in legacy)
 
 
 def explain_version_mismatch(offered: Offer | None, accepts: Accepts | None) -> Mismatch | None:

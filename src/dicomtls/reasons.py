@@ -27,6 +27,7 @@ class Reason(StrEnum):
     TLS_PLAINTEXT_TO_TLS_PORT = "tls-plaintext-to-tls-port"
     TLS_FELL_TO_HTTPS = "tls-fell-to-https"
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"
+    CLIENT_OFFERS_NOTHING = "client-offers-nothing"
     DICOM_ASSOCIATION_REJECTED = "dicom-association-rejected"
     ASSOCIATION_REJECTED_CALLING_AET = "association-rejected-calling-aet"
     ASSOCIATION_REJECTED_CALLED_AET = "association-rejected-called-aet"

@@ -87,6 +87,8 @@ class CellResult:
     error: str | None = None  # dicomtls's own failure while running the cell, its first line
     policy: tuple[BrokenRule, ...] = ()  # the policy rules this cell broke (``--policy``)
     association_s: float | None = None  # connect to association accepted, where the client measures it
+    release: str | None = None  # a releases row's cell: "Envoy 1.23.0 (after)" (dicomtls.releases)
+    release_basis: str | None = None  # what that cell ran: real | upstream-image | twin | version-mismatch
 
     @property
     def outcome(self) -> Outcome:

@@ -33,6 +33,7 @@ from dicomtls.probes import Client
 from dicomtls.progress import Progress
 from dicomtls.probes.clients import clients_for, is_command_line
 from dicomtls.reasons import Reason
+from dicomtls.releases import annotate as annotate_releases
 from dicomtls.results import CellResult, EnvironmentInfo, MatrixResult, RunInfo
 from dicomtls.scan_pool import ScanPool
 from dicomtls.scenario import Cell, Scenario
@@ -102,6 +103,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, backend: Backend, progress:
             wait_through_interrupts(scans.close)
         progress.stop()
         result.run.wall_s = round(time.monotonic() - started, 2)
+    annotate_releases(result, scenarios)
     return result
 
 

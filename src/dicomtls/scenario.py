@@ -39,6 +39,7 @@ from dicomtls.manifests.image_versions import DeclaredImage
 from dicomtls.manifests.located import At
 from dicomtls.pki import DEFAULT_VALIDITY_HOURS, Issued, PkiSpec
 from dicomtls.profiles import ProfileName
+from dicomtls.releases import ReleaseRow, row_problems
 from dicomtls.resources import SCENARIOS
 
 
@@ -128,6 +129,9 @@ class PkiConfig(StrictModel):
     """The CAs, root first, one per topology level; none: the tool's own. Filled from manifests.pki: true."""
     server: IssuedConfig | None = None
     """The server certificate's subject, key, lifetime and usages (its names are server_names)."""
+    server_key: KeyName | None = None
+    """The key of the server certificates the proxy or Orthanc presents (ecdsa-p256: an ECDSA-only server);
+    default: ``key``. An environment's own ``server_key`` wins."""
 
 
 class ComponentConfig(StrictModel):
@@ -259,6 +263,12 @@ class EnvironmentConfig(StrictModel):
     source: At | None = None
     """The manifest (file and line) the proxy is read from: filled from ``manifests``; CI annotations of its cells
     land there."""
+    server_key: KeyName | None = None
+    """The key of this environment's server certificates, instead of the scenario's ``pki.server_key`` (an RSA and
+    an ECDSA server side by side in one scenario)."""
+    backends: list[Literal["local", "docker"]] | None = None
+    """Where this environment can run (a version only Docker images have); default: wherever the scenario runs.
+    Elsewhere it and its cells are left out of the run, with a note saying so."""
 
     @model_validator(mode="before")
     @classmethod
@@ -386,6 +396,9 @@ class ProbeGroup(StrictModel):
     """The AE title the client calls (dcmtk's -aec); empty: the server's own (its ``aet``, each site's)."""
     environments: list[str] | None = None
     """The environments this group runs in; default: all of them."""
+    backends: list[Literal["local", "docker"]] | None = None
+    """Where this group can run (a client version only Docker images have); default: wherever the scenario runs.
+    Elsewhere its cells are left out of the run, with a note saying so."""
 
     _lists = field_validator("*", mode="before")(_as_list)
 
@@ -486,6 +499,9 @@ class Scenario(StrictModel):
     """The clients and what they try; each group expands to the cartesian product of its axes."""
     expect: list[Expectation] = Field(min_length=1)
     """Ordered rules: the first that matches a cell gives its expected outcome; every cell must match one."""
+    releases: list[ReleaseRow] = []
+    """Releases that changed whether a DICOM client gets through, each with the cells before and after it
+    (dicomtls.releases): the docs' table of releases, and each such cell's ``release_basis`` in the results."""
 
     @model_validator(mode="before")
     @classmethod
@@ -607,7 +623,36 @@ class Scenario(StrictModel):
                         raise ValueError(f"expect[{index}] matches {axis} {value!r}, which no cell has: "
                                          f"use one of {', '.join(allowed[axis])}")
         self.cells()  # every cell needs an expectation
+        for row in self.releases:
+            for entry in (*row.before, *row.after):
+                if not_axes := sorted(set(entry.match) - set(AXES)):
+                    raise ValueError(f"release {row.release!r} matches on unknown axis {not_axes[0]!r}: use "
+                                     f"{', '.join(AXES)}")
+        runs = {k for role in ("server", "proxy") for k in kinds(role)} | set(client_registry.names())
+        if problems := row_problems(self.releases, self.cells(), runs):
+            raise ValueError(problems[0])
         return self
+
+    def on_backend(self, backend: str) -> tuple["Scenario", list[str]]:
+        """The scenario as ``backend`` runs it: without the environments and probe groups that name other
+        backends, and a note for each left out."""
+        envs = [e for e in self.environments if e.backends is None or backend in e.backends]
+        names = {e.name for e in envs}
+        notes = [f"scenario {self.name}: environment {e.name} left out on {backend}: it runs on "
+                 f"{' and '.join(e.backends or [])} only" for e in self.environments if e.name not in names]
+        groups = []
+        for index, group in enumerate(self.probes):
+            if group.backends is not None and backend not in group.backends:
+                notes.append(f"scenario {self.name}: probes[{index}] ({', '.join(group.client)}"
+                             f"{'@' + ','.join(group.client_version) if group.client_version != ['default'] else ''}"
+                             f") left out on {backend}: it runs on {' and '.join(group.backends)} only")
+                continue
+            kept = [e for e in group.environments or [e.name for e in self.environments] if e in names]
+            if kept:
+                groups.append(group.model_copy(update={"environments": kept}))
+        if not envs or not groups:
+            return self.model_copy(update={"environments": [], "probes": []}), notes
+        return self.model_copy(update={"environments": envs, "probes": groups}), notes
 
     def environment(self, name: str) -> EnvironmentConfig:
         return next(e for e in self.environments if e.name == name)
@@ -621,8 +666,10 @@ class Scenario(StrictModel):
         changed.cells()  # every cell still needs an expectation
         return changed
 
-    def pki_spec(self) -> PkiSpec:
-        """The PKI: the server certificate, and one per site over every environment (a site keeps its names)."""
+    def pki_spec(self, environment: EnvironmentConfig | None = None) -> PkiSpec:
+        """The PKI: the server certificate, and one per site over every environment (a site keeps its names);
+        ``environment``: the PKI that environment uses (its own server_key)."""
+        server_key = (environment.server_key if environment is not None else None) or self.pki.server_key
         sites: dict[str, tuple[str, ...]] = {}
         for env in self.environments:
             for site in env.sites:
@@ -635,7 +682,8 @@ class Scenario(StrictModel):
         try:
             return PkiSpec(self.pki.topology, self.pki.key, server_names, tuple(self.pki.ip_sans),
                            sites=tuple(sites.items()), cas=tuple(ca.issued() for ca in self.pki.cas),
-                           server=self.pki.server.issued() if self.pki.server else None)
+                           server=self.pki.server.issued() if self.pki.server else None,
+                           server_key=server_key)
         except UsageError as exc:
             raise ValueError(str(exc)) from None
 

@@ -50,6 +50,10 @@ PRESETS: dict[str, Preset] = {
     "dcm4che-tls-aes": Preset("TLS 1.2", "TLS 1.2", f"AES128-SHA:{_3DES}"),
     "tls1.0-only": Preset("TLS 1.0", "TLS 1.0", "DEFAULT:@SECLEVEL=0"),
     "tls1.1-only": Preset("TLS 1.1", "TLS 1.1", "DEFAULT:@SECLEVEL=0"),
+    "tls1.3-only": Preset("TLS 1.3", "TLS 1.3", None),
+    # JDK 24's jdk.tls.disabledAlgorithms adds TLS_RSA_*: dcm4che's --tls-aes list minus every RSA key transport
+    # suite is empty, and Python's ssl, like JSSE, refuses to build a client that would offer nothing.
+    "dcm4che-tls-aes-jdk24": Preset("TLS 1.2", "TLS 1.2", f"AES128-SHA:{_3DES}:!kRSA"),
 }
 """Each profile pynetdicom can run -> its preset."""
 

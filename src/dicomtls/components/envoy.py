@@ -85,6 +85,11 @@ class EnvoyOptions(Options):
     """mismatched: every site's chain presents the certificate for wrong-host.invalid."""
     cipher_suites: tuple[str, ...] = ()
     """Listener cipher list (tls_params.cipher_suites); empty keeps Envoy's defaults."""
+    min_version: Literal["TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"] | None = None
+    """tls_params.tls_minimum_protocol_version; null keeps Envoy's default (TLS 1.2 on the server side since 1.22.0,
+    TLS 1.0 before: TLSv1_0 with the 1.22 cipher list is an Envoy 1.21 listener)."""
+    max_version: Literal["TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"] | None = None
+    """tls_params.tls_maximum_protocol_version; null keeps Envoy's default (TLS 1.3 on the server side)."""
 
 
 @register
@@ -131,6 +136,8 @@ class Envoy(Component):
             sni=o.sni,
             client_cert=o.client_cert,
             cipher_suites=o.cipher_suites,
+            min_version=o.min_version,
+            max_version=o.max_version,
             mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
         )

@@ -80,7 +80,7 @@ class Nginx(Component):
     catch_all_route = "an nginx map default entry (with ssl_preread)"
     upstream_setting = "nginx proxy_pass"
     apt_packages = ("nginx", "libnginx-mod-stream")
-    debian_versions = {"1.22.1": "bookworm"}
+    debian_versions = {"1.22.1": "bookworm", "1.26.3": "trixie"}
     log_words = LogWords(
         no_route=r'no host in upstream ""',  # ssl_preread: the map's empty default
         upstream_unreachable=r"connect\(\) failed \(\d+: [^)]*\) while (proxying connection|connecting to upstream)"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import field_validator
+from packaging.version import Version
+from pydantic import Field, field_validator, model_validator
 from pydicom.uid import RE_VALID_UID, UID
 from pynetdicom.utils import set_ae
 
@@ -46,6 +47,24 @@ class OrthancOptions(Options):
     storage_compression: bool = False
     """StorageCompression: zlib on Orthanc's disk; the REST API hands back the file as it was before, so the byte
     check stands."""
+    tls_minimum_protocol_version: int | None = Field(None, ge=0, le=5)
+    """DicomTlsMinimumProtocolVersion (Orthanc >= 1.12.4): 0 keeps dcmtk's BCP 195 profile (which still accepts
+    AES128-SHA), 4 is TLS 1.2 and 1.3, 5 TLS 1.3 only; any value but 0 needs tls_ciphers_accepted. null: not set."""
+    tls_ciphers_accepted: list[str] | None = None
+    """DicomTlsCiphersAccepted (Orthanc >= 1.12.4): the OpenSSL suite names Orthanc accepts. null: not set."""
+
+    @model_validator(mode="after")
+    def _tls_options_need_1_12_4(self) -> "OrthancOptions":
+        if self.tls_minimum_protocol_version is None and self.tls_ciphers_accepted is None:
+            return self
+        if not self.version or Version(self.version) < Version("1.12.4"):
+            # An older Orthanc ignores the keys: a cell would silently run its defaults.
+            raise ValueError("tls_minimum_protocol_version and tls_ciphers_accepted came in Orthanc 1.12.4: set "
+                             "version: 1.12.4 or newer (the Docker backend runs 1.12.7)")
+        if self.tls_minimum_protocol_version not in (None, 0) and not self.tls_ciphers_accepted:
+            raise ValueError("Orthanc refuses tls_minimum_protocol_version other than 0 without "
+                             "tls_ciphers_accepted: list the suites it accepts")
+        return self
 
     @field_validator("aet")
     @classmethod

@@ -192,7 +192,7 @@ def _group(probe: Probe, env: str) -> ProbeGroup:
 def _info(result: MatrixResult, scenario: Scenario, env: str) -> EnvironmentInfo | None:
     """The environment that ran ``env`` of ``scenario``: by its key, since two scenarios' environments that run
     the same thing share one."""
-    key = environment_key(scenario.pki_spec(), scenario.environment(env))
+    key = environment_key(scenario.pki_spec(scenario.environment(env)), scenario.environment(env))
     return next((i for i in result.environments if i.key == key), None)
 
 

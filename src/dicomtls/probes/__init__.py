@@ -87,7 +87,7 @@ class Target:
 @dataclass(frozen=True)
 class ProbeOutcome:
     ok: bool
-    stage: str  # how far it got: connect | associate | dimse | done
+    stage: str  # how far it got: setup (the client's own TLS setup failed, nothing sent) | connect | associate | dimse | done
     lines: tuple[str, ...]  # the client's own words, errors last
     command: str  # what ran, for a person to repeat by hand
     sent: TestObject | None = None
@@ -102,7 +102,7 @@ class ProbeOutcome:
     """What the client checked beyond a success status (a C-FIND's answer, a C-MOVE's arrival), for the report."""
 
 
-STAGES = ("connect", "associate", "dimse", "done")
+STAGES = ("setup", "connect", "associate", "dimse", "done")
 
 
 class Client(Protocol):

@@ -122,15 +122,20 @@ class Pynetdicom:
             ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
         if op.dimse in QUERY_MODELS:
             ae.add_requested_context(QUERY_MODELS[op.dimse])
-        tls_args = tls_context(target, probe) if probe.transport == "tls" else None
         called = target.called(probe)
         command = (
             f"pynetdicom associate {target.address} ae_title={called} "
-            f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
+            f"sni={target.sni(probe.sni) if probe.transport == 'tls' else '-'} cert={probe.client_cert} "
+            f"{probe.operation}"
             + (f" calling={probe.calling_aet}" if probe.calling_aet != CALLING_AET else "")
             + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
             + (f" profile={probe.profile}" if probe.profile != "default" else "")
         )
+        try:
+            tls_args = tls_context(target, probe) if probe.transport == "tls" else None
+        except ssl.SSLError as exc:
+            # The client's own TLS setup refused its profile (no suite left to offer): nothing was sent.
+            return ProbeOutcome(False, "setup", (f"ssl.SSLError in the client's own setup: {exc}",), command, sent)
         capture = _Capture()
         _LOGGER.addHandler(capture)
         stage, ok, peer, associated, rejection = "connect", False, None, None, None

@@ -122,6 +122,7 @@ def print_result(result: MatrixResult, console: Console) -> None:
     _print_findings(result, console)
     _print_unhonoured(result, console)
     _print_faults(result, console)
+    _print_releases(result, console)
     unexpected = [r for r in result.cells if r.verdict != "ok"]
     for r in unexpected:
         _print_unexpected(r, console)
@@ -201,6 +202,15 @@ def _print_unhonoured(result: MatrixResult, console: Console) -> None:
             console.print(f"[bold]{env.name}[/]: not reproduced from the manifests:", highlight=False)
             for line in env.unhonoured:
                 console.print(f"  - {line}", highlight=False, markup=False)
+
+
+def _print_releases(result: MatrixResult, console: Console) -> None:
+    """Per cell of a releases row: the release side it stands for and what ran it (real, upstream image, twin)."""
+    lines = layout.releases([cell_record(r) for r in result.cells])
+    if lines:
+        console.print("[bold]releases[/] (each cell's basis: real, upstream-image or twin):")
+    for line in lines:
+        console.print(f"  {line.release} [{line.basis}] {line.id}: {line.outcome}", highlight=False, markup=False)
 
 
 def _print_faults(result: MatrixResult, console: Console) -> None:

@@ -50,6 +50,8 @@ def cell_record(r: CellResult) -> dict[str, Any]:
         if r.fault else None,
         "policy": [asdict(broken) for broken in r.policy],
         "association_s": r.association_s,
+        "release": r.release,
+        "release_basis": r.release_basis,
     }
 
 
@@ -122,6 +124,8 @@ def _results_model() -> type[BaseModel]:
         fault_report: FaultReport | None = None
         policy: list[BrokenRule] = []
         association_s: float | None = None
+        release: str | None = None
+        release_basis: str | None = None
 
     class _Results(BaseModel):
         """What ``to_dict`` writes (and `invoke fix` adds), checked field by field before merge, diff and --baseline
@@ -162,7 +166,7 @@ def typed(doc: dict[str, Any]) -> MatrixResult:
             cell, record.actual, Reason(record.reason) if record.reason else None, record.summary, record.fix,
             tuple(record.evidence), record.command, record.detail, record.duration_s, record.sent_bytes, record.site,
             record.certificate, record.fault_report, deadline=record.deadline, error=record.error,
-            association_s=record.association_s))
+            association_s=record.association_s, release=record.release, release_basis=record.release_basis))
     return results
 
 

@@ -207,3 +207,20 @@ def documented_commands(cells: list[dict[str, Any]]) -> OrderedDict[str, list[Do
         if ran:
             found[environment] = ran
     return found
+
+
+@dataclass(frozen=True)
+class ReleaseCell:
+    """A cell of a releases row (dicomtls.releases): which side of which release, what it ran, how it went."""
+
+    release: str  # "Envoy 1.23.0 (after)"
+    basis: str  # real | upstream-image | twin | version-mismatch
+    id: str
+    outcome: str  # ✔, or ✘ and the reason
+
+
+def releases(cells: list[dict[str, Any]]) -> list[ReleaseCell]:
+    """The cells that stand for a side of a release, in run order (a results.json without releases has none)."""
+    return [ReleaseCell(str(r["release"]), str(r.get("release_basis")), r["id"],
+                        "✔" if r["actual"] == "pass" else f"✘ {r['reason']}")
+            for r in cells if r.get("release")]

@@ -148,6 +148,10 @@ def render(doc: dict[str, Any], changes: Diff | None = None) -> str:
         if env.get("sites"):
             sites = "; ".join(f"{_text(s['name'])}: {_text(', '.join(s['server_names']))}" for s in env["sites"])
             out += ["", f"{_text(env['name'])} routes by SNI to sites {sites} (the first takes the catch-all route)."]
+    if releases := layout.releases(cells):
+        out += ["", "**Releases** (what each cell ran: real, upstream-image or twin):", "",
+                "| release | basis | cell | result |", "|---|---|---|---|"]
+        out += [f"| {_cell(r.release)} | {_cell(r.basis)} | {_cell(r.id)} | {_cell(r.outcome)} |" for r in releases]
     for environment, commands in layout.documented_commands(cells).items():
         out += ["", f"**{_text(environment)}**: your documented commands:", ""]
         out += [f"- {'✔' if c.passed else '✘'} {_code(c.command)} ({_text(c.note)})"
