@@ -381,6 +381,23 @@ def _launch(relaunch: _Relaunch, log_mode: str) -> subprocess.Popen[bytes]:
         )
 
 
+def start_process(name: str, argv: list[str], workdir: Path, listen: tuple[Address, ...]) -> LocalProcess:
+    """A program of this host run as a component is (its own session, gone with dicomtls, its output in
+    ``workdir``/output.log), returned once each of ``listen`` accepts; stopped again when it exits or does not listen
+    in time (EnvironmentFailed). For what a client starts for one cell (an edge Orthanc): ``kill_processes`` or ``stop_processes`` ends it."""
+    relaunch = _Relaunch(name, tuple(argv), workdir, workdir / "output.log", listen, detached=False)
+    proc = _launch(relaunch, "wb")
+    record = LocalProcess(name, proc.pid, _start_time(proc.pid) or "")
+    try:
+        for address in listen:
+            _wait_for_port(address, proc, relaunch.log_path, name)
+    except BaseException:
+        stop_processes([record])
+        _reap(proc.pid)
+        raise
+    return record
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)
