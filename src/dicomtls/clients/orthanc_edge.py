@@ -1,4 +1,4 @@
-"""An edge Orthanc as the DICOM TLS client (the runner: dicomtls.probes.orthanc): what a hospital's Orthanc does when
+"""An edge Orthanc as the DICOM TLS client (the runner: dicomtls.probes.orthanc_edge): what a hospital's Orthanc does when
 it forwards to the cloud Orthanc through the ingress, a modality with ``UseDicomTls`` (Orthanc >= 1.9.0).
 
 What it can and cannot do is read from Orthanc's source (OrthancFramework/Sources/DicomNetworking/
@@ -53,10 +53,10 @@ def installed_version(binary: str) -> str:
 
 
 @register
-class Orthanc(ClientKind):
-    name = "orthanc"
+class OrthancEdge(ClientKind):
+    name = "orthanc-edge"  # "orthanc" is the server component's kind
     display_name = "Orthanc (edge)"
-    summary = "orthanc (an edge Orthanc's C-ECHO/C-STORE to a modality with UseDicomTls; no SNI)"
+    summary = "orthanc-edge (an edge Orthanc's C-ECHO/C-STORE to a modality with UseDicomTls; no SNI)"
     operations = ("echo", "store-ct", "store-large")
     sends_sni_from = None
     sidecar_can_wrap = True  # stunnel or ghostunnel in front of it: what its users deploy for SNI
@@ -66,19 +66,19 @@ class Orthanc(ClientKind):
 
     @classmethod
     def sni_problem(cls, version: str) -> str:
-        return "orthanc sends no SNI (its DICOM TLS client never names the server): use sni: none"
+        return "orthanc-edge sends no SNI (its DICOM TLS client never names the server): use sni: none"
 
     @classmethod
     def group_problem(cls, group: Any) -> str | None:
         if set(group.client_cert) & {"none"}:
-            return ("orthanc cannot be a DICOM TLS client without its own certificate (DicomTlsCertificate and "
+            return ("orthanc-edge cannot be a DICOM TLS client without its own certificate (DicomTlsCertificate and "
                     "DicomTlsPrivateKey are required for its SCU too): use client_cert valid, untrusted or expired")
         if set(group.server_cert_check) != {"verify"}:
-            return ("orthanc 1.10 checks the server's chain whenever it speaks TLS "
+            return ("orthanc-edge (Orthanc 1.10) checks the server's chain whenever it speaks TLS "
                     "(DicomTlsRemoteCertificateRequired false still checks a certificate that is sent): "
                     "use server_cert_check: verify")
         if set(group.fault) != {"none"}:
-            return "orthanc runs no fault cells (its C-STORE cannot be stopped mid-transfer): use fault: none"
+            return "orthanc-edge runs no fault cells (its C-STORE cannot be stopped mid-transfer): use fault: none"
         return super().group_problem(group)
 
     @classmethod
@@ -97,17 +97,19 @@ class Orthanc(ClientKind):
 
     @classmethod
     def check_here(cls) -> list[Check]:
+        from dicomtls import components
         from dicomtls.doctor import Check
 
-        purpose = "the client orthanc (an edge Orthanc as DICOM TLS client)"
+        purpose = "the client orthanc-edge (an edge Orthanc as DICOM TLS client)"
         found = executable()
         if found is None:
             return [Check("orthanc-edge", purpose, None, problem=f"{EXECUTABLE} not in {SEARCH_PATH}",
-                          packages=("orthanc",))]
+                          packages=next(c.apt_packages for c in components.listed()
+                                                      if c.executable_name == EXECUTABLE))]
         return [Check("orthanc-edge", purpose, found)]
 
     @classmethod
     def build(cls, dcmtk: DcmtkRunner) -> Client:
-        from dicomtls.probes.orthanc import EdgeOrthanc
+        from dicomtls.probes.orthanc_edge import EdgeOrthanc
 
         return EdgeOrthanc.here()

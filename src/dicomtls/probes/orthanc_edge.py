@@ -23,8 +23,8 @@ from typing import Any
 
 from dicomtls.backends import EnvironmentFailed
 from dicomtls.backends.local import HOST, free_port, kill_processes, start_process
-from dicomtls.clients.orthanc import Orthanc as Kind
-from dicomtls.clients.orthanc import executable
+from dicomtls.clients.orthanc_edge import OrthancEdge as Kind
+from dicomtls.clients.orthanc_edge import executable
 from dicomtls.components import Address
 from dicomtls.deadlines import bounded, stopped_at_deadline
 from dicomtls.dicomdata import TestObject, make_object
@@ -43,7 +43,7 @@ def edge_config(target: Target, probe: Probe, workdir: Path, http_port: int) -> 
     """The edge's configuration: no DICOM server of its own, REST on loopback, the cell's certificate as its
     global DICOM TLS identity, the entry as a modality called by the AE title the other clients call."""
     identity = target.client_identity(probe.client_cert)
-    assert identity is not None, "orthanc always presents a certificate (ClientKind.group_problem)"
+    assert identity is not None, "orthanc-edge always presents a certificate (ClientKind.group_problem)"
     chain, key = identity
     address = target.address
     return {
