@@ -23,7 +23,7 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from dicomtls.clients import ClientKind, register
+from dicomtls.clients import ClientKind, EndpointRequest, register
 from dicomtls.clients.dcmtk import offer as dcmtk_offer
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dicomtls.probes import Client
     from dicomtls.probes.dcmtk import Dcmtk as DcmtkRunner
     from dicomtls.profiles import Offer
+    from dicomtls.scenario import Probe
 
 EXECUTABLE = "Orthanc"
 SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin"
@@ -70,9 +71,10 @@ class OrthancEdge(ClientKind):
 
     @classmethod
     def group_problem(cls, group: Any) -> str | None:
-        if set(group.client_cert) & {"none"}:
+        if "none" in group.client_cert and "tls" in group.transport:
             return ("orthanc-edge cannot be a DICOM TLS client without its own certificate (DicomTlsCertificate and "
-                    "DicomTlsPrivateKey are required for its SCU too): use client_cert valid, untrusted or expired")
+                    "DicomTlsPrivateKey are required for its SCU too): use client_cert valid, untrusted or expired, "
+                    "or transport: plain")
         if set(group.server_cert_check) != {"verify"}:
             return ("orthanc-edge (Orthanc 1.10) checks the server's chain whenever it speaks TLS "
                     "(DicomTlsRemoteCertificateRequired false still checks a certificate that is sent): "
@@ -85,6 +87,14 @@ class OrthancEdge(ClientKind):
     def sni_fix(cls) -> tuple[str, tuple[tuple[str, str], ...], str | None]:
         return ("send SNI: Orthanc cannot (no version names the server in its TLS handshake)", (("sni", "right"),),
                 "Orthanc sends no SNI in any version")
+
+    @classmethod
+    def endpoint_probes(cls, request: EndpointRequest) -> tuple[list[Probe], list[Probe]]:
+        from dicomtls.scenario import Probe
+
+        # Never SNI, always a certificate: each certificate the probe has, each operation; no profiles of its own.
+        return [Probe(cls.name, "none", cert, op) for cert in request.certs if cert != "none"
+                for op in request.operations], []
 
     @classmethod
     def offered(cls, profile: str) -> Offer | None:

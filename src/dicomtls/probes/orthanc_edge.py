@@ -43,9 +43,13 @@ def edge_config(target: Target, probe: Probe, workdir: Path, http_port: int) -> 
     """The edge's configuration: no DICOM server of its own, REST on loopback, the cell's certificate as its
     global DICOM TLS identity, the entry as a modality called by the AE title the other clients call."""
     identity = target.client_identity(probe.client_cert)
-    assert identity is not None, "orthanc-edge always presents a certificate (ClientKind.group_problem)"
-    chain, key = identity
     address = target.address
+    tls = {} if identity is None else {  # none: plain DICOM only (ClientKind.group_problem)
+        "DicomTlsCertificate": str(identity[0]),
+        "DicomTlsPrivateKey": str(identity[1]),
+        "DicomTlsTrustedCertificates": str(target.pki.ca_cert),
+        "DicomTlsRemoteCertificateRequired": True,
+    }
     return {
         "Name": "dicomtls-edge",
         "StorageDirectory": str(workdir / "storage"),
@@ -62,11 +66,8 @@ def edge_config(target: Target, probe: Probe, workdir: Path, http_port: int) -> 
         "SaveJobs": False,
         "DicomModalities": {MODALITY: {"AET": target.aet(probe.sni), "Host": address.host, "Port": address.port,
                                        "UseDicomTls": probe.transport == "tls"}},
-        "DicomTlsEnabled": False,  # its own SCP's TLS: it has none
-        "DicomTlsCertificate": str(chain),
-        "DicomTlsPrivateKey": str(key),
-        "DicomTlsTrustedCertificates": str(target.pki.ca_cert),
-        "DicomTlsRemoteCertificateRequired": True,
+        "DicomTlsEnabled": False,  # its own SCP's TLS: it has none (the certificates below are its SCU's too)
+        **tls,
     }
 
 
