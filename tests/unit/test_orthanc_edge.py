@@ -1,8 +1,9 @@
 """The edge Orthanc as a client: its configuration, how its REST answer and log are read, and the diagnoses they
 lead to. The fixtures under tests/fixtures/orthanc_edge/ are Orthanc 1.10.1's real output (Debian 12, dcmtk 3.6.7,
-OpenSSL 3.0), captured by `invoke matrix --scenario orthanc-edge --backend local`: each case's edge log
+OpenSSL 3.0), captured by `invoke matrix --scenario orthanc-edge --backend local` (called-aet-rejected: by hand,
+against an Orthanc whose DicomAet the edge did not call, with DicomCheckCalledAet): each case's edge log
 (output.log), the REST answer (rest-answer.txt: status, then body) and, in cases.json, the proxy's line for the
-same connection and the reason the cell got."""
+same connection, the stage and the reason the cell got."""
 
 from __future__ import annotations
 
@@ -95,9 +96,9 @@ def test_the_edge_s_start_up_and_shutdown_lines_are_not_evidence() -> None:
 
 
 @pytest.mark.parametrize("case", [c for c, facts in CASES.items() if facts["actual"] == "fail"])
-def test_a_failure_while_connecting_is_the_connect_stage(case: str) -> None:
+def test_a_failure_while_connecting_is_the_connect_stage_and_a_rejection_the_associate_stage(case: str) -> None:
     answer, log = captured(case)
-    assert stage_of(False, answer, log) == "connect"
+    assert stage_of(False, answer, log) == CASES[case]["stage"]
 
 
 @pytest.mark.parametrize("case", [c for c, facts in CASES.items() if facts["actual"] == "fail"])
