@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dicomtls.backends import EnvironmentFailed
 from dicomtls.clients import client_class
 from dicomtls.clients.orthanc_edge import OrthancEdge
 from dicomtls.components import Address
@@ -20,7 +21,7 @@ from dicomtls.corroborate import VAGUE, corroborate
 from dicomtls.diagnose import Reason, Symptoms, diagnose
 from dicomtls.fixes.candidates import client_side
 from dicomtls.probes import CALLING_AET, Target
-from dicomtls.probes.orthanc_edge import MODALITY, Answer, edge_config, edge_lines, stage_of
+from dicomtls.probes.orthanc_edge import MODALITY, Answer, EdgeOrthanc, edge_config, edge_lines, stage_of
 from dicomtls.reasons import Facts
 from dicomtls.results import OBSERVE, CellResult
 from dicomtls.scenario import Cell, Probe, ProbeGroup
@@ -151,3 +152,8 @@ def test_sending_sni_is_a_fix_no_version_of_it_can_try() -> None:
     found = {c.id: why for c, why in client_side(Reason.TLS_NO_MATCHING_SNI, Facts(), probe, docker=True)}
     assert found["client-sends-sni"] == OrthancEdge.sni_problem("default")
     assert found["stunnel-sidecar"] is None  # what its users put in front of it
+
+
+def test_an_edge_that_does_not_start_is_the_cell_s_error_never_a_verdict(tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentFailed, match="exited with status 1"):
+        EdgeOrthanc("/bin/false").run(target(), Probe(OrthancEdge.name, "none", "valid", "echo"), tmp_path)

@@ -99,6 +99,13 @@ def free_port() -> int:
     raise EnvironmentFailed(f"no free port found on {HOST} between {_LOWEST_PORT} and {high}")
 
 
+def release_port(port: int) -> None:
+    """Hand ``port`` out again: what listened on it is gone (a client's per-cell process), and a long soak would
+    otherwise use the range up."""
+    with _handing_out:
+        _handed_out.discard(port)
+
+
 def _ephemeral_range_start() -> int:
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])

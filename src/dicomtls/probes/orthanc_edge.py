@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomtls.backends import EnvironmentFailed
-from dicomtls.backends.local import HOST, free_port, kill_processes, start_process
+from dicomtls.backends.local import HOST, free_port, kill_processes, release_port, start_process
 from dicomtls.clients.orthanc_edge import OrthancEdge as Kind
 from dicomtls.clients.orthanc_edge import executable
 from dicomtls.components import Address
@@ -153,8 +153,8 @@ class EdgeOrthanc:
         return cls(found)
 
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
-        edgedir = (workdir / f"edge-{free_port()}").resolve()
-        edgedir.mkdir(parents=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        edgedir = Path(tempfile.mkdtemp(prefix="edge-", dir=workdir)).resolve()
         port = free_port()
         conf = edgedir / "orthanc.json"
         conf.write_text(json.dumps(edge_config(target, probe, edgedir, port), indent=2))
@@ -163,15 +163,16 @@ class EdgeOrthanc:
         try:
             process = start_process(Kind.name, [self.binary, "--verbose", str(conf)], edgedir,
                                     (Address(HOST, port),))
-        except EnvironmentFailed as exc:
-            return ProbeOutcome(False, "connect", (f"the edge Orthanc did not start: {exc}",),
-                                self._command(conf, rest, probe), sent, Kind.offered(probe.profile))
+        except BaseException:  # the edge not starting is dicomtls's failure, never the endpoint's: the cell's error
+            release_port(port)
+            raise
         try:
             with stopped_at_deadline(lambda: kill_processes([process])):
                 ok, answer = self._operate(rest, probe, sent)
         finally:
             # Killed, not stopped: its store is thrown away, and Orthanc takes 2 s to shut down on SIGTERM.
             kill_processes([process])
+            release_port(port)
             shutil.rmtree(edgedir / "storage", ignore_errors=True)
         log = (edgedir / "output.log").read_text(errors="replace")
         (edgedir / "rest-answer.txt").write_text(f"{answer.status}\n{answer.body}")  # beside its log, for a person
