@@ -19,7 +19,8 @@ def _request(named: bool, cert: bool, store: bool) -> Request:
 
 def _as_written_before(request: Request, version: str) -> list[Probe]:
     """probe_endpoint.probes as it was written out before the registry, client by client, and dcmtk via stunnel's
-    cells, which the probe had none of then (the sidecar sends the name; once without SNI, when there is one)."""
+    cells, which the probe had none of then (the sidecar sends the name; once without SNI, when there is one), and the
+    edge Orthanc's, added since (never SNI, always a certificate)."""
     certs = ["none", *(["valid"] if request.client_cert else []), "untrusted"]
     best_cert = "valid" if request.client_cert else "none"
     named = request.server_name is not None
@@ -33,6 +34,7 @@ def _as_written_before(request: Request, version: str) -> list[Probe]:
     found += [Probe("pynetdicom", sni, cert, op) for sni in snis for cert in certs for op in operations]
     found += [Probe("dcmtk-stunnel", best_sni, cert, op) for cert in certs for op in operations]
     found += [Probe("dcmtk-stunnel", "none", best_cert, "echo")] if named else []
+    found += [Probe("orthanc-edge", "none", cert, op) for cert in certs if cert != "none" for op in operations]
     found += [Probe("dcmtk", dcmtk_sni, best_cert, "echo", profile=p) for p in ("bcp195", "aes")]
     found += [Probe("pynetdicom", best_sni, best_cert, "echo", profile=p)
               for p in ("dcm4che-tls-aes", "tls1.0-only", "bcp195-rfc8996")]

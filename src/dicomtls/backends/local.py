@@ -99,6 +99,13 @@ def free_port() -> int:
     raise EnvironmentFailed(f"no free port found on {HOST} between {_LOWEST_PORT} and {high}")
 
 
+def release_port(port: int) -> None:
+    """Hand ``port`` out again: what listened on it is gone (a client's per-cell process), and a long soak would
+    otherwise use the range up."""
+    with _handing_out:
+        _handed_out.discard(port)
+
+
 def _ephemeral_range_start() -> int:
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -380,6 +387,23 @@ def _launch(relaunch: _Relaunch, log_mode: str) -> subprocess.Popen[bytes]:
             start_new_session=True,
             preexec_fn=None if relaunch.detached else functools.partial(_die_with_parent, os.getpid()),
         )
+
+
+def start_process(name: str, argv: list[str], workdir: Path, listen: tuple[Address, ...]) -> LocalProcess:
+    """A program of this host run as a component is (its own session, gone with dicomtls, its output in
+    ``workdir``/output.log), returned once each of ``listen`` accepts; stopped again when it exits or does not listen
+    in time (EnvironmentFailed). For what a client starts for one cell (an edge Orthanc): ``kill_processes`` or ``stop_processes`` ends it."""
+    relaunch = _Relaunch(name, tuple(argv), workdir, workdir / "output.log", listen, detached=False)
+    proc = _launch(relaunch, "wb")
+    record = LocalProcess(name, proc.pid, _start_time(proc.pid) or "")
+    try:
+        for address in listen:
+            _wait_for_port(address, proc, relaunch.log_path, name)
+    except BaseException:
+        stop_processes([record])
+        _reap(proc.pid)
+        raise
+    return record
 
 
 def _reap(pid: int) -> None:

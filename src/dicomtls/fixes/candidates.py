@@ -128,9 +128,11 @@ def _ignore(probe: Probe) -> Candidate:
 def _send_sni(probe: Probe, docker: bool) -> tuple[Candidate, str | None]:
     """Send SNI, in the client's own words (ClientKind.sni_fix): some clients only from a version that only the
     Docker backend runs."""
-    words, changes, docker_only = client_class(probe.client).sni_fix()
+    kind = client_class(probe.client)
+    words, changes, docker_only = kind.sni_fix()
+    never = kind.sni_problem("default") if kind.sends_sni_from is None else None  # no version of it can
     return (Candidate("client-sends-sni", "client-side", words, None, probe=changes),
-            None if docker else docker_only)
+            never or (None if docker else docker_only))
 
 
 @functools.cache
