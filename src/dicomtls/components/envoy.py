@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from packaging.version import InvalidVersion, Version
+from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
+from dicomtls.components import Component, Launch, LogWords, Options, Placement, crl_without_client_cert, register
 from dicomtls.errors import UsageError
 from dicomtls.render import render
 
@@ -85,6 +86,14 @@ class EnvoyOptions(Options):
     """mismatched: every site's chain presents the certificate for wrong-host.invalid."""
     cipher_suites: tuple[str, ...] = ()
     """Listener cipher list (tls_params.cipher_suites); empty keeps Envoy's defaults."""
+    client_crl: bool = False
+    """validation_context.crl: refuse client certificates the PKI's CRL revokes (needs client_cert)."""
+
+    @model_validator(mode="after")
+    def _crl_checks_client_certificates(self) -> "EnvoyOptions":
+        if self.client_crl and self.client_cert == "none":
+            raise ValueError(crl_without_client_cert("client_cert: optional or required"))
+        return self
 
 
 @register
@@ -133,6 +142,7 @@ class Envoy(Component):
             cipher_suites=o.cipher_suites,
             mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
+            crl=pki.crl if o.client_crl else None,
         )
         return self.run_config(placement, executable, config)
 

@@ -116,14 +116,20 @@ class Pynetdicom:
         else:
             sent = make_object(probe.operation, workdir)
             ae.add_requested_context(sent.sop_class_uid, sent.transfer_syntax)
-        tls_args = tls_context(target, probe) if probe.transport == "tls" else None
         called = target.aet(probe.sni)
         command = (
             f"pynetdicom associate {target.address} ae_title={called} "
-            f"sni={tls_args[1] if tls_args else '-'} cert={probe.client_cert} {probe.operation}"
+            f"sni={target.sni(probe.sni) if probe.transport == 'tls' else '-'} cert={probe.client_cert} "
+            f"{probe.operation}"
             + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
             + (f" profile={probe.profile}" if probe.profile != "default" else "")
         )
+        try:
+            tls_args = tls_context(target, probe) if probe.transport == "tls" else None
+        except ssl.SSLError as exc:
+            # Python's ssl checks that the key is the certificate's as it loads them: the client refuses its own
+            # identity before it connects, and the proxy never hears of it.
+            return ProbeOutcome(False, "connect", (f"load_cert_chain: {exc}",), command, sent)
         capture = _Capture()
         _LOGGER.addHandler(capture)
         stage, ok, peer, associated = "connect", False, None, None
