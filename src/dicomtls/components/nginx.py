@@ -91,6 +91,9 @@ class Nginx(Component):
                              r"|no live upstreams",
         upstream_broke=r"\(\d+: [^)]*\) while proxying and (reading from|sending to) upstream",
         certificate_required=r"client sent no required SSL certificate",
+        # With ssl_crl, nginx checks a CRL for every certificate of the chain and logs the last error: a client
+        # certificate no CA of the PKI issued (self-signed, an unrelated CA's) has no CRL, and reads so.
+        unknown_ca=r"unable to get certificate CRL",
     )
     fix_options = {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")}
     load_target = ("nginx-stream", "nginx-tls-client-cert-optional")
