@@ -206,7 +206,7 @@ def test_captured_certificate_case_gets_its_reason(cell: dict[str, Any]) -> None
 
 
 def test_the_captured_cases_cover_every_proxy_client_and_failing_case() -> None:
-    cells = captured()
+    cells = [c for c in captured() if c["cell"].startswith("certificate-cases/")]
     environments = {c["cell"].split("/")[1] for c in cells}
     assert environments == {"envoy-mtls-crl", "nginx-mtls-crl", "haproxy-mtls-crl", "traefik-mtls", "orthanc-tls"}
     assert {(c["client"], c["client_cert"]) for c in cells} == {
