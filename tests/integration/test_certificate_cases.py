@@ -49,15 +49,6 @@ def test_a_revoked_client_certificate_is_refused_where_the_proxy_reads_the_crl(r
             assert cell["actual"] == "pass", cell["id"]  # Traefik and Orthanc have no CRL setting
 
 
-def test_where_no_crl_is_read_the_revoked_certificate_getting_in_is_a_finding_its_cells_prove(
-        run: dict[str, Any]) -> None:
-    findings = {e["name"]: e["findings"] for e in run["results"]["environments"] if e.get("findings")}
-    assert set(findings) == {"traefik-mtls", "orthanc-tls"}
-    for name, (finding,) in findings.items():
-        assert "no CRL setting" in finding["text"] and finding["severity"] == "high"
-        assert {(c["id"].split(" cert=")[1], c["actual"]) for c in finding["cells"]} == {("revoked echo", "pass")}
-
-
 def test_a_mismatched_key_is_the_client_s_own_refusal_never_the_proxy_s(run: dict[str, Any]) -> None:
     for cell in cells(run, client_cert="key-mismatch"):
         assert (cell["actual"], cell["reason"]) == ("fail", "client-key-mismatch"), cell["id"]
