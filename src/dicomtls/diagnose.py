@@ -258,7 +258,7 @@ class Symptoms:
     client_lines: tuple[str, ...]
     proxy_lines: tuple[str, ...] = ()
     sent_sni: bool = False
-    sent_client_cert: str = "none"  # none | valid | untrusted | expired
+    sent_client_cert: str = "none"  # the client_cert axis value: none | valid | untrusted | expired | revoked | …
     dicom_stage: str = "connect"  # how far the probe got: connect | associate | dimse | verify
     client_cert_expired_on: str | None = None  # set when the certificate the client sent is past notAfter
     client_cert_revoked_on: str | None = None  # set when the PKI's CRL lists the certificate the client sent

@@ -216,7 +216,8 @@ def test_the_captured_cases_cover_every_proxy_client_and_failing_case() -> None:
 def test_haproxy_s_not_trusted_is_read_as_revoked_only_when_the_crl_lists_the_certificate() -> None:
     line = ("haproxy: 127.0.0.1:48766 [07/Dec/2026:21:32:59.819] dicom/1: SSL client certificate not trusted",)
     client = ("F: Association Request Failed: 0006:0317 Peer aborted Association (or never connected)",)
-    listed = diagnose(Symptoms(client, line, sent_client_cert="revoked", client_cert_revoked_on="2026-12-06T21:32:53+00:00"))
+    listed = diagnose(Symptoms(client, line, sent_client_cert="revoked",
+                               client_cert_revoked_on="2026-12-06T21:32:53+00:00"))
     assert listed.reason is Reason.TLS_CERT_REVOKED
     assert any("revoked on 2026-12-06T21:32:53+00:00 by the PKI's CRL (checked locally" in e for e in listed.evidence)
     assert diagnose(Symptoms(client, line, sent_client_cert="untrusted")).reason is Reason.TLS_UNKNOWN_CA

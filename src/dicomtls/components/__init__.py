@@ -130,10 +130,9 @@ class Launch:
     "output.log" when the component writes those lines to stdout and nothing else there."""
 
 
-def crl_without_client_cert(how: str) -> str:
-    """The error for client_crl on a component that does not verify client certificates: a CRL is only read while
-    verifying one."""
-    return f"client_crl checks client certificates against the PKI's CRL, and none is verified: set {how}"
+CRL_NEEDS_CLIENT_CERT = ("client_crl checks client certificates against the PKI's CRL, and none is verified: set "
+                         "client_cert: optional or required")
+"""The error for client_crl on a proxy that does not verify client certificates: a CRL is read only while it does."""
 
 
 DEFAULT_SERVER = "orthanc"

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from packaging.version import InvalidVersion, Version
 from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, crl_without_client_cert, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, register
 from dicomtls.errors import UsageError
 from dicomtls.render import render
 
@@ -92,7 +92,7 @@ class EnvoyOptions(Options):
     @model_validator(mode="after")
     def _crl_checks_client_certificates(self) -> "EnvoyOptions":
         if self.client_crl and self.client_cert == "none":
-            raise ValueError(crl_without_client_cert("client_cert: optional or required"))
+            raise ValueError(CRL_NEEDS_CLIENT_CERT)
         return self
 
 

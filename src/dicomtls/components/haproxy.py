@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, crl_without_client_cert, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, register
 from dicomtls.render import render
 
 
@@ -47,7 +47,7 @@ class HaproxyOptions(Options):
             raise ValueError("client_cert applies only where HAProxy terminates TLS: with passthrough, set "
                              "client_cert on the server")
         if self.client_crl and self.client_cert == "none":
-            raise ValueError(crl_without_client_cert("client_cert: optional or required"))
+            raise ValueError(CRL_NEEDS_CLIENT_CERT)
         tls = [name for name in ("ciphers", "ciphersuites", "min_version", "max_version")
                if getattr(self, name) is not None]
         if self.passthrough and tls:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Lack, Launch, LogWords, Options, Placement, crl_without_client_cert, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Lack, Launch, LogWords, Options, Placement, register
 from dicomtls.render import render
 
 _VERIFY_CLIENT = {"none": "off", "optional": "optional", "required": "on"}
@@ -50,7 +50,7 @@ class NginxOptions(Options):
             raise ValueError("client_cert applies only where nginx terminates TLS: with passthrough, set "
                              "client_cert on the server")
         if self.client_crl and self.client_cert == "none":
-            raise ValueError(crl_without_client_cert("client_cert: optional or required"))
+            raise ValueError(CRL_NEEDS_CLIENT_CERT)
         return self
 
 
