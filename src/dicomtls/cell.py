@@ -28,6 +28,7 @@ from dicomtls.orthanc_rest import verify_stored
 from dicomtls.probes import Client, MidTransferClient, ProbeOutcome, Target
 from dicomtls.reasons import Facts, Reason
 from dicomtls.results import NOT_VERIFIED, OBSERVE, CellResult
+from dicomtls.revocation import revoked_on
 from dicomtls.scenario import Cell, addressed_site
 
 
@@ -218,6 +219,7 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         sent_client_cert=cell.probe.client_cert,
         dicom_stage=stage,
         client_cert_expired_on=expired_on(identity[0]) if identity else None,
+        client_cert_revoked_on=revoked_on(identity[0], target.pki.crl) if identity else None,
         offered=outcome.offered,
         server_accepts=server_accepts,
         transport=cell.probe.transport,

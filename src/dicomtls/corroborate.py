@@ -22,7 +22,7 @@ from dicomtls.scan import ScanResult
 
 VAGUE = (Reason.TLS_HANDSHAKE_FAILED, Reason.DICOM_ASSOCIATION_ABORTED, Reason.UNKNOWN)
 """What a client says when the peer just went away."""
-_TOLD_BY_PEER = (Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_REQUIRED, Reason.TLS_CERT_EXPIRED)
+_TOLD_BY_PEER = (Reason.TLS_UNKNOWN_CA, Reason.TLS_CERT_REQUIRED, Reason.TLS_CERT_EXPIRED, Reason.TLS_CERT_REVOKED)
 """Reasons a TLS alert names: the same certificate gets the same alert, whichever client sends it."""
 
 

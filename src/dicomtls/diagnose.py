@@ -63,6 +63,19 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
             "a certificate in the handshake is outside its validity period",
             "renew the certificate (and check the clocks of both machines)",
         ),
+        Reason.TLS_CERT_REVOKED: (
+            "the server rejected the client certificate: its CA revoked it (the certificate is on the CRL the "
+            "server checks)",
+            "issue the client a new certificate from the CA (a revoked one stays revoked); if it should not have "
+            "been revoked, take it off the CA's CRL and give the server the new CRL",
+        ),
+        Reason.CLIENT_KEY_MISMATCH: (
+            "the client refused its own certificate and key before connecting: the private key is not the one "
+            "the certificate was issued for, so nothing reached the proxy or the server",
+            "give the client the private key its certificate was issued for (the public keys of "
+            "`openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` must be equal), or a "
+            "certificate issued for its key; the proxy and the server are not at fault",
+        ),
         Reason.TLS_HOSTNAME_MISMATCH: (
             "the server's certificate does not name the host the client asked for",
             "issue the server certificate with a SAN for that name, or connect by a name it carries",
@@ -278,9 +291,10 @@ class Symptoms:
     client_lines: tuple[str, ...]
     proxy_lines: tuple[str, ...] = ()
     sent_sni: bool = False
-    sent_client_cert: str = "none"  # none | valid | untrusted | expired
+    sent_client_cert: str = "none"  # the client_cert axis value: none | valid | untrusted | expired | revoked | …
     dicom_stage: str = "connect"  # how far the probe got: connect | associate | dimse | verify
     client_cert_expired_on: str | None = None  # set when the certificate the client sent is past notAfter
+    client_cert_revoked_on: str | None = None  # set when the PKI's CRL lists the certificate the client sent
     offered: Offer | None = None  # the client's TLS versions and suites, from its profile
     transport: str = "tls"  # tls | plain: what the client spoke
     peer_certificate: str | None = None  # the server certificate's name, when the client got through the handshake
@@ -296,11 +310,14 @@ _CLIENT_PATTERNS: tuple[tuple[str, Reason], ...] = (
     # Python's ssl (set_ciphers), and JSSE's SSLHandshakeException when every enabled suite is disabled.
     (r"No cipher can be selected|No appropriate protocol \(protocol is disabled or cipher suites are inappropriate\)",
      Reason.CLIENT_OFFERS_NOTHING),
+    # The client's TLS library checked its own certificate and key as it loaded them (Python's ssl, dcmtk).
+    (r"key values mismatch|Private key '.*' and certificate '.*' do not match", Reason.CLIENT_KEY_MISMATCH),
     (r"connection refused|ECONNREFUSED|Errno 111", Reason.TCP_REFUSED),
     (r"no shared cipher|no ciphers available", Reason.TLS_NO_SHARED_CIPHER),
     (r"unsupported protocol|alert protocol version|wrong ssl version|no protocols available", Reason.TLS_PROTOCOL_VERSION),
     (r"unrecognized name", Reason.TLS_NO_MATCHING_SNI),
     (r"alert unknown ca", Reason.TLS_UNKNOWN_CA),
+    (r"certificate revoked", Reason.TLS_CERT_REVOKED),
     (r"certificate required|peer did not return a certificate", Reason.TLS_CERT_REQUIRED),
     (r"certificate expired|certificate has expired", Reason.TLS_CERT_EXPIRED),
     (r"hostname mismatch|IP address mismatch|doesn't match|CERT: Subject checks failed", Reason.TLS_HOSTNAME_MISMATCH),
@@ -351,6 +368,8 @@ def _proxy_words() -> _ProxyWords:
             (_any_of([r"peer did not return a certificate", *(w.certificate_required for w in words)]),
              Reason.TLS_CERT_REQUIRED),
             (r"certificate has expired|certificate expired", Reason.TLS_CERT_EXPIRED),
+            # OpenSSL's and BoringSSL's X509_V_ERR_CERT_REVOKED, before the "verify failed" that Envoy logs with it.
+            (r"certificate revoked", Reason.TLS_CERT_REVOKED),
             (_any_of([r"unable to get local issuer|unable to get issuer|self[- ]signed certificate"
                       r"|certificate verify failed|unable to verify the first certificate",
                       *(w.unknown_ca for w in words)]), Reason.TLS_UNKNOWN_CA),
@@ -441,7 +460,7 @@ def _refused_by(reason: Reason, symptoms: Symptoms, client_line: str | None) -> 
         return Side.SERVER if told or symptoms.proxy_lines and not client_line else Side.CLIENT
     if reason is Reason.TLS_CERT_EXPIRED:
         return Side.SERVER if symptoms.sent_client_cert == "expired" else Side.CLIENT
-    if reason is Reason.TLS_CERT_REQUIRED:
+    if reason in (Reason.TLS_CERT_REQUIRED, Reason.TLS_CERT_REVOKED):
         return Side.SERVER
     if reason is Reason.TLS_HOSTNAME_MISMATCH:
         return Side.CLIENT
@@ -497,6 +516,12 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
         summary = _summary(reason, refused_by, symptoms)
         evidence.append(f"client certificate: expired on {symptoms.client_cert_expired_on} (checked locally; "
                         "the server named no reason)")
+    # Others (HAProxy 2.6: "client certificate not trusted") do not say it was revocation; the CRL does.
+    if reason is Reason.TLS_UNKNOWN_CA and symptoms.client_cert_revoked_on and refused_by is Side.SERVER:
+        reason = Reason.TLS_CERT_REVOKED
+        summary = _summary(reason, refused_by, symptoms)
+        evidence.append(f"client certificate: revoked on {symptoms.client_cert_revoked_on} by the PKI's CRL "
+                        "(checked locally; the server named no reason)")
     _, fix = EXPLANATIONS[reason]
     fallback = next((l for l in symptoms.proxy_lines if words.fallback_certificate.search(l)), None)
     facts = Facts(refused_by, fallback_certificate=fallback is not None,
@@ -576,9 +601,15 @@ def _fallback_certificate(sent_sni: bool) -> tuple[str, str]:
     return SUMMARIES["fallback-certificate"].format(why=why), fix
 
 
+_CLIENT_REFUSED_ITSELF = frozenset({Reason.CLIENT_OFFERS_NOTHING, Reason.CLIENT_KEY_MISMATCH})
+"""Reasons the client's own setup establishes before it sends a byte."""
+
+
 def _choose(symptoms: Symptoms, client: tuple[Reason, str] | None, proxy: tuple[Reason, str] | None) -> Reason:
-    if symptoms.dicom_stage == "setup" or client is not None and client[0] is Reason.CLIENT_OFFERS_NOTHING:
-        return Reason.CLIENT_OFFERS_NOTHING  # nothing left the client: no proxy line can be about it
+    if client is not None and client[0] in _CLIENT_REFUSED_ITSELF:
+        return client[0]  # nothing left the client: no proxy line can be about it
+    if symptoms.dicom_stage == "setup":
+        return Reason.CLIENT_OFFERS_NOTHING
     if symptoms.dicom_stage == "verify":
         return Reason.STORE_NOT_VERIFIED
     if symptoms.dicom_stage == "dimse" and not client and any(_LOST_MIDWAY.search(l) for l in symptoms.client_lines):

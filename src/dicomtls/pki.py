@@ -1,8 +1,9 @@
 """A throwaway PKI for proving DICOM over TLS through proxies.
 
 Besides the good server and client certificates it makes the bad ones a proxy
-must refuse (untrusted issuer, expired, wrong host name), so a passing matrix
-shows the proxies really check, not only that they let traffic through.
+must refuse (untrusted issuer, expired, revoked, self-signed, wrong host name),
+and the CRL that revokes one, so a passing matrix shows the proxies really
+check, not only that they let traffic through.
 Only `cryptography` is used, so generation behaves the same wherever the
 package is installed, whatever openssl the host has.
 """
@@ -217,6 +218,16 @@ class PkiFiles:
     expired_client_key: Path
     expired_client_cert: Path
     expired_client_fullchain: Path
+    revoked_client_key: Path
+    revoked_client_cert: Path
+    revoked_client_fullchain: Path
+    self_signed_client_key: Path
+    self_signed_client_cert: Path
+    other_client_key: Path
+    """A key that belongs to no certificate: paired with the good client certificate, it is a key mismatch."""
+    crl: Path
+    """One CRL per CA of the chain (PEM, concatenated), the issuing CA's listing the revoked client: proxies that
+    check every level (nginx, HAProxy, Envoy by default) need one for each."""
     mismatched_server_key: Path
     mismatched_server_cert: Path
     mismatched_server_fullchain: Path
@@ -321,6 +332,13 @@ def _layout(directory: Path, spec: PkiSpec) -> PkiFiles:
         expired_client_key=directory / "expired-client.key",
         expired_client_cert=directory / "expired-client.crt",
         expired_client_fullchain=directory / "expired-client-fullchain.crt",
+        revoked_client_key=directory / "revoked-client.key",
+        revoked_client_cert=directory / "revoked-client.crt",
+        revoked_client_fullchain=directory / "revoked-client-fullchain.crt",
+        self_signed_client_key=directory / "self-signed-client.key",
+        self_signed_client_cert=directory / "self-signed-client.crt",
+        other_client_key=directory / "other-client.key",
+        crl=directory / "ca.crl",
         mismatched_server_key=directory / "mismatched-server.key",
         mismatched_server_cert=directory / "mismatched-server.crt",
         mismatched_server_fullchain=directory / "mismatched-server-fullchain.crt",
@@ -528,6 +546,41 @@ def _leaf(
     return _Issuer(_certificate(_name(common_name), key, issuer, validity, extensions), key)
 
 
+def _self_signed_client(common_name: str, key_type: KeyType,
+                        validity: tuple[datetime.datetime, datetime.datetime]) -> _Issuer:
+    """A client certificate with the good client's name and usages, signed by its own key: no CA vouches for it."""
+    key = _new_key(key_type)
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (_key_usage(digital_signature=True), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+    ]
+    return _Issuer(_certificate(_name(common_name), key, None, validity, extensions), key)
+
+
+def _crl(ca: _Issuer, revoked: Sequence[x509.Certificate],
+         validity: tuple[datetime.datetime, datetime.datetime]) -> x509.CertificateRevocationList:
+    """The CA's CRL, revoking ``revoked`` (key compromise) since the start of ``validity``, next update at its end."""
+    ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(validity[0])
+        .next_update(validity[1])
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(x509.CRLNumber(1), critical=False)
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(validity[0])
+            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+            .build()
+        )
+    return builder.sign(ca.key, hashes.SHA256())
+
+
 def _usage_extensions(usages: Sequence[str], is_ca: bool) -> list[tuple[x509.ExtensionType, bool]]:
     """cert-manager's BuildKeyUsages: no usages means digital signature and key encipherment, a CA adds cert
     sign; a certificate without key usage bits or extended usages has no such extension."""
@@ -593,6 +646,9 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
     client = _leaf(spec.client_name, spec.key, issuing, good, server=False)
     untrusted_client = _leaf(spec.client_name, spec.key, untrusted_ca, good, server=False)
     expired_client = _leaf(spec.client_name, spec.key, issuing, expired, server=False)
+    revoked_client = _leaf(spec.client_name, spec.key, issuing, good, server=False)
+    self_signed_client = _self_signed_client(spec.client_name, spec.key, good)
+    other_client_key = _new_key(spec.key)
     mismatched = _leaf(_WRONG_HOST, spec.server_key_type, issuing, good, server=True, dns_names=[_WRONG_HOST])
     # Each site's certificate names only that site, so which one a client got tells where the proxy sent it.
     sites = {site: _leaf(names[0], spec.server_key_type, issuing, good, server=True, dns_names=names)
@@ -616,6 +672,7 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
         (server, files.server_key, files.server_cert, files.server_fullchain),
         (client, files.client_key, files.client_cert, files.client_fullchain),
         (expired_client, files.expired_client_key, files.expired_client_cert, files.expired_client_fullchain),
+        (revoked_client, files.revoked_client_key, files.revoked_client_cert, files.revoked_client_fullchain),
         (mismatched, files.mismatched_server_key, files.mismatched_server_cert, files.mismatched_server_fullchain),
         *((sites[site], identity.key, identity.cert, identity.fullchain) for site, identity in files.sites),
     ]:
@@ -624,6 +681,14 @@ def _generate(spec: PkiSpec, files: PkiFiles) -> None:
         _write_certs(fullchain_path, [leaf.cert, *chain])
     _write_key(files.untrusted_client_key, untrusted_client.key)
     _write_certs(files.untrusted_client_cert, [untrusted_client.cert])
+    _write_key(files.self_signed_client_key, self_signed_client.key)
+    _write_certs(files.self_signed_client_cert, [self_signed_client.cert])
+    _write_key(files.other_client_key, other_client_key)
+    # Every CA level gets a CRL (a checker of the whole chain refuses a level without one); only the issuing
+    # CA's lists a certificate.
+    issuers = [root, *([intermediate] if intermediate else [])]
+    crls = [_crl(ca, [revoked_client.cert] if ca is issuing else [], good) for ca in issuers]
+    _write(files.crl, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in crls), 0o644)
 
     # The p12 holds a client key, so it gets a key file's mode.
     p12 = pkcs12.serialize_key_and_certificates(

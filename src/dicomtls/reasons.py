@@ -22,6 +22,7 @@ class Reason(StrEnum):
     TLS_UNKNOWN_CA = "tls-unknown-ca"
     TLS_CERT_REQUIRED = "tls-cert-required"
     TLS_CERT_EXPIRED = "tls-cert-expired"
+    TLS_CERT_REVOKED = "tls-cert-revoked"
     TLS_HOSTNAME_MISMATCH = "tls-hostname-mismatch"
     TLS_NO_MATCHING_SNI = "tls-no-matching-sni"
     TLS_PLAINTEXT_TO_TLS_PORT = "tls-plaintext-to-tls-port"
@@ -42,6 +43,7 @@ class Reason(StrEnum):
     MISROUTED = "misrouted"
     TIMEOUT = "timeout"
     ENVIRONMENT_FAILED = "environment-failed"
+    CLIENT_KEY_MISMATCH = "client-key-mismatch"
     UNKNOWN = "unknown"
 
 

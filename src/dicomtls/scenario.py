@@ -62,7 +62,7 @@ Client = Annotated[str, AfterValidator(_registered_client), OneOf(client_registr
 SNI_CHOICES = ("none", "right", "wrong")
 Sni = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 """none, right (the first site's first name), wrong (a name nobody serves), or the name of a site."""
-ClientCert = Literal["none", "valid", "untrusted", "expired"]
+ClientCert = Literal["none", "valid", "untrusted", "expired", "revoked", "self-signed", "key-mismatch"]
 
 
 def _registered_operation(name: str) -> str:
@@ -375,7 +375,8 @@ class ProbeGroup(StrictModel):
     sni: list[Sni] = ["none"]
     """none, right (the first server name), wrong (a name nobody serves), or a site's name (its first name)."""
     client_cert: list[ClientCert] = ["none"]
-    """none, valid, untrusted (from an unrelated CA) or expired."""
+    """none, valid, untrusted (from an unrelated CA), expired, revoked (listed in the PKI's CRL), self-signed
+    (the client's name, signed by its own key) or key-mismatch (the valid certificate with another key)."""
     operation: list[Operation] = ["echo"]
     """C-ECHO, or a C-STORE of a CT object (store-large: at least 10 MiB), verified in Orthanc's REST API; find,
     move, move-unreachable: a study-root C-FIND or C-MOVE of the study the cell stored first (dicomtls.operations)."""

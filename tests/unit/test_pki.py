@@ -66,6 +66,9 @@ def leaf_keys(files: PkiFiles) -> set[Path]:
         files.client_key,
         files.untrusted_client_key,
         files.expired_client_key,
+        files.revoked_client_key,
+        files.self_signed_client_key,
+        files.other_client_key,
         files.mismatched_server_key,
     }
 

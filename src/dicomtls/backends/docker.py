@@ -64,6 +64,7 @@ def _pki_files(plan: EnvironmentPlan) -> dict[str, Path]:
         "server-fullchain.crt": p.server_fullchain,
         "mismatched-server.key": p.mismatched_server_key,
         "mismatched-server-fullchain.crt": p.mismatched_server_fullchain,
+        "ca.crl": p.crl,
     }
     for site in plan.sites:
         files[site.identity.key.name] = site.identity.key
@@ -86,6 +87,7 @@ def _pki_paths(identity: ServerIdentity | None = None) -> PkiPaths:
         server_fullchain=f"/pki/{identity.fullchain.name}" if identity else "/pki/server-fullchain.crt",
         mismatched_server_key="/pki/mismatched-server.key",
         mismatched_server_fullchain="/pki/mismatched-server-fullchain.crt",
+        crl="/pki/ca.crl",
     )
 
 

@@ -135,6 +135,7 @@ def pki_paths(plan: EnvironmentPlan, identity: ServerIdentity | None = None) -> 
         server_fullchain=str(own.fullchain),
         mismatched_server_key=str(p.mismatched_server_key),
         mismatched_server_fullchain=str(p.mismatched_server_fullchain),
+        crl=str(p.crl),
     )
 
 

@@ -60,6 +60,8 @@ class PkiPaths:
     server_fullchain: str
     mismatched_server_key: str
     mismatched_server_fullchain: str
+    crl: str
+    """The CAs' CRLs (one PEM file): what a proxy checks client certificates against with ``client_crl``."""
 
     def server_identity(self, mismatched: bool) -> tuple[str, str]:
         """(full chain, key) a TLS server presents; ``mismatched`` picks the wrong-SAN certificate."""
@@ -125,6 +127,11 @@ class Launch:
     connection_log: str | None = None
     """A file in the workdir that gets one line per downstream connection when it closes (an access log);
     "output.log" when the component writes those lines to stdout and nothing else there."""
+
+
+CRL_NEEDS_CLIENT_CERT = ("client_crl checks client certificates against the PKI's CRL, and none is verified: set "
+                         "client_cert: optional or required")
+"""The error for client_crl on a proxy that does not verify client certificates: a CRL is read only while it does."""
 
 
 DEFAULT_SERVER = "orthanc"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from packaging.version import InvalidVersion, Version
+from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, register
 from dicomtls.errors import UsageError
 from dicomtls.render import render
 
@@ -90,6 +91,14 @@ class EnvoyOptions(Options):
     TLS 1.0 before: TLSv1_0 with the 1.22 cipher list is an Envoy 1.21 listener)."""
     max_version: Literal["TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"] | None = None
     """tls_params.tls_maximum_protocol_version; null keeps Envoy's default (TLS 1.3 on the server side)."""
+    client_crl: bool = False
+    """validation_context.crl: refuse client certificates the PKI's CRL revokes (needs client_cert)."""
+
+    @model_validator(mode="after")
+    def _crl_checks_client_certificates(self) -> "EnvoyOptions":
+        if self.client_crl and self.client_cert == "none":
+            raise ValueError(CRL_NEEDS_CLIENT_CERT)
+        return self
 
 
 @register
@@ -140,6 +149,7 @@ class Envoy(Component):
             max_version=o.max_version,
             mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
+            crl=pki.crl if o.client_crl else None,
         )
         return self.run_config(placement, executable, config)
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, register
 from dicomtls.render import render
 
 
@@ -38,12 +38,16 @@ class HaproxyOptions(Options):
     """bind ... ssl-min-ver; none: HAProxy's default (TLS 1.2 since HAProxy 2.2)."""
     max_version: Literal["1.0", "1.1", "1.2", "1.3"] | None = None
     """bind ... ssl-max-ver; none: the highest the OpenSSL build has."""
+    client_crl: bool = False
+    """bind ... crl-file: refuse client certificates the PKI's CRL revokes (needs client_cert)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "HaproxyOptions":
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where HAProxy terminates TLS: with passthrough, set "
                              "client_cert on the server")
+        if self.client_crl and self.client_cert == "none":
+            raise ValueError(CRL_NEEDS_CLIENT_CERT)
         tls = [name for name in ("ciphers", "ciphersuites", "min_version", "max_version")
                if getattr(self, name) is not None]
         if self.passthrough and tls:
@@ -93,6 +97,7 @@ class Haproxy(Component):
             pems=pems,
             verify=o.client_cert,  # HAProxy's own words: verify none / optional / required
             trusted=placement.pki.ca_bundle,
+            crl=placement.pki.crl if o.client_crl else None,
             ciphers=o.ciphers,
             ciphersuites=o.ciphersuites,
             min_version=o.min_version and f"TLSv{o.min_version}",

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Lack, Launch, LogWords, Options, Placement, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Lack, Launch, LogWords, Options, Placement, register
 from dicomtls.render import render
 
 _VERIFY_CLIENT = {"none": "off", "optional": "optional", "required": "on"}
@@ -34,6 +34,8 @@ class NginxOptions(Options):
     version run (TLS 1.3 joined it in 1.23.4, TLS 1.0/1.1 left it in 1.27.3)."""
     ciphers: str | None = None
     """ssl_ciphers, an OpenSSL cipher string as written (``HIGH:!aNULL:!MD5``); null: nginx's default."""
+    client_crl: bool = False
+    """ssl_crl: refuse client certificates the PKI's CRL revokes (needs client_cert)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "NginxOptions":
@@ -47,6 +49,8 @@ class NginxOptions(Options):
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where nginx terminates TLS: with passthrough, set "
                              "client_cert on the server")
+        if self.client_crl and self.client_cert == "none":
+            raise ValueError(CRL_NEEDS_CLIENT_CERT)
         return self
 
 
@@ -87,6 +91,9 @@ class Nginx(Component):
                              r"|no live upstreams",
         upstream_broke=r"\(\d+: [^)]*\) while proxying and (reading from|sending to) upstream",
         certificate_required=r"client sent no required SSL certificate",
+        # With ssl_crl, nginx checks a CRL for every certificate of the chain and logs the last error: a client
+        # certificate no CA of the PKI issued (self-signed, an unrelated CA's) has no CRL, and reads so.
+        unknown_ca=r"unable to get certificate CRL",
     )
     fix_options = {"client-cert-optional": ("client_cert", "optional"), "catch-all-route": ("sni", "any")}
     load_target = ("nginx-stream", "nginx-tls-client-cert-optional")
@@ -106,6 +113,7 @@ class Nginx(Component):
             sites=placement.sites,
             verify_client=_VERIFY_CLIENT[o.client_cert],
             trusted=placement.pki.ca_bundle,
+            crl=placement.pki.crl if o.client_crl else None,
             protocols=o.protocols,
             ciphers=o.ciphers,
         )

@@ -81,6 +81,10 @@ class Target:
             "valid": (p.client_fullchain, p.client_key),
             "untrusted": (p.untrusted_client_cert, p.untrusted_client_key),
             "expired": (p.expired_client_fullchain, p.expired_client_key),
+            "revoked": (p.revoked_client_fullchain, p.revoked_client_key),
+            "self-signed": (p.self_signed_client_cert, p.self_signed_client_key),
+            # The good certificate with a key that is not its own: the client's TLS library may refuse the pair.
+            "key-mismatch": (p.client_fullchain, p.other_client_key),
         }
 
 

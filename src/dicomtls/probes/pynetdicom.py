@@ -134,7 +134,8 @@ class Pynetdicom:
         try:
             tls_args = tls_context(target, probe) if probe.transport == "tls" else None
         except ssl.SSLError as exc:
-            # The client's own TLS setup refused its profile (no suite left to offer): nothing was sent.
+            # The client's own TLS setup refused its profile (no suite left to offer) or its own certificate and
+            # key (Python's ssl checks that they match as it loads them): nothing was sent, no proxy heard of it.
             return ProbeOutcome(False, "setup", (f"ssl.SSLError in the client's own setup: {exc}",), command, sent)
         capture = _Capture()
         _LOGGER.addHandler(capture)
