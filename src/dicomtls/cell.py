@@ -19,6 +19,7 @@ from typing import cast
 from cryptography import x509
 
 from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, RunningEnvironment
+from dicomtls.clients import client_class
 from dicomtls.deadlines import CellWatch, Deadlines
 from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Symptoms, deadline_explanation, diagnose
 from dicomtls.environment import recount_connections, target_of
@@ -53,7 +54,8 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         assert backend is not None, f"{cell.id} injects a fault: pass the backend"
         fault = Injection(cell.probe.fault, backend, env)
         fault.before()
-    env.connections += 1
+    counted = client_class(cell.probe.client).reaches_dicom_entry
+    env.connections += counted
     client = clients[cell.probe.client]
     assert client is not None, f"no {cell.probe.client} client for {cell.id}"
     if fault is not None and fault.while_sending is not None:
@@ -63,6 +65,8 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         outcome = client.run(target, cell.probe, objects)
     if watch.passed:  # a client stopped by its deadline may never have connected: take the proxy's own count
         recount_connections(env)
+    elif not counted:  # its route logs apart: wait until what it logged is all there
+        env.quiet()
     elif fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying
         env.settle()
     try:
@@ -220,6 +224,7 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         transport=cell.probe.transport,
         peer_certificate=outcome.peer_certificate,
         server_kind=server_kind,
+        http_status=outcome.http_status,
     ))
 
 

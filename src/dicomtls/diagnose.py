@@ -104,6 +104,23 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
             f"{', '.join(components.said('upstream_setting'))}; a Kubernetes Service's targetPort), "
             "and that the proxy may reach it",
         ),
+        Reason.HTTP_ROUTE_MISSING: (
+            "the TLS handshake completed, but the HTTPS route answered 404 Not Found: no route matches the request's "
+            "host or path (or the server behind it does not serve DICOMweb)",
+            "route the host clients ask for (the SNI's name, or the address when they send none) and the /dicom-web/ "
+            "path to the server's HTTP port (an Istio VirtualService's hosts, a Traefik Host() rule, an nginx "
+            "server_name, an Envoy virtual host's domains), and load the DICOMweb plugin in Orthanc",
+        ),
+        Reason.HTTP_MISDIRECTED: (
+            "the proxy answered 421 Misdirected Request: the request's host is not one the connection's SNI and "
+            "certificate were chosen for",
+            "ask for the same name in the URL as in the SNI (a client reusing a connection for another host must "
+            "open a new one), or give both hosts one route and certificate",
+        ),
+        Reason.HTTP_REFUSED: (
+            "the TLS handshake completed, but the HTTPS route answered with an HTTP error status",
+            "read the status and the answer in the evidence: the proxy or the server behind it named why",
+        ),
         Reason.CONNECTION_LOST: (
             "the association was established, then the path broke before the operation completed: the proxy or "
             "the server behind it went away (or reset the connection) mid-operation",
@@ -253,6 +270,7 @@ class Symptoms:
     peer_certificate: str | None = None  # the server certificate's name, when the client got through the handshake
     server_accepts: Accepts | None = None  # the server's, from a scan of the endpoint
     server_kind: str | None = None  # the component that terminates TLS (envoy, traefik, …), for fixes in its terms
+    http_status: int | None = None  # the HTTP status an HTTPS client (DICOMweb) was answered, when it got one
 
 
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
@@ -426,6 +444,10 @@ def _summary(reason: Reason, refused_by: Side | None, symptoms: Symptoms) -> str
 
 def diagnose(symptoms: Symptoms) -> Diagnosis:
     """Name the reason for one failed cell, with the lines that show it."""
+    if symptoms.http_status is not None and symptoms.dicom_stage != "verify":
+        from dicomtls.diagnose_http import diagnose_http
+
+        return diagnose_http(symptoms, symptoms.http_status)
     client = _first_match(symptoms.client_lines, _CLIENT_PATTERNS)
     words = _proxy_words()
     proxy = _first_match(symptoms.proxy_lines, words.patterns)

@@ -61,7 +61,8 @@ def target_of(env: RunningEnvironment) -> Target:
     sites = {site.name: site.server_names[0] for site in plan.sites} if plan.multi_site else {}
     aets = {site.name: site.server.ae_title() or DEFAULT_AET for site in plan.sites}
     return Target(env.entry, plan.server_names, plan.pki, called_aet=next(iter(aets.values()), DEFAULT_AET),
-                  command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {})
+                  command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {},
+                  web=env.web_entry)
 
 
 def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, str]:

@@ -177,6 +177,7 @@ class RunningEnvironment:
     connection_log: Path | None = None
     connections: int = 0  # TCP connections made to the entry so far; each earns one connection_log line
     client_entry: Address | None = None  # where command-line client containers connect, if not `entry`
+    web_entry: Address | None = None  # where HTTPS clients on this machine connect: the proxy's web route, if it has one
     handles: list[object] = field(default_factory=list)
     command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
     """(client, version, files it needs) -> where to run it; set by the backend."""
@@ -204,6 +205,10 @@ class RunningEnvironment:
             return
         while _line_count(self.connection_log) < self.connections and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def quiet(self, timeout_s: float = 2.0) -> None:
+        """Wait until no log grows: after a cell whose connections no count waits for (the HTTPS route's)."""
+        _wait_quiet(list(self.logs.values()), time.monotonic() + timeout_s)
 
 
 QUIET_S = 0.05

@@ -131,6 +131,9 @@ class ClientKind:
     asks_each_site: ClassVar[bool] = False
     """In a manifest run with several sites behind one proxy, it asks each site by its name (it sends any SNI)."""
     documented: ClassVar[tuple[Documented, ...]] = ()
+    reaches_dicom_entry: ClassVar[bool] = True
+    """It connects to the DICOM entry, whose connection log the run counts; False: to another port of the proxy (the
+    HTTPS route), whose connections that count does not wait for."""
     listing_order: ClassVar[int] = 100
 
     @classmethod

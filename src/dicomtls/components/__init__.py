@@ -79,6 +79,9 @@ class SiteRoute:
     upstream: Address
     certificate: str
     private_key: str
+    web_upstream: Address | None = None
+    """Where its server's HTTP API (Orthanc's REST port, DICOMweb under /dicom-web/) listens, as the proxy sees it:
+    a proxy with a web route forwards HTTPS there."""
 
     @property
     def upstream_is_ip(self) -> bool:
@@ -126,6 +129,8 @@ class Launch:
     connection_log: str | None = None
     """A file in the workdir that gets one line per downstream connection when it closes (an access log);
     "output.log" when the component writes those lines to stdout and nothing else there."""
+    logs: tuple[str, ...] = ()
+    """Other log files in the workdir the diagnosis reads (the HTTPS route's), which no connection count waits for."""
 
 
 DEFAULT_SERVER = "orthanc"
@@ -184,6 +189,15 @@ class Options(BaseModel):
     """The image the user's deployment runs (a compose file's ``nginx:1.27.4``): the Docker backend runs it where it
     is in Docker's cache or DICOMTLS_REGISTRY has it, and otherwise, like every other backend, the version it has;
     the report states the departure. Filled in from ``manifests``."""
+
+
+class WebOptions(Options):
+    """A proxy's options with its HTTPS route: besides DICOM, the same certificates, client-certificate and SNI rules
+    on a second port (``web``), forwarded as HTTP to each site's server's HTTP API, as an Orthweb or Korthweb
+    ingress serves Orthanc Explorer and DICOMweb beside DICOM."""
+
+    web: bool = False
+    """Add the HTTPS route and its port (off: the configuration is exactly as without it)."""
 
 
 class Component:
@@ -248,6 +262,11 @@ class Component:
 
     def launch(self, placement: Placement, executable: str) -> Launch:
         raise NotImplementedError
+
+    def port_names(self) -> tuple[str, ...]:
+        """The ports this component listens on, as configured: its own, and ``web`` when its options add the HTTPS
+        route (``WebOptions``)."""
+        return (*self.ports, "web") if getattr(self.options, "web", False) else self.ports
 
     def recipe(self) -> str:
         """The image recipe that carries this component's program."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from packaging.version import InvalidVersion, Version
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
+from dicomtls.components import Component, Launch, LogWords, Options, Placement, WebOptions, register
 from dicomtls.errors import UsageError
 from dicomtls.render import render
 
@@ -61,6 +62,9 @@ def connection_log_format(version: str | None) -> str:
     return " ".join(fields) + "\n"
 
 
+WEB_LOG = "web.log"
+"""The HTTPS route's connection log: apart from the DICOM listener's, whose lines the run counts."""
+
 DEFAULT_CIPHERS = (
     "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]",
     "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
@@ -75,7 +79,7 @@ RSA_SHA1_DROPPED = ("AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM
 """The RSA key transport and SHA-1 suites Envoy 1.23 dropped from its server-side defaults."""
 
 
-class EnvoyOptions(Options):
+class EnvoyOptions(WebOptions):
     client_cert: Literal["none", "optional", "required"] = "optional"
     """none: not requested; optional: verified if sent (Orthweb); required: mTLS."""
     sni: Literal["any", "named"] = "any"
@@ -133,8 +137,11 @@ class Envoy(Component):
             cipher_suites=o.cipher_suites,
             mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
+            web=placement.listen.get("web"),
+            web_access_log=connection_log(f"{placement.workdir}/{WEB_LOG}", placement.version),
         )
-        return self.run_config(placement, executable, config)
+        launch = self.run_config(placement, executable, config)
+        return replace(launch, logs=(WEB_LOG,)) if o.web else launch
 
     def run_config(self, placement: Placement, executable: str, config: str) -> Launch:
         """Run Envoy on one rendered envoy.yaml whose listener logs connections to access.log."""

@@ -14,14 +14,16 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import Component, Lack, Launch, LogWords, Options, Placement, register
+from dicomtls.components import Component, Lack, Launch, LogWords, Placement, WebOptions, register
 from dicomtls.render import render
 
 _VERIFY_CLIENT = {"none": "off", "optional": "optional", "required": "on"}
 DEBIAN_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+WEB_LOG = "web.log"
+"""The HTTPS route's request log: apart from the stream server's, whose lines the run counts."""
 
 
-class NginxOptions(Options):
+class NginxOptions(WebOptions):
     client_cert: Literal["none", "optional", "required"] = "none"
     """ssl_verify_client off / optional (verified if sent) / on; only when nginx terminates TLS."""
     passthrough: bool = False
@@ -44,6 +46,8 @@ class NginxOptions(Options):
                 "protocols"].default):
             raise ValueError("protocols and ciphers apply only where nginx terminates TLS: with passthrough, the "
                              "server behind negotiates TLS")
+        if self.passthrough and self.web:
+            raise ValueError("web: the HTTPS route terminates TLS at nginx, which passthrough does not")
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where nginx terminates TLS: with passthrough, set "
                              "client_cert on the server")
@@ -108,12 +112,15 @@ class Nginx(Component):
             trusted=placement.pki.ca_bundle,
             protocols=o.protocols,
             ciphers=o.ciphers,
+            web=placement.listen.get("web"),
+            web_log=f"{placement.workdir}/{WEB_LOG}",
         )
         return Launch(
             executable=executable,
             args=["-p", placement.workdir, "-c", f"{placement.workdir}/nginx.conf"],
             files={"nginx.conf": config},
             connection_log="access.log",
+            logs=(WEB_LOG,) if o.web else (),
         )
 
     def terminates_tls(self) -> bool:

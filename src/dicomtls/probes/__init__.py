@@ -44,6 +44,8 @@ class Target:
     """Site -> the name that reaches it, when several DICOM sites sit behind one proxy."""
     site_aets: dict[str, str] = field(default_factory=dict)
     """Site -> the AE title its server answers to, when several DICOM sites sit behind one proxy."""
+    web: Address | None = None
+    """The proxy's HTTPS route (DICOMweb), when it has one (``web: true``)."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""
@@ -88,6 +90,9 @@ class ProbeOutcome:
     association_s: float | None = None
     """Seconds from connecting to an accepted association (TCP, the TLS handshake, A-ASSOCIATE), where the client
     measures it (in-process pynetdicom; a command-line client's run is only timed whole)."""
+    http_status: int | None = None
+    """The HTTP status of the request that failed, for a client that speaks HTTP (DICOMweb): a typed fact the
+    diagnosis reads instead of the words around it."""
 
 
 STAGES = ("connect", "associate", "dimse", "done")

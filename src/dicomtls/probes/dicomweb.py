@@ -1,0 +1,165 @@
+"""DICOMweb over HTTPS through the proxy's web route (urllib3): QIDO-RS for echo; STOW-RS, then QIDO-RS finds the
+object and WADO-RS gives it back intact, for a store.
+
+The TLS side is the run's PKI, as every DICOM client's: the CA, the client identity of the cell, and the SNI of its
+axis. Without SNI it connects to the route's address and sends no server_name (Python's ssl never sends an IP
+address as one), as a client given an address does.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import urllib3
+from urllib3.exceptions import HTTPError
+
+from dicomtls.clients.pynetdicom import python_context
+from dicomtls.dicomdata import TestObject, dataset_digest, make_object
+from dicomtls.deadlines import stopped_at_deadline
+from dicomtls.probes import ProbeOutcome, Target, common_name
+from dicomtls.profiles import python_offer
+from dicomtls.scenario import Probe
+
+TIMEOUT_S = 15
+ROOT = "/dicom-web"
+DICOM = 'multipart/related; type="application/dicom"'
+NO_ROUTE = "the environment has no HTTPS route: give its proxy web: true, and its Orthanc dicomweb: true"
+
+
+class Refused(Exception):
+    """A request answered with a status other than the one the operation needs."""
+
+    def __init__(self, step: str, status: int, words: str) -> None:
+        super().__init__(f"{step}: HTTP {status} {words}".strip())
+        self.status = status
+
+
+def tls_context(target: Target, probe: Probe) -> tuple[ssl.SSLContext, str | None]:
+    """The client TLS context and the SNI to send; a sent name is also the name the certificate must carry."""
+    ctx = python_context(probe.profile, cafile=str(target.pki.ca_cert))
+    identity = target.client_identity(probe.client_cert)
+    if identity is not None:
+        ctx.load_cert_chain(str(identity[0]), str(identity[1]))
+    server_hostname = target.sni(probe.sni)
+    ctx.check_hostname = server_hostname is not None and probe.server_cert_check == "verify"
+    if probe.server_cert_check == "ignore":
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx, server_hostname
+
+
+@dataclass(frozen=True)
+class Dicomweb:
+    def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
+        where = target.web
+        ctx, sni = tls_context(target, probe)
+        command = (f"dicomweb https://{where}{ROOT} sni={sni or '-'} cert={probe.client_cert} {probe.operation}"
+                   + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
+                   + (f" profile={probe.profile}" if probe.profile != "default" else ""))
+        if where is None:
+            return ProbeOutcome(False, "connect", (NO_ROUTE,), command)
+        pool = urllib3.HTTPSConnectionPool(
+            where.host, where.port, ssl_context=ctx, server_hostname=sni,
+            assert_hostname=sni if ctx.check_hostname else False, retries=False,
+            timeout=urllib3.Timeout(connect=5, read=TIMEOUT_S), maxsize=1)
+        # The name a browser would ask for: the SNI's, else the address (a proxy routing on Host sees the same).
+        host = {"Host": sni or str(where)}
+        sent = make_object(probe.operation, workdir) if probe.operation != "echo" else None
+        lines: list[str] = []
+        stage, ok, status, peer = "connect", False, None, None
+        try:
+            with stopped_at_deadline(pool.close):
+                if sent is None:
+                    _get(pool, host, f"{ROOT}/studies?limit=1", "QIDO-RS", "application/dicom+json")
+                    lines.append("QIDO-RS: HTTP 200")
+                else:
+                    _exchange(pool, host, sent, lines)
+                ok, stage = True, "done"
+        except Refused as exc:
+            stage, status = "http", exc.status
+            lines.append(str(exc))
+        except HTTPError as exc:
+            lines.append(_words(exc))
+        finally:
+            peer = _peer_certificate(pool)
+            pool.close()
+        return ProbeOutcome(ok, stage, tuple(lines), command, sent, python_offer(ctx), peer, http_status=status)
+
+
+def _exchange(pool: urllib3.HTTPSConnectionPool, host: dict[str, str], sent: TestObject, lines: list[str]) -> None:
+    """STOW-RS the object, QIDO-RS for it, WADO-RS it back and compare its dataset bytes with what was sent."""
+    meta = pydicom.dcmread(sent.path, stop_before_pixels=True)
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + sent.path.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode())
+    answer = pool.request("POST", f"{ROOT}/studies", body=body, headers={
+        **host, "Content-Type": f'{DICOM}; boundary="{boundary}"', "Accept": "application/dicom+json"})
+    if answer.status != 200:
+        raise Refused("STOW-RS", answer.status, _said(answer))
+    failed = json.loads(answer.data or b"{}").get("00081198", {}).get("Value")  # FailedSOPSequence's items
+    if failed:
+        raise Refused("STOW-RS", answer.status, f"FailedSOPSequence {json.dumps(failed)}")
+    lines.append(f"STOW-RS: HTTP 200, {sent.size} bytes")
+    found = json.loads(_get(pool, host, f"{ROOT}/instances?SOPInstanceUID={sent.sop_instance_uid}", "QIDO-RS",
+                            "application/dicom+json"))
+    if len(found) != 1:
+        raise Refused("QIDO-RS", 200, f"found {len(found)} instances with SOPInstanceUID {sent.sop_instance_uid}")
+    lines.append("QIDO-RS: HTTP 200, 1 instance")
+    path = (f"{ROOT}/studies/{meta.StudyInstanceUID}/series/{meta.SeriesInstanceUID}"
+            f"/instances/{sent.sop_instance_uid}")
+    parts = _parts(_get(pool, host, path, "WADO-RS", f"{DICOM}; transfer-syntax=*", whole=True))
+    if len(parts) != 1 or dataset_digest(parts[0]) != sent.digest:
+        raise Refused("WADO-RS", 200, f"gave back {len(parts)} parts, not the dataset sent")
+    lines.append(f"WADO-RS: HTTP 200, the dataset sent (sha256 {sent.digest[:16]}…)")
+
+
+def _get(pool: urllib3.HTTPSConnectionPool, host: dict[str, str], path: str, step: str, accept: str,
+         whole: bool = False) -> bytes:
+    answer = pool.request("GET", path, headers={**host, "Accept": accept})
+    if answer.status != 200:
+        raise Refused(step, answer.status, _said(answer))
+    return (answer.headers.get("Content-Type", "").encode() + b"\n" + answer.data) if whole else answer.data
+
+
+def _parts(typed: bytes) -> list[bytes]:
+    """The bodies of a multipart/related answer (its Content-Type first, then a newline, then the body)."""
+    content_type, _, body = typed.partition(b"\n")
+    boundary = next((p.split(b"=", 1)[1].strip(b' "') for p in content_type.split(b";")
+                     if p.strip().lower().startswith(b"boundary=")), None)
+    if boundary is None:
+        return []
+    found = []
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        _, _, content = chunk.partition(b"\r\n\r\n")
+        found.append(content.removesuffix(b"\r\n"))
+    return found
+
+
+def _said(answer: urllib3.BaseHTTPResponse) -> str:
+    """The answer's reason and first words (nginx's 400 names the certificate problem there), and who said it."""
+    server = answer.headers.get("Server", "")
+    text = " ".join(answer.data[:300].decode(errors="replace").split())
+    return f"{answer.reason or ''} ({server}): {text}" if server else f"{answer.reason or ''}: {text}"
+
+
+def _words(exc: Exception) -> str:
+    """The innermost cause's words: urllib3 wraps the ssl or socket error, which names the alert or the refusal."""
+    while exc.__context__ is not None and isinstance(exc.__context__, Exception):
+        exc = exc.__context__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _peer_certificate(pool: urllib3.HTTPSConnectionPool) -> str | None:
+    """The common name of the certificate the route presented, if a connection got that far."""
+    conn = next(iter(getattr(pool.pool, "queue", [])), None) if pool.pool is not None else None
+    sock = getattr(conn, "sock", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    der = sock.getpeercert(binary_form=True)
+    return common_name(der) if der else None
