@@ -19,7 +19,7 @@ from typing import cast
 from cryptography import x509
 
 from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, RunningEnvironment
-from dicomtls.clients import client_class
+from dicomtls.clients import listed
 from dicomtls.deadlines import CellWatch, Deadlines
 from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Symptoms, deadline_explanation, diagnose
 from dicomtls.environment import recount_connections, target_of
@@ -54,7 +54,8 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         assert backend is not None, f"{cell.id} injects a fault: pass the backend"
         fault = Injection(cell.probe.fault, backend, env)
         fault.before()
-    counted = client_class(cell.probe.client).reaches_dicom_entry
+    # A registered client that declares another port (the HTTPS route) earns no line in the DICOM connection log.
+    counted = not any(k.name == cell.probe.client and not k.reaches_dicom_entry for k in listed())
     env.connections += counted
     client = clients[cell.probe.client]
     assert client is not None, f"no {cell.probe.client} client for {cell.id}"

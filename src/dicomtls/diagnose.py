@@ -106,10 +106,10 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
         ),
         Reason.HTTP_ROUTE_MISSING: (
             "the TLS handshake completed, but the HTTPS route answered 404 Not Found: no route matches the request's "
-            "host or path (or the server behind it does not serve DICOMweb)",
-            "route the host clients ask for (the SNI's name, or the address when they send none) and the /dicom-web/ "
-            "path to the server's HTTP port (an Istio VirtualService's hosts, a Traefik Host() rule, an nginx "
-            "server_name, an Envoy virtual host's domains), and load the DICOMweb plugin in Orthanc",
+            "host or path, or the server behind it does not serve that path",
+            "route the host clients ask for (the SNI's name, or the address when they send none) and the path to "
+            f"the server's HTTP port ({', '.join(components.said('web_route_setting'))}), and serve the web API "
+            f"there ({'; '.join(components.said('web_api_setting'))})",
         ),
         Reason.HTTP_MISDIRECTED: (
             "the proxy answered 421 Misdirected Request: the request's host is not one the connection's SNI and "

@@ -243,6 +243,11 @@ class Component:
     upstream_setting: ClassVar[str | None] = None
     """Where its route names the server behind it (address and port), for the text of an unreachable upstream's
     fix (None: the component does not say)."""
+    web_route_setting: ClassVar[str | None] = None
+    """Where its HTTPS route matches a request's host, in its users' words, for the fix of a 404 from that route
+    (None: it has no HTTPS route, or does not say)."""
+    web_api_setting: ClassVar[str | None] = None
+    """A server: how it serves the web API a proxy's HTTPS route leads to, for the same fix (None: it does not say)."""
     fix_options: ClassVar[Mapping[FixSetting, str | tuple[str, Any]]] = {}
     """Where each fix setting lives in the component's options: an option's name (add-cipher appends the suite to
     that list, min-version sets it to the version), or (option, the value it takes). A setting absent here cannot

