@@ -81,7 +81,7 @@ class Target:
 @dataclass(frozen=True)
 class ProbeOutcome:
     ok: bool
-    stage: str  # how far it got: connect | associate | dimse | done
+    stage: str  # how far it got: connect | associate | dimse | done; an HTTPS client: connect | http | done
     lines: tuple[str, ...]  # the client's own words, errors last
     command: str  # what ran, for a person to repeat by hand
     sent: TestObject | None = None
@@ -95,7 +95,7 @@ class ProbeOutcome:
     diagnosis reads instead of the words around it."""
 
 
-STAGES = ("connect", "associate", "dimse", "done")
+STAGES = ("connect", "associate", "dimse", "http", "done")
 
 
 class Client(Protocol):
