@@ -62,7 +62,8 @@ def target_of(env: RunningEnvironment) -> Target:
     aets = {site.name: site.server.ae_title() or DEFAULT_AET for site in plan.sites}
     return Target(env.entry, plan.server_names, plan.pki, called_aet=next(iter(aets.values()), DEFAULT_AET),
                   command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {},
-                  web=env.web_entry)
+                  web=env.web_entry,
+                  web_path=getattr(plan.proxy.options, "web_path", "/") if plan.proxy is not None else "/")
 
 
 def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, str]:

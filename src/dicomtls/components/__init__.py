@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from dicomtls import plugins
 from dicomtls.errors import UsageError
@@ -198,6 +198,16 @@ class WebOptions(Options):
 
     web: bool = False
     """Add the HTTPS route and its port (off: the configuration is exactly as without it)."""
+    web_path: str = "/"
+    """With web: the path under which the route serves the server's REST API, stripped before forwarding (an nginx
+    ``location /orthanc/ { proxy_pass http://orthanc:8042/; }``); DICOMweb is then at ``{web_path}dicom-web/``."""
+
+    @field_validator("web_path")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not (value.startswith("/") and value.endswith("/")) or any(c.isspace() or c in "{};\"'`" for c in value):
+            raise ValueError(f"{value!r} is not a path prefix: it starts and ends with / (/, /orthanc/)")
+        return value
 
 
 class Component:

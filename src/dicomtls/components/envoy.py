@@ -139,6 +139,7 @@ class Envoy(Component):
             mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
             web=placement.listen.get("web"),
+            web_path=o.web_path,
             web_access_log=connection_log(f"{placement.workdir}/{WEB_LOG}", placement.version),
         )
         launch = self.run_config(placement, executable, config)

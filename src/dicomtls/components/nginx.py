@@ -115,6 +115,7 @@ class Nginx(Component):
             ciphers=o.ciphers,
             web=placement.listen.get("web"),
             web_log=f"{placement.workdir}/{WEB_LOG}",
+            web_path=o.web_path,
         )
         return Launch(
             executable=executable,

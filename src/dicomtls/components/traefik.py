@@ -97,6 +97,7 @@ class Traefik(Component):
             host_sni=host_sni,
             host=host,
             web=placement.listen.get("web"),
+            web_path=o.web_path,
             passthrough=o.passthrough,
             default_certificate=o.default_certificate,
             min_version="VersionTLS" + o.min_version.replace(".", ""),

@@ -46,6 +46,8 @@ class Target:
     """Site -> the AE title its server answers to, when several DICOM sites sit behind one proxy."""
     web: Address | None = None
     """The proxy's HTTPS route (DICOMweb), when it has one (``web: true``)."""
+    web_path: str = "/"
+    """The path under which that route serves the server's REST API (``web_path``)."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""

@@ -26,7 +26,7 @@ from dicomtls.profiles import python_offer
 from dicomtls.scenario import Probe
 
 TIMEOUT_S = 15
-ROOT = "/dicom-web"
+DICOMWEB = "dicom-web"
 DICOM = 'multipart/related; type="application/dicom"'
 NO_ROUTE = "the environment has no HTTPS route: give its proxy web: true, and its Orthanc dicomweb: true"
 
@@ -57,7 +57,8 @@ class Dicomweb:
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
         where = target.web
         ctx, sni = tls_context(target, probe)
-        command = (f"dicomweb https://{where}{ROOT} sni={sni or '-'} cert={probe.client_cert} {probe.operation}"
+        root = f"{target.web_path}{DICOMWEB}"
+        command = (f"dicomweb https://{where}{root} sni={sni or '-'} cert={probe.client_cert} {probe.operation}"
                    + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
                    + (f" profile={probe.profile}" if probe.profile != "default" else ""))
         if where is None:
@@ -74,10 +75,10 @@ class Dicomweb:
         try:
             with stopped_at_deadline(pool.close):
                 if sent is None:
-                    _get(pool, host, f"{ROOT}/studies?limit=1", "QIDO-RS", "application/dicom+json")
+                    _get(pool, host, f"{root}/studies?limit=1", "QIDO-RS", "application/dicom+json")
                     lines.append("QIDO-RS: HTTP 200")
                 else:
-                    _exchange(pool, host, sent, lines)
+                    _exchange(pool, host, root, sent, lines)
                 ok, stage = True, "done"
         except Refused as exc:
             stage, status = "http", exc.status
@@ -90,13 +91,14 @@ class Dicomweb:
         return ProbeOutcome(ok, stage, tuple(lines), command, sent, python_offer(ctx), peer, http_status=status)
 
 
-def _exchange(pool: urllib3.HTTPSConnectionPool, host: dict[str, str], sent: TestObject, lines: list[str]) -> None:
+def _exchange(pool: urllib3.HTTPSConnectionPool, host: dict[str, str], root: str, sent: TestObject,
+              lines: list[str]) -> None:
     """STOW-RS the object, QIDO-RS for it, WADO-RS it back and compare its dataset bytes with what was sent."""
     meta = pydicom.dcmread(sent.path, stop_before_pixels=True)
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + sent.path.read_bytes()
             + f"\r\n--{boundary}--\r\n".encode())
-    answer = pool.request("POST", f"{ROOT}/studies", body=body, headers={
+    answer = pool.request("POST", f"{root}/studies", body=body, headers={
         **host, "Content-Type": f'{DICOM}; boundary="{boundary}"', "Accept": "application/dicom+json"})
     if answer.status != 200:
         raise Refused("STOW-RS", answer.status, _said(answer))
@@ -104,12 +106,12 @@ def _exchange(pool: urllib3.HTTPSConnectionPool, host: dict[str, str], sent: Tes
     if failed:
         raise Refused("STOW-RS", answer.status, f"FailedSOPSequence {json.dumps(failed)}")
     lines.append(f"STOW-RS: HTTP 200, {sent.size} bytes")
-    found = json.loads(_get(pool, host, f"{ROOT}/instances?SOPInstanceUID={sent.sop_instance_uid}", "QIDO-RS",
+    found = json.loads(_get(pool, host, f"{root}/instances?SOPInstanceUID={sent.sop_instance_uid}", "QIDO-RS",
                             "application/dicom+json"))
     if len(found) != 1:
         raise Refused("QIDO-RS", 200, f"found {len(found)} instances with SOPInstanceUID {sent.sop_instance_uid}")
     lines.append("QIDO-RS: HTTP 200, 1 instance")
-    path = (f"{ROOT}/studies/{meta.StudyInstanceUID}/series/{meta.SeriesInstanceUID}"
+    path = (f"{root}/studies/{meta.StudyInstanceUID}/series/{meta.SeriesInstanceUID}"
             f"/instances/{sent.sop_instance_uid}")
     parts = _parts(_get(pool, host, path, "WADO-RS", f"{DICOM}; transfer-syntax=*", whole=True))
     if len(parts) != 1 or dataset_digest(parts[0]) != sent.digest:
