@@ -810,6 +810,8 @@ def manifest_scenario(path: Path, brings_clients: bool = False, values: ChartVal
                                                          "resource": t.resource, "pki": follows,
                                                          "values": [str(v) for v in values.files],
                                                          "set": list(values.sets)}})
+        if t.proxy.get("web"):  # its HTTPS server became the environment's web route
+            probes += [{**group, "environments": [name]} for group in client_registry.web_route_groups()]
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
             probes.append({"client": client_registry.site_asker(), "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})

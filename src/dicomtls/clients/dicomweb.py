@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import TYPE_CHECKING
 
-from dicomtls.clients import ClientKind, register
+from dicomtls.clients import ClientKind, ManifestProbes, register
 from dicomtls.clients.pynetdicom import PRESETS
 from dicomtls.profiles import PROFILES
 
@@ -30,6 +30,11 @@ class Dicomweb(ClientKind):
     reaches_dicom_entry = False
     advice = {"send-sni": "the host name in the https:// URL", "send-client-cert": "curl --cert CRT --key KEY",
               "trust-ca": "curl --cacert CA"}
+    # An imported config's HTTPS server, as the seed's curl checks it: with and without SNI and a client certificate.
+    manifest_probes = (
+        ManifestProbes(70, {"sni": ["none", "right"], "client_cert": ["none", "valid"],
+                            "operation": ["echo", "store-ct"]}, web_route=True),
+    )
     listing_order = 40
 
     @classmethod
