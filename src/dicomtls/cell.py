@@ -67,7 +67,7 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
     if watch.passed:  # a client stopped by its deadline may never have connected: take the proxy's own count
         recount_connections(env)
     elif not counted:  # its route logs apart: wait until what it logged is all there
-        env.quiet()
+        env.quiet(WEB_QUIET_S[outcome.ok])
     elif fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying
         env.settle()
     try:
@@ -83,6 +83,9 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
     return result, outcome, cursor
 
 
+WEB_QUIET_S = {True: 0.1, False: 0.5}
+"""A cell on the HTTPS route (passed, failed) ends when the logs have been silent this long: a failure's evidence
+is the route's own line."""
 SEEN_LOG_LINES = 10  # of the logs' lines during a cell that a deadline ended, the last ones are its evidence
 
 

@@ -48,7 +48,7 @@ def probes_endpoints(kind: type[ClientKind]) -> bool:
 
 def scenario_text() -> str:
     web = {"web": True} if web_route() else {}
-    server = {"server": {"kind": "orthanc", "dicomweb": True}} if web_route() else {}
+    server = {"server": {"kind": "orthanc", "dicomweb_plugin": True}} if web_route() else {}
     groups = [{"client": kind.name, "sni": sni_choices(kind),
                "client_cert": "valid" if kind.sends_client_cert else "none",
                "operation": "echo" if "echo" in kind.operations else kind.operations[0]} for kind in listed()]

@@ -83,5 +83,5 @@ def test_orthanc_loads_the_dicomweb_plugin_only_when_asked() -> None:
     placed = placements.placement("/w", listen, NAMES)
     plain = json.loads(cls(cls.options_model()).launch(placed, "/bin/false").files["orthanc.json"])
     assert plain["Plugins"] == [] and "DicomWeb" not in plain
-    web = json.loads(cls(cls.options_model(dicomweb=True)).launch(placed, "/bin/false").files["orthanc.json"])
+    web = json.loads(cls(cls.options_model(dicomweb_plugin=True)).launch(placed, "/bin/false").files["orthanc.json"])
     assert web["Plugins"] == [DICOMWEB_PLUGIN] and web["DicomWeb"]["Root"] == "/dicom-web/"

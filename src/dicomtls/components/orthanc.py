@@ -43,7 +43,7 @@ class OrthancOptions(Options):
     wrote JPEG Lossless (…4.57, …4.70) and JPEG-LS Lossless (…4.80) for the 16-bit CT; what it cannot write for an
     object (RLE, JPEG 2000: the GDCM plugin, not loaded; 8/12-bit JPEG for 16-bit pixels) it stores as received,
     which the cell says."""
-    dicomweb: bool = False
+    dicomweb_plugin: bool = False
     """Load Orthanc's DICOMweb plugin (Debian's orthanc-dicomweb): STOW-RS, QIDO-RS and WADO-RS under /dicom-web/
     of the REST API, which a proxy's HTTPS route (``web: true``) serves."""
     storage_compression: bool = False
@@ -80,7 +80,7 @@ class Orthanc(Component):
     install_hint = "apt-get install orthanc"
     image_executable = "/usr/sbin/Orthanc"
     display_name = "Orthanc"
-    web_api_setting = "Orthanc's DICOMweb plugin: Debian's orthanc-dicomweb, dicomweb: true"
+    web_api_setting = "Orthanc's DICOMweb plugin: Debian's orthanc-dicomweb, dicomweb_plugin: true"
     listing_order = 90
     apt_packages = ("orthanc", "orthanc-dicomweb")
     debian_versions = {"1.10.1": "bookworm", "1.12.7": "trixie"}
@@ -103,7 +103,7 @@ class Orthanc(Component):
             trusted=pki.ca_bundle,
             client_cert_required=o.client_cert == "required",
             options=o,
-            plugins=[DICOMWEB_PLUGIN] if o.dicomweb else [],
+            plugins=[DICOMWEB_PLUGIN] if o.dicomweb_plugin else [],
             # Only modalities may echo or store when the options say so: the probes are one (any host).
             modality=CALLING_AET if not (o.always_allow_echo and o.always_allow_store) else None,
         )
@@ -117,7 +117,7 @@ class Orthanc(Component):
         return self.options.tls
 
     def lacks(self, executable: str) -> Lack | None:
-        if self.options.dicomweb and not Path(DICOMWEB_PLUGIN).is_file():
+        if self.options.dicomweb_plugin and not Path(DICOMWEB_PLUGIN).is_file():
             return Lack(f"{DICOMWEB_PLUGIN} (Orthanc's DICOMweb plugin) is missing", ("orthanc-dicomweb",))
         return None
 

@@ -70,7 +70,7 @@ def _with_web_route(translation: Translation, server: NginxServer, https: tuple[
     if chosen is None or not server.terminates_tls or server.preread:
         return replace(translation, unhonoured=(*translation.unhonoured, *notes))
     return replace(translation, proxy={**translation.proxy, "web": True, "web_path": chosen[1].path},
-                   server={**translation.server, "dicomweb": True}, unhonoured=(*translation.unhonoured, *notes))
+                   server={**translation.server, "dicomweb_plugin": True}, unhonoured=(*translation.unhonoured, *notes))
 
 
 def _host(server: str) -> str:

@@ -29,7 +29,7 @@ from dicomtls.scenario import Probe
 TIMEOUT_S = 15
 DICOMWEB = "dicom-web"
 DICOM = 'multipart/related; type="application/dicom"'
-NO_ROUTE = "the environment has no HTTPS route: give its proxy web: true, and its Orthanc dicomweb: true"
+NO_ROUTE = "the environment has no HTTPS route: give its proxy web: true, and its Orthanc dicomweb_plugin: true"
 
 
 class Refused(Exception):
