@@ -558,6 +558,11 @@ class Scenario(_Model):
                 raise ValueError(f"probes name unknown environment {unknown!r}: use one of {', '.join(names)}")
             for env_name in group.environments or names:
                 env = self.environment(env_name)
+                web = [c for c in group.client if not client_registry.client_class(c).reaches_dicom_entry]
+                if web and (env.proxy is None or not env.proxy.options.get("web")):
+                    raise ValueError(f"probes[{index}]: client {web[0]} speaks to the proxy's HTTPS route, and "
+                                     f"{env_name} has none: give its proxy web: true (and its server "
+                                     "dicomweb_plugin: true), or restrict the group to environments with one")
                 if "proxy-restart" in group.fault and env.proxy is None:
                     raise ValueError(f"probes[{index}]: fault proxy-restart needs a proxy, and {env_name} has none: "
                                      "restrict the group to environments with a proxy")

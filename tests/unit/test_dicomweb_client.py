@@ -22,3 +22,19 @@ def test_a_multipart_related_answer_gives_back_each_part_byte_for_byte() -> None
 
 def test_an_answer_without_a_boundary_has_no_parts() -> None:
     assert _parts(b"application/dicom\n" + b"DICM") == []
+
+
+def test_a_dicomweb_group_in_an_environment_without_a_web_route_is_refused_before_anything_starts() -> None:
+    import pytest
+
+    from dicomtls.errors import UsageError
+    from dicomtls.scenario import parse_scenario
+
+    text = ("name: s\ndescription: d\npki: {topology: one-level, server_names: [a.test]}\n"
+            "environments: [{name: e, proxy: {kind: envoy}}]\n"
+            "probes: [{client: dicomweb, sni: right, client_cert: valid, operation: echo}]\n"
+            "expect: [{match: {}, outcome: pass}]\n")
+    with pytest.raises(UsageError, match="client dicomweb speaks to the proxy's HTTPS route, and e has none: give "
+                                         "its proxy web: true"):
+        parse_scenario(text, "s.yaml")
+    parse_scenario(text.replace("{kind: envoy}", "{kind: envoy, web: true}"), "s.yaml")
