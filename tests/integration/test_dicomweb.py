@@ -1,5 +1,5 @@
 """DICOMweb through the same ingress, on the local backend and on Docker: the bundled ``dicomweb`` scenario's web
-cells (QIDO-RS echo; STOW-RS, then QIDO-RS and WADO-RS) beside DIMSE cells through Envoy, nginx and Traefik, each
+cells (QIDO-RS echo; STOW-RS, then QIDO-RS and WADO-RS) beside DIMSE cells through Envoy, nginx, Traefik and HAProxy, each
 cell as its expect: rule says, every store verified in Orthanc, and nothing left behind. One run per backend."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_dicomweb_run_has_every_cell_as_expected_and_leaves_nothing(run: dict[st
 def test_stow_rs_store_is_found_by_qido_rs_given_back_by_wado_rs_and_held_by_orthanc(run: dict[str, Any]) -> None:
     stored = [c for c in cells(run, client="dicomweb", operation="store-ct") if c["actual"] == "pass"]
     assert {c["environment"] for c in stored} == {"envoy-web", "envoy-web-named-mtls", "nginx-web-mtls",
-                                                  "traefik-web-named"}
+                                                  "traefik-web-named", "haproxy-web-mtls"}
     for cell in stored:
         assert cell["command"].startswith("dicomweb https://"), cell["command"]
         assert "holds the sent dataset" in cell["detail"], cell["detail"]

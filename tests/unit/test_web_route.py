@@ -30,7 +30,7 @@ def launch(kind: str, web: bool, **options: Any) -> Launch:
     return component.launch(placed, "/bin/false")
 
 
-@pytest.mark.parametrize("kind", ["envoy", "nginx", "traefik"])
+@pytest.mark.parametrize("kind", ["envoy", "nginx", "traefik", "haproxy"])
 def test_without_web_a_proxy_listens_on_dicom_only_and_its_config_names_no_web_route(kind: str) -> None:
     cls = component_class(kind)
     assert cls(cls.options_model()).port_names() == ("dicom",)
@@ -61,7 +61,7 @@ def test_nginx_http_server_sits_beside_the_stream_server_with_its_client_certifi
 
 
 def test_nginx_and_traefik_refuse_a_web_route_where_they_pass_tls_through() -> None:
-    for kind in ("nginx", "traefik"):
+    for kind in ("nginx", "traefik", "haproxy"):
         with pytest.raises(ValidationError, match="web: the HTTPS route terminates TLS"):
             component_class(kind).options_model(web=True, passthrough=True)
 
@@ -85,3 +85,13 @@ def test_orthanc_loads_the_dicomweb_plugin_only_when_asked() -> None:
     assert plain["Plugins"] == [] and "DicomWeb" not in plain
     web = json.loads(cls(cls.options_model(dicomweb_plugin=True)).launch(placed, "/bin/false").files["orthanc.json"])
     assert web["Plugins"] == [DICOMWEB_PLUGIN] and web["DicomWeb"]["Root"] == "/dicom-web/"
+
+
+def test_haproxy_web_frontend_binds_like_the_dicom_one_strips_its_path_and_logs_nothing() -> None:
+    cfg = launch("haproxy", True, client_cert="required", web_path="/orthanc/").files["haproxy.cfg"]
+    dicom_bind = next(line for line in cfg.splitlines() if line.strip().startswith("bind ") and "41104" in line)
+    web = cfg[cfg.index("frontend web"):]
+    web_bind = next(line for line in web.splitlines() if line.strip().startswith("bind "))
+    assert web_bind.replace(str(WEB), "") == dicom_bind.replace("127.0.0.1:41104", "")
+    assert "no log" in web and r'http-request replace-path "^/orthanc/(.*)" "/\\1"' in web
+    assert f"server orthanc {REST}" in web

@@ -1,5 +1,5 @@
-"""DICOMweb over HTTPS through the proxy's web route (urllib3): QIDO-RS for echo; STOW-RS, then QIDO-RS finds the
-object and WADO-RS gives it back intact, for a store.
+"""DICOMweb over HTTPS through the proxy's web route (urllib3): QIDO-RS for echo; for a store, that QIDO-RS, then
+STOW-RS, then QIDO-RS finds the object and WADO-RS gives it back intact.
 
 The TLS side is the run's PKI, as every DICOM client's: the CA, the client identity of the cell, and the SNI of its
 axis. Without SNI it connects to the route's address and sends no server_name (Python's ssl never sends an IP
@@ -79,10 +79,12 @@ class Dicomweb:
         stage, ok, status, peer = "connect", False, None, None
         try:
             with stopped_at_deadline(pool.close):
-                if sent is None:
-                    _get(pool, host, f"{root}/studies?limit=1", "QIDO-RS", "application/dicom+json")
-                    lines.append("QIDO-RS: HTTP 200")
-                else:
+                # First a small QIDO-RS, for a store too: a server that refuses the client after a TLS 1.3
+                # handshake says so in an alert the client then reads, where a large STOW-RS body being written
+                # would meet only the closed connection.
+                _get(pool, host, f"{root}/studies?limit=1", "QIDO-RS", "application/dicom+json")
+                lines.append("QIDO-RS: HTTP 200")
+                if sent is not None:
                     _exchange(pool, host, root, sent, lines)
                 ok, stage = True, "done"
         except Refused as exc:
