@@ -83,7 +83,7 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
     return result, outcome, cursor
 
 
-WEB_QUIET_S = {True: 0.1, False: 0.5}
+WEB_QUIET_S = {True: 0.1, False: 0.3}
 """A cell on the HTTPS route (passed, failed) ends when the logs have been silent this long: a failure's evidence
 is the route's own line."""
 SEEN_LOG_LINES = 10  # of the logs' lines during a cell that a deadline ended, the last ones are its evidence

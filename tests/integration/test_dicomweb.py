@@ -43,7 +43,8 @@ def test_stow_rs_store_is_found_by_qido_rs_given_back_by_wado_rs_and_held_by_ort
     assert {c["environment"] for c in stored} == {"envoy-web", "envoy-web-named-mtls", "nginx-web-mtls",
                                                   "traefik-web-named", "haproxy-web-mtls"}
     for cell in stored:
-        assert cell["command"].startswith("dicomweb https://"), cell["command"]
+        assert cell["command"].startswith("curl --fail --cacert "), cell["command"]
+        assert "then STOW-RS, QIDO-RS and WADO-RS" in cell["command"]
         assert "holds the sent dataset" in cell["detail"], cell["detail"]
         assert cell["certificate"] == "dicom.web.test"
 

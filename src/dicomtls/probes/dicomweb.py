@@ -9,6 +9,7 @@ address as one), as a client given an address does.
 from __future__ import annotations
 
 import json
+import shlex
 import ssl
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from dicomtls.clients.pynetdicom import python_context
 from dicomtls.dicomdata import TestObject, dataset_digest, make_object
 from dicomtls.deadlines import stopped_at_deadline
 from dicomtls.orthanc_rest import check_other_bytes
+from dicomtls.components import Address
 from dicomtls.probes import ProbeOutcome, Target, common_name
 from dicomtls.profiles import python_offer
 from dicomtls.scenario import Probe
@@ -63,11 +65,9 @@ class Dicomweb:
         where = target.web
         ctx, sni = tls_context(target, probe)
         root = f"{target.web_path}{DICOMWEB}"
-        command = (f"dicomweb https://{where}{root} sni={sni or '-'} cert={probe.client_cert} {probe.operation}"
-                   + (f" server-cert={probe.server_cert_check}" if probe.server_cert_check != "verify" else "")
-                   + (f" profile={probe.profile}" if probe.profile != "default" else ""))
         if where is None:
-            return ProbeOutcome(False, "connect", (NO_ROUTE,), command)
+            return ProbeOutcome(False, "connect", (NO_ROUTE,), f"dicomweb {probe.operation}: {NO_ROUTE}")
+        command = curl_command(target, probe, where, sni, root)
         pool = urllib3.HTTPSConnectionPool(
             where.host, where.port, ssl_context=ctx, server_hostname=sni,
             assert_hostname=sni if ctx.check_hostname else False, retries=False,
@@ -99,6 +99,29 @@ class Dicomweb:
             peer = _peer_certificate(pool)
             pool.close()
         return ProbeOutcome(ok, stage, tuple(lines), command, sent, python_offer(ctx), peer, http_status=status)
+
+
+def curl_command(target: Target, probe: Probe, where: Address, sni: str | None, root: str) -> str:
+    """The cell's first request as curl makes it, to repeat by hand (the seed write-up's check): the same CA,
+    client identity and SNI (--resolve; by address, curl sends none); what a store goes on to do is said after."""
+    parts = ["curl", "--fail", "--cacert", str(target.pki.ca_cert)]
+    if (identity := target.client_identity(probe.client_cert)) is not None:
+        parts += ["--cert", str(identity[0]), "--key", str(identity[1])]
+    if probe.server_cert_check == "ignore":
+        parts.append("--insecure")
+    host = sni or str(where)
+    if sni is not None:
+        parts += ["--resolve", f"{sni}:{where.port}:{where.host}"]
+        host = f"{sni}:{where.port}"
+    parts.append(f"https://{host}{root}/studies?limit=1")
+    notes = ["this cell checked the chain, not the name, which curl checks too" if sni is None
+             and probe.server_cert_check == "verify" else "",
+             f"profile {probe.profile}" if probe.profile != "default" else "",
+             f"server certificate {probe.server_cert_check}" if probe.server_cert_check not in ("verify", "ignore")
+             else "", f"{probe.operation}: then STOW-RS, QIDO-RS and WADO-RS of its object" if probe.operation != "echo"
+             else ""]
+    said = "; ".join(n for n in notes if n)
+    return shlex.join(parts) + (f"  # {said}" if said else "")
 
 
 def _exchange(pool: urllib3.HTTPSConnectionPool, host: dict[str, str], root: str, sent: TestObject,
