@@ -95,6 +95,9 @@ class Dicomweb:
             lines.append(str(exc))
         except HTTPError as exc:
             lines.append(_words(exc))
+        except ValueError as exc:  # a 200 whose body is no DICOM JSON: the route leads somewhere else
+            stage, status = "http", 200
+            lines.append(f"HTTP 200 answered with no DICOM JSON ({exc}): the route leads to another server")
         finally:
             peer = _peer_certificate(pool)
             pool.close()
