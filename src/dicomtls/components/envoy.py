@@ -143,7 +143,7 @@ class Envoy(Component):
             web_access_log=connection_log(f"{placement.workdir}/{WEB_LOG}", placement.version),
         )
         launch = self.run_config(placement, executable, config)
-        return replace(launch, logs=(WEB_LOG,)) if o.web else launch
+        return replace(launch, logs=(WEB_LOG,)) if "web" in placement.listen else launch
 
     def run_config(self, placement: Placement, executable: str, config: str) -> Launch:
         """Run Envoy on one rendered envoy.yaml whose listener logs connections to access.log."""

@@ -785,9 +785,11 @@ class EnvoyBootstrap(Envoy):
     options: EnvoyBootstrapOptions  # type: ignore[assignment]
 
     def launch(self, placement: Placement, executable: str) -> Launch:
-        config = rewrite(self.options.bootstrap, self.options.listener, placement, self.options.web)
+        # As the templates do: the route is where the backend gave its port (port_names()).
+        web = self.options.web and "web" in placement.listen
+        config = rewrite(self.options.bootstrap, self.options.listener, placement, web)
         launch = self.run_config(placement, executable, HEADER + yaml.safe_dump(config, sort_keys=False, width=120))
-        return replace(launch, logs=(WEB_LOG,)) if self.options.web else launch
+        return replace(launch, logs=(WEB_LOG,)) if web else launch
 
     def terminates_tls(self) -> bool:
         return not passes_through(self.options.bootstrap, self.options.listener)

@@ -122,7 +122,7 @@ class Nginx(Component):
             args=["-p", placement.workdir, "-c", f"{placement.workdir}/nginx.conf"],
             files={"nginx.conf": config},
             connection_log="access.log",
-            logs=(WEB_LOG,) if o.web else (),
+            logs=(WEB_LOG,) if "web" in placement.listen else (),
         )
 
     def terminates_tls(self) -> bool:
