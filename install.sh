@@ -20,9 +20,10 @@ if ! command -v dockerd >/dev/null 2>&1; then docker_pkg=(docker.io); fi
 need_pkgs=()
 # nginx with its stream module, and haproxy: proxies dicomtls runs with its own configs on free ports.
 # The tests lint the GitHub Action's scripts with shellcheck (through actionlint).
+# orthanc-dicomweb: Orthanc's DICOMweb plugin, for the dicomweb client's cells.
 # stunnel4: the client dcmtk-stunnel (plain dcmtk -> stunnel -> the TLS ingress).
 # docker-registry: a real registry on 127.0.0.1 that the upstream-image tests push to and pull from.
-for pkg in orthanc dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy docker-registry \
+for pkg in orthanc orthanc-dicomweb dcmtk openssl python3 python3-venv python3-pip nginx libnginx-mod-stream haproxy docker-registry \
            debootstrap shellcheck stunnel4 "${docker_pkg[@]}" "${browser[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done

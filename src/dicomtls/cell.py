@@ -19,6 +19,7 @@ from typing import cast
 from cryptography import x509
 
 from dicomtls.backends import Backend, EnvironmentFailed, EnvironmentPlan, LogCursor, RunningEnvironment
+from dicomtls.clients import listed
 from dicomtls.deadlines import CellWatch, Deadlines
 from dicomtls.diagnose import EXPLANATIONS, SUMMARIES, Diagnosis, Symptoms, deadline_explanation, diagnose
 from dicomtls.environment import recount_connections, target_of
@@ -55,7 +56,9 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         assert backend is not None, f"{cell.id} injects a fault: pass the backend"
         fault = Injection(cell.probe.fault, backend, env)
         fault.before()
-    env.connections += 1
+    # A registered client that declares another port (the HTTPS route) earns no line in the DICOM connection log.
+    counted = not any(k.name == cell.probe.client and not k.reaches_dicom_entry for k in listed())
+    env.connections += counted
     client = clients[cell.probe.client]
     assert client is not None, f"no {cell.probe.client} client for {cell.id}"
     if fault is not None and fault.while_sending is not None:
@@ -65,6 +68,8 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
         outcome = client.run(target, cell.probe, objects)
     if watch.passed:  # a client stopped by its deadline may never have connected: take the proxy's own count
         recount_connections(env)
+    elif not counted:  # its route logs apart: wait until what it logged is all there
+        env.quiet(WEB_QUIET_S[outcome.ok])
     elif fault is None or not fault.kills_entry:  # a killed proxy never logs the connection it was carrying
         env.settle()
     try:
@@ -80,6 +85,9 @@ def _run_cell(cell: Cell, env: RunningEnvironment, target: Target, clients: Mapp
     return result, outcome, cursor
 
 
+WEB_QUIET_S = {True: 0.1, False: 0.3}
+"""A cell on the HTTPS route (passed, failed) ends when the logs have been silent this long: a failure's evidence
+is the route's own line."""
 SEEN_LOG_LINES = 10  # of the logs' lines during a cell that a deadline ended, the last ones are its evidence
 
 
@@ -227,6 +235,7 @@ def _diagnose(cell: Cell, outcome: ProbeOutcome, stage: str, cursor: LogCursor, 
         server_kind=server_kind,
         rejection=outcome.rejection,
         operation_failure=operation(cell.probe.operation).failure(proxy_lines),
+        http_status=outcome.http_status,
     ))
 
 

@@ -150,6 +150,23 @@ def _explanations() -> dict[Reason, tuple[str, str]]:
             f"{', '.join(components.said('upstream_setting'))}; a Kubernetes Service's targetPort), "
             "and that the proxy may reach it",
         ),
+        Reason.HTTP_ROUTE_MISSING: (
+            "the TLS handshake completed, but the HTTPS route answered 404 Not Found: no route matches the request's "
+            "host or path, or the server behind it does not serve that path",
+            "route the host clients ask for (the SNI's name, or the address when they send none) and the path to "
+            f"the server's HTTP port ({', '.join(components.said('web_route_setting'))}), and serve the web API "
+            f"there ({'; '.join(components.said('web_api_setting'))})",
+        ),
+        Reason.HTTP_MISDIRECTED: (
+            "the proxy answered 421 Misdirected Request: the request's host is not one the connection's SNI and "
+            "certificate were chosen for",
+            "ask for the same name in the URL as in the SNI (a client reusing a connection for another host must "
+            "open a new one), or give both hosts one route and certificate",
+        ),
+        Reason.HTTP_REFUSED: (
+            "the TLS handshake completed, but the HTTPS route answered with an HTTP error status",
+            "read the status and the answer in the evidence: the proxy or the server behind it named why",
+        ),
         Reason.CONNECTION_LOST: (
             "the association was established, then the path broke before the operation completed: the proxy or "
             "the server behind it went away (or reset the connection) mid-operation",
@@ -302,6 +319,7 @@ class Symptoms:
     server_kind: str | None = None  # the component that terminates TLS (envoy, traefik, …), for fixes in its terms
     rejection: Rejection | None = None  # the server's A-ASSOCIATE-RJ, as the client received it
     operation_failure: tuple[Reason, str] | None = None  # the server's log line naming why the operation failed
+    http_status: int | None = None  # the HTTP status an HTTPS client (DICOMweb) was answered, when it got one
 
 
 # (pattern, reason) pairs tried in order on the client's text; the first hit wins. Texts are matched
@@ -485,6 +503,10 @@ def diagnose(symptoms: Symptoms) -> Diagnosis:
     """Name the reason for one failed cell, with the lines that show it."""
     if symptoms.rejection is not None:
         return _rejected(symptoms, symptoms.rejection)
+    if symptoms.http_status is not None and symptoms.dicom_stage != "verify":
+        from dicomtls.diagnose_http import diagnose_http
+
+        return diagnose_http(symptoms, symptoms.http_status)
     client = _first_match(symptoms.client_lines, _CLIENT_PATTERNS)
     words = _proxy_words()
     proxy = _first_match(symptoms.proxy_lines, words.patterns)

@@ -65,7 +65,9 @@ def target_of(env: RunningEnvironment) -> Target:
                     if env.client_address is not None and env.rest_urls else None)
     return Target(env.entry, plan.server_names, plan.pki, called_aet=next(iter(aets.values()), DEFAULT_AET),
                   command_hosts=env.command_hosts, sites=sites, site_aets=aets if plan.multi_site else {},
-                  move_destinations=destinations)
+                  move_destinations=destinations,
+                  web=env.web_entry,
+                  web_path=getattr(plan.proxy.options, "web_path", "/") if plan.proxy is not None else "/")
 
 
 def keep_logs(env: RunningEnvironment, out: Path, directory: str) -> dict[str, str]:

@@ -57,6 +57,10 @@ def reach(env: RunningEnvironment, scenario: str, backend: Backend, objects: Pat
     found = []
     for kind in client_registry.listed():
         probe = best_probe(kind)
+        if not kind.reaches_dicom_entry and target.web is None:
+            found.append(Reached(kind.name, "not run", None, "the environment has no HTTPS route (web: true on its "
+                                 "proxy)", ""))
+            continue
         try:
             built = clients_for([probe], installed=not backend.brings_clients)
         except UsageError as exc:

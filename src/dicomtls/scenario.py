@@ -600,6 +600,11 @@ class Scenario(StrictModel):
                 raise ValueError(f"probes name unknown environment {unknown!r}: use one of {', '.join(names)}")
             for env_name in group.environments or names:
                 env = self.environment(env_name)
+                web = [c for c in group.client if not client_registry.client_class(c).reaches_dicom_entry]
+                if web and (env.proxy is None or not env.proxy.options.get("web")):
+                    raise ValueError(f"probes[{index}]: client {web[0]} speaks to the proxy's HTTPS route, and "
+                                     f"{env_name} has none: give its proxy web: true (and its server "
+                                     "dicomweb_plugin: true), or restrict the group to environments with one")
                 if "proxy-restart" in group.fault and env.proxy is None:
                     raise ValueError(f"probes[{index}]: fault proxy-restart needs a proxy, and {env_name} has none: "
                                      "restrict the group to environments with a proxy")
@@ -896,6 +901,8 @@ def manifest_scenario(path: Path, brings_clients: bool = False, values: ChartVal
                                                          "resource": t.resource, "pki": follows,
                                                          "values": [str(v) for v in values.files],
                                                          "set": list(values.sets)}})
+        if t.proxy.get("web"):  # its HTTPS server became the environment's web route
+            probes += [{**group, "environments": [name]} for group in client_registry.web_route_groups()]
         if t.sites:  # ask for each site by its name: does its C-STORE land in its Orthanc, and only there?
             probes.append({"client": client_registry.site_asker(), "sni": [site for site, _ in t.sites], "client_cert": "valid",
                            "operation": ["echo", "store-ct"], "environments": [name]})

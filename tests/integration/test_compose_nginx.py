@@ -89,10 +89,19 @@ def test_the_compose_image_versions_and_the_departure_are_in_every_report(local_
         assert departure in (local_run["out"] / report).read_text(), report
 
 
+def test_the_orthweb_https_server_is_the_web_route_and_dicomweb_through_it_passes(local_run: dict[str, Any]) -> None:
+    """The seed's `curl https://web…` check, as cells: QIDO-RS, STOW-RS and WADO-RS under its location /orthanc/,
+    with and without SNI and a client certificate (the HTTPS server asks for none)."""
+    web = cells(local_run, environment=ENV, client="dicomweb")
+    assert {(c["sni"], c["client_cert"], c["operation"]) for c in web} == {
+        (sni, cert, op) for sni in ("none", "right") for cert in ("none", "valid") for op in ("echo", "store-ct")}
+    assert all(c["actual"] == "pass" and "/orthanc/dicom-web/studies?limit=1" in c["command"] for c in web), web
+
+
 def test_what_nginx_and_orthanc_do_not_reproduce_is_listed_with_file_and_line(local_run: dict[str, Any]) -> None:
     listed = "\n".join(environment(local_run, ENV)["unhonoured"])
     assert "nginx.conf:45: ssl_handshake_timeout 30s: not reproduced" in listed
-    assert "http server on port 443 with ssl (orthweb.example.test): recorded for the HTTPS cells" in listed
+    assert "nginx.conf:24: location /orthanc/ -> orthanc-service:8042: reproduced as the environment's web route" in listed
     assert "PostgreSQL: PostgreSQL index/storage plugin" in listed
 
 

@@ -147,7 +147,10 @@ def test_envoy_runs_the_rewritten_orthweb_bootstrap(bootstrap_run: dict[str, Any
     assert bootstrap_run["results"]["run"]["versions"]["envoy-bootstrap"] not in ("", "unknown")
     [config] = (bootstrap_run["out"] / "envs").glob(f"{ORTHWEB_ENV}-*/envoy-bootstrap/envoy.yaml")
     text = config.read_text()
-    assert "/etc/ssl" not in text and "9901" not in text and "orthanc_web" not in text
+    assert "/etc/ssl" not in text and "9901" not in text
+    # Its HTTPS listener runs too, as the environment's web route (the dicomweb cells).
+    assert [l["name"] for l in yaml.safe_load(text)["static_resources"]["listeners"]] == ["dicom_tls", "orthanc_web"]
+    assert {c["actual"] for c in cells(bootstrap_run, environment=ORTHWEB_ENV, client="dicomweb")} == {"pass"}
     log = (bootstrap_run["out"] / "logs" / ORTHWEB_ENV / "envoy-bootstrap" / "output.log").read_text()
     assert "starting main dispatch loop" in log
 
@@ -175,7 +178,8 @@ def test_orthweb_bootstrap_refuses_an_untrusted_client_certificate(bootstrap_run
 def test_orthweb_bootstrap_reports_the_admin_interface_and_the_second_listener(bootstrap_run: dict[str, Any]) -> None:
     listed = environment(bootstrap_run, ORTHWEB_ENV)["unhonoured"]
     assert any("admin: the admin interface (0.0.0.0:9901) is not started" in line for line in listed)
-    assert any("static_resources.listeners[1] (orthanc_web) (0.0.0.0:443): not started" in line for line in listed)
+    assert any("static_resources.listeners[1] (orthanc_web) (0.0.0.0:443): the HTTPS listener, run as the "
+               "environment's web route" in line for line in listed)
     assert any("the server certificate is the generated PKI's, not /etc/ssl/certs/site.pem" in line
                for line in listed)
 
@@ -315,7 +319,8 @@ def test_orthwebs_last_bootstrap_starts_and_runs_every_cell(orthweb_2023_run: di
     assert environment(orthweb_2023_run, ORTHWEB_ENV)["error"] is None
     ran = cells(orthweb_2023_run, environment=ORTHWEB_ENV)
     docker = orthweb_2023_run["results"]["run"]["backend"] == "docker"
-    assert len(ran) == (26 if docker else 24) and "environment-failed" not in {c["reason"] for c in ran}
+    # 8 of them dicomweb cells through its HTTPS listener, the environment's web route.
+    assert len(ran) == (34 if docker else 32) and "environment-failed" not in {c["reason"] for c in ran}
     assert {c["actual"] for c in cells(orthweb_2023_run, environment=ORTHWEB_ENV, sni="none", profile="default")
             if c["client_cert"] != "untrusted"} == {"pass"}
     # dcm4che's --tls-aes offer against Envoy 1.40's defaults: the regression the user hit, on their own file.
@@ -339,7 +344,7 @@ def test_orthweb_health_check_runs_against_the_environments_orthanc_and_finds_it
         orthweb_2023_run: dict[str, Any]) -> None:
     [config_file] = (orthweb_2023_run["out"] / "envs").glob(f"{ORTHWEB_ENV}-*/envoy-bootstrap/envoy.yaml")
     config = yaml.safe_load(config_file.read_text())
-    [cluster] = config["static_resources"]["clusters"]
+    [cluster] = [c for c in config["static_resources"]["clusters"] if c["name"] != "dicomtls-web"]
     assert cluster["lb_policy"] == "RING_HASH" and cluster["type"] == "STRICT_DNS"
     assert config["layered_runtime"]["layers"][0]["static_layer"]["overload"] == {
         "global_downstream_max_connections": 5000}

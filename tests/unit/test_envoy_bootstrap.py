@@ -327,8 +327,8 @@ def test_a_listener_option_naming_no_listener_is_an_error() -> None:
 def test_a_bootstrap_file_becomes_an_envoy_bootstrap_proxy_named_after_its_file() -> None:
     [t] = translate(read_manifests([ORTHWEB / "envoy.yaml"]))
     assert t.resource == "EnvoyBootstrap/envoy"
-    assert t.proxy == {"kind": "envoy-bootstrap", "bootstrap": orthweb()}
-    assert t.server == {"kind": "orthanc", "tls": False}
+    assert t.proxy == {"kind": "envoy-bootstrap", "bootstrap": orthweb(), "web": True}  # its orthanc_web listener
+    assert t.server == {"kind": "orthanc", "tls": False, "dicomweb_plugin": True}
 
 
 def test_a_catch_all_chain_names_no_host_so_the_pki_uses_the_stand_in() -> None:
@@ -342,19 +342,26 @@ def test_what_the_orthweb_bootstrap_cannot_reproduce_is_listed() -> None:
     assert all(line.startswith(where) for line in t.unhonoured)
     chain = "static_resources.listeners[0].filter_chains[0]"
     context = f"{chain}.transport_socket.typed_config.common_tls_context"
+    web = "static_resources.listeners[1].filter_chains[0]"
     assert [line.removeprefix(where).split(":")[0] for line in t.unhonoured] == [
         "admin",
-        "static_resources.listeners[1] (orthanc_web) (0.0.0.0",
         f"{chain}.filters[0].typed_config.access_log",
         f"{context}.tls_certificates",
         f"{context}.validation_context.trusted_ca",
         "static_resources.clusters[1] (orthanc_http)",
+        "static_resources.listeners[1] (orthanc_web) (0.0.0.0",
+        f"{web}.filters[0].typed_config.route_config.virtual_hosts[0].routes[0] (cluster orthanc_http)",
+        f"{web}.transport_socket.typed_config.common_tls_context.tls_certificates",
     ]
     listed = "\n".join(t.unhonoured)
     assert "the server certificate is the generated PKI's, not /etc/ssl/certs/site.pem " \
            "(key /etc/ssl/private/site.key)" in listed
     assert "the trusted CA is the generated PKI's, not /etc/ssl/certs/ca.pem" in listed
-    assert "(orthanc_web) (0.0.0.0:443): not started (only the DICOM listener dicom_tls runs)" in listed
+    assert "(orthanc_web) (0.0.0.0:443): the HTTPS listener, run as the environment's web route" in listed
+    assert "(orthanc_http): replaced by the web route's cluster, to the environment's Orthanc REST API" in listed
+    # Without the web route, the HTTPS listener is not started.
+    assert "(orthanc_web) (0.0.0.0:443): not started (only the DICOM listener dicom_tls runs)" in "\n".join(
+        unhonoured(orthweb()))
 
 
 def test_the_listener_access_log_being_replaced_is_reported(tmp_path: Path) -> None:
@@ -421,7 +428,7 @@ expect:
 """)
     env = load_scenario(str(path)).environment("orthweb")
     assert env.proxy is not None and env.proxy.kind == "envoy-bootstrap"
-    assert env.server.options == {"tls": False}
+    assert env.server.options == {"tls": False, "dicomweb_plugin": True}
     assert any("admin interface" in line for line in env.unhonoured)
 
 
@@ -598,3 +605,23 @@ def test_each_finding_points_at_the_line_of_its_setting_in_the_users_file() -> N
     assert expired.file == "tests/fixtures/manifests/orthweb-envoy-2023/envoy.yaml" == no_cert.file
     assert lines[expired.line - 1].strip() == "allow_expired_certificate: true"
     assert lines[no_cert.line - 1].strip() == "require_client_certificate: false"
+
+
+def test_the_https_listener_runs_on_the_web_port_with_the_pki_and_its_orthanc_route_to_the_rest_port() -> None:
+    placed = placement()
+    placed = dataclasses.replace(placed, listen={**placed.listen, "web": Address("127.0.0.1", 41143)},
+                                 sites=tuple(dataclasses.replace(s, web_upstream=Address("127.0.0.1", 41242))
+                                             for s in placed.sites))
+    config = rewrite(orthweb(), None, placed, web=True)
+    dicom, web = config["static_resources"]["listeners"]
+    assert web["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 41143}}
+    [chain] = web["filter_chains"]
+    context = chain["transport_socket"]["typed_config"]["common_tls_context"]
+    assert context["tls_certificates"] == dicom["filter_chains"][0]["transport_socket"]["typed_config"][
+        "common_tls_context"]["tls_certificates"]
+    [route] = chain["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    assert route["route"]["cluster"] == "dicomtls-web"
+    rest = next(c for c in config["static_resources"]["clusters"] if c["name"] == "dicomtls-web")
+    assert rest["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
+        "socket_address": {"address": "127.0.0.1", "port_value": 41242}}
+    assert len(rewrite(orthweb(), None, placement())["static_resources"]["listeners"]) == 1

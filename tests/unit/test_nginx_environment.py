@@ -36,7 +36,8 @@ def test_the_orthweb_tree_is_one_nginx_environment_with_its_ssl_directives_as_wr
     [t] = translate_files(manifest_files(ORTHWEB))
     assert t.resource == "NginxServer/nginx-proxy"
     assert t.proxy == {"kind": "nginx", "client_cert": "none", "protocols": ["TLSv1.2", "TLSv1.3"],
-                       "ciphers": "HIGH:!aNULL:!MD5:ECDH+AESGCM", "declared_image": "nginx:1.27.4"}
+                       "ciphers": "HIGH:!aNULL:!MD5:ECDH+AESGCM", "declared_image": "nginx:1.27.4",
+                       "web": True, "web_path": "/orthanc/"}
     assert t.sites == ()
 
 
@@ -50,7 +51,7 @@ def test_the_compose_project_reads_its_nginx_conf_once_not_again_as_a_file_of_it
 def test_the_orthweb_orthanc_configuration_fills_the_server_options() -> None:
     [t] = translate_files(manifest_files(ORTHWEB))
     assert t.server == {"kind": "orthanc", "aet": "ORTHWEB", "ingest_transcoding": "1.2.840.10008.1.2.4.80",
-                        "storage_compression": True}
+                        "storage_compression": True, "dicomweb_plugin": True}
 
 
 def test_replaced_files_and_unreproduced_directives_are_unhonoured_lines_with_file_and_line() -> None:
@@ -66,11 +67,26 @@ def test_replaced_files_and_unreproduced_directives_are_unhonoured_lines_with_fi
     assert "services.keycloak-service (quay.io/keycloak/keycloak:26.0.7): not run" in listed
 
 
-def test_https_servers_are_recorded_for_the_https_cells() -> None:
+def test_the_https_location_to_the_dicom_server_s_host_becomes_the_web_route_and_the_others_are_listed() -> None:
     [t] = translate_files(manifest_files(ORTHWEB))
-    [recorded] = [u for u in t.unhonoured if "http server" in u]
-    assert recorded.endswith("http server on port 443 with ssl (orthweb.example.test): recorded for the HTTPS "
-                             "cells, not probed yet")
+    orthanc = line_of(NGINX_CONF, "location /orthanc/")
+    assert f"nginx.conf:{orthanc}: location /orthanc/ -> orthanc-service:8042: reproduced as the environment's web " \
+           "route" in "\n".join(t.unhonoured)
+    keycloak = line_of(NGINX_CONF, "location /keycloak/")
+    assert any(u.endswith(f"nginx.conf:{keycloak}: location /keycloak/ -> keycloak-service:8080: not reproduced")
+               for u in t.unhonoured)
+
+
+def test_an_https_server_to_another_host_is_not_a_web_route(tmp_path: Path) -> None:
+    path = tmp_path / "nginx.conf"
+    path.write_text("events {}\nhttp { server { listen 443 ssl; ssl_certificate /c.pem; ssl_certificate_key /c.pem;\n"
+                    "location / { proxy_pass http://elsewhere:80/; } } }\n"
+                    "stream { server { listen 11112 ssl; ssl_certificate /c.pem; ssl_certificate_key /c.pem;\n"
+                    "proxy_pass orthanc:4242; } }\n")
+    [t] = translate_files(manifest_files(path))
+    assert "web" not in t.proxy and "dicomweb_plugin" not in t.server
+    assert any("http server on port 443 with ssl: not reproduced (none of its locations proxies to the DICOM "
+               "server's host orthanc)" in u for u in t.unhonoured)
 
 
 def test_a_stream_server_without_server_name_takes_the_names_its_certificate_serves_over_https() -> None:
@@ -144,7 +160,7 @@ def test_a_standalone_nginx_conf_in_a_directory_is_found_by_its_content(tmp_path
     shutil.copy(NGINX_CONF, tmp_path / "proxy" / "default")
     [t] = translate_files(manifest_files(tmp_path))
     assert t.resource == "NginxServer/default"
-    assert t.server == {"kind": "orthanc"} and t.images == ()
+    assert t.server == {"kind": "orthanc", "dicomweb_plugin": True} and t.images == ()
 
 
 def test_an_orthanc_configuration_no_compose_service_mounts_is_listed(tmp_path: Path) -> None:
@@ -236,7 +252,8 @@ def test_a_project_mounting_whole_configuration_directories_as_orthweb_does_is_r
     (tmp_path / "config" / "orthanc" / "ohif.js").write_text("window.config = {};\n")
     [t] = translate_files(manifest_files(tmp_path))
     assert t.proxy["ciphers"] == "HIGH:!aNULL:!MD5:ECDH+AESGCM" and t.server == {"kind": "orthanc",
-                                                                              "aet": "ORTHANC_DCM"}
+                                                                              "aet": "ORTHANC_DCM",
+                                                                              "dicomweb_plugin": True}
     assert [i.reference for i in t.images] == ["nginx:1.27.3", "orthancteam/orthanc:25.1.1"]
     assert any("include /etc/nginx/mime.types: not found here (no such file in the directory mounted there)" in u
                for u in t.unhonoured)

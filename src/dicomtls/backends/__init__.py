@@ -177,6 +177,7 @@ class RunningEnvironment:
     connection_log: Path | None = None
     connections: int = 0  # TCP connections made to the entry so far; each earns one connection_log line
     client_entry: Address | None = None  # where command-line client containers connect, if not `entry`
+    web_entry: Address | None = None  # where HTTPS clients on this machine connect: the proxy's web route, if it has one
     handles: list[object] = field(default_factory=list)
     command_hosts: Callable[[str, str | None, tuple[Path, ...]], CommandHost] | None = None
     client_address: str | None = None
@@ -207,18 +208,24 @@ class RunningEnvironment:
         while _line_count(self.connection_log) < self.connections and time.monotonic() < deadline:
             time.sleep(0.02)
 
+    def quiet(self, quiet_s: float, timeout_s: float = 3.0) -> None:
+        """Wait until no log has grown for ``quiet_s``: after a cell whose connections no count waits for (the
+        HTTPS route's). Envoy writes its access log every 50 ms, later still through a container's bind mount, so
+        a failed cell, whose evidence that line is, waits longer than a passed one."""
+        _wait_quiet(list(self.logs.values()), time.monotonic() + timeout_s, quiet_s)
+
 
 QUIET_S = 0.05
 
 
-def _wait_quiet(paths: list[Path], deadline: float) -> None:
+def _wait_quiet(paths: list[Path], deadline: float, quiet_s: float = QUIET_S) -> None:
     """Without a line per connection, silence is the only sign a component has said all it will.
 
     Traefik and Orthanc log a failed handshake just after sending the alert, so a client can exit first.
     """
     sizes = [_size(p) for p in paths]
     quiet_since = time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - quiet_since < QUIET_S:
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
         time.sleep(0.01)
         now = [_size(p) for p in paths]
         if now != sizes:

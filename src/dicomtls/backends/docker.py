@@ -47,7 +47,7 @@ from dicomtls.pki import ServerIdentity
 from dicomtls.images import LABEL, ImageSpec, ensure_image, spec_for, _client, _exists
 from dicomtls import upstream_images
 
-CONTAINER_PORTS = {"dicom": 11112, "http": 8042}
+CONTAINER_PORTS = {"dicom": 11112, "http": 8042, "web": 8443}
 PORT_TIMEOUT_S = 30.0
 HOLDER_SUFFIX = "-net"  # the container that holds a restartable component's network (see DockerBackend._run)
 RUN_LABEL = f"{LABEL}.run"
@@ -182,7 +182,8 @@ class DockerBackend:
                                       entry_port if is_entry else None, extra_labels)
                 env.rest_urls[site.name] = f"http://{_reached(container, 'http', handles.published)}"
                 routes.append(SiteRoute(site.name, site.server_names, Address(aliases[0], CONTAINER_PORTS["dicom"]),
-                                        f"/pki/{site.identity.fullchain.name}", f"/pki/{site.identity.key.name}"))
+                                        f"/pki/{site.identity.fullchain.name}", f"/pki/{site.identity.key.name}",
+                                        Address(aliases[0], CONTAINER_PORTS["http"])))
             if plan.proxy is not None:
                 self._run(env, handles, plan.proxy, plan.proxy.kind, list(plan.all_names), _pki_paths(),
                           tuple(routes), entry_port, extra_labels)
@@ -205,7 +206,7 @@ class DockerBackend:
         """Start one component's container on the environment's network and wait until its ports accept."""
         plan = env.plan
         is_entry = component is plan.entry_component
-        listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.ports}
+        listen = {port: Address("0.0.0.0", CONTAINER_PORTS[port]) for port in component.port_names()}
         workdir = env.workdir / name
         workdir.mkdir(exist_ok=True)
         version = upstream_images.pull(self.client, component).version if self._upstream(component) \
@@ -224,6 +225,8 @@ class DockerBackend:
         published = {f"{CONTAINER_PORTS['dicom']}/tcp": ("127.0.0.1", entry_port)} if is_entry else {}
         if "http" in component.ports:
             published[f"{CONTAINER_PORTS['http']}/tcp"] = ("127.0.0.1", None)
+        if is_entry and "web" in component.port_names():
+            published[f"{CONTAINER_PORTS['web']}/tcp"] = ("127.0.0.1", None)
         if not handles.published:
             published = {}
         upstream = self._upstream(component)
@@ -267,7 +270,9 @@ class DockerBackend:
             env.connection_log = workdir / launch.connection_log
             if env.connection_log != env.logs[name]:  # HAProxy logs connections on stdout
                 env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
-        for port in component.ports:
+        for other in launch.logs:
+            env.logs[f"{name}:{other}"] = workdir / other
+        for port in component.port_names():
             _wait_listening(container, holder or container, CONTAINER_PORTS[port], workdir / "output.log", name,
                             shell=not upstream)
             if launch.connection_log and port == "dicom":
@@ -277,6 +282,8 @@ class DockerBackend:
         if is_entry:
             env.entry = _reached(published_by, "dicom", handles.published)
             env.client_entry = Address(_address(published_by), CONTAINER_PORTS["dicom"])
+            if "web" in component.port_names():
+                env.web_entry = _reached(published_by, "web", handles.published)
         return published_by
 
     def _readable_by_image_user(self, component: Component, workdir: Path, mounts: dict[str, dict[str, str]],
@@ -384,7 +391,7 @@ class DockerBackend:
         if upstream:  # the earlier follower ended with the stopped container; say only what is new
             _follow_output(container, env.logs[name], since=restarted)
         addressed = self._container(env, f"{name}{HOLDER_SUFFIX}") if env.plan.restartable else container
-        for port in component.ports:
+        for port in component.port_names():
             _wait_listening(container, addressed, CONTAINER_PORTS[port], env.logs[name], name, shell=not upstream)
         container.reload()
         if env.plan.restartable:
@@ -392,6 +399,8 @@ class DockerBackend:
         published = next(h for h in env.handles if isinstance(h, DockerHandles)).published
         if component is env.plan.entry_component:
             env.entry = _reached(container, "dicom", published)
+            if "web" in component.port_names():
+                env.web_entry = _reached(container, "web", published)
         for site in env.plan.sites:
             if env.plan.component_name(site) == name:
                 env.rest_urls[site.name] = f"http://{_reached(container, 'http', published)}"

@@ -185,12 +185,13 @@ class LocalBackend:
                                    entry_port if is_entry else None, detached)
                 env.rest_urls[site.name] = f"http://{listen['http']}"
                 routes.append(SiteRoute(site.name, site.server_names, listen["dicom"], str(site.identity.fullchain),
-                                        str(site.identity.key)))
+                                        str(site.identity.key), listen["http"]))
                 env.entry = listen["dicom"]
             if plan.proxy is not None:
                 listen = self._run(env, plan.proxy, plan.proxy.kind, pki_paths(plan), tuple(routes), entry_port,
                                    detached)
                 env.entry = listen["dicom"]
+                env.web_entry = listen.get("web")
         env.command_hosts = lambda client, version, files: LocalCommandHost(env.entry)
         return env
 
@@ -198,7 +199,7 @@ class LocalBackend:
              sites: tuple[SiteRoute, ...], entry_port: int | None, detached: bool) -> dict[str, Address]:
         """Start one component in its own working directory and wait until each of its ports accepts."""
         listen = {port: Address(HOST, entry_port if (entry_port and i == 0) else free_port())
-                  for i, port in enumerate(component.ports)}
+                  for i, port in enumerate(component.port_names())}
         workdir = env.workdir / name
         workdir.mkdir()
         # The version option, when set, is the binary's (executable() checks); else the binary is whatever is
@@ -215,14 +216,16 @@ class LocalBackend:
             env.connection_log = workdir / launch.connection_log
             if env.connection_log != log_path:  # HAProxy logs connections on stdout
                 env.logs[f"{name}:{launch.connection_log}"] = env.connection_log
+        for other in launch.logs:
+            env.logs[f"{name}:{other}"] = workdir / other
         relaunch = _Relaunch(name, (launch.executable, *launch.args), workdir, log_path, tuple(listen.values()),
                              detached)
         env.handles.append(relaunch)
         proc = _launch(relaunch, "wb")
         env.handles.append(LocalProcess(name, proc.pid, _start_time(proc.pid) or ""))
-        for address in listen.values():
+        for port, address in listen.items():
             _wait_for_port(address, proc, log_path, name)
-            env.connections += 1
+            env.connections += port != "web"  # the HTTPS route logs elsewhere (Launch.logs)
         return listen
 
     def stop_component(self, env: RunningEnvironment, name: str, *, kill: bool = False) -> None:

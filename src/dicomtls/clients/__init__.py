@@ -63,6 +63,8 @@ class ManifestProbes:
     """Only the Docker backend can run it (a client version other than the host's)."""
     what: str = ""
     """What a docker_only group runs, for the note that a backend without its own clients leaves it out."""
+    web_route: bool = False
+    """It runs only in the environments whose proxy has an HTTPS route (an imported config's web server)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class ClientKind:
     asks_each_site: ClassVar[bool] = False
     """In a manifest run with several sites behind one proxy, it asks each site by its name (it sends any SNI)."""
     documented: ClassVar[tuple[Documented, ...]] = ()
+    reaches_dicom_entry: ClassVar[bool] = True
+    """It connects to the DICOM entry, whose connection log the run counts; False: to another port of the proxy (the
+    HTTPS route), whose connections that count does not wait for."""
     listing_order: ClassVar[int] = 100
 
     @classmethod
@@ -263,7 +268,13 @@ def manifest_groups(brings_clients: bool) -> list[dict[str, Any]]:
     """Every client's manifest-run probe groups, in their order (``brings_clients``: the backend runs the clients'
     other versions too, so the groups that need one of them are in)."""
     found = [(m.order, {"client": c.name, **m.axes}) for c in listed() for m in c.manifest_probes
-             if brings_clients or not m.docker_only]
+             if (brings_clients or not m.docker_only) and not m.web_route]
+    return [group for _, group in sorted(found, key=lambda found: found[0])]
+
+
+def web_route_groups() -> list[dict[str, Any]]:
+    """The manifest-run probe groups for an environment with an HTTPS route (``ManifestProbes.web_route``)."""
+    found = [(m.order, {"client": c.name, **m.axes}) for c in listed() for m in c.manifest_probes if m.web_route]
     return [group for _, group in sorted(found, key=lambda found: found[0])]
 
 

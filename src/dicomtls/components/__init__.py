@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from dicomtls import plugins
 from dicomtls.errors import UsageError
@@ -80,6 +80,9 @@ class SiteRoute:
     upstream: Address
     certificate: str
     private_key: str
+    web_upstream: Address | None = None
+    """Where its server's HTTP API (Orthanc's REST port, DICOMweb under /dicom-web/) listens, as the proxy sees it:
+    a proxy with a web route forwards HTTPS there."""
 
     @property
     def upstream_is_ip(self) -> bool:
@@ -127,6 +130,8 @@ class Launch:
     connection_log: str | None = None
     """A file in the workdir that gets one line per downstream connection when it closes (an access log);
     "output.log" when the component writes those lines to stdout and nothing else there."""
+    logs: tuple[str, ...] = ()
+    """Other log files in the workdir the diagnosis reads (the HTTPS route's), which no connection count waits for."""
 
 
 CRL_NEEDS_CLIENT_CERT = ("client_crl checks client certificates against the PKI's CRL, and none is verified: set "
@@ -192,6 +197,25 @@ class Options(BaseModel):
     the report states the departure. Filled in from ``manifests``."""
 
 
+class WebOptions(Options):
+    """A proxy's options with its HTTPS route: besides DICOM, the same certificates, client-certificate and SNI rules
+    on a second port (``web``), forwarded as HTTP to each site's server's HTTP API, as an Orthweb or Korthweb
+    ingress serves Orthanc Explorer and DICOMweb beside DICOM."""
+
+    web: bool = False
+    """Add the HTTPS route and its port (off: the configuration is exactly as without it)."""
+    web_path: str = "/"
+    """With web: the path under which the route serves the server's REST API, stripped before forwarding (an nginx
+    ``location /orthanc/ { proxy_pass http://orthanc:8042/; }``); DICOMweb is then at ``{web_path}dicom-web/``."""
+
+    @field_validator("web_path")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not (value.startswith("/") and value.endswith("/")) or any(c.isspace() or c in "{};\"'`" for c in value):
+            raise ValueError(f"{value!r} is not a path prefix: it starts and ends with / (/, /orthanc/)")
+        return value
+
+
 class Component:
     """One kind of process in an environment (a DICOM server or a proxy)."""
 
@@ -235,6 +259,11 @@ class Component:
     upstream_setting: ClassVar[str | None] = None
     """Where its route names the server behind it (address and port), for the text of an unreachable upstream's
     fix (None: the component does not say)."""
+    web_route_setting: ClassVar[str | None] = None
+    """Where its HTTPS route matches a request's host, in its users' words, for the fix of a 404 from that route
+    (None: it has no HTTPS route, or does not say)."""
+    web_api_setting: ClassVar[str | None] = None
+    """A server: how it serves the web API a proxy's HTTPS route leads to, for the same fix (None: it does not say)."""
     fix_options: ClassVar[Mapping[FixSetting, str | tuple[str, Any]]] = {}
     """Where each fix setting lives in the component's options: an option's name (add-cipher appends the suite to
     that list, min-version sets it to the version), or (option, the value it takes). A setting absent here cannot
@@ -254,6 +283,11 @@ class Component:
 
     def launch(self, placement: Placement, executable: str) -> Launch:
         raise NotImplementedError
+
+    def port_names(self) -> tuple[str, ...]:
+        """The ports this component listens on, as configured: its own, and ``web`` when its options add the HTTPS
+        route (``WebOptions``)."""
+        return (*self.ports, "web") if getattr(self.options, "web", False) else self.ports
 
     def recipe(self) -> str:
         """The image recipe that carries this component's program."""

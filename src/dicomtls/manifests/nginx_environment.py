@@ -1,8 +1,8 @@
 """A user's nginx.conf as environments: every `stream {}` server that carries DICOM TLS runs as the nginx component
 with the user's ssl_* directives as written (protocols, ciphers, client verification), or, with `ssl_preread` and a
 `map $ssl_preread_server_name`, as SNI passthrough to one Orthanc per upstream. Certificate, key and CA files are
-replaced by the generated PKI and every upstream by the environment's Orthanc; the `http {}` HTTPS servers are
-recorded for the HTTPS cells to come. Whatever else a server sets is an unhonoured line with its file and line."""
+replaced by the generated PKI and every upstream by the environment's Orthanc; an `http {}` HTTPS server proxying to
+the same Orthanc becomes the environment's web route (DICOMweb cells). Whatever else a server sets is an unhonoured line with its file and line."""
 
 from __future__ import annotations
 
@@ -31,9 +31,6 @@ def translate_nginx(path: Path, deployment: Deployment | None) -> list[Translati
     """One Translation per stream server carrying DICOM TLS in ``path`` (read through ``deployment``'s mounts and
     with its Orthanc when a compose project mounts it); none when it has no such server."""
     config = config_of(path, deployment)
-    recorded = [f"{s.at}: http server on port {', '.join(map(str, s.ports))} with ssl"
-                f"{' (' + ' '.join(s.server_names) + ')' if s.server_names else ''}: recorded for the HTTPS cells, "
-                "not probed yet" for s in config.http_servers]
     certified = {c: s.server_names for s in config.http_servers for c in s.certificates}
     files = project_files(config.file, deployment, config.included)
     translations = []
@@ -42,9 +39,43 @@ def translate_nginx(path: Path, deployment: Deployment | None) -> list[Translati
         if not translation.server_names:  # the names its certificate serves on the HTTPS side, if any
             names = [n for c in server.certificates for n in certified.get(c, ()) if _is_name(n)]
             translation = replace(translation, server_names=tuple(dict.fromkeys(names)))
-        translations.append(replace(translation, unhonoured=(*translation.unhonoured, *config.not_reproduced,
-                                                             *recorded), files=files, images=project_images(deployment)))
+        translation = _with_web_route(translation, server, config.http_servers)
+        translations.append(replace(translation, unhonoured=(*translation.unhonoured, *config.not_reproduced),
+                                    files=files, images=project_images(deployment)))
     return translations
+
+
+def _with_web_route(translation: Translation, server: NginxServer, https: tuple[NginxServer, ...]) -> Translation:
+    """The DICOM server's Orthanc, served over HTTPS by an `http {}` server too (a location whose proxy_pass names
+    the same host as the stream server's), as the environment's web route (``web: true``, ``web_path``), with
+    Orthanc's DICOMweb plugin behind it: the seed write-up's `curl https://…/app/explorer.html`, as cells. Every
+    other HTTPS server and location is said not to be reproduced."""
+    dicom_host = _host(server.proxy_pass.servers[0]) if server.proxy_pass and server.proxy_pass.servers else None
+    chosen = next(((s, loc) for s in https for loc in s.locations if dicom_host and loc.proxy_pass
+                   and _host(loc.proxy_pass) == dicom_host and (loc.strips or loc.path == "/")), None)
+    notes = []
+    for other in https:
+        named = f"{' (' + ' '.join(other.server_names) + ')' if other.server_names else ''}"
+        where = f"{other.at}: http server on port {', '.join(map(str, other.ports))} with ssl{named}"
+        if chosen is None or other is not chosen[0]:
+            notes.append(f"{where}: not reproduced (none of its locations proxies to the DICOM server's host"
+                         f"{' ' + dicom_host if dicom_host else ''})")
+            continue
+        location = chosen[1]
+        notes.append(f"{location.at}: location {location.path} -> {location.proxy_pass}: reproduced as the "
+                     "environment's web route (the DICOM server's certificate and ssl_* settings, to its Orthanc's "
+                     "REST API with the DICOMweb plugin)")
+        notes += [f"{loc.at}: location {loc.path}{' -> ' + loc.proxy_pass if loc.proxy_pass else ''}: not reproduced"
+                  for loc in other.locations if loc is not location]
+    if chosen is None or not server.terminates_tls or server.preread:
+        return replace(translation, unhonoured=(*translation.unhonoured, *notes))
+    return replace(translation, proxy={**translation.proxy, "web": True, "web_path": chosen[1].path},
+                   server={**translation.server, "dicomweb_plugin": True}, unhonoured=(*translation.unhonoured, *notes))
+
+
+def _host(server: str) -> str:
+    """The host of host:port (an address as written in proxy_pass or an upstream's server)."""
+    return re.sub(r":\d+$", "", server)
 
 
 def config_of(path: Path, deployment: Deployment | None) -> NginxConfig:

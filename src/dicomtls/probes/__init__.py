@@ -48,6 +48,10 @@ class Target:
     """Site -> the AE title its server answers to, when several DICOM sites sit behind one proxy."""
     move_destinations: MoveDestinations | None = None
     """How a C-MOVE cell tells the servers where its Storage SCP listens; None: it cannot."""
+    web: Address | None = None
+    """The proxy's HTTPS route (DICOMweb), when it has one (``web: true``)."""
+    web_path: str = "/"
+    """The path under which that route serves the server's REST API (``web_path``)."""
 
     def command_host(self, client: str, version: str | None, files: tuple[Path, ...]) -> CommandHost:
         """Where to run a command-line client that needs ``files`` (its own identity, the CA, the objects)."""
@@ -91,7 +95,8 @@ class Target:
 @dataclass(frozen=True)
 class ProbeOutcome:
     ok: bool
-    stage: str  # how far it got: setup (the client's own TLS setup failed, nothing sent) | connect | associate | dimse | done
+    stage: str  # how far it got: setup (the client's own TLS setup failed, nothing sent) | connect | associate | dimse | done;
+    # an HTTPS client: setup | connect | http | done
     lines: tuple[str, ...]  # the client's own words, errors last
     command: str  # what ran, for a person to repeat by hand
     sent: TestObject | None = None
@@ -104,9 +109,12 @@ class ProbeOutcome:
     """The server's A-ASSOCIATE-RJ, when it rejected the association: a diagnosis reads the reason from it."""
     confirmed: str = ""
     """What the client checked beyond a success status (a C-FIND's answer, a C-MOVE's arrival), for the report."""
+    http_status: int | None = None
+    """The HTTP status of the request that failed, for a client that speaks HTTP (DICOMweb): a typed fact the
+    diagnosis reads instead of the words around it."""
 
 
-STAGES = ("setup", "connect", "associate", "dimse", "done")
+STAGES = ("setup", "connect", "associate", "dimse", "http", "done")
 
 
 class Client(Protocol):

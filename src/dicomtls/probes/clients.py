@@ -35,7 +35,7 @@ class Clients:
 
     def versions(self, command_line_versions: set[str]) -> dict[str, str]:
         """The run header's client versions: the command-line clients' dcmtk in every version the cells ask for
-        (when any cell runs one), and each other client's own that the run has."""
+        (when any cell runs one), and each other client's own that a cell runs."""
         found: dict[str, str] = {}
         for kind in listed():
             if kind.is_command_line:
