@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dicomtls.clients import ClientKind, ManifestProbes, register
 from dicomtls.clients.pynetdicom import PRESETS
+from dicomtls.operations import of_service
 from dicomtls.profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class Dicomweb(ClientKind):
     display_name = "DICOMweb (HTTPS)"
     summary = ("dicomweb (QIDO-RS, STOW-RS and WADO-RS over HTTPS through the proxy's web route; can send SNI and a "
                "client certificate)")
+    operations = of_service("C-ECHO", "C-STORE")  # QIDO-RS answers for C-ECHO, STOW-RS for C-STORE
     transports = ("tls",)
     reports_peer_alert = True
     reaches_dicom_entry = False

@@ -22,6 +22,7 @@ from urllib3.exceptions import HTTPError
 from dicomtls.clients.pynetdicom import python_context
 from dicomtls.dicomdata import TestObject, dataset_digest, make_object
 from dicomtls.deadlines import stopped_at_deadline
+from dicomtls.operations import operation
 from dicomtls.orthanc_rest import check_other_bytes
 from dicomtls.components import Address
 from dicomtls.probes import ProbeOutcome, Target, common_name
@@ -63,10 +64,14 @@ def tls_context(target: Target, probe: Probe) -> tuple[ssl.SSLContext, str | Non
 class Dicomweb:
     def run(self, target: Target, probe: Probe, workdir: Path) -> ProbeOutcome:
         where = target.web
-        ctx, sni = tls_context(target, probe)
         root = f"{target.web_path}{DICOMWEB}"
         if where is None:
             return ProbeOutcome(False, "connect", (NO_ROUTE,), f"dicomweb {probe.operation}: {NO_ROUTE}")
+        try:
+            ctx, sni = tls_context(target, probe)
+        except ssl.SSLError as exc:  # its own profile or key pair refused as it loaded them: nothing was sent
+            return ProbeOutcome(False, "setup", (f"ssl.SSLError in the client's own setup: {exc}",),
+                                f"dicomweb {probe.operation}")
         command = curl_command(target, probe, where, sni, root)
         pool = urllib3.HTTPSConnectionPool(
             where.host, where.port, ssl_context=ctx, server_hostname=sni,
@@ -74,7 +79,8 @@ class Dicomweb:
             timeout=urllib3.Timeout(connect=5, read=TIMEOUT_S), maxsize=1)
         # The name a browser would ask for: the SNI's, else the address (a proxy routing on Host sees the same).
         host = {"Host": sni or str(where)}
-        sent = make_object(probe.operation, workdir) if probe.operation != "echo" else None
+        sends = operation(probe.operation).sends
+        sent = make_object(sends, workdir) if sends is not None else None
         lines: list[str] = []
         stage, ok, status, peer = "connect", False, None, None
         try:
@@ -121,7 +127,7 @@ def curl_command(target: Target, probe: Probe, where: Address, sni: str | None, 
              and probe.server_cert_check == "verify" else "",
              f"profile {probe.profile}" if probe.profile != "default" else "",
              f"server certificate {probe.server_cert_check}" if probe.server_cert_check not in ("verify", "ignore")
-             else "", f"{probe.operation}: then STOW-RS, QIDO-RS and WADO-RS of its object" if probe.operation != "echo"
+             else "", f"{probe.operation}: then STOW-RS, QIDO-RS and WADO-RS of its object" if operation(probe.operation).sends
              else ""]
     said = "; ".join(n for n in notes if n)
     return shlex.join(parts) + (f"  # {said}" if said else "")
