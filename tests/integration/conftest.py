@@ -81,13 +81,28 @@ def local_default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     return matrix_run(tmp_path_factory.mktemp("local-default"), "--backend", "local")
 
 
-def answers(run: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """What a run concluded, in report order, without timings, ports or paths: one row per cell."""
+SIDE_BY_SIDE = {"local": ("envoy-cipher-regression", "multi-site-sni"), "docker": ("envoy-sni-named-hosts", "versions")}
+"""Per backend, the default scenarios a one-at-a-time run repeats to compare with the default run's side-by-side
+answers (in the default run's order): environments of sites, versions and SNI routes, rather than
+the whole default matrix again (versions runs on Docker only when named)."""
+
+
+def scenario_options(names: tuple[str, ...]) -> list[str]:
+    return [option for name in names for option in ("--scenario", name)]
+
+
+def answers(run: dict[str, Any], scenarios: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+    """What a run concluded, in report order, without timings, ports or paths: one row per cell (``scenarios``: of
+    those scenarios only)."""
     return [(c["id"], c["actual"], c["reason"], c["verdict"], c["summary"], c.get("site"), c.get("certificate"))
-            for c in run["results"]["cells"]]
+            for c in run["results"]["cells"] if not scenarios or c["scenario"] in scenarios]
 
 
-def environment_order(run: dict[str, Any]) -> list[tuple[str, int, str | None]]:
+def environment_order(run: dict[str, Any], scenarios: tuple[str, ...] = ()) -> list[tuple[str, int | None, str | None]]:
+    """The environments in report order (``scenarios``: of those only, by name, as their positions differ)."""
+    if scenarios:
+        return [(e["name"], None, e.get("error")) for e in run["results"]["environments"]
+                if set(e.get("scenarios", ())) & set(scenarios)]
     return [(e["name"], e["position"], e.get("error")) for e in run["results"]["environments"]]
 
 

@@ -12,7 +12,9 @@ import pytest
 from dicomtls.backends import docker_answers
 
 from . import baseline
-from .conftest import answers, environment_order, interrupted_run, matrix_run, run_invoke
+from .conftest import (
+    SIDE_BY_SIDE, answers, environment_order, interrupted_run, matrix_run, run_invoke, scenario_options,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -70,10 +72,11 @@ def test_docker_environments_side_by_side_give_the_answers_of_one_at_a_time(
     docker_default_run: dict[str, Any], tmp_path: Path
 ) -> None:
     assert docker_default_run["results"]["run"]["jobs"] > 1, "the default run should use --jobs auto"
-    one = matrix_run(tmp_path, "--backend", "docker", "--jobs", "1")
+    one = matrix_run(tmp_path, "--backend", "docker", "--jobs", "1", *scenario_options(SIDE_BY_SIDE["docker"]))
     assert one["proc"].returncode == 0, one["proc"].stdout[-3000:]
-    assert answers(one) == answers(docker_default_run)
-    assert environment_order(one) == environment_order(docker_default_run)
+    assert answers(one) == answers(docker_default_run, SIDE_BY_SIDE["docker"])
+    repeated = SIDE_BY_SIDE["docker"]
+    assert environment_order(one, repeated) == environment_order(docker_default_run, repeated)
     assert ours() == ([], [])
 
 

@@ -10,7 +10,7 @@ import pytest
 from dicomtls.probes import WRONG_SNI
 
 from . import baseline
-from .conftest import answers, environment_order, matrix_run
+from .conftest import SIDE_BY_SIDE, answers, environment_order, matrix_run, scenario_options
 
 pytestmark = pytest.mark.integration
 
@@ -175,9 +175,10 @@ def test_the_scan_records_each_sites_chain(default_run: dict[str, Any]) -> None:
 def test_environments_side_by_side_give_the_answers_of_one_at_a_time(default_run: dict[str, Any],
                                                                       tmp_path: Path) -> None:
     assert default_run["results"]["run"]["jobs"] > 1, "the default run should use --jobs auto"
-    one = matrix_run(tmp_path, "--backend", "local", "--jobs", "1")
+    one = matrix_run(tmp_path, "--backend", "local", "--jobs", "1", *scenario_options(SIDE_BY_SIDE["local"]))
     assert one["proc"].returncode == 0, one["proc"].stdout[-3000:]
     assert one["results"]["run"]["jobs"] == 1
-    assert answers(one) == answers(default_run)
-    assert environment_order(one) == environment_order(default_run)
+    assert answers(one) == answers(default_run, SIDE_BY_SIDE["local"])
+    repeated = SIDE_BY_SIDE["local"]
+    assert environment_order(one, repeated) == environment_order(default_run, repeated)
     assert one["leftovers"] == (set(), set())
