@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from dicomtls.backends import docker_answers
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_NAMES = {"Orthanc", "envoy", "traefik", "nginx", "haproxy", "stunnel4"}
 
@@ -80,6 +82,10 @@ def local_default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     """The default matrix on the local backend, run once per session and shared by the tests that read it."""
     return matrix_run(tmp_path_factory.mktemp("local-default"), "--backend", "local")
 
+
+EACH_BACKEND = ["local", pytest.param("docker", marks=pytest.mark.skipif(
+    not docker_answers(), reason="no Docker engine answers (install.sh starts one)"))]
+"""A module fixture's params for a run on each backend: Docker's skipped, with why, where no engine answers."""
 
 SIDE_BY_SIDE = {"local": ("envoy-cipher-regression", "multi-site-sni"), "docker": ("envoy-sni-named-hosts", "versions")}
 """Per backend, the default scenarios a one-at-a-time run repeats to compare with the default run's side-by-side

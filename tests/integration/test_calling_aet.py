@@ -9,18 +9,12 @@ from typing import Any
 
 import pytest
 
-from dicomtls.backends import docker_answers
-
-from .conftest import cells, matrix_run
+from .conftest import EACH_BACKEND, cells, matrix_run
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", params=[
-    "local",
-    pytest.param("docker", marks=pytest.mark.skipif(not docker_answers(),
-                                                    reason="no Docker engine answers (install.sh starts one)")),
-])
+@pytest.fixture(scope="module", params=EACH_BACKEND)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return matrix_run(tmp_path_factory.mktemp(f"calling-aet-{request.param}"), "--backend", request.param,
                       "--scenario", "calling-aet")

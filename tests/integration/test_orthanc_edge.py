@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from dicomtls.backends import docker_answers
 from dicomtls.clients.orthanc_edge import OrthancEdge, executable
 
-from .conftest import ROOT, cells, matrix_run
+from .conftest import EACH_BACKEND, ROOT, cells, matrix_run
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(executable() is None, reason="no Orthanc on this machine (install.sh installs it)")]
@@ -20,11 +19,7 @@ SCENARIO = ROOT / "scenarios" / "orthanc-edge.yaml"
 EDGE = OrthancEdge.name
 
 
-@pytest.fixture(scope="module", params=[
-    "local",
-    pytest.param("docker", marks=pytest.mark.skipif(not docker_answers(),
-                                                    reason="no Docker engine answers (install.sh starts one)")),
-])
+@pytest.fixture(scope="module", params=EACH_BACKEND)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     found = matrix_run(tmp_path_factory.mktemp(f"orthanc-edge-{request.param}"), "--backend", request.param,
                        "--scenario", str(SCENARIO))

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from dicomtls.backends import docker_answers
-
-from .conftest import ROOT, cells, matrix_run
+from .conftest import EACH_BACKEND, ROOT, cells, matrix_run
 
 pytestmark = pytest.mark.integration
 
@@ -22,11 +20,7 @@ STORED_AS = ("compared by content: stored as JPEGLosslessSV1 1.2.840.10008.1.2.4
              "1.2.840.10008.1.2.1; ")
 
 
-@pytest.fixture(scope="module", params=[
-    "local",
-    pytest.param("docker", marks=pytest.mark.skipif(not docker_answers(),
-                                                    reason="no Docker engine answers (install.sh starts one)")),
-])
+@pytest.fixture(scope="module", params=EACH_BACKEND)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     scenarios = ["--scenario", str(TRANSCODING)]
     if request.param == "docker":
