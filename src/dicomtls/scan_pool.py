@@ -159,14 +159,17 @@ def _how(exitcode: int | None) -> str:
 
 
 def _stop_fork_server() -> None:
-    """Stop and reap this process's fork server once its workers are gone, as a spawned worker is reaped: no
-    process of the run outlives it, and the scans' CPU counts among dicomtls's children (the fork server reaped
-    its workers), which `invoke bench` measures. Python has no public call for it; its own tests use this one."""
-    from multiprocessing import forkserver
+    """Stop and reap this process's fork server once its workers are gone, as a spawned worker is reaped, and the
+    resource tracker the fork server started (else it outlives the run by a moment, an orphan until it reads its
+    pipe's end): no process of the run outlives it, and the scans' CPU counts among dicomtls's children (the fork
+    server reaped its workers), which `invoke bench` measures. Python has no public call for either; its own tests
+    use these."""
+    from multiprocessing import forkserver, resource_tracker
 
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
-    if stop is not None:
-        stop()
+    for owner in (getattr(forkserver, "_forkserver", None), getattr(resource_tracker, "_resource_tracker", None)):
+        stop = getattr(owner, "_stop", None)
+        if stop is not None:
+            stop()
 
 
 def _scan_in_worker(scanner: Callable[[Endpoint], ScanResult], endpoint: Endpoint,

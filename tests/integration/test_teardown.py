@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import interrupted_run, run_invoke
+from .conftest import ROOT, interrupted_run, invoke_env, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +219,25 @@ def test_a_component_that_stops_fails_only_its_own_environment_while_others_run_
     assert dying and {c["reason"] for c in dying} == {"environment-failed"}
     beside = [c for c in cells if c["environment"] != "envoy-that-dies"]
     assert beside and {c["verdict"] for c in beside} == {"ok"}, [c["id"] for c in beside if c["verdict"] != "ok"]
+
+
+def _in_group(pgid: int) -> list[str]:
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(p.pid) == pgid:
+                found.append(f"{p.pid}: {' '.join(p.info['cmdline'] or ['?'])}")
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def test_a_normal_run_leaves_no_process_of_its_own_behind_not_even_for_a_moment(tmp_path: Path) -> None:
+    """Its scans' fork server and multiprocessing's resource tracker are stopped and reaped before it exits, as its
+    servers and proxies are: at the moment it ends, its process group is empty."""
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "matrix", "--backend", "local", "--scenario", "envoy-mtls",
+                             "--out", str(tmp_path / "out")], cwd=ROOT, env=invoke_env(tmp_path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    assert proc.wait(timeout=300) == 0
+    assert _in_group(proc.pid) == []
