@@ -8,19 +8,15 @@ from typing import Any
 
 import pytest
 
-from dicomtls.backends import docker_answers
-
-from .conftest import matrix_run
+from .conftest import EACH_BACKEND, matrix_run
 
 pytestmark = pytest.mark.integration
 
 CRL_CHECKED = {"envoy-mtls-crl", "nginx-mtls-crl", "haproxy-mtls-crl"}
 
 
-@pytest.fixture(scope="module", params=["local", "docker"])
+@pytest.fixture(scope="module", params=EACH_BACKEND)
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if request.param == "docker" and not docker_answers():
-        pytest.skip("no Docker engine answers (install.sh starts one)")
     return matrix_run(tmp_path_factory.mktemp(f"certificate-cases-{request.param}"), "--backend", request.param,
                       "--scenario", "certificate-cases")
 
